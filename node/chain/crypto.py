@@ -1,0 +1,91 @@
+"""Hashes, secp256k1 signatures and addresses.
+
+Signing and verification go straight to libsecp256k1 through coincurve's cffi bindings: the
+verify call is on the block-connect hot path, and coincurve's high-level API would convert
+every compact signature to DER and back. libsecp256k1 refuses high-S signatures in verify,
+which is exactly the low-S consensus rule.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import base58
+import coincurve
+from coincurve._libsecp256k1 import ffi, lib
+
+_CTX = coincurve.context.GLOBAL_CONTEXT.ctx
+SIGHASH_TAG = b"dotbit/sighash/v1"
+
+_sha256 = hashlib.sha256
+
+
+def sha256(data: bytes) -> bytes:
+    return _sha256(data).digest()
+
+
+def sha256d(data: bytes) -> bytes:
+    return _sha256(_sha256(data).digest()).digest()
+
+
+def hash160(data: bytes) -> bytes:
+    return hashlib.new("ripemd160", _sha256(data).digest()).digest()
+
+
+# --- keys and signatures -----------------------------------------------------------------
+
+def generate_secret() -> bytes:
+    return coincurve.PrivateKey().secret
+
+
+def pubkey_from_secret(secret: bytes) -> bytes:
+    return coincurve.PrivateKey(secret).public_key.format(compressed=True)
+
+
+def sign_digest(secret: bytes, digest: bytes) -> bytes:
+    """64-byte compact signature, low-S (libsecp256k1 always produces low-S)."""
+    der = coincurve.PrivateKey(secret).sign(digest, hasher=None)
+    return coincurve.ecdsa.serialize_compact(coincurve.ecdsa.der_to_cdata(der))
+
+
+def verify_digest(pubkey33: bytes, sig64: bytes, digest: bytes) -> bool:
+    if len(pubkey33) != 33 or len(sig64) != 64 or len(digest) != 32:
+        return False
+    sig = ffi.new("secp256k1_ecdsa_signature *")
+    if not lib.secp256k1_ecdsa_signature_parse_compact(_CTX, sig, sig64):
+        return False
+    pub = ffi.new("secp256k1_pubkey *")
+    if not lib.secp256k1_ec_pubkey_parse(_CTX, pub, pubkey33, 33):
+        return False
+    return bool(lib.secp256k1_ecdsa_verify(_CTX, sig, digest, pub))
+
+
+def is_low_s(sig64: bytes) -> bool:
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    return 0 < int.from_bytes(sig64[32:], "big") <= n // 2
+
+
+def sighash(txid: bytes, index: int, spent_value: int, spent_address: bytes) -> bytes:
+    return sha256d(SIGHASH_TAG + txid + index.to_bytes(4, "little")
+                   + spent_value.to_bytes(8, "little") + spent_address)
+
+
+# --- addresses -----------------------------------------------------------------------------
+
+class AddressError(ValueError):
+    pass
+
+
+def encode_address(version: int, hash20: bytes) -> str:
+    return base58.b58encode_check(bytes([version]) + hash20).decode()
+
+
+def decode_address(version: int, text: str) -> bytes:
+    try:
+        raw = base58.b58decode_check(text.strip())
+    except ValueError:
+        raise AddressError(f"invalid address {text!r}: bad checksum or characters") from None
+    if len(raw) != 21:
+        raise AddressError(f"invalid address {text!r}: wrong length")
+    if raw[0] != version:
+        raise AddressError(f"invalid address {text!r}: not for this network")
+    return raw[1:]

@@ -1,0 +1,212 @@
+"""Transactions, headers and blocks with their one canonical encoding each (DESIGN §3).
+
+Header: fixed 112 bytes, little-endian integers. Everything else: msgpack arrays.
+  tx       [version, inputs, outputs, locktime]
+  input    [prev_txid32, prev_index, witness]      witness [sig64, pubkey33] (coinbase: no inputs)
+  output   [value, address20, covenant]            covenant [type, items...]
+  block    [header112, [tx, ...]]
+txid  = SHA-256d(pack(tx without witnesses)); wtxid = SHA-256d(pack(tx)).
+The merkle root commits to wtxids so that nobody can mutate a witness of a relayed block
+without changing its hash (otherwise a peer could get a valid block marked invalid).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from .crypto import sha256d
+from .encoding import expect_bytes, expect_list, expect_uint, pack, unpack
+from .errors import DecodeError
+
+HEADER_SIZE = 112
+_HEADER = struct.Struct("<I32s32s32sIII")
+assert _HEADER.size == HEADER_SIZE
+
+# Covenant types (the hsd idea: an output is an address plus a covenant; no script VM).
+NONE, NAME_NEW, NAME_FIRSTUPDATE, NAME_UPDATE, BURN = 0, 1, 2, 3, 4
+COVENANT_NAMES = {NONE: "none", NAME_NEW: "name_new", NAME_FIRSTUPDATE: "name_firstupdate",
+                  NAME_UPDATE: "name_update", BURN: "burn"}
+MAX_COVENANT_ITEM = 1023          # the largest item is a name value
+MAX_TX_DECODE = 100_000           # consensus tx size limit; decoding refuses more up front
+MAX_BLOCK_DECODE = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Covenant:
+    type: int = NONE
+    items: tuple[bytes, ...] = ()
+
+    def to_obj(self) -> list:
+        return [self.type, *self.items]
+
+    @staticmethod
+    def from_obj(obj) -> "Covenant":
+        expect_list(obj, what="covenant")
+        if not obj:
+            raise DecodeError("covenant: empty")
+        ctype = expect_uint(obj[0], 8, "covenant type")
+        items = tuple(expect_bytes(i, what="covenant item", max_len=MAX_COVENANT_ITEM) for i in obj[1:])
+        return Covenant(ctype, items)
+
+
+PLAIN = Covenant()
+
+
+@dataclass(frozen=True, slots=True)
+class TxIn:
+    prev_txid: bytes
+    prev_index: int
+    sig: bytes = b""
+    pubkey: bytes = b""
+
+    @property
+    def outpoint(self) -> tuple[bytes, int]:
+        return (self.prev_txid, self.prev_index)
+
+
+@dataclass(frozen=True, slots=True)
+class TxOut:
+    value: int
+    address: bytes
+    covenant: Covenant = PLAIN
+
+    def to_obj(self) -> list:
+        return [self.value, self.address, self.covenant.to_obj()]
+
+    @staticmethod
+    def from_obj(obj) -> "TxOut":
+        expect_list(obj, 3, "output")
+        return TxOut(expect_uint(obj[0], 64, "output value"),
+                     expect_bytes(obj[1], 20, "output address"),
+                     Covenant.from_obj(obj[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class Tx:
+    version: int
+    inputs: tuple[TxIn, ...]
+    outputs: tuple[TxOut, ...]
+    locktime: int = 0
+    # Derived once: ids are computed from the canonical encoding on first use.
+    _cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    def to_obj(self, witness: bool = True) -> list:
+        if witness:
+            ins = [[i.prev_txid, i.prev_index, [i.sig, i.pubkey]] for i in self.inputs]
+        else:
+            ins = [[i.prev_txid, i.prev_index] for i in self.inputs]
+        return [self.version, ins, [o.to_obj() for o in self.outputs], self.locktime]
+
+    def to_bytes(self) -> bytes:
+        b = self._cache.get("b")
+        if b is None:
+            b = self._cache["b"] = pack(self.to_obj())
+        return b
+
+    @property
+    def txid(self) -> bytes:
+        t = self._cache.get("txid")
+        if t is None:
+            t = self._cache["txid"] = sha256d(pack(self.to_obj(witness=False)))
+        return t
+
+    @property
+    def wtxid(self) -> bytes:
+        w = self._cache.get("wtxid")
+        if w is None:
+            w = self._cache["wtxid"] = sha256d(self.to_bytes())
+        return w
+
+    @property
+    def size(self) -> int:
+        return len(self.to_bytes())
+
+    @property
+    def is_coinbase(self) -> bool:
+        return not self.inputs
+
+    @staticmethod
+    def from_obj(obj) -> "Tx":
+        expect_list(obj, 4, "tx")
+        version = expect_uint(obj[0], 32, "tx version")
+        inputs = []
+        for i in expect_list(obj[1], what="inputs"):
+            expect_list(i, 3, "input")
+            w = expect_list(i[2], 2, "witness")
+            inputs.append(TxIn(expect_bytes(i[0], 32, "prev txid"), expect_uint(i[1], 32, "prev index"),
+                               expect_bytes(w[0], 64, "signature"), expect_bytes(w[1], 33, "pubkey")))
+        outputs = tuple(TxOut.from_obj(o) for o in expect_list(obj[2], what="outputs"))
+        return Tx(version, tuple(inputs), outputs, expect_uint(obj[3], 32, "locktime"))
+
+    @staticmethod
+    def from_bytes(data: bytes) -> "Tx":
+        return Tx.from_obj(unpack(data, MAX_TX_DECODE))
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    version: int
+    prev_hash: bytes
+    merkle_root: bytes
+    name_root: bytes
+    time: int
+    bits: int
+    nonce: int
+
+    def to_bytes(self) -> bytes:
+        return _HEADER.pack(self.version, self.prev_hash, self.merkle_root, self.name_root,
+                            self.time, self.bits, self.nonce)
+
+    @property
+    def hash(self) -> bytes:
+        return sha256d(self.to_bytes())
+
+    @staticmethod
+    def from_bytes(data: bytes) -> "Header":
+        if type(data) is not bytes or len(data) != HEADER_SIZE:
+            raise DecodeError(f"header: expected {HEADER_SIZE} bytes")
+        return Header(*_HEADER.unpack(data))
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    header: Header
+    txs: tuple[Tx, ...]
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash
+
+    def to_obj(self) -> list:
+        return [self.header.to_bytes(), [t.to_obj() for t in self.txs]]
+
+    def to_bytes(self) -> bytes:
+        return pack(self.to_obj())
+
+    @staticmethod
+    def from_obj(obj) -> "Block":
+        expect_list(obj, 2, "block")
+        header = Header.from_bytes(expect_bytes(obj[0], HEADER_SIZE, "header"))
+        return Block(header, tuple(Tx.from_obj(t) for t in expect_list(obj[1], what="txs")))
+
+    @staticmethod
+    def from_bytes(data: bytes, max_size: int = MAX_BLOCK_DECODE) -> "Block":
+        return Block.from_obj(unpack(data, max_size))
+
+
+def merkle_root(hashes: list[bytes]) -> bytes:
+    """Pairwise SHA-256d; an odd last node is promoted unchanged rather than duplicated, so
+    no two different lists share a root (Bitcoin's duplication allowed CVE-2012-2459)."""
+    if not hashes:
+        return bytes(32)
+    level = list(hashes)
+    while len(level) > 1:
+        nxt = [sha256d(level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def block_merkle_root(txs) -> bytes:
+    return merkle_root([t.wtxid for t in txs])
