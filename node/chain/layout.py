@@ -1,0 +1,66 @@
+"""The ONE key table of the node's LevelDB. Nobody else invents keys.
+
+  V                              -> pack([db_version, network, genesis_hash])
+  R                              -> tip block hash
+  b + hash32                     -> block (canonical msgpack)
+  h + hash32                     -> header entry pack([header112, height, chainwork, status])
+  H + height4                    -> hash of the main-chain block at that height
+  u + hash32                     -> undo record of a connected block
+  c + txid32 + index4            -> unspent coin pack([value, address, covenant, height, coinbase])
+  t + txid32                     -> pack([block_hash, position]) for main-chain transactions
+  a + address20 + txid32 + index4 -> b""  address -> its unspent coins
+  A + address20 + height4 + txid32 -> b"" address -> transactions touching it
+  n + name                       -> current name record (names projection)
+  N + name + height4 + txid32    -> name history entry
+  e + height4 + name             -> expiry index: names whose coin expires at that height
+  T + node_hash32                -> name-tree node (content-addressed, never deleted)
+Integers in keys are big-endian fixed width so key order is numeric order.
+"""
+from __future__ import annotations
+
+import struct
+
+DB_VERSION = 1
+_U32 = struct.Struct(">I")
+assert _U32.unpack(_U32.pack(0x01020304))[0] == 0x01020304 and _U32.pack(1) < _U32.pack(256)
+
+VERSION = b"V"
+TIP = b"R"
+BLOCK = b"b"
+HEADER = b"h"
+HEIGHT = b"H"
+UNDO = b"u"
+COIN = b"c"
+TXINDEX = b"t"
+ADDR_COIN = b"a"
+ADDR_HIST = b"A"
+NAME = b"n"
+NAME_HIST = b"N"
+EXPIRY = b"e"
+TREE = b"T"
+
+# Prefixes rebuilt by reindex and compared by checkdb (everything derived from the blocks).
+PROJECTIONS = (TIP, HEIGHT, UNDO, COIN, TXINDEX, ADDR_COIN, ADDR_HIST, NAME, NAME_HIST, EXPIRY)
+
+
+def u32(n: int) -> bytes:
+    return _U32.pack(n)
+
+
+def read_u32(b: bytes) -> int:
+    return _U32.unpack(b)[0]
+
+
+def block_key(h: bytes) -> bytes: return BLOCK + h
+def header_key(h: bytes) -> bytes: return HEADER + h
+def height_key(height: int) -> bytes: return HEIGHT + _U32.pack(height)
+def undo_key(h: bytes) -> bytes: return UNDO + h
+def coin_key(txid: bytes, index: int) -> bytes: return COIN + txid + _U32.pack(index)
+def txindex_key(txid: bytes) -> bytes: return TXINDEX + txid
+def addr_coin_key(addr: bytes, txid: bytes, index: int) -> bytes: return ADDR_COIN + addr + txid + _U32.pack(index)
+def addr_hist_key(addr: bytes, height: int, txid: bytes) -> bytes: return ADDR_HIST + addr + _U32.pack(height) + txid
+def name_key(name: bytes) -> bytes: return NAME + name
+def name_hist_prefix(name: bytes) -> bytes: return NAME_HIST + u32(len(name)) + name
+def name_hist_key(name: bytes, height: int, txid: bytes) -> bytes: return name_hist_prefix(name) + _U32.pack(height) + txid
+def expiry_key(height: int, name: bytes) -> bytes: return EXPIRY + _U32.pack(height) + name
+def tree_key(node_hash: bytes) -> bytes: return TREE + node_hash

@@ -1,0 +1,134 @@
+"""`dotbit-node`: run a node, or maintain its database (reindex, checkdb)."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from node.chain.errors import StoreError
+from node.params import NETWORKS, get_params
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dotbit-node", description="dotbit full node")
+    p.add_argument("command", nargs="?", default="run", choices=["run", "reindex", "checkdb", "call"],
+                   help="run the node (default); rebuild every projection from the stored blocks "
+                        "(reindex); verify the projections against a replay (checkdb); or call "
+                        "a running node's JSON-RPC (call METHOD [PARAM...], params as JSON or text)")
+    p.add_argument("params", nargs="*", help="for call: the method and its parameters")
+    p.add_argument("--network", default="main", choices=sorted(NETWORKS))
+    p.add_argument("--regtest", action="store_const", const="regtest", dest="network",
+                   help="shorthand for --network regtest")
+    p.add_argument("--datadir", help="data directory (default: ~/.local/share/dotbit/NETWORK)")
+    p.add_argument("--rpc-port", type=int, help="JSON-RPC port (default per network)")
+    p.add_argument("--rpc-bind", default="127.0.0.1", help="JSON-RPC address (default 127.0.0.1)")
+    p.add_argument("--mine", action="store_true", help="mine blocks continuously")
+    p.add_argument("--mine-address", help="address for mined coins (default: the node's own key)")
+    p.add_argument("--mine-interval", type=float, default=5.0,
+                   help="seconds between mined blocks with --mine (default 5)")
+    p.add_argument("--miner-processes", type=int, help="hashing processes (default: all cores)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    from node.service import Node, default_datadir, open_chain
+    params = get_params(args.network)
+    datadir = os.path.abspath(args.datadir or default_datadir(params.name))
+    try:
+        if args.command == "reindex":
+            return _reindex(params, datadir)
+        if args.command == "checkdb":
+            return _checkdb(params, datadir)
+        if args.command == "call":
+            return _call(params, datadir, args)
+        node = Node(params, datadir, rpc_host=args.rpc_bind, rpc_port=args.rpc_port, mine=args.mine,
+                    mine_address=args.mine_address, mine_interval=args.mine_interval,
+                    miner_processes=args.miner_processes)
+    except (StoreError, ValueError, OSError) as e:
+        print(f"dotbit-node: {e}", file=sys.stderr)
+        return 1
+    return asyncio.run(_run(node))
+
+
+async def _run(node) -> int:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, node.stopping.set)
+    try:
+        await node.start()
+    except OSError as e:
+        print(f"dotbit-node: cannot start: {e}", file=sys.stderr)
+        await node.stop()
+        return 1
+    print(f"dotbit node ({node.params.name}) running; mining address {node.mining_address_text}",
+          file=sys.stderr, flush=True)
+    try:
+        await node.stopping.wait()
+    finally:
+        await node.stop()
+    return 0
+
+
+def _reindex(params, datadir: str) -> int:
+    from node.maintenance import reindex
+    from node.service import open_chain
+    chain = open_chain(params, datadir)
+    try:
+        reindex(chain, show_progress=True)
+        print(f"reindex done: height {chain.height}, tip {chain.tip.hash.hex()}, "
+              f"name_root {chain.tip.header.name_root.hex()}")
+    finally:
+        chain.db.close()
+    return 0
+
+
+def _checkdb(params, datadir: str) -> int:
+    from node.maintenance import checkdb
+    from node.service import open_chain
+    chain = open_chain(params, datadir)
+    try:
+        problems = checkdb(chain, show_progress=sys.stderr.isatty())
+    finally:
+        chain.db.close()
+    for p in problems:
+        print(f"checkdb: {p}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"checkdb: ok at height {chain.height} ({chain.tip.hash.hex()})")
+    return 0
+
+
+def _call(params, datadir: str, args) -> int:
+    import json
+
+    from node.rpcclient import RPCClient, RPCClientError
+    if not args.params:
+        print("dotbit-node: call needs a METHOD", file=sys.stderr)
+        return 2
+    method, raw = args.params[0], args.params[1:]
+    values = []
+    for r in raw:
+        try:
+            values.append(json.loads(r))
+        except ValueError:
+            values.append(r)
+    client = RPCClient(f"http://127.0.0.1:{args.rpc_port or params.rpc_port}",
+                       os.path.join(datadir, ".cookie"))
+    try:
+        result = client.call(method, *values)
+    except RPCClientError as e:
+        print(f"dotbit-node: {e}", file=sys.stderr)
+        return 1
+    print(result if isinstance(result, str) else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""`make run`: a regtest node in ./data/regtest that mines a block every few seconds, with
+everything on loopback, and a banner telling the user how to talk to it."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from node.params import REGTEST
+from node.service import Node
+
+BANNER = """
+dotbit regtest node is running (Ctrl-C stops it)
+  data dir      {datadir}
+  JSON-RPC      http://127.0.0.1:{rpc}   (cookie auth: {datadir}/.cookie)
+  mining to     {addr}, one block every {interval:g}s
+
+Try, in another terminal (after `. .venv/bin/activate`):
+  dotbit-node --regtest --datadir {datadir} call getblockchaininfo
+  dotbit-node --regtest --datadir {datadir} call generate 5
+  dotbit-node --regtest --datadir {datadir} call getblock $(dotbit-node --regtest --datadir {datadir} call getbestblockhash) 2
+  curl -s --user "$(cat {datadir}/.cookie)" -d '{{"method":"getblockcount","params":[],"id":1}}' http://127.0.0.1:{rpc}/
+"""
+
+
+async def main_async(args) -> int:
+    node = Node(REGTEST, args.datadir, rpc_port=args.rpc_port, mine=True, mine_interval=args.interval)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, node.stopping.set)
+    await node.start()
+    print(BANNER.format(datadir=args.datadir, rpc=node.rpc_port, addr=node.mining_address_text,
+                        interval=args.interval), flush=True)
+    try:
+        await node.stopping.wait()
+    finally:
+        await node.stop()
+    return 0
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m node.devrun")
+    p.add_argument("--datadir", default="data/regtest")
+    p.add_argument("--rpc-port", type=int, default=REGTEST.rpc_port)
+    p.add_argument("--interval", type=float, default=5.0)
+    args = p.parse_args()
+    args.datadir = os.path.abspath(args.datadir)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""`reindex` and `checkdb`: the projections are a pure function of the stored blocks."""
+from __future__ import annotations
+
+import sys
+import time
+
+from node.chain import layout as L
+from node.chain.chainstate import ChainState
+from node.chain.storage import MemoryDB
+
+
+class Progress:
+    """A one-line progress bar on stderr: height, percent and blocks/s."""
+
+    def __init__(self, label: str, stream=sys.stderr):
+        self.label = label
+        self.stream = stream
+        self.start = time.monotonic()
+        self.last = 0.0
+        self.count = 0
+
+    def __call__(self, entry, target) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last < 0.5 and entry is not target:
+            return
+        self.last = now
+        rate = self.count / max(now - self.start, 1e-9)
+        pct = 100.0 * entry.height / max(target.height, 1)
+        self.stream.write(f"\r{self.label}: height {entry.height}/{target.height} ({pct:5.1f}%) "
+                          f"{rate:8.1f} blocks/s")
+        if entry is target:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def reindex(chain: ChainState, show_progress: bool = True) -> None:
+    chain.progress = Progress("reindex") if show_progress else None
+    try:
+        chain.reindex()
+    finally:
+        chain.progress = None
+
+
+def replay_projection(chain: ChainState, show_progress: bool = False) -> MemoryDB:
+    """Feed the main chain's stored blocks to a fresh in-memory chain state."""
+    fresh = ChainState(MemoryDB(), chain.params, clock=chain.clock, names=_fresh_names(chain))
+    progress = Progress("checkdb") if show_progress else None
+    for e in chain.chain[1:]:
+        fresh.process_block(chain.get_block(e.hash))
+        if progress:
+            progress(e, chain.tip)
+    return fresh.db
+
+
+def _fresh_names(chain):
+    return chain.names.fresh() if chain.names is not None else None
+
+
+def checkdb(chain: ChainState, show_progress: bool = False) -> list[str]:
+    """Differences between the stored projections and a replay from genesis (empty = good)."""
+    replayed = replay_projection(chain, show_progress)
+    problems = []
+    for prefix in L.PROJECTIONS:
+        mine = dict(chain.db.iterator(prefix=prefix))
+        theirs = dict(replayed.iterator(prefix=prefix))
+        if mine != theirs:
+            extra = sorted(set(mine) - set(theirs))
+            missing = sorted(set(theirs) - set(mine))
+            changed = sorted(k for k in set(mine) & set(theirs) if mine[k] != theirs[k])
+            problems.append(f"table {prefix.decode()!r}: {len(extra)} extra, {len(missing)} missing, "
+                            f"{len(changed)} differing keys"
+                            + (f" (first: {(extra + missing + changed)[0].hex()})" if extra + missing + changed else ""))
+    return problems

@@ -1,0 +1,39 @@
+"""Block templates: the next block on the tip with the mempool's best transactions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from node.chain.consensus import bits_to_target, subsidy
+from node.chain.primitives import HEADER_SIZE, Block, Header, Tx, TxOut, block_merkle_root
+
+COINBASE_RESERVE = 1000     # bytes kept free for the coinbase
+
+
+@dataclass(frozen=True)
+class Template:
+    block: Block          # header with nonce 0, not yet solved
+    height: int
+    fees: int
+    target: int
+
+
+def create_template(chain, mempool, address: bytes, now: int, version: int = 1) -> Template:
+    params = chain.params
+    prev = chain.tip
+    height = prev.height + 1
+    bits = chain.next_bits_after(prev)
+    names = chain.names
+    allowed = names.template_filter(height) if names is not None else None
+    budget = params.max_block_size - HEADER_SIZE - COINBASE_RESERVE
+    txs = mempool.select(budget, allowed) if mempool is not None else []
+    fees = sum(mempool.entries[t.txid].fee for t in txs)
+    coinbase = Tx(1, (), (TxOut(subsidy(height, params) + fees, address),), height)
+    all_txs = (coinbase, *txs)
+    name_root = names.root_after(all_txs, height) if names is not None else bytes(32)
+    header = Header(version, prev.hash, block_merkle_root(all_txs), name_root,
+                    max(int(now), prev.median_time_past() + 1), bits, 0)
+    return Template(Block(header, all_txs), height, fees, bits_to_target(bits))
+
+
+def with_header(block: Block, header: Header) -> Block:
+    return Block(header, block.txs)

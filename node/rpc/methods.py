@@ -1,0 +1,340 @@
+"""Chain, mempool, mining and control RPC methods (bitcoind names and shapes)."""
+from __future__ import annotations
+
+import time
+
+from node.chain import layout as L
+from node.chain.consensus import bits_to_target
+from node.chain.crypto import AddressError, decode_address, encode_address
+from node.chain.errors import DecodeError, ValidationError
+from node.chain.primitives import Block, Tx
+from node.mining.template import create_template
+
+from .registry import (DESERIALIZATION_ERROR, INVALID_ADDRESS_OR_KEY, INVALID_PARAMETER, METHODS,
+                       MISC_ERROR, VERIFY_ALREADY_IN_CHAIN, VERIFY_REJECTED, RPCError, rpc, usage)
+from .views import coins, covenant_view, header_view, tx_view
+
+
+# --- argument helpers -------------------------------------------------------------------------
+
+def parse_hash(text, what: str = "hash") -> bytes:
+    try:
+        b = bytes.fromhex(text)
+    except (ValueError, TypeError):
+        b = b""
+    if len(b) != 32:
+        raise RPCError(INVALID_PARAMETER, f"{what} must be of length 64 (not {len(str(text))}, for '{text}')")
+    return b
+
+
+def parse_hex(text) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except (ValueError, TypeError):
+        raise RPCError(DESERIALIZATION_ERROR, "hex string expected") from None
+
+
+def parse_address(node, text) -> bytes:
+    try:
+        return decode_address(node.params.address_version, text)
+    except (AddressError, AttributeError, TypeError) as e:
+        raise RPCError(INVALID_ADDRESS_OR_KEY, f"Invalid address: {e}") from None
+
+
+def entry_for(node, block_hash: str):
+    e = node.chain.entries.get(parse_hash(block_hash, "blockhash"))
+    if e is None:
+        raise RPCError(INVALID_ADDRESS_OR_KEY, "Block not found")
+    return e
+
+
+# --- chain ------------------------------------------------------------------------------------
+
+@rpc()
+def getblockchaininfo(node) -> dict:
+    """Returns an object with the state of the chain."""
+    c = node.chain
+    tip = c.tip
+    return {"chain": node.params.name, "blocks": c.height,
+            "headers": max(e.height for e in c.entries.values()),
+            "bestblockhash": tip.hash.hex(), "difficulty": header_view(c, tip)["difficulty"],
+            "mediantime": tip.median_time_past(), "time": tip.header.time,
+            "chainwork": f"{tip.work:064x}", "name_root": tip.header.name_root.hex(),
+            "initialblockdownload": False, "warnings": ""}
+
+
+@rpc()
+def getblockcount(node) -> int:
+    """Returns the height of the most-work fully-validated chain."""
+    return node.chain.height
+
+
+@rpc()
+def getbestblockhash(node) -> str:
+    """Returns the hash of the tip block."""
+    return node.chain.tip.hash.hex()
+
+
+@rpc()
+def getblockhash(node, height: int) -> str:
+    """Returns the hash of the main-chain block at height."""
+    e = node.chain.entry_at(height)
+    if e is None:
+        raise RPCError(INVALID_PARAMETER, "Block height out of range")
+    return e.hash.hex()
+
+
+@rpc()
+def getblockheader(node, blockhash: str, verbose: bool = True):
+    """Returns the header of a block: an object, or the 112-byte header as hex if verbose=false."""
+    e = entry_for(node, blockhash)
+    return header_view(node.chain, e) if verbose else e.header.to_bytes().hex()
+
+
+@rpc()
+def getblock(node, blockhash: str, verbosity: int = 1):
+    """Returns a block: hex (verbosity 0), an object with txids (1) or with full transactions (2)."""
+    e = entry_for(node, blockhash)
+    block = node.chain.get_block(e.hash)
+    if block is None:
+        raise RPCError(MISC_ERROR, "Block not available (header only)")
+    if verbosity == 0:
+        return block.to_bytes().hex()
+    v = header_view(node.chain, e)
+    v["size"] = len(block.to_bytes())
+    v["nTx"] = len(block.txs)
+    v["tx"] = ([t.txid.hex() for t in block.txs] if verbosity == 1
+               else [tx_view(t, node.params) for t in block.txs])
+    return v
+
+
+@rpc()
+def getrawtransaction(node, txid: str, verbose: bool = False, blockhash: str | None = None):
+    """Returns a transaction from the mempool or the chain (txindex) as hex, or an object."""
+    h = parse_hash(txid, "txid")
+    tx, loc = node.mempool.get(h), None
+    if tx is None:
+        loc = node.chain.tx_location(h)
+        if loc is None:
+            raise RPCError(INVALID_ADDRESS_OR_KEY, "No such mempool or blockchain transaction")
+        tx = node.chain.get_block(loc[0]).txs[loc[1]]
+    if not verbose:
+        return tx.to_bytes().hex()
+    v = tx_view(tx, node.params)
+    if loc is not None:
+        e = node.chain.entries[loc[0]]
+        v.update(blockhash=loc[0].hex(), confirmations=node.chain.height - e.height + 1,
+                 height=e.height, time=e.header.time, blocktime=e.header.time)
+    return v
+
+
+def decode_tx(hexstr) -> Tx:
+    try:
+        return Tx.from_bytes(parse_hex(hexstr))
+    except DecodeError as e:
+        raise RPCError(DESERIALIZATION_ERROR, f"TX decode failed: {e}") from None
+
+
+@rpc()
+def decoderawtransaction(node, hexstring: str) -> dict:
+    """Decodes a transaction given as hex."""
+    return tx_view(decode_tx(hexstring), node.params)
+
+
+@rpc()
+def sendrawtransaction(node, hexstring: str) -> str:
+    """Submits a signed transaction (hex) to the mempool and relays it; returns its txid."""
+    tx = decode_tx(hexstring)
+    if node.chain.tx_location(tx.txid) is not None:
+        raise RPCError(VERIFY_ALREADY_IN_CHAIN, "Transaction already in block chain")
+    try:
+        node.submit_tx(tx)
+    except ValidationError as e:
+        if e.reason == "txn-already-in-mempool":
+            return tx.txid.hex()
+        raise RPCError(VERIFY_REJECTED, str(e)) from None
+    return tx.txid.hex()
+
+
+@rpc()
+def getmempoolinfo(node) -> dict:
+    """Returns the mempool's size and limits."""
+    return node.mempool.info()
+
+
+@rpc()
+def getrawmempool(node, verbose: bool = False):
+    """Returns the txids in the mempool, or an object per txid with fee, size and time."""
+    entries = node.mempool.entries
+    if not verbose:
+        return [t.hex() for t in entries]
+    return {t.hex(): {"size": e.size, "fee": coins(e.fee), "fee_sat": e.fee, "time": int(e.time),
+                      "height": e.height, "depends": [p.hex() for p in e.parents]}
+            for t, e in entries.items()}
+
+
+@rpc()
+def gettxout(node, txid: str, n: int, include_mempool: bool = True):
+    """Returns an unspent output, or null if spent or unknown."""
+    h = parse_hash(txid, "txid")
+    if include_mempool:
+        coin = node.mempool.coin(h, n)
+        if coin is None:
+            return None
+    else:
+        coin = node.chain.get_coin(h, n)
+    if coin is None:
+        return None
+    in_chain = node.chain.get_coin(h, n) is not None
+    return {"bestblock": node.chain.tip.hash.hex(),
+            "confirmations": node.chain.height - coin.height + 1 if in_chain else 0,
+            "value": coins(coin.value), "value_sat": coin.value,
+            "address": encode_address(node.params.address_version, coin.address),
+            "covenant": covenant_view(coin.covenant), "coinbase": coin.coinbase}
+
+
+def _addresses(node, addresses) -> list[bytes]:
+    if isinstance(addresses, dict):
+        addresses = addresses.get("addresses")
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    if not isinstance(addresses, list) or not addresses:
+        raise RPCError(INVALID_PARAMETER, "expected an address or {\"addresses\": [...]}")
+    return [parse_address(node, a) for a in addresses]
+
+
+@rpc()
+def getaddressutxos(node, addresses, include_mempool: bool = False) -> list:
+    """Unspent outputs of one or more addresses (address index), oldest first."""
+    out = []
+    for addr in _addresses(node, addresses):
+        text = encode_address(node.params.address_version, addr)
+        for key, _ in node.chain.db.iterator(prefix=L.ADDR_COIN + addr):
+            txid, idx = key[21:53], L.read_u32(key[53:57])
+            coin = node.chain.get_coin(txid, idx)
+            if coin is None or (txid, idx) in node.mempool.spends and include_mempool:
+                continue
+            out.append({"address": text, "txid": txid.hex(), "outputIndex": idx, "value_sat": coin.value,
+                        "value": coins(coin.value), "height": coin.height, "coinbase": coin.coinbase,
+                        "covenant": covenant_view(coin.covenant)})
+        if include_mempool:
+            for e in node.mempool.entries.values():
+                for i, o in enumerate(e.tx.outputs):
+                    if o.address == addr and node.mempool.coin(e.txid, i) is not None:
+                        out.append({"address": text, "txid": e.txid.hex(), "outputIndex": i,
+                                    "value_sat": o.value, "value": coins(o.value), "height": -1,
+                                    "coinbase": False, "covenant": covenant_view(o.covenant)})
+    out.sort(key=lambda u: (u["height"] < 0, u["height"], u["txid"], u["outputIndex"]))
+    return out
+
+
+@rpc()
+def getaddresshistory(node, addresses) -> list:
+    """Transactions touching one or more addresses (confirmed), by height."""
+    out = []
+    for addr in _addresses(node, addresses):
+        for key, _ in node.chain.db.iterator(prefix=L.ADDR_HIST + addr):
+            out.append({"txid": key[25:57].hex(), "height": L.read_u32(key[21:25])})
+    out.sort(key=lambda r: (r["height"], r["txid"]))
+    return out
+
+
+@rpc()
+def validateaddress(node, address: str) -> dict:
+    """Checks an address for this network."""
+    try:
+        h = decode_address(node.params.address_version, address)
+    except (AddressError, AttributeError, TypeError) as e:
+        return {"isvalid": False, "error": str(e)}
+    return {"isvalid": True, "address": address, "hash160": h.hex()}
+
+
+# --- mining -------------------------------------------------------------------------------------
+
+@rpc()
+def getminingaddress(node) -> str:
+    """The address the node mines to (from --mine-address, or its own key in the data dir)."""
+    return node.mining_address_text
+
+
+@rpc()
+async def generate(node, nblocks: int) -> list:
+    """Mines nblocks blocks to the node's mining address at once; returns their hashes."""
+    return await _generate(node, nblocks, node.mining_address)
+
+
+@rpc()
+async def generatetoaddress(node, nblocks: int, address: str) -> list:
+    """Mines nblocks blocks paying the coinbase to address; returns their hashes."""
+    return await _generate(node, nblocks, parse_address(node, address))
+
+
+async def _generate(node, nblocks: int, address: bytes) -> list:
+    if not 0 <= nblocks <= 10_000:
+        raise RPCError(INVALID_PARAMETER, "nblocks must be between 0 and 10000")
+    return await node.generate(nblocks, address)
+
+
+@rpc()
+def getblocktemplate(node, template_request: dict | None = None) -> dict:
+    """A block template to mine on. Besides the BIP22 fields it carries the complete coinbase
+    and header (nonce 0): an external miner grinds nonce (and time) and calls submitblock with
+    the block = header + the listed transactions. {"address": A} chooses the coinbase payee."""
+    req = template_request or {}
+    if not isinstance(req, dict):
+        raise RPCError(INVALID_PARAMETER, "template_request must be an object")
+    address = parse_address(node, req["address"]) if "address" in req else node.mining_address
+    t = create_template(node.chain, node.mempool, address, int(time.time()))
+    h = t.block.header
+    return {
+        "version": h.version, "previousblockhash": h.prev_hash.hex(), "height": t.height,
+        "bits": f"{h.bits:08x}", "target": f"{t.target:064x}", "curtime": h.time,
+        "mintime": node.chain.tip.median_time_past() + 1, "name_root": h.name_root.hex(),
+        "merkleroot": h.merkle_root.hex(), "coinbasevalue": t.block.txs[0].outputs[0].value,
+        "coinbasetxn": {"data": t.block.txs[0].to_bytes().hex()},
+        "transactions": [{"data": tx.to_bytes().hex(), "txid": tx.txid.hex(), "hash": tx.wtxid.hex(),
+                          "fee": node.mempool.entries[tx.txid].fee} for tx in t.block.txs[1:]],
+        "header": h.to_bytes().hex(), "block": t.block.to_bytes().hex(),
+        "sizelimit": node.params.max_block_size, "noncerange": "00000000ffffffff",
+    }
+
+
+@rpc()
+def submitblock(node, hexdata: str):
+    """Submits a solved block (hex). Returns null when accepted, else a reason string:
+    "duplicate", "inconclusive" (orphan, parent unknown) or the rejection reason."""
+    try:
+        block = Block.from_bytes(parse_hex(hexdata))
+    except DecodeError as e:
+        raise RPCError(DESERIALIZATION_ERROR, f"Block decode failed: {e}") from None
+    try:
+        status = node.submit_block(block)
+    except ValidationError as e:
+        return e.reason
+    return {"duplicate": "duplicate", "orphan": "inconclusive"}.get(status)
+
+
+# --- control ------------------------------------------------------------------------------------
+
+@rpc()
+def uptime(node) -> int:
+    """Seconds since the node started."""
+    return int(time.time() - node.started_at)
+
+
+@rpc()
+def stop(node) -> str:
+    """Stops the node cleanly."""
+    node.stopping.set()
+    return "dotbit node stopping"
+
+
+@rpc()
+def help(node, command: str | None = None) -> str:
+    """Lists the commands, or explains one."""
+    if command is None:
+        return "\n".join(usage(m) for _, m in sorted(METHODS.items()))
+    m = METHODS.get(command)
+    if m is None:
+        return f"help: unknown command: {command}"
+    return usage(m) + "\n\n" + m.doc

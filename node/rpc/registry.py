@@ -1,0 +1,100 @@
+"""RPC methods are declared once, with a decorator; their signature and docstring serve the
+dispatcher, parameter checking and `help` alike (the Electrum habit)."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+# bitcoind / Namecoin Core error codes
+MISC_ERROR = -1
+TYPE_ERROR = -3
+WALLET_ERROR = -4            # Namecoin uses it for name lookups ("name never existed")
+INVALID_ADDRESS_OR_KEY = -5
+INVALID_PARAMETER = -8
+DATABASE_ERROR = -20
+DESERIALIZATION_ERROR = -22
+VERIFY_ERROR = -25
+VERIFY_REJECTED = -26
+VERIFY_ALREADY_IN_CHAIN = -27
+CLIENT_IN_INITIAL_DOWNLOAD = -10
+CLIENT_NODE_ALREADY_ADDED = -23
+CLIENT_NODE_NOT_ADDED = -24
+CLIENT_NODE_NOT_CONNECTED = -29
+CLIENT_P2P_DISABLED = -9
+NAME_INVALID_ENCODING = -1000
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+PARSE_ERROR = -32700
+
+
+class RPCError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    fn: Callable
+    signature: inspect.Signature
+    doc: str
+    is_async: bool
+
+
+METHODS: dict[str, Method] = {}
+
+
+def rpc(name: str | None = None):
+    def register(fn):
+        sig = inspect.signature(fn)
+        m = Method(name or fn.__name__, fn, sig, inspect.getdoc(fn) or "",
+                   inspect.iscoroutinefunction(fn))
+        METHODS[m.name] = m
+        return fn
+    return register
+
+
+def usage(m: Method) -> str:
+    args = []
+    for p in list(m.signature.parameters.values())[1:]:
+        args.append(p.name if p.default is inspect.Parameter.empty else f"( {p.name}={p.default!r} )")
+    return " ".join([m.name, *args])
+
+
+def bind(m: Method, params) -> tuple[list, dict]:
+    """Positional list or named dict -> call arguments; wrong arity is RPC_MISC_ERROR with the
+    usage line, as bitcoind answers."""
+    plist = list(m.signature.parameters.values())[1:]
+    if params is None:
+        params = []
+    if isinstance(params, dict):
+        names = {p.name for p in plist}
+        unknown = set(params) - names
+        if unknown:
+            raise RPCError(MISC_ERROR, f"Unknown named parameter {sorted(unknown)[0]}")
+        args, kwargs = [], dict(params)
+        missing = [p.name for p in plist if p.default is inspect.Parameter.empty and p.name not in kwargs]
+    elif isinstance(params, list):
+        if len(params) > len(plist):
+            raise RPCError(MISC_ERROR, f"too many parameters\nusage: {usage(m)}")
+        args, kwargs = list(params), {}
+        missing = [p.name for p in plist[len(params):] if p.default is inspect.Parameter.empty]
+    else:
+        raise RPCError(INVALID_REQUEST, "params must be an array or an object")
+    if missing:
+        raise RPCError(MISC_ERROR, f"missing parameter {missing[0]}\nusage: {usage(m)}")
+    # Cheap type checks from annotations, so a wrong JSON type is a clean RPC_TYPE_ERROR.
+    for p, value in list(zip(plist, args)) + [(m.signature.parameters[k], v) for k, v in kwargs.items()]:
+        ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+        ann = ann.replace(" | None", "")
+        if value is None and p.default is None:
+            continue
+        ok = {"int": lambda v: type(v) is int, "str": lambda v: isinstance(v, str),
+              "bool": lambda v: isinstance(v, bool) or v in (0, 1),
+              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}.get(ann)
+        if ok is not None and not ok(value):
+            raise RPCError(TYPE_ERROR, f"Expected type {ann} for {p.name}, got {type(value).__name__}")
+    return args, kwargs

@@ -1,0 +1,63 @@
+"""JSON views of chain objects, shaped like bitcoind's where they overlap. Amounts appear
+both as `value` (coins, float, as bitcoind shows them) and `value_sat` (exact base units)."""
+from __future__ import annotations
+
+from node.chain.consensus import COIN, bits_to_target
+from node.chain.crypto import encode_address
+from node.chain.primitives import COVENANT_NAMES, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Covenant, Tx
+
+
+def coins(value: int) -> float:
+    return value / COIN
+
+
+def text_or_hex(b: bytes) -> str:
+    try:
+        return b.decode("ascii") if all(32 <= c < 127 for c in b) else b.hex()
+    except UnicodeDecodeError:
+        return b.hex()
+
+
+def covenant_view(c: Covenant) -> dict:
+    v = {"type": COVENANT_NAMES.get(c.type, str(c.type))}
+    if c.type == NAME_NEW and c.items:
+        v["commitment"] = c.items[0].hex()
+    elif c.type == NAME_FIRSTUPDATE and len(c.items) == 3:
+        v.update(name=text_or_hex(c.items[0]), rand=c.items[1].hex(), value=c.items[2].decode("utf-8", "replace"))
+    elif c.type == NAME_UPDATE and len(c.items) == 2:
+        v.update(name=text_or_hex(c.items[0]), value=c.items[1].decode("utf-8", "replace"))
+    return v
+
+
+def tx_view(tx: Tx, params) -> dict:
+    ver = params.address_version
+    vin = [{"txid": i.prev_txid.hex(), "vout": i.prev_index, "pubkey": i.pubkey.hex(), "sig": i.sig.hex()}
+           for i in tx.inputs]
+    if tx.is_coinbase:
+        vin = [{"coinbase": True, "height": tx.locktime}]
+    vout = []
+    for n, o in enumerate(tx.outputs):
+        vout.append({"n": n, "value": coins(o.value), "value_sat": o.value,
+                     "address": encode_address(ver, o.address), "covenant": covenant_view(o.covenant)})
+    return {"txid": tx.txid.hex(), "hash": tx.wtxid.hex(), "version": tx.version, "size": tx.size,
+            "locktime": tx.locktime, "vin": vin, "vout": vout, "hex": tx.to_bytes().hex()}
+
+
+def header_view(chain, entry) -> dict:
+    h = entry.header
+    confirmations = chain.height - entry.height + 1 if chain.on_main_chain(entry) else -1
+    nxt = chain.entry_at(entry.height + 1) if chain.on_main_chain(entry) else None
+    v = {"hash": entry.hash.hex(), "confirmations": confirmations, "height": entry.height,
+         "version": h.version, "merkleroot": h.merkle_root.hex(), "name_root": h.name_root.hex(),
+         "time": h.time, "mediantime": entry.median_time_past(), "nonce": h.nonce,
+         "bits": f"{h.bits:08x}", "target": f"{bits_to_target(h.bits):064x}",
+         "difficulty": difficulty(chain.params, h.bits), "chainwork": f"{entry.work:064x}"}
+    if entry.prev is not None:
+        v["previousblockhash"] = entry.prev.hash.hex()
+    if nxt is not None:
+        v["nextblockhash"] = nxt.hash.hex()
+    return v
+
+
+def difficulty(params, bits: int) -> float:
+    return params.pow_limit / max(bits_to_target(bits), 1)

@@ -1,0 +1,174 @@
+"""The node service: wires store, chain state, mempool, miner and RPC, and runs them.
+
+All chain and mempool work happens on the event loop thread (one writer, no locks); only
+proof-of-work hashing leaves it, into the miner's worker processes.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+from node.chain.chainstate import ChainState
+from node.chain.crypto import decode_address, encode_address, generate_secret, hash160, pubkey_from_secret
+from node.chain.errors import ValidationError
+from node.chain.mempool import Mempool
+from node.chain.storage import LevelDB
+from node.mining.template import create_template
+from node.rpc.server import RPCServer, remove_cookie, write_cookie
+
+log = logging.getLogger("dotbit.node")
+
+
+def default_datadir(network: str) -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "dotbit", network)
+
+
+def open_chain(params, datadir: str, **kw) -> ChainState:
+    os.makedirs(datadir, exist_ok=True)
+    db = LevelDB(os.path.join(datadir, "chain"))
+    return ChainState(db, params, **kw)
+
+
+def load_mining_key(datadir: str) -> tuple[bytes, bytes]:
+    """The node's own mining key, created once and kept in the data dir (mode 0600)."""
+    path = os.path.join(datadir, "mining_key")
+    try:
+        with open(path) as f:
+            secret = bytes.fromhex(f.read().strip())
+    except FileNotFoundError:
+        secret = generate_secret()
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secret.hex())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(path + ".tmp", path)
+    return secret, hash160(pubkey_from_secret(secret))
+
+
+class Node:
+    def __init__(self, params, datadir: str, *, rpc_host: str = "127.0.0.1", rpc_port: int | None = None,
+                 mine: bool = False, mine_address: str | None = None, mine_interval: float = 5.0,
+                 miner_processes: int | None = None):
+        self.params = params
+        self.datadir = datadir
+        self.rpc_host = rpc_host
+        self.rpc_port = rpc_port if rpc_port is not None else params.rpc_port
+        self.mine_enabled = mine
+        self.mine_interval = mine_interval
+        self.miner_processes = miner_processes
+        self.started_at = time.time()
+        self.stopping = asyncio.Event()
+        self.chain = open_chain(params, datadir)
+        self.mempool = Mempool(self.chain, params)
+        if mine_address:
+            self.mining_address = decode_address(params.address_version, mine_address)
+        else:
+            _, self.mining_address = load_mining_key(datadir)
+        self._miner = None
+        self._tasks: list[asyncio.Task] = []
+        self.rpc: RPCServer | None = None
+
+    @property
+    def mining_address_text(self) -> str:
+        return encode_address(self.params.address_version, self.mining_address)
+
+    # --- mining ---------------------------------------------------------------------------
+
+    @property
+    def miner(self):
+        if self._miner is None:
+            from node.mining.miner import Miner
+            self._miner = Miner(self.miner_processes)
+        return self._miner
+
+    async def mine_one(self, address: bytes) -> bytes | None:
+        """Build a template on the tip, solve it and submit it; returns the block hash, or None
+        if the tip moved while solving (the work is stale, the caller tries again)."""
+        from node.chain.primitives import Block
+        from node.mining.miner import solve_quick
+        while True:
+            tmpl = create_template(self.chain, self.mempool, address, int(time.time()))
+            header = tmpl.block.header
+            if tmpl.target >= (1 << 250):     # regtest-easy: hashing in-process is cheaper
+                solved = solve_quick(header, tmpl.target)
+            else:
+                solved = await self.miner.solve_async(header, tmpl.target)
+            if solved is None:
+                await asyncio.sleep(1)        # nonce space exhausted: next second, new time
+                continue
+            if solved.prev_hash != self.chain.tip.hash:
+                return None
+            block = Block(solved, tmpl.block.txs)
+            self.chain.process_block(block)
+            log.info("mined block %d %s (%d txs)", tmpl.height, block.hash.hex(), len(block.txs))
+            return block.hash
+
+    async def generate(self, n: int, address: bytes) -> list[str]:
+        hashes = []
+        while len(hashes) < n:
+            h = await self.mine_one(address)
+            if h is not None:
+                hashes.append(h.hex())
+        return hashes
+
+    async def _mining_loop(self) -> None:
+        log.info("mining to %s every %.1fs", self.mining_address_text, self.mine_interval)
+        while not self.stopping.is_set():
+            try:
+                await self.mine_one(self.mining_address)
+            except ValidationError as e:
+                log.error("mined block rejected: %s", e)
+            try:
+                await asyncio.wait_for(self.stopping.wait(), self.mine_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    # --- blocks and transactions from outside ------------------------------------------------
+
+    def submit_block(self, block) -> str:
+        return self.chain.process_block(block)
+
+    def submit_tx(self, tx):
+        return self.mempool.accept(tx)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        import node.rpc.methods  # noqa: F401  (registers the RPC methods)
+        credentials = write_cookie(self.datadir)
+        self.rpc = RPCServer(self, credentials)
+        await self.rpc.start(self.rpc_host, self.rpc_port)
+        log.info("network %s, height %d, tip %s", self.params.name, self.chain.height,
+                 self.chain.tip.hash.hex())
+        log.info("JSON-RPC on http://%s:%d (cookie %s)", self.rpc_host, self.rpc_port,
+                 os.path.join(self.datadir, ".cookie"))
+        if self.mine_enabled:
+            self._tasks.append(asyncio.create_task(self._mining_loop()))
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.rpc is not None:
+            await self.rpc.stop()
+        if self._miner is not None:
+            self._miner.close()
+        remove_cookie(self.datadir)
+        self.chain.db.close()
+        log.info("stopped")
+
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await self.stopping.wait()
+        finally:
+            await self.stop()

@@ -1,0 +1,115 @@
+"""Shared fixtures: params, stores (LevelDB and memory), chain, keys, and a block maker."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+
+import pytest
+
+from node.chain.chainstate import ChainState
+from node.chain.consensus import COIN
+from node.chain.crypto import encode_address, hash160, pubkey_from_secret
+from node.chain.mempool import Mempool
+from node.chain.primitives import Tx, TxIn, TxOut
+from node.chain.signing import sign_tx
+from node.chain.storage import LevelDB, MemoryDB
+from node.mining.miner import solve_quick
+from node.mining.template import create_template
+from node.params import REGTEST
+
+
+@dataclass(frozen=True)
+class Key:
+    secret: bytes
+    pubkey: bytes
+    address: bytes
+
+    @staticmethod
+    def from_seed(seed: int) -> "Key":
+        secret = random.Random(seed).randbytes(32)
+        pub = pubkey_from_secret(secret)
+        return Key(secret, pub, hash160(pub))
+
+    def addr_text(self, params=REGTEST) -> str:
+        return encode_address(params.address_version, self.address)
+
+
+@pytest.fixture
+def params():
+    return REGTEST
+
+
+@pytest.fixture(params=["leveldb", "memory"])
+def db(request, tmp_path):
+    store = LevelDB(str(tmp_path / "db")) if request.param == "leveldb" else MemoryDB()
+    yield store
+    store.close()
+
+
+class Clock:
+    """A controllable clock: block times advance by one spacing per mined block."""
+
+    def __init__(self, start: int):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(params):
+    return Clock(params.genesis_time + 600)
+
+
+@pytest.fixture
+def chain(db, params, clock):
+    return ChainState(db, params, clock=clock)
+
+
+@pytest.fixture
+def mempool(chain, params, clock):
+    return Mempool(chain, params, clock=clock)
+
+
+def make_block(chain, mempool, address: bytes, clock=None, extra_txs=(), time_offset=0):
+    """Build and solve the next block on chain's tip (not submitted)."""
+    now = int(clock()) if clock else int(chain.tip.header.time) + 600
+    t = create_template(chain, mempool, address, now + time_offset)
+    block = t.block
+    if extra_txs:
+        from node.chain.primitives import Block, Header, block_merkle_root
+        txs = block.txs + tuple(extra_txs)
+        block = Block(replace(block.header, merkle_root=block_merkle_root(txs)), txs)
+    header = solve_quick(block.header, t.target)
+    from node.chain.primitives import Block
+    return Block(header, block.txs)
+
+
+def mine(chain, mempool, address: bytes, n: int = 1, clock=None):
+    blocks = []
+    for _ in range(n):
+        if clock is not None:
+            clock.now += 600
+        b = make_block(chain, mempool, address, clock)
+        assert chain.process_block(b) == "active"
+        blocks.append(b)
+    return blocks
+
+
+def spend(chain_or_pool, key: Key, outpoints, outputs, fee=1000) -> Tx:
+    """A signed payment spending `outpoints` (all owned by key) to [(address, value)];
+    the change after `fee` goes back to key."""
+    coins = [chain_or_pool.get_coin(*op) if hasattr(chain_or_pool, "get_coin") else chain_or_pool.coin(*op)
+             for op in outpoints]
+    assert all(coins), "spend(): a coin is missing"
+    total = sum(c.value for c in coins)
+    outs = [TxOut(v, a) for a, v in outputs]
+    change = total - sum(v for _, v in outputs) - fee
+    if change > 0:
+        outs.append(TxOut(change, key.address))
+    tx = Tx(1, tuple(TxIn(t, i) for t, i in outpoints), tuple(outs), 0)
+    n = len(outpoints)
+    return sign_tx(tx, [(c.value, c.address) for c in coins], [key.secret] * n, [key.pubkey] * n)
+
+
+__all__ = ["Key", "make_block", "mine", "spend", "COIN"]
