@@ -1,0 +1,103 @@
+"""Encodings round-trip; decoding rejects trailing bytes, oversize input and wrong shapes;
+ids come from the canonical re-encoding."""
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from node.chain.encoding import pack
+from node.chain.errors import DecodeError
+from node.chain.primitives import (HEADER_SIZE, Block, Covenant, Header, Tx, TxIn, TxOut,
+                                   block_merkle_root, merkle_root)
+
+b32 = st.binary(min_size=32, max_size=32)
+u32 = st.integers(0, 2**32 - 1)
+covenants = st.builds(Covenant, st.integers(0, 4), st.lists(st.binary(max_size=64), max_size=3).map(tuple))
+txins = st.builds(TxIn, b32, u32, st.binary(min_size=64, max_size=64), st.binary(min_size=33, max_size=33))
+txouts = st.builds(TxOut, st.integers(0, 2**63), st.binary(min_size=20, max_size=20), covenants)
+txs = st.builds(Tx, u32, st.lists(txins, max_size=4).map(tuple), st.lists(txouts, min_size=1, max_size=4).map(tuple), u32)
+headers = st.builds(Header, u32, b32, b32, b32, u32, u32, u32)
+
+
+@settings(max_examples=300, derandomize=True)
+@given(txs)
+def test_tx_roundtrip(tx):
+    data = tx.to_bytes()
+    back = Tx.from_bytes(data)
+    assert back == tx and back.txid == tx.txid and back.wtxid == tx.wtxid
+    with pytest.raises(DecodeError):
+        Tx.from_bytes(data + b"\x00")
+
+
+@settings(max_examples=200, derandomize=True)
+@given(headers)
+def test_header_roundtrip(h):
+    data = h.to_bytes()
+    assert len(data) == HEADER_SIZE and Header.from_bytes(data) == h
+    with pytest.raises(DecodeError):
+        Header.from_bytes(data + b"\x00")
+    with pytest.raises(DecodeError):
+        Header.from_bytes(data[:-1])
+
+
+@settings(max_examples=100, derandomize=True)
+@given(headers, st.lists(txs, min_size=1, max_size=4))
+def test_block_roundtrip(h, tx_list):
+    b = Block(h, tuple(tx_list))
+    assert Block.from_bytes(b.to_bytes()) == b
+    with pytest.raises(DecodeError):
+        Block.from_bytes(b.to_bytes() + b"\x90")
+
+
+def test_witness_not_in_txid():
+    tx = Tx(1, (TxIn(bytes(32), 0, bytes(64), bytes(33)),), (TxOut(1, bytes(20)),))
+    other = Tx(1, (TxIn(bytes(32), 0, b"\x01" * 64, bytes(33)),), (TxOut(1, bytes(20)),))
+    assert tx.txid == other.txid and tx.wtxid != other.wtxid
+
+
+def test_non_canonical_encoding_does_not_change_id():
+    tx = Tx(7, (), (TxOut(5, bytes(20)),), 3)
+    # the same tx with its integers widened (uint64 where a fixint suffices)
+    obj = tx.to_obj()
+    wide = b"\x94" + b"\xcf" + (7).to_bytes(8, "big") + pack(obj[1]) + pack(obj[2]) + b"\xcf" + (3).to_bytes(8, "big")
+    assert wide != tx.to_bytes()
+    back = Tx.from_bytes(wide)
+    assert back == tx and back.txid == tx.txid and back.to_bytes() == tx.to_bytes()
+
+
+@pytest.mark.parametrize("obj", [
+    [1, [], [[1, b"x" * 20, [0]]]],                         # 3 fields
+    [1, [], [[1, b"x" * 19, [0]]], 0],                      # short address
+    [1, [], [[-1, b"x" * 20, [0]]], 0],                     # negative value
+    [1, [], [[1, "x" * 20, [0]]], 0],                       # str instead of bin
+    [1, [], [[True, b"x" * 20, [0]]], 0],                   # bool is not an int
+    [1, [[b"t" * 32, 0, [b"s" * 64]]], [[1, b"x" * 20, [0]]], 0],   # witness of 1
+    [1, [], [[1, b"x" * 20, []]], 0],                       # empty covenant
+    {"version": 1},
+])
+def test_bad_shapes_rejected(obj):
+    with pytest.raises(DecodeError):
+        Tx.from_bytes(msgpack.packb(obj, use_bin_type=True))
+
+
+def test_oversize_rejected():
+    with pytest.raises(DecodeError) as e:
+        Tx.from_bytes(pack([1, [], [[1, bytes(20), [0, b"v" * 1000]]] * 200, 0]))
+    assert e.value.reason == "oversize"
+
+
+@settings(max_examples=200, derandomize=True)
+@given(st.binary(max_size=300))
+def test_random_bytes_never_crash(data):
+    for decoder in (Tx.from_bytes, Block.from_bytes):
+        try:
+            decoder(data)
+        except DecodeError:
+            pass
+
+
+def test_merkle_no_duplication_collision():
+    a, b, c = (bytes([i]) * 32 for i in (1, 2, 3))
+    assert merkle_root([a, b, c]) != merkle_root([a, b, c, c])
+    assert merkle_root([a]) == a
