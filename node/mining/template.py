@@ -19,20 +19,27 @@ class Template:
 
 def create_template(chain, mempool, address: bytes, now: int, version: int = 1) -> Template:
     params = chain.params
-    prev = chain.tip
-    height = prev.height + 1
-    bits = chain.next_bits_after(prev)
     names = chain.names
+    height = chain.height + 1
     allowed = names.template_filter(height) if names is not None else None
     budget = params.max_block_size - HEADER_SIZE - COINBASE_RESERVE
     txs = mempool.select(budget, allowed) if mempool is not None else []
     fees = sum(mempool.entries[t.txid].fee for t in txs)
+    return assemble(chain, txs, fees, address, now, version)
+
+
+def assemble(chain, txs, fees: int, address: bytes, now: int, version: int = 1) -> Template:
+    """The unsolved next block on chain's tip holding `txs` (already valid, parents first)."""
+    params = chain.params
+    prev = chain.tip
+    height = prev.height + 1
     coinbase = Tx(1, (), (TxOut(subsidy(height, params) + fees, address),), height)
     all_txs = (coinbase, *txs)
+    names = chain.names
     name_root = names.root_after(all_txs, height) if names is not None else bytes(32)
     header = Header(version, prev.hash, block_merkle_root(all_txs), name_root,
-                    max(int(now), prev.median_time_past() + 1), bits, 0)
-    return Template(Block(header, all_txs), height, fees, bits_to_target(bits))
+                    max(int(now), prev.median_time_past() + 1), chain.next_bits_after(prev), 0)
+    return Template(Block(header, all_txs), height, fees, bits_to_target(header.bits))
 
 
 def with_header(block: Block, header: Header) -> Block:
