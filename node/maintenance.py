@@ -44,17 +44,13 @@ def reindex(chain: ChainState, show_progress: bool = True) -> None:
 
 def replay_projection(chain: ChainState, show_progress: bool = False) -> MemoryDB:
     """Feed the main chain's stored blocks to a fresh in-memory chain state."""
-    fresh = ChainState(MemoryDB(), chain.params, clock=chain.clock, names=_fresh_names(chain))
+    fresh = ChainState(MemoryDB(), chain.params, clock=chain.clock)
     progress = Progress("checkdb") if show_progress else None
     for e in chain.chain[1:]:
         fresh.process_block(chain.get_block(e.hash))
         if progress:
             progress(e, chain.tip)
     return fresh.db
-
-
-def _fresh_names(chain):
-    return chain.names.fresh() if chain.names is not None else None
 
 
 def checkdb(chain: ChainState, show_progress: bool = False) -> list[str]:

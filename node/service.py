@@ -139,6 +139,7 @@ class Node:
 
     async def start(self) -> None:
         import node.rpc.methods  # noqa: F401  (registers the RPC methods)
+        import node.rpc.name_methods  # noqa: F401
         credentials = write_cookie(self.datadir)
         self.rpc = RPCServer(self, credentials)
         await self.rpc.start(self.rpc_host, self.rpc_port)

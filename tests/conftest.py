@@ -72,17 +72,16 @@ def mempool(chain, params, clock):
 
 
 def make_block(chain, mempool, address: bytes, clock=None, extra_txs=(), time_offset=0):
-    """Build and solve the next block on chain's tip (not submitted)."""
-    now = int(clock()) if clock else int(chain.tip.header.time) + 600
-    t = create_template(chain, mempool, address, now + time_offset)
-    block = t.block
-    if extra_txs:
-        from node.chain.primitives import Block, Header, block_merkle_root
-        txs = block.txs + tuple(extra_txs)
-        block = Block(replace(block.header, merkle_root=block_merkle_root(txs)), txs)
-    header = solve_quick(block.header, t.target)
+    """Build and solve the next block on chain's tip (not submitted): the mempool's choice, or
+    exactly `extra_txs` (fees left unclaimed) when given."""
     from node.chain.primitives import Block
-    return Block(header, block.txs)
+    from node.mining.template import assemble
+    now = int(clock()) if clock else int(chain.tip.header.time) + 600
+    if extra_txs:
+        t = assemble(chain, list(extra_txs), 0, address, now + time_offset)
+    else:
+        t = create_template(chain, mempool, address, now + time_offset)
+    return Block(solve_quick(t.block.header, t.target), t.block.txs)
 
 
 def mine(chain, mempool, address: bytes, n: int = 1, clock=None):

@@ -19,6 +19,8 @@ from .consensus import (BURN, Coin, check_block_sanity, check_coinbase_height, c
 from .encoding import pack
 from .errors import StoreError, ValidationError
 from .primitives import Block, Header
+from node.names.index import NameIndex
+from node.names.rules import check_name_tx
 
 log = logging.getLogger("dotbit.chain")
 
@@ -61,13 +63,12 @@ class CoinView:
 
 
 class ChainState:
-    def __init__(self, db, params, *, clock: Callable[[], float] = time.time, names=None,
-                 verify_sigs: bool = True):
+    def __init__(self, db, params, *, clock: Callable[[], float] = time.time, verify_sigs: bool = True):
         self.db = db
         self.params = params
         self.clock = clock
         self.verify_sigs = verify_sigs
-        self.names = names                   # the name layer (node/names/index.py), or None
+        self.names = NameIndex(db, params)   # the name projection, part of consensus
         self.entries: dict[bytes, Entry] = {}
         self.chain: list[Entry] = []         # main chain by height
         self.orphans: dict[bytes, Block] = {}  # orphan hash -> block
@@ -314,6 +315,14 @@ class ChainState:
         view = CoinView(self.db)
         spent_undo = []
         fees = 0
+        names = self.names
+        name_ops = []            # (tx position, new record)
+        in_block: dict = {}      # name -> record as changed earlier in this block
+
+        def lookup(name):
+            rec = in_block.get(name)
+            return rec if rec is not None else names.get(name)
+
         for n, tx in enumerate(block.txs):
             txid = tx.txid
             if n:
@@ -325,6 +334,10 @@ class ChainState:
                                               f"{txin.prev_txid.hex()}:{txin.prev_index}")
                     coins.append(coin)
                 fees += check_tx_inputs(tx, coins, height, params, self.verify_sigs)
+                op = check_name_tx(tx, coins, height, params, lookup)
+                if op is not None and op.record is not None:
+                    in_block[op.name] = op.record
+                    name_ops.append((n, op.record))
                 for txin, coin in zip(tx.inputs, coins):
                     if view.spend(txin.outpoint, coin):
                         spent_undo.append([txin.prev_txid, txin.prev_index, coin.to_obj()])
@@ -335,31 +348,37 @@ class ChainState:
         if coinbase_out > subsidy(height, params) + fees:
             raise ValidationError("bad-cb-amount", 100, "coinbase pays more than subsidy + fees")
 
-        with self.db.write_batch() as b:
-            name_undo = None
-            if self.names is not None:
-                name_undo = self.names.connect(block, height, view, b)
-            elif block.header.name_root != bytes(32):
-                raise ValidationError("bad-name-root", 100)
-            for (txid, idx), coin in view.spent.items():
-                b.delete(L.coin_key(txid, idx))
-                b.delete(L.addr_coin_key(coin.address, txid, idx))
-            for (txid, idx), coin in view.created.items():
-                b.put(L.coin_key(txid, idx), pack(coin.to_obj()))
-                b.put(L.addr_coin_key(coin.address, txid, idx), b"")
-            for pos, tx in enumerate(block.txs):
-                txid = tx.txid
-                b.put(L.txindex_key(txid), pack([entry.hash, pos]))
-                for addr in {o.address for o in tx.outputs}:
-                    b.put(L.addr_hist_key(addr, height, txid), b"")
-            self._write_spender_history(b, block, spent_undo, height, put=True)
-            b.put(L.undo_key(entry.hash), pack([spent_undo, name_undo]))
-            b.put(L.height_key(height), entry.hash)
-            b.put(L.TIP, entry.hash)
-            entry.status |= VALID
-            b.put(L.header_key(entry.hash), entry.encode())
+        prev_root = entry.prev.header.name_root if entry.prev is not None else bytes(32)
+        try:
+            with self.db.write_batch() as b:
+                name_undo = names.connect(block, height, name_ops, prev_root, b)
+                self._write_connect(b, block, entry, view, spent_undo, name_undo)
+        except BaseException:
+            names.discard_events()
+            raise
         self.chain.append(entry)
+        names.publish()
         self._emit("connect", block, entry)
+
+    def _write_connect(self, b, block, entry, view, spent_undo, name_undo) -> None:
+        height = entry.height
+        for (txid, idx), coin in view.spent.items():
+            b.delete(L.coin_key(txid, idx))
+            b.delete(L.addr_coin_key(coin.address, txid, idx))
+        for (txid, idx), coin in view.created.items():
+            b.put(L.coin_key(txid, idx), pack(coin.to_obj()))
+            b.put(L.addr_coin_key(coin.address, txid, idx), b"")
+        for pos, tx in enumerate(block.txs):
+            txid = tx.txid
+            b.put(L.txindex_key(txid), pack([entry.hash, pos]))
+            for addr in {o.address for o in tx.outputs}:
+                b.put(L.addr_hist_key(addr, height, txid), b"")
+        self._write_spender_history(b, block, spent_undo, height, put=True)
+        b.put(L.undo_key(entry.hash), pack([spent_undo, name_undo]))
+        b.put(L.height_key(height), entry.hash)
+        b.put(L.TIP, entry.hash)
+        entry.status |= VALID
+        b.put(L.header_key(entry.hash), entry.encode())
 
     @staticmethod
     def _write_spender_history(b, block: Block, spent_undo, height: int, put: bool) -> None:
@@ -383,8 +402,7 @@ class ChainState:
         spent_undo, name_undo = _unpack(raw)
         height = entry.height
         with self.db.write_batch() as b:
-            if self.names is not None:
-                self.names.disconnect(block, height, name_undo, b)
+            self.names.disconnect(block, height, name_undo, b)
             for tx in block.txs:
                 txid = tx.txid
                 b.delete(L.txindex_key(txid))
@@ -402,6 +420,7 @@ class ChainState:
             b.delete(L.height_key(height))
             b.put(L.TIP, entry.prev.hash)
         self.chain.pop()
+        self.names.publish()
         self._emit("disconnect", block, entry)
 
     def _emit(self, kind: str, block: Block, entry: Entry) -> None:
@@ -429,8 +448,6 @@ class ChainState:
             for e in self.entries.values():
                 e.status &= HAVE_DATA
                 b.put(L.header_key(e.hash), e.encode())
-        if self.names is not None:
-            self.names.reset()
         self.chain = []
         self.failure_reasons.clear()
         self._activate(self.entries[self.params.genesis.hash])

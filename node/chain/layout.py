@@ -10,9 +10,11 @@
   t + txid32                     -> pack([block_hash, position]) for main-chain transactions
   a + address20 + txid32 + index4 -> b""  address -> its unspent coins
   A + address20 + height4 + txid32 -> b"" address -> transactions touching it
-  n + name                       -> current name record (names projection)
-  N + name + height4 + txid32    -> name history entry
-  e + height4 + name             -> expiry index: names whose coin expires at that height
+  n + len1 + name                -> current name record pack([name, value, address, height, txid, vout])
+  N + len1 + name + height4 + pos4 -> name history entry (the record as of that operation)
+  e + height4 + name             -> expiry index: names last updated so they expire at that height
+(the 1-byte length before a name makes iteration length-first, the order Namecoin's name_scan
+shows, and keeps one name's history prefix from matching a longer name)
   T + node_hash32                -> name-tree node (content-addressed, never deleted)
 Integers in keys are big-endian fixed width so key order is numeric order.
 """
@@ -59,8 +61,9 @@ def coin_key(txid: bytes, index: int) -> bytes: return COIN + txid + _U32.pack(i
 def txindex_key(txid: bytes) -> bytes: return TXINDEX + txid
 def addr_coin_key(addr: bytes, txid: bytes, index: int) -> bytes: return ADDR_COIN + addr + txid + _U32.pack(index)
 def addr_hist_key(addr: bytes, height: int, txid: bytes) -> bytes: return ADDR_HIST + addr + _U32.pack(height) + txid
-def name_key(name: bytes) -> bytes: return NAME + name
-def name_hist_prefix(name: bytes) -> bytes: return NAME_HIST + u32(len(name)) + name
-def name_hist_key(name: bytes, height: int, txid: bytes) -> bytes: return name_hist_prefix(name) + _U32.pack(height) + txid
+def name_key(name: bytes) -> bytes: return NAME + bytes([len(name)]) + name
+def name_hist_prefix(name: bytes) -> bytes: return NAME_HIST + bytes([len(name)]) + name
+def name_hist_key(name: bytes, height: int, pos: int) -> bytes: return name_hist_prefix(name) + _U32.pack(height) + _U32.pack(pos)
+def expiry_prefix(height: int) -> bytes: return EXPIRY + _U32.pack(height)
 def expiry_key(height: int, name: bytes) -> bytes: return EXPIRY + _U32.pack(height) + name
 def tree_key(node_hash: bytes) -> bytes: return TREE + node_hash

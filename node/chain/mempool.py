@@ -3,7 +3,7 @@
 It follows the chain through ChainState events: a connected block removes its transactions
 and everything that conflicts with them; disconnected blocks' transactions are put back once
 the chain has settled ("tip" event), and the whole pool is re-checked against the new tip.
-Name-specific admission rules come from the name layer (`names.check_mempool`).
+Name-specific admission rules come from the chain's name layer (`names.check_mempool`).
 """
 from __future__ import annotations
 
@@ -39,12 +39,12 @@ class MempoolEntry:
 
 class Mempool:
     def __init__(self, chain, params, *, max_bytes: int = DEFAULT_MAX_BYTES,
-                 clock: Callable[[], float] = time.time, names=None):
+                 clock: Callable[[], float] = time.time):
         self.chain = chain
         self.params = params
         self.max_bytes = max_bytes
         self.clock = clock
-        self.names = names
+        self.names = chain.names
         self.entries: dict[bytes, MempoolEntry] = {}
         self.spends: dict[tuple[bytes, int], bytes] = {}   # outpoint -> spending txid
         self.total_bytes = 0
@@ -63,9 +63,9 @@ class Mempool:
 
     # --- admission ----------------------------------------------------------------------------
 
-    def coin(self, txid: bytes, index: int) -> Coin | None:
+    def coin(self, txid: bytes, index: int, ignore_spends: bool = False) -> Coin | None:
         """A coin spendable by a new transaction: from the chain or an in-pool output."""
-        if (txid, index) in self.spends:
+        if not ignore_spends and (txid, index) in self.spends:
             return None
         parent = self.entries.get(txid)
         if parent is not None:
@@ -96,8 +96,7 @@ class Mempool:
             coins.append(coin)
         height = self.chain.height + 1
         fee = check_tx_inputs(tx, coins, height, self.params)
-        if self.names is not None:
-            self.names.check_mempool(tx, coins, height, self)
+        self.names.check_mempool(tx, coins, height, self)
         size = tx.size
         if fee < MIN_FEE_RATE * size:
             raise ValidationError("min-relay-fee-not-met", 0, f"fee {fee} below {MIN_FEE_RATE * size}")
@@ -114,8 +113,7 @@ class Mempool:
         for txin in entry.tx.inputs:
             self.spends[txin.outpoint] = entry.txid
         self.total_bytes += entry.size
-        if self.names is not None:
-            self.names.mempool_added(entry.tx)
+        self.names.mempool_added(entry.tx)
 
     def _trim(self) -> None:
         while self.total_bytes > self.max_bytes and self.entries:
@@ -150,8 +148,7 @@ class Mempool:
                 child = self.entries.get(self.spends.get((t, i)))
                 if child is not None:
                     child.parents.discard(t)
-            if self.names is not None:
-                self.names.mempool_removed(e.tx)
+            self.names.mempool_removed(e.tx)
             if reason:
                 log.debug("mempool: removed %s (%s)", t.hex(), reason)
 
@@ -166,9 +163,8 @@ class Mempool:
                     spender = self.spends.get(txin.outpoint)
                     if spender is not None:
                         self.remove(spender, reason="conflict with block")
-            if self.names is not None:
-                for t in self.names.mempool_conflicts(block, self):
-                    self.remove(t, reason="name conflict with block")
+            for t in self.names.mempool_conflicts(self.chain.height + 1, self):
+                self.remove(t, reason="name conflict with block")
         elif kind == "disconnect":
             self._disconnected[:0] = [tx for tx in block.txs[1:]]
         elif kind == "tip" and self._disconnected:
@@ -182,8 +178,7 @@ class Mempool:
         self.entries.clear()
         self.spends.clear()
         self.total_bytes = 0
-        if self.names is not None:
-            self.names.mempool_reset()
+        self.names.mempool_reset()
         for tx in list(first) + [e.tx for e in old]:
             try:
                 self.accept(tx)

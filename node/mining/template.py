@@ -19,9 +19,10 @@ class Template:
 
 def create_template(chain, mempool, address: bytes, now: int, version: int = 1) -> Template:
     params = chain.params
-    names = chain.names
     height = chain.height + 1
-    allowed = names.template_filter(height) if names is not None else None
+    # The pool's own spends must not hide a FIRSTUPDATE's NAME_NEW coin from the depth check.
+    lookup = (lambda t, i: mempool.coin(t, i, ignore_spends=True)) if mempool is not None else chain.get_coin
+    allowed = chain.names.template_filter(height, lookup)
     budget = params.max_block_size - HEADER_SIZE - COINBASE_RESERVE
     txs = mempool.select(budget, allowed) if mempool is not None else []
     fees = sum(mempool.entries[t.txid].fee for t in txs)
@@ -35,12 +36,7 @@ def assemble(chain, txs, fees: int, address: bytes, now: int, version: int = 1) 
     height = prev.height + 1
     coinbase = Tx(1, (), (TxOut(subsidy(height, params) + fees, address),), height)
     all_txs = (coinbase, *txs)
-    names = chain.names
-    name_root = names.root_after(all_txs, height) if names is not None else bytes(32)
+    name_root = chain.names.root_after(all_txs, height, prev.header.name_root)
     header = Header(version, prev.hash, block_merkle_root(all_txs), name_root,
                     max(int(now), prev.median_time_past() + 1), chain.next_bits_after(prev), 0)
     return Template(Block(header, all_txs), height, fees, bits_to_target(header.bits))
-
-
-def with_header(block: Block, header: Header) -> Block:
-    return Block(header, block.txs)

@@ -1,0 +1,163 @@
+"""The name tree: a content-addressed binary Merkle radix tree over SHA-256(name).
+
+Hashing and proof format live in proof.py (light clients import it alone). Here: reading and
+updating the tree through an injected `get_node(hash) -> encoding | None`. Nodes are never
+modified or deleted, only added, so every past root stays readable and a reorg only switches
+which root the chain points at. The shape depends only on the set of keys (a leaf sits where
+its prefix becomes unique, deletions collapse), so the root does not depend on update order.
+
+Node encodings (stored under their hash):
+    leaf     0x00 | key32 | value_hash32
+    internal 0x01 | left32 | right32
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Callable, Iterator
+
+from .proof import (EMPTY, TERM_EMPTY, TERM_OTHER, TERM_PRESENT, Proof, internal_hash, key_bit,
+                    leaf_hash)
+
+
+class TreeError(Exception):
+    """A node the tree needs is missing or malformed (a damaged store)."""
+
+
+def _leaf_enc(key: bytes, vh: bytes) -> bytes:
+    return b"\x00" + key + vh
+
+
+def _internal_enc(left: bytes, right: bytes) -> bytes:
+    return b"\x01" + left + right
+
+
+class NameTree:
+    def __init__(self, get_node: Callable[[bytes], bytes | None], cache_size: int = 100_000):
+        self._get = get_node
+        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
+        self._cache_size = cache_size
+
+    def _node(self, h: bytes, pending: dict | None = None) -> bytes:
+        if pending is not None:
+            enc = pending.get(h)
+            if enc is not None:
+                return enc
+        enc = self._cache.get(h)
+        if enc is not None:
+            self._cache.move_to_end(h)
+            return enc
+        enc = self._get(h)
+        if enc is None or len(enc) != 65 or enc[0] not in (0, 1):
+            raise TreeError(f"name tree node {h.hex()} missing or malformed")
+        self._cache[h] = enc
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return enc
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def get(self, root: bytes, key: bytes) -> bytes | None:
+        h, depth = root, 0
+        while h != EMPTY:
+            enc = self._node(h)
+            if enc[0] == 0:
+                return enc[33:] if enc[1:33] == key else None
+            h = enc[33:] if key_bit(key, depth) else enc[1:33]
+            depth += 1
+        return None
+
+    def prove(self, root: bytes, key: bytes) -> Proof:
+        siblings = []
+        h, depth = root, 0
+        while True:
+            if h == EMPTY:
+                return Proof(siblings, TERM_EMPTY)
+            enc = self._node(h)
+            if enc[0] == 0:
+                if enc[1:33] == key:
+                    return Proof(siblings, TERM_PRESENT, None, enc[33:])
+                return Proof(siblings, TERM_OTHER, enc[1:33], enc[33:])
+            left, right = enc[1:33], enc[33:]
+            if key_bit(key, depth):
+                siblings.append(left)
+                h = right
+            else:
+                siblings.append(right)
+                h = left
+            depth += 1
+
+    def iterate(self, root: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(key, value_hash) in key order."""
+        stack = [root]
+        while stack:
+            h = stack.pop()
+            if h == EMPTY:
+                continue
+            enc = self._node(h)
+            if enc[0] == 0:
+                yield enc[1:33], enc[33:]
+            else:
+                stack.append(enc[33:])
+                stack.append(enc[1:33])
+
+    # --- updates ----------------------------------------------------------------------------
+
+    def update(self, root: bytes, changes: dict[bytes, bytes | None]) -> tuple[bytes, dict[bytes, bytes]]:
+        """Applies {key: value_hash, or None to delete}; returns the new root and the nodes it
+        added {hash: encoding} for the caller to store (in the block's batch)."""
+        new: dict[bytes, bytes] = {}
+        items = sorted(changes.items())
+        for k, v in items:
+            if len(k) != 32 or (v is not None and len(v) != 32):
+                raise ValueError("tree keys and value hashes are 32 bytes")
+        return self._update(root, 0, items, new), new
+
+    def _put(self, enc: bytes, new: dict) -> bytes:
+        h = leaf_hash(enc[1:33], enc[33:]) if enc[0] == 0 else internal_hash(enc[1:33], enc[33:])
+        new[h] = enc
+        return h
+
+    def _build(self, depth: int, leaves: list[tuple[bytes, bytes]], new: dict) -> bytes:
+        """The subtree at `depth` holding exactly `leaves` (sorted, distinct keys)."""
+        if not leaves:
+            return EMPTY
+        if len(leaves) == 1:
+            return self._put(_leaf_enc(*leaves[0]), new)
+        split = _split(leaves, depth)
+        left = self._build(depth + 1, leaves[:split], new)
+        right = self._build(depth + 1, leaves[split:], new)
+        return self._put(_internal_enc(left, right), new)
+
+    def _update(self, h: bytes, depth: int, items: list, new: dict) -> bytes:
+        if not items:
+            return h
+        if h == EMPTY:
+            return self._build(depth, [(k, v) for k, v in items if v is not None], new)
+        enc = self._node(h, new)
+        if enc[0] == 0:
+            merged = {enc[1:33]: enc[33:]}
+            for k, v in items:
+                if v is None:
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+            return self._build(depth, sorted(merged.items()), new)
+        split = _split(items, depth)
+        left = self._update(enc[1:33], depth + 1, items[:split], new)
+        right = self._update(enc[33:], depth + 1, items[split:], new)
+        # Keep the shape canonical: a lone leaf below an internal node moves up.
+        if left == EMPTY and right == EMPTY:
+            return EMPTY
+        if left == EMPTY and self._node(right, new)[0] == 0:
+            return right
+        if right == EMPTY and self._node(left, new)[0] == 0:
+            return left
+        return self._put(_internal_enc(left, right), new)
+
+
+def _split(items: list, depth: int) -> int:
+    """Index of the first item whose key has bit `depth` set (items sorted by key)."""
+    for i, item in enumerate(items):
+        if key_bit(item[0], depth):
+            return i
+    return len(items)
