@@ -12,6 +12,7 @@ import urllib.parse
 class RPCClientError(Exception):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
+        self.message = message
         self.code = code
 
 

@@ -36,7 +36,7 @@ def test_kill_at_random_moments_while_mining(tmp_path):
     d = str(tmp_path / "m")
     last_height = 0
     for _ in range(4):
-        node = NodeProcess(d, "--mine", "--mine-interval", "0").start()
+        node = NodeProcess(d, "--mine", "--mine-interval", "0.01").start()
         try:
             time.sleep(rng.uniform(0.3, 1.5))
         finally:

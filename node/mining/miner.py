@@ -56,6 +56,10 @@ class Miner:
     def __init__(self, processes: int | None = None):
         self.processes = processes or os.cpu_count() or 1
         self._pool = ProcessPoolExecutor(self.processes, mp_context=_context())
+        self.hashes = 0       # nonces tried so far (for hash-rate reports)
+
+    def worker_pids(self) -> list[int]:
+        return list((self._pool._processes or {}).keys())   # no public accessor exists
 
     def solve(self, header: Header, target: int, stop=None) -> Header | None:
         """Searches the whole nonce space of `header` in chunks across the pool. `stop` (an
@@ -73,6 +77,7 @@ class Miner:
                     return None
                 fut = inflight.pop(0)
                 nonce = fut.result()
+                self.hashes += _CHUNK
                 if nonce is not None:
                     return replace(header, nonce=nonce)
                 if stop is not None and stop.is_set():
@@ -96,6 +101,7 @@ class Miner:
                 if not inflight:
                     return None
                 nonce = await inflight.pop(0)
+                self.hashes += _CHUNK
                 if nonce is not None:
                     return replace(header, nonce=nonce)
                 if stop is not None and stop.is_set():

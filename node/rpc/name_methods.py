@@ -68,7 +68,7 @@ def record_view(node, rec: NameRecord, opts: dict) -> dict:
             "txid": rec.txid.hex(), "vout": rec.vout,
             "address": encode_address(params.address_version, rec.address),
             "height": rec.height, "expires_in": expires_in(rec, node.chain.height, params),
-            "expired": is_expired(rec, node.chain.height + 1, params)}
+            "expired": is_expired(rec, node.chain.height, params)}
 
 
 def _name_arg(name, opts) -> bytes:
