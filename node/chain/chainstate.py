@@ -75,6 +75,7 @@ class ChainState:
         self.listeners: list[Callable] = []
         self.failure_reasons: dict[bytes, str] = {}
         self.progress: Callable | None = None  # called (entry, target) after each connect
+        self._just_stored: tuple[bytes, Block] | None = None
         self._open()
 
     # --- opening -------------------------------------------------------------------------
@@ -191,7 +192,11 @@ class ChainState:
                 self._remember_invalid(block.header, h, prev, FAILED)
             raise
         self._store_block(block, entry)
-        self._activate_best(entry)
+        self._just_stored = (h, block)     # spares _activate decoding it again from the store
+        try:
+            self._activate_best(entry)
+        finally:
+            self._just_stored = None
         self._connect_orphans(h)
         if entry.invalid:
             raise ValidationError(self._failure_reason(entry), 100, "block or an ancestor failed to connect")
@@ -286,7 +291,8 @@ class ChainState:
             path.append(e)
             e = e.prev
         for entry in reversed(path):
-            block = self.get_block(entry.hash)
+            fresh = self._just_stored
+            block = fresh[1] if fresh is not None and fresh[0] == entry.hash else self.get_block(entry.hash)
             try:
                 self._connect(block, entry)
                 if self.progress is not None:
