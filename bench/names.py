@@ -80,10 +80,11 @@ def name_of(i: int) -> bytes:
 
 def build(b: Builder, n_names: int) -> list[tuple[bytes, bytes, int, int]]:
     """Registers n_names names; returns [(name, txid, vout, value)] of their coins."""
-    per_name = PARAMS.name_lock + UPDATE_RESERVE + max(PARAMS.burn_table) + 3 * FEE
+    per_name = PARAMS.name_lock + UPDATE_RESERVE + registration_burn(name_of(0), 0, PARAMS) + 3 * FEE
     per_chain = -(-n_names // FANOUT) * per_name + FEE
-    n_cb = -(-(FANOUT * per_chain) // (50 * COIN - 10 * FEE)) + 1
-    per = -(-FANOUT // n_cb)
+    per = (50 * COIN - 10 * FEE) // per_chain        # funding chains one coinbase can start
+    assert per >= 1, "a funding chain needs more than one coinbase: raise FANOUT"
+    n_cb = -(-FANOUT // per)
     coinbases = []
     for _ in range(PARAMS.coinbase_maturity + n_cb):
         blk = b.block([], 0)
