@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from functools import cached_property
 
 import base58
 import coincurve
@@ -61,6 +60,12 @@ class ExtendedKey:
     depth: int = 0
     parent_fingerprint: bytes = bytes(4)
     child_number: int = 0
+    pubkey: bytes = b""          # compressed; filled in from the secret
+
+    def __post_init__(self):
+        if not self.pubkey:
+            object.__setattr__(self, "pubkey",
+                               coincurve.PrivateKey(self.secret).public_key.format(compressed=True))
 
     @staticmethod
     def from_seed(seed: bytes) -> "ExtendedKey":
@@ -69,10 +74,6 @@ class ExtendedKey:
         if not 0 < k < CURVE_N:
             raise SeedError("seed gives an invalid master key (probability 2^-127)")
         return ExtendedKey(i[:32], i[32:])
-
-    @cached_property
-    def pubkey(self) -> bytes:
-        return coincurve.PrivateKey(self.secret).public_key.format(compressed=True)
 
     @property
     def fingerprint(self) -> bytes:
