@@ -82,7 +82,8 @@ def open_wallet(args, params, with_node: bool) -> Wallet:
     w = Wallet.open(path, read_passphrase(args), params, node_client(args, params) if with_node else None)
     if with_node:
         w.sync()
-        report_events(args, N.advance(w, args.fee_rate))
+        # Progress ("3/12 confirmations") is shown by the name commands; here only news.
+        report_events(args, [e for e in N.advance(w, args.fee_rate) if e["event"] != "waiting"])
     return w
 
 
