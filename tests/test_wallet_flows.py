@@ -1,0 +1,236 @@
+"""The wallet CLI as a real subprocess (`python -m wallet.cli`) against a real regtest node:
+two wallets trading a name through its whole life, crash recovery from the seed words,
+payments with change and fees, and the one-line errors users can hit."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nodeproc import NodeProcess, free_port
+from test_wallet_unit import make_cert
+
+PASS = "test passphrase"
+DEPTH = 12          # regtest MIN_FIRSTUPDATE_DEPTH
+EXPIRY = 30         # regtest expiry
+
+
+class W:
+    """One wallet file, driven through the CLI."""
+
+    def __init__(self, node: NodeProcess, path: str):
+        self.node = node
+        self.path = path
+        self.env = dict(os.environ, DOTBIT_WALLET_PASSPHRASE=PASS, DOTBIT_NETWORK="regtest",
+                        DOTBIT_RPC_URL=f"http://127.0.0.1:{node.rpc_port}",
+                        DOTBIT_RPC_COOKIE=os.path.join(node.datadir, ".cookie"))
+        self.env.pop("DOTBIT_WALLET_DEBUG", None)
+
+    def argv(self, *args):
+        return [sys.executable, "-m", "wallet.cli", "--wallet", self.path, *args]
+
+    def run(self, *args, ok=True, env=None, input=None) -> subprocess.CompletedProcess:
+        r = subprocess.run(self.argv(*args), capture_output=True, text=True, env=env or self.env,
+                           input=input, timeout=120)
+        if ok and r.returncode != 0:
+            raise AssertionError(f"{args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+        return r
+
+    def json(self, *args):
+        return json.loads(self.run(*args, "--json").stdout)
+
+    def fails(self, *args, match: str, env=None) -> str:
+        r = self.run(*args, ok=False, env=env)
+        err = r.stderr.strip()
+        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and "\n" not in err, err
+        assert err.startswith("dotbit-wallet: error: ") and match in err, err
+        return err
+
+    def address(self) -> str:
+        return self.json("address")["address"]
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    n = NodeProcess(str(tmp_path_factory.mktemp("wallet-node")))
+    n.start()
+    n.miner = n.call("getminingaddress")
+    yield n
+    try:
+        n.stop()
+    except Exception:
+        n.kill()
+
+
+def mine(node, n=1, to=None):
+    node.call("generatetoaddress", n, to or node.miner)
+
+
+def new_wallet(node, tmp_path, name, coinbases=3) -> tuple[W, str]:
+    w = W(node, str(tmp_path / f"{name}.json"))
+    words = w.json("create")["words"]
+    if coinbases:
+        mine(node, coinbases, w.address())
+    return w, words
+
+
+def mature(node):
+    mine(node, 100)
+
+
+def register_wait(w: W, name: str, value: str) -> subprocess.CompletedProcess:
+    """`name register --wait` in the background while blocks arrive one by one."""
+    p = subprocess.Popen(w.argv("name", "register", name, "--value", value, "--wait", "--poll", "0.1"),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=w.env)
+    deadline = time.monotonic() + 90
+    while p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.3)
+        if w.node.call("getrawmempool") == [] or p.poll() is None:
+            mine(w.node)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 0, (out, err)
+    mine(w.node)                      # confirm the firstupdate
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+def test_two_wallets_trade_a_name_through_its_life(node, tmp_path):
+    a, _ = new_wallet(node, tmp_path, "a")
+    b, _ = new_wallet(node, tmp_path, "b")
+    mature(node)
+
+    r = register_wait(a, "d/example", '{"ip":"1.2.3.4"}')
+    assert "waiting for name_new to be 12 blocks deep" in r.stderr
+    assert "sent name_firstupdate" in r.stderr
+    rec = a.json("name", "show", "d/example")
+    assert rec["value"] == '{"ip":"1.2.3.4"}' and rec["mine"] and rec["expires_in"] == EXPIRY
+
+    # B cannot register it while A holds it
+    b.fails("name", "register", "d/example", "--value", '{"ip":"6.6.6.6"}', match="name taken")
+
+    a.run("name", "update", "d/example", "--value", '{"ip":"5.6.7.8"}')
+    mine(node)
+    assert a.json("name", "show", "d/example")["value"] == '{"ip":"5.6.7.8"}'
+
+    cert, _ = make_cert(tmp_path)
+    res = a.json("tls", "d/example", "--cert", cert)
+    mine(node)
+    value = json.loads(a.json("name", "show", "d/example")["value"])
+    assert value["ip"] == "5.6.7.8"
+    assert value["map"]["_tcp"]["map"]["_443"]["tls"] == [res["tls"]] and res["tls"][:3] == [3, 1, 1]
+
+    to_b = b.address()
+    a.run("name", "transfer", "d/example", to_b)
+    mine(node)
+    rec = b.json("name", "show", "d/example")
+    assert rec["address"] == to_b and rec["mine"]
+    assert [n["name"] for n in b.json("name", "list")] == ["d/example"]
+    assert a.json("name", "list") == []
+    a.fails("name", "update", "d/example", "--value", "{}", match="not your name")
+
+    b.run("name", "update", "d/example", "--value", '{"ip":"9.9.9.9"}')
+    mine(node)
+    assert b.json("name", "show", "d/example")["value"] == '{"ip":"9.9.9.9"}'
+
+    # B lets it expire; the list warns first
+    mine(node, EXPIRY - 3)
+    r = b.run("name", "list")
+    assert "warning: d/example expires in 3 blocks" in r.stderr
+    mine(node, 3)
+    b.fails("name", "renew", "d/example", match="name expired")
+    assert b.json("name", "list") == []
+
+    # ... and A registers it again
+    register_wait(a, "d/example", '{"ip":"1.1.1.1"}')
+    rec = a.json("name", "show", "d/example")
+    assert rec["mine"] and rec["value"] == '{"ip":"1.1.1.1"}' and not rec["expired"]
+    hist = a.json("name", "history", "d/example")
+    assert [h["value"] for h in hist][-1] == '{"ip":"1.1.1.1"}' and len(hist) == 6
+
+
+def test_restore_continues_the_pending_name_new(node, tmp_path):
+    c, words = new_wallet(node, tmp_path, "c")
+    mature(node)
+    first = c.json("name", "register", "d/crash", "--value", '{"ip":"10.0.0.1"}')
+    assert not first["resumed"] and first["state"] == "new"
+    mine(node, 3)
+    os.unlink(c.path)                     # the wallet file is lost between name_new and firstupdate
+    (tmp_path / "words").write_text(words + "\n")
+    restored = c.json("restore", "--words-file", str(tmp_path / "words"))
+    assert restored["coins"] >= 3
+    again = c.json("name", "register", "d/crash", "--value", '{"ip":"10.0.0.1"}')
+    assert again["resumed"] and again["txid"] == first["txid"]
+    assert [x for x in node.call("name_pending") if x["op"] == "name_new"] == []   # no second name_new
+    assert [x["kind"] for x in c.json("coins")].count("name_new") == 1
+    mine(node, DEPTH - 4)
+    assert c.json("name", "sync")[0]["state"] == "new"
+    mine(node)
+    assert c.json("name", "sync")[0]["state"] == "firstupdate"
+    mine(node)
+    assert c.json("name", "sync") == []
+    rec = c.json("name", "show", "d/crash")
+    assert rec["mine"] and rec["value"] == '{"ip":"10.0.0.1"}'
+
+
+def test_send_change_fees_and_name_coins_untouched(node, tmp_path):
+    d, _ = new_wallet(node, tmp_path, "d", coinbases=2)
+    e, _ = new_wallet(node, tmp_path, "e", coinbases=0)
+    mature(node)
+    d.run("name", "register", "d/keepme", "--value", "{}")
+    mine(node)
+    bal = d.json("balance")
+    spendable = bal["confirmed_sat"]
+    assert bal["locked_in_names_sat"] == 1_000_000
+
+    to_e = e.address()
+    res = d.json("send", to_e, "1.25", "--fee-rate", "3")
+    tx = node.call("getrawtransaction", res["txid"], True)
+    ins = [node.call("getrawtransaction", i["txid"], True)["vout"][i["vout"]] for i in tx["vin"]]
+    assert all(i["covenant"]["type"] == "none" for i in ins)
+    paid = [o for o in tx["vout"] if o["address"] == to_e]
+    change = [o for o in tx["vout"] if o["address"] != to_e]
+    assert [o["value_sat"] for o in paid] == [125_000_000] and len(change) == 1
+    fee = sum(i["value_sat"] for i in ins) - sum(o["value_sat"] for o in tx["vout"])
+    assert fee == res["fee_sat"] and 3 * tx["size"] <= fee <= 3 * (tx["size"] + 8)
+    mine(node)
+    assert e.json("balance")["confirmed_sat"] == 125_000_000
+    after = d.json("balance")
+    assert after["confirmed_sat"] == spendable - 125_000_000 - fee
+    assert after["locked_in_names_sat"] == 1_000_000
+
+    # spending everything but the name coin works; reaching into it does not
+    coins = [c for c in d.json("coins") if c["kind"] == "none"]
+    total = sum(c["value_sat"] for c in coins)
+    amount = total - 50_000
+    d.run("send", to_e, f"{amount // 10**8}.{amount % 10**8:08d}")
+    mine(node)
+    left = d.json("coins")
+    assert sorted(c["kind"] for c in left) == ["name_new", "none"]
+    assert [c["value_sat"] for c in left if c["kind"] == "none"][0] < 50_000      # the change
+    d.fails("send", to_e, "0.001", match="insufficient funds")
+
+
+def test_errors_users_hit_are_one_line(node, tmp_path):
+    f, _ = new_wallet(node, tmp_path, "f", coinbases=1)
+    mature(node)
+    f.fails("name", "register", "d/bad", "--value", "{ip: 1", match="value is not valid JSON")
+    f.fails("name", "register", "d/bad", "--value", '"1.2.3.4"', match="must be a JSON object")
+    f.fails("name", "register", "d/bad", "--value", json.dumps({"txt": "x" * 600}), match="value too long")
+    f.fails("balance", env=dict(f.env, DOTBIT_WALLET_PASSPHRASE="wrong"), match="wrong passphrase")
+    f.fails("name", "show", "d/never-registered", match="unknown name")
+    f.fails("name", "update", "d/never-registered", "--value", "{}", match="unknown name")
+    f.fails("send", f.address(), "1000000", match="insufficient funds")
+    f.fails("send", "not-an-address", "1", match="invalid address")
+    f.fails("balance", env=dict(f.env, DOTBIT_RPC_URL=f"http://127.0.0.1:{free_port()}"),
+            match="cannot reach node")
+    f.fails("create", match="already exists")
+    bad_words = tmp_path / "bad-words"
+    bad_words.write_text("abandon " * 12)
+    f.fails("restore", "--words-file", str(bad_words), "--wallet", str(tmp_path / "new.json"),
+            match="do not check out")
+    r = f.run("name", "register", "d/warned", "--value", '{"ip":"1.2.3.4","ip4":"x"}')
+    assert "warning: unknown item 'ip4'" in r.stderr

@@ -1,0 +1,452 @@
+"""`dotbit-wallet`: an HD wallet for dotbit names, talking to a node over JSON-RPC.
+
+Every command that reaches the node first rescans (gap limit) and advances pending name
+registrations, so a registration started by `name register` completes on whatever command
+runs once its name_new is deep enough. Errors a user can cause are one line on stderr and
+exit status 1; nothing prints a traceback (set DOTBIT_WALLET_DEBUG=1 to see one).
+"""
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+import time
+
+from node.params import NETWORKS, get_params
+
+from . import names as N
+from . import values as V
+from .errors import WalletError
+from .keys import SeedError
+from .nodeclient import NodeClient, NodeError, default_datadir
+from .storage import StorageError
+from .txbuild import DEFAULT_FEE_RATE, fmt, parse_amount
+from .wallet import Wallet
+
+PROG = "dotbit-wallet"
+COMMANDS = {}
+
+
+def command(name: str, help: str, *, node: bool = True):
+    """Declares a command once: its name, help, and whether it needs the node (Electrum's
+    decorator habit). The function adds its own arguments via `args=`."""
+    def register(fn):
+        COMMANDS[name] = (fn, help, node)
+        return fn
+    return register
+
+
+# --- plumbing ------------------------------------------------------------------------------------
+
+def out(args, obj, text: str) -> None:
+    print(json.dumps(obj, indent=1, sort_keys=True) if args.json else text)
+
+
+def note(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def read_passphrase(args, confirm: bool = False) -> str:
+    if args.passphrase_file:
+        try:
+            with open(args.passphrase_file, encoding="utf-8") as f:
+                return f.read().rstrip("\r\n")
+        except OSError as e:
+            raise WalletError(f"cannot read passphrase file: {e.strerror}") from None
+    env = os.environ.get("DOTBIT_WALLET_PASSPHRASE")
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise WalletError("no passphrase: use --passphrase-file, DOTBIT_WALLET_PASSPHRASE or a terminal")
+    p = getpass.getpass("wallet passphrase: ")
+    if confirm and getpass.getpass("again: ") != p:
+        raise WalletError("passphrases differ")
+    return p
+
+
+def node_client(args, params) -> NodeClient:
+    url = args.rpc_url or os.environ.get("DOTBIT_RPC_URL") or f"http://127.0.0.1:{params.rpc_port}"
+    cookie = (args.rpc_cookie or os.environ.get("DOTBIT_RPC_COOKIE")
+              or os.path.join(default_datadir(params.name), ".cookie"))
+    return NodeClient(url, cookie)
+
+
+def wallet_path(args, params) -> str:
+    return args.wallet or os.environ.get("DOTBIT_WALLET") or os.path.join(default_datadir(params.name), "wallet.json")
+
+
+def open_wallet(args, params, with_node: bool) -> Wallet:
+    path = wallet_path(args, params)
+    w = Wallet.open(path, read_passphrase(args), params, node_client(args, params) if with_node else None)
+    if with_node:
+        w.sync()
+        # Progress ("3/12 confirmations") is shown by the name commands; here only news.
+        report_events(args, [e for e in N.advance(w, args.fee_rate) if e["event"] != "waiting"])
+    return w
+
+
+def report_events(args, events) -> None:
+    for ev in events:
+        e = ev["event"]
+        if e == "waiting":
+            note(f"{ev['name']}: name_new has {ev['confirmations']}/{ev['needed']} confirmations")
+        elif e == "firstupdate_sent":
+            note(f"{ev['name']}: name_new is deep enough, sent name_firstupdate {ev['txid']}")
+        elif e == "registered":
+            note(f"{ev['name']}: registered ({ev['txid']})")
+        elif e == "failed":
+            note(f"{ev['name']}: registration stopped: {ev['error']}")
+
+
+def value_arg(w, name: str, text: str) -> bytes:
+    obj = V.parse_value(text)
+    data, warnings = V.check_value(name, obj, lambda n: _value_of(w, n))
+    for msg in warnings:
+        note(f"warning: {msg}")
+    return data
+
+
+def _value_of(w, name: str) -> str | None:
+    rec = N.show(w, name)
+    return None if rec is None or rec["expired"] else rec["value"]
+
+
+# --- wallet commands -----------------------------------------------------------------------------
+
+@command("create", "create a new wallet and show its seed words (once)", node=False)
+def cmd_create(args, params):
+    path = wallet_path(args, params)
+    if os.path.exists(path):
+        raise WalletError(f"a wallet already exists at {path}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    w, words = Wallet.create(path, read_passphrase(args, confirm=True), params)
+    w.save()
+    addr = w.text(w.receive_key().address)
+    out(args, {"words": words, "address": addr, "wallet": path},
+        f"Your seed words (write them down; they are shown only now):\n\n  {words}\n\n"
+        f"wallet: {path}\nfirst address: {addr}")
+
+
+@command("restore", "recreate a wallet from its seed words and rescan the chain")
+def cmd_restore(args, params):
+    path = wallet_path(args, params)
+    if os.path.exists(path):
+        raise WalletError(f"a wallet already exists at {path} (move it away first)")
+    if args.words_file:
+        try:
+            with open(args.words_file, encoding="utf-8") as f:
+                words = f.read()
+        except OSError as e:
+            raise WalletError(f"cannot read words file: {e.strerror}") from None
+    else:
+        if sys.stdin.isatty():
+            note("type the seed words, then Enter:")
+            words = sys.stdin.readline()
+        else:
+            words = sys.stdin.read()
+    passphrase = read_passphrase(args, confirm=True)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    w, _ = Wallet.create(path, passphrase, params, words)
+    w.node = node_client(args, params)
+    w.sync()                     # scan before writing: a failed scan leaves no half wallet
+    w.save()
+    b = w.balance()
+    out(args, {"wallet": path, "used": w.doc["used"], "balance": b, "coins": len(w.coins)},
+        f"restored {path}: {len(w.coins)} coins, {fmt(b['confirmed'])} confirmed")
+
+
+@command("address", "show a receive address")
+def cmd_address(args, params):
+    w = open_wallet(args, params, True)
+    a = w.text(w.receive_key().address)
+    w.save()
+    out(args, {"address": a}, a)
+
+
+@command("balance", "show the balance")
+def cmd_balance(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    b = w.balance()
+    out(args, {k: fmt(v) for k, v in b.items()} | {k + "_sat": v for k, v in b.items()},
+        "\n".join(f"{k:16} {fmt(v)}" for k, v in b.items()))
+
+
+@command("coins", "list unspent coins (name coins are marked and never spent as payments)")
+def cmd_coins(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    rows = [{"txid": c.txid.hex(), "vout": c.vout, "value": fmt(c.value), "value_sat": c.value,
+             "address": w.text(c.key.address), "kind": c.kind, "name": c.covenant.get("name"),
+             "confirmations": c.confirmations(w.tip), "coinbase": c.coinbase} for c in w.coins]
+    out(args, rows, "\n".join(f"{r['txid']}:{r['vout']} {r['value']:>16} {r['kind']:16} "
+                              f"{r['confirmations']:5} conf {r['name'] or ''}" for r in rows) or "no coins")
+
+
+@command("history", "list transactions touching this wallet")
+def cmd_history(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    rows = []
+    mine = {k.address for k in w.derived()}
+    pending = sorted({c.txid.hex() for c in w.coins if c.height < 0})
+    for r in w.history + [{"txid": t, "height": -1} for t in pending]:
+        tx = w.call("getrawtransaction", r["txid"], True)
+        delta = sum(o["value_sat"] for o in tx["vout"] if w.parse_address(o["address"]) in mine)
+        for i in tx["vin"]:
+            if i.get("coinbase"):
+                continue
+            prev = w.call("getrawtransaction", i["txid"], True)["vout"][i["vout"]]
+            if w.parse_address(prev["address"]) in mine:
+                delta -= prev["value_sat"]
+        ops = [o["covenant"] for o in tx["vout"] if o["covenant"]["type"] not in ("none", "burn")]
+        rows.append({"txid": r["txid"], "height": r["height"], "delta": fmt(delta), "delta_sat": delta,
+                     "name_op": ops[0] if ops else None})
+    out(args, rows, "\n".join(f"{r['height']:>7} {r['txid']} {r['delta']:>17} "
+                              f"{(r['name_op'] or {}).get('type', '')} {(r['name_op'] or {}).get('name', '')}"
+                              for r in rows) or "no transactions")
+
+
+@command("send", "send coins: send ADDR AMOUNT")
+def cmd_send(args, params):
+    w = open_wallet(args, params, True)
+    to = w.parse_address(args.address)
+    amount = parse_amount(args.amount)
+    from node.chain.primitives import TxOut
+    tx, fee = w.build([TxOut(amount, to)], args.fee_rate)
+    w.save()
+    txid = w.broadcast(tx)
+    out(args, {"txid": txid, "amount": fmt(amount), "fee": fmt(fee), "fee_sat": fee, "size": tx.size},
+        f"sent {fmt(amount)} to {args.address}: {txid} (fee {fmt(fee)})")
+
+
+# --- name commands ------------------------------------------------------------------------------
+
+@command("name register", "register a name: name_new now, firstupdate 12 blocks later")
+def cmd_name_register(args, params):
+    w = open_wallet(args, params, True)
+    value = value_arg(w, args.name, args.value)
+    res = N.register(w, args.name, value, args.fee_rate)
+    if res.get("resumed"):
+        note(f"{args.name}: continuing the registration from name_new {res['txid']}")
+    report_events(args, N.advance(w, args.fee_rate))
+    if args.wait:
+        res = wait_registration(args, w, args.name)
+    st = w.doc["pending"].get(args.name)
+    res["state"] = st["state"] if st else "registered"
+    if st and st.get("first_txid"):
+        res["firstupdate_txid"] = st["first_txid"]
+    w.save()
+    out(args, res, f"{args.name}: {res['state']} (name_new {res['txid']})")
+
+
+def wait_registration(args, w, name: str) -> dict:
+    """Polls until the firstupdate is sent, printing progress when it changes."""
+    last = None
+    while True:
+        st = w.doc["pending"].get(name)
+        if st is None or st["state"] != "new":
+            return {"name": name, "txid": st["new_txid"] if st else "", "state": st["state"] if st else "done"}
+        conf = st.get("confirmations", 0)
+        if conf != last:
+            note(f"{name}: waiting for name_new to be {w.params.min_firstupdate_depth} blocks deep "
+                 f"({conf}/{w.params.min_firstupdate_depth})")
+            last = conf
+        time.sleep(args.poll)
+        w.sync()
+        events = N.advance(w, args.fee_rate)
+        report_events(args, [e for e in events if e["event"] != "waiting"])
+        failed = [e for e in events if e["name"] == name and e["event"] == "failed"]
+        if failed:
+            raise WalletError(failed[0]["error"])
+
+
+@command("name sync", "advance pending registrations (send firstupdates that are due)")
+def cmd_name_sync(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    rows = [{"name": n, **st} for n, st in w.doc["pending"].items()]
+    for r in rows:
+        r.pop("tx", None)
+    out(args, rows, "\n".join(f"{r['name']}: {r['state']}" for r in rows) or "no pending registrations")
+
+
+def _update(args, params, value_text: str | None, to_text: str | None, transform=None):
+    w = open_wallet(args, params, True)
+    to = w.parse_address(to_text) if to_text else None
+    value = None
+    if transform is not None:
+        rec, _ = N.owned_record(w, args.name)
+        value_text = json.dumps(transform(V.parse_value(rec["value"])))
+    if value_text is not None:
+        value = value_arg(w, args.name, value_text)
+    res = N.update(w, args.name, value, to, args.fee_rate)
+    w.save()
+    return w, res
+
+
+@command("name update", "set a name's value")
+def cmd_name_update(args, params):
+    _, res = _update(args, params, args.value, None)
+    out(args, res, f"{args.name}: updated ({res['txid']})")
+
+
+@command("name renew", "renew a name (same value, resets its expiry)")
+def cmd_name_renew(args, params):
+    _, res = _update(args, params, None, None)
+    out(args, res, f"{args.name}: renewed ({res['txid']})")
+
+
+@command("name transfer", "give a name to another address")
+def cmd_name_transfer(args, params):
+    _, res = _update(args, params, None, args.address)
+    out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']})")
+
+
+@command("name list", "names this wallet owns, with expiry")
+def cmd_name_list(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    rows = N.owned_names(w)
+    for r in rows:
+        if r.get("warning"):
+            note(f"warning: {r['name']} {r['warning']}")
+    out(args, rows, "\n".join(
+        f"{r['name']}: registration {r['pending_registration']}" if "pending_registration" in r
+        else f"{r['name']} expires_in={r['expires_in']} {r['value']}" for r in rows) or "no names")
+
+
+@command("name show", "show a name's current record")
+def cmd_name_show(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    rec = N.show(w, args.name)
+    if rec is None:
+        raise WalletError(f"unknown name: {args.name} was never registered")
+    rec["mine"] = w.owns(w.parse_address(rec["address"])) is not None
+    out(args, rec, "\n".join(f"{k}: {v}" for k, v in rec.items()))
+
+
+@command("name history", "show every state a name has had")
+def cmd_name_history(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    try:
+        rows = w.call("name_history", args.name)
+    except NodeError:
+        raise WalletError(f"unknown name: {args.name} was never registered") from None
+    out(args, rows, "\n".join(f"{r['height']:>7} {r['address']} {r['value']}" for r in rows))
+
+
+@command("tls", "publish a TLS certificate association (TLSA) for a name")
+def cmd_tls(args, params):
+    try:
+        with open(args.cert, "rb") as f:
+            pem = f.read()
+    except OSError as e:
+        raise WalletError(f"cannot read certificate: {e.strerror}") from None
+    row = V.tls_row(pem, args.usage, args.selector, args.mtype)
+    _, res = _update(args, params, None, None, lambda obj: V.add_tls(obj, row, args.port))
+    res["tls"] = row
+    res["owner"] = f"_{args.port}._tcp"
+    out(args, res, f"{args.name}: tls {json.dumps(row)} at _{args.port}._tcp ({res['txid']})")
+
+
+@command("minimalt", "publish a MinimaLT service record for a name")
+def cmd_minimalt(args, params):
+    item = V.minimalt_item(args.port, args.id_key, args.eph_key, args.ip)
+    _, res = _update(args, params, None, None, lambda obj: obj | {"minimalT": item})
+    res["minimalT"] = item
+    out(args, res, f"{args.name}: minimalT {json.dumps(item)} ({res['txid']})")
+
+
+# --- argument parsing --------------------------------------------------------------------------------
+
+def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
+    d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
+    p.add_argument("--network", choices=sorted(NETWORKS), default=d(None),
+                   help="main (default), testnet or regtest")
+    p.add_argument("--wallet", default=d(None), help="wallet file (default: in the network's data dir)")
+    p.add_argument("--json", action="store_true", default=d(False), help="print JSON")
+    p.add_argument("--rpc-url", default=d(None), help="node JSON-RPC URL (env DOTBIT_RPC_URL)")
+    p.add_argument("--rpc-cookie", default=d(None), help="node cookie file (env DOTBIT_RPC_COOKIE)")
+    p.add_argument("--passphrase-file", default=d(None), help="read the passphrase from a file "
+                   "(or env DOTBIT_WALLET_PASSPHRASE; else a prompt)")
+    p.add_argument("--fee-rate", type=int, default=d(DEFAULT_FEE_RATE), help="base units per byte")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description="dotbit wallet: coins and .bit names")
+    _common(p, False)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    name_p = None
+    for full, (fn, help, _) in COMMANDS.items():
+        if full.startswith("name "):
+            if name_p is None:
+                np = sub.add_parser("name", help="register and manage names")
+                name_p = np.add_subparsers(dest="subcmd", required=True)
+            sp = name_p.add_parser(full.split()[1], help=help)
+        else:
+            sp = sub.add_parser(full, help=help)
+        _common(sp, True)
+        sp.set_defaults(fn=fn)
+        _arguments(full, sp)
+    return p
+
+
+def _arguments(cmd: str, sp: argparse.ArgumentParser) -> None:
+    if cmd == "restore":
+        sp.add_argument("--words-file", help="file with the seed words (default: stdin)")
+    elif cmd == "send":
+        sp.add_argument("address")
+        sp.add_argument("amount", help="in coins, e.g. 1.5")
+    elif cmd in ("name register", "name update"):
+        sp.add_argument("name")
+        sp.add_argument("--value", required=True, help="JSON object, at most 520 bytes")
+        if cmd == "name register":
+            sp.add_argument("--wait", action="store_true", help="wait and send the firstupdate when due")
+            sp.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
+    elif cmd in ("name renew", "name show", "name history"):
+        sp.add_argument("name")
+    elif cmd == "name transfer":
+        sp.add_argument("name")
+        sp.add_argument("address")
+    elif cmd == "tls":
+        sp.add_argument("name")
+        sp.add_argument("--cert", required=True, help="PEM certificate file")
+        sp.add_argument("--usage", type=int, default=3)
+        sp.add_argument("--selector", type=int, default=1)
+        sp.add_argument("--mtype", type=int, default=1)
+        sp.add_argument("--port", type=int, default=443)
+    elif cmd == "minimalt":
+        sp.add_argument("name")
+        sp.add_argument("--port", type=int, required=True)
+        sp.add_argument("--id-key", required=True, help="base64 Curve25519 identity key")
+        sp.add_argument("--eph-key", required=True, help="base64 Curve25519 ephemeral key")
+        sp.add_argument("--ip", help="optional address of the server")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    args.network = args.network or os.environ.get("DOTBIT_NETWORK") or "main"
+    try:
+        params = get_params(args.network)
+        args.fn(args, params)
+        return 0
+    except (WalletError, StorageError, NodeError, SeedError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 — the promise is one line, never a traceback
+        if os.environ.get("DOTBIT_WALLET_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

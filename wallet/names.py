@@ -1,0 +1,222 @@
+"""Name workflows: register (name_new, then firstupdate 12 blocks later), update, renew,
+transfer, and the pending-registration state machine that any later command advances.
+
+Crash safety. The registration salt is not random: rand = HKDF-SHA256(name_new key, name),
+so the seed alone recovers it. A restored wallet that is asked to register NAME first looks
+among its own unspent NAME_NEW coins for one whose commitment is HASH160(rand | NAME) and
+continues from it, instead of paying for (and waiting on) a second name_new. Each tx is
+written into the pending state before it is broadcast, and re-broadcast by later commands if
+the node does not know it, so a crash between the two loses nothing.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from node.chain.primitives import Tx
+from node.names.ops import firstupdate_outputs, name_new_output, update_output
+from node.names.rules import RAND_LEN, commitment, registration_burn
+
+from .errors import WalletError
+from .keys import NAMES
+from .nodeclient import WALLET_ERROR, NodeError
+
+SALT_TAG = b"dotbit/name-salt/v1"
+
+
+def registration_salt(secret: bytes, name: bytes) -> bytes:
+    """HKDF-SHA256 (RFC 5869) extract-then-expand; one block is enough for 20 bytes."""
+    prk = hmac.new(SALT_TAG, secret, hashlib.sha256).digest()
+    return hmac.new(prk, name + b"\x01", hashlib.sha256).digest()[:RAND_LEN]
+
+
+def name_bytes(name: str) -> bytes:
+    b = name.encode("utf-8")
+    if not b or len(b) > 255:
+        raise WalletError("names are 1..255 bytes")
+    return b
+
+
+# --- reading names ---------------------------------------------------------------------------------
+
+def show(w, name: str) -> dict | None:
+    """The name's record (expired ones too), or None if it never existed."""
+    try:
+        return w.call("name_show", name, {"allowExpired": True})
+    except NodeError as e:
+        if e.code == WALLET_ERROR:
+            return None
+        raise WalletError(f"name_show failed: {e}") from None
+
+
+def owned_record(w, name: str) -> tuple[dict, object]:
+    """The live record of a name this wallet owns, and the coin to spend; else the error a
+    user should see."""
+    rec = show(w, name)
+    if rec is None:
+        raise WalletError(f"unknown name: {name} was never registered")
+    if rec["expired"]:
+        raise WalletError(f"name expired: {name} expired at height {rec['height'] + w.params.expiry_depth}"
+                          " (register it again with `name register`)")
+    if w.owns(w.parse_address(rec["address"])) is None:
+        raise WalletError(f"not your name: {name} belongs to {rec['address']}")
+    coin = w.coin_at(bytes.fromhex(rec["txid"]), rec["vout"])
+    if coin is None:
+        raise WalletError(f"{name} has an operation waiting in the mempool; try again after the next block")
+    return rec, coin
+
+
+# --- register ----------------------------------------------------------------------------------------
+
+def register(w, name: str, value: bytes, fee_rate: int) -> dict:
+    nb = name_bytes(name)
+    rec = show(w, name)
+    if rec is not None and not rec["expired"]:
+        if w.owns(w.parse_address(rec["address"])):
+            raise WalletError(f"you already own {name} (use `name update`)")
+        raise WalletError(f"name taken: {name} is registered (expires in {rec['expires_in']} blocks)")
+    pending = w.doc["pending"]
+    if name in pending:
+        pending[name]["value"] = value.hex()
+        w.save()
+        return {"name": name, "state": pending[name]["state"], "txid": pending[name]["new_txid"],
+                "resumed": True}
+    found = find_own_name_new(w, nb)
+    if found is not None:
+        coin, rand = found
+        pending[name] = {"state": "new", "value": value.hex(), "key_index": coin.key.index,
+                         "new_txid": coin.txid.hex(), "new_vout": coin.vout, "tx": None}
+        w.save()
+        return {"name": name, "state": "new", "txid": coin.txid.hex(), "resumed": True}
+    key = w.fresh_key(NAMES)
+    rand = registration_salt(key.secret, nb)
+    out = name_new_output(nb, rand, key.address, w.params.name_lock)
+    tx, fee = w.build([out], fee_rate)
+    pending[name] = {"state": "new", "value": value.hex(), "key_index": key.index,
+                     "new_txid": tx.txid.hex(), "new_vout": 0, "tx": tx.to_bytes().hex()}
+    w.save()
+    w.broadcast(tx)
+    return {"name": name, "state": "new", "txid": tx.txid.hex(), "fee": fee, "resumed": False}
+
+
+def find_own_name_new(w, nb: bytes):
+    """An unspent NAME_NEW of ours committing to this name (after a restore, say)."""
+    for c in w.coins:
+        if c.kind != "name_new" or c.key.chain != NAMES:
+            continue
+        rand = registration_salt(c.key.secret, nb)
+        if commitment(rand, nb).hex() == c.covenant.get("commitment"):
+            return c, rand
+    return None
+
+
+def _tx_status(w, txid: str, raw_hex: str | None) -> int | None:
+    """Confirmations of a tx (0 = in the mempool), re-broadcasting it if the node lost it;
+    None if it is gone and cannot be sent again."""
+    try:
+        info = w.call("getrawtransaction", txid, True)
+        return info.get("confirmations", 0)
+    except NodeError:
+        pass
+    if raw_hex is None:
+        return None
+    try:
+        w.call("sendrawtransaction", raw_hex)
+        return 0
+    except NodeError:
+        return None
+
+
+def advance(w, fee_rate: int) -> list[dict]:
+    """Moves every pending registration as far as the chain allows; returns what happened.
+    Called at the start of every command that talks to a node."""
+    events = []
+    pending = w.doc["pending"]
+    for name in list(pending):
+        st = pending[name]
+        try:
+            ev = _advance_one(w, name, st, fee_rate)
+        except WalletError as e:
+            ev = {"name": name, "event": "failed", "error": str(e)}
+            del pending[name]
+        if ev is not None:
+            events.append(ev)
+        w.save()
+    return events
+
+
+def _advance_one(w, name: str, st: dict, fee_rate: int) -> dict | None:
+    nb = name_bytes(name)
+    need = w.params.min_firstupdate_depth
+    if st["state"] == "new":
+        conf = _tx_status(w, st["new_txid"], st.get("tx"))
+        if conf is None:
+            raise WalletError(f"the name_new of {name} was dropped by the node; register again")
+        st["confirmations"] = conf
+        # A firstupdate in block tip+1 sees the name_new (mined at tip+1-conf) conf blocks deep.
+        if conf < need:
+            return {"name": name, "event": "waiting", "confirmations": conf, "needed": need}
+        rec = show(w, name)
+        if rec is not None and not rec["expired"]:
+            raise WalletError(f"name taken: {name} was registered by {rec['address']} first")
+        coin = w.coin_at(bytes.fromhex(st["new_txid"]), st["new_vout"])
+        if coin is None:
+            raise WalletError(f"the name_new coin of {name} is spent or missing")
+        key = w.fresh_key(NAMES)
+        rand = registration_salt(coin.key.secret, nb)
+        burn = registration_burn(nb, w.tip + 1, w.params)
+        outs = firstupdate_outputs(nb, rand, bytes.fromhex(st["value"]), key.address, coin.value, burn)
+        tx, fee = w.build(outs, fee_rate, fixed=[coin])
+        st.update(state="firstupdate", first_txid=tx.txid.hex(), tx=tx.to_bytes().hex())
+        w.save()
+        w.broadcast(tx)
+        return {"name": name, "event": "firstupdate_sent", "txid": tx.txid.hex(), "fee": fee, "burn": burn}
+    if st["state"] == "firstupdate":
+        conf = _tx_status(w, st["first_txid"], st.get("tx"))
+        if conf is None:
+            raise WalletError(f"the firstupdate of {name} was rejected (name taken meanwhile?)")
+        if conf >= 1:
+            del w.doc["pending"][name]
+            return {"name": name, "event": "registered", "txid": st["first_txid"]}
+    return None
+
+
+# --- update / renew / transfer ---------------------------------------------------------------------
+
+def update(w, name: str, value: bytes | None, to_address: bytes | None, fee_rate: int) -> dict:
+    """A NAME_UPDATE: new value (None keeps it: renew), new owner (None: a fresh key of ours)."""
+    nb = name_bytes(name)
+    rec, coin = owned_record(w, name)
+    if value is None:
+        value = rec["value"].encode("utf-8")
+    to = to_address if to_address is not None else w.fresh_key(NAMES).address
+    tx, fee = w.build([update_output(nb, value, to, coin.value)], fee_rate, fixed=[coin])
+    w.broadcast(tx)
+    return {"name": name, "txid": tx.txid.hex(), "fee": fee, "address": w.text(to),
+            "value": value.decode("utf-8", "replace")}
+
+
+def owned_names(w) -> list[dict]:
+    """Names whose current coin this wallet holds, with their state; warns near expiry."""
+    out = []
+    warn_at = max(5, w.params.expiry_depth // 10)
+    for c in w.coins:
+        if c.kind not in ("name_firstupdate", "name_update"):
+            continue
+        name = c.covenant.get("name")
+        rec = show(w, name) if name else None
+        if rec is None:
+            continue
+        row = {"name": name, "value": rec["value"], "address": rec["address"],
+               "height": rec["height"], "expires_in": rec["expires_in"], "pending": c.height < 0}
+        if rec["expires_in"] <= warn_at:
+            row["warning"] = f"expires in {rec['expires_in']} blocks: renew with `name renew {name}`"
+        out.append(row)
+    for name, st in w.doc["pending"].items():
+        out.append({"name": name, "pending_registration": st["state"],
+                    "confirmations": st.get("confirmations", 0)})
+    return out
+
+
+def decode_tx_hex(h: str) -> Tx:
+    return Tx.from_bytes(bytes.fromhex(h))

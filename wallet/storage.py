@@ -1,0 +1,146 @@
+"""The wallet file: an encrypted, versioned JSON document, replaced atomically on every save.
+
+On disk (JSON, mode 0600):
+  {"format": "dotbit-wallet", "kdf": {"alg": "argon2id", "opslimit", "memlimit", "salt"},
+   "nonce_box": base64(SecretBox(nonce | ciphertext))}
+The plaintext is the wallet document, which carries its own "version"; upgrades run one step
+per version after decryption (the Electrum habit), so old files open in new wallets. The KDF
+parameters sit outside the box so they can be raised without a format change.
+
+Atomic replace: write a temp file in the same directory, fsync it, rename over the old file,
+fsync the directory. A crash at any point leaves the old or the new file, never a torn one.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import nacl.exceptions
+import nacl.pwhash
+import nacl.secret
+import nacl.utils
+
+FORMAT = "dotbit-wallet"
+VERSION = 2
+# Interactive Argon2id limits (libsodium's choice for a login prompt: ~0.1 s, 64 MiB): the CLI
+# derives the key once per command, and each command should feel instant.
+OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
+MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
+
+
+class StorageError(Exception):
+    """A wallet file problem meant for the user (one line)."""
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _unb64(s: str) -> bytes:
+    return base64.b64decode(s, validate=True)
+
+
+# --- versions --------------------------------------------------------------------------------
+# v1: {"version": 1, "network", "seed" (hex), "used": {"0": n, "1": n, "2": n}}
+# v2: + "pending": {name: registration state} — registrations in progress survive a restart
+#     (they can also be recovered from the chain, see names.py, but the file is the fast path).
+
+def _upgrade_1_to_2(doc: dict) -> dict:
+    doc = dict(doc)
+    doc["pending"] = {}
+    doc["version"] = 2
+    return doc
+
+
+UPGRADES = {1: _upgrade_1_to_2}
+
+
+def upgrade(doc: dict) -> dict:
+    v = doc.get("version")
+    if not isinstance(v, int) or v < 1:
+        raise StorageError("wallet file has no valid version")
+    if v > VERSION:
+        raise StorageError(f"wallet file version {v} is newer than this wallet (knows up to {VERSION})")
+    while doc["version"] < VERSION:
+        doc = UPGRADES[doc["version"]](doc)
+    return doc
+
+
+# --- encryption --------------------------------------------------------------------------------
+
+class Sealer:
+    """A passphrase-derived key bound to one KDF salt. Deriving is the slow part, so a process
+    derives once and then seals every save with a fresh random nonce."""
+
+    def __init__(self, passphrase: str, salt: bytes | None = None, opslimit: int = OPSLIMIT,
+                 memlimit: int = MEMLIMIT):
+        self.salt = salt if salt is not None else nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+        self.opslimit, self.memlimit = opslimit, memlimit
+        key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase.encode("utf-8"),
+                                       self.salt, opslimit=opslimit, memlimit=memlimit)
+        self._box = nacl.secret.SecretBox(key)
+
+    def seal(self, doc: dict) -> bytes:
+        plaintext = json.dumps(doc, sort_keys=True).encode()
+        envelope = {"format": FORMAT,
+                    "kdf": {"alg": "argon2id", "opslimit": self.opslimit, "memlimit": self.memlimit,
+                            "salt": _b64(self.salt)},
+                    "nonce_box": _b64(bytes(self._box.encrypt(plaintext)))}
+        return (json.dumps(envelope, indent=1) + "\n").encode()
+
+    def open(self, envelope: dict) -> dict:
+        try:
+            plaintext = self._box.decrypt(_unb64(envelope["nonce_box"]))
+        except nacl.exceptions.CryptoError:
+            raise StorageError("wrong passphrase (or the wallet file was altered)") from None
+        return json.loads(plaintext)
+
+
+def read_envelope(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            env = json.loads(f.read())
+    except FileNotFoundError:
+        raise StorageError(f"no wallet file at {path} (create one with `dotbit-wallet create`)") from None
+    except (OSError, ValueError) as e:
+        raise StorageError(f"cannot read wallet file {path}: {e}") from None
+    if not isinstance(env, dict) or env.get("format") != FORMAT:
+        raise StorageError(f"{path} is not a dotbit wallet file")
+    return env
+
+
+def load(path: str, passphrase: str) -> tuple[dict, Sealer]:
+    env = read_envelope(path)
+    try:
+        kdf = env["kdf"]
+        if kdf.get("alg") != "argon2id":
+            raise StorageError(f"unknown key derivation {kdf.get('alg')!r}")
+        sealer = Sealer(passphrase, _unb64(kdf["salt"]), int(kdf["opslimit"]), int(kdf["memlimit"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise StorageError(f"wallet file {path} is damaged: {e}") from None
+    return upgrade(sealer.open(env)), sealer
+
+
+def save(path: str, doc: dict, sealer: Sealer) -> None:
+    write_atomic(path, sealer.seal(doc))
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)

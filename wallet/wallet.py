@@ -1,0 +1,178 @@
+"""A wallet: the decrypted document, its keys, and its view of the chain through the node.
+
+What the file keeps is small — the seed, how far each key chain has been used, registrations
+in progress. Coins and history are never cached: each command asks the node's address index
+again, so the wallet cannot drift from the chain (the chain is the log; DESIGN §2).
+"""
+from __future__ import annotations
+
+from node.chain.crypto import AddressError, decode_address, encode_address
+from node.chain.primitives import TxOut
+
+from . import storage
+from .errors import WalletError
+from .keys import CHAINS, NAMES, RECEIVE, Keychain, WalletKey, new_words, seed_from_words
+from .nodeclient import VERIFY_ALREADY_IN_CHAIN, NodeClient, NodeError
+from .txbuild import WalletCoin, select_and_sign
+
+GAP_LIMIT = 20
+
+
+class Wallet:
+    def __init__(self, path: str, doc: dict, sealer: storage.Sealer, params, node: NodeClient | None):
+        self.path = path
+        self.doc = doc
+        self.sealer = sealer
+        self.params = params
+        self.node = node
+        self.keys = Keychain(bytes.fromhex(doc["seed"]))
+        self.tip = -1
+        self.coins: list[WalletCoin] = []
+        self.history: list[dict] = []        # [{"txid", "height"}] confirmed, all chains
+
+    # --- file ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def create(path: str, passphrase: str, params, words: str | None = None) -> tuple["Wallet", str]:
+        words = words or new_words()
+        doc = {"version": storage.VERSION, "network": params.name,
+               "seed": seed_from_words(words).hex(),
+               "used": {str(c): 0 for c in CHAINS}, "pending": {}}
+        w = Wallet(path, doc, storage.Sealer(passphrase), params, None)
+        return w, words
+
+    @staticmethod
+    def open(path: str, passphrase: str, params, node: NodeClient | None) -> "Wallet":
+        doc, sealer = storage.load(path, passphrase)
+        if doc.get("network") != params.name:
+            raise WalletError(f"wallet {path} is for network {doc.get('network')}, not {params.name} "
+                              f"(use --network {doc.get('network')})")
+        return Wallet(path, doc, sealer, params, node)
+
+    def save(self) -> None:
+        storage.save(self.path, self.doc, self.sealer)
+
+    # --- addresses -------------------------------------------------------------------------------
+
+    def used(self, chain: int) -> int:
+        return self.doc["used"][str(chain)]
+
+    def _set_used(self, chain: int, n: int) -> None:
+        self.doc["used"][str(chain)] = max(self.used(chain), n)
+
+    def text(self, address: bytes) -> str:
+        return encode_address(self.params.address_version, address)
+
+    def parse_address(self, text: str) -> bytes:
+        try:
+            return decode_address(self.params.address_version, text)
+        except AddressError as e:
+            raise WalletError(str(e)) from None
+
+    def receive_key(self) -> WalletKey:
+        """The first receive address nobody has paid yet (shown again until it is used)."""
+        return self.keys.key(RECEIVE, self.used(RECEIVE))
+
+    def fresh_key(self, chain: int) -> WalletKey:
+        """A never-handed-out key; the counter is saved before the key goes into a tx, so a
+        crash cannot hand the same key to two registrations."""
+        k = self.keys.key(chain, self.used(chain))
+        self._set_used(chain, k.index + 1)
+        self.save()
+        return k
+
+    def derived(self) -> list[WalletKey]:
+        return [k for c in CHAINS for k in self.keys.keys(c, self.used(c) + GAP_LIMIT)]
+
+    def owns(self, address: bytes) -> WalletKey | None:
+        return self.keys.owner(address)
+
+    # --- chain view ------------------------------------------------------------------------------
+
+    def call(self, method: str, *params):
+        if self.node is None:
+            raise WalletError("no node connection")
+        try:
+            return self.node.call(method, *params)
+        except NodeError as e:
+            if e.code is None:
+                raise WalletError(str(e)) from None
+            raise
+
+    def sync(self) -> None:
+        """Gap-limit scan of every chain against the node's address index, then this wallet's
+        coins (mempool included). A restore is just this scan on a fresh file."""
+        self.tip = self.call("getblockcount")
+        history: dict[str, int] = {}
+        for chain in CHAINS:
+            known = self.used(chain)
+            if known:
+                batch = self.keys.keys(chain, known)
+                for r in self.call("getaddresshistory", [self.text(k.address) for k in batch]):
+                    history[r["txid"]] = r["height"]
+            # Past the known range, one address at a time: the index says which one is used.
+            i = known
+            while i < self.used(chain) + GAP_LIMIT:
+                rows = self.call("getaddresshistory", self.text(self.keys.key(chain, i).address))
+                if rows:
+                    self._set_used(chain, i + 1)
+                    for r in rows:
+                        history[r["txid"]] = r["height"]
+                i += 1
+        keys = self.derived()
+        utxos = self.call("getaddressutxos", [self.text(k.address) for k in keys], True)
+        self.coins = []
+        for u in utxos:
+            key = self.keys.owner(self.parse_address(u["address"]))
+            self._set_used(key.chain, key.index + 1)    # unconfirmed receipts count as use
+            self.coins.append(WalletCoin(bytes.fromhex(u["txid"]), u["outputIndex"], u["value_sat"], key,
+                                         u["covenant"], u["height"], u["coinbase"]))
+        self.history = sorted(({"txid": t, "height": h} for t, h in history.items()),
+                              key=lambda r: (r["height"], r["txid"]))
+
+    # --- money ---------------------------------------------------------------------------------
+
+    def balance(self) -> dict:
+        maturity = self.params.coinbase_maturity
+        out = {"confirmed": 0, "unconfirmed": 0, "immature": 0, "locked_in_names": 0}
+        for c in self.coins:
+            if c.kind != "none":
+                out["locked_in_names"] += c.value
+            elif c.coinbase and not c.spendable_payment(self.tip, maturity):
+                out["immature"] += c.value
+            elif c.height < 0:
+                out["unconfirmed"] += c.value
+            else:
+                out["confirmed"] += c.value
+        return out
+
+    def payment_coins(self, exclude=()) -> list[WalletCoin]:
+        return [c for c in self.coins if c.spendable_payment(self.tip, self.params.coinbase_maturity)
+                and c.outpoint not in exclude]
+
+    def build(self, outputs: list[TxOut], fee_rate: int, fixed: list[WalletCoin] = ()):
+        """Fund, add change to a fresh change address, sign."""
+        from .keys import CHANGE
+        change = self.keys.key(CHANGE, self.used(CHANGE))
+        tx, fee = select_and_sign(outputs, self.payment_coins({c.outpoint for c in fixed}),
+                                  change.address, fee_rate, fixed=list(fixed))
+        if any(o.address == change.address for o in tx.outputs):
+            self._set_used(CHANGE, change.index + 1)
+        return tx, fee
+
+    def broadcast(self, tx) -> str:
+        try:
+            return self.call("sendrawtransaction", tx.to_bytes().hex())
+        except NodeError as e:
+            if e.code == VERIFY_ALREADY_IN_CHAIN:
+                return tx.txid.hex()
+            raise WalletError(f"node rejected the transaction: {e}") from None
+
+    def coin_at(self, txid: bytes, vout: int) -> WalletCoin | None:
+        for c in self.coins:
+            if c.outpoint == (txid, vout):
+                return c
+        return None
+
+    def name_keys_chain(self) -> int:
+        return NAMES
