@@ -139,9 +139,10 @@ class Network:
         self.sync.peer_gone(peer)
 
     def _targets(self) -> list[tuple[str, int]]:
+        # --connect means no automatic connections; peers added by addnode are still kept.
+        targets = list(self.config.connect) + [t for t in self.added if t not in self.config.connect]
         if self.config.connect:
-            return list(self.config.connect)
-        targets = list(self.added)
+            return targets
         for host, port, _ in self.book.sample(64):
             if len(targets) >= self.config.max_outbound + len(self.added):
                 break

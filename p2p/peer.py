@@ -65,6 +65,7 @@ class Peer:
         self.last_recv = self.last_send = time.monotonic()
         self.bytes_recv = self.bytes_sent = 0
         self.score = 0
+        self.blocks_recv = 0
         self.best_height = 0                  # highest block we know they have
         self.known = BoundedSet(MAX_KNOWN_INV)
         self.inflight: dict[bytes, float] = {}   # block hash -> monotonic time requested
@@ -201,4 +202,5 @@ class Peer:
                 "synced_blocks": self.best_height, "conntime": int(self.connected_at),
                 "bytessent": self.bytes_sent, "bytesrecv": self.bytes_recv,
                 "pingtime": self.ping_time, "banscore": self.score, "inflight": len(self.inflight),
+                "blocks_recv": self.blocks_recv,
                 "handshake_done": self.ready}

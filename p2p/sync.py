@@ -100,6 +100,7 @@ class BlockSync:
 
     def on_block(self, peer, block: Block) -> None:
         h = block.hash
+        peer.blocks_recv += 1
         asked = self.inflight.pop(h, None)
         peer.inflight.pop(h, None)
         if asked is not None and asked is not peer:
@@ -157,7 +158,8 @@ class BlockSync:
         self._queue = [n for n in self._queue if not self.view.has_block(n.hash)]
         if not self._queue:
             return
-        self._set_syncing(self._queue[-1].height - self.view.height > 1)
+        if self._queue[-1].height - self.view.height > 1:
+            self._set_syncing(True)
         limit = self.view.height + WINDOW
         peers = [p for p in self.net.ready_peers() if len(p.inflight) < PER_PEER_INFLIGHT]
         if not peers:
