@@ -30,6 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mine-interval", type=float, default=5.0,
                    help="seconds between mined blocks with --mine (default 5)")
     p.add_argument("--miner-processes", type=int, help="hashing processes (default: all cores)")
+    p.add_argument("--p2p-port", type=int, help="p2p port (default per network)")
+    p.add_argument("--p2p-bind", default="127.0.0.1", help="p2p listen address (default 127.0.0.1)")
+    p.add_argument("--listen", action=argparse.BooleanOptionalAction, default=True,
+                   help="accept inbound p2p connections (default: yes)")
+    p.add_argument("--connect", action="append", default=[], metavar="HOST:PORT",
+                   help="connect only to this peer (repeatable)")
+    p.add_argument("--addnode", action="append", default=[], metavar="HOST:PORT",
+                   help="keep a connection to this peer besides others (repeatable)")
+    p.add_argument("--maxpeers", type=int, default=32, help="maximum peer connections (default 32)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -50,11 +59,19 @@ def main(argv=None) -> int:
             return _call(params, datadir, args)
         node = Node(params, datadir, rpc_host=args.rpc_bind, rpc_port=args.rpc_port, mine=args.mine,
                     mine_address=args.mine_address, mine_interval=args.mine_interval,
-                    miner_processes=args.miner_processes)
+                    miner_processes=args.miner_processes, p2p=_p2p_config(args, params))
     except (StoreError, ValueError, OSError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     return asyncio.run(_run(node))
+
+
+def _p2p_config(args, params):
+    from p2p.network import P2PConfig, parse_hostport
+    port = args.p2p_port if args.p2p_port is not None else params.p2p_port
+    return P2PConfig(port=port, bind=args.p2p_bind, listen=args.listen, maxpeers=max(1, args.maxpeers),
+                     connect=[parse_hostport(a, params.p2p_port) for a in args.connect],
+                     addnode=[parse_hostport(a, params.p2p_port) for a in args.addnode])
 
 
 async def _run(node) -> int:

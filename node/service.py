@@ -52,7 +52,7 @@ def load_mining_key(datadir: str) -> tuple[bytes, bytes]:
 class Node:
     def __init__(self, params, datadir: str, *, rpc_host: str = "127.0.0.1", rpc_port: int | None = None,
                  mine: bool = False, mine_address: str | None = None, mine_interval: float = 5.0,
-                 miner_processes: int | None = None):
+                 miner_processes: int | None = None, p2p=None):
         self.params = params
         self.datadir = datadir
         self.rpc_host = rpc_host
@@ -71,6 +71,8 @@ class Node:
         self._miner = None
         self._tasks: list[asyncio.Task] = []
         self.rpc: RPCServer | None = None
+        self.p2p_config = p2p            # a p2p.network.P2PConfig, or None for no networking
+        self.p2p = None
 
     @property
     def mining_address_text(self) -> str:
@@ -133,7 +135,10 @@ class Node:
         return self.chain.process_block(block)
 
     def submit_tx(self, tx):
-        return self.mempool.accept(tx)
+        entry = self.mempool.accept(tx)
+        if self.p2p is not None:
+            self.p2p.relay_tx(entry.txid)
+        return entry
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -147,8 +152,18 @@ class Node:
                  self.chain.tip.hash.hex())
         log.info("JSON-RPC on http://%s:%d (cookie %s)", self.rpc_host, self.rpc_port,
                  os.path.join(self.datadir, ".cookie"))
+        if self.p2p_config is not None:
+            await self._start_p2p()
         if self.mine_enabled:
             self._tasks.append(asyncio.create_task(self._mining_loop()))
+
+    async def _start_p2p(self) -> None:
+        import node.rpc.net_methods  # noqa: F401  (registers the network RPC methods)
+        from p2p.chainview import ChainView
+        from p2p.network import Network
+        view = ChainView(self.chain, self.mempool, self.submit_block, self.submit_tx)
+        self.p2p = Network(self.params, view, self.datadir, self.p2p_config)
+        await self.p2p.start()
 
     async def stop(self) -> None:
         self.stopping.set()
@@ -161,6 +176,8 @@ class Node:
                 pass
         if self.rpc is not None:
             await self.rpc.stop()
+        if self.p2p is not None:
+            await self.p2p.stop()
         if self._miner is not None:
             self._miner.close()
         remove_cookie(self.datadir)

@@ -28,6 +28,7 @@ class NodeProcess:
         self.extra = list(extra)
         self.network = network
         self.rpc_port = free_port()
+        self.p2p_port = free_port()       # every test node gets its own, so nodes never clash
         self.proc: subprocess.Popen | None = None
         self.rpc: RPCClient | None = None
         self.log_path = os.path.join(datadir, "test-node.log")
@@ -40,7 +41,7 @@ class NodeProcess:
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "node.cli", "--network", self.network, "--datadir", self.datadir,
-             "--rpc-port", str(self.rpc_port), *self.extra],
+             "--rpc-port", str(self.rpc_port), "--p2p-port", str(self.p2p_port), *self.extra],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.rpc = RPCClient(f"http://127.0.0.1:{self.rpc_port}", cookie)
@@ -54,6 +55,10 @@ class NodeProcess:
             except RPCClientError:
                 time.sleep(0.1)
         raise RuntimeError(f"node did not start:\n{self.log()}")
+
+    @property
+    def p2p_addr(self) -> str:
+        return f"127.0.0.1:{self.p2p_port}"
 
     def call(self, method: str, *params):
         return self.rpc.call(method, *params)

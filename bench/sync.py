@@ -1,0 +1,126 @@
+"""Initial sync over p2p between two local node processes, beside the in-process connect rate
+of the same chain measured in the same run (bench/validate.py's connect_all).
+
+A source node serves a bench/make_chain.py chain; a fresh node is started empty, told to
+connect (`addnode ... onetry`) and timed until it reaches the source's height. Prints the
+medians of --repeat runs and the ratio network/local (target >= 70%).
+
+    python bench/sync.py [--blocks 2000] [--txs N] [--datadir EXISTING_CHAIN] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+
+from node.rpcclient import RPCClient, RPCClientError  # noqa: E402
+from validate import connect_all, load_blocks  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    def __init__(self, datadir: str, *extra: str):
+        self.datadir = datadir
+        self.rpc_port, self.p2p_port = free_port(), free_port()
+        os.makedirs(datadir, exist_ok=True)
+        log = open(os.path.join(datadir, "bench-node.log"), "a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "--regtest", "--datadir", datadir, "--rpc-port",
+             str(self.rpc_port), "--p2p-port", str(self.p2p_port), *extra],
+            stdout=log, stderr=subprocess.STDOUT, cwd=os.path.join(HERE, ".."))
+        log.close()
+        self.rpc = RPCClient(f"http://127.0.0.1:{self.rpc_port}", os.path.join(datadir, ".cookie"))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.rpc.call("getblockcount")
+                return
+            except RPCClientError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"node in {datadir} did not start")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.rpc.close()
+
+
+def network_sync(source: Node, height: int, workdir: str) -> float:
+    sink = Node(os.path.join(workdir, "sink"), "--no-listen")
+    try:
+        t0 = time.perf_counter()
+        sink.rpc.call("addnode", f"127.0.0.1:{source.p2p_port}", "onetry")
+        deadline = time.monotonic() + 1800
+        while sink.rpc.call("getblockcount") < height:
+            if time.monotonic() > deadline:
+                raise RuntimeError("sync did not finish")
+            time.sleep(0.02)
+        return time.perf_counter() - t0
+    finally:
+        sink.stop()
+        shutil.rmtree(sink.datadir, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--blocks", type=int, default=2000)
+    ap.add_argument("--txs", type=int, help="payments in the chain (default 50 per block)")
+    ap.add_argument("--datadir", help="an existing make_chain.py data dir (default: build one)")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="dotbit-bench-sync-")
+    try:
+        src_dir = os.path.join(work, "source")
+        if args.datadir:
+            shutil.copytree(os.path.join(args.datadir, "chain"), os.path.join(src_dir, "chain"))
+        else:
+            txs = args.txs if args.txs is not None else 50 * args.blocks
+            subprocess.run([sys.executable, os.path.join(HERE, "make_chain.py"), "--datadir", src_dir,
+                            "--blocks", str(args.blocks), "--txs", str(txs)], check=True)
+        raws = load_blocks(src_dir)
+        local, net = [], []
+        source = Node(src_dir)
+        try:
+            height = source.rpc.call("getblockcount")
+            for i in range(args.repeat):
+                elapsed, ntx, nblocks = connect_all(raws)
+                local.append((elapsed, ntx, nblocks))
+                net_elapsed = network_sync(source, height, work)
+                net.append(net_elapsed)
+                print(f"  run {i + 1}: local connect {elapsed:.2f}s, p2p sync {net_elapsed:.2f}s "
+                      f"({nblocks} blocks, {ntx} txs)", file=sys.stderr)
+        finally:
+            source.stop()
+        _, ntx, nblocks = local[0]
+        local_t = statistics.median(e for e, _, _ in local)
+        net_t = statistics.median(net)
+        print(f"local connect (in-process): {nblocks / local_t:,.1f} blocks/s, {ntx / local_t:,.0f} tx/s")
+        print(f"p2p initial sync:           {nblocks / net_t:,.1f} blocks/s, {ntx / net_t:,.0f} tx/s")
+        print(f"ratio p2p / local:          {local_t / net_t:.1%}  (target >= 70%)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

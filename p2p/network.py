@@ -1,0 +1,443 @@
+"""The p2p network: listening, dialling, the handshake, message handling, relay, and the
+defences (misbehaviour scores and persisted bans, timeouts, connection caps).
+
+Everything runs on the node's event loop; the chain is reached only through ChainView.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from node.chain.crypto import sha256d
+from node.chain.errors import DecodeError, ValidationError
+from node.chain.primitives import Block, Tx
+
+from .addrbook import AddressBook, BanList
+from .messages import (INV_BLOCK, INV_EPHKEY, INV_TX, MAX_ADDR, MAX_HEADERS, NODE_NETWORK,
+                       PROTOCOL_VERSION, Addr, BlockMsg, EphKey, GetAddr, GetData, GetHeaders,
+                       Headers, Inv, NotFound, Ping, Pong, TxMsg, Verack, Version, encode_frame)
+from .peer import BoundedSet, Peer
+from .sync import BlockSync
+
+log = logging.getLogger("dotbit.p2p")
+USER_AGENT = b"/dotbit:0.1.0/"
+MAX_EPHKEYS = 10_000
+
+
+@dataclass
+class P2PConfig:
+    port: int
+    bind: str = "127.0.0.1"
+    listen: bool = True
+    connect: list = field(default_factory=list)    # [(host, port)]: only these, if any
+    addnode: list = field(default_factory=list)    # [(host, port)]: these besides the book
+    maxpeers: int = 32
+    max_outbound: int = 8
+    handshake_timeout: float = 10.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 20.0
+    idle_timeout: float = 90.0
+    ban_seconds: float = 24 * 3600
+
+
+def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, default_port
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"bad address {text!r}, expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+class Network:
+    def __init__(self, params, view, datadir: str, config: P2PConfig):
+        self.params = params
+        self.magic = params.magic
+        self.view = view
+        self.config = config
+        self.nonce = random.getrandbits(64)
+        self.peers: dict[int, Peer] = {}
+        self.book = AddressBook(os.path.join(datadir, "peers.json"))
+        self.bans = BanList(os.path.join(datadir, "banlist.json"))
+        self.sync = BlockSync(self, view, params)
+        self.added: dict[tuple[str, int], bool] = {t: True for t in config.addnode}
+        self.handlers: dict[str, Callable] = {}
+        self.ephkeys: OrderedDict[bytes, bytes] = OrderedDict()
+        self.rejected = BoundedSet(50_000)
+        self.tx_requested: dict[bytes, float] = {}
+        self._dialling: set[tuple[str, int]] = set()
+        self._retry_at: dict[tuple[str, int], float] = {}
+        self._fails: dict[tuple[str, int], int] = {}
+        self._self_targets: set[tuple[str, int]] = set()
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: list[asyncio.Task] = []
+        view.add_tip_listener(self._on_tip)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.config.listen:
+            self._server = await asyncio.start_server(self._accept, self.config.bind, self.config.port,
+                                                      limit=1 << 16)
+            log.info("p2p listening on %s:%d", self.config.bind, self.config.port)
+        self._tasks = [asyncio.create_task(self._dial_loop()), asyncio.create_task(self._maintain_loop())]
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        if self._server is not None:
+            self._server.close()
+        for p in list(self.peers.values()):
+            p.close("shutting down")
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            except asyncio.TimeoutError:
+                pass
+        try:
+            self.book.save()
+        except OSError as e:
+            log.warning("cannot save address book: %s", e)
+
+    def register_handler(self, command: str, fn: Callable) -> None:
+        """Lets other parts handle a message type p2p treats as opaque ("ephkey"): fn(payload,
+        peer_id) returns True if the payload is valid and should be relayed, False to drop it
+        quietly, or raises ValidationError to punish the sender."""
+        self.handlers[command] = fn
+
+    # --- connections -----------------------------------------------------------------------
+
+    def ready_peers(self) -> list[Peer]:
+        return [p for p in self.peers.values() if p.ready]
+
+    async def _accept(self, reader, writer) -> None:
+        host = (writer.get_extra_info("peername") or ("?",))[0]
+        if self.bans.is_banned(host):
+            writer.close()
+            return
+        if len(self.peers) >= self.config.maxpeers:
+            log.info("refusing inbound %s: %d peers already", host, len(self.peers))
+            writer.close()
+            return
+        self._add_peer(Peer(self, reader, writer, inbound=True))
+
+    def _add_peer(self, peer: Peer) -> None:
+        self.peers[peer.id] = peer
+        peer.start()
+        peer.send(Version(PROTOCOL_VERSION, NODE_NETWORK, self.view.height, self.nonce, int(time.time()),
+                          self.config.port if self.config.listen else 0, USER_AGENT))
+        log.info("peer %d %s %s", peer.id, "from" if peer.inbound else "to", peer.addr)
+
+    def on_closed(self, peer: Peer) -> None:
+        self.peers.pop(peer.id, None)
+        self.sync.peer_gone(peer)
+
+    def _targets(self) -> list[tuple[str, int]]:
+        # --connect means no automatic connections; peers added by addnode are still kept.
+        targets = list(self.config.connect) + [t for t in self.added if t not in self.config.connect]
+        if self.config.connect:
+            return targets
+        for host, port, _ in self.book.sample(64):
+            if len(targets) >= self.config.max_outbound + len(self.added):
+                break
+            if (host, port) not in targets and (host, port) != (self.config.bind, self.config.port):
+                targets.append((host, port))
+        return targets
+
+    async def _dial_loop(self) -> None:
+        while True:
+            connected = {p.target for p in self.peers.values() if p.target is not None}
+            outbound = sum(1 for p in self.peers.values() if not p.inbound)
+            now = time.monotonic()
+            for t in self._targets():
+                if t in connected or t in self._dialling or t in self._self_targets:
+                    continue
+                if self._retry_at.get(t, 0) > now or self.bans.is_banned(t[0]):
+                    continue
+                forced = self.config.connect or t in self.added
+                if not forced and outbound >= min(self.config.max_outbound, self.config.maxpeers):
+                    continue
+                self._dialling.add(t)
+                outbound += 1
+                asyncio.create_task(self._dial(t))
+            await asyncio.sleep(0.5)
+
+    async def _dial(self, target: tuple[str, int], once: bool = False) -> bool:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*target, limit=1 << 16), 5)
+        except (OSError, asyncio.TimeoutError) as e:
+            fails = self._fails[target] = self._fails.get(target, 0) + 1
+            self._retry_at[target] = time.monotonic() + min(30.0, 0.5 * 2 ** min(fails, 6))
+            log.debug("cannot connect to %s:%d: %s", *target, e)
+            return False
+        finally:
+            self._dialling.discard(target)
+        self._fails.pop(target, None)
+        self._retry_at[target] = time.monotonic() + 1.0
+        self._add_peer(Peer(self, reader, writer, inbound=False, target=target))
+        return True
+
+    async def connect_once(self, target: tuple[str, int]) -> bool:
+        if target in self._dialling:
+            return False
+        self._dialling.add(target)
+        return await self._dial(target)
+
+    # --- defence ---------------------------------------------------------------------------
+
+    def misbehave(self, peer: Peer, score: int, reason: str) -> None:
+        if score <= 0:
+            log.debug("peer %d (%s): %s", peer.id, peer.addr, reason)
+            return
+        peer.score += score
+        log.info("peer %d (%s) misbehaving (+%d -> %d): %s", peer.id, peer.addr, score, peer.score, reason)
+        if peer.score >= 100:
+            self.bans.ban(peer.host, self.config.ban_seconds, reason)
+            log.warning("banned %s for %ds: %s", peer.host, self.config.ban_seconds, reason)
+            peer.close(f"banned: {reason}")
+
+    def ban(self, host: str, seconds: float, reason: str = "manually added") -> None:
+        self.bans.ban(host, seconds, reason)
+        for p in list(self.peers.values()):
+            if p.host == host:
+                p.close("banned")
+
+    async def _maintain_loop(self) -> None:
+        last_save = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self._maintain()
+                if time.monotonic() - last_save > 60:
+                    last_save = time.monotonic()
+                    self.book.save()
+            except Exception:
+                log.exception("p2p maintenance failed")
+
+    def _maintain(self) -> None:
+        now = time.monotonic()
+        c = self.config
+        for p in list(self.peers.values()):
+            if not p.ready:
+                if time.time() - p.connected_at > c.handshake_timeout:
+                    p.close("handshake timeout")
+                continue
+            if now - p.last_recv > c.idle_timeout:
+                p.close("silent peer")
+            elif p.ping_nonce is not None and now - p.ping_sent > c.ping_timeout:
+                p.close("ping timeout")
+            elif p.ping_nonce is None and now - p.ping_sent > c.ping_interval:
+                p.ping_nonce, p.ping_sent = random.getrandbits(64), now
+                p.send(Ping(p.ping_nonce))
+        for txid in [t for t, at in self.tx_requested.items() if now - at > 60]:
+            del self.tx_requested[txid]
+        self.sync.check_stalls()
+
+    # --- messages --------------------------------------------------------------------------
+
+    async def handle(self, peer: Peer, msg) -> None:
+        cmd = msg.command
+        if cmd == "version":
+            return self._on_version(peer, msg)
+        if cmd == "verack":
+            return self._on_verack(peer)
+        if not peer.ready:
+            self.misbehave(peer, 10, f"{cmd} before handshake")
+            peer.close("message before handshake")
+            return
+        handler = getattr(self, "_on_" + cmd)
+        handler(peer, msg)
+
+    def _on_version(self, peer: Peer, v: Version) -> None:
+        if peer.version is not None:
+            self.misbehave(peer, 1, "duplicate version")
+            return
+        if v.nonce == self.nonce:
+            if peer.target is not None:
+                self._self_targets.add(peer.target)
+            peer.close("connected to self")
+            return
+        if v.version < 1:
+            peer.close(f"obsolete protocol version {v.version}")
+            return
+        peer.version = v
+        peer.best_height = v.height
+        peer.send(Verack())
+        if peer.inbound and v.listen_port:
+            self.book.add(peer.host, v.listen_port)
+
+    def _on_verack(self, peer: Peer) -> None:
+        if peer.version is None or peer.verack:
+            self.misbehave(peer, 1, "unexpected verack")
+            return
+        peer.verack = True
+        peer.ping_sent = time.monotonic()
+        if peer.target is not None:
+            self.book.add(*peer.target)
+            peer.send(GetAddr())
+        self.sync.ask_headers(peer)
+
+    def _on_ping(self, peer: Peer, msg: Ping) -> None:
+        peer.send(Pong(msg.nonce))
+
+    def _on_pong(self, peer: Peer, msg: Pong) -> None:
+        if msg.nonce == peer.ping_nonce:
+            peer.ping_time = time.monotonic() - peer.ping_sent
+            peer.ping_nonce = None
+
+    def _on_getaddr(self, peer: Peer, msg) -> None:
+        peer.send(Addr(tuple(self.book.sample(MAX_ADDR))))
+
+    def _on_addr(self, peer: Peer, msg: Addr) -> None:
+        now = int(time.time())
+        for host, port, seen in msg.addrs:
+            self.book.add(host, port, min(seen, now))
+
+    def _on_inv(self, peer: Peer, msg: Inv) -> None:
+        want = []
+        new_block = False
+        now = time.monotonic()
+        for t, h in msg.items:
+            peer.known.add((t, h))
+            if t == INV_BLOCK:
+                if not self.view.has_block(h) and h not in self.sync.tree.nodes:
+                    new_block = True
+            elif t == INV_TX:
+                if (self.sync.syncing or h in self.rejected or self.view.has_tx(h)
+                        or now - self.tx_requested.get(h, -1e9) < 30 or len(self.tx_requested) > 50_000):
+                    continue
+                self.tx_requested[h] = now
+                want.append((t, h))
+            elif t == INV_EPHKEY and h not in self.ephkeys and "ephkey" in self.handlers:
+                want.append((t, h))
+        if new_block:
+            self.sync.ask_headers(peer)      # headers first, then the blocks
+        if want:
+            peer.send(GetData(tuple(want)))
+
+    def _on_getdata(self, peer: Peer, msg: GetData) -> None:
+        if not peer.queue_getdata(msg.items):
+            self.misbehave(peer, 50, "getdata flood")
+
+    def serve_getdata(self, peer: Peer) -> bytes | None:
+        """Called by the peer's writer when it has room: the next answer to its getdata."""
+        missing = []
+        while peer.getdata:
+            t, h = peer.getdata.popleft()
+            if t == INV_BLOCK:
+                raw = self.view.raw_block(h)
+                if raw is not None:
+                    peer.known.add((t, h))
+                    return self._frame(peer, missing, BlockMsg(raw))
+            elif t == INV_TX:
+                raw = self.view.raw_tx(h)
+                if raw is not None:
+                    peer.known.add((t, h))
+                    return self._frame(peer, missing, TxMsg(raw))
+            elif t == INV_EPHKEY:
+                payload = self.ephkeys.get(h)
+                if payload is not None:
+                    return self._frame(peer, missing, EphKey(payload))
+            missing.append((t, h))
+        return self._frame(peer, missing, None)
+
+    def _frame(self, peer: Peer, missing, msg) -> bytes | None:
+        out = b""
+        if missing:
+            out += encode_frame(self.magic, NotFound(tuple(missing)))
+        if msg is not None:
+            out += encode_frame(self.magic, msg)
+        return out or None
+
+    def _on_notfound(self, peer: Peer, msg: NotFound) -> None:
+        for t, h in msg.items:
+            if t == INV_BLOCK:
+                self.sync.on_notfound(peer, h)
+            elif t == INV_TX:
+                self.tx_requested.pop(h, None)
+
+    def _on_getheaders(self, peer: Peer, msg: GetHeaders) -> None:
+        peer.send(Headers(tuple(self.view.headers_after(msg.locator, msg.stop, MAX_HEADERS))))
+
+    def _on_headers(self, peer: Peer, msg: Headers) -> None:
+        self.sync.on_headers(peer, msg.headers)
+
+    def _on_block(self, peer: Peer, msg: BlockMsg) -> None:
+        try:
+            block = Block.from_bytes(msg.raw)
+        except DecodeError as e:
+            self.misbehave(peer, e.ban_score, f"block {e.reason}: {e.detail}")
+            return
+        self.sync.on_block(peer, block)
+
+    def _on_tx(self, peer: Peer, msg: TxMsg) -> None:
+        try:
+            tx = Tx.from_bytes(msg.raw)
+        except DecodeError as e:
+            self.misbehave(peer, e.ban_score, f"tx {e.reason}: {e.detail}")
+            return
+        txid = tx.txid
+        peer.known.add((INV_TX, txid))
+        self.tx_requested.pop(txid, None)
+        if self.view.has_tx(txid) or txid in self.rejected:
+            return
+        try:
+            self.view.submit_tx(tx)          # the node relays it onwards (relay_tx)
+        except ValidationError as e:
+            self.rejected.add(txid)
+            if e.ban_score:
+                self.misbehave(peer, e.ban_score, f"tx {e.reason}")
+
+    def _on_ephkey(self, peer: Peer, msg: EphKey) -> None:
+        key = sha256d(msg.payload)
+        peer.known.add((INV_EPHKEY, key))
+        handler = self.handlers.get("ephkey")
+        if key in self.ephkeys or handler is None:
+            return
+        try:
+            ok = handler(msg.payload, peer.id)
+        except ValidationError as e:
+            self.misbehave(peer, e.ban_score, f"ephkey {e.reason}")
+            return
+        if ok:
+            self.broadcast_ephkey(msg.payload)
+
+    # --- relay -----------------------------------------------------------------------------
+
+    def _announce(self, t: int, h: bytes) -> None:
+        for p in self.ready_peers():
+            if (t, h) not in p.known:
+                p.known.add((t, h))
+                p.send(Inv(((t, h),)))
+
+    def relay_tx(self, txid: bytes) -> None:
+        self._announce(INV_TX, txid)
+
+    def broadcast_ephkey(self, payload: bytes) -> None:
+        key = sha256d(payload)
+        self.ephkeys[key] = payload
+        while len(self.ephkeys) > MAX_EPHKEYS:
+            self.ephkeys.popitem(last=False)
+        self._announce(INV_EPHKEY, key)
+
+    def _on_tip(self, tip_hash: bytes, height: int) -> None:
+        self._announce(INV_BLOCK, tip_hash)
+
+    # --- views for RPC ---------------------------------------------------------------------
+
+    def info(self) -> dict:
+        peers = list(self.peers.values())
+        return {"version": 10000, "subversion": USER_AGENT.decode(), "protocolversion": PROTOCOL_VERSION,
+                "localservices": f"{NODE_NETWORK:016x}", "networkactive": True,
+                "connections": len(peers), "connections_in": sum(p.inbound for p in peers),
+                "connections_out": sum(not p.inbound for p in peers),
+                "localaddresses": ([{"address": self.config.bind, "port": self.config.port}]
+                                   if self.config.listen else []),
+                "syncing": self.sync.syncing, "headers": self.sync.best_header_height,
+                "warnings": ""}

@@ -1,0 +1,232 @@
+"""Headers-first sync and parallel block download.
+
+Headers come first (from every peer, 2000 at a time) into the HeaderTree; the blocks of the
+most-work header chain are then requested from all peers that have them, at most
+PER_PEER_INFLIGHT at a time each and never further than WINDOW blocks past our tip. Blocks
+that arrive before their parent wait here and are handed to the chain in order. A request
+that is not answered within BLOCK_TIMEOUT is given to another peer and the slow peer is
+dropped, so one peer can never hold the download up.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from node.chain.errors import ValidationError
+from node.chain.primitives import Block, Header
+
+from .headers import HeaderTree
+from .messages import INV_BLOCK, MAX_HEADERS, GetData, GetHeaders
+
+log = logging.getLogger("dotbit.p2p")
+
+PER_PEER_INFLIGHT = 16
+WINDOW = 256
+BLOCK_TIMEOUT = 10.0
+HEADERS_TIMEOUT = 20.0
+PROGRESS_EVERY = 2.0
+
+
+class BlockSync:
+    def __init__(self, net, view, params, clock=time.time):
+        self.net = net
+        self.view = view
+        self.tree = HeaderTree(view, params.pow_limit, clock)
+        self.inflight: dict[bytes, object] = {}     # block hash -> peer asked
+        self.waiting: dict[bytes, Block] = {}       # parent hash -> block that arrived early
+        self._queue: list = []                      # missing blocks of the best header chain
+        self._queue_best = None
+        self._progress_at = 0.0
+        self._progress_height = 0
+        self._progress_t = time.monotonic()
+        self._syncing = False
+
+    # --- headers ---------------------------------------------------------------------------
+
+    @property
+    def best_header_height(self) -> int:
+        return self.tree.best_height(self.view.height)
+
+    def ask_headers(self, peer, locator: list[bytes] | None = None) -> None:
+        if locator is None:
+            locator = self.locator()
+        peer.headers_asked = time.monotonic()
+        peer.send(GetHeaders(tuple(locator)))
+
+    def locator(self) -> list[bytes]:
+        # Start from the best header we hold so that sync continues where it stopped.
+        loc = self.view.locator()
+        best = self.tree.best
+        if best is not None and best.work > self._tip_work():
+            loc = [best.hash] + loc[:63]
+        return loc
+
+    def _tip_work(self) -> int:
+        return self.view.known(self.view.tip_hash)[1]
+
+    def on_headers(self, peer, raws) -> None:
+        peer.headers_asked = 0.0
+        if not raws:
+            return
+        headers = [Header.from_bytes(r) for r in raws]
+        if not self.tree.connects(headers[0]):
+            # Announced out of the blue (or we are behind): ask for the path to it.
+            peer.unconnecting += 1
+            if peer.unconnecting % 10 == 0:
+                self.net.misbehave(peer, 20, "unconnecting headers")
+            self.ask_headers(peer)
+            return
+        peer.unconnecting = 0
+        last = None
+        for i, hd in enumerate(headers):
+            if i and hd.prev_hash != headers[i - 1].hash:
+                self.net.misbehave(peer, 20, "non-continuous headers")
+                return
+            try:
+                node = self.tree.add(hd)
+            except ValidationError as e:
+                self.net.misbehave(peer, e.ban_score, f"header {e.reason}")
+                return
+            h = hd.hash
+            peer.known.add((INV_BLOCK, h))
+            height = node.height if node is not None else self.view.known(h)[0]
+            peer.best_height = max(peer.best_height, height)
+            last = h
+        if len(raws) == MAX_HEADERS:
+            self.ask_headers(peer, [last])
+        self.schedule()
+
+    # --- blocks ----------------------------------------------------------------------------
+
+    def on_block(self, peer, block: Block) -> None:
+        h = block.hash
+        peer.blocks_recv += 1
+        asked = self.inflight.pop(h, None)
+        peer.inflight.pop(h, None)
+        if asked is not None and asked is not peer:
+            asked.inflight.pop(h, None)
+        peer.known.add((INV_BLOCK, h))
+        if self.view.has_block(h):
+            self.schedule()
+            return
+        parent = self.view.known(block.header.prev_hash)
+        if (parent is None or not parent[2]) and block.header.prev_hash in self.tree.nodes:
+            # Its parent is on its way: keep it here rather than in the chain's orphan pool,
+            # which is small and would forget blocks of a wide download window.
+            if len(self.waiting) < 2 * WINDOW:
+                self.waiting[block.header.prev_hash] = block
+            self.schedule()
+            return
+        self._submit(peer, block)
+        self.schedule()
+
+    def _submit(self, peer, block: Block) -> None:
+        while block is not None:
+            h = block.hash
+            try:
+                status = self.view.submit_block(block)
+            except ValidationError as e:
+                log.info("block %s from peer %d rejected: %s", h.hex(), peer.id if peer else 0, e.reason)
+                if e.reason not in ("time-too-new",) and peer is not None:
+                    self.net.misbehave(peer, e.ban_score, f"block {e.reason}")
+                if self.view.has_block(h):      # remembered invalid: forget its branch
+                    self.tree.invalidate(h)
+                    self._queue_best = None
+                self._drop_waiting_above(h)
+                return
+            if status == "orphan" and peer is not None:
+                # Parent unknown and not in our header tree: fetch the headers to it.
+                self.ask_headers(peer)
+            if peer is not None:
+                peer.best_height = max(peer.best_height, (self.view.known(h) or (0,))[0])
+            block = self.waiting.pop(h, None)
+            self._log_progress()
+
+    def _drop_waiting_above(self, h: bytes) -> None:
+        while h in self.waiting:
+            h = self.waiting.pop(h).hash
+
+    def schedule(self) -> None:
+        """Hands out block requests to peers with free slots, lowest heights first."""
+        best = self.tree.best
+        if best is None or best.work <= self._tip_work():
+            self._set_syncing(False)
+            return
+        if self._queue_best is not best:
+            self._queue = self.tree.missing_blocks(100_000)
+            self._queue_best = best
+        self._queue = [n for n in self._queue if not self.view.has_block(n.hash)]
+        if not self._queue:
+            return
+        if self._queue[-1].height - self.view.height > 1:
+            self._set_syncing(True)
+        limit = self.view.height + WINDOW
+        peers = [p for p in self.net.ready_peers() if len(p.inflight) < PER_PEER_INFLIGHT]
+        if not peers:
+            return
+        requests: dict = {}
+        for n in self._queue:
+            if n.height > limit:
+                break
+            early = self.waiting.get(n.header.prev_hash)
+            if n.hash in self.inflight or (early is not None and early.hash == n.hash):
+                continue
+            candidates = [p for p in peers if p.best_height >= n.height and n.hash not in p.lacks
+                          and len(p.inflight) < PER_PEER_INFLIGHT]
+            if not candidates:
+                continue
+            p = min(candidates, key=lambda p: len(p.inflight))
+            now = time.monotonic()
+            p.inflight[n.hash] = now
+            self.inflight[n.hash] = p
+            requests.setdefault(p, []).append((INV_BLOCK, n.hash))
+        for p, items in requests.items():
+            p.send(GetData(tuple(items)))
+
+    def on_notfound(self, peer, h: bytes) -> None:
+        if peer.inflight.pop(h, None) is not None:
+            self.inflight.pop(h, None)
+            peer.lacks.add(h)
+            self.schedule()
+
+    def peer_gone(self, peer) -> None:
+        for h in list(peer.inflight):
+            if self.inflight.get(h) is peer:
+                del self.inflight[h]
+        peer.inflight.clear()
+        self.schedule()
+
+    def check_stalls(self) -> None:
+        now = time.monotonic()
+        for peer in list(self.net.ready_peers()):
+            if any(now - t > BLOCK_TIMEOUT for t in peer.inflight.values()):
+                peer.close("block download stalled")
+            elif peer.headers_asked and now - peer.headers_asked > HEADERS_TIMEOUT:
+                peer.close("headers request timed out")
+        if len(self.tree.nodes) > 10_000 and not self._syncing:
+            self.tree.prune()
+        self.schedule()
+
+    # --- progress --------------------------------------------------------------------------
+
+    def _set_syncing(self, on: bool) -> None:
+        if on and not self._syncing:
+            self._progress_t, self._progress_height = time.monotonic(), self.view.height
+            log.info("sync: starting from height %d towards %d", self.view.height, self.best_header_height)
+        elif not on and self._syncing:
+            log.info("sync: done at height %d (%s)", self.view.height, self.view.tip_hash.hex())
+        self._syncing = on
+
+    @property
+    def syncing(self) -> bool:
+        return self._syncing
+
+    def _log_progress(self) -> None:
+        now = time.monotonic()
+        if not self._syncing or now - self._progress_at < PROGRESS_EVERY:
+            return
+        height, target = self.view.height, self.best_header_height
+        rate = (height - self._progress_height) / max(now - self._progress_t, 1e-6)
+        self._progress_at, self._progress_t, self._progress_height = now, now, height
+        log.info("sync: height %d/%d (%.1f%%), %.0f blocks/s, %d peers", height, target,
+                 100.0 * height / max(target, 1), rate, len(self.net.ready_peers()))
