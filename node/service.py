@@ -52,7 +52,8 @@ def load_mining_key(datadir: str) -> tuple[bytes, bytes]:
 class Node:
     def __init__(self, params, datadir: str, *, rpc_host: str = "127.0.0.1", rpc_port: int | None = None,
                  mine: bool = False, mine_address: str | None = None, mine_interval: float = 5.0,
-                 miner_processes: int | None = None):
+                 miner_processes: int | None = None, dns_port: int | None = None,
+                 http_port: int | None = None, resolver_key: str | None = None):
         self.params = params
         self.datadir = datadir
         self.rpc_host = rpc_host
@@ -71,6 +72,13 @@ class Node:
         self._miner = None
         self._tasks: list[asyncio.Task] = []
         self.rpc: RPCServer | None = None
+        # MinimaLT ephemeral keys (off-chain); p2p gossips via submit_ekey and ekeys.listeners.
+        from node.resolver.ekeys import EKeyStore
+        self.ekeys = EKeyStore(self.chain.db, self.chain.names, lambda: self.chain.height, params)
+        self.resolver = None
+        if dns_port is not None or http_port is not None:
+            from node.resolver.service import Resolver
+            self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port)
 
     @property
     def mining_address_text(self) -> str:
@@ -135,6 +143,15 @@ class Node:
     def submit_tx(self, tx):
         return self.mempool.accept(tx)
 
+    def submit_ekey(self, data: bytes) -> dict:
+        """An ephemeral-key update from outside (HTTP, p2p): {"accepted", "reason", "name", "seq"}."""
+        from node.resolver.ekeys import EKeyError
+        try:
+            u = self.ekeys.submit(data)
+        except EKeyError as e:
+            return {"accepted": False, "reason": e.reason, "message": str(e)}
+        return {"accepted": True, "reason": "", "name": u.name, "seq": u.seq}
+
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -147,6 +164,8 @@ class Node:
                  self.chain.tip.hash.hex())
         log.info("JSON-RPC on http://%s:%d (cookie %s)", self.rpc_host, self.rpc_port,
                  os.path.join(self.datadir, ".cookie"))
+        if self.resolver is not None:
+            await self.resolver.start()
         if self.mine_enabled:
             self._tasks.append(asyncio.create_task(self._mining_loop()))
 
@@ -161,6 +180,8 @@ class Node:
                 pass
         if self.rpc is not None:
             await self.rpc.stop()
+        if self.resolver is not None:
+            await self.resolver.stop()
         if self._miner is not None:
             self._miner.close()
         remove_cookie(self.datadir)
