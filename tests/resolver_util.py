@@ -17,8 +17,9 @@ OWNER = Key.from_seed(61)
 OTHER = Key.from_seed(62)
 TLS_DIGEST = bytes(range(32))
 TLS_DIGEST_B64 = base64.b64encode(TLS_DIGEST).decode()
-ID_KEY = "A" * 43 + "="
-EPH_KEY = "B" * 43 + "="
+ID_KEY = base64.b64encode(bytes([1] * 32)).decode()
+EPH_KEY = base64.b64encode(bytes([2] * 32)).decode()
+MINIMALT_TXT = f'"v=minimalt1" "port=7000" "id_key={ID_KEY}" "eph_key={EPH_KEY}"'
 
 
 def sample_names() -> dict[bytes, dict]:
@@ -27,12 +28,12 @@ def sample_names() -> dict[bytes, dict]:
         b"d/example": {
             "ip": ["192.0.2.1", "192.0.2.2"], "ip6": ["2001:db8::1"],
             "mx": [[10, "mail.example.bit."]], "txt": ["hello world"],
-            "sshfp": [[1, 2, "123456789ABCDEF67890123456789ABCDEF67890123456789ABCDEF123456789"]],
+            "sshfp": [[1, 2, TLS_DIGEST_B64]],
             "map": {"www": {"ip": ["192.0.2.3"]}, "mail": {"ip": ["192.0.2.4"]},
                     "alias": {"alias": "www.example.bit."},
                     "old": {"translate": "example.bit."},
                     "_tcp": {"map": {"_443": {"tls": [[3, 1, 1, TLS_DIGEST_B64]]}}},
-                    "_sip": {"map": {"_udp": {"srv": [[10, 20, 5060, "sip.example.bit."]]}}},
+                    "_udp": {"map": {"_sip": {"srv": [[10, 20, 5060, "sip.example.bit."]]}}},
                     "*": {"ip": ["192.0.2.99"]}},
             "minimalT": {"port": 7000, "id_key": ID_KEY, "eph_key": EPH_KEY},
         },
@@ -96,9 +97,25 @@ class ResolverNode(NodeProcess):
 
 
 def tool_query(tool: str, port: int, qname: str, qtype: str, *opts: str, timeout: float = 10) -> str:
-    cmd = [tool, "@127.0.0.1", "-p", str(port), qname, qtype, "+norecurse", "+time=2", "+tries=1", *opts]
+    limits = ["+timeout=2", "+retry=0"] if tool == "kdig" else ["+time=2", "+tries=1"]
+    cmd = [tool, "@127.0.0.1", "-p", str(port), qname, qtype, "+norecurse", *limits, *opts]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout).stdout
 
 
 def new_datadir() -> str:
     return tempfile.mkdtemp(prefix="dotbit-resolver-")
+
+
+def started_resolver_node():
+    """Generator for a module fixture: a funded node with sample_names() registered."""
+    node = ResolverNode(new_datadir())
+    node.start()
+    try:
+        node.fund(blocks=110)
+        node.register(sample_names())
+        yield node
+    finally:
+        try:
+            node.stop()
+        except Exception:
+            node.kill()

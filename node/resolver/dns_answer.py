@@ -193,7 +193,7 @@ class Responder:
                 return
             seen.add(target)
             sets = self._rrsets(self.source.resolve(target.to_text()))
-            if any(t in (T.NS, T.DNAME) and owner != target for owner, t in sets):
+            if any(t in (T.NS, T.DNAME) and target.is_subdomain(owner) and owner != target for owner, t in sets):
                 return          # beyond a cut or a DNAME: the client follows on its own
             found = sets.get((target, qtype))
             if found is not None:
