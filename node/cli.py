@@ -14,10 +14,11 @@ from node.params import NETWORKS, get_params
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dotbit-node", description="dotbit full node")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "reindex", "checkdb", "call"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "reindex", "checkdb", "call", "dnssec-anchor"],
                    help="run the node (default); rebuild every projection from the stored blocks "
                         "(reindex); verify the projections against a replay (checkdb); or call "
-                        "a running node's JSON-RPC (call METHOD [PARAM...], params as JSON or text)")
+                        "a running node's JSON-RPC (call METHOD [PARAM...], params as JSON or text); "
+                        "or print the resolver's bit. trust anchor (dnssec-anchor)")
     p.add_argument("params", nargs="*", help="for call: the method and its parameters")
     p.add_argument("--network", default="main", choices=sorted(NETWORKS))
     p.add_argument("--regtest", action="store_const", const="regtest", dest="network",
@@ -39,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--addnode", action="append", default=[], metavar="HOST:PORT",
                    help="keep a connection to this peer besides others (repeatable)")
     p.add_argument("--maxpeers", type=int, default=32, help="maximum peer connections (default 32)")
+    p.add_argument("--dns-port", type=int, help="serve DNS for bit. on this UDP+TCP port (default: off)")
+    p.add_argument("--http-port", type=int, help="serve the signed HTTP resolver API on this port (default: off)")
+    p.add_argument("--resolver", action="store_true",
+                   help="serve DNS and HTTP on the network's default resolver ports")
+    p.add_argument("--resolver-key", help="resolver Ed25519 key file (default DATADIR/resolver_key, "
+                                          "created on first start, mode 0600)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -57,9 +64,14 @@ def main(argv=None) -> int:
             return _checkdb(params, datadir)
         if args.command == "call":
             return _call(params, datadir, args)
+        if args.command == "dnssec-anchor":
+            return _dnssec_anchor(datadir, args)
+        dns_port = args.dns_port if args.dns_port is not None else (params.dns_port if args.resolver else None)
+        http_port = args.http_port if args.http_port is not None else (params.http_port if args.resolver else None)
         node = Node(params, datadir, rpc_host=args.rpc_bind, rpc_port=args.rpc_port, mine=args.mine,
                     mine_address=args.mine_address, mine_interval=args.mine_interval,
-                    miner_processes=args.miner_processes, p2p=_p2p_config(args, params))
+                    miner_processes=args.miner_processes, p2p=_p2p_config(args, params),
+                    dns_port=dns_port, http_port=http_port, resolver_key=args.resolver_key)
     except (StoreError, ValueError, OSError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
@@ -119,6 +131,16 @@ def _checkdb(params, datadir: str) -> int:
     if problems:
         return 1
     print(f"checkdb: ok at height {chain.height} ({chain.tip.hash.hex()})")
+    return 0
+
+
+def _dnssec_anchor(datadir: str, args) -> int:
+    """The DNSKEY and DS lines a validator needs as its trust anchor for bit."""
+    from node.resolver.identity import load_or_create
+    from node.resolver.service import default_key_path
+    key = load_or_create(args.resolver_key or default_key_path(datadir))
+    for line in key.anchor_lines():
+        print(line)
     return 0
 
 

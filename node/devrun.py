@@ -23,17 +23,24 @@ Try, in another terminal (after `. .venv/bin/activate`):
   dotbit-node --regtest --datadir {datadir} call generate 5
   dotbit-node --regtest --datadir {datadir} call getblock $(dotbit-node --regtest --datadir {datadir} call getbestblockhash) 2
   curl -s --user "$(cat {datadir}/.cookie)" -d '{{"method":"getblockcount","params":[],"id":1}}' http://127.0.0.1:{rpc}/
+
+Resolver for bit. (DNS with DNSSEC on UDP+TCP {dns}, signed HTTP API on {http}):
+  dig @127.0.0.1 -p {dns} +dnssec +norecurse example.bit A
+  dotbit-node --regtest --datadir {datadir} dnssec-anchor      # DNSKEY + DS trust anchor for bit.
+  curl -s http://127.0.0.1:{http}/v1/resolver
+  curl -s 'http://127.0.0.1:{http}/v1/domain/example.bit?type=A'
 """
 
 
 async def main_async(args) -> int:
-    node = Node(REGTEST, args.datadir, rpc_port=args.rpc_port, mine=True, mine_interval=args.interval)
+    node = Node(REGTEST, args.datadir, rpc_port=args.rpc_port, mine=True, mine_interval=args.interval,
+                dns_port=args.dns_port, http_port=args.http_port)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.stopping.set)
     await node.start()
     print(BANNER.format(datadir=args.datadir, rpc=node.rpc_port, addr=node.mining_address_text,
-                        interval=args.interval), flush=True)
+                        interval=args.interval, dns=node.resolver.dns_port, http=node.resolver.http_port), flush=True)
     try:
         await node.stopping.wait()
     finally:
@@ -46,6 +53,8 @@ def main() -> int:
     p.add_argument("--datadir", default="data/regtest")
     p.add_argument("--rpc-port", type=int, default=REGTEST.rpc_port)
     p.add_argument("--interval", type=float, default=5.0)
+    p.add_argument("--dns-port", type=int, default=REGTEST.dns_port)
+    p.add_argument("--http-port", type=int, default=REGTEST.http_port)
     args = p.parse_args()
     args.datadir = os.path.abspath(args.datadir)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,

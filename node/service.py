@@ -52,7 +52,8 @@ def load_mining_key(datadir: str) -> tuple[bytes, bytes]:
 class Node:
     def __init__(self, params, datadir: str, *, rpc_host: str = "127.0.0.1", rpc_port: int | None = None,
                  mine: bool = False, mine_address: str | None = None, mine_interval: float = 5.0,
-                 miner_processes: int | None = None, p2p=None):
+                 miner_processes: int | None = None, p2p=None, dns_port: int | None = None,
+                 http_port: int | None = None, resolver_key: str | None = None):
         self.params = params
         self.datadir = datadir
         self.rpc_host = rpc_host
@@ -73,6 +74,13 @@ class Node:
         self.rpc: RPCServer | None = None
         self.p2p_config = p2p            # a p2p.network.P2PConfig, or None for no networking
         self.p2p = None
+        # MinimaLT ephemeral keys (off-chain); p2p gossips via submit_ekey and ekeys.listeners.
+        from node.resolver.ekeys import EKeyStore
+        self.ekeys = EKeyStore(self.chain.db, self.chain.names, lambda: self.chain.height, params)
+        self.resolver = None
+        if dns_port is not None or http_port is not None:
+            from node.resolver.service import Resolver
+            self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port)
 
     @property
     def mining_address_text(self) -> str:
@@ -140,6 +148,15 @@ class Node:
             self.p2p.relay_tx(entry.txid)
         return entry
 
+    def submit_ekey(self, data: bytes) -> dict:
+        """An ephemeral-key update from outside (HTTP, p2p): {"accepted", "reason", "name", "seq"}."""
+        from node.resolver.ekeys import EKeyError
+        try:
+            u = self.ekeys.submit(data)
+        except EKeyError as e:
+            return {"accepted": False, "reason": e.reason, "message": str(e)}
+        return {"accepted": True, "reason": "", "name": u.name, "seq": u.seq}
+
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -154,6 +171,8 @@ class Node:
                  os.path.join(self.datadir, ".cookie"))
         if self.p2p_config is not None:
             await self._start_p2p()
+        if self.resolver is not None:
+            await self.resolver.start()
         if self.mine_enabled:
             self._tasks.append(asyncio.create_task(self._mining_loop()))
 
@@ -178,6 +197,8 @@ class Node:
             await self.rpc.stop()
         if self.p2p is not None:
             await self.p2p.stop()
+        if self.resolver is not None:
+            await self.resolver.stop()
         if self._miner is not None:
             self._miner.close()
         remove_cookie(self.datadir)

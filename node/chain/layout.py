@@ -16,6 +16,7 @@
 (the 1-byte length before a name makes iteration length-first, the order Namecoin's name_scan
 shows, and keeps one name's history prefix from matching a longer name)
   T + node_hash32                -> name-tree node (content-addressed, never deleted)
+  K + len1 + name                -> latest MinimaLT ephemeral-key update (off-chain, resolver)
 Integers in keys are big-endian fixed width so key order is numeric order.
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ NAME = b"n"
 NAME_HIST = b"N"
 EXPIRY = b"e"
 TREE = b"T"
+EKEY = b"K"
 
 # Prefixes rebuilt by reindex and compared by checkdb (everything derived from the blocks).
 PROJECTIONS = (TIP, HEIGHT, UNDO, COIN, TXINDEX, ADDR_COIN, ADDR_HIST, NAME, NAME_HIST, EXPIRY)
@@ -67,3 +69,4 @@ def name_hist_key(name: bytes, height: int, pos: int) -> bytes: return name_hist
 def expiry_prefix(height: int) -> bytes: return EXPIRY + _U32.pack(height)
 def expiry_key(height: int, name: bytes) -> bytes: return EXPIRY + _U32.pack(height) + name
 def tree_key(node_hash: bytes) -> bytes: return TREE + node_hash
+def ekey_key(name: bytes) -> bytes: return EKEY + bytes([len(name)]) + name

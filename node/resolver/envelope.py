@@ -1,0 +1,123 @@
+"""Resolver-signed envelopes (DESIGN §5) and their verifier.
+
+Light clients import this module alone: it depends only on msgpack, PyNaCl and the standard
+library. The signature is Ed25519 over TAG | body, where body is the msgpack map the resolver
+produced (question, answer, tip, served, valid_until, proofs); the verifier checks those exact
+bytes, so re-encoding can never change what was signed.
+
+Wire forms:
+  msgpack: [1, body_bytes, sig64]
+  JSON:    {"body": base64(body_bytes), "sig": base64(sig64), "v": 1, "view": <body as JSON>}
+           written compactly with sorted keys; "view" is for people and is checked to be
+           exactly the body, so no byte of the envelope can change without failing.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+import msgpack
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
+TAG = b"dotbit/resolver-envelope/v1\x00"
+VERSION = 1
+MAX_ENVELOPE = 4 * 1024 * 1024
+
+
+class EnvelopeError(Exception):
+    pass
+
+
+def encode_body(body: dict) -> bytes:
+    return msgpack.packb(body, use_bin_type=True)
+
+
+def seal(body: dict, sign, fmt: str = "json") -> bytes:
+    """`sign(message) -> sig64` is the resolver key's signing function."""
+    raw = encode_body(body)
+    sig = sign(TAG + raw)
+    if fmt == "msgpack":
+        return msgpack.packb([VERSION, raw, sig], use_bin_type=True)
+    return _json_text({"body": _b64(raw), "sig": _b64(sig), "v": VERSION, "view": to_jsonable(body)})
+
+
+def open_envelope(data: bytes, public_key: bytes, now: float | None = None) -> dict:
+    """The body of an envelope signed by `public_key` (JSON or msgpack form, told apart by
+    the first byte). Raises EnvelopeError if anything is off. With `now`, an envelope past
+    its valid_until is refused too."""
+    if not isinstance(data, (bytes, bytearray)) or not data or len(data) > MAX_ENVELOPE:
+        raise EnvelopeError("empty or oversized envelope")
+    data = bytes(data)
+    if data[:1] == b"{":
+        raw, sig, view = _parse_json(data)
+    else:
+        try:
+            obj = msgpack.unpackb(data, raw=False)
+        except Exception as e:
+            raise EnvelopeError(f"undecodable envelope: {e}") from None
+        if (not isinstance(obj, list) or len(obj) != 3 or obj[0] != VERSION or type(obj[1]) is not bytes
+                or type(obj[2]) is not bytes):
+            raise EnvelopeError("envelope: wrong shape or version")
+        if msgpack.packb(obj, use_bin_type=True) != data:
+            raise EnvelopeError("envelope: non-canonical framing")
+        _, raw, sig, view = *obj, None
+    try:
+        VerifyKey(public_key).verify(TAG + raw, sig)
+    except (BadSignatureError, ValueError, TypeError):
+        raise EnvelopeError("bad signature") from None
+    try:
+        body = msgpack.unpackb(raw, raw=False, strict_map_key=True)
+    except Exception as e:
+        raise EnvelopeError(f"undecodable body: {e}") from None
+    if not isinstance(body, dict) or body.get("v") != VERSION:
+        raise EnvelopeError("body: wrong shape or version")
+    if view is not None and to_jsonable(body) != view:
+        raise EnvelopeError("view does not match the signed body")
+    if now is not None and not (isinstance(body.get("valid_until"), int) and now <= body["valid_until"]):
+        raise EnvelopeError("envelope has expired")
+    return body
+
+
+def _parse_json(data: bytes):
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise EnvelopeError("undecodable JSON envelope") from None
+    if not isinstance(obj, dict) or set(obj) != {"body", "sig", "v", "view"} or obj["v"] != VERSION:
+        raise EnvelopeError("JSON envelope: wrong shape or version")
+    if _json_text(obj) != data:
+        raise EnvelopeError("JSON envelope: not in canonical form")
+    return _unb64(obj["body"]), _unb64(obj["sig"]), obj["view"]
+
+
+def to_jsonable(o):
+    """bytes become lower-case hex strings; everything else maps one to one."""
+    if isinstance(o, bytes):
+        return o.hex()
+    if isinstance(o, dict):
+        return {str(k): to_jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [to_jsonable(v) for v in o]
+    return o
+
+
+def _json_text(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _unb64(s) -> bytes:
+    if not isinstance(s, str):
+        raise EnvelopeError("expected base64 text")
+    try:
+        b = base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        raise EnvelopeError("bad base64") from None
+    if _b64(b) != s:
+        raise EnvelopeError("non-canonical base64")
+    return b

@@ -1,0 +1,64 @@
+"""The resolver's one identity key (DESIGN §5): an Ed25519 key that signs HTTP envelopes and
+is the `bit.` DNSKEY (algorithm 15), so a client is configured with an address and a key
+fingerprint, the DNSNMC way."""
+from __future__ import annotations
+
+import hashlib
+import os
+
+import dns.dnssec
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.signing import SigningKey
+
+ZONE = dns.name.from_text("bit.")
+DNSKEY_FLAGS = 257          # zone key + SEP: the only key, so it is its own KSK
+ALGORITHM = 15              # Ed25519 (RFC 8080)
+
+
+class ResolverKey:
+    def __init__(self, seed: bytes):
+        self.seed = seed
+        self.signing_key = SigningKey(seed)
+        self.public_key = bytes(self.signing_key.verify_key)
+        self.crypto_key = Ed25519PrivateKey.from_private_bytes(seed)   # what dnspython signs with
+        self.dnskey = dns.rdata.from_wire(
+            dns.rdataclass.IN, dns.rdatatype.DNSKEY,
+            bytes([DNSKEY_FLAGS >> 8, DNSKEY_FLAGS & 0xFF, 3, ALGORITHM]) + self.public_key, 0, 36)
+        self.key_tag = dns.dnssec.key_id(self.dnskey)
+        self.ds = dns.dnssec.make_ds(ZONE, self.dnskey, "SHA256")
+
+    @property
+    def fingerprint(self) -> str:
+        """What a user pins: SHA-256 of the raw public key, hex."""
+        return hashlib.sha256(self.public_key).hexdigest()
+
+    def sign(self, message: bytes) -> bytes:
+        return self.signing_key.sign(message).signature
+
+    def anchor_lines(self) -> tuple[str, str]:
+        return (f"bit. 3600 IN DNSKEY {self.dnskey.to_text()}", f"bit. 3600 IN DS {self.ds.to_text()}")
+
+
+def load_or_create(path: str) -> ResolverKey:
+    """The key file holds the 32-byte seed in hex; created on first start with mode 0600."""
+    try:
+        with open(path) as f:
+            seed = bytes.fromhex(f.read().strip())
+        if len(seed) != 32:
+            raise ValueError(f"resolver key {path}: expected 32 bytes of hex")
+        return ResolverKey(seed)
+    except FileNotFoundError:
+        pass
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    seed = os.urandom(32)
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(seed.hex())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(path + ".tmp", path)
+    return ResolverKey(seed)

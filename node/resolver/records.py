@@ -1,0 +1,102 @@
+"""The resolver's read-only view of names: what `bit.` holds at and below a query name.
+
+It reads the name index through `get` only (DESIGN §1: the resolver never writes chain
+state), treats expired names as absent, renders d/ values with the shared interpreter, and
+puts the freshest MinimaLT ephemeral key into the minimalT TXT records, both at the item's
+owner and at `_minimalt._udp.OWNER`. Results are cached per query name; `invalidate` (called
+on every name-change event) drops them so an update is visible at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from node.names.dvalue import MinimaLT, Record, minimalt_txt_rdata, records_for_qname
+from node.names.rules import is_expired
+
+MINIMALT_PREFIX = "_minimalt._udp."
+MAX_CACHE = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    qname: str
+    records: tuple[Record, ...]              # at qname and below it (or the cut / DNAME above)
+    names_used: tuple[str, ...]
+    minimalt: dict                            # owner -> (MinimaLT, eph_key, EKeyUpdate | None)
+
+    def at(self, owner: str) -> list[Record]:
+        return [r for r in self.records if r.owner == owner]
+
+    def below(self, owner: str) -> bool:
+        suffix = "." + owner
+        return any(r.owner.endswith(suffix) for r in self.records)
+
+
+def domain_of(qname: str) -> str | None:
+    """ "www.example.bit." -> "d/example" """
+    labels = qname.rstrip(".").split(".")
+    return "d/" + labels[-2] if len(labels) >= 2 and labels[-1] == "bit" else None
+
+
+class NameSource:
+    def __init__(self, get_record: Callable, height: Callable[[], int], params, ekeys=None):
+        self.get_record = get_record
+        self.height = height
+        self.params = params
+        self.ekeys = ekeys
+        self._cache: dict[str, Answer] = {}
+        self.generation = 0
+
+    def invalidate(self, *_event) -> None:
+        self._cache.clear()
+        self.generation += 1
+
+    def value(self, name: str) -> str | None:
+        rec = self.get_record(name.encode())
+        if rec is None or is_expired(rec, self.height(), self.params):
+            return None
+        try:
+            return rec.value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def resolve(self, qname: str) -> Answer:
+        q = qname.lower()
+        q = q if q.endswith(".") else q + "."
+        hit = self._cache.get(q)
+        if hit is None:
+            hit = self._build(q)
+            if len(self._cache) >= MAX_CACHE:
+                self._cache.clear()
+            self._cache[q] = hit
+        return hit
+
+    def _build(self, q: str) -> Answer:
+        res = records_for_qname(q, self.value)
+        records = set(res.records)
+        used = list(res.names_used)
+        mlt = {owner: self._fresh(owner, item) for owner, item in res.minimalt.items()}
+        for owner, (item, eph, _) in mlt.items():
+            if eph != item.eph_key:
+                records.discard(Record(owner, "TXT", minimalt_txt_rdata(item)))
+                records.add(Record(owner, "TXT", minimalt_txt_rdata(item, eph)))
+        # _minimalt._udp.OWNER (and the empty non-terminal _udp.OWNER above it)
+        for prefix in (MINIMALT_PREFIX, "_udp."):
+            if q.startswith(prefix) and q[len(prefix):].count(".") >= 2:
+                owner = q[len(prefix):]
+                sub = records_for_qname(owner, self.value)
+                used += [n for n in sub.names_used if n not in used]
+                item = sub.minimalt.get(owner)
+                if item is not None:
+                    fresh = self._fresh(owner, item)
+                    mlt.setdefault(owner, fresh)
+                    records.add(Record(MINIMALT_PREFIX + owner, "TXT", minimalt_txt_rdata(item, fresh[1])))
+        return Answer(q, tuple(sorted(records, key=lambda r: (r.owner, r.rtype, r.rdata))), tuple(used), mlt)
+
+    def _fresh(self, owner: str, item: MinimaLT):
+        update = None
+        if self.ekeys is not None:
+            domain = domain_of(owner)
+            update = self.ekeys.current(domain.encode()) if domain else None
+        return (item, update.eph_key if update else item.eph_key, update)
