@@ -162,17 +162,19 @@ class Node:
     async def start(self) -> None:
         import node.rpc.methods  # noqa: F401  (registers the RPC methods)
         import node.rpc.name_methods  # noqa: F401
-        credentials = write_cookie(self.datadir)
-        self.rpc = RPCServer(self, credentials)
-        await self.rpc.start(self.rpc_host, self.rpc_port)
         log.info("network %s, height %d, tip %s", self.params.name, self.chain.height,
                  self.chain.tip.hash.hex())
-        log.info("JSON-RPC on http://%s:%d (cookie %s)", self.rpc_host, self.rpc_port,
-                 os.path.join(self.datadir, ".cookie"))
         if self.p2p_config is not None:
             await self._start_p2p()
         if self.resolver is not None:
             await self.resolver.start()
+        # RPC last: once it answers, every other server is listening (scripts and tests wait
+        # for RPC to know the node is up).
+        credentials = write_cookie(self.datadir)
+        self.rpc = RPCServer(self, credentials)
+        await self.rpc.start(self.rpc_host, self.rpc_port)
+        log.info("JSON-RPC on http://%s:%d (cookie %s)", self.rpc_host, self.rpc_port,
+                 os.path.join(self.datadir, ".cookie"))
         if self.mine_enabled:
             self._tasks.append(asyncio.create_task(self._mining_loop()))
 
