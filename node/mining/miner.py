@@ -64,30 +64,13 @@ class Miner:
     def solve(self, header: Header, target: int, stop=None) -> Header | None:
         """Searches the whole nonce space of `header` in chunks across the pool. `stop` (an
         object with is_set()) abandons the search between chunks; returns None when stopped
-        or when no nonce works (the caller changes time or the coinbase and retries)."""
-        data = header.to_bytes()
-        next_start = 0
-        inflight = []
-        try:
-            while True:
-                while len(inflight) < self.processes * 2 and next_start < NONCE_SPACE:
-                    inflight.append(self._pool.submit(search_nonce, data, target, next_start, _CHUNK))
-                    next_start += _CHUNK
-                if not inflight:
-                    return None
-                fut = inflight.pop(0)
-                nonce = fut.result()
-                self.hashes += _CHUNK
-                if nonce is not None:
-                    return replace(header, nonce=nonce)
-                if stop is not None and stop.is_set():
-                    return None
-        finally:
-            for f in inflight:
-                f.cancel()
+        or when no nonce works (the caller changes time or the coinbase and retries).
+        For callers without an event loop (tests, benchmarks); the node awaits solve_async."""
+        return asyncio.run(self.solve_async(header, target, stop))
 
     async def solve_async(self, header: Header, target: int, stop=None) -> Header | None:
-        """As solve, without blocking the event loop: chunks are awaited, not waited on."""
+        """As solve, without blocking the event loop: chunks are awaited, not waited on.
+        Chunks are consumed in nonce order, so the lowest solving nonce submitted wins."""
         loop = asyncio.get_running_loop()
         data = header.to_bytes()
         next_start = 0
