@@ -3,6 +3,7 @@ two wallets trading a name through its whole life, crash recovery from the seed 
 payments with change and fees, and the one-line errors users can hit."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -11,7 +12,10 @@ import time
 
 import pytest
 
+from node.chain.crypto import encode_address
+from node.params import REGTEST
 from nodeproc import NodeProcess, free_port
+from wallet.keys import Keychain, seed_from_words
 from test_wallet_unit import make_cert
 
 PASS = "test passphrase"
@@ -123,6 +127,13 @@ def test_two_wallets_trade_a_name_through_its_life(node, tmp_path):
     assert value["ip"] == "5.6.7.8"
     assert value["map"]["_tcp"]["map"]["_443"]["tls"] == [res["tls"]] and res["tls"][:3] == [3, 1, 1]
 
+    key_a, key_b = (base64.b64encode(bytes([i]) * 32).decode() for i in (1, 2))
+    res = a.json("minimalt", "d/example", "--port", "4000", "--id-key", key_a, "--eph-key", key_b)
+    mine(node)
+    value = json.loads(a.json("name", "show", "d/example")["value"])
+    assert value["minimalT"] == {"port": 4000, "id_key": key_a, "eph_key": key_b} == res["minimalT"]
+    assert value["map"]["_tcp"]["map"]["_443"]["tls"]                  # the tls item stays
+
     to_b = b.address()
     a.run("name", "transfer", "d/example", to_b)
     mine(node)
@@ -149,7 +160,7 @@ def test_two_wallets_trade_a_name_through_its_life(node, tmp_path):
     rec = a.json("name", "show", "d/example")
     assert rec["mine"] and rec["value"] == '{"ip":"1.1.1.1"}' and not rec["expired"]
     hist = a.json("name", "history", "d/example")
-    assert [h["value"] for h in hist][-1] == '{"ip":"1.1.1.1"}' and len(hist) == 6
+    assert [h["value"] for h in hist][-1] == '{"ip":"1.1.1.1"}' and len(hist) == 7
 
 
 def test_restore_continues_the_pending_name_new(node, tmp_path):
@@ -158,15 +169,17 @@ def test_restore_continues_the_pending_name_new(node, tmp_path):
     first = c.json("name", "register", "d/crash", "--value", '{"ip":"10.0.0.1"}')
     assert not first["resumed"] and first["state"] == "new"
     mine(node, 3)
+    far = Keychain(seed_from_words(words)).key(0, 15)     # a payment inside the gap limit
+    mine(node, 1, encode_address(REGTEST.address_version, far.address))
     os.unlink(c.path)                     # the wallet file is lost between name_new and firstupdate
     (tmp_path / "words").write_text(words + "\n")
     restored = c.json("restore", "--words-file", str(tmp_path / "words"))
-    assert restored["coins"] >= 3
+    assert restored["coins"] == 3 + 1 + 1 and restored["used"]["0"] == 16   # + name_new + change
     again = c.json("name", "register", "d/crash", "--value", '{"ip":"10.0.0.1"}')
     assert again["resumed"] and again["txid"] == first["txid"]
     assert [x for x in node.call("name_pending") if x["op"] == "name_new"] == []   # no second name_new
     assert [x["kind"] for x in c.json("coins")].count("name_new") == 1
-    mine(node, DEPTH - 4)
+    mine(node, DEPTH - 5)         # 3 + 1 blocks above, 11 confirmations now
     assert c.json("name", "sync")[0]["state"] == "new"
     mine(node)
     assert c.json("name", "sync")[0]["state"] == "firstupdate"

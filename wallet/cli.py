@@ -21,7 +21,7 @@ from . import values as V
 from .errors import WalletError
 from .keys import SeedError
 from .nodeclient import NodeClient, NodeError, default_datadir
-from .storage import StorageError
+from .storage import FileLock, StorageError, reload
 from .txbuild import DEFAULT_FEE_RATE, fmt, parse_amount
 from .wallet import Wallet
 
@@ -77,8 +77,21 @@ def wallet_path(args, params) -> str:
     return args.wallet or os.environ.get("DOTBIT_WALLET") or os.path.join(default_datadir(params.name), "wallet.json")
 
 
+_LOCK: FileLock | None = None
+
+
+def lock_wallet(path: str) -> FileLock:
+    """Held until the process exits (the OS drops it even on SIGKILL)."""
+    global _LOCK
+    if _LOCK is None:
+        _LOCK = FileLock(path)
+        _LOCK.acquire()
+    return _LOCK
+
+
 def open_wallet(args, params, with_node: bool) -> Wallet:
     path = wallet_path(args, params)
+    lock_wallet(path)
     w = Wallet.open(path, read_passphrase(args), params, node_client(args, params) if with_node else None)
     if with_node:
         w.sync()
@@ -118,9 +131,9 @@ def _value_of(w, name: str) -> str | None:
 @command("create", "create a new wallet and show its seed words (once)", node=False)
 def cmd_create(args, params):
     path = wallet_path(args, params)
+    lock_wallet(path)
     if os.path.exists(path):
         raise WalletError(f"a wallet already exists at {path}")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     w, words = Wallet.create(path, read_passphrase(args, confirm=True), params)
     w.save()
     addr = w.text(w.receive_key().address)
@@ -132,6 +145,7 @@ def cmd_create(args, params):
 @command("restore", "recreate a wallet from its seed words and rescan the chain")
 def cmd_restore(args, params):
     path = wallet_path(args, params)
+    lock_wallet(path)
     if os.path.exists(path):
         raise WalletError(f"a wallet already exists at {path} (move it away first)")
     if args.words_file:
@@ -147,7 +161,6 @@ def cmd_restore(args, params):
         else:
             words = sys.stdin.read()
     passphrase = read_passphrase(args, confirm=True)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     w, _ = Wallet.create(path, passphrase, params, words)
     w.node = node_client(args, params)
     w.sync()                     # scan before writing: a failed scan leaves no half wallet
@@ -254,7 +267,10 @@ def wait_registration(args, w, name: str) -> dict:
             note(f"{name}: waiting for name_new to be {w.params.min_firstupdate_depth} blocks deep "
                  f"({conf}/{w.params.min_firstupdate_depth})")
             last = conf
+        _LOCK.release()             # let other commands use the wallet meanwhile
         time.sleep(args.poll)
+        _LOCK.acquire(timeout=600)
+        w.doc = reload(w.path, w.sealer)
         w.sync()
         events = N.advance(w, args.fee_rate)
         report_events(args, [e for e in events if e["event"] != "waiting"])
