@@ -183,6 +183,9 @@ def test_restore_continues_the_pending_name_new(node, tmp_path):
     assert c.json("name", "sync")[0]["state"] == "new"
     mine(node)
     assert c.json("name", "sync")[0]["state"] == "firstupdate"
+    # while the firstupdate waits for a block, nobody else can start on the name
+    g, _ = new_wallet(node, tmp_path, "g", coinbases=0)
+    g.fails("name", "register", "d/crash", "--value", "{}", match="name taken")
     mine(node)
     assert c.json("name", "sync") == []
     rec = c.json("name", "show", "d/crash")

@@ -81,9 +81,15 @@ def register(w, name: str, value: bytes, fee_rate: int) -> dict:
         w.save()
         return {"name": name, "state": pending[name]["state"], "txid": pending[name]["new_txid"],
                 "resumed": True}
+    for op in _pending_ops(w, name):
+        if op["op"] == "name_firstupdate":
+            if w.owns(w.parse_address(op["address"])):
+                raise WalletError(f"{name} is already being registered by this wallet "
+                                  f"(firstupdate {op['txid']} waits for a block)")
+            raise WalletError(f"name taken: a registration of {name} is waiting for a block")
     found = find_own_name_new(w, nb)
     if found is not None:
-        coin, rand = found
+        coin, _ = found
         pending[name] = {"state": "new", "value": value.hex(), "key_index": coin.key.index,
                          "new_txid": coin.txid.hex(), "new_vout": coin.vout, "tx": None}
         w.save()
@@ -97,6 +103,13 @@ def register(w, name: str, value: bytes, fee_rate: int) -> dict:
     w.save()
     w.broadcast(tx)
     return {"name": name, "state": "new", "txid": tx.txid.hex(), "fee": fee, "resumed": False}
+
+
+def _pending_ops(w, name: str) -> list[dict]:
+    try:
+        return w.call("name_pending", name)
+    except NodeError as e:
+        raise WalletError(f"name_pending failed: {e}") from None
 
 
 def find_own_name_new(w, nb: bytes):
