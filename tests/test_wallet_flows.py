@@ -94,7 +94,7 @@ def register_wait(w: W, name: str, value: str) -> subprocess.CompletedProcess:
     deadline = time.monotonic() + 90
     while p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.3)
-        if w.node.call("getrawmempool") == [] or p.poll() is None:
+        if not w.node.call("name_pending", name):      # no firstupdate yet: one more block
             mine(w.node)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, (out, err)

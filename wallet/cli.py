@@ -21,6 +21,7 @@ from . import values as V
 from .errors import WalletError
 from .keys import SeedError
 from .nodeclient import NodeClient, NodeError, default_datadir
+from . import storage
 from .storage import FileLock, StorageError, reload
 from .txbuild import DEFAULT_FEE_RATE, fmt, parse_amount
 from .wallet import Wallet
@@ -91,6 +92,7 @@ def lock_wallet(path: str) -> FileLock:
 
 def open_wallet(args, params, with_node: bool) -> Wallet:
     path = wallet_path(args, params)
+    storage.read_envelope(path)          # "no wallet file" before a lock file or a passphrase
     lock_wallet(path)
     w = Wallet.open(path, read_passphrase(args), params, node_client(args, params) if with_node else None)
     if with_node:
@@ -252,7 +254,14 @@ def cmd_name_register(args, params):
     if st and st.get("first_txid"):
         res["firstupdate_txid"] = st["first_txid"]
     w.save()
-    out(args, res, f"{args.name}: {res['state']} (name_new {res['txid']})")
+    if res["state"] == "new":
+        text = (f"{args.name}: name_new {res['txid']} sent; the firstupdate follows once it is "
+                f"{params.min_firstupdate_depth} blocks deep (on any later command, `name sync`, or --wait)")
+    elif res["state"] == "firstupdate":
+        text = f"{args.name}: firstupdate {res.get('firstupdate_txid')} sent, waiting for a block"
+    else:
+        text = f"{args.name}: registered"
+    out(args, res, text)
 
 
 def wait_registration(args, w, name: str) -> dict:
