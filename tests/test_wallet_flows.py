@@ -92,8 +92,12 @@ def register_wait(w: W, name: str, value: str) -> subprocess.CompletedProcess:
     p = subprocess.Popen(w.argv("name", "register", name, "--value", value, "--wait", "--poll", "0.1"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=w.env)
     deadline = time.monotonic() + 90
+    checked = False
     while p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.3)
+        if not checked and w.node.call("name_pending") != []:
+            w.json("balance")              # the waiting process does not hold the wallet locked
+            checked = True
         if not w.node.call("name_pending", name):      # no firstupdate yet: one more block
             mine(w.node)
     out, err = p.communicate(timeout=30)

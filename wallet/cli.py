@@ -392,8 +392,8 @@ def cmd_minimalt(args, params):
 def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
     p.add_argument("--network", choices=sorted(NETWORKS), default=d(None),
-                   help="main (default), testnet or regtest")
-    p.add_argument("--wallet", default=d(None), help="wallet file (default: in the network's data dir)")
+                   help="main (default), testnet or regtest (env DOTBIT_NETWORK)")
+    p.add_argument("--wallet", default=d(None), help="wallet file (env DOTBIT_WALLET; default: wallet.json in the node's data dir)")
     p.add_argument("--json", action="store_true", default=d(False), help="print JSON")
     p.add_argument("--rpc-url", default=d(None), help="node JSON-RPC URL (env DOTBIT_RPC_URL)")
     p.add_argument("--rpc-cookie", default=d(None), help="node cookie file (env DOTBIT_RPC_COOKIE)")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from node.chain.primitives import Tx
 from node.names.ops import firstupdate_outputs, name_new_output, update_output
 from node.names.rules import RAND_LEN, commitment, registration_burn
 
@@ -39,10 +38,10 @@ def name_bytes(name: str) -> bytes:
 
 # --- reading names ---------------------------------------------------------------------------------
 
-def show(w, name: str) -> dict | None:
+def show(w, name: str, value_encoding: str = "utf8") -> dict | None:
     """The name's record (expired ones too), or None if it never existed."""
     try:
-        return w.call("name_show", name, {"allowExpired": True})
+        return w.call("name_show", name, {"allowExpired": True, "valueEncoding": value_encoding})
     except NodeError as e:
         if e.code == WALLET_ERROR:
             return None
@@ -200,8 +199,8 @@ def update(w, name: str, value: bytes | None, to_address: bytes | None, fee_rate
     """A NAME_UPDATE: new value (None keeps it: renew), new owner (None: a fresh key of ours)."""
     nb = name_bytes(name)
     rec, coin = owned_record(w, name)
-    if value is None:
-        value = rec["value"].encode("utf-8")
+    if value is None:           # renew/transfer keep the exact bytes, whatever they are
+        value = bytes.fromhex(show(w, name, "hex")["value"])
     to = to_address if to_address is not None else w.fresh_key(NAMES).address
     tx, fee = w.build([update_output(nb, value, to, coin.value)], fee_rate, fixed=[coin])
     w.broadcast(tx)
@@ -229,7 +228,3 @@ def owned_names(w) -> list[dict]:
         out.append({"name": name, "pending_registration": st["state"],
                     "confirmations": st.get("confirmations", 0)})
     return out
-
-
-def decode_tx_hex(h: str) -> Tx:
-    return Tx.from_bytes(bytes.fromhex(h))

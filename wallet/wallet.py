@@ -11,7 +11,7 @@ from node.chain.primitives import TxOut
 
 from . import storage
 from .errors import WalletError
-from .keys import CHAINS, NAMES, RECEIVE, Keychain, WalletKey, new_words, seed_from_words
+from .keys import CHAINS, CHANGE, RECEIVE, Keychain, WalletKey, new_words, seed_from_words
 from .nodeclient import VERIFY_ALREADY_IN_CHAIN, NodeClient, NodeError
 from .txbuild import WalletCoin, select_and_sign
 
@@ -152,7 +152,6 @@ class Wallet:
 
     def build(self, outputs: list[TxOut], fee_rate: int, fixed: list[WalletCoin] = ()):
         """Fund, add change to a fresh change address, sign."""
-        from .keys import CHANGE
         change = self.keys.key(CHANGE, self.used(CHANGE))
         tx, fee = select_and_sign(outputs, self.payment_coins({c.outpoint for c in fixed}),
                                   change.address, fee_rate, fixed=list(fixed))
@@ -173,6 +172,3 @@ class Wallet:
             if c.outpoint == (txid, vout):
                 return c
         return None
-
-    def name_keys_chain(self) -> int:
-        return NAMES
