@@ -176,8 +176,7 @@ def test_restore_continues_the_pending_name_new(node, tmp_path):
     far = Keychain(seed_from_words(words)).key(0, 15)     # a payment inside the gap limit
     mine(node, 1, encode_address(REGTEST.address_version, far.address))
     os.unlink(c.path)                     # the wallet file is lost between name_new and firstupdate
-    (tmp_path / "words").write_text(words + "\n")
-    restored = c.json("restore", "--words-file", str(tmp_path / "words"))
+    restored = json.loads(c.run("restore", "--json", input=words + "\n").stdout)     # words on stdin
     assert restored["coins"] == 3 + 1 + 1 and restored["used"]["0"] == 16   # + name_new + change
     again = c.json("name", "register", "d/crash", "--value", '{"ip":"10.0.0.1"}')
     assert again["resumed"] and again["txid"] == first["txid"]
@@ -218,6 +217,10 @@ def test_send_change_fees_and_name_coins_untouched(node, tmp_path):
     assert fee == res["fee_sat"] and 3 * tx["size"] <= fee <= 3 * (tx["size"] + 8)
     mine(node)
     assert e.json("balance")["confirmed_sat"] == 125_000_000
+    assert [(h["txid"], h["delta_sat"]) for h in e.json("history")] == [(res["txid"], 125_000_000)]
+    hist = {h["txid"]: h for h in d.json("history")}
+    assert hist[res["txid"]]["delta_sat"] == -125_000_000 - fee
+    assert [h["name_op"]["type"] for h in hist.values() if h["name_op"]] == ["name_new"]
     after = d.json("balance")
     assert after["confirmed_sat"] == spendable - 125_000_000 - fee
     assert after["locked_in_names_sat"] == 1_000_000
@@ -248,6 +251,13 @@ def test_errors_users_hit_are_one_line(node, tmp_path):
     f.fails("balance", env=dict(f.env, DOTBIT_RPC_URL=f"http://127.0.0.1:{free_port()}"),
             match="cannot reach node")
     f.fails("create", match="already exists")
+    f.fails("balance", env=dict(f.env, DOTBIT_RPC_COOKIE=str(tmp_path / "no-cookie")), match="cannot reach node")
+    (tmp_path / "stale-cookie").write_text("__cookie__:0000")
+    f.fails("balance", env=dict(f.env, DOTBIT_RPC_COOKIE=str(tmp_path / "stale-cookie")),
+            match="refused the RPC cookie")
+    (tmp_path / "pass").write_text(PASS + "\n")
+    no_env = {k: v for k, v in f.env.items() if k != "DOTBIT_WALLET_PASSPHRASE"}
+    assert f.run("balance", "--passphrase-file", str(tmp_path / "pass"), env=no_env).returncode == 0
     bad_words = tmp_path / "bad-words"
     bad_words.write_text("abandon " * 12)
     f.fails("restore", "--words-file", str(bad_words), "--wallet", str(tmp_path / "new.json"),

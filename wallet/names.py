@@ -100,7 +100,12 @@ def register(w, name: str, value: bytes, fee_rate: int) -> dict:
     pending[name] = {"state": "new", "value": value.hex(), "key_index": key.index,
                      "new_txid": tx.txid.hex(), "new_vout": 0, "tx": tx.to_bytes().hex()}
     w.save()
-    w.broadcast(tx)
+    try:
+        w.broadcast(tx)
+    except WalletError:
+        del pending[name]          # nothing was sent: leave no registration behind
+        w.save()
+        raise
     return {"name": name, "state": "new", "txid": tx.txid.hex(), "fee": fee, "resumed": False}
 
 
