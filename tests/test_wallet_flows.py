@@ -264,3 +264,21 @@ def test_errors_users_hit_are_one_line(node, tmp_path):
             match="do not check out")
     r = f.run("name", "register", "d/warned", "--value", '{"ip":"1.2.3.4","ip4":"x"}')
     assert "warning: unknown item 'ip4'" in r.stderr
+
+
+def test_registration_waits_for_funds_instead_of_giving_up(node, tmp_path):
+    h, _ = new_wallet(node, tmp_path, "h", coinbases=1)
+    mature(node)
+    h.run("name", "register", "d/patient", "--value", "{}")
+    spendable = h.json("balance")["confirmed_sat"] + h.json("balance")["unconfirmed_sat"]
+    rest = spendable - 20_000                       # leaves too little for the burn (0.01)
+    h.run("send", node.miner, f"{rest // 10**8}.{rest % 10**8:08d}")
+    mine(node, DEPTH)
+    r = h.run("name", "sync")
+    assert "cannot send the firstupdate yet: insufficient funds" in r.stderr
+    assert h.json("name", "sync")[0]["state"] == "new"          # kept, not dropped
+    mine(node, 1, h.address())
+    mine(node, 100)
+    assert h.json("name", "sync")[0]["state"] == "firstupdate"
+    mine(node)
+    assert h.json("name", "show", "d/patient")["mine"]

@@ -113,6 +113,8 @@ def report_events(args, events) -> None:
             note(f"{ev['name']}: registered ({ev['txid']})")
         elif e == "failed":
             note(f"{ev['name']}: registration stopped: {ev['error']}")
+        elif e == "stuck":
+            note(f"{ev['name']}: cannot send the firstupdate yet: {ev['error']}")
 
 
 def value_arg(w, name: str, text: str) -> bytes:
@@ -282,9 +284,10 @@ def wait_registration(args, w, name: str) -> dict:
         w.doc = reload(w.path, w.sealer)
         w.sync()
         events = N.advance(w, args.fee_rate)
-        report_events(args, [e for e in events if e["event"] != "waiting"])
-        failed = [e for e in events if e["name"] == name and e["event"] == "failed"]
+        failed = [e for e in events if e["name"] == name and e["event"] in ("failed", "stuck")]
+        report_events(args, [e for e in events if e["event"] != "waiting" and e not in failed])
         if failed:
+            w.save()
             raise WalletError(failed[0]["error"])
 
 

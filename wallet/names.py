@@ -23,6 +23,10 @@ from .nodeclient import WALLET_ERROR, NodeError
 SALT_TAG = b"dotbit/name-salt/v1"
 
 
+class RegistrationOver(WalletError):
+    """The registration cannot go on (name taken, tx dropped); anything else is retried."""
+
+
 def registration_salt(secret: bytes, name: bytes) -> bytes:
     """HKDF-SHA256 (RFC 5869) extract-then-expand; one block is enough for 20 bytes."""
     prk = hmac.new(SALT_TAG, secret, hashlib.sha256).digest()
@@ -153,9 +157,11 @@ def advance(w, fee_rate: int) -> list[dict]:
         st = pending[name]
         try:
             ev = _advance_one(w, name, st, fee_rate)
-        except WalletError as e:
+        except RegistrationOver as e:
             ev = {"name": name, "event": "failed", "error": str(e)}
             del pending[name]
+        except WalletError as e:          # e.g. no funds for the firstupdate yet: try again later
+            ev = {"name": name, "event": "stuck", "error": str(e)}
         if ev is not None:
             events.append(ev)
         w.save()
@@ -168,17 +174,17 @@ def _advance_one(w, name: str, st: dict, fee_rate: int) -> dict | None:
     if st["state"] == "new":
         conf = _tx_status(w, st["new_txid"], st.get("tx"))
         if conf is None:
-            raise WalletError(f"the name_new of {name} was dropped by the node; register again")
+            raise RegistrationOver(f"the name_new of {name} was dropped by the node; register again")
         st["confirmations"] = conf
         # A firstupdate in block tip+1 sees the name_new (mined at tip+1-conf) conf blocks deep.
         if conf < need:
             return {"name": name, "event": "waiting", "confirmations": conf, "needed": need}
         rec = show(w, name)
         if rec is not None and not rec["expired"]:
-            raise WalletError(f"name taken: {name} was registered by {rec['address']} first")
+            raise RegistrationOver(f"name taken: {name} was registered by {rec['address']} first")
         coin = w.coin_at(bytes.fromhex(st["new_txid"]), st["new_vout"])
         if coin is None:
-            raise WalletError(f"the name_new coin of {name} is spent or missing")
+            raise RegistrationOver(f"the name_new coin of {name} is spent or missing")
         key = w.fresh_key(NAMES)
         rand = registration_salt(coin.key.secret, nb)
         burn = registration_burn(nb, w.tip + 1, w.params)
@@ -186,12 +192,15 @@ def _advance_one(w, name: str, st: dict, fee_rate: int) -> dict | None:
         tx, fee = w.build(outs, fee_rate, fixed=[coin])
         st.update(state="firstupdate", first_txid=tx.txid.hex(), tx=tx.to_bytes().hex())
         w.save()
-        w.broadcast(tx)
+        try:
+            w.broadcast(tx)
+        except WalletError as e:
+            raise RegistrationOver(str(e)) from None
         return {"name": name, "event": "firstupdate_sent", "txid": tx.txid.hex(), "fee": fee, "burn": burn}
     if st["state"] == "firstupdate":
         conf = _tx_status(w, st["first_txid"], st.get("tx"))
         if conf is None:
-            raise WalletError(f"the firstupdate of {name} was rejected (name taken meanwhile?)")
+            raise RegistrationOver(f"the firstupdate of {name} was rejected (name taken meanwhile?)")
         if conf >= 1:
             del w.doc["pending"][name]
             return {"name": name, "event": "registered", "txid": st["first_txid"]}
