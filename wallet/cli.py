@@ -17,11 +17,11 @@ import time
 from node.params import NETWORKS, get_params
 
 from . import names as N
+from . import storage
 from . import values as V
 from .errors import WalletError
 from .keys import SeedError
 from .nodeclient import NodeClient, NodeError, default_datadir
-from . import storage
 from .storage import FileLock, StorageError, reload
 from .txbuild import DEFAULT_FEE_RATE, fmt, parse_amount
 from .wallet import Wallet
@@ -30,13 +30,21 @@ PROG = "dotbit-wallet"
 COMMANDS = {}
 
 
-def command(name: str, help: str, *, node: bool = True):
-    """Declares a command once: its name, help, and whether it needs the node (Electrum's
-    decorator habit). The function adds its own arguments via `args=`."""
+def arg(*flags, **kw):
+    return flags, kw
+
+
+def command(name: str, help: str, *arguments):
+    """Declares a command once — name, help and arguments — next to its code (Electrum's
+    decorator habit); the parser is built from these declarations."""
     def register(fn):
-        COMMANDS[name] = (fn, help, node)
+        COMMANDS[name] = (fn, help, arguments)
         return fn
     return register
+
+
+NAME = arg("name", help="e.g. d/example")
+VALUE = arg("--value", required=True, help="JSON object, at most 520 bytes")
 
 
 # --- plumbing ------------------------------------------------------------------------------------
@@ -132,7 +140,7 @@ def _value_of(w, name: str) -> str | None:
 
 # --- wallet commands -----------------------------------------------------------------------------
 
-@command("create", "create a new wallet and show its seed words (once)", node=False)
+@command("create", "create a new wallet and show its seed words (once)")
 def cmd_create(args, params):
     path = wallet_path(args, params)
     lock_wallet(path)
@@ -146,7 +154,8 @@ def cmd_create(args, params):
         f"wallet: {path}\nfirst address: {addr}")
 
 
-@command("restore", "recreate a wallet from its seed words and rescan the chain")
+@command("restore", "recreate a wallet from its seed words and rescan the chain",
+          arg("--words-file", help="file with the seed words (default: stdin)"))
 def cmd_restore(args, params):
     path = wallet_path(args, params)
     lock_wallet(path)
@@ -226,7 +235,7 @@ def cmd_history(args, params):
                               for r in rows) or "no transactions")
 
 
-@command("send", "send coins: send ADDR AMOUNT")
+@command("send", "send coins", arg("address"), arg("amount", help="in coins, e.g. 1.5"))
 def cmd_send(args, params):
     w = open_wallet(args, params, True)
     to = w.parse_address(args.address)
@@ -241,7 +250,9 @@ def cmd_send(args, params):
 
 # --- name commands ------------------------------------------------------------------------------
 
-@command("name register", "register a name: name_new now, firstupdate 12 blocks later")
+@command("name register", "register a name: name_new now, firstupdate 12 blocks later", NAME, VALUE,
+          arg("--wait", action="store_true", help="wait and send the firstupdate when due"),
+          arg("--poll", type=float, default=1.0, help=argparse.SUPPRESS))
 def cmd_name_register(args, params):
     w = open_wallet(args, params, True)
     value = value_arg(w, args.name, args.value)
@@ -315,19 +326,19 @@ def _update(args, params, value_text: str | None, to_text: str | None, transform
     return w, res
 
 
-@command("name update", "set a name's value")
+@command("name update", "set a name's value", NAME, VALUE)
 def cmd_name_update(args, params):
     _, res = _update(args, params, args.value, None)
     out(args, res, f"{args.name}: updated ({res['txid']})")
 
 
-@command("name renew", "renew a name (same value, resets its expiry)")
+@command("name renew", "renew a name (same value, resets its expiry)", NAME)
 def cmd_name_renew(args, params):
     _, res = _update(args, params, None, None)
     out(args, res, f"{args.name}: renewed ({res['txid']})")
 
 
-@command("name transfer", "give a name to another address")
+@command("name transfer", "give a name to another address", NAME, arg("address"))
 def cmd_name_transfer(args, params):
     _, res = _update(args, params, None, args.address)
     out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']})")
@@ -346,7 +357,7 @@ def cmd_name_list(args, params):
         else f"{r['name']} expires_in={r['expires_in']} {r['value']}" for r in rows) or "no names")
 
 
-@command("name show", "show a name's current record")
+@command("name show", "show a name's current record", NAME)
 def cmd_name_show(args, params):
     w = open_wallet(args, params, True)
     w.save()
@@ -357,7 +368,7 @@ def cmd_name_show(args, params):
     out(args, rec, "\n".join(f"{k}: {v}" for k, v in rec.items()))
 
 
-@command("name history", "show every state a name has had")
+@command("name history", "show every state a name has had", NAME)
 def cmd_name_history(args, params):
     w = open_wallet(args, params, True)
     w.save()
@@ -368,7 +379,12 @@ def cmd_name_history(args, params):
     out(args, rows, "\n".join(f"{r['height']:>7} {r['address']} {r['value']}" for r in rows))
 
 
-@command("tls", "publish a TLS certificate association (TLSA) for a name")
+@command("tls", "publish a TLS certificate association (TLSA) for a name", NAME,
+          arg("--cert", required=True, help="PEM certificate file"),
+          arg("--usage", type=int, default=3, help="3 = DANE-EE (default)"),
+          arg("--selector", type=int, default=1, help="0 full certificate, 1 public key (default)"),
+          arg("--mtype", type=int, default=1, help="0 exact, 1 SHA-256 (default), 2 SHA-512"),
+          arg("--port", type=int, default=443))
 def cmd_tls(args, params):
     try:
         with open(args.cert, "rb") as f:
@@ -382,7 +398,11 @@ def cmd_tls(args, params):
     out(args, res, f"{args.name}: tls {json.dumps(row)} at _{args.port}._tcp ({res['txid']})")
 
 
-@command("minimalt", "publish a MinimaLT service record for a name")
+@command("minimalt", "publish a MinimaLT service record for a name", NAME,
+          arg("--port", type=int, required=True),
+          arg("--id-key", required=True, help="base64 Curve25519 identity key"),
+          arg("--eph-key", required=True, help="base64 Curve25519 ephemeral key"),
+          arg("--ip", help="optional address of the server"))
 def cmd_minimalt(args, params):
     item = V.minimalt_item(args.port, args.id_key, args.eph_key, args.ip)
     _, res = _update(args, params, None, None, lambda obj: obj | {"minimalT": item})
@@ -410,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, False)
     sub = p.add_subparsers(dest="cmd", required=True)
     name_p = None
-    for full, (fn, help, _) in COMMANDS.items():
+    for full, (fn, help, arguments) in COMMANDS.items():
         if full.startswith("name "):
             if name_p is None:
                 np = sub.add_parser("name", help="register and manage names")
@@ -420,40 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp = sub.add_parser(full, help=help)
         _common(sp, True)
         sp.set_defaults(fn=fn)
-        _arguments(full, sp)
+        for flags, kw in arguments:
+            sp.add_argument(*flags, **kw)
     return p
-
-
-def _arguments(cmd: str, sp: argparse.ArgumentParser) -> None:
-    if cmd == "restore":
-        sp.add_argument("--words-file", help="file with the seed words (default: stdin)")
-    elif cmd == "send":
-        sp.add_argument("address")
-        sp.add_argument("amount", help="in coins, e.g. 1.5")
-    elif cmd in ("name register", "name update"):
-        sp.add_argument("name")
-        sp.add_argument("--value", required=True, help="JSON object, at most 520 bytes")
-        if cmd == "name register":
-            sp.add_argument("--wait", action="store_true", help="wait and send the firstupdate when due")
-            sp.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
-    elif cmd in ("name renew", "name show", "name history"):
-        sp.add_argument("name")
-    elif cmd == "name transfer":
-        sp.add_argument("name")
-        sp.add_argument("address")
-    elif cmd == "tls":
-        sp.add_argument("name")
-        sp.add_argument("--cert", required=True, help="PEM certificate file")
-        sp.add_argument("--usage", type=int, default=3)
-        sp.add_argument("--selector", type=int, default=1)
-        sp.add_argument("--mtype", type=int, default=1)
-        sp.add_argument("--port", type=int, default=443)
-    elif cmd == "minimalt":
-        sp.add_argument("name")
-        sp.add_argument("--port", type=int, required=True)
-        sp.add_argument("--id-key", required=True, help="base64 Curve25519 identity key")
-        sp.add_argument("--eph-key", required=True, help="base64 Curve25519 ephemeral key")
-        sp.add_argument("--ip", help="optional address of the server")
 
 
 def main(argv=None) -> int:
