@@ -282,3 +282,16 @@ def test_registration_waits_for_funds_instead_of_giving_up(node, tmp_path):
     assert h.json("name", "sync")[0]["state"] == "firstupdate"
     mine(node)
     assert h.json("name", "show", "d/patient")["mine"]
+
+
+def test_firstupdate_and_name_new_in_one_command_do_not_double_spend(node, tmp_path):
+    k, _ = new_wallet(node, tmp_path, "k", coinbases=1)          # a single payment coin
+    mature(node)
+    k.run("name", "register", "d/one", "--value", "{}")
+    mine(node, DEPTH)
+    # this command first sends d/one's firstupdate, then d/two's name_new, from one chain of change
+    r = k.run("name", "register", "d/two", "--value", "{}")
+    assert "d/one: name_new is deep enough, sent name_firstupdate" in r.stderr
+    mine(node)
+    assert k.json("name", "show", "d/one")["mine"]
+    assert [p["name"] for p in k.json("name", "sync")] == ["d/two"]
