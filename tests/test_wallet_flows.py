@@ -3,6 +3,7 @@ two wallets trading a name through its whole life, crash recovery from the seed 
 payments with change and fees, and the one-line errors users can hit."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -11,7 +12,10 @@ import time
 
 import pytest
 
+from node.chain.crypto import encode_address
+from node.params import REGTEST
 from nodeproc import NodeProcess, free_port
+from wallet.keys import Keychain, seed_from_words
 from test_wallet_unit import make_cert
 
 PASS = "test passphrase"
@@ -88,9 +92,13 @@ def register_wait(w: W, name: str, value: str) -> subprocess.CompletedProcess:
     p = subprocess.Popen(w.argv("name", "register", name, "--value", value, "--wait", "--poll", "0.1"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=w.env)
     deadline = time.monotonic() + 90
+    checked = False
     while p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.3)
-        if w.node.call("getrawmempool") == [] or p.poll() is None:
+        if not checked and w.node.call("name_pending") != []:
+            w.json("balance")              # the waiting process does not hold the wallet locked
+            checked = True
+        if not w.node.call("name_pending", name):      # no firstupdate yet: one more block
             mine(w.node)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, (out, err)
@@ -123,6 +131,13 @@ def test_two_wallets_trade_a_name_through_its_life(node, tmp_path):
     assert value["ip"] == "5.6.7.8"
     assert value["map"]["_tcp"]["map"]["_443"]["tls"] == [res["tls"]] and res["tls"][:3] == [3, 1, 1]
 
+    key_a, key_b = (base64.b64encode(bytes([i]) * 32).decode() for i in (1, 2))
+    res = a.json("minimalt", "d/example", "--port", "4000", "--id-key", key_a, "--eph-key", key_b)
+    mine(node)
+    value = json.loads(a.json("name", "show", "d/example")["value"])
+    assert value["minimalT"] == {"port": 4000, "id_key": key_a, "eph_key": key_b} == res["minimalT"]
+    assert value["map"]["_tcp"]["map"]["_443"]["tls"]                  # the tls item stays
+
     to_b = b.address()
     a.run("name", "transfer", "d/example", to_b)
     mine(node)
@@ -149,7 +164,7 @@ def test_two_wallets_trade_a_name_through_its_life(node, tmp_path):
     rec = a.json("name", "show", "d/example")
     assert rec["mine"] and rec["value"] == '{"ip":"1.1.1.1"}' and not rec["expired"]
     hist = a.json("name", "history", "d/example")
-    assert [h["value"] for h in hist][-1] == '{"ip":"1.1.1.1"}' and len(hist) == 6
+    assert [h["value"] for h in hist][-1] == '{"ip":"1.1.1.1"}' and len(hist) == 7
 
 
 def test_restore_continues_the_pending_name_new(node, tmp_path):
@@ -158,18 +173,22 @@ def test_restore_continues_the_pending_name_new(node, tmp_path):
     first = c.json("name", "register", "d/crash", "--value", '{"ip":"10.0.0.1"}')
     assert not first["resumed"] and first["state"] == "new"
     mine(node, 3)
+    far = Keychain(seed_from_words(words)).key(0, 15)     # a payment inside the gap limit
+    mine(node, 1, encode_address(REGTEST.address_version, far.address))
     os.unlink(c.path)                     # the wallet file is lost between name_new and firstupdate
-    (tmp_path / "words").write_text(words + "\n")
-    restored = c.json("restore", "--words-file", str(tmp_path / "words"))
-    assert restored["coins"] >= 3
+    restored = json.loads(c.run("restore", "--json", input=words + "\n").stdout)     # words on stdin
+    assert restored["coins"] == 3 + 1 + 1 and restored["used"]["0"] == 16   # + name_new + change
     again = c.json("name", "register", "d/crash", "--value", '{"ip":"10.0.0.1"}')
     assert again["resumed"] and again["txid"] == first["txid"]
     assert [x for x in node.call("name_pending") if x["op"] == "name_new"] == []   # no second name_new
     assert [x["kind"] for x in c.json("coins")].count("name_new") == 1
-    mine(node, DEPTH - 4)
+    mine(node, DEPTH - 5)         # 3 + 1 blocks above, 11 confirmations now
     assert c.json("name", "sync")[0]["state"] == "new"
     mine(node)
     assert c.json("name", "sync")[0]["state"] == "firstupdate"
+    # while the firstupdate waits for a block, nobody else can start on the name
+    g, _ = new_wallet(node, tmp_path, "g", coinbases=0)
+    g.fails("name", "register", "d/crash", "--value", "{}", match="name taken")
     mine(node)
     assert c.json("name", "sync") == []
     rec = c.json("name", "show", "d/crash")
@@ -198,6 +217,10 @@ def test_send_change_fees_and_name_coins_untouched(node, tmp_path):
     assert fee == res["fee_sat"] and 3 * tx["size"] <= fee <= 3 * (tx["size"] + 8)
     mine(node)
     assert e.json("balance")["confirmed_sat"] == 125_000_000
+    assert [(h["txid"], h["delta_sat"]) for h in e.json("history")] == [(res["txid"], 125_000_000)]
+    hist = {h["txid"]: h for h in d.json("history")}
+    assert hist[res["txid"]]["delta_sat"] == -125_000_000 - fee
+    assert [h["name_op"]["type"] for h in hist.values() if h["name_op"]] == ["name_new"]
     after = d.json("balance")
     assert after["confirmed_sat"] == spendable - 125_000_000 - fee
     assert after["locked_in_names_sat"] == 1_000_000
@@ -228,9 +251,47 @@ def test_errors_users_hit_are_one_line(node, tmp_path):
     f.fails("balance", env=dict(f.env, DOTBIT_RPC_URL=f"http://127.0.0.1:{free_port()}"),
             match="cannot reach node")
     f.fails("create", match="already exists")
+    f.fails("balance", env=dict(f.env, DOTBIT_RPC_COOKIE=str(tmp_path / "no-cookie")), match="cannot reach node")
+    (tmp_path / "stale-cookie").write_text("__cookie__:0000")
+    f.fails("balance", env=dict(f.env, DOTBIT_RPC_COOKIE=str(tmp_path / "stale-cookie")),
+            match="refused the RPC cookie")
+    (tmp_path / "pass").write_text(PASS + "\n")
+    no_env = {k: v for k, v in f.env.items() if k != "DOTBIT_WALLET_PASSPHRASE"}
+    assert f.run("balance", "--passphrase-file", str(tmp_path / "pass"), env=no_env).returncode == 0
     bad_words = tmp_path / "bad-words"
     bad_words.write_text("abandon " * 12)
     f.fails("restore", "--words-file", str(bad_words), "--wallet", str(tmp_path / "new.json"),
             match="do not check out")
     r = f.run("name", "register", "d/warned", "--value", '{"ip":"1.2.3.4","ip4":"x"}')
     assert "warning: unknown item 'ip4'" in r.stderr
+
+
+def test_registration_waits_for_funds_instead_of_giving_up(node, tmp_path):
+    h, _ = new_wallet(node, tmp_path, "h", coinbases=1)
+    mature(node)
+    h.run("name", "register", "d/patient", "--value", "{}")
+    spendable = h.json("balance")["confirmed_sat"] + h.json("balance")["unconfirmed_sat"]
+    rest = spendable - 20_000                       # leaves too little for the burn (0.01)
+    h.run("send", node.miner, f"{rest // 10**8}.{rest % 10**8:08d}")
+    mine(node, DEPTH)
+    r = h.run("name", "sync")
+    assert "cannot send the firstupdate yet: insufficient funds" in r.stderr
+    assert h.json("name", "sync")[0]["state"] == "new"          # kept, not dropped
+    mine(node, 1, h.address())
+    mine(node, 100)
+    assert h.json("name", "sync")[0]["state"] == "firstupdate"
+    mine(node)
+    assert h.json("name", "show", "d/patient")["mine"]
+
+
+def test_firstupdate_and_name_new_in_one_command_do_not_double_spend(node, tmp_path):
+    k, _ = new_wallet(node, tmp_path, "k", coinbases=1)          # a single payment coin
+    mature(node)
+    k.run("name", "register", "d/one", "--value", "{}")
+    mine(node, DEPTH)
+    # this command first sends d/one's firstupdate, then d/two's name_new, from one chain of change
+    r = k.run("name", "register", "d/two", "--value", "{}")
+    assert "d/one: name_new is deep enough, sent name_firstupdate" in r.stderr
+    mine(node)
+    assert k.json("name", "show", "d/one")["mine"]
+    assert [p["name"] for p in k.json("name", "sync")] == ["d/two"]

@@ -206,3 +206,46 @@ def test_selection_drops_dust_change_and_reports_insufficient_funds():
     with pytest.raises(WalletError, match="invalid amount"):
         parse_amount("0.000000001")
     assert parse_amount("1.5") == 150_000_000
+
+
+SAVE_LOOP = """
+import sys
+from wallet import storage
+path, pw = sys.argv[1], sys.argv[2]
+doc, sealer = storage.load(path, pw)
+print("ready", flush=True)
+i = doc["used"]["0"]
+while True:
+    i += 1
+    doc["used"]["0"] = i
+    doc["pending"] = {f"d/n{j}": {"state": "new", "value": "ab" * 40} for j in range(i % 200)}
+    storage.save(path, doc, sealer)
+"""
+
+
+def test_sigkill_during_saves_leaves_old_or_new_file(tmp_path):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    path = str(tmp_path / "w.json")
+    storage.save(path, _doc(), storage.Sealer("pw"))
+    rng = random.Random(7)
+    last = 0
+    for _ in range(6):
+        p = subprocess.Popen([sys.executable, "-c", SAVE_LOOP, path, "pw"], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.3))
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        p.stdout.close()
+        doc, _ = storage.load(path, "pw")          # never torn: decrypts and parses
+        assert doc["used"]["0"] >= last
+        assert len(doc["pending"]) == doc["used"]["0"] % 200
+        last = doc["used"]["0"]
+    assert last > 3                                # the loop really saved many times
+    lock = storage.FileLock(path)
+    lock.acquire()                                 # stale temp files are swept under the lock
+    lock.release()
+    assert sorted(os.listdir(tmp_path)) == ["w.json", "w.json.lock"]

@@ -17,11 +17,12 @@ import time
 from node.params import NETWORKS, get_params
 
 from . import names as N
+from . import storage
 from . import values as V
 from .errors import WalletError
 from .keys import SeedError
 from .nodeclient import NodeClient, NodeError, default_datadir
-from .storage import StorageError
+from .storage import FileLock, StorageError, reload
 from .txbuild import DEFAULT_FEE_RATE, fmt, parse_amount
 from .wallet import Wallet
 
@@ -29,13 +30,21 @@ PROG = "dotbit-wallet"
 COMMANDS = {}
 
 
-def command(name: str, help: str, *, node: bool = True):
-    """Declares a command once: its name, help, and whether it needs the node (Electrum's
-    decorator habit). The function adds its own arguments via `args=`."""
+def arg(*flags, **kw):
+    return flags, kw
+
+
+def command(name: str, help: str, *arguments):
+    """Declares a command once — name, help and arguments — next to its code (Electrum's
+    decorator habit); the parser is built from these declarations."""
     def register(fn):
-        COMMANDS[name] = (fn, help, node)
+        COMMANDS[name] = (fn, help, arguments)
         return fn
     return register
+
+
+NAME = arg("name", help="e.g. d/example")
+VALUE = arg("--value", required=True, help="JSON object, at most 520 bytes")
 
 
 # --- plumbing ------------------------------------------------------------------------------------
@@ -77,8 +86,22 @@ def wallet_path(args, params) -> str:
     return args.wallet or os.environ.get("DOTBIT_WALLET") or os.path.join(default_datadir(params.name), "wallet.json")
 
 
+_LOCK: FileLock | None = None
+
+
+def lock_wallet(path: str) -> FileLock:
+    """Held until the process exits (the OS drops it even on SIGKILL)."""
+    global _LOCK
+    if _LOCK is None:
+        _LOCK = FileLock(path)
+        _LOCK.acquire()
+    return _LOCK
+
+
 def open_wallet(args, params, with_node: bool) -> Wallet:
     path = wallet_path(args, params)
+    storage.read_envelope(path)          # "no wallet file" before a lock file or a passphrase
+    lock_wallet(path)
     w = Wallet.open(path, read_passphrase(args), params, node_client(args, params) if with_node else None)
     if with_node:
         w.sync()
@@ -98,6 +121,8 @@ def report_events(args, events) -> None:
             note(f"{ev['name']}: registered ({ev['txid']})")
         elif e == "failed":
             note(f"{ev['name']}: registration stopped: {ev['error']}")
+        elif e == "stuck":
+            note(f"{ev['name']}: cannot send the firstupdate yet: {ev['error']}")
 
 
 def value_arg(w, name: str, text: str) -> bytes:
@@ -115,12 +140,12 @@ def _value_of(w, name: str) -> str | None:
 
 # --- wallet commands -----------------------------------------------------------------------------
 
-@command("create", "create a new wallet and show its seed words (once)", node=False)
+@command("create", "create a new wallet and show its seed words (once)")
 def cmd_create(args, params):
     path = wallet_path(args, params)
+    lock_wallet(path)
     if os.path.exists(path):
         raise WalletError(f"a wallet already exists at {path}")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     w, words = Wallet.create(path, read_passphrase(args, confirm=True), params)
     w.save()
     addr = w.text(w.receive_key().address)
@@ -129,9 +154,11 @@ def cmd_create(args, params):
         f"wallet: {path}\nfirst address: {addr}")
 
 
-@command("restore", "recreate a wallet from its seed words and rescan the chain")
+@command("restore", "recreate a wallet from its seed words and rescan the chain",
+          arg("--words-file", help="file with the seed words (default: stdin)"))
 def cmd_restore(args, params):
     path = wallet_path(args, params)
+    lock_wallet(path)
     if os.path.exists(path):
         raise WalletError(f"a wallet already exists at {path} (move it away first)")
     if args.words_file:
@@ -147,7 +174,6 @@ def cmd_restore(args, params):
         else:
             words = sys.stdin.read()
     passphrase = read_passphrase(args, confirm=True)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     w, _ = Wallet.create(path, passphrase, params, words)
     w.node = node_client(args, params)
     w.sync()                     # scan before writing: a failed scan leaves no half wallet
@@ -209,7 +235,7 @@ def cmd_history(args, params):
                               for r in rows) or "no transactions")
 
 
-@command("send", "send coins: send ADDR AMOUNT")
+@command("send", "send coins", arg("address"), arg("amount", help="in coins, e.g. 1.5"))
 def cmd_send(args, params):
     w = open_wallet(args, params, True)
     to = w.parse_address(args.address)
@@ -224,7 +250,9 @@ def cmd_send(args, params):
 
 # --- name commands ------------------------------------------------------------------------------
 
-@command("name register", "register a name: name_new now, firstupdate 12 blocks later")
+@command("name register", "register a name: name_new now, firstupdate 12 blocks later", NAME, VALUE,
+          arg("--wait", action="store_true", help="wait and send the firstupdate when due"),
+          arg("--poll", type=float, default=1.0, help=argparse.SUPPRESS))
 def cmd_name_register(args, params):
     w = open_wallet(args, params, True)
     value = value_arg(w, args.name, args.value)
@@ -239,7 +267,14 @@ def cmd_name_register(args, params):
     if st and st.get("first_txid"):
         res["firstupdate_txid"] = st["first_txid"]
     w.save()
-    out(args, res, f"{args.name}: {res['state']} (name_new {res['txid']})")
+    if res["state"] == "new":
+        text = (f"{args.name}: name_new {res['txid']} sent; the firstupdate follows once it is "
+                f"{params.min_firstupdate_depth} blocks deep (on any later command, `name sync`, or --wait)")
+    elif res["state"] == "firstupdate":
+        text = f"{args.name}: firstupdate {res.get('firstupdate_txid')} sent, waiting for a block"
+    else:
+        text = f"{args.name}: registered"
+    out(args, res, text)
 
 
 def wait_registration(args, w, name: str) -> dict:
@@ -254,12 +289,16 @@ def wait_registration(args, w, name: str) -> dict:
             note(f"{name}: waiting for name_new to be {w.params.min_firstupdate_depth} blocks deep "
                  f"({conf}/{w.params.min_firstupdate_depth})")
             last = conf
+        _LOCK.release()             # let other commands use the wallet meanwhile
         time.sleep(args.poll)
+        _LOCK.acquire(timeout=600)
+        w.doc = reload(w.path, w.sealer)
         w.sync()
         events = N.advance(w, args.fee_rate)
-        report_events(args, [e for e in events if e["event"] != "waiting"])
-        failed = [e for e in events if e["name"] == name and e["event"] == "failed"]
+        failed = [e for e in events if e["name"] == name and e["event"] in ("failed", "stuck")]
+        report_events(args, [e for e in events if e["event"] != "waiting" and e not in failed])
         if failed:
+            w.save()
             raise WalletError(failed[0]["error"])
 
 
@@ -287,19 +326,19 @@ def _update(args, params, value_text: str | None, to_text: str | None, transform
     return w, res
 
 
-@command("name update", "set a name's value")
+@command("name update", "set a name's value", NAME, VALUE)
 def cmd_name_update(args, params):
     _, res = _update(args, params, args.value, None)
     out(args, res, f"{args.name}: updated ({res['txid']})")
 
 
-@command("name renew", "renew a name (same value, resets its expiry)")
+@command("name renew", "renew a name (same value, resets its expiry)", NAME)
 def cmd_name_renew(args, params):
     _, res = _update(args, params, None, None)
     out(args, res, f"{args.name}: renewed ({res['txid']})")
 
 
-@command("name transfer", "give a name to another address")
+@command("name transfer", "give a name to another address", NAME, arg("address"))
 def cmd_name_transfer(args, params):
     _, res = _update(args, params, None, args.address)
     out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']})")
@@ -318,7 +357,7 @@ def cmd_name_list(args, params):
         else f"{r['name']} expires_in={r['expires_in']} {r['value']}" for r in rows) or "no names")
 
 
-@command("name show", "show a name's current record")
+@command("name show", "show a name's current record", NAME)
 def cmd_name_show(args, params):
     w = open_wallet(args, params, True)
     w.save()
@@ -329,7 +368,7 @@ def cmd_name_show(args, params):
     out(args, rec, "\n".join(f"{k}: {v}" for k, v in rec.items()))
 
 
-@command("name history", "show every state a name has had")
+@command("name history", "show every state a name has had", NAME)
 def cmd_name_history(args, params):
     w = open_wallet(args, params, True)
     w.save()
@@ -340,7 +379,12 @@ def cmd_name_history(args, params):
     out(args, rows, "\n".join(f"{r['height']:>7} {r['address']} {r['value']}" for r in rows))
 
 
-@command("tls", "publish a TLS certificate association (TLSA) for a name")
+@command("tls", "publish a TLS certificate association (TLSA) for a name", NAME,
+          arg("--cert", required=True, help="PEM certificate file"),
+          arg("--usage", type=int, default=3, help="3 = DANE-EE (default)"),
+          arg("--selector", type=int, default=1, help="0 full certificate, 1 public key (default)"),
+          arg("--mtype", type=int, default=1, help="0 exact, 1 SHA-256 (default), 2 SHA-512"),
+          arg("--port", type=int, default=443))
 def cmd_tls(args, params):
     try:
         with open(args.cert, "rb") as f:
@@ -354,7 +398,11 @@ def cmd_tls(args, params):
     out(args, res, f"{args.name}: tls {json.dumps(row)} at _{args.port}._tcp ({res['txid']})")
 
 
-@command("minimalt", "publish a MinimaLT service record for a name")
+@command("minimalt", "publish a MinimaLT service record for a name", NAME,
+          arg("--port", type=int, required=True),
+          arg("--id-key", required=True, help="base64 Curve25519 identity key"),
+          arg("--eph-key", required=True, help="base64 Curve25519 ephemeral key"),
+          arg("--ip", help="optional address of the server"))
 def cmd_minimalt(args, params):
     item = V.minimalt_item(args.port, args.id_key, args.eph_key, args.ip)
     _, res = _update(args, params, None, None, lambda obj: obj | {"minimalT": item})
@@ -367,8 +415,8 @@ def cmd_minimalt(args, params):
 def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
     p.add_argument("--network", choices=sorted(NETWORKS), default=d(None),
-                   help="main (default), testnet or regtest")
-    p.add_argument("--wallet", default=d(None), help="wallet file (default: in the network's data dir)")
+                   help="main (default), testnet or regtest (env DOTBIT_NETWORK)")
+    p.add_argument("--wallet", default=d(None), help="wallet file (env DOTBIT_WALLET; default: wallet.json in the node's data dir)")
     p.add_argument("--json", action="store_true", default=d(False), help="print JSON")
     p.add_argument("--rpc-url", default=d(None), help="node JSON-RPC URL (env DOTBIT_RPC_URL)")
     p.add_argument("--rpc-cookie", default=d(None), help="node cookie file (env DOTBIT_RPC_COOKIE)")
@@ -382,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, False)
     sub = p.add_subparsers(dest="cmd", required=True)
     name_p = None
-    for full, (fn, help, _) in COMMANDS.items():
+    for full, (fn, help, arguments) in COMMANDS.items():
         if full.startswith("name "):
             if name_p is None:
                 np = sub.add_parser("name", help="register and manage names")
@@ -392,40 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp = sub.add_parser(full, help=help)
         _common(sp, True)
         sp.set_defaults(fn=fn)
-        _arguments(full, sp)
+        for flags, kw in arguments:
+            sp.add_argument(*flags, **kw)
     return p
-
-
-def _arguments(cmd: str, sp: argparse.ArgumentParser) -> None:
-    if cmd == "restore":
-        sp.add_argument("--words-file", help="file with the seed words (default: stdin)")
-    elif cmd == "send":
-        sp.add_argument("address")
-        sp.add_argument("amount", help="in coins, e.g. 1.5")
-    elif cmd in ("name register", "name update"):
-        sp.add_argument("name")
-        sp.add_argument("--value", required=True, help="JSON object, at most 520 bytes")
-        if cmd == "name register":
-            sp.add_argument("--wait", action="store_true", help="wait and send the firstupdate when due")
-            sp.add_argument("--poll", type=float, default=1.0, help=argparse.SUPPRESS)
-    elif cmd in ("name renew", "name show", "name history"):
-        sp.add_argument("name")
-    elif cmd == "name transfer":
-        sp.add_argument("name")
-        sp.add_argument("address")
-    elif cmd == "tls":
-        sp.add_argument("name")
-        sp.add_argument("--cert", required=True, help="PEM certificate file")
-        sp.add_argument("--usage", type=int, default=3)
-        sp.add_argument("--selector", type=int, default=1)
-        sp.add_argument("--mtype", type=int, default=1)
-        sp.add_argument("--port", type=int, default=443)
-    elif cmd == "minimalt":
-        sp.add_argument("name")
-        sp.add_argument("--port", type=int, required=True)
-        sp.add_argument("--id-key", required=True, help="base64 Curve25519 identity key")
-        sp.add_argument("--eph-key", required=True, help="base64 Curve25519 ephemeral key")
-        sp.add_argument("--ip", help="optional address of the server")
 
 
 def main(argv=None) -> int:

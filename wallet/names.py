@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from node.chain.primitives import Tx
 from node.names.ops import firstupdate_outputs, name_new_output, update_output
 from node.names.rules import RAND_LEN, commitment, registration_burn
 
@@ -22,6 +21,10 @@ from .keys import NAMES
 from .nodeclient import WALLET_ERROR, NodeError
 
 SALT_TAG = b"dotbit/name-salt/v1"
+
+
+class RegistrationOver(WalletError):
+    """The registration cannot go on (name taken, tx dropped); anything else is retried."""
 
 
 def registration_salt(secret: bytes, name: bytes) -> bytes:
@@ -39,10 +42,10 @@ def name_bytes(name: str) -> bytes:
 
 # --- reading names ---------------------------------------------------------------------------------
 
-def show(w, name: str) -> dict | None:
+def show(w, name: str, value_encoding: str = "utf8") -> dict | None:
     """The name's record (expired ones too), or None if it never existed."""
     try:
-        return w.call("name_show", name, {"allowExpired": True})
+        return w.call("name_show", name, {"allowExpired": True, "valueEncoding": value_encoding})
     except NodeError as e:
         if e.code == WALLET_ERROR:
             return None
@@ -81,9 +84,15 @@ def register(w, name: str, value: bytes, fee_rate: int) -> dict:
         w.save()
         return {"name": name, "state": pending[name]["state"], "txid": pending[name]["new_txid"],
                 "resumed": True}
+    for op in _pending_ops(w, name):
+        if op["op"] == "name_firstupdate":
+            if w.owns(w.parse_address(op["address"])):
+                raise WalletError(f"{name} is already being registered by this wallet "
+                                  f"(firstupdate {op['txid']} waits for a block)")
+            raise WalletError(f"name taken: a registration of {name} is waiting for a block")
     found = find_own_name_new(w, nb)
     if found is not None:
-        coin, rand = found
+        coin, _ = found
         pending[name] = {"state": "new", "value": value.hex(), "key_index": coin.key.index,
                          "new_txid": coin.txid.hex(), "new_vout": coin.vout, "tx": None}
         w.save()
@@ -95,8 +104,20 @@ def register(w, name: str, value: bytes, fee_rate: int) -> dict:
     pending[name] = {"state": "new", "value": value.hex(), "key_index": key.index,
                      "new_txid": tx.txid.hex(), "new_vout": 0, "tx": tx.to_bytes().hex()}
     w.save()
-    w.broadcast(tx)
+    try:
+        w.broadcast(tx)
+    except WalletError:
+        del pending[name]          # nothing was sent: leave no registration behind
+        w.save()
+        raise
     return {"name": name, "state": "new", "txid": tx.txid.hex(), "fee": fee, "resumed": False}
+
+
+def _pending_ops(w, name: str) -> list[dict]:
+    try:
+        return w.call("name_pending", name)
+    except NodeError as e:
+        raise WalletError(f"name_pending failed: {e}") from None
 
 
 def find_own_name_new(w, nb: bytes):
@@ -136,9 +157,11 @@ def advance(w, fee_rate: int) -> list[dict]:
         st = pending[name]
         try:
             ev = _advance_one(w, name, st, fee_rate)
-        except WalletError as e:
+        except RegistrationOver as e:
             ev = {"name": name, "event": "failed", "error": str(e)}
             del pending[name]
+        except WalletError as e:          # e.g. no funds for the firstupdate yet: try again later
+            ev = {"name": name, "event": "stuck", "error": str(e)}
         if ev is not None:
             events.append(ev)
         w.save()
@@ -151,17 +174,17 @@ def _advance_one(w, name: str, st: dict, fee_rate: int) -> dict | None:
     if st["state"] == "new":
         conf = _tx_status(w, st["new_txid"], st.get("tx"))
         if conf is None:
-            raise WalletError(f"the name_new of {name} was dropped by the node; register again")
+            raise RegistrationOver(f"the name_new of {name} was dropped by the node; register again")
         st["confirmations"] = conf
         # A firstupdate in block tip+1 sees the name_new (mined at tip+1-conf) conf blocks deep.
         if conf < need:
             return {"name": name, "event": "waiting", "confirmations": conf, "needed": need}
         rec = show(w, name)
         if rec is not None and not rec["expired"]:
-            raise WalletError(f"name taken: {name} was registered by {rec['address']} first")
+            raise RegistrationOver(f"name taken: {name} was registered by {rec['address']} first")
         coin = w.coin_at(bytes.fromhex(st["new_txid"]), st["new_vout"])
         if coin is None:
-            raise WalletError(f"the name_new coin of {name} is spent or missing")
+            raise RegistrationOver(f"the name_new coin of {name} is spent or missing")
         key = w.fresh_key(NAMES)
         rand = registration_salt(coin.key.secret, nb)
         burn = registration_burn(nb, w.tip + 1, w.params)
@@ -169,12 +192,15 @@ def _advance_one(w, name: str, st: dict, fee_rate: int) -> dict | None:
         tx, fee = w.build(outs, fee_rate, fixed=[coin])
         st.update(state="firstupdate", first_txid=tx.txid.hex(), tx=tx.to_bytes().hex())
         w.save()
-        w.broadcast(tx)
+        try:
+            w.broadcast(tx)
+        except WalletError as e:
+            raise RegistrationOver(str(e)) from None
         return {"name": name, "event": "firstupdate_sent", "txid": tx.txid.hex(), "fee": fee, "burn": burn}
     if st["state"] == "firstupdate":
         conf = _tx_status(w, st["first_txid"], st.get("tx"))
         if conf is None:
-            raise WalletError(f"the firstupdate of {name} was rejected (name taken meanwhile?)")
+            raise RegistrationOver(f"the firstupdate of {name} was rejected (name taken meanwhile?)")
         if conf >= 1:
             del w.doc["pending"][name]
             return {"name": name, "event": "registered", "txid": st["first_txid"]}
@@ -187,8 +213,8 @@ def update(w, name: str, value: bytes | None, to_address: bytes | None, fee_rate
     """A NAME_UPDATE: new value (None keeps it: renew), new owner (None: a fresh key of ours)."""
     nb = name_bytes(name)
     rec, coin = owned_record(w, name)
-    if value is None:
-        value = rec["value"].encode("utf-8")
+    if value is None:           # renew/transfer keep the exact bytes, whatever they are
+        value = bytes.fromhex(show(w, name, "hex")["value"])
     to = to_address if to_address is not None else w.fresh_key(NAMES).address
     tx, fee = w.build([update_output(nb, value, to, coin.value)], fee_rate, fixed=[coin])
     w.broadcast(tx)
@@ -216,7 +242,3 @@ def owned_names(w) -> list[dict]:
         out.append({"name": name, "pending_registration": st["state"],
                     "confirmations": st.get("confirmations", 0)})
     return out
-
-
-def decode_tx_hex(h: str) -> Tx:
-    return Tx.from_bytes(bytes.fromhex(h))

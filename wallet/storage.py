@@ -13,8 +13,11 @@ fsync the directory. A crash at any point leaves the old or the new file, never 
 from __future__ import annotations
 
 import base64
+import fcntl
+import glob
 import json
 import os
+import time
 
 import nacl.exceptions
 import nacl.pwhash
@@ -120,6 +123,47 @@ def load(path: str, passphrase: str) -> tuple[dict, Sealer]:
     except (KeyError, TypeError, ValueError) as e:
         raise StorageError(f"wallet file {path} is damaged: {e}") from None
     return upgrade(sealer.open(env)), sealer
+
+
+def reload(path: str, sealer: Sealer) -> dict:
+    """Re-read the file with the key already derived (after another process may have saved)."""
+    return upgrade(sealer.open(read_envelope(path)))
+
+
+class FileLock:
+    """One wallet process at a time per file (flock on FILE.lock): two commands saving the same
+    document would otherwise lose each other's changes. The lock dies with its process."""
+
+    def __init__(self, path: str):
+        self.path = os.path.abspath(path) + ".lock"
+        self.fd: int | None = None
+
+    def acquire(self, timeout: float = 30.0) -> None:
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    os.close(self.fd)
+                    self.fd = None
+                    raise StorageError(f"wallet {self.path[:-5]} is in use by another dotbit-wallet process")
+                time.sleep(0.05)
+        # Holding the lock, no writer is mid-save: temp files left by a killed process are stale.
+        for tmp in glob.glob(glob.escape(self.path[:-5]) + ".tmp-*"):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
 
 
 def save(path: str, doc: dict, sealer: Sealer) -> None:

@@ -7,11 +7,12 @@ again, so the wallet cannot drift from the chain (the chain is the log; DESIGN Â
 from __future__ import annotations
 
 from node.chain.crypto import AddressError, decode_address, encode_address
-from node.chain.primitives import TxOut
+from node.chain.primitives import (COVENANT_NAMES, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE,
+                                   TxOut)
 
 from . import storage
 from .errors import WalletError
-from .keys import CHAINS, NAMES, RECEIVE, Keychain, WalletKey, new_words, seed_from_words
+from .keys import CHAINS, CHANGE, RECEIVE, Keychain, WalletKey, new_words, seed_from_words
 from .nodeclient import VERIFY_ALREADY_IN_CHAIN, NodeClient, NodeError
 from .txbuild import WalletCoin, select_and_sign
 
@@ -152,7 +153,6 @@ class Wallet:
 
     def build(self, outputs: list[TxOut], fee_rate: int, fixed: list[WalletCoin] = ()):
         """Fund, add change to a fresh change address, sign."""
-        from .keys import CHANGE
         change = self.keys.key(CHANGE, self.used(CHANGE))
         tx, fee = select_and_sign(outputs, self.payment_coins({c.outpoint for c in fixed}),
                                   change.address, fee_rate, fixed=list(fixed))
@@ -162,17 +162,30 @@ class Wallet:
 
     def broadcast(self, tx) -> str:
         try:
-            return self.call("sendrawtransaction", tx.to_bytes().hex())
+            self.call("sendrawtransaction", tx.to_bytes().hex())
         except NodeError as e:
-            if e.code == VERIFY_ALREADY_IN_CHAIN:
-                return tx.txid.hex()
-            raise WalletError(f"node rejected the transaction: {e}") from None
+            if e.code != VERIFY_ALREADY_IN_CHAIN:
+                raise WalletError(f"node rejected the transaction: {e}") from None
+        self._apply(tx)
+        return tx.txid.hex()
+
+    def _apply(self, tx) -> None:
+        """Updates the coin view as the node's mempool now sees it, so a second tx built in
+        the same command (a firstupdate falling due, then a name_new) cannot double-spend."""
+        spent = {i.outpoint for i in tx.inputs}
+        self.coins = [c for c in self.coins if c.outpoint not in spent]
+        for n, o in enumerate(tx.outputs):
+            key = self.owns(o.address)
+            if key is not None:
+                cov = {"type": COVENANT_NAMES.get(o.covenant.type, str(o.covenant.type))}
+                if o.covenant.type == NAME_NEW:
+                    cov["commitment"] = o.covenant.items[0].hex()
+                elif o.covenant.type in (NAME_FIRSTUPDATE, NAME_UPDATE):
+                    cov["name"] = o.covenant.items[0].decode("utf-8", "replace")
+                self.coins.append(WalletCoin(tx.txid, n, o.value, key, cov, -1, False))
 
     def coin_at(self, txid: bytes, vout: int) -> WalletCoin | None:
         for c in self.coins:
             if c.outpoint == (txid, vout):
                 return c
         return None
-
-    def name_keys_chain(self) -> int:
-        return NAMES
