@@ -309,7 +309,7 @@ class Network:
                 if not self.view.has_block(h) and h not in self.sync.tree.nodes:
                     new_block = True
             elif t == INV_TX:
-                if (self.sync.syncing or h in self.rejected or self.view.has_tx(h)
+                if (self.sync.downloading or h in self.rejected or self.view.has_tx(h)
                         or now - self.tx_requested.get(h, -1e9) < 30 or len(self.tx_requested) > 50_000):
                     continue
                 self.tx_requested[h] = now

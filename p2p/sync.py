@@ -118,7 +118,8 @@ class BlockSync:
             self.schedule()
             return
         self._submit(peer, block)
-        self.schedule()
+        if len(peer.inflight) <= PER_PEER_INFLIGHT // 2:
+            self.schedule()            # in batches: one getdata per half window, not per block
 
     def _submit(self, peer, block: Block) -> None:
         while block is not None:
@@ -155,7 +156,10 @@ class BlockSync:
         if self._queue_best is not best:
             self._queue = self.tree.missing_blocks(100_000)
             self._queue_best = best
-        self._queue = [n for n in self._queue if not self.view.has_block(n.hash)]
+        done = 0
+        while done < len(self._queue) and self.view.has_block(self._queue[done].hash):
+            done += 1
+        del self._queue[:done]          # only the connected prefix: scheduling stays O(window)
         if not self._queue:
             return
         if self._queue[-1].height - self.view.height > 1:
@@ -169,7 +173,8 @@ class BlockSync:
             if n.height > limit:
                 break
             early = self.waiting.get(n.header.prev_hash)
-            if n.hash in self.inflight or (early is not None and early.hash == n.hash):
+            if n.hash in self.inflight or (early is not None and early.hash == n.hash) \
+                    or self.view.has_block(n.hash):
                 continue
             candidates = [p for p in peers if p.best_height >= n.height and n.hash not in p.lacks
                           and len(p.inflight) < PER_PEER_INFLIGHT]
@@ -220,6 +225,12 @@ class BlockSync:
     @property
     def syncing(self) -> bool:
         return self._syncing
+
+    @property
+    def downloading(self) -> bool:
+        """Far behind and fetching blocks: transactions would only fail on a stale tip. (Not
+        just "a better header exists": headers nobody serves must not stop tx relay.)"""
+        return bool(self.inflight) and self.best_header_height - self.view.height > 6
 
     def _log_progress(self) -> None:
         now = time.monotonic()
