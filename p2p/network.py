@@ -19,7 +19,7 @@ from node.chain.errors import DecodeError, ValidationError
 from node.chain.primitives import Block, Tx
 
 from .addrbook import AddressBook, BanList
-from .messages import (INV_BLOCK, INV_EPHKEY, INV_TX, MAX_ADDR, MAX_HEADERS, NODE_NETWORK,
+from .messages import (INV_BLOCK, INV_EPHKEY, INV_TX, MAX_ADDR, MAX_HEADERS, MAX_INV, NODE_NETWORK,
                        PROTOCOL_VERSION, Addr, BlockMsg, EphKey, GetAddr, GetData, GetHeaders,
                        Headers, Inv, NotFound, Ping, Pong, TxMsg, Verack, Version, encode_frame)
 from .peer import BoundedSet, Peer
@@ -28,6 +28,7 @@ from .sync import BlockSync
 log = logging.getLogger("dotbit.p2p")
 USER_AGENT = b"/dotbit:0.1.0/"
 MAX_EPHKEYS = 10_000
+INV_INTERVAL = 0.1
 
 
 @dataclass
@@ -86,7 +87,8 @@ class Network:
             self._server = await asyncio.start_server(self._accept, self.config.bind, self.config.port,
                                                       limit=1 << 16)
             log.info("p2p listening on %s:%d", self.config.bind, self.config.port)
-        self._tasks = [asyncio.create_task(self._dial_loop()), asyncio.create_task(self._maintain_loop())]
+        self._tasks = [asyncio.create_task(self._dial_loop()), asyncio.create_task(self._maintain_loop()),
+                       asyncio.create_task(self._inv_loop())]
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -292,7 +294,9 @@ class Network:
             peer.ping_nonce = None
 
     def _on_getaddr(self, peer: Peer, msg) -> None:
-        peer.send(Addr(tuple(self.book.sample(MAX_ADDR))))
+        if not peer.sent_addr:                # once per connection: no amplification
+            peer.sent_addr = True
+            peer.send(Addr(tuple(self.book.sample(MAX_ADDR))))
 
     def _on_addr(self, peer: Peer, msg: Addr) -> None:
         now = int(time.time())
@@ -414,7 +418,25 @@ class Network:
         for p in self.ready_peers():
             if (t, h) not in p.known:
                 p.known.add((t, h))
-                p.send(Inv(((t, h),)))
+                if t == INV_BLOCK:
+                    p.send(Inv(((t, h),)))      # blocks at once: propagation time matters
+                else:
+                    p.inv_queue.append((t, h))
+                    if len(p.inv_queue) >= MAX_INV:
+                        self._flush_invs(p)
+
+    def _flush_invs(self, p: Peer) -> None:
+        if p.inv_queue:
+            p.send(Inv(tuple(p.inv_queue[:MAX_INV])))
+            del p.inv_queue[:MAX_INV]
+
+    async def _inv_loop(self) -> None:
+        # Transactions are announced in batches a few times a second: one message per batch
+        # rather than per transaction keeps busy peers far below any rate limit.
+        while True:
+            await asyncio.sleep(INV_INTERVAL)
+            for p in self.ready_peers():
+                self._flush_invs(p)
 
     def relay_tx(self, txid: bytes) -> None:
         self._announce(INV_TX, txid)

@@ -69,6 +69,9 @@ class Peer:
         self.best_height = 0                  # highest block we know they have
         self.known = BoundedSet(MAX_KNOWN_INV)
         self.inflight: dict[bytes, float] = {}   # block hash -> monotonic time requested
+        self.block_progress = 0.0             # last time they delivered (or began to owe) a block
+        self.inv_queue: list = []              # tx/ephkey announcements, sent in batches
+        self.sent_addr = False
         self.lacks: set[bytes] = set()           # blocks they answered notfound for
         self.getdata: deque = deque()           # (type, hash) they asked us for
         self.ping_nonce: int | None = None

@@ -101,6 +101,7 @@ class BlockSync:
     def on_block(self, peer, block: Block) -> None:
         h = block.hash
         peer.blocks_recv += 1
+        peer.block_progress = time.monotonic()
         asked = self.inflight.pop(h, None)
         peer.inflight.pop(h, None)
         if asked is not None and asked is not peer:
@@ -182,6 +183,8 @@ class BlockSync:
                 continue
             p = min(candidates, key=lambda p: len(p.inflight))
             now = time.monotonic()
+            if not p.inflight:
+                p.block_progress = now
             p.inflight[n.hash] = now
             self.inflight[n.hash] = p
             requests.setdefault(p, []).append((INV_BLOCK, n.hash))
@@ -204,7 +207,9 @@ class BlockSync:
     def check_stalls(self) -> None:
         now = time.monotonic()
         for peer in list(self.net.ready_peers()):
-            if any(now - t > BLOCK_TIMEOUT for t in peer.inflight.values()):
+            # Measured from the peer's last delivery, not per request: a peer whose blocks
+            # queue up behind our own slow validation of big blocks is not stalling.
+            if peer.inflight and now - peer.block_progress > BLOCK_TIMEOUT:
                 peer.close("block download stalled")
             elif peer.headers_asked and now - peer.headers_asked > HEADERS_TIMEOUT:
                 peer.close("headers request timed out")

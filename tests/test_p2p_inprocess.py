@@ -1,4 +1,5 @@
-"""Two nodes in one event loop on real loopback sockets: the ephemeral-key hook relays only
+"""Two nodes in one event loop on real loopback sockets: a self-connection is detected by
+the version nonce; the ephemeral-key hook relays only
 what its handler accepts and punishes what it rejects; the address book is exchanged and
 persisted; inbound connections stop at --maxpeers."""
 from __future__ import annotations
@@ -31,7 +32,7 @@ async def _scenario(tmp_path):
     pa, pb = free_port(), free_port()
     a = Node(REGTEST, str(tmp_path / "a"), rpc_port=free_port(), p2p=P2PConfig(port=pa, maxpeers=2))
     b = Node(REGTEST, str(tmp_path / "b"), rpc_port=free_port(),
-             p2p=P2PConfig(port=pb, connect=[("127.0.0.1", pa)]))
+             p2p=P2PConfig(port=pb, connect=[("127.0.0.1", pa), ("127.0.0.1", pb)]))   # and itself
     await a.start()
     await b.start()
     raw = []
@@ -47,6 +48,8 @@ async def _scenario(tmp_path):
         a.p2p.register_handler("ephkey", handler)
         b.p2p.register_handler("ephkey", lambda p, i: True)
         await _until(lambda: a.p2p.ready_peers() and b.p2p.ready_peers())
+        await _until(lambda: ("127.0.0.1", pb) in b.p2p._self_targets)    # version nonce matched
+        assert len(b.p2p.peers) == 1
         b.p2p.broadcast_ephkey(b"ok:key1")
         await _until(lambda: got == [b"ok:key1"])
         # a accepted and would relay it: it now serves it to others by its id
