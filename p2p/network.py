@@ -394,7 +394,8 @@ class Network:
         try:
             self.view.submit_tx(tx)          # the node relays it onwards (relay_tx)
         except ValidationError as e:
-            self.rejected.add(txid)
+            if e.reason != "bad-txns-inputs-missingorspent":   # its parent may still come
+                self.rejected.add(txid)
             if e.ban_score:
                 self.misbehave(peer, e.ban_score, f"tx {e.reason}")
 
@@ -449,6 +450,7 @@ class Network:
         self._announce(INV_EPHKEY, key)
 
     def _on_tip(self, tip_hash: bytes, height: int) -> None:
+        self.rejected = BoundedSet(self.rejected.limit)    # a new tip may make them valid
         self._announce(INV_BLOCK, tip_hash)
 
     # --- views for RPC ---------------------------------------------------------------------
