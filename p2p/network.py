@@ -349,6 +349,8 @@ class Network:
                 if payload is not None:
                     return self._frame(peer, missing, EphKey(payload))
             missing.append((t, h))
+            if len(missing) >= MAX_INV:
+                break
         return self._frame(peer, missing, None)
 
     def _frame(self, peer: Peer, missing, msg) -> bytes | None:

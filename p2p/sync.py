@@ -23,6 +23,7 @@ log = logging.getLogger("dotbit.p2p")
 PER_PEER_INFLIGHT = 16
 WINDOW = 256
 BLOCK_TIMEOUT = 10.0
+WINDOW_STALL_TIMEOUT = 3.0
 HEADERS_TIMEOUT = 20.0
 PROGRESS_EVERY = 2.0
 
@@ -111,9 +112,10 @@ class BlockSync:
             self.schedule()
             return
         parent = self.view.known(block.header.prev_hash)
-        if (parent is None or not parent[2]) and block.header.prev_hash in self.tree.nodes:
-            # Its parent is on its way: keep it here rather than in the chain's orphan pool,
-            # which is small and would forget blocks of a wide download window.
+        if asked is not None and (parent is None or not parent[2]) and block.header.prev_hash in self.tree.nodes:
+            # We asked for it and its parent is on its way: keep it here rather than in the
+            # chain's orphan pool, which is small and would forget blocks of a wide window.
+            # (Unrequested blocks go to that pool, so nobody can fill this buffer.)
             if len(self.waiting) < 2 * WINDOW:
                 self.waiting[block.header.prev_hash] = block
             self.schedule()
@@ -206,6 +208,11 @@ class BlockSync:
 
     def check_stalls(self) -> None:
         now = time.monotonic()
+        if self._queue and len(self.waiting) >= WINDOW // 4:
+            # Many later blocks wait for the lowest one: whoever owes it gets less time.
+            owner = self.inflight.get(self._queue[0].hash)
+            if owner is not None and now - owner.block_progress > WINDOW_STALL_TIMEOUT:
+                owner.close("block download stalled (holding up the window)")
         for peer in list(self.net.ready_peers()):
             # Measured from the peer's last delivery, not per request: a peer whose blocks
             # queue up behind our own slow validation of big blocks is not stalling.
