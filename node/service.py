@@ -145,6 +145,7 @@ class Node:
     async def start(self) -> None:
         import node.rpc.methods  # noqa: F401  (registers the RPC methods)
         import node.rpc.name_methods  # noqa: F401
+        import node.rpc.net_methods  # noqa: F401  (answer "p2p disabled" when it is off)
         credentials = write_cookie(self.datadir)
         self.rpc = RPCServer(self, credentials)
         await self.rpc.start(self.rpc_host, self.rpc_port)
@@ -158,7 +159,6 @@ class Node:
             self._tasks.append(asyncio.create_task(self._mining_loop()))
 
     async def _start_p2p(self) -> None:
-        import node.rpc.net_methods  # noqa: F401  (registers the network RPC methods)
         from p2p.chainview import ChainView
         from p2p.network import Network
         view = ChainView(self.chain, self.mempool, self.submit_block, self.submit_tx)
