@@ -78,6 +78,7 @@ class Network:
         self._self_targets: set[tuple[str, int]] = set()
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task] = []
+        self._dials: set[asyncio.Task] = set()
         view.add_tip_listener(self._on_tip)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -91,7 +92,7 @@ class Network:
                        asyncio.create_task(self._inv_loop())]
 
     async def stop(self) -> None:
-        for t in self._tasks:
+        for t in self._tasks + list(self._dials):
             t.cancel()
         if self._server is not None:
             self._server.close()
@@ -167,10 +168,12 @@ class Network:
                     continue
                 self._dialling.add(t)
                 outbound += 1
-                asyncio.create_task(self._dial(t))
+                task = asyncio.create_task(self._dial(t))
+                self._dials.add(task)              # held, so the loop cannot collect it early
+                task.add_done_callback(self._dials.discard)
             await asyncio.sleep(0.5)
 
-    async def _dial(self, target: tuple[str, int], once: bool = False) -> bool:
+    async def _dial(self, target: tuple[str, int]) -> bool:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*target, limit=1 << 16), 5)
         except (OSError, asyncio.TimeoutError) as e:
