@@ -162,6 +162,7 @@ class Node:
     async def start(self) -> None:
         import node.rpc.methods  # noqa: F401  (registers the RPC methods)
         import node.rpc.name_methods  # noqa: F401
+        import node.rpc.net_methods  # noqa: F401  (answer "p2p disabled" when it is off)
         log.info("network %s, height %d, tip %s", self.params.name, self.chain.height,
                  self.chain.tip.hash.hex())
         if self.p2p_config is not None:
@@ -179,7 +180,6 @@ class Node:
             self._tasks.append(asyncio.create_task(self._mining_loop()))
 
     async def _start_p2p(self) -> None:
-        import node.rpc.net_methods  # noqa: F401  (registers the network RPC methods)
         from p2p.chainview import ChainView
         from p2p.network import Network
         view = ChainView(self.chain, self.mempool, self.submit_block, self.submit_tx)

@@ -5,6 +5,7 @@ file. Bans are by host: a misbehaving peer reconnecting from another port is sti
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import os
@@ -37,7 +38,7 @@ def _save(path: str, obj) -> None:
 
 
 class AddressBook:
-    """Known peer addresses "host:port" -> last seen (unix time)."""
+    """Known peer addresses "ip:port" -> last seen (unix time)."""
 
     def __init__(self, path: str):
         self.path = path
@@ -47,12 +48,19 @@ class AddressBook:
             if isinstance(raw, dict) else {}
 
     def add(self, host: str, port: int, seen: int | None = None) -> None:
-        if not 0 < port < 65536 or not host:
+        # IP literals only: names learnt from peers would make us resolve whatever they say.
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return
+        if not 0 < port < 65536:
             return
         key = f"{host}:{port}"
         if key not in self.addrs and len(self.addrs) >= MAX_ADDRESSES:
-            oldest = min(self.addrs, key=self.addrs.get)
-            del self.addrs[oldest]
+            # Forget the stalest tenth at once: one sort per many adds, so a stream of addr
+            # messages at the cap costs little.
+            for k in sorted(self.addrs, key=self.addrs.get)[:MAX_ADDRESSES // 10]:
+                del self.addrs[k]
         self.addrs[key] = max(self.addrs.get(key, 0), int(seen if seen is not None else time.time()))
 
     def sample(self, n: int) -> list[tuple[str, int, int]]:

@@ -21,7 +21,7 @@ PROTOCOL_VERSION = 1
 NODE_NETWORK = 1                 # services bit: serves full blocks
 FRAME_HEADER = struct.Struct("<4sI")
 MAX_FRAME = MAX_BLOCK_DECODE + 64 * 1024     # a full block plus room for the envelope
-MAX_INV = 50_000
+MAX_INV = 20_000                 # x ~37 bytes: well inside one frame
 MAX_HEADERS = 2000
 MAX_LOCATOR = 64
 MAX_ADDR = 1000
@@ -247,6 +247,10 @@ def encode_frame(magic: bytes, msg: Message) -> bytes:
     if len(payload) > MAX_FRAME:
         raise ValueError(f"{msg.command}: {len(payload)} bytes exceeds frame limit")
     return FRAME_HEADER.pack(magic, len(payload)) + payload
+
+
+assert len(pack([Inv.command, [[INV_TX, bytes(32)]] * MAX_INV])) < MAX_FRAME
+assert len(pack([Headers.command, [bytes(HEADER_SIZE)] * MAX_HEADERS])) < MAX_FRAME
 
 
 def decode_frame_header(magic: bytes, head: bytes) -> int:

@@ -19,7 +19,7 @@ from node.chain.errors import DecodeError, ValidationError
 from node.chain.primitives import Block, Tx
 
 from .addrbook import AddressBook, BanList
-from .messages import (INV_BLOCK, INV_EPHKEY, INV_TX, MAX_ADDR, MAX_HEADERS, NODE_NETWORK,
+from .messages import (INV_BLOCK, INV_EPHKEY, INV_TX, MAX_ADDR, MAX_HEADERS, MAX_INV, NODE_NETWORK,
                        PROTOCOL_VERSION, Addr, BlockMsg, EphKey, GetAddr, GetData, GetHeaders,
                        Headers, Inv, NotFound, Ping, Pong, TxMsg, Verack, Version, encode_frame)
 from .peer import BoundedSet, Peer
@@ -28,6 +28,7 @@ from .sync import BlockSync
 log = logging.getLogger("dotbit.p2p")
 USER_AGENT = b"/dotbit:0.1.0/"
 MAX_EPHKEYS = 10_000
+INV_INTERVAL = 0.1
 
 
 @dataclass
@@ -77,6 +78,7 @@ class Network:
         self._self_targets: set[tuple[str, int]] = set()
         self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task] = []
+        self._dials: set[asyncio.Task] = set()
         view.add_tip_listener(self._on_tip)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -86,10 +88,11 @@ class Network:
             self._server = await asyncio.start_server(self._accept, self.config.bind, self.config.port,
                                                       limit=1 << 16)
             log.info("p2p listening on %s:%d", self.config.bind, self.config.port)
-        self._tasks = [asyncio.create_task(self._dial_loop()), asyncio.create_task(self._maintain_loop())]
+        self._tasks = [asyncio.create_task(self._dial_loop()), asyncio.create_task(self._maintain_loop()),
+                       asyncio.create_task(self._inv_loop())]
 
     async def stop(self) -> None:
-        for t in self._tasks:
+        for t in self._tasks + list(self._dials):
             t.cancel()
         if self._server is not None:
             self._server.close()
@@ -165,10 +168,12 @@ class Network:
                     continue
                 self._dialling.add(t)
                 outbound += 1
-                asyncio.create_task(self._dial(t))
+                task = asyncio.create_task(self._dial(t))
+                self._dials.add(task)              # held, so the loop cannot collect it early
+                task.add_done_callback(self._dials.discard)
             await asyncio.sleep(0.5)
 
-    async def _dial(self, target: tuple[str, int], once: bool = False) -> bool:
+    async def _dial(self, target: tuple[str, int]) -> bool:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*target, limit=1 << 16), 5)
         except (OSError, asyncio.TimeoutError) as e:
@@ -292,7 +297,9 @@ class Network:
             peer.ping_nonce = None
 
     def _on_getaddr(self, peer: Peer, msg) -> None:
-        peer.send(Addr(tuple(self.book.sample(MAX_ADDR))))
+        if not peer.sent_addr:                # once per connection: no amplification
+            peer.sent_addr = True
+            peer.send(Addr(tuple(self.book.sample(MAX_ADDR))))
 
     def _on_addr(self, peer: Peer, msg: Addr) -> None:
         now = int(time.time())
@@ -309,7 +316,7 @@ class Network:
                 if not self.view.has_block(h) and h not in self.sync.tree.nodes:
                     new_block = True
             elif t == INV_TX:
-                if (self.sync.syncing or h in self.rejected or self.view.has_tx(h)
+                if (self.sync.downloading or h in self.rejected or self.view.has_tx(h)
                         or now - self.tx_requested.get(h, -1e9) < 30 or len(self.tx_requested) > 50_000):
                     continue
                 self.tx_requested[h] = now
@@ -345,6 +352,8 @@ class Network:
                 if payload is not None:
                     return self._frame(peer, missing, EphKey(payload))
             missing.append((t, h))
+            if len(missing) >= MAX_INV:
+                break
         return self._frame(peer, missing, None)
 
     def _frame(self, peer: Peer, missing, msg) -> bytes | None:
@@ -390,7 +399,8 @@ class Network:
         try:
             self.view.submit_tx(tx)          # the node relays it onwards (relay_tx)
         except ValidationError as e:
-            self.rejected.add(txid)
+            if e.reason != "bad-txns-inputs-missingorspent":   # its parent may still come
+                self.rejected.add(txid)
             if e.ban_score:
                 self.misbehave(peer, e.ban_score, f"tx {e.reason}")
 
@@ -414,7 +424,25 @@ class Network:
         for p in self.ready_peers():
             if (t, h) not in p.known:
                 p.known.add((t, h))
-                p.send(Inv(((t, h),)))
+                if t == INV_BLOCK:
+                    p.send(Inv(((t, h),)))      # blocks at once: propagation time matters
+                else:
+                    p.inv_queue.append((t, h))
+                    if len(p.inv_queue) >= MAX_INV:
+                        self._flush_invs(p)
+
+    def _flush_invs(self, p: Peer) -> None:
+        if p.inv_queue:
+            p.send(Inv(tuple(p.inv_queue[:MAX_INV])))
+            del p.inv_queue[:MAX_INV]
+
+    async def _inv_loop(self) -> None:
+        # Transactions are announced in batches a few times a second: one message per batch
+        # rather than per transaction keeps busy peers far below any rate limit.
+        while True:
+            await asyncio.sleep(INV_INTERVAL)
+            for p in self.ready_peers():
+                self._flush_invs(p)
 
     def relay_tx(self, txid: bytes) -> None:
         self._announce(INV_TX, txid)
@@ -427,6 +455,7 @@ class Network:
         self._announce(INV_EPHKEY, key)
 
     def _on_tip(self, tip_hash: bytes, height: int) -> None:
+        self.rejected = BoundedSet(self.rejected.limit)    # a new tip may make them valid
         self._announce(INV_BLOCK, tip_hash)
 
     # --- views for RPC ---------------------------------------------------------------------

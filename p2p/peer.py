@@ -66,9 +66,13 @@ class Peer:
         self.bytes_recv = self.bytes_sent = 0
         self.score = 0
         self.blocks_recv = 0
+        self.msgs_recv: dict[str, int] = {}   # per message type, to see relay is not a storm
         self.best_height = 0                  # highest block we know they have
         self.known = BoundedSet(MAX_KNOWN_INV)
         self.inflight: dict[bytes, float] = {}   # block hash -> monotonic time requested
+        self.block_progress = 0.0             # last time they delivered (or began to owe) a block
+        self.inv_queue: list = []              # tx/ephkey announcements, sent in batches
+        self.sent_addr = False
         self.lacks: set[bytes] = set()           # blocks they answered notfound for
         self.getdata: deque = deque()           # (type, hash) they asked us for
         self.ping_nonce: int | None = None
@@ -139,6 +143,9 @@ class Peer:
             self.close(f"write failed: {e}")
         except asyncio.CancelledError:
             pass
+        except Exception:
+            log.exception("peer %d (%s): writer failed", self.id, self.addr)
+            self.close("internal error")
 
     # --- receiving -------------------------------------------------------------------------
 
@@ -164,6 +171,7 @@ class Peer:
                     return
                 if msg is None:
                     continue
+                self.msgs_recv[msg.command] = self.msgs_recv.get(msg.command, 0) + 1
                 await self.net.handle(self, msg)
         except DecodeError as e:
             self.net.misbehave(self, e.ban_score, f"{e.reason}: {e.detail}")
@@ -203,4 +211,5 @@ class Peer:
                 "bytessent": self.bytes_sent, "bytesrecv": self.bytes_recv,
                 "pingtime": self.ping_time, "banscore": self.score, "inflight": len(self.inflight),
                 "blocks_recv": self.blocks_recv,
+                "msgs_recv": dict(self.msgs_recv),
                 "handshake_done": self.ready}

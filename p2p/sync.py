@@ -23,6 +23,7 @@ log = logging.getLogger("dotbit.p2p")
 PER_PEER_INFLIGHT = 16
 WINDOW = 256
 BLOCK_TIMEOUT = 10.0
+WINDOW_STALL_TIMEOUT = 3.0
 HEADERS_TIMEOUT = 20.0
 PROGRESS_EVERY = 2.0
 
@@ -101,6 +102,7 @@ class BlockSync:
     def on_block(self, peer, block: Block) -> None:
         h = block.hash
         peer.blocks_recv += 1
+        peer.block_progress = time.monotonic()
         asked = self.inflight.pop(h, None)
         peer.inflight.pop(h, None)
         if asked is not None and asked is not peer:
@@ -110,15 +112,17 @@ class BlockSync:
             self.schedule()
             return
         parent = self.view.known(block.header.prev_hash)
-        if (parent is None or not parent[2]) and block.header.prev_hash in self.tree.nodes:
-            # Its parent is on its way: keep it here rather than in the chain's orphan pool,
-            # which is small and would forget blocks of a wide download window.
+        if asked is not None and (parent is None or not parent[2]) and block.header.prev_hash in self.tree.nodes:
+            # We asked for it and its parent is on its way: keep it here rather than in the
+            # chain's orphan pool, which is small and would forget blocks of a wide window.
+            # (Unrequested blocks go to that pool, so nobody can fill this buffer.)
             if len(self.waiting) < 2 * WINDOW:
                 self.waiting[block.header.prev_hash] = block
             self.schedule()
             return
         self._submit(peer, block)
-        self.schedule()
+        if len(peer.inflight) <= PER_PEER_INFLIGHT // 2:
+            self.schedule()            # in batches: one getdata per half window, not per block
 
     def _submit(self, peer, block: Block) -> None:
         while block is not None:
@@ -155,7 +159,10 @@ class BlockSync:
         if self._queue_best is not best:
             self._queue = self.tree.missing_blocks(100_000)
             self._queue_best = best
-        self._queue = [n for n in self._queue if not self.view.has_block(n.hash)]
+        done = 0
+        while done < len(self._queue) and self.view.has_block(self._queue[done].hash):
+            done += 1
+        del self._queue[:done]          # only the connected prefix: scheduling stays O(window)
         if not self._queue:
             return
         if self._queue[-1].height - self.view.height > 1:
@@ -169,7 +176,8 @@ class BlockSync:
             if n.height > limit:
                 break
             early = self.waiting.get(n.header.prev_hash)
-            if n.hash in self.inflight or (early is not None and early.hash == n.hash):
+            if n.hash in self.inflight or (early is not None and early.hash == n.hash) \
+                    or self.view.has_block(n.hash):
                 continue
             candidates = [p for p in peers if p.best_height >= n.height and n.hash not in p.lacks
                           and len(p.inflight) < PER_PEER_INFLIGHT]
@@ -177,6 +185,8 @@ class BlockSync:
                 continue
             p = min(candidates, key=lambda p: len(p.inflight))
             now = time.monotonic()
+            if not p.inflight:
+                p.block_progress = now
             p.inflight[n.hash] = now
             self.inflight[n.hash] = p
             requests.setdefault(p, []).append((INV_BLOCK, n.hash))
@@ -198,8 +208,15 @@ class BlockSync:
 
     def check_stalls(self) -> None:
         now = time.monotonic()
+        if self._queue and len(self.waiting) >= WINDOW // 4:
+            # Many later blocks wait for the lowest one: whoever owes it gets less time.
+            owner = self.inflight.get(self._queue[0].hash)
+            if owner is not None and now - owner.block_progress > WINDOW_STALL_TIMEOUT:
+                owner.close("block download stalled (holding up the window)")
         for peer in list(self.net.ready_peers()):
-            if any(now - t > BLOCK_TIMEOUT for t in peer.inflight.values()):
+            # Measured from the peer's last delivery, not per request: a peer whose blocks
+            # queue up behind our own slow validation of big blocks is not stalling.
+            if peer.inflight and now - peer.block_progress > BLOCK_TIMEOUT:
                 peer.close("block download stalled")
             elif peer.headers_asked and now - peer.headers_asked > HEADERS_TIMEOUT:
                 peer.close("headers request timed out")
@@ -220,6 +237,12 @@ class BlockSync:
     @property
     def syncing(self) -> bool:
         return self._syncing
+
+    @property
+    def downloading(self) -> bool:
+        """Far behind and fetching blocks: transactions would only fail on a stale tip. (Not
+        just "a better header exists": headers nobody serves must not stop tx relay.)"""
+        return bool(self.inflight) and self.best_header_height - self.view.height > 6
 
     def _log_progress(self) -> None:
         now = time.monotonic()

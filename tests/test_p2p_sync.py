@@ -70,6 +70,9 @@ def test_tx_and_block_reach_all_five(cached, tmp_path):
         tx = pay(cached.spare[0], Key.from_seed(503).address)
         nodes[2].call("sendrawtransaction", tx.to_bytes().hex())
         wait_until(lambda: all(tx.txid.hex() in n.call("getrawmempool") for n in nodes), 30, "tx everywhere")
+        # no storm: every node but the origin received the transaction itself exactly once
+        got = [sum(p["msgs_recv"].get("tx", 0) for p in n.call("getpeerinfo")) for n in nodes]
+        assert got == [1, 1, 0, 1, 1], got
         h = nodes[4].call("generate", 1)[0]
         wait_until(lambda: all(n.call("getbestblockhash") == h for n in nodes), 30, "block everywhere")
         assert all(n.call("getmempoolinfo")["size"] == 0 for n in nodes)
