@@ -5,7 +5,8 @@ the normal way), starts `dotbit-node` with DNS and HTTP on loopback, and measure
 run, each REPEAT times (medians reported):
   - dnsperf against the resolver without DO and with DO (online DNSSEC), qps and p99 latency
   - dnsperf against Unbound serving the same A records as local-data (the reference)
-  - signed HTTP answers (/v1/domain) at 50 concurrent keep-alive connections: req/s and p99
+  - signed HTTP answers (/v1/domain, random names) at 50 concurrent keep-alive connections:
+    req/s and p99, with wrk if installed (else a lean asyncio client)
 
     python bench/resolver.py [--names 10000] [--seconds 8] [--repeat 3]
 """
@@ -41,7 +42,7 @@ from node.service import open_chain  # noqa: E402
 
 FEE = 10_000
 LOCK = COIN // 100
-PER_BLOCK = 2500
+PER_BLOCK = 1500
 FANOUT = 400
 
 
@@ -205,6 +206,31 @@ async def http_load(port: int, paths: list[str], seconds: float, conns: int = 50
     return {"rps": done / elapsed, "p99_ms": lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan")}
 
 
+WRK_SCRIPT = """
+local n = %d
+request = function()
+  return wrk.format("GET", string.format("/v1/domain/name%%05d.bit?type=A", math.random(0, n - 1)))
+end
+"""
+
+
+def wrk_load(port: int, n: int, seconds: float, workdir: str, conns: int = 50) -> dict:
+    """wrk (C) as the load generator when installed: a Python client would compete with the
+    server for the same two cores and measure itself."""
+    script = os.path.join(workdir, "paths.lua")
+    with open(script, "w") as f:
+        f.write(WRK_SCRIPT % n)
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--latency", "-s", script,
+                          f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"wrk saw {non2xx.group(1)} error responses")
+    return {"rps": rps, "p99_ms": p99}
+
+
 def med(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
@@ -257,7 +283,10 @@ def main() -> int:
             results["resolver_do"].append(dnsperf(dport, qfile, args.seconds, True))
             results["unbound"].append(dnsperf(uport, qfile, args.seconds, False))
             results["unbound_do"].append(dnsperf(uport, qfile, args.seconds, True))
-            results["http"].append(asyncio.run(http_load(hport, paths, args.seconds)))
+            if shutil.which("wrk"):
+                results["http"].append(wrk_load(hport, len(names), args.seconds, work))
+            else:
+                results["http"].append(asyncio.run(http_load(hport, paths, args.seconds)))
         ub_qps = med(results["unbound"], "qps")
         print(f"\nresolver benchmark: {args.names} names, {os.cpu_count()} cores, medians of {args.repeat} runs "
               f"of {args.seconds:g}s (dnsperf -c 4 -q 200)")
@@ -269,7 +298,7 @@ def main() -> int:
                   f"({med(rs, 'qps') / ub_qps:6.1%} of Unbound no-DO; lost {sum(r['lost'] for r in rs)})")
         h = results["http"]
         print(f"  signed HTTP /v1/domain     {med(h, 'rps'):9.0f} req/s p99 {med(h, 'p99_ms'):7.2f} ms "
-              f"(50 connections)")
+              f"(50 connections, {'wrk' if shutil.which('wrk') else 'Python client'})")
         print(f"  targets: no DO >= 50% of Unbound: {med(results['resolver'], 'qps') / ub_qps >= 0.5}; "
               f"DO >= 30%: {med(results['resolver_do'], 'qps') / ub_qps >= 0.3}; "
               f"HTTP >= 5000 req/s: {med(h, 'rps') >= 5000}")

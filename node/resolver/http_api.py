@@ -9,9 +9,10 @@ at, the time served and a valid-until, and carries name-tree proofs for every na
   POST /v1/ekey                          an ephemeral-key update (msgpack bytes)
 JSON by default; msgpack with `?format=msgpack` or `Accept: application/msgpack`.
 
-Signed GET answers are cached, fully rendered, per URL and format until a block or name
-change (or 30 s), so a hot name costs one signature per block, not one per request. The
-handlers see a plain Request; http_server.py moves the bytes.
+Signed GET answers are cached fully rendered, per URL and format, for up to a minute (well
+inside their valid-until) and dropped when a name they used changes; answers about the tip
+(/v1/resolver, /v1/headers) are dropped on every block. So a hot name costs one signature a
+minute, not one per request. The handlers see a plain Request; http_server.py moves the bytes.
 """
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ from .envelope import VERSION, seal
 from .http_server import HTTPServer, render
 from .records import domain_of
 
-VALID_FOR = 300
-CACHE_SECONDS = 30
+VALID_FOR = 600
+CACHE_SECONDS = 60
+TIP = "\x00tip"          # tag of cached answers that depend on the tip itself
 MAX_CACHE = 100_000
 MAX_HEADERS = 2000
 MSGPACK = "application/msgpack"
@@ -53,6 +55,7 @@ class Reply:
     status: int
     content_type: str
     body: bytes
+    names: tuple = ()   # names the answer read: a change to any of them drops it from the cache
 
 
 class HTTPAPI:
@@ -63,13 +66,19 @@ class HTTPAPI:
         self.port = None
         self._server = HTTPServer(self.dispatch)
         self._cache: dict = {}
-        self.chain.listeners.append(self.invalidate)
+        self._by_name: dict[str, set] = {}
+        self.chain.listeners.append(lambda *_: self.invalidate(TIP))
         self.routes = [("GET", "/v1/resolver", False, self.info), ("GET", "/v1/name/", True, self.name),
                        ("GET", "/v1/domain/", True, self.domain), ("GET", "/v1/headers", False, self.headers),
                        ("POST", "/v1/ekey", False, self.ekey)]
 
-    def invalidate(self, *_event) -> None:
-        self._cache.clear()
+    def invalidate(self, name: str | None = None) -> None:
+        if name is None:
+            self._cache.clear()
+            self._by_name.clear()
+            return
+        for key in self._by_name.pop(name, ()):
+            self._cache.pop(key, None)
 
     async def start(self, host: str, port: int) -> None:
         await self._server.start(host, port)
@@ -99,16 +108,18 @@ class HTTPAPI:
         else:
             reply = self._error(req, {"path": path[:200]}, "not-found", "no such endpoint", 404)
         out = render(reply.status, reply.content_type, reply.body, close)
-        if method == "GET" and reply.status in (200, 404) and not close:
+        if method == "GET" and reply.status in (200, 404) and not close and reply.names:
             if len(self._cache) >= MAX_CACHE:
-                self._cache.clear()
+                self.invalidate()
             self._cache[key] = (out, time.monotonic() + CACHE_SECONDS, reply)
+            for n in reply.names:
+                self._by_name.setdefault(n, set()).add(key)
         return out
 
     # --- envelopes ------------------------------------------------------------------------------
 
     def _envelope(self, request, kind: str, question: dict, answer, proofs=(), status: int = 200,
-                  error: str | None = None) -> Reply:
+                  error: str | None = None, names: tuple = ()) -> Reply:
         tip = self.chain.tip
         now = int(time.time())
         body = {"v": VERSION, "kind": kind, "question": question, "answer": answer,
@@ -117,7 +128,7 @@ class HTTPAPI:
         if error is not None:
             body["error"] = error
         data = seal(body, self.resolver.key.sign, request.fmt)
-        return Reply(status, MSGPACK if request.fmt == "msgpack" else "application/json", data)
+        return Reply(status, MSGPACK if request.fmt == "msgpack" else "application/json", data, names)
 
     def _proof(self, name: bytes) -> dict:
         names = self.chain.names
@@ -125,8 +136,8 @@ class HTTPAPI:
         proof = names.prove(self.chain.tip.header.name_root, name)
         return {"name": name, "record": rec.to_bytes() if rec else None, "proof": proof.to_bytes()}
 
-    def _error(self, request, question: dict, code: str, message: str, status: int, proofs=()):
-        return self._envelope(request, "error", question, None, proofs, status, f"{code}: {message}")
+    def _error(self, request, question: dict, code: str, message: str, status: int, proofs=(), names=()):
+        return self._envelope(request, "error", question, None, proofs, status, f"{code}: {message}", names)
 
     # --- handlers -------------------------------------------------------------------------------
 
@@ -135,7 +146,7 @@ class HTTPAPI:
         dnskey, ds = key.anchor_lines()
         return self._envelope(request, "resolver", {}, {
             "public_key": key.public_key, "fingerprint": key.fingerprint, "network": self.node.params.name,
-            "dnskey": dnskey, "ds": ds, "key_tag": key.key_tag})
+            "dnskey": dnskey, "ds": ds, "key_tag": key.key_tag}, names=(TIP,))
 
     def name(self, request):
         text = request.match_info["rest"]
@@ -146,13 +157,15 @@ class HTTPAPI:
         rec = self.chain.names.get(name)
         proofs = [self._proof(name)]
         if rec is None:
-            return self._error(request, question, "not-found", "the name does not exist", 404, proofs)
+            return self._error(request, question, "not-found", "the name does not exist", 404, proofs,
+                               (name.decode("utf-8", "surrogateescape"),))
         height = self.chain.height
         params = self.node.params
         return self._envelope(request, "name", question, {
             "name": rec.name, "value": rec.value, "address": encode_address(params.address_version, rec.address),
             "height": rec.height, "txid": rec.txid, "vout": rec.vout,
-            "expires_in": expires_in(rec, height, params), "expired": is_expired(rec, height, params)}, proofs)
+            "expires_in": expires_in(rec, height, params), "expired": is_expired(rec, height, params)}, proofs,
+            names=(name.decode("utf-8", "surrogateescape"), TIP))
 
     def domain(self, request):
         fqdn = request.match_info["rest"].lower().rstrip(".") + "."
@@ -163,7 +176,8 @@ class HTTPAPI:
         ans = self.resolver.source.resolve(fqdn)
         proofs = [self._proof(n.encode()) for n in ans.names_used]
         if not ans.records:
-            return self._error(request, question, "not-found", "the domain does not exist", 404, proofs)
+            return self._error(request, question, "not-found", "the domain does not exist", 404, proofs,
+                               ans.names_used)
         records = [[r.owner, r.rtype, r.rdata] for r in ans.records
                    if qtype == "ANY" or (r.owner == fqdn and r.rtype in (qtype, "CNAME", "DNAME"))
                    or r.rtype in ("NS", "DNAME") and fqdn.endswith("." + r.owner)]
@@ -173,7 +187,7 @@ class HTTPAPI:
             mlt.append({"owner": owner, "ip": item.ip, "port": item.port, "id_key": item.id_key, "eph_key": eph,
                         "eph_update": update.to_bytes() if update else None})
         return self._envelope(request, "domain", question,
-                              {"records": records, "tls": tls, "minimalt": mlt}, proofs)
+                              {"records": records, "tls": tls, "minimalt": mlt}, proofs, names=ans.names_used)
 
     def headers(self, request):
         try:
@@ -187,7 +201,7 @@ class HTTPAPI:
         headers = []
         for h in range(start, min(start + count, self.chain.height + 1)):
             headers.append(self.chain.entry_at(h).header.to_bytes())
-        return self._envelope(request, "headers", question, {"from": start, "headers": headers})
+        return self._envelope(request, "headers", question, {"from": start, "headers": headers}, names=(TIP,))
 
     def ekey(self, request):
         data = request.body
