@@ -179,3 +179,12 @@ def test_name_update_visible_within_one_block(node):
     r = ask(node, "cn.bit.", "A", want_dnssec=True)
     assert rdatas(r, "cn.bit.", "A") == {"198.51.100.7"}
     assert rdatas(ask(node, "www.cn.bit.", "A"), "www.cn.bit.", "A") == {"198.51.100.8"}
+
+
+def test_new_registration_replaces_cached_nxdomain(node):
+    q = dns.message.make_query("fresh.bit.", "A", want_dnssec=True)
+    for _ in range(2):                                                     # now cached
+        assert dns.query.udp(q, "127.0.0.1", port=node.dns_port, timeout=5).rcode() == dns.rcode.NXDOMAIN
+    node.register({b"d/fresh": {"ip": ["203.0.113.5"]}})
+    r = dns.query.udp(q, "127.0.0.1", port=node.dns_port, timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR and rdatas(r, "fresh.bit.", "A") == {"203.0.113.5"}

@@ -161,3 +161,37 @@ def test_ephemeral_keys(node, pubkey):
     assert "eph_key=" + base64.b64encode(eph2).decode() in minimalt_txt(node)
     status, body = post(make_update(name, eph1, 6, now + 3600, OWNER.secret, OWNER.pubkey))
     assert status == 400 and body["error"].startswith("ekey-old-seq")
+
+
+def raw_http(node, data: bytes) -> bytes:
+    import socket
+    with socket.create_connection(("127.0.0.1", node.http_port), timeout=10) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                c = s.recv(65536)
+            except socket.timeout:
+                break
+            if not c:
+                break
+            chunks.append(c)
+        return b"".join(chunks)
+
+
+def test_http_edge_cases(node, pubkey):
+    two = raw_http(node, b"GET /v1/resolver HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/name/d/example?format=msgpack HTTP/1.1\r\n"
+                         b"Connection: close\r\n\r\n")
+    assert two.count(b"HTTP/1.1 200 OK") == 2 and b"Connection: close" in two          # pipelined
+    assert raw_http(node, b"GET /v1/resolver HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200")  # 1.0 closes
+    assert raw_http(node, b"BLAH\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert raw_http(node, b"GET /v1/resolver HTTP/1.1\r\nbad header\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert raw_http(node, b"POST /v1/ekey HTTP/1.1\r\nContent-Length: 99999\r\n\r\n").startswith(b"HTTP/1.1 413")
+    assert raw_http(node, b"POST /v1/ekey HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").startswith(b"HTTP/1.1 501")
+    assert raw_http(node, b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 431")
+    status, data = get(node, "/v1/nothing")
+    assert status == 404 and open_envelope(data, pubkey)["kind"] == "error"
+    status, data = get(node, "/v1/ekey")
+    assert status == 405 and open_envelope(data, pubkey)["error"].startswith("bad-method")
+    status, data = get(node, "/v1/name/d%2Fexample")                                      # percent-encoded
+    assert status == 200 and open_envelope(data, pubkey)["answer"]["name"] == b"d/example"

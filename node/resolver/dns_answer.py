@@ -6,7 +6,8 @@ too short for a header, or one that is itself a response, is dropped (None); any
 that does not parse gets FORMERR; an internal error gets SERVFAIL.
 
 Rendered responses are cached by the query bytes after the ID, so repeated questions cost a
-dict lookup; `invalidate` (on every name change) empties the cache.
+dict lookup; each is indexed by the names its answer read, and `invalidate(name)` (on every
+change of that name) drops just those.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ NS_NAME = "localhost."           # the resolver serves bit. itself on loopback
 OUR_PAYLOAD = 1232               # DNS flag day 2020 advice: avoids IP fragmentation
 MAX_UDP = 4096
 MAX_CNAME_CHAIN = 8
-RAW_CACHE_SECONDS = 60
+RAW_CACHE_SECONDS = 300         # bounds SOA-serial staleness; signatures live for days
 RAW_CACHE_MAX = 200_000
 
 T = dns.rdatatype
@@ -52,11 +53,18 @@ class Responder:
         self.signer = signer
         self.serial = serial
         self._raw: dict = {}
+        self._raw_by_name: dict[str, set] = {}
         self._sets: dict = {}
 
-    def invalidate(self, *_event) -> None:
-        self._raw.clear()
-        self._sets.clear()
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget responses that read `name` ("d/example"), or everything."""
+        if name is None:
+            self._raw.clear()
+            self._raw_by_name.clear()
+            self._sets.clear()
+            return
+        for key in self._raw_by_name.pop(name, ()):
+            self._raw.pop(key, None)
 
     # --- packets ------------------------------------------------------------------------------
 
@@ -68,15 +76,20 @@ class Responder:
         now = time.monotonic()
         if hit is not None and hit[1] > now:
             return wire[:2] + hit[0]
+        used = self.source.track = []
         try:
             out = self._respond(wire, tcp)
         except Exception:
             log.exception("internal error answering a query")
             return _bare(wire, dns.rcode.SERVFAIL)
+        finally:
+            self.source.track = None
         if out is not None and len(wire) <= 512:       # big or odd packets are not worth keeping
             if len(self._raw) >= RAW_CACHE_MAX:
-                self._raw.clear()
+                self.invalidate()
             self._raw[key] = (out[2:], now + RAW_CACHE_SECONDS)
+            for n in used:
+                self._raw_by_name.setdefault(n, set()).add(key)
         return out
 
     def _respond(self, wire: bytes, tcp: bool) -> bytes | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import struct
 
 log = logging.getLogger("dotbit.resolver.dns")
@@ -15,21 +16,33 @@ TCP_IDLE = 10.0
 MAX_TCP_CONNECTIONS = 256
 
 
-class _UDP(asyncio.DatagramProtocol):
-    def __init__(self, handle):
+UDP_BATCH = 256          # datagrams handled per wake-up before yielding to other tasks
+
+
+class _UDPFastPath:
+    """UDP without a transport: on each readiness event drain up to UDP_BATCH datagrams
+    with plain recvfrom/sendto. A cached answer then costs two syscalls and a dict lookup,
+    not the per-datagram protocol machinery of asyncio, which roughly doubles throughput."""
+
+    def __init__(self, sock: socket.socket, handle):
+        self.sock = sock
         self.handle = handle
-        self.transport = None
 
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def datagram_received(self, data, addr):
-        out = self.handle(data, False)
-        if out is not None:
-            self.transport.sendto(out, addr)
-
-    def error_received(self, exc):
-        pass            # ICMP errors from clients that went away
+    def readable(self) -> None:
+        sock, handle = self.sock, self.handle
+        for _ in range(UDP_BATCH):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue        # ICMP errors from clients that went away
+            out = handle(data, False)
+            if out is not None:
+                try:
+                    sock.sendto(out, addr)
+                except OSError:
+                    pass        # full buffer: the client retries, as over any UDP path
 
 
 class DNSServer:
@@ -43,15 +56,26 @@ class DNSServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(
-            lambda: _UDP(self.responder.handle), local_addr=(self.host, self.port))
-        self.port = self._udp.get_extra_info("sockname")[1]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._udp = sock
+        self.port = sock.getsockname()[1]
+        loop.add_reader(sock.fileno(), _UDPFastPath(sock, self.responder.handle).readable)
         self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
         log.info("DNS for bit. on %s:%d (UDP and TCP)", self.host, self.port)
 
     async def stop(self) -> None:
         if self._udp is not None:
+            asyncio.get_running_loop().remove_reader(self._udp.fileno())
             self._udp.close()
+            self._udp = None
         if self._tcp is not None:
             self._tcp.close()
             for w in list(self._conns):

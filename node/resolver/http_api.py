@@ -1,4 +1,4 @@
-"""The signed HTTP API (aiohttp). Every answer, errors included, is an envelope signed by
+"""The signed HTTP API. Every answer, errors included, is an envelope signed by
 the resolver key (envelope.py) that binds the question, the answer, the tip it was answered
 at, the time served and a valid-until, and carries name-tree proofs for every name used.
 
@@ -9,25 +9,53 @@ at, the time served and a valid-until, and carries name-tree proofs for every na
   POST /v1/ekey                          an ephemeral-key update (msgpack bytes)
 JSON by default; msgpack with `?format=msgpack` or `Accept: application/msgpack`.
 
-Signed GET answers are cached per URL and format until a block or name change (or 30 s),
-so a hot name costs one signature per block, not one per request.
+Signed GET answers are cached fully rendered, per URL and format, for up to a minute (well
+inside their valid-until) and dropped when a name they used changes; answers about the tip
+(/v1/resolver, /v1/headers) are dropped on every block. So a hot name costs one signature a
+minute, not one per request. The handlers see a plain Request; http_server.py moves the bytes.
 """
 from __future__ import annotations
 
+import json
 import time
-
-from aiohttp import web
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from node.chain.crypto import encode_address
 from node.names.rules import expires_in, is_expired
 from .envelope import VERSION, seal
+from .http_server import HTTPServer, render
 from .records import domain_of
 
-VALID_FOR = 300
-CACHE_SECONDS = 30
+VALID_FOR = 600
+CACHE_SECONDS = 60
+TIP = "\x00tip"          # tag of cached answers that depend on the tip itself
 MAX_CACHE = 100_000
 MAX_HEADERS = 2000
 MSGPACK = "application/msgpack"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: bytes
+    match_info: dict
+    fmt: str            # "json" or "msgpack"
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+@dataclass
+class Reply:
+    status: int
+    content_type: str
+    body: bytes
+    names: tuple = ()   # names the answer read: a change to any of them drops it from the cache
 
 
 class HTTPAPI:
@@ -36,34 +64,62 @@ class HTTPAPI:
         self.node = resolver.node
         self.chain = resolver.node.chain
         self.port = None
-        self._runner = None
+        self._server = HTTPServer(self.dispatch)
         self._cache: dict = {}
-        self.chain.listeners.append(self.invalidate)
+        self._by_name: dict[str, set] = {}
+        self.chain.listeners.append(lambda *_: self.invalidate(TIP))
+        self.routes = [("GET", "/v1/resolver", False, self.info), ("GET", "/v1/name/", True, self.name),
+                       ("GET", "/v1/domain/", True, self.domain), ("GET", "/v1/headers", False, self.headers),
+                       ("POST", "/v1/ekey", False, self.ekey)]
 
-    def invalidate(self, *_event) -> None:
-        self._cache.clear()
+    def invalidate(self, name: str | None = None) -> None:
+        if name is None:
+            self._cache.clear()
+            self._by_name.clear()
+            return
+        for key in self._by_name.pop(name, ()):
+            self._cache.pop(key, None)
 
     async def start(self, host: str, port: int) -> None:
-        app = web.Application(client_max_size=4096)
-        app.router.add_get("/v1/resolver", self._cached(self.info))
-        app.router.add_get("/v1/name/{name:.+}", self._cached(self.name))
-        app.router.add_get("/v1/domain/{fqdn}", self._cached(self.domain))
-        app.router.add_get("/v1/headers", self._cached(self.headers))
-        app.router.add_post("/v1/ekey", self.ekey)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
+        await self._server.start(host, port)
+        self.port = self._server.port
 
     async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self._server.stop()
+
+    def dispatch(self, method: str, target: str, headers: dict, body: bytes, close: bool) -> bytes:
+        fmt = _format(target, headers)
+        key = (target, fmt)
+        if method == "GET":
+            hit = self._cache.get(key)
+            if hit is not None and hit[1] > time.monotonic():
+                return hit[0] if not close else render(hit[2].status, hit[2].content_type, hit[2].body, True)
+        parts = urlsplit(target)
+        path = unquote(parts.path, errors="surrogateescape")
+        req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
+        for m, prefix, is_prefix, handler in self.routes:
+            if path == prefix or (is_prefix and path.startswith(prefix) and len(path) > len(prefix)):
+                if method != m:
+                    reply = self._error(req, {}, "bad-method", f"use {m}", 405)
+                    break
+                req.match_info["rest"] = path[len(prefix):]
+                reply = handler(req)
+                break
+        else:
+            reply = self._error(req, {"path": path[:200]}, "not-found", "no such endpoint", 404)
+        out = render(reply.status, reply.content_type, reply.body, close)
+        if method == "GET" and reply.status in (200, 404) and not close and reply.names:
+            if len(self._cache) >= MAX_CACHE:
+                self.invalidate()
+            self._cache[key] = (out, time.monotonic() + CACHE_SECONDS, reply)
+            for n in reply.names:
+                self._by_name.setdefault(n, set()).add(key)
+        return out
 
     # --- envelopes ------------------------------------------------------------------------------
 
     def _envelope(self, request, kind: str, question: dict, answer, proofs=(), status: int = 200,
-                  error: str | None = None) -> web.Response:
+                  error: str | None = None, names: tuple = ()) -> Reply:
         tip = self.chain.tip
         now = int(time.time())
         body = {"v": VERSION, "kind": kind, "question": question, "answer": answer,
@@ -71,24 +127,8 @@ class HTTPAPI:
                 "served": now, "valid_until": now + VALID_FOR, "proofs": list(proofs)}
         if error is not None:
             body["error"] = error
-        fmt = _format(request)
-        data = seal(body, self.resolver.key.sign, fmt)
-        return web.Response(body=data, status=status,
-                            content_type=MSGPACK if fmt == "msgpack" else "application/json")
-
-    def _cached(self, handler):
-        async def serve(request):
-            ck = (request.path_qs, _format(request))
-            hit = self._cache.get(ck)
-            now = time.monotonic()
-            if hit is not None and hit[1] > now:
-                return web.Response(body=hit[0].body, status=hit[0].status, content_type=hit[0].content_type)
-            resp = handler(request)
-            if len(self._cache) >= MAX_CACHE:
-                self._cache.clear()
-            self._cache[ck] = (resp, now + CACHE_SECONDS)
-            return resp
-        return serve
+        data = seal(body, self.resolver.key.sign, request.fmt)
+        return Reply(status, MSGPACK if request.fmt == "msgpack" else "application/json", data, names)
 
     def _proof(self, name: bytes) -> dict:
         names = self.chain.names
@@ -96,8 +136,8 @@ class HTTPAPI:
         proof = names.prove(self.chain.tip.header.name_root, name)
         return {"name": name, "record": rec.to_bytes() if rec else None, "proof": proof.to_bytes()}
 
-    def _error(self, request, question: dict, code: str, message: str, status: int, proofs=()):
-        return self._envelope(request, "error", question, None, proofs, status, f"{code}: {message}")
+    def _error(self, request, question: dict, code: str, message: str, status: int, proofs=(), names=()):
+        return self._envelope(request, "error", question, None, proofs, status, f"{code}: {message}", names)
 
     # --- handlers -------------------------------------------------------------------------------
 
@@ -106,10 +146,10 @@ class HTTPAPI:
         dnskey, ds = key.anchor_lines()
         return self._envelope(request, "resolver", {}, {
             "public_key": key.public_key, "fingerprint": key.fingerprint, "network": self.node.params.name,
-            "dnskey": dnskey, "ds": ds, "key_tag": key.key_tag})
+            "dnskey": dnskey, "ds": ds, "key_tag": key.key_tag}, names=(TIP,))
 
     def name(self, request):
-        text = request.match_info["name"]
+        text = request.match_info["rest"]
         name = text.encode("utf-8", "surrogateescape")
         question = {"name": name}
         if not 0 < len(name) <= 255:
@@ -117,16 +157,18 @@ class HTTPAPI:
         rec = self.chain.names.get(name)
         proofs = [self._proof(name)]
         if rec is None:
-            return self._error(request, question, "not-found", "the name does not exist", 404, proofs)
+            return self._error(request, question, "not-found", "the name does not exist", 404, proofs,
+                               (name.decode("utf-8", "surrogateescape"),))
         height = self.chain.height
         params = self.node.params
         return self._envelope(request, "name", question, {
             "name": rec.name, "value": rec.value, "address": encode_address(params.address_version, rec.address),
             "height": rec.height, "txid": rec.txid, "vout": rec.vout,
-            "expires_in": expires_in(rec, height, params), "expired": is_expired(rec, height, params)}, proofs)
+            "expires_in": expires_in(rec, height, params), "expired": is_expired(rec, height, params)}, proofs,
+            names=(name.decode("utf-8", "surrogateescape"), TIP))
 
     def domain(self, request):
-        fqdn = request.match_info["fqdn"].lower().rstrip(".") + "."
+        fqdn = request.match_info["rest"].lower().rstrip(".") + "."
         qtype = request.query.get("type", "ANY").upper()
         question = {"name": fqdn, "type": qtype}
         if domain_of(fqdn) is None:
@@ -134,7 +176,8 @@ class HTTPAPI:
         ans = self.resolver.source.resolve(fqdn)
         proofs = [self._proof(n.encode()) for n in ans.names_used]
         if not ans.records:
-            return self._error(request, question, "not-found", "the domain does not exist", 404, proofs)
+            return self._error(request, question, "not-found", "the domain does not exist", 404, proofs,
+                               ans.names_used)
         records = [[r.owner, r.rtype, r.rdata] for r in ans.records
                    if qtype == "ANY" or (r.owner == fqdn and r.rtype in (qtype, "CNAME", "DNAME"))
                    or r.rtype in ("NS", "DNAME") and fqdn.endswith("." + r.owner)]
@@ -144,7 +187,7 @@ class HTTPAPI:
             mlt.append({"owner": owner, "ip": item.ip, "port": item.port, "id_key": item.id_key, "eph_key": eph,
                         "eph_update": update.to_bytes() if update else None})
         return self._envelope(request, "domain", question,
-                              {"records": records, "tls": tls, "minimalt": mlt}, proofs)
+                              {"records": records, "tls": tls, "minimalt": mlt}, proofs, names=ans.names_used)
 
     def headers(self, request):
         try:
@@ -158,13 +201,13 @@ class HTTPAPI:
         headers = []
         for h in range(start, min(start + count, self.chain.height + 1)):
             headers.append(self.chain.entry_at(h).header.to_bytes())
-        return self._envelope(request, "headers", question, {"from": start, "headers": headers})
+        return self._envelope(request, "headers", question, {"from": start, "headers": headers}, names=(TIP,))
 
-    async def ekey(self, request):
-        data = await request.read()
+    def ekey(self, request):
+        data = request.body
         if request.content_type == "application/json":
             try:
-                data = bytes.fromhex((await request.json())["update"])
+                data = bytes.fromhex(json.loads(data)["update"])
             except Exception:
                 return self._error(request, {}, "bad-request", 'JSON body must be {"update": hex}', 400)
         result = self.node.submit_ekey(data)
@@ -174,9 +217,11 @@ class HTTPAPI:
         return self._envelope(request, "ekey", question, result)
 
 
-def _format(request) -> str:
-    fmt = request.query.get("format")
-    if fmt in ("msgpack", "json"):
-        return fmt
-    accept = request.headers.get("Accept", "")
-    return "msgpack" if "msgpack" in accept else "json"
+def _format(target: str, headers: dict) -> str:
+    """`?format=msgpack|json` wins over the Accept header (checked on the raw target so a
+    cache hit needs no URL parsing)."""
+    if "format=msgpack" in target:
+        return "msgpack"
+    if "format=json" in target:
+        return "json"
+    return "msgpack" if "msgpack" in headers.get("accept", "") else "json"

@@ -3,8 +3,9 @@
 It reads the name index through `get` only (DESIGN §1: the resolver never writes chain
 state), treats expired names as absent, renders d/ values with the shared interpreter, and
 puts the freshest MinimaLT ephemeral key into the minimalT TXT records, both at the item's
-owner and at `_minimalt._udp.OWNER`. Results are cached per query name; `invalidate` (called
-on every name-change event) drops them so an update is visible at once.
+owner and at `_minimalt._udp.OWNER`. Results are cached per query name and indexed by the
+names they were built from (imports and absent names included), so a name-change event drops
+exactly the answers that read that name and an update is visible at once.
 """
 from __future__ import annotations
 
@@ -46,11 +47,17 @@ class NameSource:
         self.params = params
         self.ekeys = ekeys
         self._cache: dict[str, Answer] = {}
-        self.generation = 0
+        self._by_name: dict[str, set] = {}
+        self.track: list | None = None      # when a list, every resolve() adds its names_used
 
-    def invalidate(self, *_event) -> None:
-        self._cache.clear()
-        self.generation += 1
+    def invalidate(self, name: str | None = None) -> None:
+        """Forget answers built from `name` ("d/example"), or everything."""
+        if name is None:
+            self._cache.clear()
+            self._by_name.clear()
+            return
+        for q in self._by_name.pop(name, ()):
+            self._cache.pop(q, None)
 
     def value(self, name: str) -> str | None:
         rec = self.get_record(name.encode())
@@ -68,8 +75,12 @@ class NameSource:
         if hit is None:
             hit = self._build(q)
             if len(self._cache) >= MAX_CACHE:
-                self._cache.clear()
+                self.invalidate()
             self._cache[q] = hit
+            for n in hit.names_used:
+                self._by_name.setdefault(n, set()).add(q)
+        if self.track is not None:
+            self.track.extend(hit.names_used)
         return hit
 
     def _build(self, q: str) -> Answer:

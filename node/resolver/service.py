@@ -1,6 +1,7 @@
 """Wires the resolver's parts to a node: the read-only name view, the ephemeral-key store,
 the online signer, the DNS server and the signed HTTP API; every name change (and every
-accepted ephemeral key) empties the rendered-answer caches so updates are visible at once."""
+accepted ephemeral key) drops the cached answers that read that name, so updates are visible
+at once."""
 from __future__ import annotations
 
 import logging
@@ -33,14 +34,21 @@ class Resolver:
         self.responder = Responder(self.source, self.signer, lambda: chain.height)
         self.dns = None
         self.http = None
-        chain.names.listeners.append(self.invalidate)
-        self.ekeys.listeners.append(self.invalidate)
+        chain.names.listeners.append(self._name_changed)
+        self.ekeys.listeners.append(self._ekey_accepted)
 
-    def invalidate(self, *_event) -> None:
-        self.source.invalidate()
-        self.responder.invalidate()
+    def _name_changed(self, kind, name: bytes | None, record, height) -> None:
+        self.invalidate(name.decode("utf-8", "surrogateescape") if name is not None else None)
+
+    def _ekey_accepted(self, data: bytes, update) -> None:
+        self.invalidate(update.name.decode("utf-8", "surrogateescape"))
+
+    def invalidate(self, name: str | None = None) -> None:
+        """Order matters: the source first, so the front caches never re-fill from a stale answer."""
+        self.source.invalidate(name)
+        self.responder.invalidate(name)
         if self.http is not None:
-            self.http.invalidate()
+            self.http.invalidate(name)
 
     async def start(self) -> None:
         if self.dns_port is not None:

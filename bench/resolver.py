@@ -1,0 +1,321 @@
+"""Resolver benchmark: 10,000 registered names served by a real node process.
+
+Builds a regtest chain registering N names (NAME_NEW, 12 blocks, FIRSTUPDATE, all validated
+the normal way), starts `dotbit-node` with DNS and HTTP on loopback, and measures in the same
+run, each REPEAT times (medians reported):
+  - dnsperf against the resolver without DO and with DO (online DNSSEC), qps and p99 latency
+  - dnsperf against Unbound serving the same A records as local-data (the reference)
+  - signed HTTP answers (/v1/domain, random names) at 50 concurrent keep-alive connections:
+    req/s and p99, with wrk if installed (else a lean asyncio client)
+
+    python bench/resolver.py [--names 10000] [--seconds 8] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from node.chain.consensus import COIN  # noqa: E402
+from node.chain.crypto import hash160, pubkey_from_secret  # noqa: E402
+from node.chain.primitives import Block, Tx, TxIn, TxOut  # noqa: E402
+from node.chain.signing import sign_tx  # noqa: E402
+from node.mining.miner import solve_quick  # noqa: E402
+from node.mining.template import assemble  # noqa: E402
+from node.names.ops import firstupdate_outputs, name_new_output  # noqa: E402
+from node.names.rules import registration_burn  # noqa: E402
+from node.params import REGTEST  # noqa: E402
+from node.service import open_chain  # noqa: E402
+
+FEE = 10_000
+LOCK = COIN // 100
+PER_BLOCK = 1500
+FANOUT = 400
+
+
+def ip_of(i: int) -> str:
+    return f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+
+
+def build_chain(datadir: str, n: int) -> list[str]:
+    rng = random.Random(1)
+    secret = rng.randbytes(32)
+    pub = pubkey_from_secret(secret)
+    addr = hash160(pub)
+    chain = open_chain(REGTEST, datadir)
+    now = int(time.time()) - 3600
+
+    def mine(txs=()):
+        tmpl = assemble(chain, list(txs), FEE * len(txs), addr, now)
+        block = Block(solve_quick(tmpl.block.header, tmpl.target), tmpl.block.txs)
+        chain.process_block(block)
+        return block
+
+    def signed(ins, outs, spent):
+        tx = Tx(1, tuple(TxIn(t, i) for t, i in ins), tuple(outs), 0)
+        return sign_tx(tx, spent, [secret] * len(ins), [pub] * len(ins))
+
+    per_coin = -(-n // FANOUT)
+    coinbases = [mine().txs[0] for _ in range(per_coin)]
+    for _ in range(REGTEST.coinbase_maturity):
+        mine()
+    share = 12 * COIN // 100
+    fan, coins = [], []
+    for cb in coinbases:
+        value = cb.outputs[0].value
+        outs = [TxOut(share, addr)] * FANOUT
+        tx = signed([(cb.txid, 0)], outs + [TxOut(value - share * FANOUT - FEE, addr)], [(value, addr)])
+        fan.append(tx)
+        coins += [(tx.txid, i) for i in range(FANOUT)]
+    mine(fan)
+    names = [f"name{i:05d}" for i in range(n)]
+    news = []
+    for i, label in enumerate(names):
+        rand = rng.randbytes(20)
+        tx = signed([coins[i]], [name_new_output(("d/" + label).encode(), rand, addr, LOCK),
+                                 TxOut(share - LOCK - FEE, addr)], [(share, addr)])
+        news.append((tx, rand))
+    for k in range(0, n, PER_BLOCK):
+        mine([t for t, _ in news[k:k + PER_BLOCK]])
+    for _ in range(REGTEST.min_firstupdate_depth):
+        mine()
+    firsts = []
+    height = chain.height + 1
+    for i, (label, (new, rand)) in enumerate(zip(names, news)):
+        name = ("d/" + label).encode()
+        value = json.dumps({"ip": [ip_of(i)], "map": {"www": {"ip": [ip_of(i)]}}}).encode()
+        burn = registration_burn(name, height + len(firsts) // PER_BLOCK, REGTEST)
+        change = share - LOCK - FEE - burn - FEE
+        outs = firstupdate_outputs(name, rand, value, addr, LOCK, burn) + [TxOut(change, addr)]
+        firsts.append(signed([(new.txid, 0), (new.txid, 1)], outs, [(LOCK, addr), (share - LOCK - FEE, addr)]))
+    for k in range(0, n, PER_BLOCK):
+        mine(firsts[k:k + PER_BLOCK])
+    height = chain.height
+    chain.db.close()
+    print(f"chain: {n} names registered, height {height}", file=sys.stderr)
+    return names
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_dns(port: int, proc) -> None:
+    import dns.message
+    import dns.query
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            dns.query.udp(dns.message.make_query("bit.", "SOA"), "127.0.0.1", port=port, timeout=0.5)
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError("server did not answer")
+
+
+def _dnsperf(port: int, qfile: str, do: bool, *extra: str) -> str:
+    cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-c", "4", "-q", "200", "-t", "2",
+           *extra] + (["-D"] if do else [])
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600).stdout
+
+
+def dnsperf(port: int, qfile: str, seconds: float, do: bool) -> dict:
+    """Throughput at saturation, then p99 latency in a second run at half that rate (-v
+    prints every query's latency but costs dnsperf CPU, so it stays out of the qps run)."""
+    out = _dnsperf(port, qfile, do, "-l", str(seconds))
+    qps = float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))
+    lost = int(re.search(r"Queries lost:\s+(\d+)", out).group(1))
+    out = _dnsperf(port, qfile, do, "-l", str(max(2.0, seconds / 3)), "-Q", str(int(qps / 2)), "-v")
+    lat = sorted(float(m) for m in re.findall(r"^> \S+ .* ([\d.]+)$", out, re.M))
+    p99 = lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan")
+    return {"qps": qps, "p99_ms": p99, "lost": lost}
+
+
+def unbound_conf(workdir: str, port: int, names: list[str]) -> str:
+    path = os.path.join(workdir, "unbound.conf")
+    with open(path, "w") as f:
+        f.write(f"""server:
+    interface: 127.0.0.1
+    port: {port}
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{workdir}"
+    pidfile: ""
+    use-syslog: no
+    logfile: "{workdir}/unbound.log"
+    num-threads: 1
+    access-control: 127.0.0.0/8 allow
+    module-config: "iterator"
+    local-zone: "bit." static
+""")
+        for i, label in enumerate(names):
+            f.write(f'    local-data: "{label}.bit. 300 IN A {ip_of(i)}"\n')
+            f.write(f'    local-data: "www.{label}.bit. 300 IN A {ip_of(i)}"\n')
+        f.write("remote-control:\n    control-enable: no\n")
+    return path
+
+
+async def http_load(port: int, paths: list[str], seconds: float, conns: int = 50, each_once: bool = False) -> dict:
+    """A lean keep-alive HTTP/1.1 client (the aiohttp client would cost more CPU than the
+    server it measures on a small machine)."""
+    lat: list[float] = []
+    done = 0
+    stop_at = time.perf_counter() + seconds
+    rng = random.Random(3)
+
+    async def worker():
+        nonlocal done
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        todo = list(paths) if each_once else None
+        try:
+            while (todo if each_once else time.perf_counter() < stop_at):
+                path = todo.pop() if each_once else rng.choice(paths)
+                t0 = time.perf_counter()
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+                head = await reader.readuntil(b"\r\n\r\n")
+                m = re.search(rb"(?i)content-length:\s*(\d+)", head)
+                await reader.readexactly(int(m.group(1)))
+                if not head.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(head[:40])
+                lat.append(time.perf_counter() - t0)
+                done += 1
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(conns)))
+    elapsed = time.perf_counter() - t0
+    lat.sort()
+    return {"rps": done / elapsed, "p99_ms": lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan")}
+
+
+WRK_SCRIPT = """
+local n = %d
+request = function()
+  return wrk.format("GET", string.format("/v1/domain/name%%05d.bit?type=A", math.random(0, n - 1)))
+end
+"""
+
+
+def wrk_load(port: int, n: int, seconds: float, workdir: str, conns: int = 50) -> dict:
+    """wrk (C) as the load generator when installed: a Python client would compete with the
+    server for the same two cores and measure itself."""
+    script = os.path.join(workdir, "paths.lua")
+    with open(script, "w") as f:
+        f.write(WRK_SCRIPT % n)
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds:g}s", "--latency", "-s", script,
+                          f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    if non2xx:
+        raise RuntimeError(f"wrk saw {non2xx.group(1)} error responses")
+    return {"rps": rps, "p99_ms": p99}
+
+
+def med(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--names", type=int, default=10_000)
+    ap.add_argument("--seconds", type=float, default=8)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    args = ap.parse_args()
+    for tool in ("dnsperf", "unbound"):
+        if not shutil.which(tool):
+            print(f"{tool} is not installed (apt-get install dnsperf unbound)", file=sys.stderr)
+            return 1
+    work = tempfile.mkdtemp(prefix="dotbit-bench-resolver-")
+    procs = []
+    try:
+        t0 = time.perf_counter()
+        names = build_chain(os.path.join(work, "node"), args.names)
+        print(f"chain built in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        qfile = os.path.join(work, "queries.txt")
+        with open(qfile, "w") as f:
+            for label in names:
+                f.write(f"{label}.bit A\nwww.{label}.bit A\n")
+        dport, hport, rport, uport = free_port(), free_port(), free_port(), free_port()
+        node = subprocess.Popen([sys.executable, "-m", "node.cli", "--network", "regtest", "--datadir",
+                                 os.path.join(work, "node"), "--rpc-port", str(rport), "--dns-port", str(dport),
+                                 "--http-port", str(hport), "--log-level", "warning"],
+                                stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "node.log"), "w"))
+        procs.append(node)
+        wait_dns(dport, node)
+        ub = subprocess.Popen(["unbound", "-d", "-c", unbound_conf(work, uport, names)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        procs.append(ub)
+        wait_dns(uport, ub)
+        # One pass over every query first: the figures below are for a warm resolver (rendered
+        # answers and signatures cached), which is how a long-running resolver serves.
+        cold = []
+        for do in (False, True):
+            out = _dnsperf(dport, qfile, do, "-n", "1")
+            cold.append({"qps": float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1))})
+        results = {"resolver": [], "resolver_do": [], "unbound": [], "unbound_do": [], "http": []}
+        paths = [f"/v1/domain/{label}.bit?type=A" for label in names]
+        t1 = time.perf_counter()
+        asyncio.run(http_load(hport, paths, 0, conns=1, each_once=True))
+        print(f"  HTTP first pass over {len(paths)} names: {time.perf_counter() - t1:.1f}s", file=sys.stderr)
+        for _ in range(args.repeat):
+            results["resolver"].append(dnsperf(dport, qfile, args.seconds, False))
+            results["resolver_do"].append(dnsperf(dport, qfile, args.seconds, True))
+            results["unbound"].append(dnsperf(uport, qfile, args.seconds, False))
+            results["unbound_do"].append(dnsperf(uport, qfile, args.seconds, True))
+            if shutil.which("wrk"):
+                results["http"].append(wrk_load(hport, len(names), args.seconds, work))
+            else:
+                results["http"].append(asyncio.run(http_load(hport, paths, args.seconds)))
+        ub_qps = med(results["unbound"], "qps")
+        print(f"\nresolver benchmark: {args.names} names, {os.cpu_count()} cores, medians of {args.repeat} runs "
+              f"of {args.seconds:g}s (dnsperf -c 4 -q 200)")
+        print(f"  first pass (cold caches):   no DO {cold[0]['qps']:9.0f} qps   DO {cold[1]['qps']:9.0f} qps")
+        for key, label in (("resolver", "dotbit DNS, no DO"), ("resolver_do", "dotbit DNS, DO"),
+                           ("unbound", "Unbound local-data, no DO"), ("unbound_do", "Unbound local-data, DO")):
+            rs = results[key]
+            print(f"  {label:27s} {med(rs, 'qps'):9.0f} qps   p99 {med(rs, 'p99_ms'):7.2f} ms   "
+                  f"({med(rs, 'qps') / ub_qps:6.1%} of Unbound no-DO; lost {sum(r['lost'] for r in rs)})")
+        h = results["http"]
+        print(f"  signed HTTP /v1/domain     {med(h, 'rps'):9.0f} req/s p99 {med(h, 'p99_ms'):7.2f} ms "
+              f"(50 connections, {'wrk' if shutil.which('wrk') else 'Python client'})")
+        print(f"  targets: no DO >= 50% of Unbound: {med(results['resolver'], 'qps') / ub_qps >= 0.5}; "
+              f"DO >= 30%: {med(results['resolver_do'], 'qps') / ub_qps >= 0.3}; "
+              f"HTTP >= 5000 req/s: {med(h, 'rps') >= 5000}")
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
