@@ -36,6 +36,7 @@ class Stub:
         self.host = host
         self.port = port
         self._cache: dict[tuple, tuple[Verified, float]] = {}
+        self._raw: dict[tuple, tuple[bytes, float]] = {}
         self._udp = None
         self._tcp = None
         self._conns: set = set()
@@ -58,14 +59,25 @@ class Stub:
     # --- answers ---------------------------------------------------------------------------
 
     def cached(self, wire: bytes, tcp: bool) -> bytes | None:
-        """The response if it needs no network round trip (cache hit, bad query), else None."""
+        """The response if it needs no network round trip (cache hit, bad query), else None.
+        Rendered responses are kept by the query bytes after the ID, so a repeated question
+        costs a dict lookup instead of a DNS parse and render."""
+        raw = self._raw.get((tcp, wire[2:]))
+        if raw is not None and raw[1] > time.monotonic():
+            return wire[:2] + raw[0]
         query, key, early = self._parse(wire)
         if early is not None or query is None:
             return early
         hit = self._cache.get(key)
         if hit is not None and hit[1] > time.monotonic():
-            return _render(query, hit[0], tcp)
+            return self._keep(wire, tcp, _render(query, hit[0], tcp), hit[1])
         return None
+
+    def _keep(self, wire: bytes, tcp: bool, out: bytes, until: float) -> bytes:
+        if len(self._raw) >= MAX_CACHE:
+            self._raw.clear()
+        self._raw[(tcp, wire[2:])] = (out[2:], until)
+        return out
 
     async def answer(self, wire: bytes, tcp: bool) -> bytes | None:
         query, key, early = self._parse(wire)
@@ -73,7 +85,7 @@ class Stub:
             return early
         hit = self._cache.get(key)
         if hit is not None and hit[1] > time.monotonic():
-            return _render(query, hit[0], tcp)
+            return self._keep(wire, tcp, _render(query, hit[0], tcp), hit[1])
         try:
             verified = await self.client.resolve(key[0], key[1], fresh_sync=False)
         except VerifyError as e:
@@ -84,8 +96,9 @@ class Stub:
             return _bare(query, dns.rcode.SERVFAIL)
         if len(self._cache) >= MAX_CACHE:
             self._cache.clear()
-        self._cache[key] = (verified, time.monotonic() + CACHE_SECONDS)
-        return _render(query, verified, tcp)
+        until = time.monotonic() + CACHE_SECONDS
+        self._cache[key] = (verified, until)
+        return self._keep(wire, tcp, _render(query, verified, tcp), until)
 
     def _parse(self, wire: bytes):
         """(query, (fqdn, type), None) for a .bit question; (None, None, response-or-None) else."""

@@ -28,7 +28,7 @@ from node.chain.primitives import HEADER_SIZE, Header
 from node.names.dvalue import Record
 from node.names.proof import ProofError, verify_proof
 from node.names.rules import NameRecord, is_expired, record_hash, tree_key
-from .ekeys import EKeyError, EKeyUpdate
+from .ekeys import MAX_LIFETIME, EKeyError, EKeyUpdate
 from .envelope import EnvelopeError, open_envelope
 from .records import NameSource, domain_of, select
 
@@ -261,8 +261,8 @@ def _check_ekeys(entries, proven: dict, height: int, params, now: float) -> dict
             raise VerifyError("ekey", f"the ephemeral-key update for {m['owner']} is not for its proven name")
         if hash160(u.pubkey) != rec.address or not verify_digest(u.pubkey, u.sig, u.digest):
             raise VerifyError("ekey", f"the ephemeral key for {m['owner']} is not signed by the name's owner")
-        if u.expires <= now:
-            raise VerifyError("ekey", f"the ephemeral-key update for {m['owner']} has expired")
+        if not now < u.expires <= now + MAX_LIFETIME:     # resolvers refuse longer ones on entry
+            raise VerifyError("ekey", f"the ephemeral-key update for {m['owner']} has expired or lives too long")
         updates[u.name] = u
     return updates
 
