@@ -34,6 +34,14 @@ class Answer:
         return any(r.owner.endswith(suffix) for r in self.records)
 
 
+def select(records, fqdn: str, qtype: str) -> list[Record]:
+    """The records an answer for (fqdn, qtype) carries. The HTTP API and light clients both
+    use this, so a client can recompute an answer from proven names and compare."""
+    return [r for r in records
+            if qtype == "ANY" or (r.owner == fqdn and r.rtype in (qtype, "CNAME", "DNAME"))
+            or r.rtype in ("NS", "DNAME") and fqdn.endswith("." + r.owner)]
+
+
 def domain_of(qname: str) -> str | None:
     """ "www.example.bit." -> "d/example" """
     labels = qname.rstrip(".").split(".")

@@ -1,0 +1,260 @@
+"""Light client figures: header sync, answer verification, DNS stub throughput.
+
+1. sync: --headers regtest headers (built here with solve_quick) served by a local aiohttp
+   server speaking the resolver's /v1/headers API, synced by LightClient into a fresh header
+   store (every header fully checked: linkage, PoW, bits, median time). Target <= 10 s.
+2. verify: open_answer + verify_answer of one /v1/domain answer carrying proofs (an import,
+   so two proofs) from a tree of --names names. Target <= 5 ms median.
+3. stub: a `dotbit-resolve serve` process in front of the same server, queried over UDP for
+   already-cached names by an asyncio client keeping --window queries in flight.
+
+    python bench/light.py [--headers 100000] [--names 10000] [--repeat 3] [--seconds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+
+import dns.message  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from node.chain.consensus import bits_to_target  # noqa: E402
+from node.chain.primitives import Header  # noqa: E402
+from node.mining.miner import solve_quick  # noqa: E402
+from node.names.proof import EMPTY  # noqa: E402
+from node.names.rules import NameRecord, tree_key  # noqa: E402
+from node.names.tree import NameTree  # noqa: E402
+from node.params import REGTEST  # noqa: E402
+from node.resolver.envelope import seal  # noqa: E402
+from node.resolver.identity import ResolverKey  # noqa: E402
+from node.resolver.lightclient import LightClient  # noqa: E402
+from node.resolver.lightheaders import HeaderStore  # noqa: E402
+from node.resolver.lightverify import open_answer, verify_answer  # noqa: E402
+from node.resolver.records import NameSource, select  # noqa: E402
+
+OWNER = bytes(range(20))
+
+
+def build_names(n: int, rng: random.Random, height: int):
+    """n names plus d/bench (importing d/n1), all last updated at `height` so none has expired."""
+    records = {}
+    for i in range(n):
+        name = f"d/n{i}".encode()
+        records[name] = NameRecord(name, json.dumps({"ip": [f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"]}).encode(),
+                                   OWNER, height, rng.randbytes(32), 0)
+    records[b"d/bench"] = NameRecord(b"d/bench", json.dumps({"ip": ["192.0.2.7"], "map": {"www": {
+        "import": "d/n1"}}}).encode(), OWNER, height, rng.randbytes(32), 0)
+    nodes: dict = {}
+    tree = NameTree(nodes.get)
+    root, new = tree.update(EMPTY, {tree_key(k): r.leaf_hash for k, r in records.items()})
+    nodes.update(new)
+    return records, tree, root
+
+
+def build_headers(n: int, name_root: bytes) -> list[bytes]:
+    """A regtest chain of n+1 headers (genesis first), one second apart so the last one is
+    not in the future; every header commits to the bench tree's root."""
+    genesis = REGTEST.genesis.header
+    target = bits_to_target(genesis.bits)
+    out, prev = [genesis.to_bytes()], genesis
+    for h in range(1, n + 1):
+        hdr = solve_quick(Header(1, prev.hash, bytes(32), name_root, genesis.time + h, genesis.bits, 0), target)
+        out.append(hdr.to_bytes())
+        prev = hdr
+    return out
+
+
+class Server:
+    """Just enough of the resolver's HTTP API: /v1/resolver, /v1/headers, /v1/domain."""
+
+    def __init__(self, key: ResolverKey, headers: list[bytes], records, tree, root):
+        self.key, self.headers, self.records, self.tree, self.root = key, headers, records, tree, root
+        self.port = None
+
+    def envelope(self, kind, question, answer, proofs=()):
+        tip = len(self.headers) - 1
+        now = int(time.time())
+        body = {"v": 1, "kind": kind, "question": question, "answer": answer,
+                "tip": {"height": tip, "hash": hashlib.sha256(hashlib.sha256(self.headers[tip]).digest()).digest(),
+                        "name_root": self.root},
+                "served": now, "valid_until": now + 300, "proofs": list(proofs)}
+        return seal(body, self.key.sign, "msgpack")
+
+    def domain_body(self, fqdn: str, qtype: str) -> bytes:
+        source = NameSource(self.records.get, lambda: len(self.headers) - 1, REGTEST)
+        ans = source.resolve(fqdn)
+        proofs = [{"name": n.encode(), "record": self.records[n.encode()].to_bytes() if n.encode() in self.records
+                   else None, "proof": self.tree.prove(self.root, tree_key(n.encode())).to_bytes()}
+                  for n in ans.names_used]
+        records = [[r.owner, r.rtype, r.rdata] for r in select(ans.records, fqdn, qtype)]
+        return self.envelope("domain", {"name": fqdn, "type": qtype}, {"records": records, "tls": [],
+                                                                       "minimalt": []}, proofs)
+
+    async def start(self):
+        async def info(_):
+            return web.Response(body=self.envelope("resolver", {}, {"public_key": self.key.public_key,
+                                                                    "network": "regtest"}))
+
+        async def headers(req):
+            start, count = int(req.query["from"]), int(req.query["count"])
+            return web.Response(body=self.envelope("headers", {"from": start, "count": count},
+                                                   {"from": start, "headers": self.headers[start:start + count]}))
+
+        async def domain(req):
+            fqdn = req.match_info["fqdn"].lower().rstrip(".") + "."
+            return web.Response(body=self.domain_body(fqdn, req.query.get("type", "ANY")))
+
+        app = web.Application()
+        app.router.add_get("/v1/resolver", info)
+        app.router.add_get("/v1/headers", headers)
+        app.router.add_get("/v1/domain/{fqdn}", domain)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+
+async def bench_sync(server: Server, repeat: int, keep_dir: str) -> list[float]:
+    times = []
+    for i in range(repeat):
+        d = tempfile.mkdtemp(prefix="dotbit-light-bench-")
+        t0 = time.perf_counter()
+        async with LightClient(REGTEST, d, f"http://127.0.0.1:{server.port}", server.key.fingerprint) as c:
+            await c.resolver.identify(server.key.fingerprint, "regtest")
+            height = await c.sync()
+        times.append(time.perf_counter() - t0)
+        assert height == len(server.headers) - 1, height
+        if i == 0:
+            shutil.copy(os.path.join(d, "headers.dat"), os.path.join(keep_dir, "headers.dat"))
+        shutil.rmtree(d)
+    return times
+
+
+def bench_verify(server: Server, light_dir: str, n: int) -> list[float]:
+    store = HeaderStore(light_dir, REGTEST)
+    data = server.domain_body("www.bench.bit.", "A")
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        now = time.time()
+        body = open_answer(data, server.key.public_key, "www.bench.bit.", "A", now)
+        v = verify_answer(body, store.header, store.height, REGTEST, now)
+        times.append(time.perf_counter() - t0)
+    assert [r.rdata for r in v.records] == ["10.0.0.1"] and len(v.proven) == 2, v
+    return times
+
+
+async def bench_stub(server: Server, light_dir: str, seconds: float, window: int) -> float:
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        os.path.join(os.path.dirname(sys.executable), "dotbit-resolve"), "--network", "regtest", "--resolver",
+        f"http://127.0.0.1:{server.port}", "--pin", server.key.fingerprint, "--light-dir", light_dir,
+        "--config", os.devnull, "serve", "--port", str(port), stdout=subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert b"serving" in line, line
+        names = [f"n{i}.bit." for i in range(20)]
+        queries = [dns.message.make_query(n, "A").to_wire() for n in names]
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        state = {"sent": 0, "got": 0, "stop": time.monotonic() + 1e9}
+
+        class Client(asyncio.DatagramProtocol):
+            def connection_made(self, t):
+                self.t = t
+
+            def datagram_received(self, data, addr):
+                state["got"] += 1
+                if time.monotonic() < state["stop"]:
+                    self.send()
+                elif state["got"] >= state["sent"]:
+                    done.set()
+
+            def send(self):
+                q = queries[state["sent"] % len(queries)]
+                state["sent"] += 1
+                self.t.sendto(q, ("127.0.0.1", port))
+
+        t, proto = await loop.create_datagram_endpoint(Client, remote_addr=("127.0.0.1", port))
+        for q in queries:                         # warm the cache: one verified answer per name
+            state["sent"] += 1
+            t.sendto(q, ("127.0.0.1", port))
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)
+        state.update(sent=0, got=0)
+        t0 = time.monotonic()
+        state["stop"] = t0 + seconds
+        for _ in range(window):
+            proto.send()
+        try:
+            await asyncio.wait_for(done.wait(), seconds + 5)
+        except asyncio.TimeoutError:
+            pass                                  # some datagrams lost: count what came back
+        rate = state["got"] / (time.monotonic() - t0)
+        t.close()
+        return rate
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def main_async(args) -> None:
+    rng = random.Random(7)
+    t0 = time.perf_counter()
+    records, tree, root = build_names(args.names, rng, args.headers - 1)
+    headers = build_headers(args.headers, root)
+    print(f"# built {args.names} names and {args.headers} headers in {time.perf_counter() - t0:.1f} s")
+    server = Server(ResolverKey(rng.randbytes(32)), headers, records, tree, root)
+    await server.start()
+    keep = tempfile.mkdtemp(prefix="dotbit-light-bench-keep-")
+    try:
+        times = await bench_sync(server, args.repeat, keep)
+        med = statistics.median(times)
+        print(f"light header sync: {args.headers} headers in {med:.2f} s median of {args.repeat} "
+              f"({args.headers / med:,.0f} headers/s; target <= 10 s)")
+        vt = bench_verify(server, keep, 1000)
+        print(f"light verify answer (2 proofs, {args.names} names): {statistics.median(vt) * 1000:.3f} ms median "
+              f"(p90 {sorted(vt)[900] * 1000:.3f} ms; target <= 5 ms)")
+        rate = await bench_stub(server, keep, args.seconds, args.window)
+        print(f"light stub: {rate:,.0f} answers/s for cached names (UDP, {args.window} in flight)")
+    finally:
+        await server.runner.cleanup()
+        shutil.rmtree(keep, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--headers", type=int, default=100_000)
+    ap.add_argument("--names", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--window", type=int, default=32)
+    args = ap.parse_args()
+    asyncio.run(main_async(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,317 @@
+"""`dotbit-resolve`: the light client's command line.
+
+  dotbit-resolve [options] NAME.bit [TYPE]     one verified answer (TYPE: A default, AAAA, TXT,
+                                               TLSA, SRV, MX, NS, DS, CNAME, minimalt, tls, all)
+  dotbit-resolve [options] sync                sync headers only
+  dotbit-resolve [options] serve --port P      local DNS stub for .bit on 127.0.0.1
+
+Options may also come from a config file (`--config`, default ~/.config/dotbit/resolve.conf):
+`key = value` lines using the long option names (resolver, pin, network, light-dir, trust,
+max-behind, headers-from, checkpoint), `#` comments. Command-line options win.
+
+Exit status: 0 records found, 1 the name or type is proven absent (or expired), 2 a check
+failed or the input is bad -- always with ONE line on stderr naming what failed.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import signal
+import sys
+import time
+
+from node.names.dvalue_items import is_domain_label
+from node.params import get_params
+from .envelope import to_jsonable
+from .lightheaders import StoreError
+from .lightverify import QTYPES, Verified, VerifyError
+
+SPECIAL = {"MINIMALT": "TXT", "TLS": "TLSA", "ALL": "ANY"}
+CONFIG_KEYS = ("resolver", "pin", "network", "light-dir", "trust", "max-behind", "headers-from", "checkpoint")
+
+
+class UsageError(Exception):
+    pass
+
+
+def default_config() -> str:
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "dotbit", "resolve.conf")
+
+
+def default_light_dir(network: str) -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "dotbit", network, "light")
+
+
+def read_config(path: str, explicit: bool) -> dict:
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        if explicit:
+            raise UsageError(f"config file {path} not found") from None
+        return {}
+    except OSError as e:
+        raise UsageError(f"config file {path}: {e.strerror}") from None
+    conf: dict = {}
+    for n, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, sep, value = (p.strip() for p in line.partition("="))
+        if not sep or key not in CONFIG_KEYS:
+            raise UsageError(f"{path}:{n}: expected `key = value` with key one of {', '.join(CONFIG_KEYS)}")
+        if key in ("headers-from", "checkpoint"):
+            conf.setdefault(key, []).append(value)
+        else:
+            conf[key] = value
+    return conf
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):          # one line and exit 2, like every other failure
+        print(f"dotbit-resolve: usage: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dotbit-resolve", description="Verified .bit lookups for light clients.")
+    p.add_argument("target", help="NAME.bit, or `sync`, or `serve`")
+    p.add_argument("qtype", nargs="?", default="A", help="A (default), AAAA, TXT, TLSA, SRV, MX, NS, DS, "
+                                                         "CNAME, minimalt, tls, all")
+    p.add_argument("--config", help="config file (default ~/.config/dotbit/resolve.conf)")
+    p.add_argument("--network", help="main (default), testnet or regtest")
+    p.add_argument("--resolver", help="resolver HTTP API URL (default http://127.0.0.1:<network port>)")
+    p.add_argument("--pin", help="SHA-256 fingerprint (hex) of the resolver's key")
+    p.add_argument("--light-dir", help="header store (default ~/.local/share/dotbit/NETWORK/light)")
+    p.add_argument("--trust", choices=("proofs", "pinned"),
+                   help="proofs (default): check name proofs against our headers; pinned: trust the "
+                        "resolver's signature alone")
+    p.add_argument("--max-behind", type=int, help="refuse answers more than this many blocks behind our tip "
+                                                  "(default 6)")
+    p.add_argument("--headers-from", action="append", help="another header source URL (repeatable)")
+    p.add_argument("--checkpoint", action="append", help="HEIGHT:HASH our chain must contain (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the verified answer as JSON")
+    p.add_argument("--progress", action="store_true", help="show header sync progress (default on a tty)")
+    p.add_argument("--port", type=int, help="serve: DNS port on 127.0.0.1 (default 5353)")
+    return p
+
+
+def settings(argv) -> argparse.Namespace:
+    args = build_parser().parse_args(argv)
+    conf = read_config(args.config or default_config(), args.config is not None)
+    for key in CONFIG_KEYS:
+        attr = key.replace("-", "_")
+        if getattr(args, attr) is None and key in conf:
+            setattr(args, attr, conf[key])
+    try:
+        args.params = get_params(args.network or "main")
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    args.resolver = args.resolver or f"http://127.0.0.1:{args.params.http_port}"
+    args.light_dir = args.light_dir or default_light_dir(args.params.name)
+    args.trust = args.trust or "proofs"
+    if args.trust not in ("proofs", "pinned"):
+        raise UsageError("trust must be proofs or pinned")
+    try:
+        args.max_behind = 6 if args.max_behind is None else int(args.max_behind)
+    except ValueError:
+        raise UsageError("max-behind must be an integer") from None
+    if args.max_behind < 0:
+        raise UsageError("max-behind must be >= 0")
+    args.checkpoints = {}
+    for cp in args.checkpoint or ():
+        height, _, digest = cp.partition(":")
+        try:
+            args.checkpoints[int(height)] = bytes.fromhex(digest)
+            assert len(args.checkpoints[int(height)]) == 32 and int(height) >= 0
+        except (ValueError, AssertionError):
+            raise UsageError(f"checkpoint {cp!r}: expected HEIGHT:64-hex-digit-hash") from None
+    if args.pin is not None and (len(args.pin) != 64 or any(c not in "0123456789abcdefABCDEF" for c in args.pin)):
+        raise UsageError("pin must be 64 hex digits (SHA-256 of the resolver key)")
+    if not args.resolver.startswith(("http://", "https://")):
+        raise UsageError("resolver must be an http:// or https:// URL")
+    return args
+
+
+def question(target: str, qtype: str) -> tuple[str, str, str]:
+    """(fqdn, wire type, shown type) for a NAME.bit and TYPE from the command line."""
+    fqdn = target.lower().rstrip(".") + "."
+    labels = fqdn[:-1].split(".")
+    if len(fqdn) > 254 or len(labels) < 2 or labels[-1] != "bit" or not is_domain_label(labels[-2]) \
+            or any(not lab or len(lab) > 63 for lab in labels):
+        raise UsageError(f"{target!r:.80} is not a name under .bit")
+    shown = qtype.upper()
+    wire = SPECIAL.get(shown, shown)
+    if wire not in QTYPES:
+        raise UsageError(f"unknown type {qtype!r:.20} (A, AAAA, TXT, TLSA, SRV, MX, NS, DS, CNAME, "
+                         f"minimalt, tls, all)")
+    return fqdn, wire, shown
+
+
+def main(argv=None) -> int:
+    try:
+        args = settings(sys.argv[1:] if argv is None else argv)
+        if args.target not in ("sync", "serve"):
+            q = question(args.target, args.qtype)
+        if args.pin is None:
+            raise UsageError(f"no --pin given: pin the fingerprint of the resolver at {args.resolver} "
+                             f"(its operator prints it; `dotbit-node dnssec-anchor` on the node)")
+        if args.target == "serve":
+            return asyncio.run(_serve(args))
+        if args.target == "sync":
+            return asyncio.run(_sync(args))
+        return asyncio.run(_resolve(args, *q))
+    except UsageError as e:
+        return _fail(f"usage: {e}")
+    except VerifyError as e:
+        return _fail(f"verification failed: {e}")
+    except StoreError as e:
+        return _fail(f"header store: {e}")
+    except OSError as e:
+        return _fail(f"I/O error: {e}")
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:              # a bug: still one line, never a traceback on a user
+        return _fail(f"internal error: {type(e).__name__}: {e}")
+
+
+def _fail(line: str) -> int:
+    print(f"dotbit-resolve: {line}", file=sys.stderr)
+    return 2
+
+
+def _client(args):
+    from .lightclient import LightClient
+    show = args.progress or sys.stderr.isatty()
+    return LightClient(args.params, args.light_dir, args.resolver, args.pin,
+                       header_urls=tuple(args.headers_from or ()), trust=args.trust,
+                       max_behind=args.max_behind, checkpoints=args.checkpoints,
+                       progress=_Progress() if show else None)
+
+
+class _Progress:
+    """Header-sync progress on stderr, at most once a second, ended with a newline."""
+
+    def __init__(self):
+        self.last = 0.0
+        self.shown = False
+
+    def __call__(self, height: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= 1.0:
+            self.last = now
+            self.shown = True
+            print(f"\rsyncing headers: height {height}", end="", file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        if self.shown:
+            print(file=sys.stderr, flush=True)
+            self.shown = False
+
+
+async def _sync(args) -> int:
+    async with _client(args) as client:
+        try:
+            await client.resolver.identify(args.pin, args.params.name)
+            height = await client.sync()
+        finally:
+            if client.progress:
+                client.progress.done()
+        print(f"headers synced to height {height}, tip {client.store.hash(height).hex()}")
+    return 0
+
+
+async def _resolve(args, fqdn: str, wire: str, shown: str) -> int:
+    async with _client(args) as client:
+        try:
+            v = await client.resolve(fqdn, wire)
+        finally:
+            if client.progress:
+                client.progress.done()
+        tip = client.store.height if client.store else None
+    if args.json:
+        print(json.dumps(_as_json(v, shown, tip), indent=1, sort_keys=True))
+    else:
+        print(_as_text(v, shown, tip))
+    if shown == "MINIMALT":
+        found = bool(v.minimalt)
+    elif shown == "TLS":
+        found = bool(v.tls)
+    else:
+        found = bool(v.records)
+    return 0 if found and v.status == "NOERROR" else 1
+
+
+def _as_json(v: Verified, shown: str, tip) -> dict:
+    out = {"question": {"name": v.fqdn, "type": shown}, "status": v.status, "height": v.height,
+           "block": v.block_hash.hex(), "our_tip": tip, "trust": v.trust,
+           "records": [[r.owner, r.rtype, r.rdata] for r in v.records], "tls": v.tls,
+           "minimalt": [_mlt_json(m) for m in v.minimalt], "expired": v.expired,
+           "proven": sorted(n.decode("utf-8", "replace") for n in v.proven)}
+    if v.trust == "pinned":
+        out["warning"] = "trust pinned: name proofs were NOT checked, the resolver's signature alone vouches"
+    return to_jsonable(out)
+
+
+def _mlt_json(m: dict) -> dict:
+    out = {k: m.get(k) for k in ("owner", "ip", "port")}
+    for k in ("id_key", "eph_key"):
+        out[k] = base64.b64encode(m[k]).decode() if isinstance(m.get(k), bytes) else m.get(k)
+    out["eph_source"] = "owner-signed update" if m.get("eph_update") else "on-chain value"
+    return out
+
+
+def _as_text(v: Verified, shown: str, tip) -> str:
+    lines = [f";; dotbit-resolve {v.fqdn} {shown}",
+             f";; status: {v.status}, answered at height {v.height} block {v.block_hash.hex()}"]
+    if v.trust == "pinned":
+        lines.append(";; TRUST: pinned resolver key only -- name proofs NOT checked (DNSNMC-style)")
+    else:
+        names = ", ".join(sorted(n.decode("utf-8", "replace") for n in v.proven)) or "none"
+        lines.append(f";; verified: signature, header in our chain (tip {tip}), proofs of {names}")
+    for name in v.expired:
+        lines.append(f";; EXPIRED: {name} is expired at height {v.height}")
+    if v.status == "NXDOMAIN":
+        lines.append(f";; {v.fqdn} does not exist" + (" (its name has expired)" if v.expired else "")
+                     + (" -- proven absent" if v.trust == "proofs" else ""))
+    if shown == "TLS":
+        lines += [f"{owner}\tIN\tTLSA\t{rdata}" for owner, rdata in v.tls]
+    elif shown == "MINIMALT":
+        for m in v.minimalt:
+            mj = _mlt_json(m)
+            ip = f"ip={mj['ip']} " if mj["ip"] else ""
+            lines.append(f"{mj['owner']}\tMINIMALT\t{ip}port={mj['port']} id_key={mj['id_key']} "
+                         f"eph_key={mj['eph_key']} ({mj['eph_source']})")
+    else:
+        lines += [f"{r.owner}\tIN\t{r.rtype}\t{r.rdata}" for r in v.records]
+    return "\n".join(lines)
+
+
+async def _serve(args) -> int:
+    from .lightstub import Stub
+    async with _client(args) as client:
+        await client.resolver.identify(args.pin, args.params.name)
+        if args.trust == "proofs":
+            await client.sync()
+            if client.progress:
+                client.progress.done()
+        stub = Stub(client, "127.0.0.1", 5353 if args.port is None else args.port)
+        await stub.start()
+        print(f"dotbit-resolve: serving verified .bit on 127.0.0.1:{stub.port} (UDP+TCP), trust {args.trust}",
+              flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await stub.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

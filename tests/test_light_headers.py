@@ -1,0 +1,127 @@
+"""Header sync of the light client in-process: the source is the injected `fetch(start,
+count)` over a list of regtest headers built here, so forks and bad headers are easy to make.
+Covers extension, resumption after a torn write, most-work fork choice, each header rule,
+checkpoints, and another network's store."""
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import replace
+
+import pytest
+
+from node.chain.consensus import bits_to_target, next_bits
+from node.chain.crypto import sha256d
+from node.chain.primitives import Header
+from node.mining.miner import solve_quick
+from node.params import MAIN, REGTEST
+from node.resolver.lightheaders import HeaderStore, StoreError, sync
+from node.resolver.lightverify import VerifyError
+
+GENESIS = REGTEST.genesis.header
+TARGET = bits_to_target(GENESIS.bits)
+NOW = GENESIS.time + 100_000
+
+
+def grow(chain: list[bytes], n: int, salt: int = 0, **changes) -> list[bytes]:
+    """chain plus n solved headers one second apart; `salt` in merkle_root makes forks differ."""
+    out = list(chain)
+    for _ in range(n):
+        prev = Header.from_bytes(out[-1])
+        h = Header(1, prev.hash, salt.to_bytes(32, "little"), bytes(32), prev.time + 1, GENESIS.bits, 0)
+        out.append(solve_quick(replace(h, **changes), TARGET).to_bytes())
+    return out
+
+
+def source(chain: list[bytes]):
+    async def fetch(start: int, count: int) -> list[bytes]:
+        return chain[start:start + count]
+    return fetch
+
+
+def run(store, chain, **kw) -> int:
+    return asyncio.run(sync(store, source(chain), lambda: NOW, **kw))
+
+
+BASE = grow([GENESIS.to_bytes()], 30)
+
+
+def test_extend_and_resume(tmp_path):
+    store = HeaderStore(str(tmp_path), REGTEST)
+    assert run(store, BASE[:11]) == 10
+    assert run(store, BASE) == 30 and store.chain == BASE
+    path = os.path.join(str(tmp_path), "headers.dat")
+    with open(path, "r+b") as f:
+        f.truncate(112 * 20 + 57)                  # a torn append
+    store = HeaderStore(str(tmp_path), REGTEST)
+    assert store.height == 19
+    assert run(store, BASE) == 30 and os.path.getsize(path) == 112 * 31
+
+
+def test_most_work_fork_wins(tmp_path):
+    store = HeaderStore(str(tmp_path), REGTEST)
+    run(store, BASE)
+    shorter = grow(BASE[:20], 5, salt=1)
+    assert run(store, shorter) == 30 and store.chain == BASE          # less work: kept ours
+    longer = grow(BASE[:3], 40, salt=2)
+    assert run(store, longer) == 42 and store.chain == longer          # deep reorg to more work
+    assert HeaderStore(str(tmp_path), REGTEST).chain == longer        # and it is on disk
+
+
+@pytest.mark.parametrize("bad,reason", [
+    (lambda prev: Header(1, bytes(32), bytes(32), bytes(32), prev.time + 1, GENESIS.bits, 0), "does not link"),
+    (lambda prev: Header(1, prev.hash, bytes(32), bytes(32), prev.time + 1, 0x1F7FFFFF, 0), "bad-diffbits"),
+    (lambda prev: Header(1, prev.hash, bytes(32), bytes(32), prev.time - 20, GENESIS.bits, 0), "time-too-old"),
+    (lambda prev: Header(1, prev.hash, bytes(32), bytes(32), NOW + 3 * 3600, GENESIS.bits, 0), "time-too-new"),
+])
+def test_bad_header_stops_sync_keeping_the_good_ones(tmp_path, bad, reason):
+    hdr = bad(Header.from_bytes(BASE[10]))
+    hdr = solve_quick(hdr, bits_to_target(hdr.bits))     # valid work for the bits it claims
+    chain = BASE[:11] + [hdr.to_bytes()]
+    store = HeaderStore(str(tmp_path), REGTEST)
+    with pytest.raises(VerifyError, match=reason):
+        run(store, chain)
+    assert store.height == 10 and HeaderStore(str(tmp_path), REGTEST).height == 10
+
+
+def test_bad_pow(tmp_path):
+    prev = Header.from_bytes(BASE[10])
+    h = Header(1, prev.hash, bytes(32), bytes(32), prev.time + 1, GENESIS.bits, 0)
+    while int.from_bytes(sha256d(h.to_bytes()), "big") <= TARGET:
+        h = replace(h, nonce=h.nonce + 1)
+    with pytest.raises(VerifyError, match="high-hash"):
+        run(HeaderStore(str(tmp_path), REGTEST), BASE[:11] + [h.to_bytes()])
+
+
+def test_checkpoints(tmp_path):
+    store = HeaderStore(str(tmp_path), REGTEST)
+    assert run(store, BASE, checkpoints={5: sha256d(BASE[5])}) == 30
+    other = HeaderStore(str(tmp_path / "b"), REGTEST)
+    with pytest.raises(VerifyError, match="checkpoint"):
+        run(other, BASE, checkpoints={5: bytes(32)})
+    assert other.height == 4
+    longer = grow(BASE[:3], 40, salt=3)               # more work, but without the checkpoint
+    with pytest.raises(VerifyError, match="checkpoint"):
+        run(store, longer, checkpoints={5: sha256d(BASE[5])})
+    assert store.chain == BASE
+
+
+def test_other_networks_store_is_refused(tmp_path):
+    HeaderStore(str(tmp_path), REGTEST)
+    with pytest.raises(StoreError, match="another network"):
+        HeaderStore(str(tmp_path), MAIN)
+
+
+def test_retarget_rule(tmp_path):
+    """Regtest never retargets, so a copy of it that does (every 10 blocks) checks the rule:
+    blocks 1 s apart instead of 600 s make the target 4x harder (the clamp) at height 10."""
+    params = replace(REGTEST, retarget=True, retarget_interval=10)
+    harder = next_bits(params, 9, GENESIS.bits, Header.from_bytes(BASE[9]).time, GENESIS.time)
+    assert TARGET // 5 < bits_to_target(harder) <= TARGET // 4
+    kept = BASE[:10] + grow(BASE[:10], 1)[10:]                        # old bits at height 10
+    with pytest.raises(VerifyError, match="bad-diffbits"):
+        asyncio.run(sync(HeaderStore(str(tmp_path / "a"), params), source(kept), lambda: NOW))
+    prev = Header.from_bytes(BASE[9])
+    h = solve_quick(Header(1, prev.hash, bytes(32), bytes(32), prev.time + 1, harder, 0), bits_to_target(harder))
+    good = BASE[:10] + [h.to_bytes()]
+    assert asyncio.run(sync(HeaderStore(str(tmp_path / "b"), params), source(good), lambda: NOW)) == 10
