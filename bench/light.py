@@ -21,7 +21,6 @@ import random
 import shutil
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from light_util import LIGHT_NAMES, b64, light_dir, resolve, resolver_key, started_light_node
+from light_util import RESOLVE, b64, light_dir, resolve, resolver_key, started_light_node
 from resolver_util import EPH_KEY, OWNER, TLS_DIGEST
 from node.resolver.ekeys import make_update
 
@@ -122,3 +123,18 @@ def test_unreachable_resolver(node):
     r = resolve("light.bit", url=f"http://127.0.0.1:{free_port()}", pin="00" * 32, light_dir=light_dir(),
                 timeout=30)
     assert r.returncode == 2 and "connect" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_config_file_and_progress(node, tmp_path):
+    conf = tmp_path / "resolve.conf"
+    conf.write_text(f"# light client settings\nresolver = http://127.0.0.1:{node.http_port}\n"
+                    f"pin = {resolver_key(node).fingerprint}\nnetwork = regtest\n"
+                    f"light-dir = {tmp_path / 'light'}\n")
+    r = subprocess.run([RESOLVE, "--config", str(conf), "--progress", "light.bit"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and "198.51.100.7" in r.stdout, r.stderr
+    assert "syncing headers: height" in r.stderr
+    assert os.path.getsize(tmp_path / "light" / "headers.dat") == 112 * (node.call("getblockcount") + 1)
+    conf.write_text("resolver http://nowhere\n")
+    r = subprocess.run([RESOLVE, "--config", str(conf), "light.bit"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "expected `key = value`" in r.stderr and len(r.stderr.splitlines()) == 1
