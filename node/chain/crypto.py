@@ -42,9 +42,17 @@ def pubkey_from_secret(secret: bytes) -> bytes:
 
 
 def sign_digest(secret: bytes, digest: bytes) -> bytes:
-    """64-byte compact signature, low-S (libsecp256k1 always produces low-S)."""
-    der = coincurve.PrivateKey(secret).sign(digest, hasher=None)
-    return coincurve.ecdsa.serialize_compact(coincurve.ecdsa.der_to_cdata(der))
+    """64-byte compact signature, low-S (libsecp256k1 always produces low-S, RFC 6979 nonces).
+    Called directly: coincurve.PrivateKey() would first derive the public key, which costs
+    more than the signature itself."""
+    if len(secret) != 32 or len(digest) != 32:
+        raise ValueError("secret and digest must be 32 bytes")
+    sig = ffi.new("secp256k1_ecdsa_signature *")
+    if not lib.secp256k1_ecdsa_sign(_CTX, sig, digest, secret, ffi.NULL, ffi.NULL):
+        raise ValueError("invalid secret key")
+    out = ffi.new("unsigned char[64]")
+    lib.secp256k1_ecdsa_signature_serialize_compact(_CTX, out, sig)
+    return bytes(ffi.buffer(out, 64))
 
 
 def verify_digest(pubkey33: bytes, sig64: bytes, digest: bytes) -> bool:
