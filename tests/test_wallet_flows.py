@@ -284,7 +284,7 @@ def test_registration_waits_for_funds_instead_of_giving_up(node, tmp_path):
     assert h.json("name", "show", "d/patient")["mine"]
 
 
-def test_firstupdate_and_name_new_in_one_command_do_not_double_spend(node, tmp_path):
+def test_overlapping_registrations_and_a_killed_wait(node, tmp_path):
     k, _ = new_wallet(node, tmp_path, "k", coinbases=1)          # a single payment coin
     mature(node)
     k.run("name", "register", "d/one", "--value", "{}")
@@ -295,3 +295,19 @@ def test_firstupdate_and_name_new_in_one_command_do_not_double_spend(node, tmp_p
     mine(node)
     assert k.json("name", "show", "d/one")["mine"]
     assert [p["name"] for p in k.json("name", "sync")] == ["d/two"]
+    # SIGKILL a waiting `register --wait`: the lock dies with it and a later command finishes the job
+    p = subprocess.Popen(k.argv("name", "register", "d/three", "--value", "{}", "--wait", "--poll", "0.1"),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=k.env)
+    deadline = time.monotonic() + 30
+    while not [x for x in node.call("name_pending") if x["op"] == "name_new"]:
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.05)
+    p.kill()
+    p.wait(10)
+    p.stderr.close()
+    mine(node, DEPTH)
+    r = k.run("name", "sync")
+    assert "d/two: name_new is deep enough" in r.stderr and "d/three: name_new is deep enough" in r.stderr
+    mine(node)
+    assert k.json("name", "sync") == []
+    assert sorted(n["name"] for n in k.json("name", "list")) == ["d/one", "d/three", "d/two"]
