@@ -177,6 +177,7 @@ def test_restore_continues_the_pending_name_new(node, tmp_path):
     mine(node, 1, encode_address(REGTEST.address_version, far.address))
     os.unlink(c.path)                     # the wallet file is lost between name_new and firstupdate
     restored = json.loads(c.run("restore", "--json", input=words + "\n").stdout)     # words on stdin
+    assert [(n["name"], n["txid"]) for n in c.json("name", "list")] == [(None, first["txid"])]
     assert restored["coins"] == 3 + 1 + 1 and restored["used"]["0"] == 16   # + name_new + change
     again = c.json("name", "register", "d/crash", "--value", '{"ip":"10.0.0.1"}')
     assert again["resumed"] and again["txid"] == first["txid"]
