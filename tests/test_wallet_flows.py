@@ -252,6 +252,8 @@ def test_errors_users_hit_are_one_line(node, tmp_path):
     f.fails("balance", env=dict(f.env, DOTBIT_RPC_URL=f"http://127.0.0.1:{free_port()}"),
             match="cannot reach node")
     f.fails("create", match="already exists")
+    f.fails("balance", "--network", "main", match="is for network regtest")
+    f.fails("balance", "--wallet", str(tmp_path / "missing.json"), match="no wallet file")
     f.fails("balance", env=dict(f.env, DOTBIT_RPC_COOKIE=str(tmp_path / "no-cookie")), match="cannot reach node")
     (tmp_path / "stale-cookie").write_text("__cookie__:0000")
     f.fails("balance", env=dict(f.env, DOTBIT_RPC_COOKIE=str(tmp_path / "stale-cookie")),
