@@ -177,11 +177,12 @@ def test_restore_continues_the_pending_name_new(node, tmp_path):
     mine(node, 1, encode_address(REGTEST.address_version, far.address))
     os.unlink(c.path)                     # the wallet file is lost between name_new and firstupdate
     restored = json.loads(c.run("restore", "--json", input=words + "\n").stdout)     # words on stdin
+    assert [(n["name"], n["txid"]) for n in c.json("name", "list")] == [(None, first["txid"])]
     assert restored["coins"] == 3 + 1 + 1 and restored["used"]["0"] == 16   # + name_new + change
     again = c.json("name", "register", "d/crash", "--value", '{"ip":"10.0.0.1"}')
     assert again["resumed"] and again["txid"] == first["txid"]
-    assert [x for x in node.call("name_pending") if x["op"] == "name_new"] == []   # no second name_new
-    assert [x["kind"] for x in c.json("coins")].count("name_new") == 1
+    # no second name_new: C's coins (mempool included) hold exactly the first one
+    assert [(x["txid"], x["kind"]) for x in c.json("coins") if x["kind"] == "name_new"] == [(first["txid"], "name_new")]
     mine(node, DEPTH - 5)         # 3 + 1 blocks above, 11 confirmations now
     assert c.json("name", "sync")[0]["state"] == "new"
     mine(node)
@@ -251,6 +252,8 @@ def test_errors_users_hit_are_one_line(node, tmp_path):
     f.fails("balance", env=dict(f.env, DOTBIT_RPC_URL=f"http://127.0.0.1:{free_port()}"),
             match="cannot reach node")
     f.fails("create", match="already exists")
+    f.fails("balance", "--network", "main", match="is for network regtest")
+    f.fails("balance", "--wallet", str(tmp_path / "missing.json"), match="no wallet file")
     f.fails("balance", env=dict(f.env, DOTBIT_RPC_COOKIE=str(tmp_path / "no-cookie")), match="cannot reach node")
     (tmp_path / "stale-cookie").write_text("__cookie__:0000")
     f.fails("balance", env=dict(f.env, DOTBIT_RPC_COOKIE=str(tmp_path / "stale-cookie")),
@@ -284,7 +287,7 @@ def test_registration_waits_for_funds_instead_of_giving_up(node, tmp_path):
     assert h.json("name", "show", "d/patient")["mine"]
 
 
-def test_firstupdate_and_name_new_in_one_command_do_not_double_spend(node, tmp_path):
+def test_overlapping_registrations_and_a_killed_wait(node, tmp_path):
     k, _ = new_wallet(node, tmp_path, "k", coinbases=1)          # a single payment coin
     mature(node)
     k.run("name", "register", "d/one", "--value", "{}")
@@ -295,3 +298,19 @@ def test_firstupdate_and_name_new_in_one_command_do_not_double_spend(node, tmp_p
     mine(node)
     assert k.json("name", "show", "d/one")["mine"]
     assert [p["name"] for p in k.json("name", "sync")] == ["d/two"]
+    # SIGKILL a waiting `register --wait`: the lock dies with it and a later command finishes the job
+    p = subprocess.Popen(k.argv("name", "register", "d/three", "--value", "{}", "--wait", "--poll", "0.1"),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=k.env)
+    deadline = time.monotonic() + 30
+    while not [x for x in node.call("name_pending") if x["op"] == "name_new"]:
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.05)
+    p.kill()
+    p.wait(10)
+    p.stderr.close()
+    mine(node, DEPTH)
+    r = k.run("name", "sync")
+    assert "d/two: name_new is deep enough" in r.stderr and "d/three: name_new is deep enough" in r.stderr
+    mine(node)
+    assert k.json("name", "sync") == []
+    assert sorted(n["name"] for n in k.json("name", "list")) == ["d/one", "d/three", "d/two"]

@@ -353,7 +353,7 @@ def cmd_name_list(args, params):
         if r.get("warning"):
             note(f"warning: {r['name']} {r['warning']}")
     out(args, rows, "\n".join(
-        f"{r['name']}: registration {r['pending_registration']}" if "pending_registration" in r
+        f"{r['name'] or r['txid']}: registration {r['pending_registration']}" if "pending_registration" in r
         else f"{r['name']} expires_in={r['expires_in']} {r['value']}" for r in rows) or "no names")
 
 

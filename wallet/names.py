@@ -241,4 +241,11 @@ def owned_names(w) -> list[dict]:
     for name, st in w.doc["pending"].items():
         out.append({"name": name, "pending_registration": st["state"],
                     "confirmations": st.get("confirmations", 0)})
+    # A name_new hides its name: after a restore only the user can say what it was for.
+    known = {st["new_txid"] for st in w.doc["pending"].values()}
+    for c in w.coins:
+        if c.kind == "name_new" and c.txid.hex() not in known:
+            out.append({"name": None, "pending_registration": "name_new of an unknown name",
+                        "txid": c.txid.hex(),
+                        "hint": "run `name register NAME --value ...` with its name to continue"})
     return out

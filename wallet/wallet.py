@@ -111,15 +111,20 @@ class Wallet:
                 batch = self.keys.keys(chain, known)
                 for r in self.call("getaddresshistory", [self.text(k.address) for k in batch]):
                     history[r["txid"]] = r["height"]
-            # Past the known range, one address at a time: the index says which one is used.
-            i = known
-            while i < self.used(chain) + GAP_LIMIT:
-                rows = self.call("getaddresshistory", self.text(self.keys.key(chain, i).address))
-                if rows:
-                    self._set_used(chain, i + 1)
-                    for r in rows:
-                        history[r["txid"]] = r["height"]
-                i += 1
+            # The gap window past the known range: one call for the whole window (usually
+            # empty); only if it has history, one call per address to see which are used.
+            start = known
+            while start < self.used(chain) + GAP_LIMIT:
+                window = self.keys.keys(chain, self.used(chain) + GAP_LIMIT)[start:]
+                start += len(window)
+                if not self.call("getaddresshistory", [self.text(k.address) for k in window]):
+                    continue
+                for k in window:
+                    rows = self.call("getaddresshistory", self.text(k.address))
+                    if rows:
+                        self._set_used(chain, k.index + 1)
+                        for r in rows:
+                            history[r["txid"]] = r["height"]
         keys = self.derived()
         utxos = self.call("getaddressutxos", [self.text(k.address) for k in keys], True)
         self.coins = []
