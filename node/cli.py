@@ -141,6 +141,8 @@ def _dnssec_anchor(datadir: str, args) -> int:
     key = load_or_create(args.resolver_key or default_key_path(datadir))
     for line in key.anchor_lines():
         print(line)
+    # A comment in zone-file syntax, so the output still works as a trust-anchor file.
+    print(f"; resolver key fingerprint (dotbit-resolve --pin): {key.fingerprint}")
     return 0
 
 
