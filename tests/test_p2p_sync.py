@@ -2,13 +2,11 @@
 and a partition that heals onto the most-work chain."""
 from __future__ import annotations
 
-
 import pytest
 
 from nodeproc import NodeProcess
 from p2p_util import NAME, build_chain, copy_chain, name_update, pay, wait_until
 from conftest import Key
-
 
 
 @pytest.fixture(scope="module")
