@@ -156,6 +156,12 @@ class Peer:
         self._tokens -= 1
         return self._tokens >= 0
 
+    def _answers_us(self, msg) -> bool:
+        # What we asked for does not count against the rate limit: a fast sync of small blocks
+        # must not look like a flood.
+        cmd = msg.command if msg is not None else ""
+        return (cmd == "block" and bool(self.inflight)) or (cmd == "headers" and bool(self.headers_asked))
+
     async def _read_loop(self) -> None:
         magic = self.net.magic
         try:
@@ -166,7 +172,7 @@ class Peer:
                 self.bytes_recv += len(head) + length
                 self.last_recv = time.monotonic()
                 msg = decode_payload(payload)
-                if not self._rate_ok():
+                if not self._answers_us(msg) and not self._rate_ok():
                     self.net.misbehave(self, 100, "message flood")
                     return
                 if msg is None:
