@@ -174,13 +174,16 @@ class Peer:
                 msg = decode_payload(payload)
                 if not self._answers_us(msg) and not self._rate_ok():
                     self.net.misbehave(self, 100, "message flood")
+                    self.close("message flood")
                     return
                 if msg is None:
                     continue
                 self.msgs_recv[msg.command] = self.msgs_recv.get(msg.command, 0) + 1
                 await self.net.handle(self, msg)
         except DecodeError as e:
+            # After a bad frame the stream cannot be trusted to be in step: always hang up.
             self.net.misbehave(self, e.ban_score, f"{e.reason}: {e.detail}")
+            self.close(f"bad frame: {e.reason}")
         except asyncio.IncompleteReadError:
             self.close("connection closed by peer")
         except (ConnectionError, OSError) as e:
