@@ -156,6 +156,12 @@ class Peer:
         self._tokens -= 1
         return self._tokens >= 0
 
+    def _answers_us(self, msg) -> bool:
+        # What we asked for does not count against the rate limit: a fast sync of small blocks
+        # must not look like a flood.
+        cmd = msg.command if msg is not None else ""
+        return (cmd == "block" and bool(self.inflight)) or (cmd == "headers" and bool(self.headers_asked))
+
     async def _read_loop(self) -> None:
         magic = self.net.magic
         try:
@@ -166,15 +172,18 @@ class Peer:
                 self.bytes_recv += len(head) + length
                 self.last_recv = time.monotonic()
                 msg = decode_payload(payload)
-                if not self._rate_ok():
+                if not self._answers_us(msg) and not self._rate_ok():
                     self.net.misbehave(self, 100, "message flood")
+                    self.close("message flood")
                     return
                 if msg is None:
                     continue
                 self.msgs_recv[msg.command] = self.msgs_recv.get(msg.command, 0) + 1
                 await self.net.handle(self, msg)
         except DecodeError as e:
+            # After a bad frame the stream cannot be trusted to be in step: always hang up.
             self.net.misbehave(self, e.ban_score, f"{e.reason}: {e.detail}")
+            self.close(f"bad frame: {e.reason}")
         except asyncio.IncompleteReadError:
             self.close("connection closed by peer")
         except (ConnectionError, OSError) as e:

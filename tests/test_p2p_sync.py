@@ -2,15 +2,11 @@
 and a partition that heals onto the most-work chain."""
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 from nodeproc import NodeProcess
-from p2p_util import NAME, OWNER, build_chain, copy_chain, name_update, pay, wait_until
+from p2p_util import NAME, build_chain, copy_chain, name_update, pay, wait_until
 from conftest import Key
-
-log = logging.getLogger("test.p2p")
 
 
 @pytest.fixture(scope="module")
