@@ -184,7 +184,23 @@ class Node:
         from p2p.network import Network
         view = ChainView(self.chain, self.mempool, self.submit_block, self.submit_tx)
         self.p2p = Network(self.params, view, self.datadir, self.p2p_config)
+        self.p2p.register_handler("ephkey", self._ephkey_from_peer)
+        # Every accepted update (from HTTP or a peer) is gossiped once, from here.
+        self.ekeys.listeners.append(lambda data, _update: self.p2p.broadcast_ephkey(data))
         await self.p2p.start()
+
+    def _ephkey_from_peer(self, payload: bytes, peer_id) -> bool:
+        """p2p's "ephkey" handler. Stale or not-yet-known updates (old seq, expired, a name or
+        owner change this node has not seen yet) are dropped quietly; a malformed or forged
+        one costs the peer its connection."""
+        from node.resolver.ekeys import EKeyError
+        try:
+            self.ekeys.submit(payload)
+        except EKeyError as e:
+            if e.reason in ("ekey-malformed", "ekey-bad-signature"):
+                raise ValidationError(e.reason, 100, str(e)) from None
+            return False
+        return False          # accepted: the ekeys listener above has already relayed it
 
     async def stop(self) -> None:
         self.stopping.set()
