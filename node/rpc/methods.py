@@ -55,12 +55,15 @@ def getblockchaininfo(node) -> dict:
     """Returns an object with the state of the chain."""
     c = node.chain
     tip = c.tip
-    return {"chain": node.params.name, "blocks": c.height,
-            "headers": max(e.height for e in c.entries.values()),
+    sync = node.p2p.sync if getattr(node, "p2p", None) is not None else None
+    headers = max(e.height for e in c.entries.values())
+    if sync is not None:
+        headers = max(headers, sync.best_header_height)
+    return {"chain": node.params.name, "blocks": c.height, "headers": headers,
             "bestblockhash": tip.hash.hex(), "difficulty": header_view(c, tip)["difficulty"],
             "mediantime": tip.median_time_past(), "time": tip.header.time,
             "chainwork": f"{tip.work:064x}", "name_root": tip.header.name_root.hex(),
-            "initialblockdownload": False, "warnings": ""}
+            "initialblockdownload": bool(sync is not None and sync.syncing), "warnings": ""}
 
 
 @rpc()
