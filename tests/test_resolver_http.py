@@ -195,3 +195,44 @@ def test_http_edge_cases(node, pubkey):
     assert status == 405 and open_envelope(data, pubkey)["error"].startswith("bad-method")
     status, data = get(node, "/v1/name/d%2Fexample")                                      # percent-encoded
     assert status == 200 and open_envelope(data, pubkey)["answer"]["name"] == b"d/example"
+
+
+def test_light_client_catches_a_lying_resolver(node, pubkey):
+    import subprocess
+    import sys
+
+    import msgpack
+
+    from node.params import REGTEST
+    from node.resolver.envelope import seal
+    from node.resolver.identity import load_or_create
+    from node.resolver.lightclient import LightClientError, check_domain, verify_headers
+
+    fp = hashlib.sha256(pubkey).hexdigest()
+    cli = [sys.executable, "-m", "node.resolver.lightcli", "--network", "regtest", "--server",
+           f"http://127.0.0.1:{node.http_port}", "--fingerprint", fp]
+    out = subprocess.run(cli + ["www.example.bit", "A"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "192.0.2.3" in out.stdout and "verified" in out.stdout, out.stderr
+    out = subprocess.run(cli + ["example.bit", "ANY"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "MinimaLT" in out.stdout, out.stderr
+    out = subprocess.run(cli + ["nosuch.bit"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "does not exist" in out.stdout, out.stderr
+    out = subprocess.run(cli[:-1] + ["00" * 32, "www.example.bit"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+
+    _, raw = get(node, "/v1/headers?from=0&count=2000", "msgpack")
+    headers = verify_headers(open_envelope(raw, pubkey)["answer"]["headers"], REGTEST)
+    _, good = get(node, "/v1/domain/www.example.bit?type=A", "msgpack")
+    check_domain(good, pubkey, headers, REGTEST)
+    key = load_or_create(node.datadir + "/resolver_key")          # the resolver itself turns liar
+    body = open_envelope(good, pubkey)
+    lies = []
+    lie = dict(body, answer=dict(body["answer"], records=[["www.example.bit.", "A", "6.6.6.6"]]))
+    lies.append(lie)
+    lies.append(dict(body, proofs=[dict(body["proofs"][0], record=None)]))      # "d/example is absent"
+    lies.append(dict(body, tip=dict(body["tip"], height=body["tip"]["height"] - 1)))
+    lies.append(dict(body, proofs=[]))
+    for lie in lies:
+        with pytest.raises(LightClientError):
+            check_domain(seal(lie, key.sign, "msgpack"), pubkey, headers, REGTEST)
+    assert msgpack.unpackb(good)[0] == 1

@@ -25,6 +25,7 @@ from node.chain.crypto import encode_address
 from node.names.rules import expires_in, is_expired
 from .envelope import VERSION, seal
 from .http_server import HTTPServer, render
+from .lightclient import select
 from .records import domain_of
 
 VALID_FOR = 600
@@ -178,9 +179,7 @@ class HTTPAPI:
         if not ans.records:
             return self._error(request, question, "not-found", "the domain does not exist", 404, proofs,
                                ans.names_used)
-        records = [[r.owner, r.rtype, r.rdata] for r in ans.records
-                   if qtype == "ANY" or (r.owner == fqdn and r.rtype in (qtype, "CNAME", "DNAME"))
-                   or r.rtype in ("NS", "DNAME") and fqdn.endswith("." + r.owner)]
+        records = [[r.owner, r.rtype, r.rdata] for r in select(ans.records, fqdn, qtype)]
         tls = [[r.owner, r.rdata] for r in ans.records if r.rtype == "TLSA"]
         mlt = []
         for owner, (item, eph, update) in ans.minimalt.items():
