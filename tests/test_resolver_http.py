@@ -51,6 +51,8 @@ def check_proofs(body):
 
 
 def test_resolver_info_and_headers(node, pubkey):
+    import os
+    assert os.stat(os.path.join(node.datadir, "resolver_key")).st_mode & 0o777 == 0o600
     for fmt in ("json", "msgpack"):
         status, data = get(node, "/v1/resolver", fmt)
         assert status == 200 and data[:1] == (b"{" if fmt == "json" else b"\x93")
