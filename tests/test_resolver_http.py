@@ -13,7 +13,6 @@ import urllib.request
 
 import dns.message
 import dns.query
-import msgpack
 import pytest
 
 from nodeproc import run_cli

@@ -11,7 +11,6 @@ import dns.rrset
 import pytest
 
 from conftest import Key
-from node.chain.storage import MemoryDB
 from node.names.rules import NameRecord
 from node.params import REGTEST
 from node.resolver.dnssec import REFRESH, VALIDITY, OnlineSigner, predecessor, successor, successor_after_subtree
