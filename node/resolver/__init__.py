@@ -1,0 +1,13 @@
+"""The resolver: `bit.` over DNS (with online DNSSEC) and a signed HTTP API, from chain names.
+
+  identity.py     the one Ed25519 key: envelope signer and bit. DNSKEY (alg 15), anchor lines
+  records.py      read-only name view: d/ records per query name, fresh MinimaLT keys, cache
+  dns_answer.py   one query packet -> one response packet (all DNS logic, fuzzable in-process)
+  dnssec.py       online RRSIGs (cached), NSEC white lies
+  dns_server.py   UDP (lean batch path) and TCP sockets
+  envelope.py     signed envelopes and their verifier (msgpack + PyNaCl only: light clients)
+  http_api.py     /v1 endpoints; http_server.py the lean HTTP/1.1 protocol under them
+  ekeys.py        off-chain MinimaLT ephemeral-key updates (checked, stored, listened to)
+  lightclient.py  checks an answer against PoW headers and name proofs; lightcli.py the CLI
+  service.py      wires it all to a Node (node/service.py) and invalidates caches on events
+"""
