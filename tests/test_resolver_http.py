@@ -237,3 +237,13 @@ def test_light_client_catches_a_lying_resolver(node, pubkey):
         with pytest.raises(LightClientError):
             check_domain(seal(lie, key.sign, "msgpack"), pubkey, headers, REGTEST)
     assert msgpack.unpackb(good)[0] == 1
+
+
+def test_http_odd_urls_get_signed_errors(node, pubkey):
+    for path, status in [("/v1/domain/%ff%fe.bit", 400), ("/v1/%ff", 404), ("/v1/name/%ff", 404),
+                         ("/v1/domain/example.bit?type=%ff", 400), ("/v1/domain/" + "a" * 300 + ".bit", 400),
+                         ("/v1/headers?from=x", 400), ("/v1/headers?from=-1", 400), ("/v1/name/" + "a" * 300, 400),
+                         ("/v1/domain/.bit", 400), ("/v1/domain/a..bit", 400), ("/v1/domain/x.nothing.bit", 404)]:
+        got, data = get(node, path)
+        assert got == status, (path, got, data[:200])
+        assert open_envelope(data, pubkey)["kind"] == "error"
