@@ -18,8 +18,8 @@ import pytest
 from nodeproc import free_port, run_cli
 from resolver_util import started_resolver_node
 
-pytestmark = pytest.mark.skipif(not (shutil.which("unbound") and shutil.which("delv")),
-                                reason="unbound/delv not installed")
+UNBOUND = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")   # sbin may be off PATH
+pytestmark = pytest.mark.skipif(not (UNBOUND and shutil.which("delv")), reason="unbound/delv not installed")
 
 node = pytest.fixture(scope="module")(started_resolver_node)
 
@@ -70,7 +70,7 @@ stub-zone:
 remote-control:
     control-enable: no
 """)
-        self.proc = subprocess.Popen(["unbound", "-d", "-c", self.conf], stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen([UNBOUND, "-d", "-c", self.conf], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
