@@ -242,8 +242,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     args = ap.parse_args()
-    for tool in ("dnsperf", "unbound"):
-        if not shutil.which(tool):
+    unbound = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")
+    for tool, found in (("dnsperf", shutil.which("dnsperf")), ("unbound", unbound)):
+        if not found:
             print(f"{tool} is not installed (apt-get install dnsperf unbound)", file=sys.stderr)
             return 1
     work = tempfile.mkdtemp(prefix="dotbit-bench-resolver-")
@@ -263,7 +264,7 @@ def main() -> int:
                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "node.log"), "w"))
         procs.append(node)
         wait_dns(dport, node)
-        ub = subprocess.Popen(["unbound", "-d", "-c", unbound_conf(work, uport, names)],
+        ub = subprocess.Popen([unbound, "-d", "-c", unbound_conf(work, uport, names)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(ub)
         wait_dns(uport, ub)
