@@ -27,7 +27,8 @@ QUERIES = [("example.bit.", "A", dns.rcode.NOERROR), ("_443._tcp.example.bit.", 
            ("nosuchname.bit.", "A", dns.rcode.NXDOMAIN), ("a.b.nosuch.example.bit.", "A", dns.rcode.NXDOMAIN),
            ("anything.example.bit.", "A", dns.rcode.NOERROR), ("_tcp.example.bit.", "A", dns.rcode.NOERROR),
            ("www.example.bit.", "MX", dns.rcode.NOERROR), ("alias.example.bit.", "A", dns.rcode.NOERROR),
-           ("x.old.example.bit.", "A", dns.rcode.NOERROR), ("bit.", "DNSKEY", dns.rcode.NOERROR), ("_minimalt._udp.example.bit.", "TXT", dns.rcode.NOERROR)]
+           ("x.old.example.bit.", "A", dns.rcode.NOERROR), ("bit.", "DNSKEY", dns.rcode.NOERROR),
+           ("deleg.bit.", "DS", dns.rcode.NOERROR), ("insecure.bit.", "DS", dns.rcode.NOERROR), ("_minimalt._udp.example.bit.", "TXT", dns.rcode.NOERROR)]
 
 
 @pytest.fixture(scope="module")
