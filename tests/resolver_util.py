@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
+import shutil
 import subprocess
 import tempfile
 
@@ -119,3 +119,4 @@ def started_resolver_node():
             node.stop()
         except Exception:
             node.kill()
+        shutil.rmtree(node.datadir, ignore_errors=True)

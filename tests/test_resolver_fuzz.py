@@ -123,3 +123,28 @@ def test_fuzz_over_udp_and_tcp(node):
         r = fn(q, "127.0.0.1", port=node.dns_port, timeout=5)
         assert r.rcode() == dns.rcode.NOERROR and r.answer[0][0].address == "192.0.2.3"
     assert node.proc.poll() is None and "internal error" not in node.log()
+
+
+def test_fuzz_http(node):
+    """Random request targets, methods and bodies: never a 500, never a dead server."""
+    rng = random.Random(4242)
+    pieces = ["/v1/domain/", "/v1/name/", "/v1/headers", "/v1/resolver", "/v1/ekey", "?type=", "?from=", "&count=",
+              "%ff", "%00", "%2F", "..", "example.bit", "d/example", "*", "-1", "99999999999999999999", "?format=msgpack"]
+    statuses = {}
+    with socket.create_connection(("127.0.0.1", node.http_port), timeout=10) as c:
+        f = c.makefile("rb")
+        for _ in range(400):
+            target = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 5)))
+            if not target.startswith("/"):
+                target = "/" + target
+            method = rng.choice(["GET", "GET", "POST"])
+            body = rng.randbytes(rng.randrange(0, 300)) if method == "POST" else b""
+            c.sendall(f"{method} {target} HTTP/1.1\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+            status = int(f.readline().split()[1])
+            length = 0
+            while (line := f.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            f.read(length)
+            statuses[status] = statuses.get(status, 0) + 1
+    assert 500 not in statuses and statuses.get(200, 0) > 0 and "internal error" not in node.log(), statuses

@@ -13,7 +13,6 @@ import urllib.request
 
 import dns.message
 import dns.query
-import msgpack
 import pytest
 
 from nodeproc import run_cli
@@ -51,6 +50,8 @@ def check_proofs(body):
 
 
 def test_resolver_info_and_headers(node, pubkey):
+    import os
+    assert os.stat(os.path.join(node.datadir, "resolver_key")).st_mode & 0o777 == 0o600
     for fmt in ("json", "msgpack"):
         status, data = get(node, "/v1/resolver", fmt)
         assert status == 200 and data[:1] == (b"{" if fmt == "json" else b"\x93")
@@ -195,3 +196,13 @@ def test_http_edge_cases(node, pubkey):
     assert status == 405 and open_envelope(data, pubkey)["error"].startswith("bad-method")
     status, data = get(node, "/v1/name/d%2Fexample")                                      # percent-encoded
     assert status == 200 and open_envelope(data, pubkey)["answer"]["name"] == b"d/example"
+
+
+def test_http_odd_urls_get_signed_errors(node, pubkey):
+    for path, status in [("/v1/domain/%ff%fe.bit", 400), ("/v1/%ff", 404), ("/v1/name/%ff", 404),
+                         ("/v1/domain/example.bit?type=%ff", 400), ("/v1/domain/" + "a" * 300 + ".bit", 400),
+                         ("/v1/headers?from=x", 400), ("/v1/headers?from=-1", 400), ("/v1/name/" + "a" * 300, 400),
+                         ("/v1/domain/.bit", 400), ("/v1/domain/a..bit", 400), ("/v1/domain/x.nothing.bit", 404)]:
+        got, data = get(node, path)
+        assert got == status, (path, got, data[:200])
+        assert open_envelope(data, pubkey)["kind"] == "error"

@@ -40,7 +40,7 @@ OUR_PAYLOAD = 1232               # DNS flag day 2020 advice: avoids IP fragmenta
 MAX_UDP = 4096
 MAX_CNAME_CHAIN = 8
 RAW_CACHE_SECONDS = 300         # bounds SOA-serial staleness; signatures live for days
-RAW_CACHE_MAX = 200_000
+RAW_CACHE_MAX = 100_000
 
 T = dns.rdatatype
 APEX_TYPES = (T.SOA, T.NS, T.DNSKEY)
@@ -84,7 +84,8 @@ class Responder:
             return _bare(wire, dns.rcode.SERVFAIL)
         finally:
             self.source.track = None
-        if out is not None and len(wire) <= 512:       # big or odd packets are not worth keeping
+        # Only real answers are kept: junk (FORMERR, REFUSED...) must not be able to fill memory.
+        if out is not None and len(wire) <= 512 and out[3] & 0xF in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             if len(self._raw) >= RAW_CACHE_MAX:
                 self.invalidate()
             self._raw[key] = (out[2:], now + RAW_CACHE_SECONDS)

@@ -5,18 +5,19 @@ descendants, so it never denies a name that exists and the zone cannot be walked
 """
 from __future__ import annotations
 
+import struct
 import time
 from typing import Callable
 
-import dns.dnssec
 import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 from dns.rdtypes.ANY.NSEC import NSEC, Bitmap
+from dns.rdtypes.ANY.RRSIG import RRSIG
 
-from .identity import ZONE, ResolverKey
+from .identity import ALGORITHM, ZONE, ResolverKey
 
 VALIDITY = 3 * 86400     # signatures live three days...
 REFRESH = 86400          # ...and are replaced when less than one day is left
@@ -45,14 +46,27 @@ class OnlineSigner:
         if hit is not None and hit[1] > now:
             return hit[0]
         start = int(now) - SKEW
-        rrsig = dns.dnssec.sign(rrset, self.key.crypto_key, ZONE, self.key.dnskey,
-                                inception=start, expiration=start + SKEW + VALIDITY)
+        rrsig = self._rrsig(rrset, start, start + SKEW + VALIDITY)
         sigset = dns.rrset.RRset(rrset.name, dns.rdataclass.IN, dns.rdatatype.RRSIG, rrset.rdtype)
         sigset.add(rrsig, rrset.ttl)
         if len(self._cache) >= MAX_CACHE:
             self._cache.clear()
         self._cache[ck] = (sigset, now + VALIDITY - REFRESH)
         return sigset
+
+
+    def _rrsig(self, rrset: dns.rrset.RRset, inception: int, expiration: int) -> RRSIG:
+        """RFC 4034 §3.1.8.1 signing done here with PyNaCl: dns.dnssec.sign took ~270 us per
+        RRset against ~40 us for the Ed25519 signature itself, and DO answers are signed online."""
+        name = rrset.name
+        labels = len(name) - 1 - (1 if name.is_wild() else 0)
+        head = struct.pack("!HBBIIIH", rrset.rdtype, ALGORITHM, labels, rrset.ttl, expiration, inception,
+                           self.key.key_tag) + ZONE.to_digestable()
+        fixed = name.to_digestable() + struct.pack("!HHI", rrset.rdtype, rrset.rdclass, rrset.ttl)
+        data = head + b"".join(fixed + struct.pack("!H", len(d)) + d
+                               for d in sorted({rd.to_digestable(ZONE) for rd in rrset}))
+        return RRSIG(dns.rdataclass.IN, dns.rdatatype.RRSIG, rrset.rdtype, ALGORITHM, labels, rrset.ttl,
+                     expiration, inception, self.key.key_tag, ZONE, self.key.sign(data))
 
 
 def nsec_rrset(owner: dns.name.Name, next_name: dns.name.Name, types, ttl: int) -> dns.rrset.RRset:

@@ -106,7 +106,8 @@ class HTTPAPI:
                 reply = handler(req)
                 break
         else:
-            reply = self._error(req, {"path": path[:200]}, "not-found", "no such endpoint", 404)
+            reply = self._error(req, {"path": path[:200].encode("utf-8", "surrogateescape")}, "not-found",
+                                "no such endpoint", 404)
         out = render(reply.status, reply.content_type, reply.body, close)
         if method == "GET" and reply.status in (200, 404) and not close and reply.names:
             if len(self._cache) >= MAX_CACHE:
@@ -170,6 +171,8 @@ class HTTPAPI:
     def domain(self, request):
         fqdn = request.match_info["rest"].lower().rstrip(".") + "."
         qtype = request.query.get("type", "ANY").upper()
+        if not (fqdn.isascii() and qtype.isascii() and qtype.isalnum() and len(fqdn) <= 256 and len(qtype) <= 16):
+            return self._error(request, {}, "bad-request", "name and type must be short ASCII", 400)
         question = {"name": fqdn, "type": qtype}
         if domain_of(fqdn) is None:
             return self._error(request, question, "not-bit", "only names under bit. are served", 400)

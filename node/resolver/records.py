@@ -45,7 +45,7 @@ def select(records, fqdn: str, qtype: str) -> list[Record]:
 def domain_of(qname: str) -> str | None:
     """ "www.example.bit." -> "d/example" """
     labels = qname.rstrip(".").split(".")
-    return "d/" + labels[-2] if len(labels) >= 2 and labels[-1] == "bit" else None
+    return "d/" + labels[-2] if len(labels) >= 2 and labels[-1] == "bit" and labels[-2] else None
 
 
 class NameSource:
