@@ -96,6 +96,19 @@ class ResolverNode(NodeProcess):
         self.mine(1)
 
 
+def needs_tools(*tools: str):
+    """Skip marker for tests that run external DNS programs. Where the tools are required
+    (.ci/run sets DOTBIT_REQUIRE_DNS_TOOLS=1 after installing them), a missing one fails the
+    run instead of quietly skipping the test."""
+    import shutil
+
+    import pytest
+    missing = [t for t in tools if not (shutil.which(t) or shutil.which(t, path="/usr/sbin:/sbin"))]
+    if missing and os.environ.get("DOTBIT_REQUIRE_DNS_TOOLS") == "1":
+        raise RuntimeError(f"required DNS tools missing: {', '.join(missing)}")
+    return pytest.mark.skipif(bool(missing), reason=f"not installed: {', '.join(missing)}")
+
+
 def tool_query(tool: str, port: int, qname: str, qtype: str, *opts: str, timeout: float = 10) -> str:
     limits = ["+timeout=2", "+retry=0"] if tool == "kdig" else ["+time=2", "+tries=1"]
     cmd = [tool, "@127.0.0.1", "-p", str(port), qname, qtype, "+norecurse", *limits, *opts]

@@ -3,7 +3,6 @@ to dnspython and to dig/kdig, negative answers, referrals, EDNS truncation, erro
 and a name update changing the answer within one block."""
 from __future__ import annotations
 
-import shutil
 import socket
 import struct
 
@@ -14,7 +13,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from resolver_util import MINIMALT_TXT, TLS_DIGEST, started_resolver_node, tool_query
+from resolver_util import MINIMALT_TXT, TLS_DIGEST, needs_tools, started_resolver_node, tool_query
 
 node = pytest.fixture(scope="module")(started_resolver_node)
 
@@ -155,7 +154,7 @@ def test_error_rcodes(node):
         assert dns.message.from_wire(s.recvfrom(4096)[0]).rcode() == dns.rcode.FORMERR
 
 
-@pytest.mark.skipif(not (shutil.which("dig") and shutil.which("kdig")), reason="dig/kdig not installed")
+@needs_tools("dig", "kdig")
 @pytest.mark.parametrize("tool", ["dig", "kdig"])
 @pytest.mark.parametrize("transport", ["+notcp", "+tcp"])
 def test_every_record_type_dig_kdig(node, tool, transport):

@@ -16,10 +16,10 @@ import dns.rcode
 import pytest
 
 from nodeproc import free_port, run_cli
-from resolver_util import started_resolver_node
+from resolver_util import needs_tools, started_resolver_node
 
 UNBOUND = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")   # sbin may be off PATH
-pytestmark = pytest.mark.skipif(not (UNBOUND and shutil.which("delv")), reason="unbound/delv not installed")
+pytestmark = needs_tools("unbound", "delv")
 
 node = pytest.fixture(scope="module")(started_resolver_node)
 

@@ -10,7 +10,7 @@ at, the time served and a valid-until, and carries name-tree proofs for every na
 JSON by default; msgpack with `?format=msgpack` or `Accept: application/msgpack`.
 
 Signed GET answers are cached fully rendered, per URL and format, for up to a minute (well
-inside their valid-until) and dropped when a name they used changes; answers about the tip
+inside their valid-until, and at most a block old) and dropped when a name they used changes; answers about the tip
 (/v1/resolver, /v1/headers) are dropped on every block. So a hot name costs one signature a
 minute, not one per request. The handlers see a plain Request; http_server.py moves the bytes.
 """
@@ -30,6 +30,10 @@ from .records import domain_of, select
 VALID_FOR = 600
 CACHE_SECONDS = 60
 TIP = "\x00tip"          # tag of cached answers that depend on the tip itself
+# A cached answer names the tip it was made at; light clients refuse answers more than a few
+# blocks behind theirs (6 by default), so one made more than a block ago is made afresh even
+# within CACHE_SECONDS (matters where blocks come faster than the cache expires: regtest).
+MAX_TIP_LAG = 1
 MAX_CACHE = 100_000
 MAX_HEADERS = 2000
 MSGPACK = "application/msgpack"
@@ -92,7 +96,8 @@ class HTTPAPI:
         key = (target, fmt)
         if method == "GET":
             hit = self._cache.get(key)
-            if hit is not None and hit[1] > time.monotonic():
+            if (hit is not None and hit[1] > time.monotonic()
+                    and self.chain.height - hit[3] <= MAX_TIP_LAG):
                 return hit[0] if not close else render(hit[2].status, hit[2].content_type, hit[2].body, True)
         parts = urlsplit(target)
         path = unquote(parts.path, errors="surrogateescape")
@@ -112,7 +117,7 @@ class HTTPAPI:
         if method == "GET" and reply.status in (200, 404) and not close and reply.names:
             if len(self._cache) >= MAX_CACHE:
                 self.invalidate()
-            self._cache[key] = (out, time.monotonic() + CACHE_SECONDS, reply)
+            self._cache[key] = (out, time.monotonic() + CACHE_SECONDS, reply, self.chain.height)
             for n in reply.names:
                 self._by_name.setdefault(n, set()).add(key)
         return out
