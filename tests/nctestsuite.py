@@ -1,4 +1,5 @@
-"""Reader for the ncdns conversion suite (``../shared/testdata/nctestsuite.txt``).
+"""Reader for the ncdns conversion suite (``tests/data/nctestsuite.txt``, a copy of the public
+conformance data in ``../shared/testdata/``, kept in the repository so a fresh clone runs it).
 
 Format: an entry starts with ``IN <id>``, then a Namecoin name line and its JSON value;
 further ``IN`` / name / value groups give names the first one imports; ``OUT`` (or
@@ -12,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-SUITE_PATH = Path(__file__).resolve().parents[2] / "shared/testdata/nctestsuite.txt"
+SUITE_PATH = Path(__file__).resolve().parent / "data" / "nctestsuite.txt"
 SECTION_TAGS = ("AN", "NS", "AD")
 
 
