@@ -7,6 +7,7 @@ which is exactly the low-S consensus rule.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import base58
@@ -83,7 +84,10 @@ class AddressError(ValueError):
     pass
 
 
+@functools.lru_cache(maxsize=65536)
 def encode_address(version: int, hash20: bytes) -> str:
+    # Cached: pure-Python Base58 is a large share of an RPC answer (name_show, getblock), and
+    # the same addresses come back again and again.
     return base58.b58encode_check(bytes([version]) + hash20).decode()
 
 

@@ -2,6 +2,7 @@
 dispatcher, parameter checking and `help` alike (the Electrum habit)."""
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 from typing import Callable
@@ -35,6 +36,11 @@ class RPCError(Exception):
         self.message = message
 
 
+_CHECKS = {"int": lambda v: type(v) is int, "str": lambda v: isinstance(v, str),
+           "bool": lambda v: isinstance(v, bool) or v in (0, 1),
+           "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 @dataclass(frozen=True)
 class Method:
     name: str
@@ -42,6 +48,20 @@ class Method:
     signature: inspect.Signature
     doc: str
     is_async: bool
+
+    @functools.cached_property
+    def params(self) -> list[inspect.Parameter]:
+        return list(self.signature.parameters.values())[1:]
+
+    @functools.cached_property
+    def checks(self) -> dict[str, tuple[str, Callable | None]]:
+        """name -> (annotation name, type check or None), worked out once, not per call."""
+        out = {}
+        for p in self.params:
+            ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
+            ann = ann.replace(" | None", "")
+            out[p.name] = (ann, _CHECKS.get(ann))
+        return out
 
 
 METHODS: dict[str, Method] = {}
@@ -67,7 +87,7 @@ def usage(m: Method) -> str:
 def bind(m: Method, params) -> tuple[list, dict]:
     """Positional list or named dict -> call arguments; wrong arity is RPC_MISC_ERROR with the
     usage line, as bitcoind answers."""
-    plist = list(m.signature.parameters.values())[1:]
+    plist = m.params
     if params is None:
         params = []
     if isinstance(params, dict):
@@ -87,14 +107,11 @@ def bind(m: Method, params) -> tuple[list, dict]:
     if missing:
         raise RPCError(MISC_ERROR, f"missing parameter {missing[0]}\nusage: {usage(m)}")
     # Cheap type checks from annotations, so a wrong JSON type is a clean RPC_TYPE_ERROR.
+    checks = m.checks
     for p, value in list(zip(plist, args)) + [(m.signature.parameters[k], v) for k, v in kwargs.items()]:
-        ann = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
-        ann = ann.replace(" | None", "")
         if value is None and p.default is None:
             continue
-        ok = {"int": lambda v: type(v) is int, "str": lambda v: isinstance(v, str),
-              "bool": lambda v: isinstance(v, bool) or v in (0, 1),
-              "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)}.get(ann)
+        ann, ok = checks[p.name]
         if ok is not None and not ok(value):
             raise RPCError(TYPE_ERROR, f"Expected type {ann} for {p.name}, got {type(value).__name__}")
     return args, kwargs
