@@ -7,6 +7,7 @@ ValidationError becomes RPC_VERIFY_REJECTED with its reason, anything else RPC_M
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import hmac
 import json
@@ -48,24 +49,37 @@ def remove_cookie(datadir: str) -> None:
 class RPCServer:
     def __init__(self, node, credentials: str):
         self.node = node
-        self._expected = "Basic " + base64.b64encode(credentials.encode()).decode()
-        self.app = web.Application(client_max_size=MAX_REQUEST_BYTES)
-        self.app.router.add_post("/", self.handle)
-        self.app.router.add_post("/wallet/{name}", self.handle)   # bitcoin-cli -rpcwallet habit
-        self.runner: web.AppRunner | None = None
+        self._expected = ("Basic " + base64.b64encode(credentials.encode()).decode()).encode()
+        self.runner: web.ServerRunner | None = None
 
     async def start(self, host: str, port: int) -> None:
-        self.runner = web.AppRunner(self.app, access_log=None)
+        # aiohttp's low-level server: one handler, no router or middleware chain, which is a
+        # good part of the per-request cost on a one-connection client such as bitcoin-cli.
+        loop = asyncio.get_running_loop()
+
+        def make_request(message, payload, protocol, writer, task):
+            return web.BaseRequest(message, payload, protocol, writer, task, loop,
+                                   client_max_size=MAX_REQUEST_BYTES)
+        server = web.Server(self._route, request_factory=make_request, access_log=None)
+        self.runner = web.ServerRunner(server)
         await self.runner.setup()
         await web.TCPSite(self.runner, host, port).start()
+
+    async def _route(self, request: web.BaseRequest) -> web.Response:
+        path = request.path
+        if path != "/" and not path.startswith("/wallet/"):     # /wallet/NAME: bitcoin-cli -rpcwallet habit
+            return web.Response(status=404, text="not found\n")
+        if request.method != "POST":
+            return web.Response(status=405, text="use POST\n", headers={"Allow": "POST"})
+        return await self.handle(request)
 
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
 
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.BaseRequest) -> web.Response:
         auth = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(auth.encode(), self._expected.encode()):
+        if not hmac.compare_digest(auth.encode(), self._expected):
             return web.Response(status=401, text="unauthorized\n",
                                 headers={"WWW-Authenticate": 'Basic realm="jsonrpc"'})
         try:
@@ -108,4 +122,4 @@ class RPCServer:
 
 
 def _json(obj, status: int) -> web.Response:
-    return web.Response(status=status, text=json.dumps(obj), content_type="application/json")
+    return web.Response(status=status, body=json.dumps(obj).encode(), content_type="application/json")
