@@ -17,6 +17,7 @@ from node.chain.mempool import Mempool
 from node.chain.storage import LevelDB
 from node.mining.template import create_template
 from node.rpc.server import RPCServer, remove_cookie, write_cookie
+from node.secretfile import read_or_create
 
 log = logging.getLogger("dotbit.node")
 
@@ -34,18 +35,7 @@ def open_chain(params, datadir: str, **kw) -> ChainState:
 
 def load_mining_key(datadir: str) -> tuple[bytes, bytes]:
     """The node's own mining key, created once and kept in the data dir (mode 0600)."""
-    path = os.path.join(datadir, "mining_key")
-    try:
-        with open(path) as f:
-            secret = bytes.fromhex(f.read().strip())
-    except FileNotFoundError:
-        secret = generate_secret()
-        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secret.hex())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(path + ".tmp", path)
+    secret = read_or_create(os.path.join(datadir, "mining_key"), generate_secret, "mining key")
     return secret, hash160(pubkey_from_secret(secret))
 
 

@@ -83,22 +83,32 @@ class DNSServer:
             await self._tcp.wait_closed()
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self._conns) >= MAX_TCP_CONNECTIONS:
-            writer.close()
-            return
-        self._conns.add(writer)
-        try:
-            while True:
-                head = await asyncio.wait_for(reader.readexactly(2), TCP_IDLE)
-                (n,) = struct.unpack(">H", head)
-                data = await asyncio.wait_for(reader.readexactly(n), TCP_IDLE)
-                out = self.responder.handle(data, True)
-                if out is None:
-                    break
-                writer.write(struct.pack(">H", len(out)) + out)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
-            pass
-        finally:
-            self._conns.discard(writer)
-            writer.close()
+        await serve_dns_tcp(reader, writer, lambda wire: self.responder.handle(wire, True),
+                            self._conns, MAX_TCP_CONNECTIONS)
+
+
+async def serve_dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer,
+                        conns: set, max_conns: int) -> None:
+    """DNS over TCP (RFC 7766): two-byte length-prefixed messages on one connection until the
+    client closes it or idles. `answer(wire)` gives the response bytes (or an awaitable of
+    them), or None to close the connection. Shared by the resolver and the light stub."""
+    if len(conns) >= max_conns:
+        writer.close()
+        return
+    conns.add(writer)
+    try:
+        while True:
+            (n,) = struct.unpack(">H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE))
+            data = await asyncio.wait_for(reader.readexactly(n), TCP_IDLE)
+            out = answer(data)
+            if asyncio.iscoroutine(out):
+                out = await out
+            if out is None:
+                break
+            writer.write(struct.pack(">H", len(out)) + out)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+        pass
+    finally:
+        conns.discard(writer)
+        writer.close()

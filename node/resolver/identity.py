@@ -14,6 +14,8 @@ import dns.rdatatype
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from nacl.signing import SigningKey
 
+from node.secretfile import read_or_create
+
 ZONE = dns.name.from_text("bit.")
 DNSKEY_FLAGS = 257          # zone key + SEP: the only key, so it is its own KSK
 ALGORITHM = 15              # Ed25519 (RFC 8080)
@@ -45,20 +47,4 @@ class ResolverKey:
 
 def load_or_create(path: str) -> ResolverKey:
     """The key file holds the 32-byte seed in hex; created on first start with mode 0600."""
-    try:
-        with open(path) as f:
-            seed = bytes.fromhex(f.read().strip())
-        if len(seed) != 32:
-            raise ValueError(f"resolver key {path}: expected 32 bytes of hex")
-        return ResolverKey(seed)
-    except FileNotFoundError:
-        pass
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    seed = os.urandom(32)
-    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(seed.hex())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(path + ".tmp", path)
-    return ResolverKey(seed)
+    return ResolverKey(read_or_create(path, lambda: os.urandom(32), "resolver key"))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import struct
 import sys
 import time
 
@@ -18,6 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from .dns_server import serve_dns_tcp
 from .lightverify import Verified, VerifyError
 
 log = logging.getLogger("dotbit.resolve.stub")
@@ -26,7 +26,6 @@ TTL = 60
 CACHE_SECONDS = 10.0
 MAX_CACHE = 100_000
 MAX_UDP = 512
-TCP_IDLE = 10.0
 MAX_TCP = 128
 
 
@@ -124,24 +123,7 @@ class Stub:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve_tcp(self, reader, writer):
-        if len(self._conns) >= MAX_TCP:
-            writer.close()
-            return
-        self._conns.add(writer)
-        try:
-            while True:
-                n = struct.unpack(">H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE))[0]
-                wire = await asyncio.wait_for(reader.readexactly(n), TCP_IDLE)
-                out = await self.answer(wire, True)
-                if out is not None:
-                    writer.write(struct.pack(">H", len(out)) + out)
-                    await writer.drain()
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
-            pass
-        finally:
-            self._conns.discard(writer)
-            writer.close()
-
+        await serve_dns_tcp(reader, writer, lambda wire: self.answer(wire, True), self._conns, MAX_TCP)
 
 class _UDP(asyncio.DatagramProtocol):
     def __init__(self, stub: Stub):
