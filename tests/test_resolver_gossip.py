@@ -49,7 +49,7 @@ def test_ekey_updates_gossip_to_peers():
         b = ResolverNode(new_datadir(), "--connect", a.p2p_addr)
         b.start()
         assert wait_for(lambda: b.call("getblockcount") == a.call("getblockcount"))
-        assert wait_for(lambda: b.call("getconnectioncount") == 1)
+        assert wait_for(lambda: b.call("getconnectioncount") >= 1)
         now = int(time.time())
         for seq, eph in ((1, bytes([7] * 32)), (2, bytes([8] * 32))):
             assert post_ekey(a, make_update(NAME, eph, seq, now + 3600, OWNER.secret, OWNER.pubkey)) == 200
