@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 
-from resolver_util import EPH_KEY, ID_KEY, TLS_DIGEST_B64, ResolverNode, new_datadir, sample_names
+from resolver_util import EPH_KEY, ID_KEY, TLS_DIGEST_B64, sample_names, started_resolver_node
 from node.resolver.identity import load_or_create
 
 RESOLVE = os.path.join(os.path.dirname(sys.executable), "dotbit-resolve")
@@ -23,21 +23,16 @@ LIGHT_NAMES = {
 }
 
 
+def _light_names(node) -> None:
+    node.fund(blocks=112)
+    node.register({b"d/old": {"ip": ["192.0.2.50"]}})
+    node.mine(18)                     # with the 13 blocks of the next registration: > 30
+    node.register({**sample_names(), **LIGHT_NAMES})
+
+
 def started_light_node():
     """A funded node where d/old has expired and sample + light names are live."""
-    node = ResolverNode(new_datadir())
-    node.start()
-    try:
-        node.fund(blocks=112)
-        node.register({b"d/old": {"ip": ["192.0.2.50"]}})
-        node.mine(18)                     # with the 13 blocks of the next registration: > 30
-        node.register({**sample_names(), **LIGHT_NAMES})
-        yield node
-    finally:
-        try:
-            node.stop()
-        except Exception:
-            node.kill()
+    yield from started_resolver_node(_light_names)
 
 
 def resolver_key(node):

@@ -119,13 +119,17 @@ def new_datadir() -> str:
     return tempfile.mkdtemp(prefix="dotbit-resolver-")
 
 
-def started_resolver_node():
-    """Generator for a module fixture: a funded node with sample_names() registered."""
+def started_resolver_node(setup=None):
+    """Generator for a module fixture: a running node, by default funded with sample_names()
+    registered; `setup(node)` replaces that. The node is stopped and its data dir removed."""
     node = ResolverNode(new_datadir())
     node.start()
     try:
-        node.fund(blocks=110)
-        node.register(sample_names())
+        if setup is None:
+            node.fund(blocks=110)
+            node.register(sample_names())
+        else:
+            setup(node)
         yield node
     finally:
         try:

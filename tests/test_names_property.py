@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import Clock, Key, make_block, mine
-from names_util import LOCK, firstupdate, name_new, update
+from names_util import firstupdate, name_new, update
 from node.chain import layout as L
 from node.chain.chainstate import ChainState
 from node.chain.errors import ValidationError
@@ -237,4 +237,3 @@ def test_long_scripted_run_with_expiries_and_reorgs():
     w.mine(1)
     assert w.chain.names.get(NAMES[1]).address == KEYS[2].address
     w.check()
-    assert LOCK > 0

@@ -324,10 +324,15 @@ class ChainState:
         names = self.names
         name_ops = []            # (tx position, new record)
         in_block: dict = {}      # name -> record as changed earlier in this block
+        before: dict = {}        # name -> record before this block (read once, reused by names.connect)
 
         def lookup(name):
             rec = in_block.get(name)
-            return rec if rec is not None else names.get(name)
+            if rec is not None:
+                return rec
+            if name not in before:
+                before[name] = names.get(name)
+            return before[name]
 
         for n, tx in enumerate(block.txs):
             txid = tx.txid
@@ -357,7 +362,7 @@ class ChainState:
         prev_root = entry.prev.header.name_root if entry.prev is not None else bytes(32)
         try:
             with self.db.write_batch() as b:
-                name_undo = names.connect(block, height, name_ops, prev_root, b)
+                name_undo = names.connect(block, height, name_ops, prev_root, b, before)
                 self._write_connect(b, block, entry, view, spent_undo, name_undo)
         except BaseException:
             names.discard_events()

@@ -59,9 +59,12 @@ class NameIndex:
 
     # --- connect / disconnect (inside the chain's write batch) ----------------------------------
 
-    def connect(self, block, height: int, ops: list[tuple[int, NameRecord]], prev_root: bytes, batch) -> list:
-        """`ops`: (tx position, new record) in block order. Checks the header's name_root,
+    def connect(self, block, height: int, ops: list[tuple[int, NameRecord]], prev_root: bytes, batch,
+                before: dict | None = None) -> list:
+        """`ops`: (tx position, new record) in block order; `before`: records as they were
+        before the block, for names the caller already read. Checks the header's name_root,
         writes records, history, expiry index, tree nodes, expires due coins; returns undo."""
+        before = before or {}
         params = self.params
         final: dict[bytes, NameRecord] = {}
         for _, rec in ops:
@@ -73,7 +76,7 @@ class NameIndex:
             batch.put(L.tree_key(h), enc)
         changed = []
         for name, rec in final.items():
-            old = self.get(name)
+            old = before[name] if name in before else self.get(name)
             changed.append([name, old.to_obj() if old else None])
             if old is not None:
                 batch.delete(L.expiry_key(expiry_height(old.height, params), name))

@@ -57,20 +57,21 @@ class Stub:
 
     # --- answers ---------------------------------------------------------------------------
 
-    def cached(self, wire: bytes, tcp: bool) -> bytes | None:
-        """The response if it needs no network round trip (cache hit, bad query), else None.
-        Rendered responses are kept by the query bytes after the ID, so a repeated question
-        costs a dict lookup instead of a DNS parse and render."""
+    def lookup(self, wire: bytes, tcp: bool) -> tuple[bytes | None, tuple | None]:
+        """(response, None) when no network round trip is needed (cache hit, bad query; the
+        response is None for a packet to drop), else (None, (query, key)) for answer() to
+        resolve without parsing again. Rendered responses are kept by the query bytes after
+        the ID, so a repeated question costs a dict lookup instead of a DNS parse and render."""
         raw = self._raw.get((tcp, wire[2:]))
         if raw is not None and raw[1] > time.monotonic():
-            return wire[:2] + raw[0]
+            return wire[:2] + raw[0], None
         query, key, early = self._parse(wire)
         if early is not None or query is None:
-            return early
+            return early, None
         hit = self._cache.get(key)
         if hit is not None and hit[1] > time.monotonic():
-            return self._keep(wire, tcp, _render(query, hit[0], tcp), hit[1])
-        return None
+            return self._keep(wire, tcp, _render(query, hit[0], tcp), hit[1]), None
+        return None, (query, key)
 
     def _keep(self, wire: bytes, tcp: bool, out: bytes, until: float) -> bytes:
         if len(self._raw) >= MAX_CACHE:
@@ -78,13 +79,13 @@ class Stub:
         self._raw[(tcp, wire[2:])] = (out[2:], until)
         return out
 
-    async def answer(self, wire: bytes, tcp: bool) -> bytes | None:
-        query, key, early = self._parse(wire)
-        if early is not None or query is None:
-            return early
-        hit = self._cache.get(key)
-        if hit is not None and hit[1] > time.monotonic():
-            return self._keep(wire, tcp, _render(query, hit[0], tcp), hit[1])
+    async def answer(self, wire: bytes, tcp: bool, parsed: tuple | None = None) -> bytes | None:
+        """The response to a query; `parsed` is what lookup() returned for it, if called."""
+        if parsed is None:
+            out, parsed = self.lookup(wire, tcp)
+            if parsed is None:
+                return out
+        query, key = parsed
         try:
             verified = await self.client.resolve(key[0], key[1], fresh_sync=False)
         except VerifyError as e:
@@ -134,14 +135,14 @@ class _UDP(asyncio.DatagramProtocol):
         self.transport = transport
 
     def datagram_received(self, data, addr):
-        out = self.stub.cached(data, False)
+        out, parsed = self.stub.lookup(data, False)
         if out is not None:
             self.transport.sendto(out, addr)
-        elif len(data) >= 12 and not data[2] & 0x80:
-            self.stub.spawn(self._reply(data, addr))
+        elif parsed is not None:
+            self.stub.spawn(self._reply(data, addr, parsed))
 
-    async def _reply(self, data, addr):
-        out = await self.stub.answer(data, False)
+    async def _reply(self, data, addr, parsed):
+        out = await self.stub.answer(data, False, parsed)
         if out is not None:
             self.transport.sendto(out, addr)
 
