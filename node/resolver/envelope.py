@@ -73,8 +73,11 @@ def open_envelope(data: bytes, public_key: bytes, now: float | None = None) -> d
         raise EnvelopeError(f"undecodable body: {e}") from None
     if not isinstance(body, dict) or body.get("v") != VERSION:
         raise EnvelopeError("body: wrong shape or version")
-    if view is not None and to_jsonable(body) != view:
-        raise EnvelopeError("view does not match the signed body")
+    try:
+        if view is not None and to_jsonable(body) != view:
+            raise EnvelopeError("view does not match the signed body")
+    except RecursionError:           # msgpack nests deeper than to_jsonable can walk
+        raise EnvelopeError("body nested too deeply") from None
     if now is not None and not (isinstance(body.get("valid_until"), int) and now <= body["valid_until"]):
         raise EnvelopeError("envelope has expired")
     return body
@@ -83,7 +86,7 @@ def open_envelope(data: bytes, public_key: bytes, now: float | None = None) -> d
 def _parse_json(data: bytes):
     try:
         obj = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise EnvelopeError("undecodable JSON envelope") from None
     if not isinstance(obj, dict) or set(obj) != {"body", "sig", "v", "view"} or obj["v"] != VERSION:
         raise EnvelopeError("JSON envelope: wrong shape or version")

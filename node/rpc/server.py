@@ -84,7 +84,7 @@ class RPCServer:
                                 headers={"WWW-Authenticate": 'Basic realm="jsonrpc"'})
         try:
             body = json.loads(await request.read())
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):     # RecursionError: [[[[... nested deeper than the decoder goes
             return _json({"result": None, "error": {"code": PARSE_ERROR, "message": "Parse error"},
                           "id": None}, 500)
         if isinstance(body, list):
