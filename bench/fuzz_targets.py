@@ -416,7 +416,7 @@ def run_rpc(data: bytes) -> None:
     except Exception:
         parsed = None
     calls = parsed if isinstance(parsed, list) else [parsed]
-    if any(isinstance(c, dict) and c.get("method") in RPC_SKIP for c in calls):
+    if any(isinstance(c, dict) and isinstance(c.get("method"), str) and c["method"] in RPC_SKIP for c in calls):
         return
     resp = loop.run_until_complete(server.handle(_Request(data, auth)))
     reply = json.loads(resp.body)
