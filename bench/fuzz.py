@@ -24,8 +24,9 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, HERE)
+ROOT = os.path.abspath(os.path.join(HERE, ".."))
+# The repository first (bench/wallet.py must not shadow the wallet package), bench/ after it.
+sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or ".") not in (HERE, ROOT)] + [HERE]
 
 INTERESTING = [0x00, 0x01, 0x7f, 0x80, 0xff, 0xc0, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xcc, 0xcd, 0xce, 0xcf,
                0xd0, 0xd9, 0xdc, 0xdd, 0xde, 0xdf, 0x90, 0x91, 0x96, 0x9f, 0xa0, 0xbf, 0x3f, 0xe0,

@@ -329,6 +329,8 @@ def run_lightverify(data: bytes) -> None:
         fqdn, qtype = q["name"], q["type"]
     except Exception:
         return        # not a body any resolver signs: the envelope layer is fuzzed on its own
+    if type(fqdn) is not str or type(qtype) is not str:
+        return        # a client only ever asks text questions, and the answer must repeat its own
     signed = msgpack.packb([envelope.VERSION, data, w["key"].sign(envelope.TAG + data)], use_bin_type=True)
     opened = open_answer(signed, w["key"].public_key, fqdn, qtype, now=100.0)
     headers = w["headers"]
