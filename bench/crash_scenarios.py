@@ -270,6 +270,7 @@ class Wallet(Scenario):
         self.node.call("generatetoaddress", 5, self.cli("address")["address"])
         self.node.call("generatetoaddress", MATURITY, self.miner)
         self.count = 0
+        self.durations: list[float] = []
 
     def argv(self, *args) -> list[str]:
         return [sys.executable, "-m", "wallet.cli", "--wallet", self.path, *args]
@@ -287,7 +288,8 @@ class Wallet(Scenario):
         value = json.dumps({"ip": f"192.0.2.{self.count % 250}"})
         p = subprocess.Popen(self.argv("name", "register", name, "--value", value), env=self.env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        t.killed_at = self.rng.uniform(0.05, 1.2)
+        # Kill anywhere in the command's life: up to the slowest uninterrupted run seen so far.
+        t.killed_at = self.rng.uniform(0.05, max(self.durations, default=1.0))
         try:
             p.wait(t.killed_at)
         except subprocess.TimeoutExpired:
@@ -313,7 +315,9 @@ class Wallet(Scenario):
             t.problems.append(f"node has {len(unknown)} wallet tx(s) the wallet file does not record as pending")
         t.acked = len(doc["pending"])
         # Completing: register again (resumes a pending one), 12 blocks, sync, one block.
+        t1 = time.perf_counter()
         self.cli("name", "register", name, "--value", value)
+        self.durations.append(time.perf_counter() - t1)
         self.node.call("generatetoaddress", DEPTH, self.miner)
         self.cli("name", "sync")
         self.node.call("generatetoaddress", 1, self.miner)
