@@ -9,11 +9,11 @@ Scenarios (bench/crash_scenarios.py), taken in turn until --trials are done:
   reorg   a longer competing branch fed block by block with `submitblock`, over blocks of its own
   names   a stream of name_new / name_firstupdate / name_update transactions, a block after each
   wallet  `dotbit-wallet name register` killed (the node keeps running)
-After each node kill: `dotbit-node checkdb` on the crashed data dir exits 0 (every projection
-equals a replay of the stored blocks), the node restarts (timed), every block an RPC call had
-acknowledged before the kill is in the block store and (unless a longer branch was fed) on the
-main chain, and the tip's name_root equals the root of the tree built from the node's own name
-records (each also checked against that root with its proof). After each wallet kill: the
+After each node kill: the node restarts on what the kill left (timed); `dotbit-node checkdb`
+on a copy of it exits 0 (every projection equals a replay of the stored blocks); every block
+an RPC call had acknowledged before the kill is in the block store and (unless a longer branch
+was fed) on the main chain; and the tip's name_root equals the root of the tree built from the
+node's own name records (each also checked against that root with its proof). After each wallet kill: the
 file opens with the passphrase, holds the same seed and no fewer keys, every name_new the node
 has seen is a pending registration in the file, and that registration then completes.
 Prints per-scenario trials, failures and the median restart time; exits 1 on any failure.
@@ -165,12 +165,19 @@ def check_name_root(node: NodeProcess, names: list[bytes]) -> list[str]:
 
 def after_kill(node: NodeProcess, trial: Trial, acked: list[str], main_chain: bool,
                names: list[bytes]) -> NodeProcess:
-    """checkdb on the crashed data dir, restart (timed), then the block and name checks."""
+    """Restart on the crashed data dir (timed), the block and name checks, and checkdb on a
+    copy of the data dir taken at the crash: both see exactly what the kill left."""
     trial.acked = len(acked)
-    trial.problems += checkdb(node.datadir)
-    node = restart(node, trial)
-    trial.problems += check_blocks(node, acked, main_chain)
-    trial.problems += check_name_root(node, names)
+    crashed = node.datadir.rstrip("/") + ".crashed"
+    shutil.rmtree(crashed, ignore_errors=True)
+    shutil.copytree(os.path.join(node.datadir, "chain"), os.path.join(crashed, "chain"))
+    try:
+        node = restart(node, trial)
+        trial.problems += check_blocks(node, acked, main_chain)
+        trial.problems += check_name_root(node, names)
+        trial.problems += checkdb(crashed)
+    finally:
+        shutil.rmtree(crashed, ignore_errors=True)
     return node
 
 
