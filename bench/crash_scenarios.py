@@ -17,7 +17,7 @@ import time
 
 from conftest import Key
 from crash import Trial, after_kill, kill_during
-from names_util import FEE, LOCK, Funds, build
+from names_util import LOCK, Funds, build
 from node.names.ops import firstupdate_outputs, name_new_output, update_output
 from node.names.rules import commitment, registration_burn
 from node.params import REGTEST

@@ -13,29 +13,42 @@ fixed seeds: the same input always takes the same path.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import functools
 import hashlib
 import json
 import logging
-import os
-import random
 import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Callable
 
+import dns.message
+import msgpack
+
+# Everything the targets reach is imported here, at the top, so that bench/fuzz.py's atheris
+# engine (which instruments what this module imports) sees coverage of all of it.
+from node.chain.consensus import bits_to_target
+from node.chain.crypto import hash160, pubkey_from_secret
 from node.chain.errors import ValidationError
-from node.chain.primitives import Block, Header, Tx
+from node.chain.primitives import NAME_UPDATE, Block, Covenant, Header, Tx, TxIn, TxOut
+from node.chain.storage import MemoryDB
+from node.mining.miner import solve_quick
 from node.names.dvalue import lookup_records, records_for_qname
 from node.names.proof import EMPTY, ProofError, Proof, verify_proof
 from node.names.rules import NameRecord, tree_key
 from node.names.tree import NameTree
 from node.params import REGTEST
 from node.resolver import envelope
+from node.resolver.dns_answer import Responder
+from node.resolver.dnssec import OnlineSigner
 from node.resolver.ekeys import EKeyError, EKeyStore, EKeyUpdate, make_update
+from node.resolver.identity import ResolverKey
 from node.resolver.lightverify import VerifyError, open_answer, verify_answer
 from node.resolver.records import NameSource, select
+from node.rpc.server import RPCServer
+from node.service import Node
 from p2p import messages as M
 
 
@@ -80,10 +93,6 @@ HEIGHT = 5
 def world():
     """Name records, their tree, a short header chain committing to the root, a resolver key
     and an owner key (the one that signs ephemeral-key updates)."""
-    from node.chain.crypto import hash160, pubkey_from_secret
-    from node.chain.consensus import bits_to_target
-    from node.mining.miner import solve_quick
-    from node.resolver.identity import ResolverKey
     pub = pubkey_from_secret(OWNER_SECRET)
     records = {n: NameRecord(n, json.dumps(v).encode(), hash160(pub), 1, hashlib.sha256(n).digest(), 0)
                for n, v in NAME_VALUES.items()}
@@ -129,7 +138,6 @@ def run_p2p(data: bytes) -> None:
 # --- transactions, blocks, headers -------------------------------------------------------------------
 
 def _sample_tx() -> Tx:
-    from node.chain.primitives import Covenant, NAME_UPDATE, TxIn, TxOut
     return Tx(1, (TxIn(bytes(range(32)), 1, bytes(64), bytes([2]) + bytes(32)),),
               (TxOut(5_000_000, bytes(20), Covenant(NAME_UPDATE, (b"d/example", b'{"ip":"1.2.3.4"}'))),
                TxOut(100, bytes(range(20)))), 0)
@@ -180,8 +188,6 @@ class _ErrorLog(logging.Handler):
 
 @functools.cache
 def _responder():
-    from node.resolver.dns_answer import Responder
-    from node.resolver.dnssec import OnlineSigner
     w = world()
     source = NameSource(w["records"].get, lambda: HEIGHT, REGTEST)
     errors = _ErrorLog()
@@ -192,7 +198,6 @@ def _responder():
 
 
 def _dns_seeds() -> list[bytes]:
-    import dns.message
     out = []
     for i, qname in enumerate(QNAMES + ["bit.", "example.com."]):
         for qtype in ("A", "AAAA", "TXT", "TLSA", "NS", "DS", "SOA", "DNSKEY", "ANY", "CNAME", "SRV", "MX", "NSEC"):
@@ -321,7 +326,6 @@ def _lightverify_seeds() -> list[bytes]:
 def run_lightverify(data: bytes) -> None:
     """The input is the body a resolver holding a valid key signs (so the fuzzer plays a lying
     resolver); the light client must refuse it with VerifyError or accept it, nothing else."""
-    import msgpack
     w = world()
     try:
         body = msgpack.unpackb(data, raw=False, strict_map_key=True)
@@ -346,7 +350,6 @@ def _sample_ekey(seq: int = 1) -> EKeyUpdate:
 
 @functools.cache
 def _ekey_store():
-    from node.chain.storage import MemoryDB
     w = world()
     return EKeyStore(MemoryDB(), w["records"], lambda: HEIGHT, REGTEST, clock=lambda: 100.0)
 
@@ -382,10 +385,7 @@ class _Request:
 
 @functools.cache
 def _rpc():
-    from node.rpc.server import RPCServer
-    from node.service import Node
     datadir = tempfile.mkdtemp(prefix="dotbit-fuzz-rpc-")
-    import atexit
     atexit.register(shutil.rmtree, datadir, True)
     loop = asyncio.new_event_loop()
     node = Node(REGTEST, datadir)
