@@ -33,11 +33,13 @@ from node.chain.consensus import bits_to_target
 from node.chain.crypto import hash160, pubkey_from_secret
 from node.chain.errors import ValidationError
 from node.chain.primitives import NAME_UPDATE, Block, Covenant, Header, Tx, TxIn, TxOut
+from node.chain.signing import sign_tx
 from node.chain.storage import MemoryDB
 from node.mining.miner import solve_quick
 from node.names.dvalue import lookup_records, records_for_qname
 from node.names.proof import EMPTY, ProofError, Proof, verify_proof
-from node.names.rules import NameRecord, tree_key
+from node.names.ops import firstupdate_outputs, name_new_output
+from node.names.rules import NameRecord, registration_burn, tree_key
 from node.names.tree import NameTree
 from node.params import REGTEST
 from node.resolver import envelope
@@ -47,8 +49,12 @@ from node.resolver.ekeys import EKeyError, EKeyStore, EKeyUpdate, make_update
 from node.resolver.identity import ResolverKey
 from node.resolver.lightverify import VerifyError, open_answer, verify_answer
 from node.resolver.records import NameSource, select
+import node.rpc.methods  # noqa: F401,E402  (register the RPC methods, as Node.start does)
+import node.rpc.name_methods  # noqa: F401,E402
+import node.rpc.net_methods  # noqa: F401,E402
+from node.rpc.registry import METHOD_NOT_FOUND, METHODS
 from node.rpc.server import RPCServer
-from node.service import Node
+from node.service import Node, load_mining_key
 from p2p import messages as M
 
 
@@ -191,9 +197,7 @@ def _responder():
     w = world()
     source = NameSource(w["records"].get, lambda: HEIGHT, REGTEST)
     errors = _ErrorLog()
-    logger = logging.getLogger("dotbit.resolver.dns")
-    logger.addHandler(errors)
-    logger.propagate = False
+    logging.getLogger("dotbit.resolver.dns").addHandler(errors)
     return Responder(source, OnlineSigner(w["key"]), lambda: HEIGHT), errors
 
 
@@ -389,29 +393,72 @@ def _rpc():
     atexit.register(shutil.rmtree, datadir, True)
     loop = asyncio.new_event_loop()
     node = Node(REGTEST, datadir)
-    loop.run_until_complete(node.generate(3, node.mining_address))
+    _register_example(node, loop)
     server = RPCServer(node, "u:p")
     auth = "Basic " + base64.b64encode(b"u:p").decode()
-    logging.getLogger("dotbit.rpc").setLevel(logging.CRITICAL)
     return loop, server, auth, node
 
 
+def _register_example(node, loop) -> None:
+    """Mature coins for the node's mining key, then d/example registered with them, so the
+    name methods have a real record to show, scan and prove."""
+    secret, address = load_mining_key(node.datadir)
+    pub, lock, fee, name, rand = pubkey_from_secret(secret), REGTEST.name_lock, 100_000, b"d/example", bytes(20)
+
+    def mine(n):
+        loop.run_until_complete(node.generate(n, address))
+
+    def coinbase(height):
+        return node.chain.get_block(node.chain.entry_at(height).hash).txs[0]
+
+    def send(ins, outs, spent):
+        tx = sign_tx(Tx(1, tuple(TxIn(t, i) for t, i in ins), tuple(outs), 0), spent, [secret] * len(ins),
+                     [pub] * len(ins))
+        node.mempool.accept(tx)
+        return tx
+    mine(REGTEST.coinbase_maturity + 2)
+    cb1, cb2 = coinbase(1), coinbase(2)
+    v1, v2 = cb1.outputs[0].value, cb2.outputs[0].value
+    new = send([(cb1.txid, 0)], [name_new_output(name, rand, address, lock), TxOut(v1 - lock - fee, address)],
+               [(v1, address)])
+    mine(REGTEST.min_firstupdate_depth)
+    burn = registration_burn(name, node.chain.height + 1, REGTEST)
+    outs = firstupdate_outputs(name, rand, json.dumps(NAME_VALUES[name]).encode(), address, lock, burn)
+    send([(new.txid, 0), (cb2.txid, 0)], outs + [TxOut(v2 - burn - fee, address)], [(lock, address), (v2, address)])
+    mine(1)
+
+
 def _rpc_seeds() -> list[bytes]:
-    calls = [["getblockchaininfo", []], ["getblockhash", [1]], ["getblock", ["00" * 32, 2]],
-             ["getblockheader", ["00" * 32]], ["name_show", ["d/example", {"valueEncoding": "hex"}]],
-             ["name_scan", ["", 10, {"prefix": "d/"}]], ["name_history", ["d/x"]], ["name_pending", []],
-             ["decoderawtransaction", [_sample_tx().to_bytes().hex()]], ["validateaddress", ["x"]],
-             ["getaddressutxos", [{"addresses": ["x"]}]], ["gettxout", ["00" * 32, 0]], ["help", ["getblock"]],
-             ["submitblock", ["00"]], ["sendrawtransaction", ["00"]], ["getnameproof", ["d/example"]],
-             ["getrawtransaction", ["00" * 32, True]], ["setban", ["1.2.3.4", "add"]]]
+    """A call of every method with real arguments (hashes, txids and addresses of the node's
+    own chain), plus a batch."""
+    _, _, _, node = _rpc()
+    tip = node.chain.tip
+    block = node.chain.get_block(tip.hash)
+    cb = block.txs[0]
+    addr = node.mining_address_text
+    h, txid = tip.hash.hex(), cb.txid.hex()
+    calls = [["getblockchaininfo", []], ["getblockcount", []], ["getbestblockhash", []], ["getblockhash", [1]],
+             ["getblock", [h, 0]], ["getblock", [h, 1]], ["getblock", [h, 2]], ["getblockheader", [h]],
+             ["getblockheader", [h, False]], ["getrawtransaction", [txid, True]], ["getrawtransaction", [txid]],
+             ["decoderawtransaction", [_sample_tx().to_bytes().hex()]], ["sendrawtransaction", [cb.to_bytes().hex()]],
+             ["getmempoolinfo", []], ["getrawmempool", [True]], ["gettxout", [txid, 0]],
+             ["getaddressutxos", [addr]], ["getaddressutxos", [{"addresses": [addr]}]],
+             ["getaddresshistory", [addr]], ["validateaddress", [addr]], ["getminingaddress", []],
+             ["getblocktemplate", [{}]], ["submitblock", [block.to_bytes().hex()]], ["uptime", []],
+             ["help", []], ["help", ["getblock"]], ["name_show", ["d/example", {"valueEncoding": "hex"}]],
+             ["name_show", ["642f6578616d706c65", {"nameEncoding": "hex", "allowExpired": True}]],
+             ["name_history", ["d/example"]], ["name_scan", ["", 10, {"prefix": "d/", "regexp": "^d/"}]],
+             ["name_pending", ["d/example"]], ["name_checkdb", []], ["getnameproof", ["d/example", h]],
+             ["getpeerinfo", []], ["getconnectioncount", []], ["getnetworkinfo", []],
+             ["addnode", ["127.0.0.1:1", "add"]], ["setban", ["1.2.3.4", "add"]], ["listbanned", []]]
     out = [json.dumps({"method": m, "params": p, "id": i}).encode() for i, (m, p) in enumerate(calls)]
-    out.append(json.dumps([{"method": "getblockcount", "id": 1}, {"method": "uptime", "params": {}}]).encode())
+    out.append(json.dumps([{"method": "getblockcount", "id": 1},
+                           {"method": "getblockheader", "params": {"blockhash": h}, "id": 2}]).encode())
     return out
 
 
-def run_rpc(data: bytes) -> None:
-    """Raw bytes as a POST body through RPCServer.handle: a reply always comes back, and no
-    method fails with an internal error (a bug caught only by the catch-all)."""
+def rpc_replies(data: bytes) -> list[dict] | None:
+    """The replies RPCServer.handle gives for a raw POST body (None: skipped, see RPC_SKIP)."""
     loop, server, auth, _ = _rpc()
     try:
         parsed = json.loads(data)
@@ -419,10 +466,16 @@ def run_rpc(data: bytes) -> None:
         parsed = None
     calls = parsed if isinstance(parsed, list) else [parsed]
     if any(isinstance(c, dict) and isinstance(c.get("method"), str) and c["method"] in RPC_SKIP for c in calls):
-        return
+        return None
     resp = loop.run_until_complete(server.handle(_Request(data, auth)))
     reply = json.loads(resp.body)
-    for r in reply if isinstance(reply, list) else [reply]:
+    return reply if isinstance(reply, list) else [reply]
+
+
+def run_rpc(data: bytes) -> None:
+    """Raw bytes as a POST body through RPCServer.handle: a reply always comes back, and no
+    method fails with an internal error (a bug caught only by the catch-all)."""
+    for r in rpc_replies(data) or ():
         err = r.get("error")
         if err and err.get("code") == -1 and str(err.get("message", "")).startswith("internal error"):
             raise ContractBroken(f"rpc internal error: {err['message'][:200]}")

@@ -27,6 +27,11 @@ from nodeproc import NodeProcess  # noqa: E402
 # RPCServer.handle (aiohttp then answered a bare 500). Now: parse error -32700.
 RPC_DEEP_JSON = b'{"method": "name_pending", "params": ' + b"[" * 3029 + b'"id": 9}'
 
+# rpc: a name argument longer than 255 bytes (the mutator repeated one "m" 4096 times) made
+# name_history raise ValueError from the index key builder: "internal error". Now every name
+# method answers RPC_INVALID_PARAMETER "the name is too long", as Namecoin Core does.
+RPC_LONG_NAME = b'{"method": "name_history", "params": ["d/exam' + b"m" * 4096 + b'ple"], "id": 28}'
+
 # lightverify: a signed /v1/domain body of kind "domain" whose "answer" key was mangled
 # ("\x00nswer") made verify_answer raise KeyError. Now: VerifyError("shape").
 LIGHT_NO_ANSWER = bytes.fromhex(
@@ -71,14 +76,23 @@ ENVELOPE_DEEP_JSON = b'{"body":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
 
 def test_inputs_are_the_found_ones():
     assert hashlib.sha256(RPC_DEEP_JSON).hexdigest() == "4b7e84e2ceb74791a39660603dec05e272f88e4d71bdc37a35f5ce25984d3329"
+    assert hashlib.sha256(RPC_LONG_NAME).hexdigest() == "36136ce392bb66ac1c335e46cfcffcf7c011f91dfc62bba1a9e41e9e9c0dbd00"
     assert hashlib.sha256(LIGHT_NO_ANSWER).hexdigest() == "baa268d0b35a13d682ab0ba8f06bedca934c1c0e22d6c415370e72fbe87d7032"
     assert hashlib.sha256(LIGHT_NO_RECORD).hexdigest() == "5f66ac45e389b784c3864bb5a9837537d718145f9890fdcf3b5ca2b1978f5365"
 
 
-@pytest.mark.parametrize("target,data", [("rpc", RPC_DEEP_JSON), ("lightverify", LIGHT_NO_ANSWER),
+@pytest.mark.parametrize("target,data", [("rpc", RPC_DEEP_JSON), ("rpc", RPC_LONG_NAME),
+                                         ("lightverify", LIGHT_NO_ANSWER),
                                          ("lightverify", LIGHT_NO_RECORD), ("envelope", ENVELOPE_DEEP_JSON)])
 def test_found_input_keeps_to_the_contract(target, data):
     assert check(TARGETS[target], data) is None
+
+
+@pytest.mark.parametrize("method", ["name_show", "name_history", "name_pending", "name_scan", "getnameproof"])
+def test_rpc_too_long_name_is_invalid_parameter(method):
+    from fuzz_targets import rpc_replies
+    (reply,) = rpc_replies(RPC_LONG_NAME.replace(b"name_history", method.encode()))
+    assert reply["error"] == {"code": -8, "message": "the name is too long"}
 
 
 def verify_signed(body_bytes: bytes):

@@ -42,3 +42,43 @@ def test_fuzz_target(name):
         e = check(target, data)
         assert e is None, f"{name}: {type(e).__name__}: {e} on input {data[:300].hex()}"
     run()
+
+
+def test_a_bug_behind_a_catch_all_is_still_a_finding(monkeypatch):
+    """The DNS responder and the RPC server answer even when the code behind them raises
+    (SERVFAIL, "internal error"), so their targets look past that: an injected bug must come
+    out of `check` as a finding, or the runs above would prove nothing."""
+    import dataclasses
+
+    from node.resolver.dns_answer import Responder
+    from node.rpc import registry
+
+    def broken(*args, **kwargs):
+        raise IndexError("injected")
+
+    dns_target, rpc_target = TARGETS["dns"], TARGETS["rpc"]
+    monkeypatch.setattr(Responder, "_answer", broken)
+    from fuzz_targets import _responder
+    _responder()[0].invalidate()                      # answers cached by earlier runs skip _answer
+    found = [check(dns_target, s) for s in dns_target.seeds()[:20]]
+    assert any(isinstance(e, IndexError) for e in found), found
+
+    call = b'{"method": "getblockchaininfo", "params": [], "id": 1}'
+    assert check(rpc_target, call) is None            # builds the node, registers every method
+    m = registry.METHODS["getblockchaininfo"]
+    monkeypatch.setitem(registry.METHODS, "getblockchaininfo", dataclasses.replace(m, fn=broken))
+    e = check(rpc_target, call)
+    assert e is not None and "internal error: injected" in str(e)
+
+
+def test_rpc_corpus_reaches_real_methods():
+    """Every seed call names a registered method, so mutations start from real dispatch."""
+    from fuzz_targets import rpc_replies
+    from node.rpc.registry import METHOD_NOT_FOUND
+    target = TARGETS["rpc"]
+    seen = 0
+    for s in target.seeds():
+        for r in rpc_replies(s):
+            assert not (r["error"] and r["error"]["code"] == METHOD_NOT_FOUND), (s, r)
+            seen += 1
+    assert seen >= 30

@@ -6,7 +6,7 @@ import re
 
 from node.chain.crypto import encode_address
 from node.maintenance import checkdb
-from node.names.rules import NameRecord, expires_in, is_expired, name_output
+from node.names.rules import MAX_NAME, NameRecord, expires_in, is_expired, name_output
 from node.chain.primitives import NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE
 
 from .registry import INVALID_PARAMETER, NAME_INVALID_ENCODING, WALLET_ERROR, RPCError, rpc
@@ -72,7 +72,12 @@ def record_view(node, rec: NameRecord, opts: dict) -> dict:
 
 
 def _name_arg(name, opts) -> bytes:
-    return decode_text(name, _encoding(opts, "nameEncoding"), "name")
+    key = decode_text(name, _encoding(opts, "nameEncoding"), "name")
+    # No name on chain is longer (consensus), and the index keys carry a one-byte length: a
+    # longer argument is the caller's error, not a lookup (Namecoin: "the name is too long").
+    if len(key) > MAX_NAME:
+        raise RPCError(INVALID_PARAMETER, "the name is too long")
+    return key
 
 
 @rpc()
