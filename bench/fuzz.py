@@ -6,7 +6,8 @@
 
 Engines: `atheris` (coverage-guided libFuzzer, `pip install -e '.[fuzz]'`) when it imports,
 else `mutate`, a seeded mutation fuzzer of our own: byte flips, interesting values (msgpack
-and DNS markers, boundaries), inserts, deletes, duplications and splices of the target's
+and DNS markers, boundaries), inserts, deletes, duplications, deep nesting (msgpack and
+JSON arrays hundreds deep, which libFuzzer rarely builds) and splices of the target's
 valid corpus, keeping every input that ends in a new outcome (exception type and reason) as a
 new parent. Either way each input goes through `fuzz_targets.check`, a contract violation is
 a finding: it is saved (first input per exception type and raising line) under --findings
@@ -90,7 +91,7 @@ class Stats:
 def mutate(rng: random.Random, parents: list[bytes]) -> bytes:
     data = bytearray(rng.choice(parents))
     for _ in range(1 + (rng.random() < 0.3) * rng.randrange(1, 6)):
-        op = rng.randrange(10)
+        op = rng.randrange(11)
         n = len(data)
         if op == 0 and n:
             data[rng.randrange(n)] ^= 1 << rng.randrange(8)
@@ -122,6 +123,9 @@ def mutate(rng: random.Random, parents: list[bytes]) -> bytes:
         elif op == 9 and n:                      # repeat a structural byte (deep nesting, long runs)
             i = rng.randrange(n)
             data[i:i] = bytes([data[i]]) * rng.choice([2, 16, 256, 4096])
+        elif op == 10:                           # wrap what follows in deep nesting: msgpack
+            i = rng.randrange(n + 1)             # 1-element arrays, or JSON arrays
+            data[i:i] = b"\x91" * rng.choice([600, 1000]) if rng.random() < 0.5 else b"[" * rng.choice([1200, 5000])
     return bytes(data)
 
 

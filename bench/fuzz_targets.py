@@ -266,11 +266,38 @@ def _envelope_seeds() -> list[bytes]:
     body = {"v": 1, "kind": "name", "question": {"name": b"d/example"}, "answer": {"value": "x"},
             "tip": {"height": 1, "hash": bytes(32), "name_root": bytes(32)}, "served": 1, "valid_until": 2,
             "proofs": []}
-    return [envelope.seal(body, w["key"].sign, "json"), envelope.seal(body, w["key"].sign, "msgpack")]
+    raw = envelope.encode_body(body)
+    return [b"\x00" + envelope.seal(body, w["key"].sign, "json"), b"\x00" + envelope.seal(body, w["key"].sign, "msgpack"),
+            b"\x01" + raw, b"\x02" + raw]
 
 
 def run_envelope(data: bytes) -> None:
-    envelope.open_envelope(data, world()["key"].public_key, now=1.0)
+    """First byte: 0 = the rest is an envelope as received; 1 and 2 = the rest is a body, which
+    the harness signs with the resolver key into the msgpack (1) or JSON (2) form, so what lies
+    behind the signature check (body decoding, the JSON view) is fuzzed too."""
+    if not data:
+        return
+    mode, rest = data[0] % 3, data[1:]
+    w = world()
+    if mode == 0:
+        envelope.open_envelope(rest, w["key"].public_key, now=1.0)
+        return
+    sig = w["key"].sign(envelope.TAG + rest)
+    if mode == 1:
+        signed = msgpack.packb([envelope.VERSION, rest, sig], use_bin_type=True)
+    else:
+        try:
+            view = envelope.to_jsonable(msgpack.unpackb(rest, raw=False, strict_map_key=True))
+            text = envelope._json_text({"body": base64.b64encode(rest).decode(), "sig": base64.b64encode(sig).decode(),
+                                        "v": envelope.VERSION, "view": view})
+        except (ValueError, TypeError, RecursionError, msgpack.UnpackException):
+            view = {}          # the harness could not build a view: an honest resolver could not either
+            text = envelope._json_text({"body": base64.b64encode(rest).decode(), "sig": base64.b64encode(sig).decode(),
+                                        "v": envelope.VERSION, "view": view})
+        signed = text
+    body = envelope.open_envelope(signed, w["key"].public_key)
+    if not isinstance(body, dict) or body.get("v") != envelope.VERSION:
+        raise ContractBroken("open_envelope returned a body that is not a v1 map")
 
 
 def _proof_seeds() -> list[bytes]:

@@ -83,7 +83,7 @@ def test_inputs_are_the_found_ones():
 
 @pytest.mark.parametrize("target,data", [("rpc", RPC_DEEP_JSON), ("rpc", RPC_LONG_NAME),
                                          ("lightverify", LIGHT_NO_ANSWER),
-                                         ("lightverify", LIGHT_NO_RECORD), ("envelope", ENVELOPE_DEEP_JSON)])
+                                         ("lightverify", LIGHT_NO_RECORD), ("envelope", b"\x00" + ENVELOPE_DEEP_JSON)])
 def test_found_input_keeps_to_the_contract(target, data):
     assert check(TARGETS[target], data) is None
 
