@@ -37,6 +37,14 @@ class Scenario:
         self.rng = rng
         self.small = small
         os.makedirs(workdir, exist_ok=True)
+        try:
+            self.setup()
+        except BaseException:
+            self.close()              # nodes started before the failure must not outlive it
+            raise
+
+    def setup(self) -> None:
+        raise NotImplementedError
 
     def recover(self) -> None:
         """After a trial that broke half-way: every node of the scenario running again."""
@@ -59,9 +67,8 @@ class Scenario:
 class Mining(Scenario):
     """`generatetoaddress` calls of 1-5 blocks back to back; the kill lands inside one."""
 
-    def __init__(self, workdir, rng, small=False):
-        super().__init__(workdir, rng, small)
-        self.node = NodeProcess(os.path.join(workdir, "node")).start()
+    def setup(self) -> None:
+        self.node = NodeProcess(os.path.join(self.workdir, "node")).start()
         self.address = self.node.call("getminingaddress")
 
     def trial(self, t: Trial) -> None:
@@ -82,10 +89,9 @@ class Sync(Scenario):
     starts over from an empty data dir."""
     nodes = ("peer", "node")
 
-    def __init__(self, workdir, rng, small=False):
-        super().__init__(workdir, rng, small)
-        self.cached = build_chain(os.path.join(workdir, "cache"), 300 if small else 1000)
-        self.peer = NodeProcess(copy_chain(self.cached, os.path.join(workdir, "peer"))).start()
+    def setup(self) -> None:
+        self.cached = build_chain(os.path.join(self.workdir, "cache"), 300 if self.small else 1000)
+        self.peer = NodeProcess(copy_chain(self.cached, os.path.join(self.workdir, "peer"))).start()
         self.node: NodeProcess | None = None
         self.height = 0
 
@@ -120,10 +126,9 @@ class Reorg(Scenario):
     wins) must be on the main chain."""
     nodes = ("node", "other")
 
-    def __init__(self, workdir, rng, small=False):
-        super().__init__(workdir, rng, small)
-        self.node = NodeProcess(os.path.join(workdir, "node"), "--no-listen").start()
-        self.other = NodeProcess(os.path.join(workdir, "other"), "--no-listen").start()
+    def setup(self) -> None:
+        self.node = NodeProcess(os.path.join(self.workdir, "node"), "--no-listen").start()
+        self.other = NodeProcess(os.path.join(self.workdir, "other"), "--no-listen").start()
         self.other.call("generate", 3)
         for h in range(1, 4):
             self.node.call("submitblock", self.other.call("getblock", self.other.call("getblockhash", h), 0))
@@ -177,9 +182,8 @@ class Names(Scenario):
     """name_new, name_firstupdate (when 12 deep) and name_update transactions, each followed
     by a block; state is read back from the node after every restart."""
 
-    def __init__(self, workdir, rng, small=False):
-        super().__init__(workdir, rng, small)
-        self.node = NodeProcess(os.path.join(workdir, "node")).start()
+    def setup(self) -> None:
+        self.node = NodeProcess(os.path.join(self.workdir, "node")).start()
         self.miner = self.node.call("getminingaddress")
         self.node.call("generatetoaddress", MATURITY + 10, NAMES_KEY.addr_text())
         self.count = 0                    # names d/crash0 .. d/crash{count-1} may exist
@@ -240,6 +244,7 @@ class Names(Scenario):
             if first[0]:
                 self._load(client)
                 first[0] = False
+            time.sleep(0.01)          # paced: unpaced, a trial adds ~500 blocks and checkdb slows down
             return self._step(client)
         t.killed_at = self.rng.uniform(0.1, 2.0)
         acked, err = kill_during(self.node, step, t.killed_at)
@@ -254,10 +259,9 @@ PASSPHRASE = "crash passphrase"
 class Wallet(Scenario):
     """`dotbit-wallet name register` SIGKILLed; the node keeps running."""
 
-    def __init__(self, workdir, rng, small=False):
-        super().__init__(workdir, rng, small)
-        self.node = NodeProcess(os.path.join(workdir, "node")).start()
-        self.path = os.path.join(workdir, "wallet.json")
+    def setup(self) -> None:
+        self.node = NodeProcess(os.path.join(self.workdir, "node")).start()
+        self.path = os.path.join(self.workdir, "wallet.json")
         self.env = dict(os.environ, DOTBIT_WALLET_PASSPHRASE=PASSPHRASE, DOTBIT_NETWORK="regtest",
                         DOTBIT_RPC_URL=f"http://127.0.0.1:{self.node.rpc_port}",
                         DOTBIT_RPC_COOKIE=os.path.join(self.node.datadir, ".cookie"))
