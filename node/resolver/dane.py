@@ -226,7 +226,8 @@ def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, now: flo
                     state.dropped.append(f"{owner} {rtype}: {why}")
                     continue
                 expires = min(expires, dnskey_expires)
-            records = tuple(sorted(Record(owner, rtype, _rdata_text(rtype, rd)) for rd in rdataset))
+            records = tuple(sorted((Record(owner, rtype, _rdata_text(rtype, rd)) for rd in rdataset),
+                                   key=lambda r: r.rdata))
             state.rrsets[(owner, rtype)] = ServedRRset(records, expires)
     return state
 
@@ -276,7 +277,11 @@ class DANESource:
             if key in zones:
                 problems.append(f"zone {key} from {path} ignored: already loaded from {zones[key].path}")
                 continue
-            state = evaluate_zone(zone, path, self._anchors_for(zone.origin, anchors, zones), now)
+            try:
+                state = evaluate_zone(zone, path, self._anchors_for(zone.origin, anchors, zones), now)
+            except Exception as e:  # noqa: BLE001 — one odd zone must not take the node down
+                problems.append(f"zone {key} ({path}) not served: cannot evaluate it: {type(e).__name__}: {e}")
+                continue
             if state.status == BOGUS:
                 problems.append(f"zone {key} ({path}) is BOGUS, not served: {state.reason}")
             problems += [f"zone {key}: bogus RRset dropped: {d}" for d in state.dropped]
