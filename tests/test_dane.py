@@ -24,6 +24,7 @@ from node.resolver.envelope import open_envelope
 
 ORIGIN = "example.com."
 TLSA_OWNER = "_443._tcp.www.example.com."
+needs_openssl = needs_tools("openssl")      # certificates, and the reference TLSA digests
 
 
 @pytest.fixture
@@ -180,6 +181,21 @@ def test_bad_files_are_logged_never_raised(tmp, keys):
         assert src.zones == {} and src.lookup(TLSA_OWNER, "TLSA") is None
 
 
+def test_zone_origin_from_origin_directive_or_first_owner(tmp, keys):
+    from dane_zones import zone_text
+    body = zone_text(ORIGIN)
+    relative = body.replace(".example.com.", "").replace("example.com.", "@")
+    for name, text in (("ttl-first", "$TTL 300\n" + body), ("origin", f"$ORIGIN {ORIGIN}\n" + relative)):
+        with open(os.path.join(tmp, name), "w") as f:
+            f.write(text)
+    src = DANESource([os.path.join(tmp, "ttl-first"), os.path.join(tmp, "origin")])
+    assert src.zones[ORIGIN].status == INSECURE and src.lookup(TLSA_OWNER, "TLSA") is not None
+    with open(os.path.join(tmp, "no-origin"), "w") as f:
+        f.write(relative)
+    (problem,) = DANESource([os.path.join(tmp, "no-origin")]).reload()
+    assert "no $ORIGIN" in problem
+
+
 def test_reload_swaps_in_the_new_zone(tmp, keys):
     path = os.path.join(tmp, "ex.zone")
     src = source(tmp, {"ex.zone": signed_zone(ORIGIN, keys)}, [keys.ds_line(ORIGIN)])
@@ -271,6 +287,7 @@ def node_key(dane_node):
     return base64.b64decode("".join(out.stdout.splitlines()[0].split()[7:]))
 
 
+@needs_openssl
 def test_http_serves_secure_dane_tlsa_in_a_signed_envelope(dane_node, node_key):
     status, data = fetch(dane_node, "/v1/domain/_443._tcp.www.example.com?type=TLSA")
     body = open_envelope(data, node_key, now=time.time())
@@ -285,6 +302,7 @@ def test_http_serves_secure_dane_tlsa_in_a_signed_envelope(dane_node, node_key):
     assert body["answer"]["records"] == [["www.example.com.", "A", "192.0.2.1"]]
 
 
+@needs_openssl
 def test_http_never_serves_bogus_or_expired_records(dane_node, node_key):
     for name in ("_443._tcp.www.broken.org", "_443._tcp.www.expired.net", "www.expired.net"):
         status, data = fetch(dane_node, f"/v1/domain/{name}?type=ANY")
@@ -296,15 +314,19 @@ def test_http_never_serves_bogus_or_expired_records(dane_node, node_key):
     assert "BOGUS" in dane_node.log() and "broken.org" in dane_node.log()
 
 
+@needs_openssl
 def test_http_serves_insecure_zone_marked_insecure(dane_node, node_key):
     status, data = fetch(dane_node, "/v1/domain/_443._tcp.www.plain.test?type=TLSA")
     ans = open_envelope(data, node_key)["answer"]
     assert status == 200 and ans["secure"] is False and ans["source"] == "dane"
     assert ans["records"] == [["_443._tcp.www.plain.test.", "TLSA", f"3 1 1 {TLSA_HEX}"]]
-    status, data = fetch(dane_node, "/v1/domain/www.nowhere.org?type=A")
-    assert status == 404 and open_envelope(data, node_key)["error"].startswith("not-found")
+    for odd in ("www.nowhere.org?type=A", ".?type=A", "..example.com?type=TLSA", "a.-.example.com?type=ANY",
+                "www.example.com?type=MX", "example.com.?type=SOA", "x" * 250 + ".com?type=A"):
+        status, data = fetch(dane_node, "/v1/domain/" + odd)
+        assert status == 404 and open_envelope(data, node_key)["error"].startswith("not-found"), odd
 
 
+@needs_openssl
 def test_sighup_reloads_zones(dane_node, node_key):
     new_hex = "CD" * 32
     zone = signed_zone("example.com.", dane_node.keys, f"_25._tcp.mx.example.com. 3600 IN TLSA 3 1 1 {new_hex}\n",
@@ -347,6 +369,7 @@ def wallet(*args: str) -> subprocess.CompletedProcess:
                           env={**os.environ, "DOTBIT_WALLET": "/nonexistent/never-opened.json"})
 
 
+@needs_openssl
 @pytest.mark.parametrize("kind", ["ec", "rsa"])
 def test_wallet_tlsa_matches_openssl(tmp, kind):
     cert = make_cert(tmp, kind)
@@ -369,6 +392,7 @@ def test_wallet_tlsa_matches_openssl(tmp, kind):
         assert base64.b64decode(out["tls"][3]).hex().upper() == want
 
 
+@needs_openssl
 def test_wallet_tls_item_renders_the_same_tlsa_through_dvalue(tmp):
     cert = make_cert(tmp)
     for name, d_name in (("www.example.bit", "d/example"), ("a.b.shop.bit", "d/shop"), ("example.bit", "d/example")):
@@ -381,6 +405,7 @@ def test_wallet_tls_item_renders_the_same_tlsa_through_dvalue(tmp):
         assert owner == f"_8443._tcp.{name}."
 
 
+@needs_openssl
 def test_wallet_tlsa_bad_input_is_one_line(tmp):
     cert = make_cert(tmp)
     not_pem = os.path.join(tmp, "ec.key")            # a PEM, but a key, not a certificate

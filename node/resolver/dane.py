@@ -117,6 +117,9 @@ def read_zone(path: str) -> dns.zone.Zone:
         return dns.zone.from_text(text, origin=_first_owner(text), relativize=False, filename=path)
     except OSError as e:
         raise DANEConfigError(f"cannot read zone {path}: {e.strerror}") from None
+    except dns.zone.UnknownOrigin:
+        raise DANEConfigError(f"bad zone file {path}: no $ORIGIN and its first owner name is not "
+                              f"absolute (end it with a dot)") from None
     except (dns.exception.DNSException, UnicodeDecodeError, ValueError, KeyError) as e:
         raise DANEConfigError(f"bad zone file {path}: {e}") from None
 
@@ -126,8 +129,10 @@ def _first_owner(text: str) -> str | None:
         token = line.split(";", 1)[0].split()
         if not token or line[0].isspace():
             continue
+        if token[0].upper() == "$ORIGIN":
+            return None            # the zone reader takes it from there
         if token[0].startswith("$"):
-            return None            # $ORIGIN (or $TTL first): let the zone reader decide
+            continue               # $TTL, $INCLUDE
         return token[0] if token[0].endswith(".") else None
     return None
 
