@@ -150,6 +150,8 @@ def test_child_zone_secure_through_a_validated_ds_in_its_parent(tmp, keys):
     # the child's own data is served, the parent's stale copy below the cut is not
     assert src.lookup(f"www.{child}", "A").records == (Record(f"www.{child}", "A", "192.0.2.1"),)
     assert src.lookup(f"_443._tcp.www.{child}", "TLSA").secure
+    alone = source(tmp, {"parent.zone": parent}, [keys.ds_line(ORIGIN)])   # data below a cut is not ours
+    assert alone.lookup(f"www.{child}", "A") is None and alone.lookup("www.example.com.", "A").secure
     # a child whose keys the parent's DS does not name: bogus
     zones["a-child.zone"] = signed_zone(child, ZoneKeys.generate())
     assert source(tmp, zones, [keys.ds_line(ORIGIN)]).zones[child].status == BOGUS

@@ -174,6 +174,15 @@ def _verify(name, rdataset, sigs, keys: dict, now: float) -> tuple[int | None, s
     return best, why
 
 
+def _cut_above(name: dns.name.Name, origin: dns.name.Name, cuts: set) -> dns.name.Name | None:
+    """The delegation at or above `name` inside the zone, if any (walks up: O(depth))."""
+    while len(name) > len(origin):
+        if name in cuts:
+            return name
+        name = name.parent()
+    return None
+
+
 def _rdata_text(rtype: str, rd) -> str:
     # TLSA as the d/ interpreter writes it (hex upper case, one token), so both sources agree.
     if rtype == "TLSA":
@@ -205,12 +214,12 @@ def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, now: flo
         if dnskey_expires is None:
             return _bogus(state, f"apex DNSKEY RRset not validly signed by an anchored key: {why}")
         keys = {origin: dnskeys}
-    cuts = [n for n, node in zone.items() if n != origin and node.get_rdataset(IN, NS) is not None]
+    cuts = {n for n, node in zone.items() if n != origin and node.get_rdataset(IN, NS) is not None}
     for name, node in zone.items():
         owner = name.to_text().lower()
         if name.is_wild():
             continue
-        cut = next((c for c in cuts if name.is_subdomain(c)), None)
+        cut = _cut_above(name, origin, cuts) if cuts else None
         if cut is not None:
             if keys is not None and name == cut and node.get_rdataset(IN, DS) is not None:
                 ds = node.get_rdataset(IN, DS)
