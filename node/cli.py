@@ -104,8 +104,8 @@ async def _run(node) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.stopping.set)
-    if node.dane is not None:
-        loop.add_signal_handler(signal.SIGHUP, node.dane.reload)
+    if node.dane is not None:         # off the loop: a big zone takes seconds to re-validate
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, node.dane.reload))
     try:
         await node.start()
     except OSError as e:
