@@ -150,6 +150,15 @@ def test_child_zone_secure_through_a_validated_ds_in_its_parent(tmp, keys):
     # the child's own data is served, the parent's stale copy below the cut is not
     assert src.lookup(f"www.{child}", "A").records == (Record(f"www.{child}", "A", "192.0.2.1"),)
     assert src.lookup(f"_443._tcp.www.{child}", "TLSA").secure
+    # the parent's DS signature bounds the child: once it expires the child is not served
+    now = [time.time()]
+    short = signed_zone(ORIGIN, keys, f"{child} 3600 IN NS ns.elsewhere.net.\n{child} 3600 IN DS {ds}\n",
+                        expiration=now[0] + 600)
+    src = source(tmp, {"a-child.zone": signed_zone(child, child_keys), "parent.zone": short},
+                 [keys.ds_line(ORIGIN)], clock=lambda: now[0])
+    assert src.lookup(f"www.{child}", "A") is not None
+    now[0] += 601
+    assert src.lookup(f"www.{child}", "A") is None
     alone = source(tmp, {"parent.zone": parent}, [keys.ds_line(ORIGIN)])   # data below a cut is not ours
     assert alone.lookup(f"www.{child}", "A") is None and alone.lookup("www.example.com.", "A").secure
     # a child whose keys the parent's DS does not name: bogus

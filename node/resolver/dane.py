@@ -81,7 +81,7 @@ class ZoneState:
     reason: str = ""
     rrsets: dict = field(default_factory=dict)    # (owner, type) -> ServedRRset
     dropped: list = field(default_factory=list)   # "owner TYPE: why" of bogus RRsets
-    child_ds: dict = field(default_factory=dict)  # child apex -> validated DS rdatas
+    child_ds: dict = field(default_factory=dict)  # child apex -> (validated DS rdatas, their expiry)
 
     @property
     def secure(self) -> bool:
@@ -192,9 +192,12 @@ def _rdata_text(rtype: str, rd) -> str:
     return rd.to_text()
 
 
-def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, now: float) -> ZoneState:
+def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, anchors_expire: int | None = None,
+                  *, now: float) -> ZoneState:
     """The zone's verdict and what may be served from it. `anchors` None: no anchor applies
-    (insecure); a list: the DS/DNSKEY rdatas the apex must match (an empty list: bogus)."""
+    (insecure); a list: the DS/DNSKEY rdatas the apex must match (an empty list: bogus).
+    `anchors_expire`: when a DS taken from a parent zone stops being valid, which bounds
+    everything below it."""
     origin = zone.origin
     state = ZoneState(origin.to_text().lower(), path, INSECURE if anchors is None else SECURE)
     apex = zone.get_node(origin)
@@ -215,6 +218,8 @@ def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, now: flo
                                       now)
         if dnskey_expires is None:
             return _bogus(state, f"apex DNSKEY RRset not validly signed by an anchored key: {why}")
+        if anchors_expire is not None:
+            dnskey_expires = min(dnskey_expires, anchors_expire)
         keys = {origin: dnskeys}
     cuts = {n for n, node in zone.items() if n != origin and node.get_rdataset(IN, NS) is not None}
     for name, node in zone.items():
@@ -227,7 +232,7 @@ def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, now: flo
                 ds = node.get_rdataset(IN, DS)
                 exp, why = _verify(name, ds, node.get_rdataset(IN, RRSIG, DS), keys, now)
                 if exp is not None:
-                    state.child_ds[name] = list(ds)
+                    state.child_ds[name] = (list(ds), min(exp, dnskey_expires))
                 else:
                     state.dropped.append(f"{owner} DS: {why}")
             continue
@@ -301,7 +306,7 @@ class DANESource:
                 problems.append(f"zone {key} from {path} ignored: already loaded from {zones[key].path}")
                 continue
             try:
-                state = evaluate_zone(zone, path, self._anchors_for(zone.origin, anchors, zones), now)
+                state = evaluate_zone(zone, path, *self._anchors_for(zone.origin, anchors, zones), now=now)
             except Exception as e:  # noqa: BLE001 — one odd zone must not take the node down
                 problems.append(f"zone {key} ({path}) not served: cannot evaluate it: {type(e).__name__}: {e}")
                 continue
@@ -321,18 +326,22 @@ class DANESource:
         return problems
 
     @staticmethod
-    def _anchors_for(origin: dns.name.Name, configured: dict, loaded: dict) -> list | None:
+    def _anchors_for(origin: dns.name.Name, configured: dict, loaded: dict) -> tuple[list | None, int | None]:
+        """(anchors for evaluate_zone, when those taken from a parent's DS expire)."""
         own = list(configured.get(origin, ()))
+        expires = None
         for state in loaded.values():
-            if state.secure:
-                own += state.child_ds.get(origin, [])
+            if state.secure and origin in state.child_ds:
+                ds, exp = state.child_ds[origin]
+                own += ds
+                expires = exp if expires is None else min(expires, exp)
         if own:
-            return own
+            return own, (None if origin in configured else expires)
         above = [n for n in configured if origin.is_subdomain(n)]
         above += [dns.name.from_text(s.origin) for s in loaded.values() if s.secure]
         if any(origin.is_subdomain(n) for n in above):
-            return []            # an anchor covers it but nothing proves its keys: refuse
-        return None
+            return [], None      # an anchor covers it but nothing proves its keys: refuse
+        return None, None
 
     def zone_for(self, fqdn: str) -> ZoneState | None:
         labels = fqdn.lower().rstrip(".").split(".")
