@@ -46,6 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve DNS and HTTP on the network's default resolver ports")
     p.add_argument("--resolver-key", help="resolver Ed25519 key file (default DATADIR/resolver_key, "
                                           "created on first start, mode 0600)")
+    p.add_argument("--dane-zone", action="append", default=[], metavar="FILE",
+                   help="serve TLSA/A/AAAA/CNAME of this DNSSEC-signed zone file (a name outside bit.) "
+                        "over the HTTP API (repeatable; SIGHUP reloads)")
+    p.add_argument("--dane-anchors", metavar="FILE",
+                   help="DS/DNSKEY trust anchors for the --dane-zone files; a zone without one is served "
+                        "marked insecure")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -71,11 +77,19 @@ def main(argv=None) -> int:
         node = Node(params, datadir, rpc_host=args.rpc_bind, rpc_port=args.rpc_port, mine=args.mine,
                     mine_address=args.mine_address, mine_interval=args.mine_interval,
                     miner_processes=args.miner_processes, p2p=_p2p_config(args, params),
-                    dns_port=dns_port, http_port=http_port, resolver_key=args.resolver_key)
+                    dns_port=dns_port, http_port=http_port, resolver_key=args.resolver_key,
+                    dane=_dane_source(args))
     except (StoreError, ValueError, OSError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     return asyncio.run(_run(node))
+
+
+def _dane_source(args):
+    if not args.dane_zone:
+        return None
+    from node.resolver.dane import DANESource
+    return DANESource(args.dane_zone, args.dane_anchors)
 
 
 def _p2p_config(args, params):
@@ -90,6 +104,8 @@ async def _run(node) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.stopping.set)
+    if node.dane is not None:         # off the loop: a big zone takes seconds to re-validate
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, node.dane.reload))
     try:
         await node.start()
     except OSError as e:
