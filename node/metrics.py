@@ -98,16 +98,18 @@ class NodeMetrics:
         if r is not None:
             resp = r.responder
             rows = []
-            for tcp, counts in enumerate(resp.counts):
-                for rc, n in enumerate(counts):
-                    if n:
-                        rows.append(({"transport": "tcp" if tcp else "udp", "rcode": RCODES.get(rc, str(rc))}, n))
+            counts = list(resp.counts)            # a copy: the total and the rows agree
+            for i, n in enumerate(counts):
+                if n:
+                    tcp, rc = divmod(i, 17)
+                    rows.append(({"transport": "tcp" if tcp else "udp", "rcode": RCODES.get(rc, str(rc))}, n))
+            misses = resp.cache_misses
             m.metric("dotbit_dns_queries_total", "counter", "DNS queries answered (or dropped), by transport and rcode",
                      rows)
             m.metric("dotbit_dns_cache_hits_total", "counter", "DNS answers served from the rendered-answer cache",
-                     [({}, resp.cache_hits)])
+                     [({}, max(0, sum(counts) - misses))])
             m.metric("dotbit_dns_cache_misses_total", "counter", "DNS answers computed (cache misses)",
-                     [({}, resp.cache_misses)])
+                     [({}, misses)])
             if r.http is not None:
                 stats = r.http.server_statuses()
                 m.metric("dotbit_http_requests_total", "counter", "resolver HTTP responses, by status",

@@ -55,9 +55,10 @@ class Responder:
         self._raw: dict = {}
         self._raw_by_name: dict[str, set] = {}
         self._sets: dict = {}
-        # Plain ints for /metrics: counts[tcp][rcode] (index 16: dropped unanswered).
-        self.counts = [[0] * 17, [0] * 17]
-        self.cache_hits = 0
+        # Plain ints for /metrics: counts[17 * tcp + rcode] (rcode 16: dropped unanswered), and
+        # misses; hits are the rest, so a cached answer costs one increment (its index is kept
+        # in the cache entry).
+        self.counts = [0] * 34
         self.cache_misses = 0
 
     def invalidate(self, name: str | None = None) -> None:
@@ -79,8 +80,7 @@ class Responder:
         hit = self._raw.get(key)
         now = time.monotonic()
         if hit is not None and hit[1] > now:
-            self.cache_hits += 1
-            self.counts[tcp][hit[0][1] & 0xF] += 1
+            self.counts[hit[2]] += 1
             return wire[:2] + hit[0]
         self.cache_misses += 1
         used = self.source.track = []
@@ -88,16 +88,17 @@ class Responder:
             out = self._respond(wire, tcp)
         except Exception:
             log.exception("internal error answering a query")
-            self.counts[tcp][dns.rcode.SERVFAIL] += 1
+            self.counts[17 * tcp + dns.rcode.SERVFAIL] += 1
             return _bare(wire, dns.rcode.SERVFAIL)
         finally:
             self.source.track = None
-        self.counts[tcp][16 if out is None else out[3] & 0xF] += 1
+        counted = 17 * tcp + (16 if out is None else out[3] & 0xF)
+        self.counts[counted] += 1
         # Only real answers are kept: junk (FORMERR, REFUSED...) must not be able to fill memory.
         if out is not None and len(wire) <= 512 and out[3] & 0xF in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             if len(self._raw) >= RAW_CACHE_MAX:
                 self.invalidate()
-            self._raw[key] = (out[2:], now + RAW_CACHE_SECONDS)
+            self._raw[key] = (out[2:], now + RAW_CACHE_SECONDS, counted)
             for n in used:
                 self._raw_by_name.setdefault(n, set()).add(key)
         return out
