@@ -111,7 +111,8 @@ class Node:
                 return None
             block = Block(solved, tmpl.block.txs)
             self.chain.process_block(block)
-            log.info("mined block %d %s (%d txs)", tmpl.height, block.hash.hex(), len(block.txs))
+            log.info("mined block %d %s (%d txs)", tmpl.height, block.hash.hex(), len(block.txs),
+                     extra={"height": tmpl.height, "hash": block.hash.hex(), "txs": len(block.txs)})
             return block.hash
 
     async def generate(self, n: int, address: bytes) -> list[str]:

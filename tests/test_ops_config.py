@@ -139,7 +139,8 @@ def test_node_takes_ports_from_file_and_env_and_logs_json(tmp_path):
     assert all(r["ts"].endswith("Z") and r["level"] in ("debug", "info", "warning", "error") for r in records)
     running = [r for r in records if r["msg"] == "running"]
     assert running and running[0]["network"] == "regtest" and running[0]["mining_address"]
-    assert any(r["logger"] == "dotbit.node" and "mined block 2" in r["msg"] for r in records)
+    mined = [r for r in records if r["logger"] == "dotbit.node" and r["msg"].startswith("mined block")]
+    assert [r["height"] for r in mined] == [1, 2] and all(len(r["hash"]) == 64 and r["txs"] == 1 for r in mined)
 
 
 def test_wallet_uses_the_same_file(tmp_path):
