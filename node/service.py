@@ -23,8 +23,8 @@ log = logging.getLogger("dotbit.node")
 
 
 def default_datadir(network: str) -> str:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "dotbit", network)
+    from node.config import default_datadir as configured     # one definition, shared with the wallet
+    return configured(network)
 
 
 def open_chain(params, datadir: str, **kw) -> ChainState:
