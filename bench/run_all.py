@@ -109,16 +109,18 @@ def table(figs: list[dict]) -> str:
 
 
 def render(template: str, results: dict, info: dict) -> str:
-    """{{date}} {{machine}} {{mode}}; {{table BENCH}}: its figures as a table; {{fig BENCH.NAME}}:
+    """{{date}} {{machine}} {{mode}}; {{table BENCH...}}: their figures as a table; {{fig BENCH.NAME}}:
     one value with its unit. What this run did not measure says so instead of keeping an old
     number."""
     def sub(m):
         word, _, arg = m.group(1).partition(" ")
         if word in info:
             return str(info[word])
-        if word == "table":
-            figs = results.get(arg)
-            return table(figs) if figs else f"_`{arg}` was not run in this pass._"
+        if word == "table":              # {{table a b}}: one table for several benches
+            figs = [f for bench in arg.split() for f in results.get(bench, ())]
+            missing = [bench for bench in arg.split() if not results.get(bench)]
+            note = f"_Not run in this pass: {', '.join(f'`{b}`' for b in missing)}._" if missing else ""
+            return "\n\n".join(part for part in (table(figs) if figs else "", note) if part)
         if word == "fig":
             bench, _, name = arg.partition(".")
             for f in results.get(bench, ()):
@@ -164,7 +166,7 @@ def main() -> int:
     print("\n## figures")
     for name, figs in results.items():
         for f in figs:
-            print(f"{name}.{f['name']:<20} {fmt(f['value']):>12} {f['unit']:<10} {f['label']}")
+            print(f"{name + '.' + f['name']:<32} {fmt(f['value']):>10} {f['unit']:<10} {f['label']}")
     if args.write:
         info = {"date": started, "mode": "quick (small sizes: a smoke run, not the targets' sizes)"
                 if args.quick else "full (the issues' sizes)",

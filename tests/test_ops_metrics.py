@@ -16,7 +16,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from nodeproc import free_port, run_cli
+from nodeproc import NodeProcess, free_port, run_cli
 from names_util import name_new
 from resolver_util import OWNER, ResolverNode, new_datadir
 
@@ -189,6 +189,18 @@ def test_status_command(node):
     assert f"names        {s['names']}" in text and s["names"] >= 2
     assert f"metrics      http://127.0.0.1:{node.metrics_port}/metrics" in text
     assert len(text.splitlines()) <= 24                  # one screen
+
+
+def test_metrics_port_without_resolver(tmp_path):
+    """A node without DNS/HTTP still exports chain, p2p and mempool figures on --metrics-port,
+    and no resolver series."""
+    port = free_port()
+    with NodeProcess(str(tmp_path / "n"), "--metrics-port", str(port)) as n:
+        n.call("generate", 2)
+        m = scrape(port)
+    assert val(m, "dotbit_blocks_height") == 2 and val(m, "dotbit_up") == 1
+    assert ("dotbit_peers", frozenset({("direction", "inbound")})) in m
+    assert not any(name.startswith(("dotbit_dns_", "dotbit_http_")) for name, _ in m)
 
 
 def test_status_without_a_node(tmp_path):
