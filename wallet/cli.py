@@ -14,6 +14,8 @@ import os
 import sys
 import time
 
+from node.config import ConfigError
+from node.config import load as load_config
 from node.params import NETWORKS, get_params
 
 from . import names as N
@@ -21,7 +23,7 @@ from . import storage
 from . import values as V
 from .errors import WalletError
 from .keys import SeedError
-from .nodeclient import NodeClient, NodeError, default_datadir
+from .nodeclient import NodeClient, NodeError
 from .storage import FileLock, StorageError, reload
 from .txbuild import DEFAULT_FEE_RATE, fmt, parse_amount
 from .wallet import Wallet
@@ -58,15 +60,15 @@ def note(msg: str) -> None:
 
 
 def read_passphrase(args, confirm: bool = False) -> str:
+    # A flag beats the environment, which beats the config file (node/config.py's order).
     if args.passphrase_file:
-        try:
-            with open(args.passphrase_file, encoding="utf-8") as f:
-                return f.read().rstrip("\r\n")
-        except OSError as e:
-            raise WalletError(f"cannot read passphrase file: {e.strerror}") from None
+        return _read_passphrase_file(args.passphrase_file)
     env = os.environ.get("DOTBIT_WALLET_PASSPHRASE")
     if env is not None:
         return env
+    configured = args.cfg.get("wallet", "passphrase_file")
+    if configured:
+        return _read_passphrase_file(configured)
     if not sys.stdin.isatty():
         raise WalletError("no passphrase: use --passphrase-file, DOTBIT_WALLET_PASSPHRASE or a terminal")
     p = getpass.getpass("wallet passphrase: ")
@@ -75,15 +77,24 @@ def read_passphrase(args, confirm: bool = False) -> str:
     return p
 
 
+def _read_passphrase_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except OSError as e:
+        raise WalletError(f"cannot read passphrase file: {e.strerror}") from None
+
+
 def node_client(args, params) -> NodeClient:
-    url = args.rpc_url or os.environ.get("DOTBIT_RPC_URL") or f"http://127.0.0.1:{params.rpc_port}"
-    cookie = (args.rpc_cookie or os.environ.get("DOTBIT_RPC_COOKIE")
-              or os.path.join(default_datadir(params.name), ".cookie"))
+    cfg = args.cfg
+    port = cfg.get("rpc", "port", None, params.rpc_port)
+    url = cfg.get("rpc", "url", args.rpc_url, f"http://127.0.0.1:{port}")
+    cookie = cfg.get("rpc", "cookie", args.rpc_cookie, os.path.join(args.datadir, ".cookie"))
     return NodeClient(url, cookie)
 
 
 def wallet_path(args, params) -> str:
-    return args.wallet or os.environ.get("DOTBIT_WALLET") or os.path.join(default_datadir(params.name), "wallet.json")
+    return args.cfg.get("wallet", "file", args.wallet, os.path.join(args.datadir, "wallet.json"))
 
 
 _LOCK: FileLock | None = None
@@ -447,7 +458,9 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--rpc-cookie", default=d(None), help="node cookie file (env DOTBIT_RPC_COOKIE)")
     p.add_argument("--passphrase-file", default=d(None), help="read the passphrase from a file "
                    "(or env DOTBIT_WALLET_PASSPHRASE; else a prompt)")
-    p.add_argument("--fee-rate", type=int, default=d(DEFAULT_FEE_RATE), help="base units per byte")
+    p.add_argument("--fee-rate", type=int, default=d(None), help=f"base units per byte (default {DEFAULT_FEE_RATE})")
+    p.add_argument("--conf", default=d(None), help="config file (default: dotbit.toml in the node's data dir); "
+                   "see docs/operator.md")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -472,12 +485,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    args.network = args.network or os.environ.get("DOTBIT_NETWORK") or "main"
     try:
-        params = get_params(args.network)
+        # The node's config file and data dir: the wallet finds the node's RPC port and cookie there.
+        args.cfg, args.network, args.datadir = load_config(args.conf, args.network, None)
+        args.fee_rate = args.cfg.get("wallet", "fee_rate", args.fee_rate, DEFAULT_FEE_RATE)
+        try:
+            params = get_params(args.network)
+        except ValueError as e:             # a network from the environment or the file
+            raise ConfigError(str(e)) from None
         args.fn(args, params)
         return 0
-    except (WalletError, StorageError, NodeError, SeedError) as e:
+    except (WalletError, StorageError, NodeError, SeedError, ConfigError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -55,6 +55,11 @@ class Responder:
         self._raw: dict = {}
         self._raw_by_name: dict[str, set] = {}
         self._sets: dict = {}
+        # Plain ints for /metrics: counts[17 * tcp + rcode] (rcode 16: dropped unanswered), and
+        # misses; hits are the rest, so a cached answer costs one increment (its index is kept
+        # in the cache entry).
+        self.counts = [0] * 34
+        self.cache_misses = 0
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget responses that read `name` ("d/example"), or everything."""
@@ -75,20 +80,25 @@ class Responder:
         hit = self._raw.get(key)
         now = time.monotonic()
         if hit is not None and hit[1] > now:
+            self.counts[hit[2]] += 1
             return wire[:2] + hit[0]
+        self.cache_misses += 1
         used = self.source.track = []
         try:
             out = self._respond(wire, tcp)
         except Exception:
             log.exception("internal error answering a query")
+            self.counts[17 * tcp + dns.rcode.SERVFAIL] += 1
             return _bare(wire, dns.rcode.SERVFAIL)
         finally:
             self.source.track = None
+        counted = 17 * tcp + (16 if out is None else out[3] & 0xF)
+        self.counts[counted] += 1
         # Only real answers are kept: junk (FORMERR, REFUSED...) must not be able to fill memory.
         if out is not None and len(wire) <= 512 and out[3] & 0xF in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             if len(self._raw) >= RAW_CACHE_MAX:
                 self.invalidate()
-            self._raw[key] = (out[2:], now + RAW_CACHE_SECONDS)
+            self._raw[key] = (out[2:], now + RAW_CACHE_SECONDS, counted)
             for n in used:
                 self._raw_by_name.setdefault(n, set()).add(key)
         return out

@@ -37,6 +37,7 @@ MAX_TIP_LAG = 1
 MAX_CACHE = 100_000
 MAX_HEADERS = 2000
 MSGPACK = "application/msgpack"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"      # Prometheus exposition format
 
 
 @dataclass
@@ -71,6 +72,8 @@ class HTTPAPI:
         self._server = HTTPServer(self.dispatch)
         self._cache: dict = {}
         self._by_name: dict[str, set] = {}
+        self.cache_hits = 0
+        self.cache_misses = 0
         self.chain.listeners.append(lambda *_: self.invalidate(TIP))
         self.routes = [("GET", "/v1/resolver", False, self.info), ("GET", "/v1/name/", True, self.name),
                        ("GET", "/v1/domain/", True, self.domain), ("GET", "/v1/headers", False, self.headers),
@@ -83,6 +86,9 @@ class HTTPAPI:
             return
         for key in self._by_name.pop(name, ()):
             self._cache.pop(key, None)
+
+    def server_statuses(self) -> dict[str, int]:
+        return {k.decode("ascii", "replace"): v for k, v in self._server.statuses.items()}
 
     async def start(self, host: str, port: int) -> None:
         await self._server.start(host, port)
@@ -98,9 +104,15 @@ class HTTPAPI:
             hit = self._cache.get(key)
             if (hit is not None and hit[1] > time.monotonic()
                     and self.chain.height - hit[3] <= MAX_TIP_LAG):
+                self.cache_hits += 1
                 return hit[0] if not close else render(hit[2].status, hit[2].content_type, hit[2].body, True)
+            self.cache_misses += 1
         parts = urlsplit(target)
         path = unquote(parts.path, errors="surrogateescape")
+        if path == "/metrics" and self.resolver.metrics is not None:     # unsigned, for Prometheus
+            if method != "GET":
+                return render(405, "text/plain", b"use GET\n", close)
+            return render(200, METRICS_TYPE, self.resolver.metrics(), close)
         req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
         for m, prefix, is_prefix, handler in self.routes:
             if path == prefix or (is_prefix and path.startswith(prefix) and len(path) > len(prefix)):

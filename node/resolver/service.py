@@ -35,6 +35,7 @@ class Resolver:
         self.responder = Responder(self.source, self.signer, lambda: chain.height)
         self.dns = None
         self.http = None
+        self.metrics = None           # () -> Prometheus text, set by the node; serves GET /metrics
         chain.names.listeners.append(self._name_changed)
         self.ekeys.listeners.append(self._ekey_accepted)
 
