@@ -14,12 +14,13 @@ from node.params import NETWORKS, get_params
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dotbit-node", description="dotbit full node")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "reindex", "checkdb", "call", "dnssec-anchor"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "reindex", "checkdb", "call", "dnssec-anchor", "zone"],
                    help="run the node (default); rebuild every projection from the stored blocks "
                         "(reindex); verify the projections against a replay (checkdb); or call "
                         "a running node's JSON-RPC (call METHOD [PARAM...], params as JSON or text); "
-                        "or print the resolver's bit. trust anchor (dnssec-anchor)")
-    p.add_argument("params", nargs="*", help="for call: the method and its parameters")
+                        "or print the resolver's bit. trust anchor (dnssec-anchor); "
+                        "or write the DNSSEC-signed bit. zone (zone export FILE)")
+    p.add_argument("params", nargs="*", help="for call: the method and its parameters; for zone: export FILE")
     p.add_argument("--network", default="main", choices=sorted(NETWORKS))
     p.add_argument("--regtest", action="store_const", const="regtest", dest="network",
                    help="shorthand for --network regtest")
@@ -46,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve DNS and HTTP on the network's default resolver ports")
     p.add_argument("--resolver-key", help="resolver Ed25519 key file (default DATADIR/resolver_key, "
                                           "created on first start, mode 0600)")
+    p.add_argument("--axfr-allow", action="append", default=[], metavar="CIDR",
+                   help="answer AXFR of bit. over TCP to these sources (repeatable; default: none)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -66,16 +69,27 @@ def main(argv=None) -> int:
             return _call(params, datadir, args)
         if args.command == "dnssec-anchor":
             return _dnssec_anchor(datadir, args)
+        if args.command == "zone":
+            from node.zone_export import zone_command
+            return zone_command(params, datadir, args)
         dns_port = args.dns_port if args.dns_port is not None else (params.dns_port if args.resolver else None)
         http_port = args.http_port if args.http_port is not None else (params.http_port if args.resolver else None)
         node = Node(params, datadir, rpc_host=args.rpc_bind, rpc_port=args.rpc_port, mine=args.mine,
                     mine_address=args.mine_address, mine_interval=args.mine_interval,
                     miner_processes=args.miner_processes, p2p=_p2p_config(args, params),
-                    dns_port=dns_port, http_port=http_port, resolver_key=args.resolver_key)
+                    dns_port=dns_port, http_port=http_port, resolver_key=args.resolver_key,
+                    axfr_allow=_axfr_networks(args.axfr_allow))
     except (StoreError, ValueError, OSError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     return asyncio.run(_run(node))
+
+
+def _axfr_networks(cidrs) -> tuple:
+    if not cidrs:
+        return ()
+    from node.resolver.zone_transfer import parse_networks
+    return parse_networks(cidrs)
 
 
 def _p2p_config(args, params):
