@@ -1,0 +1,309 @@
+"""The signed bit. zone, exported to a file and transferred by AXFR, on a real node process:
+BIND's named-checkzone and dnssec-verify and ldns-verify-zone accept the file; dig and kdig
+AXFR from an allowed address give exactly the file's records (signing is deterministic per
+tip), SOA first and last; other sources and UDP get REFUSED; IXFR is answered with the SOA or
+the whole zone; the zone holds what the online resolver answers, follows new blocks, drops
+expired names, and is the same whether exported through the running node or from the stopped
+node's database. Hostile values never make the zone unloadable, and large zones split into
+messages of at most 64 KiB."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+import dns.zone
+import pytest
+
+from nodeproc import run_cli
+from resolver_util import ResolverNode, needs_tools, new_datadir, sample_names
+
+from node.resolver.identity import ResolverKey
+from node.resolver.zone import build_zone
+from node.resolver.zone_transfer import MAX_MESSAGE, _render
+
+T = dns.rdatatype
+ZONE = dns.name.from_text("bit.")
+
+# Values a zone file cannot hold as given; the export must still load everywhere.
+HOSTILE = {
+    b"d/lame": {"ns": ["ns1.lame.bit."]},                                        # in-zone NS, no address
+    b"d/sib": {"ns": ["ns1.deleg.bit."]},                                        # sibling glue: kept
+    b"d/dsonly": {"ip": ["192.0.2.7"], "ds": [[1, 8, 2, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]]},
+    b"d/cnds": {"alias": "example.bit.", "ds": [[1, 8, 2, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]],
+                "map": {"x": {"ip": ["192.0.2.8"]}}},
+    b"d/wild": {"ip": ["192.0.2.9"], "map": {"*": {"ns": ["ns.elsewhere.net."]}}},
+}
+
+
+def _setup(node):
+    node.fund(blocks=110)
+    node.register({**sample_names(), **HOSTILE})
+
+
+@pytest.fixture(scope="module")
+def node():
+    n = ResolverNode(new_datadir(), "--axfr-allow", "127.0.0.1/32", "--axfr-allow", "::1")
+    n.start()
+    try:
+        _setup(n)
+        yield n
+    finally:
+        try:
+            n.stop()
+        except Exception:
+            n.kill()
+        shutil.rmtree(n.datadir, ignore_errors=True)
+
+
+def export(node, path: str) -> str:
+    out = run_cli("--network", "regtest", "--datadir", node.datadir, "--rpc-port", str(node.rpc_port),
+                  "zone", "export", path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "records written to" in out.stdout
+    with open(path) as f:
+        return f.read()
+
+
+def as_zone(text: str) -> dns.zone.Zone:
+    return dns.zone.from_text(text, origin=ZONE, relativize=False, check_origin=False)
+
+
+def axfr_messages(port: int, qtype: str = "AXFR", source: str = "127.0.0.1", serial: int | None = None):
+    """The raw transfer: every response message until the closing SOA (or the first error)."""
+    q = dns.message.make_query(ZONE, qtype)
+    if serial is not None:
+        q.authority.append(dns.rrset.from_text(ZONE, 0, "IN", "SOA", f". . {serial} 0 0 0 0"))
+    wire = q.to_wire()
+    msgs = []
+    with socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0)) as s:
+        s.sendall(struct.pack(">H", len(wire)) + wire)
+        f = s.makefile("rb")
+        soas = 0
+        while True:
+            head = f.read(2)
+            if len(head) < 2:
+                break
+            m = dns.message.from_wire(f.read(struct.unpack(">H", head)[0]), xfr=True,
+                                      one_rr_per_rrset=True)
+            msgs.append(m)
+            soas += sum(1 for r in m.answer if r.rdtype == T.SOA)
+            if m.rcode() != dns.rcode.NOERROR or soas >= 2 or (qtype == "IXFR" and soas == 1 and len(msgs[0].answer) == 1):
+                break
+    return msgs
+
+
+def records_of(msgs) -> list:
+    return [rrset for m in msgs for rrset in m.answer]
+
+
+# --- export and standard tools -------------------------------------------------------------------
+
+@needs_tools("named-checkzone", "dnssec-verify", "ldns-verify-zone")
+def test_export_loads_and_validates(node, tmp_path):
+    path = str(tmp_path / "bit.zone")
+    text = export(node, path)
+    height = node.call("getblockcount")
+    assert as_zone(text).find_rdataset(ZONE, T.SOA)[0].serial == height
+    check = subprocess.run(["named-checkzone", "bit.", path], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and f"loaded serial {height} (DNSSEC signed)" in check.stdout, check.stdout
+    # -z: the resolver's single key carries the SEP flag and signs everything (a CSK).
+    verify = subprocess.run(["dnssec-verify", "-z", "-o", "bit.", path], capture_output=True, text=True, timeout=60)
+    assert verify.returncode == 0 and "Zone fully signed" in verify.stdout + verify.stderr, verify.stderr
+    ldns = subprocess.run(["ldns-verify-zone", path], capture_output=True, text=True, timeout=60)
+    assert ldns.returncode == 0 and "Zone is verified and complete" in ldns.stdout, ldns.stdout + ldns.stderr
+
+
+def test_zone_holds_what_the_resolver_answers(node, tmp_path):
+    zone = as_zone(export(node, str(tmp_path / "bit.zone")))
+    cuts = {name for name, n in zone.nodes.items() if n.get_rdataset(dns.rdataclass.IN, T.NS) and name != ZONE}
+    checked = 0
+    for name, n in zone.nodes.items():
+        below_cut = any(name != c and name.is_subdomain(c) for c in cuts)
+        for rds in n:
+            if rds.rdtype in (T.RRSIG, T.NSEC) or name == ZONE or below_cut or name.is_wild():
+                continue
+            q = dns.message.make_query(name, rds.rdtype)
+            q.flags &= ~dns.flags.RD
+            r = dns.query.tcp(q, "127.0.0.1", port=node.dns_port, timeout=5)
+            section = r.authority if name in cuts and rds.rdtype == T.NS else r.answer
+            got = {rd.to_text() for rrset in section if rrset.name == name and rrset.rdtype == rds.rdtype
+                   for rd in rrset}
+            assert got == {rd.to_text() for rd in rds}, (name, T.to_text(rds.rdtype))
+            checked += 1
+    assert checked >= 20
+    names = {n.to_text() for n in zone.nodes}
+    # Every sample name is there; what a zone cannot hold is not.
+    assert {"example.bit.", "www.example.bit.", "_443._tcp.example.bit.", "_minimalt._udp.example.bit.",
+            "*.example.bit.", "deleg.bit.", "ns1.deleg.bit.", "insecure.bit.", "moved.bit.", "cn.bit.",
+            "big.bit.", "sib.bit.", "x.cnds.bit."} <= names
+    assert "lame.bit." not in names and "*.wild.bit." not in names
+    assert zone.get_rdataset("dsonly.bit.", T.DS) is None and zone.get_rdataset("cnds.bit.", T.DS) is None
+    assert zone.get_rdataset("dsonly.bit.", T.A) is not None
+    # No RRSIG over delegation NS or glue; DS at a cut is signed.
+    assert zone.get_rdataset("deleg.bit.", T.RRSIG, T.NS) is None
+    assert zone.get_rdataset("ns1.deleg.bit.", T.RRSIG, T.A) is None
+    assert zone.get_rdataset("deleg.bit.", T.RRSIG, T.DS) is not None
+
+
+def test_nsec_chain_is_closed_and_canonical(node, tmp_path):
+    zone = as_zone(export(node, str(tmp_path / "bit.zone")))
+    secure = [n for n in sorted(zone.nodes) if zone.nodes[n].get_rdataset(dns.rdataclass.IN, T.NSEC)]
+    links = {n: zone.nodes[n].get_rdataset(dns.rdataclass.IN, T.NSEC)[0].next for n in secure}
+    assert secure[0] == ZONE
+    for a, b in zip(secure, secure[1:] + [ZONE]):
+        assert links[a] == b
+    assert dns.name.from_text("ns1.deleg.bit.") not in links       # glue is not in the chain
+
+
+# --- AXFR --------------------------------------------------------------------------------------
+
+def test_axfr_equals_export_soa_first_and_last(node, tmp_path):
+    text = export(node, str(tmp_path / "bit.zone"))
+    msgs = axfr_messages(node.dns_port)
+    assert all(m.rcode() == dns.rcode.NOERROR and m.flags & dns.flags.AA for m in msgs)
+    rrs = records_of(msgs)
+    assert rrs[0].rdtype == T.SOA and rrs[-1].rdtype == T.SOA and rrs[0] == rrs[-1]
+    assert sum(1 for r in rrs if r.rdtype == T.SOA) == 2
+    got = dns.zone.Zone(ZONE, relativize=False)
+    with got.writer() as txn:
+        for rrset in rrs[:-1]:
+            txn.add(rrset)
+    # Byte-identical signatures too: signing is a function of the tip, not of the clock.
+    assert got == as_zone(text)
+
+
+@needs_tools("dig", "kdig")
+@pytest.mark.parametrize("tool", ["dig", "kdig"])
+def test_axfr_with_dig_and_kdig(node, tmp_path, tool):
+    text = export(node, str(tmp_path / "bit.zone"))
+    out = subprocess.run([tool, "@127.0.0.1", "-p", str(node.dns_port), "bit.", "AXFR", "+nocomments"],
+                         capture_output=True, text=True, timeout=60).stdout
+    lines = [ln for ln in out.splitlines() if ln and not ln.startswith(";")]
+    assert lines[0].split()[3] == "SOA" and lines[-1].split()[3] == "SOA", out[-500:]
+    body = "\n".join(lines[:-1]).replace("\t", " ")
+    assert as_zone(body) == as_zone(text)
+
+
+def test_axfr_refused_to_other_sources_and_over_udp(node):
+    msgs = axfr_messages(node.dns_port, source="127.0.0.2")
+    assert len(msgs) == 1 and msgs[0].rcode() == dns.rcode.REFUSED and not msgs[0].answer
+    for qtype in ("AXFR", "IXFR"):
+        r = dns.query.udp(dns.message.make_query(ZONE, qtype), "127.0.0.1", port=node.dns_port, timeout=5)
+        assert r.rcode() == dns.rcode.REFUSED and not r.answer and not r.flags & dns.flags.TC
+    # Below the apex there is no zone to transfer, even to an allowed source.
+    q = dns.message.make_query("example.bit.", "AXFR")
+    r = dns.query.tcp(q, "127.0.0.1", port=node.dns_port, timeout=5)
+    assert r.rcode() == dns.rcode.REFUSED
+
+
+@needs_tools("dig")
+def test_dig_axfr_from_disallowed_source_fails(node):
+    out = subprocess.run(["dig", "-b", "127.0.0.2", "@127.0.0.1", "-p", str(node.dns_port), "bit.", "AXFR"],
+                         capture_output=True, text=True, timeout=60).stdout
+    assert "Transfer failed" in out
+    assert not [ln for ln in out.splitlines() if not ln.startswith(";") and "SOA" in ln.split()]
+
+
+def test_ixfr_gets_soa_when_current_else_whole_zone(node):
+    serial = node.call("getblockcount")
+    current = records_of(axfr_messages(node.dns_port, "IXFR", serial=serial))
+    assert len(current) == 1 and current[0].rdtype == T.SOA and current[0][0].serial == serial
+    old = records_of(axfr_messages(node.dns_port, "IXFR", serial=serial - 5))
+    assert old[0].rdtype == T.SOA and old[-1].rdtype == T.SOA and len(old) > 50
+    assert {(r.name, r.rdtype, r.covers) for r in old} == {(r.name, r.rdtype, r.covers)
+                                                           for r in records_of(axfr_messages(node.dns_port))}
+
+
+# --- the zone follows the chain -----------------------------------------------------------------
+
+def test_update_makes_a_new_version(node, tmp_path):
+    before = axfr_messages(node.dns_port)
+    node.update(b"d/cn", {"ip": ["198.51.100.1"]})
+    serial = node.call("getblockcount")
+    after = records_of(axfr_messages(node.dns_port))
+    assert after[0][0].serial == serial > records_of(before)[0][0].serial
+    a = {rd.to_text() for r in after if r.name == dns.name.from_text("cn.bit.") and r.rdtype == T.A for rd in r}
+    assert a == {"198.51.100.1"}
+    assert not any(r.name == dns.name.from_text("cn.bit.") and r.rdtype == T.CNAME for r in after)
+
+
+def test_export_from_stopped_node_equals_running_export(node, tmp_path):
+    running = export(node, str(tmp_path / "running.zone"))
+    node.stop()
+    try:
+        offline = export(node, str(tmp_path / "offline.zone"))
+    finally:
+        node.start()
+    assert offline == running
+
+
+def test_expired_names_leave_the_zone(node, tmp_path):
+    # Regtest names expire 30 blocks after their last update.
+    node.mine(31)
+    zone = as_zone(export(node, str(tmp_path / "bit.zone")))
+    assert sorted(n.to_text() for n in zone.nodes) == ["bit."]
+    assert {T.to_text(r.rdtype) for r in zone.nodes[ZONE]} == {"SOA", "NS", "DNSKEY", "RRSIG", "NSEC"}
+
+
+# --- CLI errors --------------------------------------------------------------------------------
+
+def test_cli_errors_are_one_line(tmp_path):
+    r = run_cli("--network", "regtest", "--datadir", str(tmp_path), "zone", timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().startswith("dotbit-node: usage:")
+    r = run_cli("--network", "regtest", "--datadir", str(tmp_path / "none"), "zone", "export", "x.zone", timeout=60)
+    assert r.returncode == 1 and "no chain in" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("--network", "regtest", "--datadir", str(tmp_path), "--dns-port", "0", "--axfr-allow", "nonsense",
+                timeout=60)
+    assert r.returncode == 1 and "--axfr-allow: not an address or network" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+# --- in-process: message size bound and hostile values --------------------------------------------
+
+def _big_zone(n: int):
+    vals = {f"d/n{i:05d}": json.dumps({"ip": [f"10.0.{i >> 8 & 255}.{i & 255}"], "txt": ["x" * 100]})
+            for i in range(n)}
+    return build_zone(sorted(vals), vals.get, ResolverKey(bytes(range(32))), 7, 1_800_000_000)
+
+
+def test_large_transfer_splits_into_bounded_messages():
+    zone = _big_zone(1500)
+    q = dns.message.make_query(ZONE, "AXFR")
+    bodies = _render(q, zone)
+    assert len(bodies) >= 5
+    rrs = []
+    for body in bodies:
+        wire = b"\x00\x00" + body
+        assert len(wire) <= MAX_MESSAGE
+        rrs += dns.message.from_wire(wire, xfr=True).answer
+    assert rrs[0].rdtype == T.SOA and rrs[-1].rdtype == T.SOA
+    assert sum(len(r) for r in rrs[:-1]) == sum(len(rds) for node in zone.zone.nodes.values() for rds in node)
+
+
+@needs_tools("named-checkzone")
+def test_hostile_values_still_load(tmp_path):
+    vals = {k.decode(): json.dumps(v) for k, v in {**sample_names(), **HOSTILE}.items()}
+    vals["d/mxloop"] = json.dumps({"alias": "mxloop.bit.", "map": {"a": {"translate": "bit."}}})
+    vals["d/badds"] = json.dumps({"ns": ["ns.elsewhere.net."], "ds": [[1, 8, 2, "AAAA"]]})   # short digest
+    vals["d/deep"] = json.dumps({"map": {"a": {"map": {"b": {"ns": ["ns.b.a.deep.bit."],
+                                                              "map": {"ns": {"ip": ["192.0.2.10"]}}}}}}})
+    zone = build_zone(sorted(vals), vals.get, ResolverKey(bytes(32)), 99, 1_800_000_000)
+    path = tmp_path / "bit.zone"
+    path.write_text(zone.text())
+    check = subprocess.run(["named-checkzone", "bit.", str(path)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout
+    z = as_zone(zone.text())
+    assert z.get_rdataset("ns.b.a.deep.bit.", T.A) is not None and z.get_rdataset("b.a.deep.bit.", T.NS)
+    assert z.get_rdataset("badds.bit.", T.DS) is None and z.get_rdataset("badds.bit.", T.NS) is not None
