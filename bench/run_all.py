@@ -28,6 +28,7 @@ def benches(chain_dir: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("names", ["--names", "20000" if quick else "1000000"]),
         ("sync", ["--datadir", chain_dir]),
         ("resolver", []),
+        ("zone", ["--names", "1000"] if quick else []),
         ("wallet", []),
     ]
 

@@ -79,6 +79,16 @@ def _rrsets(records) -> dict:
     return sets
 
 
+def _strictly_below(name: dns.name.Name, owners: set) -> bool:
+    """Whether a proper ancestor of `name` is in `owners` (walks up: a set lookup per label,
+    not a comparison per owner, so zones with many cuts stay linear)."""
+    while len(name) > len(ZONE):
+        name = name.parent()
+        if name in owners:
+            return True
+    return False
+
+
 def _fit_for_zone(sets: dict) -> dict:
     """Drop what a zone file cannot hold (see the module doc)."""
     sets = {k: v for k, v in sets.items()
@@ -92,9 +102,9 @@ def _fit_for_zone(sets: dict) -> dict:
         for (owner, t), rrset in sets.items():
             if t == T.DS and owner not in cuts:
                 continue
-            if any(owner != d and owner.is_subdomain(d) for d in dnames):
+            if _strictly_below(owner, dnames):
                 continue
-            if t not in (T.A, T.AAAA) and any(owner != c and owner.is_subdomain(c) for c in cuts):
+            if t not in (T.A, T.AAAA) and _strictly_below(owner, cuts):
                 continue
             kept[(owner, t)] = rrset
         addressed = {owner for owner, t in kept if t in (T.A, T.AAAA)}
@@ -104,7 +114,7 @@ def _fit_for_zone(sets: dict) -> dict:
             return kept
         # A lame cut goes with its DS and glue; its glue may have made another cut whole,
         # so check again.
-        sets = {k: v for k, v in kept.items() if not any(k[0].is_subdomain(c) for c in lame)}
+        sets = {k: v for k, v in kept.items() if k[0] not in lame and not _strictly_below(k[0], lame)}
 
 
 @dataclass
