@@ -183,41 +183,49 @@ def live_domains(names, height: int, params):
 
 
 def chain_zone(chain, params, key: ResolverKey) -> SignedZone:
-    """The signed zone at the chain's current tip. Reads only; safe off the event loop as long
-    as the caller checks the tip did not move meanwhile (ZoneCache does)."""
-    tip = chain.tip
-    source = NameSource(chain.names.get, lambda: tip.height, params)
-    return build_zone(live_domains(chain.names, tip.height, params), source.value, key,
+    """The signed zone at the chain's tip, read from the store directly (node stopped)."""
+    return zone_at(chain.db, chain.tip, params, key)
+
+
+def zone_at(db, tip, params, key: ResolverKey) -> SignedZone:
+    """The signed zone of the name index in `db` (the store or a snapshot of it) at `tip`."""
+    from node.names.index import NameIndex
+    names = NameIndex(db, params)
+    source = NameSource(names.get, lambda: tip.height, params)
+    return build_zone(live_domains(names, tip.height, params), source.value, key,
                       tip.height, tip.header.time, tip.hash)
 
 
 class ZoneCache:
-    """One signed zone per tip, built in a worker thread so the event loop keeps serving
-    while a large zone is signed. A block connect or reorg always moves the tip, and a
-    LevelDB batch becomes visible all at once, so a build that starts and ends on the same
-    tip read one consistent state; otherwise it is built again."""
+    """The signed zone of the current tip, built once per tip in a worker thread (the event
+    loop keeps serving while a large zone is signed) from a store snapshot taken together
+    with the tip, so blocks connecting meanwhile cannot mix two states into one version."""
 
     def __init__(self, chain, params, key: ResolverKey):
         self.chain = chain
         self.params = params
         self.key = key
         self._zone: SignedZone | None = None
-        self._building = None
+        self._building: tuple | None = None      # (tip hash, future)
 
     async def current(self) -> SignedZone:
         import asyncio
-        while True:
-            tip = self.chain.tip.hash
-            if self._zone is not None and self._zone.tip_hash == tip:
-                return self._zone
-            if self._building is None or self._building[0] != tip:
-                fut = asyncio.get_running_loop().run_in_executor(
-                    None, chain_zone, self.chain, self.params, self.key)
-                self._building = (tip, fut)
-            tip_at_start, fut = self._building
-            zone = await asyncio.shield(fut)
-            if self._building is not None and self._building[1] is fut:
-                self._building = None
-            if self.chain.tip.hash == tip_at_start == zone.tip_hash:
-                self._zone = zone
-                return zone
+        tip = self.chain.tip
+        if self._zone is not None and self._zone.tip_hash == tip.hash:
+            return self._zone
+        if self._building is None or self._building[0] != tip.hash:
+            snap = self.chain.db.snapshot()
+            fut = asyncio.get_running_loop().run_in_executor(None, self._build, snap, tip)
+            self._building = (tip.hash, fut)
+        fut = self._building[1]
+        zone = await asyncio.shield(fut)
+        if self._building is not None and self._building[1] is fut:
+            self._building = None
+            self._zone = zone
+        return zone
+
+    def _build(self, snap, tip) -> SignedZone:
+        try:
+            return zone_at(snap, tip, self.params, self.key)
+        finally:
+            snap.close()
