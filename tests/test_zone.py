@@ -249,6 +249,31 @@ def test_export_from_stopped_node_equals_running_export(node, tmp_path):
     assert offline == running
 
 
+@needs_tools("ldns-verify-zone")
+def test_axfr_while_blocks_connect_is_one_consistent_version(node, tmp_path):
+    import threading
+    miner = threading.Thread(target=lambda: [node.mine(1) for _ in range(10)])
+    miner.start()
+    try:
+        serials = []
+        for i in range(3):
+            rrs = records_of(axfr_messages(node.dns_port))
+            assert rrs[0] == rrs[-1] and rrs[0].rdtype == T.SOA
+            serials.append(rrs[0][0].serial)
+            z = dns.zone.Zone(ZONE, relativize=False)
+            with z.writer() as txn:
+                for rrset in rrs[:-1]:
+                    txn.add(rrset)
+            path = tmp_path / f"axfr{i}.zone"
+            with open(path, "w") as f:
+                z.to_file(f, sorted=True, relativize=False)
+            v = subprocess.run(["ldns-verify-zone", str(path)], capture_output=True, text=True, timeout=60)
+            assert v.returncode == 0, v.stdout + v.stderr
+    finally:
+        miner.join()
+    assert serials == sorted(serials)
+
+
 def test_expired_names_leave_the_zone(node, tmp_path):
     # Regtest names expire 30 blocks after their last update.
     node.mine(31)
@@ -268,6 +293,25 @@ def test_cli_errors_are_one_line(tmp_path):
                 timeout=60)
     assert r.returncode == 1 and "--axfr-allow: not an address or network" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("backend", ["memory", "leveldb"])
+def test_store_snapshot_ignores_later_writes(tmp_path, backend):
+    from node.chain.storage import LevelDB, MemoryDB
+    db = MemoryDB() if backend == "memory" else LevelDB(str(tmp_path / "db"))
+    try:
+        with db.write_batch() as b:
+            b.put(b"n1", b"a")
+        snap = db.snapshot()
+        with db.write_batch() as b:
+            b.put(b"n1", b"b")
+            b.put(b"n2", b"c")
+        assert snap.get(b"n1") == b"a" and snap.get(b"n2") is None
+        assert list(snap.iterator(prefix=b"n")) == [(b"n1", b"a")]
+        assert db.get(b"n1") == b"b"
+        snap.close()
+    finally:
+        db.close()
 
 
 # --- in-process: message size bound and hostile values --------------------------------------------
