@@ -74,6 +74,8 @@ def main(argv=None) -> int:
             return zone_command(params, datadir, args)
         dns_port = args.dns_port if args.dns_port is not None else (params.dns_port if args.resolver else None)
         http_port = args.http_port if args.http_port is not None else (params.http_port if args.resolver else None)
+        if args.axfr_allow and dns_port is None:
+            raise ValueError("--axfr-allow needs DNS: add --dns-port N or --resolver")
         node = Node(params, datadir, rpc_host=args.rpc_bind, rpc_port=args.rpc_port, mine=args.mine,
                     mine_address=args.mine_address, mine_interval=args.mine_interval,
                     miner_processes=args.miner_processes, p2p=_p2p_config(args, params),

@@ -293,6 +293,8 @@ def test_cli_errors_are_one_line(tmp_path):
                 timeout=60)
     assert r.returncode == 1 and "--axfr-allow: not an address or network" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    r = run_cli("--network", "regtest", "--datadir", str(tmp_path), "--axfr-allow", "127.0.0.1", timeout=60)
+    assert r.returncode == 1 and "--axfr-allow needs DNS" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("backend", ["memory", "leveldb"])

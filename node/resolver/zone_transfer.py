@@ -16,6 +16,7 @@ import logging
 import dns.flags
 import dns.message
 import dns.opcode
+import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
@@ -101,6 +102,15 @@ class ZoneTransfer:
         return self._transfer(q, wire, peer)
 
     async def _transfer(self, q, wire: bytes, peer: str) -> list[bytes]:
+        try:
+            return await self._messages(q, wire, peer)
+        except Exception:
+            log.exception("zone transfer to %s failed", peer)
+            resp = _response(q)
+            resp.set_rcode(dns.rcode.SERVFAIL)
+            return [resp.to_wire()]
+
+    async def _messages(self, q, wire: bytes, peer: str) -> list[bytes]:
         zone = await self.zones.current()
         if q.question[0].rdtype == T.IXFR and _client_is_current(q, zone.serial):
             resp = _response(q)
