@@ -132,7 +132,7 @@ def test_zone_holds_what_the_resolver_answers(node, tmp_path):
     for name, n in zone.nodes.items():
         below_cut = any(name != c and name.is_subdomain(c) for c in cuts)
         for rds in n:
-            if rds.rdtype in (T.RRSIG, T.NSEC) or name == ZONE or below_cut or name.is_wild():
+            if rds.rdtype in (T.RRSIG, T.NSEC) or below_cut or name.is_wild():
                 continue
             q = dns.message.make_query(name, rds.rdtype)
             q.flags &= ~dns.flags.RD
@@ -142,7 +142,7 @@ def test_zone_holds_what_the_resolver_answers(node, tmp_path):
                    for rd in rrset}
             assert got == {rd.to_text() for rd in rds}, (name, T.to_text(rds.rdtype))
             checked += 1
-    assert checked >= 20
+    assert checked >= 20 and zone.get_rdataset(ZONE, T.DNSKEY) and zone.get_rdataset(ZONE, T.SOA)
     names = {n.to_text() for n in zone.nodes}
     # Every sample name is there; what a zone cannot hold is not.
     assert {"example.bit.", "www.example.bit.", "_443._tcp.example.bit.", "_minimalt._udp.example.bit.",

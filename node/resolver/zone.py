@@ -35,7 +35,7 @@ from node.names.dvalue import lookup_records, minimalt_txt_rdata
 from node.names.dvalue_items import is_domain_label
 from node.names.rules import is_expired
 
-from .dns_answer import NEG_TTL, NS_NAME, TTL
+from .dns_answer import NS_NAME, TTL, soa_rrset
 from .dnssec import OnlineSigner
 from .identity import ZONE, ResolverKey
 from .records import MINIMALT_PREFIX, NameSource
@@ -43,11 +43,6 @@ from .records import MINIMALT_PREFIX, NameSource
 T = dns.rdatatype
 ZONE_SKEW = 3 * 3600           # a tip's time may run 2 h ahead of the clock (MAX_FUTURE_SECONDS)
 ZONE_VALIDITY = 14 * 86400     # signatures outlive a stalled chain by two weeks
-SOA_TIMERS = f"3600 600 86400 {NEG_TTL}"     # refresh retry expire minimum, as the online SOA
-
-
-def soa_rrset(serial: int, ttl: int = TTL) -> dns.rrset.RRset:
-    return dns.rrset.from_text(ZONE, ttl, "IN", "SOA", f"{NS_NAME} hostmaster.{NS_NAME} {serial} {SOA_TIMERS}")
 
 
 def domain_records(domains: Iterable[str], value: Callable[[str], str | None]):
