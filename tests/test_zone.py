@@ -353,3 +353,51 @@ def test_hostile_values_still_load(tmp_path):
     z = as_zone(zone.text())
     assert z.get_rdataset("ns.b.a.deep.bit.", T.A) is not None and z.get_rdataset("b.a.deep.bit.", T.NS)
     assert z.get_rdataset("badds.bit.", T.DS) is None and z.get_rdataset("badds.bit.", T.NS) is not None
+
+
+@needs_tools("dig")
+def test_multi_message_axfr_from_a_real_chain_with_dig(tmp_path):
+    """Some hundreds of names registered on a LevelDB chain (the benchmark's builder), served
+    by the DNS server in-process: dig reassembles a transfer of several 64 KiB messages."""
+    import asyncio
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+    from resolver import build_chain
+
+    from node.params import REGTEST
+    from node.resolver.dns_answer import Responder
+    from node.resolver.dns_server import DNSServer
+    from node.resolver.dnssec import OnlineSigner
+    from node.resolver.records import NameSource
+    from node.resolver.zone import ZoneCache
+    from node.resolver.zone_transfer import ZoneTransfer, parse_networks
+    from node.service import open_chain
+
+    build_chain(str(tmp_path / "chain"), 400)
+    chain = open_chain(REGTEST, str(tmp_path / "chain"))
+    key = ResolverKey(bytes(range(32)))
+    try:
+        async def run():
+            responder = Responder(NameSource(chain.names.get, lambda: chain.height, REGTEST), OnlineSigner(key),
+                                  lambda: chain.height)
+            server = DNSServer(responder, "127.0.0.1", 0,
+                               ZoneTransfer(ZoneCache(chain, REGTEST, key), parse_networks(["127.0.0.0/8"])))
+            await server.start()
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    "dig", "@127.0.0.1", "-p", str(server.port), "bit.", "AXFR", "+onesoa",
+                    stdout=asyncio.subprocess.PIPE)
+                out, _ = await asyncio.wait_for(proc.communicate(), 120)
+                return out.decode()
+            finally:
+                await server.stop()
+        out = asyncio.run(run())
+    finally:
+        chain.db.close()
+    lines = [ln for ln in out.splitlines() if ln and not ln.startswith(";")]
+    names = {ln.split()[0] for ln in lines}
+    assert {f"name{i:05d}.bit." for i in range(400)} <= names and f"www.name00399.bit." in names
+    import re
+    size = re.search(r"XFR size: (\d+) records \(messages (\d+), bytes (\d+)\)", out)
+    assert size and int(size.group(2)) >= 3 and int(size.group(3)) > 2 * 65535, out[-400:]
+    assert int(size.group(1)) == len(lines) + 1          # +onesoa hides the closing SOA
