@@ -19,6 +19,7 @@ have no address.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -40,6 +41,8 @@ from .dnssec import OnlineSigner
 from .identity import ZONE, ResolverKey
 from .records import MINIMALT_PREFIX, NameSource
 
+log = logging.getLogger("dotbit.resolver.zone")
+
 T = dns.rdatatype
 ZONE_SKEW = 3 * 3600           # a tip's time may run 2 h ahead of the clock (MAX_FUTURE_SECONDS)
 ZONE_VALIDITY = 14 * 86400     # signatures outlive a stalled chain by two weeks
@@ -49,7 +52,11 @@ def domain_records(domains: Iterable[str], value: Callable[[str], str | None]):
     """(owner, type, rdata) of every domain ("d/example") with `_minimalt._udp.OWNER` TXT added
     as NameSource adds it on demand."""
     for name in domains:
-        res = lookup_records(name, value)
+        try:
+            res = lookup_records(name, value)
+        except Exception:               # one odd value must not cost every other name its place
+            log.exception("zone: records of %s left out", name)
+            continue
         for r in res.records:
             yield r.owner, r.rtype, r.rdata
         for owner, item in res.minimalt.items():
@@ -153,9 +160,7 @@ def build_zone(domains: Iterable[str], value: Callable[[str], str | None], key: 
     expiration = tip_time + ZONE_VALIDITY
 
     def sign(txn, rrset: dns.rrset.RRset) -> None:
-        sig = dns.rrset.RRset(rrset.name, dns.rdataclass.IN, T.RRSIG, rrset.rdtype)
-        sig.add(signer.rrsig(rrset, inception, expiration), rrset.ttl)
-        txn.add(sig)
+        txn.add(rrset.name, rrset.ttl, signer.rrsig(rrset, inception, expiration))
 
     with zone.writer() as txn:
         txn.add(soa_rrset(serial))
