@@ -26,7 +26,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from nodeproc import run_cli
+from nodeproc import free_port, run_cli
 from resolver_util import ResolverNode, needs_tools, new_datadir, sample_names
 
 from node.resolver.identity import ResolverKey
@@ -237,6 +237,85 @@ def test_update_makes_a_new_version(node, tmp_path):
     a = {rd.to_text() for r in after if r.name == dns.name.from_text("cn.bit.") and r.rdtype == T.A for rd in r}
     assert a == {"198.51.100.1"}
     assert not any(r.name == dns.name.from_text("cn.bit.") and r.rdtype == T.CNAME for r in after)
+
+
+UNBOUND = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")
+
+
+@needs_tools("unbound")
+def test_unbound_secondary_transfers_and_validates_with_the_node_stopped(node, tmp_path):
+    """Unbound as a real secondary (auth-zone with a primary, validating its copy): it fetches
+    the zone by zone transfer, and keeps answering validated (AD) from that copy, NXDOMAIN
+    included, after the node is gone."""
+    import time
+    anchor = run_cli("--network", "regtest", "--datadir", node.datadir, "dnssec-anchor", timeout=60)
+    ds = anchor.stdout.splitlines()[1].split(None, 3)[3].removeprefix("IN ")
+    exported = export(node, str(tmp_path / "export.zone"))
+    work = tmp_path / "unbound"
+    work.mkdir()
+    port = free_port()
+    (work / "unbound.conf").write_text(f"""server:
+    interface: 127.0.0.1
+    port: {port}
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{work}"
+    pidfile: ""
+    use-syslog: no
+    logfile: "{work}/unbound.log"
+    verbosity: 1
+    num-threads: 1
+    do-not-query-localhost: no
+    access-control: 127.0.0.0/8 allow
+    module-config: "validator iterator"
+    trust-anchor: "bit. {ds}"
+auth-zone:
+    name: "bit."
+    primary: 127.0.0.1@{node.dns_port}
+    zonefile: "{work}/bit.zone"
+    for-downstream: no
+    for-upstream: yes
+    fallback-enabled: no
+remote-control:
+    control-enable: no
+""")
+    proc = subprocess.Popen([UNBOUND, "-d", "-c", str(work / "unbound.conf")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+    def ask(qname, qtype):
+        q = dns.message.make_query(qname, qtype, want_dnssec=True)
+        return dns.query.udp(q, "127.0.0.1", port=port, timeout=10)
+
+    def log():
+        return (work / "unbound.log").read_text()[-3000:] if (work / "unbound.log").exists() else ""
+
+    try:
+        deadline = time.monotonic() + 30
+        while not (work / "bit.zone").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, log()
+            time.sleep(0.2)
+        time.sleep(0.5)                                     # the file is written, then loaded
+        copy = as_zone((work / "bit.zone").read_text())
+        assert copy == as_zone(exported)
+        node.stop()
+        try:
+            for qname, qtype, rcode in [("example.bit.", "A", dns.rcode.NOERROR),
+                                        ("_443._tcp.example.bit.", "TLSA", dns.rcode.NOERROR),
+                                        ("nosuchname.bit.", "A", dns.rcode.NXDOMAIN),
+                                        ("www.example.bit.", "MX", dns.rcode.NOERROR)]:
+                r = ask(qname, qtype)
+                assert r.rcode() == rcode and r.flags & dns.flags.AD, (qname, qtype, r.to_text(), log())
+            assert {rd.address for rd in ask("example.bit.", "A").answer[0]} == {"192.0.2.1", "192.0.2.2"}
+        finally:
+            node.start()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
 
 
 def test_export_from_stopped_node_equals_running_export(node, tmp_path):
