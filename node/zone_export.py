@@ -65,7 +65,7 @@ def _via_rpc(params, datadir: str, args) -> tuple[int, str]:
     try:
         result = client.call("dumpzone")
     except RPCClientError as e:
-        raise OSError(f"the chain is in use and its node did not answer over RPC: {e}") from None
+        raise OSError(f"the chain is in use and its node did not answer over RPC (its --rpc-port?): {e}") from None
     finally:
         client.close()
     return result["serial"], result["zone"]

@@ -4,8 +4,9 @@ AXFR from an allowed address give exactly the file's records (signing is determi
 tip), SOA first and last; other sources and UDP get REFUSED; IXFR is answered with the SOA or
 the whole zone; the zone holds what the online resolver answers, follows new blocks, drops
 expired names, and is the same whether exported through the running node or from the stopped
-node's database. Hostile values never make the zone unloadable, and large zones split into
-messages of at most 64 KiB."""
+node's database. Unbound, as a real secondary, transfers it and answers validated from its copy
+with the node stopped. Hostile values never make the zone unloadable, and large zones split
+into messages of at most 64 KiB."""
 from __future__ import annotations
 
 import json
