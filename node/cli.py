@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
                                           "created on first start, mode 0600)")
     p.add_argument("--axfr-allow", action="append", default=[], metavar="CIDR",
                    help="answer AXFR of bit. over TCP to these sources (repeatable; default: none)")
+    p.add_argument("--dane-zone", action="append", default=[], metavar="FILE",
+                   help="serve TLSA/A/AAAA/CNAME of this DNSSEC-signed zone file (a name outside bit.) "
+                        "over the HTTP API (repeatable; SIGHUP reloads)")
+    p.add_argument("--dane-anchors", metavar="FILE",
+                   help="DS/DNSKEY trust anchors for the --dane-zone files; a zone without one is served "
+                        "marked insecure")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -80,7 +86,7 @@ def main(argv=None) -> int:
                     mine_address=args.mine_address, mine_interval=args.mine_interval,
                     miner_processes=args.miner_processes, p2p=_p2p_config(args, params),
                     dns_port=dns_port, http_port=http_port, resolver_key=args.resolver_key,
-                    axfr_allow=_axfr_networks(args.axfr_allow))
+                    axfr_allow=_axfr_networks(args.axfr_allow), dane=_dane_source(args))
     except (StoreError, ValueError, OSError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
@@ -92,6 +98,13 @@ def _axfr_networks(cidrs) -> tuple:
         return ()
     from node.resolver.zone_transfer import parse_networks
     return parse_networks(cidrs)
+
+
+def _dane_source(args):
+    if not args.dane_zone:
+        return None
+    from node.resolver.dane import DANESource
+    return DANESource(args.dane_zone, args.dane_anchors)
 
 
 def _p2p_config(args, params):
@@ -106,6 +119,8 @@ async def _run(node) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.stopping.set)
+    if node.dane is not None:         # off the loop: a big zone takes seconds to re-validate
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, node.dane.reload))
     try:
         await node.start()
     except OSError as e:

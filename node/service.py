@@ -43,7 +43,7 @@ class Node:
     def __init__(self, params, datadir: str, *, rpc_host: str = "127.0.0.1", rpc_port: int | None = None,
                  mine: bool = False, mine_address: str | None = None, mine_interval: float = 5.0,
                  miner_processes: int | None = None, p2p=None, dns_port: int | None = None,
-                 http_port: int | None = None, resolver_key: str | None = None, axfr_allow=()):
+                 http_port: int | None = None, resolver_key: str | None = None, axfr_allow=(), dane=None):
         self.params = params
         self.datadir = datadir
         self.rpc_host = rpc_host
@@ -67,11 +67,12 @@ class Node:
         # MinimaLT ephemeral keys (off-chain); p2p gossips via submit_ekey and ekeys.listeners.
         from node.resolver.ekeys import EKeyStore
         self.ekeys = EKeyStore(self.chain.db, self.chain.names, lambda: self.chain.height, params)
+        self.dane = dane                 # a resolver.dane.DANESource, or None
         self.resolver = None
         if dns_port is not None or http_port is not None:
             from node.resolver.service import Resolver
             self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port,
-                                     axfr_allow=axfr_allow)
+                                     axfr_allow=axfr_allow, dane=dane)
 
     @property
     def mining_address_text(self) -> str:

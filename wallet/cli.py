@@ -398,6 +398,31 @@ def cmd_tls(args, params):
     out(args, res, f"{args.name}: tls {json.dumps(row)} at _{args.port}._tcp ({res['txid']})")
 
 
+@command("tlsa", "print a certificate's TLSA: the d/ value tls item and the zone-file line (no node)",
+          arg("--cert", required=True, help="PEM certificate file"),
+          arg("--usage", default="3", help="3 DANE-EE (default), 2 DANE-TA, 1 PKIX-EE, 0 PKIX-TA"),
+          arg("--selector", default="1", help="1 public key (default), 0 full certificate"),
+          arg("--mtype", default="1", help="1 SHA-256 (default), 2 SHA-512, 0 exact"),
+          arg("--port", default="443"), arg("--proto", default="tcp"),
+          arg("--name", help="the host, e.g. www.example.bit (default: the apex, owner left relative)"))
+def cmd_tlsa(args, params):
+    from . import tlsa as T
+    usage = T.parse_number(args.usage, "--usage", 0, 3)
+    selector = T.parse_number(args.selector, "--selector", 0, 1)
+    mtype = T.parse_number(args.mtype, "--mtype", 0, 2)
+    port = T.parse_number(args.port, "--port", 1, 65535)
+    host = T.parse_host(args.name)
+    try:
+        with open(args.cert, "rb") as f:
+            pem = f.read()
+    except OSError as e:
+        raise WalletError(f"cannot read certificate {args.cert}: {e.strerror}") from None
+    res, advice = T.tlsa(pem, usage, selector, mtype, port, args.proto.lower(), host)
+    for a in advice:
+        note(f"note: {a}")
+    out(args, res, T.render(res))
+
+
 @command("minimalt", "publish a MinimaLT service record for a name", NAME,
           arg("--port", type=int, required=True),
           arg("--id-key", required=True, help="base64 Curve25519 identity key"),

@@ -7,6 +7,8 @@
   dns_server.py   UDP (lean batch path) and TCP sockets
   envelope.py     signed envelopes and their verifier (msgpack + PyNaCl only: light clients)
   http_api.py     /v1 endpoints; http_server.py the lean HTTP/1.1 protocol under them
+  dane.py         names outside bit.: TLSA/A/AAAA/CNAME from DNSSEC-signed zone files,
+                  checked against trust anchors (secure and insecure served, marked; bogus never)
   ekeys.py        off-chain MinimaLT ephemeral-key updates (checked, stored, listened to)
   lightverify.py  the light client's checks (signature, question, header in its own chain,
                   name proofs, expiry, ekeys): one module others can embed

@@ -180,6 +180,8 @@ class HTTPAPI:
             return self._error(request, {}, "bad-request", "name and type must be short ASCII", 400)
         question = {"name": fqdn, "type": qtype}
         if domain_of(fqdn) is None:
+            if self.resolver.dane is not None:
+                return self._dane(request, question, fqdn, qtype)
             return self._error(request, question, "not-bit", "only names under bit. are served", 400)
         ans = self.resolver.source.resolve(fqdn)
         proofs = [self._proof(n.encode()) for n in ans.names_used]
@@ -194,6 +196,18 @@ class HTTPAPI:
                         "eph_update": update.to_bytes() if update else None})
         return self._envelope(request, "domain", question,
                               {"records": records, "tls": tls, "minimalt": mlt}, proofs, names=ans.names_used)
+
+    def _dane(self, request, question: dict, fqdn: str, qtype: str):
+        """A name outside bit., from DNSSEC-signed zones (dane.py): no name proofs, so the answer
+        says where it came from and whether DNSSEC validated it. Not cached here: the source
+        rechecks signature expiry on every lookup."""
+        ans = self.resolver.dane.lookup(fqdn, qtype)
+        if ans is None:
+            return self._error(request, question, "not-found", "no DNSSEC-valid data for this name and type", 404)
+        return self._envelope(request, "domain", question, {
+            "records": [[r.owner, r.rtype, r.rdata] for r in ans.records],
+            "tls": [[r.owner, r.rdata] for r in ans.records if r.rtype == "TLSA"],
+            "minimalt": [], "source": ans.source, "secure": ans.secure})
 
     def headers(self, request):
         try:

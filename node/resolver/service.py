@@ -21,7 +21,7 @@ def default_key_path(datadir: str) -> str:
 
 class Resolver:
     def __init__(self, node, key_path: str | None = None, *, host: str = "127.0.0.1",
-                 dns_port: int | None = None, http_port: int | None = None, axfr_allow=()):
+                 dns_port: int | None = None, http_port: int | None = None, axfr_allow=(), dane=None):
         chain = node.chain
         self.node = node
         self.host = host
@@ -29,6 +29,7 @@ class Resolver:
         self.http_port = http_port
         self.key = load_or_create(key_path or default_key_path(node.datadir))
         self.ekeys = node.ekeys
+        self.dane = dane                 # names outside bit. (HTTP API only)
         self.source = NameSource(chain.names.get, lambda: chain.height, node.params, self.ekeys)
         self.signer = OnlineSigner(self.key)
         self.responder = Responder(self.source, self.signer, lambda: chain.height)
