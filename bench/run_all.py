@@ -37,6 +37,7 @@ def benches(chain_dir: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("sync", ["--datadir", chain_dir, "--repeat", q("1", "3")]),
         ("resolver", q(["--names", "1000", "--seconds", "2", "--repeat", "1"], [])),
         ("light", q(["--headers", "20000", "--names", "2000", "--repeat", "1", "--seconds", "1"], [])),
+        ("zone", q(["--names", "1000", "--repeat", "1"], [])),
         ("wallet", q(["--repeat", "3"], [])),
     ]
 

@@ -22,13 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog="Every setting can also come from DATADIR/dotbit.toml (or --conf) "
                                        "and from DOTBIT_<SECTION>_<KEY>; see docs/operator.md.")
     p.add_argument("command", nargs="?", default="run",
-                   choices=["run", "reindex", "checkdb", "call", "dnssec-anchor", "status"],
+                   choices=["run", "reindex", "checkdb", "call", "dnssec-anchor", "status", "zone"],
                    help="run the node (default); rebuild every projection from the stored blocks "
                         "(reindex); verify the projections against a replay (checkdb); or call "
                         "a running node's JSON-RPC (call METHOD [PARAM...], params as JSON or text); "
                         "or print the resolver's bit. trust anchor (dnssec-anchor); or summarise a "
-                        "running node on one screen (status)")
-    p.add_argument("params", nargs="*", help="for call: the method and its parameters")
+                        "running node on one screen (status); or write the DNSSEC-signed bit. zone "
+                        "(zone export FILE)")
+    p.add_argument("params", nargs="*", help="for call: the method and its parameters; for zone: export FILE")
     p.add_argument("--conf", help="config file (default: DATADIR/dotbit.toml if it exists)")
     p.add_argument("--network", choices=sorted(NETWORKS), help="main (default), testnet or regtest")
     p.add_argument("--regtest", action="store_const", const="regtest", dest="network",
@@ -55,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve DNS and HTTP on the network's default resolver ports")
     p.add_argument("--resolver-key", help="resolver Ed25519 key file (default DATADIR/resolver_key, "
                                           "created on first start, mode 0600)")
+    p.add_argument("--axfr-allow", action="append", metavar="CIDR",
+                   help="answer AXFR of bit. over TCP to these sources (repeatable; default: none)")
     p.add_argument("--dane-zone", action="append", metavar="FILE",
                    help="serve TLSA/A/AAAA/CNAME of this DNSSEC-signed zone file (a name outside bit.) "
                         "over the HTTP API (repeatable; SIGHUP reloads)")
@@ -91,9 +94,17 @@ def main(argv=None) -> int:
             return print_status(_client(params, datadir, args, cfg), sys.stdout)
         if args.command == "dnssec-anchor":
             return _dnssec_anchor(datadir, cfg.get("resolver", "key", args.resolver_key))
+        if args.command == "zone":
+            from node.zone_export import zone_command
+            args.rpc_port = cfg.get("rpc", "port", args.rpc_port)
+            args.resolver_key = cfg.get("resolver", "key", args.resolver_key)
+            return zone_command(params, datadir, args)
         resolver_on = cfg.get("resolver", "enabled", args.resolver, False)
         dns_port = cfg.get("resolver", "dns_port", args.dns_port, params.dns_port if resolver_on else None)
         http_port = cfg.get("resolver", "http_port", args.http_port, params.http_port if resolver_on else None)
+        axfr_allow = cfg.get("resolver", "axfr_allow", args.axfr_allow, [])
+        if axfr_allow and dns_port is None:
+            raise ValueError("--axfr-allow needs DNS: add --dns-port N or --resolver")
         node = Node(params, datadir, rpc_host=cfg.get("rpc", "bind", args.rpc_bind, "127.0.0.1"),
                     rpc_port=cfg.get("rpc", "port", args.rpc_port),
                     mine=cfg.get("mining", "enabled", args.mine, False),
@@ -103,11 +114,18 @@ def main(argv=None) -> int:
                     p2p=_p2p_config(args, params, cfg), dns_port=dns_port, http_port=http_port,
                     resolver_key=cfg.get("resolver", "key", args.resolver_key),
                     metrics_port=cfg.get("node", "metrics_port", args.metrics_port),
-                    dane=_dane_source(args, cfg))
+                    axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg))
     except (StoreError, ValueError, OSError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     return asyncio.run(_run(node, cfg.get("node", "log_format", args.log_format, "text")))
+
+
+def _axfr_networks(cidrs) -> tuple:
+    if not cidrs:
+        return ()
+    from node.resolver.zone_transfer import parse_networks
+    return parse_networks(cidrs)
 
 
 def _dane_source(args, cfg):

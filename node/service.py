@@ -43,7 +43,7 @@ class Node:
     def __init__(self, params, datadir: str, *, rpc_host: str = "127.0.0.1", rpc_port: int | None = None,
                  mine: bool = False, mine_address: str | None = None, mine_interval: float = 5.0,
                  miner_processes: int | None = None, p2p=None, dns_port: int | None = None,
-                 http_port: int | None = None, resolver_key: str | None = None, dane=None,
+                 http_port: int | None = None, resolver_key: str | None = None, axfr_allow=(), dane=None,
                  metrics_port: int | None = None):
         self.params = params
         self.datadir = datadir
@@ -73,7 +73,7 @@ class Node:
         if dns_port is not None or http_port is not None:
             from node.resolver.service import Resolver
             self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port,
-                                     dane=dane)
+                                     axfr_allow=axfr_allow, dane=dane)
         from node.metrics import NodeMetrics
         self.metrics = NodeMetrics(self)
         self.metrics_port = metrics_port
@@ -164,6 +164,7 @@ class Node:
         import node.rpc.name_methods  # noqa: F401
         import node.rpc.net_methods  # noqa: F401  (answer "p2p disabled" when it is off)
         import node.rpc.status_methods  # noqa: F401
+        import node.rpc.zone_methods  # noqa: F401  (dumpzone, for `zone export` while running)
         log.info("network %s, height %d, tip %s", self.params.name, self.chain.height,
                  self.chain.tip.hash.hex())
         if self.p2p_config is not None:

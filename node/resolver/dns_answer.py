@@ -265,8 +265,7 @@ class Responder:
             section.append(self.signer.sign(rrset))
 
     def _soa(self, ttl: int) -> dns.rrset.RRset:
-        return dns.rrset.from_text(ZONE, ttl, "IN", "SOA",
-                                   f"{NS_NAME} hostmaster.{NS_NAME} {self.serial()} 3600 600 86400 {NEG_TTL}")
+        return soa_rrset(self.serial(), ttl)
 
     def _rrsets(self, ans: Answer) -> dict:
         """The answer's records as dnspython RRsets by (owner, type); rdata that dnspython
@@ -290,6 +289,12 @@ class Responder:
             self._sets.clear()
         self._sets[ans.qname] = (ans, sets)
         return sets
+
+
+def soa_rrset(serial: int, ttl: int = TTL) -> dns.rrset.RRset:
+    """bit.'s SOA; the exported zone (zone.py) carries the same one."""
+    return dns.rrset.from_text(ZONE, ttl, "IN", "SOA",
+                               f"{NS_NAME} hostmaster.{NS_NAME} {serial} 3600 600 86400 {NEG_TTL}")
 
 
 def _bare(wire: bytes, rcode: int) -> bytes | None:

@@ -21,7 +21,7 @@ def default_key_path(datadir: str) -> str:
 
 class Resolver:
     def __init__(self, node, key_path: str | None = None, *, host: str = "127.0.0.1",
-                 dns_port: int | None = None, http_port: int | None = None, dane=None):
+                 dns_port: int | None = None, http_port: int | None = None, axfr_allow=(), dane=None):
         chain = node.chain
         self.node = node
         self.host = host
@@ -36,6 +36,8 @@ class Resolver:
         self.dns = None
         self.http = None
         self.metrics = None           # () -> Prometheus text, set by the node; serves GET /metrics
+        self.axfr_allow = tuple(axfr_allow)      # networks (zone_transfer.parse_networks)
+        self._zones = None
         chain.names.listeners.append(self._name_changed)
         self.ekeys.listeners.append(self._ekey_accepted)
 
@@ -52,10 +54,22 @@ class Resolver:
         if self.http is not None:
             self.http.invalidate(name)
 
+    @property
+    def zones(self):
+        """The signed zone per tip (zone export and AXFR), built on first use."""
+        if self._zones is None:
+            from .zone import ZoneCache
+            self._zones = ZoneCache(self.node.chain, self.node.params, self.key)
+        return self._zones
+
     async def start(self) -> None:
         if self.dns_port is not None:
             from .dns_server import DNSServer
-            self.dns = DNSServer(self.responder, self.host, self.dns_port)
+            transfer = None
+            if self.axfr_allow:
+                from .zone_transfer import ZoneTransfer
+                transfer = ZoneTransfer(self.zones, self.axfr_allow)
+            self.dns = DNSServer(self.responder, self.host, self.dns_port, transfer)
             await self.dns.start()
             self.dns_port = self.dns.port
         if self.http_port is not None:
