@@ -14,11 +14,12 @@ from node.params import NETWORKS, get_params
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dotbit-node", description="dotbit full node")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "reindex", "checkdb", "call", "dnssec-anchor"],
+    p.add_argument("command", nargs="?", default="run", choices=["run", "reindex", "checkdb", "call", "dnssec-anchor", "ca"],
                    help="run the node (default); rebuild every projection from the stored blocks "
                         "(reindex); verify the projections against a replay (checkdb); or call "
                         "a running node's JSON-RPC (call METHOD [PARAM...], params as JSON or text); "
-                        "or print the resolver's bit. trust anchor (dnssec-anchor)")
+                        "or print the resolver's bit. trust anchor (dnssec-anchor); "
+                        "or create the resolver's issuing CA (ca init)")
     p.add_argument("params", nargs="*", help="for call: the method and its parameters")
     p.add_argument("--network", default="main", choices=sorted(NETWORKS))
     p.add_argument("--regtest", action="store_const", const="regtest", dest="network",
@@ -46,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve DNS and HTTP on the network's default resolver ports")
     p.add_argument("--resolver-key", help="resolver Ed25519 key file (default DATADIR/resolver_key, "
                                           "created on first start, mode 0600)")
+    p.add_argument("--record-sources", default="chain,ca,dane", metavar="LIST",
+                   help="who answers TLSA questions, first with records wins (default chain,ca,dane)")
+    p.add_argument("--ca-passphrase-file", help="passphrase of the CA key in DATADIR/ca "
+                                                "(or env DOTBIT_CA_PASSPHRASE)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     return p
 
@@ -54,6 +59,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    from node.resolver.ca.authority import CAError
+    from node.resolver.sources import parse_order
     from node.service import Node, default_datadir, open_chain
     params = get_params(args.network)
     datadir = os.path.abspath(args.datadir or default_datadir(params.name))
@@ -66,13 +73,17 @@ def main(argv=None) -> int:
             return _call(params, datadir, args)
         if args.command == "dnssec-anchor":
             return _dnssec_anchor(datadir, args)
+        if args.command == "ca":
+            return _ca(params, datadir, args)
+        record_sources = parse_order(args.record_sources)
         dns_port = args.dns_port if args.dns_port is not None else (params.dns_port if args.resolver else None)
         http_port = args.http_port if args.http_port is not None else (params.http_port if args.resolver else None)
         node = Node(params, datadir, rpc_host=args.rpc_bind, rpc_port=args.rpc_port, mine=args.mine,
                     mine_address=args.mine_address, mine_interval=args.mine_interval,
                     miner_processes=args.miner_processes, p2p=_p2p_config(args, params),
-                    dns_port=dns_port, http_port=http_port, resolver_key=args.resolver_key)
-    except (StoreError, ValueError, OSError) as e:
+                    dns_port=dns_port, http_port=http_port, resolver_key=args.resolver_key,
+                    record_sources=record_sources, ca_passphrase=_ca_passphrase(args))
+    except (StoreError, ValueError, OSError, CAError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     return asyncio.run(_run(node))
@@ -143,6 +154,34 @@ def _dnssec_anchor(datadir: str, args) -> int:
         print(line)
     # A comment in zone-file syntax, so the output still works as a trust-anchor file.
     print(f"; resolver key fingerprint (dotbit-resolve --pin): {key.fingerprint}")
+    return 0
+
+
+def _ca_passphrase(args) -> str | None:
+    if args.ca_passphrase_file:
+        with open(args.ca_passphrase_file, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    return os.environ.get("DOTBIT_CA_PASSPHRASE")
+
+
+def _ca(params, datadir: str, args) -> int:
+    """`ca init`: the issuing CA in DATADIR/ca (key encrypted with the passphrase, mode 0600)."""
+    import time
+
+    from node.resolver.ca.authority import ca_dir, init_ca
+    if args.params != ["init"]:
+        print("dotbit-node: ca takes one subcommand: init", file=sys.stderr)
+        return 2
+    passphrase = _ca_passphrase(args)
+    if not passphrase:
+        print("dotbit-node: ca init needs a passphrase (--ca-passphrase-file or DOTBIT_CA_PASSPHRASE)",
+              file=sys.stderr)
+        return 1
+    directory = ca_dir(datadir)
+    ca = init_ca(directory, passphrase, params.name, time.time())
+    print(f"CA created in {directory}: {ca.cert.subject.rfc4514_string()}")
+    print(f"certificate {os.path.join(directory, 'ca_cert.pem')} (serve it to clients; "
+          f"the resolver also does at /v1/ca/cert)")
     return 0
 
 

@@ -43,7 +43,8 @@ class Node:
     def __init__(self, params, datadir: str, *, rpc_host: str = "127.0.0.1", rpc_port: int | None = None,
                  mine: bool = False, mine_address: str | None = None, mine_interval: float = 5.0,
                  miner_processes: int | None = None, p2p=None, dns_port: int | None = None,
-                 http_port: int | None = None, resolver_key: str | None = None):
+                 http_port: int | None = None, resolver_key: str | None = None,
+                 record_sources: tuple[str, ...] | None = None, ca_passphrase: str | None = None):
         self.params = params
         self.datadir = datadir
         self.rpc_host = rpc_host
@@ -70,7 +71,9 @@ class Node:
         self.resolver = None
         if dns_port is not None or http_port is not None:
             from node.resolver.service import Resolver
-            self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port)
+            from node.resolver.sources import DEFAULT_ORDER
+            self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port,
+                                     record_sources=record_sources or DEFAULT_ORDER, ca_passphrase=ca_passphrase)
 
     @property
     def mining_address_text(self) -> str:
