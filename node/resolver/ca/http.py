@@ -57,7 +57,7 @@ class Handlers:
         st, rec = self.ca.status(serial)
         answer = {"serial": text, "status": st}
         if rec is not None:
-            answer |= {"name": rec.name, "not_after": rec.not_after, "revoked_at": rec.revoked_at or None,
+            answer |= {"name": rec.name.decode("utf-8", "replace"), "not_after": rec.not_after, "revoked_at": rec.revoked_at or None,
                        "reason": rec.reason or None}
         return self.api._envelope(request, "ca-status", question, answer)
 
@@ -92,7 +92,7 @@ class Handlers:
             return self._refuse(request, question, e)
         cert = self.ca._leaf(rec)[0]
         return self.api._envelope(request, "ca-issue", question, {
-            "serial": rec.serial.hex(), "name": rec.name, "not_before": rec.issued_at, "not_after": rec.not_after,
+            "serial": rec.serial.hex(), "name": rec.name.decode("utf-8", "replace"), "not_before": rec.issued_at, "not_after": rec.not_after,
             "cert": cert.public_bytes(serialization.Encoding.PEM).decode(), "tlsa": tlsa_rdata(cert),
             "ca_cert": self.ca.authority.cert_pem.decode()})
 
