@@ -252,6 +252,17 @@ def test_ca_key_is_encrypted_private_and_name_constrained(node, tmp_path):
                         "--http-port", "0", "--rpc-port", "0", "--no-listen", "--ca-passphrase-file", str(wrong)],
                        capture_output=True, text=True, env=env, timeout=60)
     assert r.returncode == 1 and "wrong passphrase" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = subprocess.run([sys.executable, "-m", "node.cli", "--network", "regtest", "--datadir", other,
+                        "--record-sources", "chain,x509"], capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 1 and "record sources" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    log("with --record-sources chain the CA is not opened: no passphrase needed, no CA endpoints")
+    plain = ResolverNode(other, "--record-sources", "chain", "--no-listen")
+    plain.start()
+    try:
+        assert http(plain, "GET", "/v1/ca/cert")[0] == 404
+        assert http(plain, "GET", "/v1/resolver")[0] == 200
+    finally:
+        plain.stop()
 
 
 # --- issuance ----------------------------------------------------------------------------------------
@@ -395,6 +406,9 @@ def test_dane_tls_server_accepted_then_refused_after_transfer(node, tmp_path):
         assert resp.rcode() == dns.rcode.NOERROR and not resp.answer
         nsec = [r for r in validated(resp, resp.authority, keys) if r.rdtype == dns.rdatatype.NSEC]
         assert "TLSA" in nsec[0][0].to_text().split()[1:], nsec
+        status, _, data = http(node, "GET", "/v1/domain/_443._tcp.example.bit?type=A")     # HTTP agrees
+        env = signed(node, data)
+        assert status == 200 and env["answer"]["records"] == [] and env["answer"]["alt"] == []
         resp = dns_query(node, "_tcp.example.bit.", "A")
         assert resp.rcode() == dns.rcode.NOERROR and not resp.answer
         resp = dns_query(node, "x._443._tcp.example.bit.", "A")

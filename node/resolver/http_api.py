@@ -188,16 +188,18 @@ class HTTPAPI:
             return self._error(request, {}, "bad-request", "name and type must be short ASCII", 400)
         question = {"name": fqdn, "type": qtype}
         policy = getattr(self.resolver, "policy", None)
-        alt = policy.alternative(fqdn, "TLSA") if policy is not None and qtype in ("TLSA", "ANY") else None
+        # Another source's TLSA also makes its owner exist for other types (NODATA, as DNS says).
+        found = policy.alternative(fqdn, "TLSA") if policy is not None else None
+        alt = found if qtype in ("TLSA", "ANY") else None
         if domain_of(fqdn) is None:
             if alt is None:       # outside bit. only another source (DANE) may answer
                 return self._error(request, question, "not-bit", "only names under bit. are served", 400)
             return self._envelope(request, "domain", question, {"records": [], "tls": [], "minimalt": [],
                                                                 "source": alt.source, "alt": [self._alt(alt, fqdn)]})
         ans = self.resolver.source.resolve(fqdn)
-        used = ans.names_used + tuple(n for n in (alt.names_used if alt else ()) if n not in ans.names_used)
+        used = ans.names_used + tuple(n for n in (found.names_used if found else ()) if n not in ans.names_used)
         proofs = [self._proof(n.encode()) for n in used]
-        if not ans.records and alt is None:
+        if not ans.records and found is None:
             return self._error(request, question, "not-found", "the domain does not exist", 404, proofs,
                                ans.names_used)
         records = [[r.owner, r.rtype, r.rdata] for r in select(ans.records, fqdn, qtype)]
