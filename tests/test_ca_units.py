@@ -52,6 +52,13 @@ def test_policy_order_first_with_records_wins():
     p = Policy([chain, ca, dane], parse_order("dane,ca"))        # the chain not consulted at all
     assert p.lookup(FQDN, "TLSA").source == "dane" and not p.lookup(FQDN, "TLSA").secure
     assert Policy([chain], ("chain", "ca")).lookup(FQDN, "TLSA").source == "chain"   # absent source skipped
+    # alternative() asks the chain only when another source has something.
+    chain, ca = Fixed("chain", "3 1 1 CC"), Fixed("ca", None)
+    assert Policy([chain, ca]).alternative(FQDN, "TLSA") is None and chain.asked == 0
+    ca.rdata = "3 1 1 AA"
+    assert Policy([chain, ca]).alternative(FQDN, "TLSA") is None and chain.asked == 1
+    chain.rdata = None
+    assert Policy([chain, ca]).alternative(FQDN, "TLSA").source == "ca"
 
 
 @pytest.mark.parametrize("text,ok", [("chain,ca,dane", True), ("ca", True), (" dane , chain ", True),

@@ -83,6 +83,24 @@ class Policy:
         return None
 
     def alternative(self, fqdn: str, qtype: str) -> SourceAnswer | None:
-        """The policy's answer when it is not the chain's (which callers already have)."""
-        ans = self.lookup(fqdn, qtype)
-        return ans if ans is not None and ans.source != "chain" else None
+        """The policy's answer when it is not the chain's (which callers already have). The
+        chain is asked only once another source has records: DNS asks this for every name it
+        answers, and most names have nothing elsewhere."""
+        if qtype not in POLICY_TYPES:
+            return None
+        chain_first = False
+        for name in self.order:
+            src = self.sources.get(name)
+            if src is None:
+                continue
+            if name == "chain":
+                chain_first = True
+                continue
+            ans = src.lookup(fqdn, qtype)
+            if ans is not None and ans.records:
+                if chain_first:
+                    mine = self.sources["chain"].lookup(fqdn, qtype)
+                    if mine is not None and mine.records:
+                        return None
+                return ans
+        return None
