@@ -3,6 +3,8 @@ parsing, certificate records in both stores, CA keys surviving reindex/checkdb, 
 authority's CRL and OCSP answers, SAN rules and TLSA owner parsing."""
 from __future__ import annotations
 
+import base64
+import subprocess
 import time
 
 import pytest
@@ -13,6 +15,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from conftest import Key, mine
+from resolver_util import needs_tools
 from node.chain import layout as L
 from node.maintenance import checkdb
 from node.names.dvalue import Record
@@ -165,3 +168,22 @@ def test_names_and_owners():
     assert fqdn_of("d/") is None and fqdn_of("d/a.b") is None
     # Distinct tags: an issue proof can never be a revoke proof for the same bytes.
     assert issue_digest(bytes(16), bytes(32)) != revoke_digest(bytes(16), bytes(32))
+
+
+@needs_tools("openssl")
+def test_key_file_is_standard_pkcs8_with_a_strong_kdf(tmp_path):
+    init_ca(str(tmp_path / "ca"), "s3cret", "regtest", time.time())
+    path = tmp_path / "ca" / "ca_key.pem"
+    pem = path.read_bytes()
+    der = base64.b64decode(b"".join(pem.splitlines()[1:-1]))
+    assert bytes.fromhex("02030927c0") in der                  # PBKDF2 iterationCount 600000
+    key = serialization.load_pem_private_key(pem, b"s3cret")
+    with pytest.raises(ValueError):
+        serialization.load_pem_private_key(pem, b"s3cre")
+    r = subprocess.run(["openssl", "pkey", "-in", str(path), "-passin", "pass:s3cret", "-pubout"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    r = subprocess.run(["openssl", "pkey", "-in", str(path), "-passin", "pass:wrong", "-noout"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0

@@ -3,8 +3,8 @@
 `init_ca` makes an EC P-256 key and a certificate that can only certify names under `bit`
 (NameConstraints permitted DNSName "bit", critical), so even a leaked CA key is worthless for
 any other name; relying parties that honour name constraints enforce that for us. The key is
-PKCS#8 encrypted with the passphrase (cryptography's best available: scrypt-based AES-256)
-and written 0600; without the passphrase it does not load.
+PKCS#8 encrypted with the passphrase (keyfile.py: PBES2, PBKDF2-HMAC-SHA256 at 600,000 rounds,
+AES-256-CBC) and written 0600; without the passphrase it does not load.
 
 Everything here takes the time as an argument and does no I/O beyond the two files, so
 issuance rules can be tested alone.
@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .keyfile import encrypt_pem
 
 KEY_FILE = "ca_key.pem"
 CERT_FILE = "ca_cert.pem"
@@ -78,8 +80,7 @@ def init_ca(directory: str, passphrase: str, network: str, now: float) -> "Autho
                            critical=True)
             .add_extension(ski, critical=False)
             .sign(key, hashes.SHA256()))
-    enc = serialization.BestAvailableEncryption(passphrase.encode("utf-8"))
-    _write(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc), 0o600)
+    _write(key_path, encrypt_pem(key, passphrase), 0o600)
     _write(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return Authority(key, cert)
 

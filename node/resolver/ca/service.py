@@ -206,8 +206,10 @@ class CAService:
         prev = self.store.crl()
         number = (prev[0] if prev else 0) + 1
         now = self.clock()
-        der = self.authority.crl([(r.serial, r.revoked_at, r.reason) for r in revoked], number, now,
-                                 now + CRL_LIFETIME)
+        # An entry may leave the CRL once its certificate has expired (RFC 5280 §3.3), which
+        # keeps the CRL to at most 90 days of revocations however old the CA.
+        der = self.authority.crl([(r.serial, r.revoked_at, r.reason) for r in revoked if r.not_after > now],
+                                 number, now, now + CRL_LIFETIME)
         self._crl = (number, der, now + CRL_LIFETIME)
         return number, der
 
