@@ -49,6 +49,7 @@ NAMES = {
     b"d/own": {"ip": ["192.0.2.10"], "map": {"_tcp": {"map": {"_443": {"tls": [[3, 1, 1, TLS_DIGEST_B64]]}}}}},
     b"d/spare": {"ip": ["192.0.2.11"]},
     b"d/walletname": {"ip": ["192.0.2.12"]},
+    b"d/deleg": {"ns": ["ns.elsewhere.net."]},
     b"d/theirs": {"ip": ["192.0.2.20"]},
 }
 
@@ -380,6 +381,13 @@ def test_the_names_own_tls_comes_first(node):
     assert [r[2] for r in env["answer"]["records"] if r[1] == "TLSA"] == ["3 1 1 " + bytes(range(32)).hex().upper()]
     status, env = tlsa_http(node, "_8443._tcp.own.bit")        # no own tls there: the CA answers
     assert status == 200 and env["answer"]["source"] == "ca"
+    log("a delegated name: the CA may certify it, but the chain's zone cut wins in DNS and HTTP")
+    _, body = issue(node, "d/deleg", make_csr("deleg.bit")[1])
+    assert body["kind"] == "ca-issue"
+    status, env = tlsa_http(node, "_443._tcp.deleg.bit")
+    assert status == 200 and env["answer"]["source"] == "chain" and env["answer"]["alt"] == []
+    resp = dns_query(node, "_443._tcp.deleg.bit.", "TLSA")
+    assert not resp.answer and any(r.rdtype == dns.rdatatype.NS for r in resp.authority)
 
 
 # --- TLS with DANE, and revocation on transfer --------------------------------------------------------

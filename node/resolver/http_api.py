@@ -197,6 +197,9 @@ class HTTPAPI:
             return self._envelope(request, "domain", question, {"records": [], "tls": [], "minimalt": [],
                                                                 "source": alt.source, "alt": [self._alt(alt, fqdn)]})
         ans = self.resolver.source.resolve(fqdn)
+        if found is not None and any(r.rtype in ("NS", "DNAME", "CNAME") and (fqdn.endswith("." + r.owner) or
+                                     fqdn == r.owner and r.rtype != "DNAME") for r in ans.records):
+            found = alt = None    # the chain cut, redirected or aliased it: as DNS, no other source there
         used = ans.names_used + tuple(n for n in (found.names_used if found else ()) if n not in ans.names_used)
         proofs = [self._proof(n.encode()) for n in used]
         if not ans.records and found is None:

@@ -112,11 +112,12 @@ class CAService:
             csr = x509.load_pem_x509_csr(csr_pem.encode("ascii"))
             csr_der = csr.public_bytes(serialization.Encoding.DER)
             ok = csr.is_signature_valid
-        except (ValueError, TypeError, UnicodeEncodeError):
-            raise CAError("bad-csr", "the CSR is not a PEM certificate request") from None
+            pub = csr.public_key()
+        except (ValueError, TypeError, UnicodeError, x509.UnsupportedGeneralNameType):
+            raise CAError("bad-csr", "the CSR is not a PEM certificate request with a supported key") from None
         if not ok:
             raise CAError("bad-csr", "the CSR's self-signature does not verify")
-        _check_key(csr.public_key())
+        _check_key(pub)
         self._check_block(block_hash)
         if not verify_digest(pubkey, sig, issue_digest(csr_der, block_hash)):
             raise CAError("bad-proof", "the signature does not verify over this CSR and block")
@@ -261,7 +262,7 @@ def _hosts(csr: x509.CertificateSigningRequest, fqdn: str) -> list[str]:
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return [fqdn]
-    except ValueError:
+    except (ValueError, TypeError, UnicodeError, x509.UnsupportedGeneralNameType):
         raise CAError("bad-csr", "the CSR's extensions do not parse") from None
     hosts = [fqdn]
     for gn in san:
