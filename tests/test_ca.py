@@ -33,6 +33,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from conftest import Key
+from light_proxy import LyingProxy
 from light_util import light_dir, resolve, resolver_key
 from nodeproc import run_cli
 from resolver_util import OTHER, OWNER, TLS_DIGEST_B64, ResolverNode, needs_tools, new_datadir
@@ -484,6 +485,36 @@ def test_light_client_checks_ca_records(node, tmp_path):
         other.write_bytes(c.public_bytes(serialization.Encoding.PEM))
         r = resolve("_443._tcp.example.bit", "TLSA", "--ca-cert", str(other), url=url, pin=pin, light_dir=d)
         assert r.returncode == 2 and "ca:" in r.stderr, (r.stdout, r.stderr)
+        log("a resolver that lies (valid signature) about CA records or the chain's")
+        with LyingProxy(url, resolver_key(node)) as proxy:
+            forged = "3 1 1 " + "AB" * 32
+
+            def swap_ca_record(body):
+                body["answer"]["alt"][0]["records"][0][2] = forged
+                return body
+            proxy.lie = swap_ca_record
+            r = resolve("_443._tcp.example.bit", "TLSA", "--ca-cert", str(ca_file), url=proxy.url, pin=pin,
+                        light_dir=d)
+            assert r.returncode == 2 and "ca:" in r.stderr and "not backed by a leaf" in r.stderr, r.stderr
+            # Without the CA certificate the client can only say the resolver vouches for it.
+            r = resolve("_443._tcp.example.bit", "TLSA", "--json", url=proxy.url, pin=pin, light_dir=d)
+            assert r.returncode == 0 and json.loads(r.stdout)["source_trust"] == "resolver"
+
+            def ca_for_a_dead_name(body):        # CA records must be for a name the proofs show live
+                body["proofs"] = [p for p in body["proofs"] if p["name"] != b"d/example"]
+                return body
+            proxy.lie = ca_for_a_dead_name
+            r = resolve("_443._tcp.example.bit", "TLSA", url=proxy.url, pin=pin, light_dir=d)
+            assert r.returncode == 2, r.stderr
+
+            def source_on_a_type_it_cannot_answer(body):
+                body["answer"]["source"] = "ca"
+                body["answer"]["alt"] = [{"source": "ca", "secure": True, "evidence": {},
+                                          "records": [["example.bit.", "A", "192.0.2.66"]]}]
+                return body
+            proxy.lie = source_on_a_type_it_cannot_answer
+            r = resolve("example.bit", "A", url=proxy.url, pin=pin, light_dir=d)
+            assert r.returncode == 2 and "records:" in r.stderr, r.stderr
         log("chain records are still checked as before")
         r = resolve("example.bit", "A", "--json", "--ca-cert", str(ca_file), url=url, pin=pin, light_dir=d)
         assert r.returncode == 0 and json.loads(r.stdout)["source"] == "chain"
