@@ -44,7 +44,6 @@ from node.resolver.ca.proof import sign_issue, sign_revoke
 from node.resolver.envelope import open_envelope
 
 PASSPHRASE = "ca test passphrase"
-THIRD = Key.from_seed(63)
 NAMES = {
     b"d/example": {"ip": ["192.0.2.1"], "map": {"www": {"ip": ["192.0.2.3"]}}},
     b"d/own": {"ip": ["192.0.2.10"], "map": {"_tcp": {"map": {"_443": {"tls": [[3, 1, 1, TLS_DIGEST_B64]]}}}}},

@@ -86,6 +86,9 @@ def test_cert_records_round_trip_and_persist(db):
     assert again.crl() == (1, b"crl") and again.revoked() == [done]
     with pytest.raises(Exception):
         CertRecord.from_bytes(rec.to_bytes()[:-3])
+    # Expired leaves are not held in memory (loaded or forgotten), but stay readable by serial.
+    assert CertStore(db, now=200).of_name(b"d/example") == [] and CertStore(db, now=200).get(rec.serial) == done
+    assert again.forget_expired(b"d/example", 200) == [rec.serial] and again.of_name(b"d/example") == []
 
 
 def test_ca_keys_survive_reindex_and_checkdb(chain, mempool, clock):

@@ -51,7 +51,7 @@ class CAService:
                  recent_hashes: Callable[[int], list[bytes]], params, *,
                  clock: Callable[[], float] = time.time, on_change: Callable[[str], None] | None = None):
         self.authority = authority
-        self.store = CertStore(db)
+        self.store = CertStore(db, clock())
         self.get_record = get_record
         self.height = height
         self.recent_hashes = recent_hashes
@@ -127,6 +127,8 @@ class CAService:
         life = expires_in(rec, self.height(), self.params) * self.params.spacing
         not_after = now + min(MAX_LIFETIME, life)
         serial = _new_serial()
+        for gone in self.store.forget_expired(name.encode(), now):     # memory stays bounded by live leaves
+            self._parsed.pop(gone, None)
         cert = self.authority.issue(csr, hosts, serial, now, not_after)
         out = CertRecord(serial, name.encode(), cert.public_bytes(serialization.Encoding.DER), now, not_after,
                          rec.address)

@@ -47,12 +47,25 @@ class CertRecord:
 
 
 class CertStore:
-    def __init__(self, db):
+    def __init__(self, db, now: float = 0):
+        """Only leaves still valid at `now` are held in memory (an expired one answers no TLSA,
+        needs no revocation and leaves the CRL); `get` still finds every record in the DB."""
         self.db = db
         self.by_name: dict[bytes, dict[bytes, CertRecord]] = {}
         for _, raw in db.iterator(prefix=L.CA_CERT):
             rec = CertRecord.from_bytes(raw)
-            self.by_name.setdefault(rec.name, {})[rec.serial] = rec
+            if rec.not_after > now:
+                self.by_name.setdefault(rec.name, {})[rec.serial] = rec
+
+    def forget_expired(self, name: bytes, now: float) -> list[bytes]:
+        """Drops a name's expired leaves from memory; returns their serials."""
+        recs = self.by_name.get(name, {})
+        gone = [s for s, r in recs.items() if r.not_after <= now]
+        for s in gone:
+            del recs[s]
+        if not recs:
+            self.by_name.pop(name, None)
+        return gone
 
     def get(self, serial: bytes) -> CertRecord | None:
         raw = self.db.get(L.ca_cert_key(serial))
@@ -72,7 +85,7 @@ class CertStore:
         with them, in one batch."""
         done = [replace(r, revoked_at=at, reason=reason) for r in recs]
         for r in done:
-            self.by_name[r.name][r.serial] = r
+            self.by_name.setdefault(r.name, {})[r.serial] = r
         number, der = crl(self.revoked())
         with self.db.write_batch() as b:
             for r in done:
