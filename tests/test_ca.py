@@ -562,6 +562,17 @@ def test_wallet_cert_request_and_revoke(node, tmp_path):
     assert tlsa_http(node, "_443._tcp.www.walletname.bit")[0] == 404
 
 
+def test_restart_keeps_certificates_and_crl(node):
+    _, before = tlsa_http(node, "_443._tcp.example.bit")
+    revoked = {r.serial_number for r in crl(node)}
+    assert before["answer"]["source"] == "ca" and revoked
+    node.stop()
+    node.start()
+    _, after = tlsa_http(node, "_443._tcp.example.bit")
+    assert after["answer"]["alt"][0]["records"] == before["answer"]["alt"][0]["records"]
+    assert {r.serial_number for r in crl(node)} == revoked
+
+
 # --- expiry (last: it lets every name of this module expire) ---------------------------------------
 
 def test_expiry_revokes_and_refuses(node):
