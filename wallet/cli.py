@@ -18,6 +18,7 @@ from node.config import ConfigError
 from node.config import load as load_config
 from node.params import NETWORKS, get_params
 
+from . import certs as C
 from . import names as N
 from . import storage
 from . import values as V
@@ -446,6 +447,44 @@ def cmd_minimalt(args, params):
     out(args, res, f"{args.name}: minimalT {json.dumps(item)} ({res['txid']})")
 
 
+RESOLVER = arg("--resolver", help="resolver HTTP API with the CA (env DOTBIT_RESOLVER_URL; "
+                                  "default http://127.0.0.1:<network's resolver port>)")
+
+
+def resolver_url(args, params) -> str:
+    return args.resolver or os.environ.get("DOTBIT_RESOLVER_URL") or f"http://127.0.0.1:{params.http_port}"
+
+
+@command("cert request", "get a certificate for a name you own from a resolver's CA", NAME,
+          arg("--csr", required=True, help="PEM certificate request (its key becomes the certificate's)"),
+          arg("--out", required=True, help="where to write the certificate (PEM)"), RESOLVER)
+def cmd_cert_request(args, params):
+    try:
+        with open(args.csr, "rb") as f:
+            csr = f.read()
+    except OSError as e:
+        raise WalletError(f"cannot read CSR: {e.strerror}") from None
+    w = open_wallet(args, params, True)
+    w.save()
+    res = C.request(w, args.name, csr, resolver_url(args, params))
+    try:
+        with open(args.out, "w") as f:
+            f.write(res["cert"])
+    except OSError as e:
+        raise WalletError(f"cannot write {args.out}: {e.strerror}") from None
+    out(args, res, f"{args.name}: certificate {res['serial']} for {res['name']} until {res['not_after']} "
+                   f"written to {args.out}; TLSA {res['tlsa']}")
+
+
+@command("cert revoke", "revoke a certificate a resolver's CA issued for your name", NAME,
+          arg("--serial", required=True, help="the certificate's serial (hex)"), RESOLVER)
+def cmd_cert_revoke(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    res = C.revoke(w, args.name, args.serial, resolver_url(args, params))
+    out(args, res, f"{args.name}: certificate {res['serial']} revoked")
+
+
 # --- argument parsing --------------------------------------------------------------------------------
 
 def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
@@ -463,17 +502,21 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
                    "see docs/operator.md")
 
 
+GROUP_HELP = {"name": "register and manage names", "cert": "certificates for your names from a resolver's CA"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="dotbit wallet: coins and .bit names")
     _common(p, False)
     sub = p.add_subparsers(dest="cmd", required=True)
-    name_p = None
+    groups: dict = {}
     for full, (fn, help, arguments) in COMMANDS.items():
-        if full.startswith("name "):
-            if name_p is None:
-                np = sub.add_parser("name", help="register and manage names")
-                name_p = np.add_subparsers(dest="subcmd", required=True)
-            sp = name_p.add_parser(full.split()[1], help=help)
+        if " " in full:             # "name register", "cert request": a command group
+            group, leaf = full.split(" ", 1)
+            if group not in groups:
+                gp = sub.add_parser(group, help=GROUP_HELP.get(group))
+                groups[group] = gp.add_subparsers(dest="subcmd", required=True)
+            sp = groups[group].add_parser(leaf, help=help)
         else:
             sp = sub.add_parser(full, help=help)
         _common(sp, True)

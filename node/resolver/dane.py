@@ -42,15 +42,7 @@ import dns.zonefile
 
 from node.names.dvalue import Record
 
-try:
-    from .sources import SourceAnswer
-except ImportError:     # until the record-source interface (sources.py) is merged
-    @dataclass(frozen=True, slots=True)
-    class SourceAnswer:
-        source: str                      # "chain" | "ca" | "dane"
-        records: tuple[Record, ...]
-        secure: bool = True              # False only for DNSSEC-insecure DANE data
-        names_used: tuple[str, ...] = ()
+from .sources import SourceAnswer
 
 log = logging.getLogger("dotbit.resolver.dane")
 
