@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DATADIR ?= data/regtest
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,11 @@ test: install
 	$(BIN)/python -m pytest -q -n 2 --durations=10
 
 bench: install
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py --write BENCHMARKS.md
+
+# A regtest node in a temp dir on free ports: register d/example, resolve it, stop (about 30 s).
+demo: install
+	$(BIN)/python -m node.demo
 
 clean:
 	rm -rf $(VENV) data build *.egg-info

@@ -45,6 +45,7 @@ from node.resolver.lightclient import LightClient  # noqa: E402
 from node.resolver.lightheaders import HeaderStore  # noqa: E402
 from node.resolver.lightverify import open_answer, verify_answer  # noqa: E402
 from node.resolver.records import NameSource, select  # noqa: E402
+from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 OWNER = bytes(range(20))
 
@@ -233,10 +234,14 @@ async def main_async(args) -> None:
         med = statistics.median(times)
         print(f"light header sync: {args.headers} headers in {med:.2f} s median of {args.repeat} "
               f"({args.headers / med:,.0f} headers/s; target <= 10 s)")
+        figure("header_sync", med, "s", f"header sync of {args.headers:,} headers (all checks)", "<= 10 s (100,000)")
         vt = bench_verify(server, keep, 1000)
         print(f"light verify answer (2 proofs, {args.names} names): {statistics.median(vt) * 1000:.3f} ms median "
               f"(p90 {sorted(vt)[900] * 1000:.3f} ms; target <= 5 ms)")
+        figure("verify", statistics.median(vt) * 1000, "ms", f"verify one /v1/domain answer, 2 proofs, {args.names:,} names",
+               "<= 5 ms")
         rate = await bench_stub(server, keep, args.seconds, args.window)
+        figure("stub_rate", rate, "answers/s", "verified-only DNS stub, cached names, UDP")
         print(f"light stub: {rate:,.0f} answers/s for cached names (UDP, {args.window} in flight)")
     finally:
         await server.runner.cleanup()

@@ -25,6 +25,7 @@ from node.mining.miner import solve_quick  # noqa: E402
 from node.mining.template import assemble  # noqa: E402
 from node.params import REGTEST  # noqa: E402
 from node.service import open_chain  # noqa: E402
+from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 FEE = 1000
 
@@ -82,6 +83,7 @@ def main() -> int:
             rate = height / (time.perf_counter() - t0)
             print(f"\rheight {height}/{args.blocks}  txs {made}  ({rate:.0f} blocks/s)", end="", file=sys.stderr)
     print(file=sys.stderr)
+    figure("build_s", time.perf_counter() - t0, "s", f"build {args.blocks:,} blocks / {made:,} payments (sign + connect)")
     print(f"built {args.blocks} blocks with {made} payments in {time.perf_counter() - t0:.1f}s; "
           f"tip {chain.tip.hash.hex()}")
     chain.db.close()

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from node.chain.primitives import Header  # noqa: E402
 from node.mining.miner import Miner  # noqa: E402
+from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def header() -> Header:
@@ -96,6 +97,9 @@ def main() -> int:
     print(f"reference hashlib sha256d loop, 1 core : {ref:12,.0f} H/s (median of {args.repeat})")
     print(f"miner, {args.processes} processes{'':16}: {rate:12,.0f} H/s")
     print(f"miner per core / reference        : {per_core / ref:12.2f}  (target >= 0.8)")
+    figure("reference", ref, "H/s", "bare hashlib SHA-256d loop, one core")
+    figure("miner", rate, "H/s", f"miner on {args.processes} processes")
+    figure("per_core_ratio", per_core / ref, "x", "miner per core / reference loop", ">= 0.8")
     last = cpus[len(cpus) // 2]
     print(f"worker CPU seconds in a {args.seconds:g}s round  : "
           + ", ".join(f"{c:.1f}" for c in sorted(last, reverse=True)))

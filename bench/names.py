@@ -43,6 +43,7 @@ from node.names.proof import verify_proof  # noqa: E402
 from node.names.rules import commitment, registration_burn, tree_key  # noqa: E402
 from node.params import REGTEST  # noqa: E402
 from node.service import open_chain  # noqa: E402
+from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 PARAMS = dataclasses.replace(REGTEST, expiry_depth=36_000, halving_interval=10**9)
 FEE = 2_000
@@ -305,6 +306,18 @@ def main() -> int:
               f"absence median {statistics.median(len(a) for a in absent)} B (target <= 1.2 KB)")
         print(f"proof verification:          median {statistics.median(vt) * 1e6:.0f} us, p99 {pct(vt, .99) * 1e6:.0f} us (target <= 0.2 ms)")
         print(f"DB size on disk:             {size / 2**20:,.0f} MiB")
+        n = f"{args.names:,} names"
+        figure("registration_ops", reg_rate, "ops/s", f"NAME_NEW + FIRSTUPDATE connected, incl. tree ({n})", ">= 2,000")
+        figure("update_ops", upd_ops / upd_s, "ops/s", f"NAME_UPDATE connected ({n})", ">= 2,000")
+        figure("show_p99", pct(lat_in, .99) * 1e6, "us", f"name_show in-process, p99 ({n})", "<= 1 ms")
+        figure("rpc_rate", rpc_rate, "calls/s", f"name_show over JSON-RPC, one keep-alive connection, warm ({n})",
+               ">= 2,000")
+        figure("rpc_p99", pct(lat_rpc, .99) * 1e3, "ms", "same, p99")
+        figure("proof_size", statistics.median(sizes), "B", f"presence proof, median ({n})", "<= 1.2 KB")
+        figure("proof_max", max(sizes), "B", "presence proof, max")
+        figure("proof_verify_p99", pct(vt, .99) * 1e6, "us", "proof verification, p99", "<= 0.2 ms")
+        figure("db_size", size / 2**20, "MiB", "DB size on disk")
+        figure("node_rss", node_rss / 1024, "MiB", "serving node peak RSS", "<= 1 GB")
         print(f"peak RSS:                    builder {build_rss / 1024:,.0f} MiB, serving node {node_rss / 1024:,.0f} MiB (target <= 1 GB)")
     finally:
         if not args.keep and not args.datadir:

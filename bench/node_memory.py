@@ -16,6 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
 from nodeproc import NodeProcess  # noqa: E402
+from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def main() -> int:
@@ -30,6 +31,8 @@ def main() -> int:
         print(r.stderr[-2000:], file=sys.stderr)
         return 1
     reindex_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    figure("reindex_s", elapsed, "s", "`dotbit-node reindex` of the chain (signatures included)")
+    figure("reindex_rss", reindex_rss, "MiB", "reindex peak RSS")
     print(f"reindex: {elapsed:.1f}s ({r.stdout.strip().splitlines()[-1][:60]}...), peak RSS {reindex_rss:.0f} MiB")
     node = NodeProcess(args.datadir).start(timeout=120)
     try:
@@ -43,6 +46,8 @@ def main() -> int:
         rss = int(fields["VmRSS"].split()[0]) / 1024
     finally:
         node.stop()
+    figure("node_rss", hwm, "MiB", f"regtest node serving {height:,} blocks (after getblock of 200), peak RSS",
+           "<= 150 MB")
     print(f"node at height {height}: peak RSS {hwm:.0f} MiB, current {rss:.0f} MiB (target <= 150 MB)")
     return 0
 

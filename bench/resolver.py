@@ -39,6 +39,7 @@ from node.names.ops import firstupdate_outputs, name_new_output  # noqa: E402
 from node.names.rules import registration_burn  # noqa: E402
 from node.params import REGTEST  # noqa: E402
 from node.service import open_chain  # noqa: E402
+from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 FEE = 10_000
 LOCK = COIN // 100
@@ -303,6 +304,16 @@ def main() -> int:
         h = results["http"]
         print(f"  signed HTTP /v1/domain     {med(h, 'rps'):9.0f} req/s p99 {med(h, 'p99_ms'):7.2f} ms "
               f"(50 connections, {'wrk' if shutil.which('wrk') else 'Python client'})")
+        figure("qps", med(results["resolver"], "qps"), "qps", f"dotbit DNS, no DO ({args.names:,} names, dnsperf)")
+        figure("qps_ratio", 100 * med(results["resolver"], "qps") / ub_qps, "%", "dotbit no DO / Unbound no DO",
+               ">= 50 %")
+        figure("qps_do", med(results["resolver_do"], "qps"), "qps", "dotbit DNS, DO (signed)")
+        figure("qps_do_ratio", 100 * med(results["resolver_do"], "qps") / ub_qps, "%", "dotbit DO / Unbound no DO",
+               ">= 30 %")
+        figure("unbound_qps", ub_qps, "qps", "Unbound local-data, no DO, same records")
+        figure("http_rps", med(h, "rps"), "req/s", "signed HTTP /v1/domain", ">= 5,000")
+        figure("http_p99", med(h, "p99_ms"), "ms", "signed HTTP p99")
+        figure("cold_qps", cold[0]["qps"], "qps", "first pass over cold caches, no DO")
         print(f"  targets: no DO >= 50% of Unbound: {med(results['resolver'], 'qps') / ub_qps >= 0.5}; "
               f"DO >= 30%: {med(results['resolver_do'], 'qps') / ub_qps >= 0.3}; "
               f"HTTP >= 5000 req/s: {med(h, 'rps') >= 5000}")

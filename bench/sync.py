@@ -25,6 +25,7 @@ sys.path.insert(0, HERE)
 
 from node.rpcclient import RPCClient, RPCClientError  # noqa: E402
 from validate import connect_all, load_blocks  # noqa: E402
+from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 
 def free_port() -> int:
@@ -117,6 +118,10 @@ def main() -> int:
         print(f"local connect (in-process): {nblocks / local_t:,.1f} blocks/s, {ntx / local_t:,.0f} tx/s")
         print(f"p2p initial sync:           {nblocks / net_t:,.1f} blocks/s, {ntx / net_t:,.0f} tx/s")
         print(f"ratio p2p / local:          {local_t / net_t:.1%}  (target >= 70%)")
+        figure("local_tx", ntx / local_t, "tx/s", f"in-process connect of {nblocks:,} blocks")
+        figure("p2p_tx", ntx / net_t, "tx/s", "initial sync of the same chain from a node process over loopback")
+        figure("p2p_blocks", nblocks / net_t, "blocks/s", "same, blocks")
+        figure("ratio", 100 * local_t / net_t, "%", "p2p sync / in-process connect", ">= 70 %")
         # Each run measures both back to back, so its own ratio is the least disturbed by
         # whatever else the machine is doing at the time.
         paired = [lt / nt for (lt, _, _), nt in zip(local, net)]

@@ -20,6 +20,7 @@ from node.chain.primitives import TxOut  # noqa: E402
 from wallet import storage  # noqa: E402
 from wallet.keys import Keychain, seed_from_words  # noqa: E402
 from wallet.txbuild import WalletCoin, select_and_sign  # noqa: E402
+from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 WORDS = "abandon " * 11 + "about"
 
@@ -45,6 +46,7 @@ def main() -> int:
         for i in range(n):
             kc.key(0, i)
     t = timed(derive, args.repeat)
+    figure("derive", n / t, "keys/s", "BIP32 derivation with address")
     print(f"BIP32 derivation:        {n / t:10.0f} keys/s   (median of {args.repeat} x {n}, with address)")
 
     kc = Keychain(seed)
@@ -54,6 +56,7 @@ def main() -> int:
         tx, _ = select_and_sign([TxOut(int(9.5 * 10**8), dest)], coins, change, 2)
         assert len(tx.inputs) == 10
     t = timed(sign10, args.repeat * 4)
+    figure("sign10", t * 1000, "ms", "select coins and sign a 10-input transaction")
     print(f"sign 10-input tx:        {t * 1000:10.2f} ms       (selection + 10 signatures)")
 
     with tempfile.TemporaryDirectory() as d:
@@ -63,8 +66,10 @@ def main() -> int:
         sealer = storage.Sealer("bench passphrase")
         storage.save(path, doc, sealer)
         t = timed(lambda: storage.load(path, "bench passphrase"), args.repeat)
+        figure("open", t * 1000, "ms", "open a wallet (Argon2id, interactive cost)")
         print(f"open wallet (Argon2id):  {t * 1000:10.1f} ms       (interactive limits)")
         t = timed(lambda: storage.save(path, doc, sealer), args.repeat * 4)
+        figure("save", t * 1000, "ms", "save a wallet (seal, fsync, rename, dir fsync)")
         print(f"save wallet:             {t * 1000:10.2f} ms       (seal + fsync + rename + dir fsync)")
     return 0
 

@@ -9,95 +9,171 @@ import signal
 import sys
 
 from node.chain.errors import StoreError
+from node.config import load as load_config
+from node.logs import FORMATS, LEVELS
+from node.logs import configure as configure_logs
 from node.params import NETWORKS, get_params
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="dotbit-node", description="dotbit full node")
-    p.add_argument("command", nargs="?", default="run", choices=["run", "reindex", "checkdb", "call", "dnssec-anchor"],
+    # Settings that the config file may also give default to None here: None means "not on the
+    # command line", so node/config.py can fall back to environment, file, built-in default.
+    p = argparse.ArgumentParser(prog="dotbit-node", description="dotbit full node",
+                                epilog="Every setting can also come from DATADIR/dotbit.toml (or --conf) "
+                                       "and from DOTBIT_<SECTION>_<KEY>; see docs/operator.md.")
+    p.add_argument("command", nargs="?", default="run",
+                   choices=["run", "reindex", "checkdb", "call", "dnssec-anchor", "status", "zone", "ca"],
                    help="run the node (default); rebuild every projection from the stored blocks "
                         "(reindex); verify the projections against a replay (checkdb); or call "
                         "a running node's JSON-RPC (call METHOD [PARAM...], params as JSON or text); "
-                        "or print the resolver's bit. trust anchor (dnssec-anchor)")
-    p.add_argument("params", nargs="*", help="for call: the method and its parameters")
-    p.add_argument("--network", default="main", choices=sorted(NETWORKS))
+                        "or print the resolver's bit. trust anchor (dnssec-anchor); or summarise a "
+                        "running node on one screen (status); or write the DNSSEC-signed bit. zone "
+                        "(zone export FILE); or create the resolver's issuing CA (ca init)")
+    p.add_argument("params", nargs="*", help="for call: the method and its parameters; for zone: export FILE")
+    p.add_argument("--conf", help="config file (default: DATADIR/dotbit.toml if it exists)")
+    p.add_argument("--network", choices=sorted(NETWORKS), help="main (default), testnet or regtest")
     p.add_argument("--regtest", action="store_const", const="regtest", dest="network",
                    help="shorthand for --network regtest")
     p.add_argument("--datadir", help="data directory (default: ~/.local/share/dotbit/NETWORK)")
     p.add_argument("--rpc-port", type=int, help="JSON-RPC port (default per network)")
-    p.add_argument("--rpc-bind", default="127.0.0.1", help="JSON-RPC address (default 127.0.0.1)")
-    p.add_argument("--mine", action="store_true", help="mine blocks continuously")
+    p.add_argument("--rpc-bind", help="JSON-RPC address (default 127.0.0.1)")
+    p.add_argument("--mine", action="store_true", default=None, help="mine blocks continuously")
     p.add_argument("--mine-address", help="address for mined coins (default: the node's own key)")
-    p.add_argument("--mine-interval", type=float, default=5.0,
-                   help="seconds between mined blocks with --mine (default 5)")
+    p.add_argument("--mine-interval", type=float, help="seconds between mined blocks with --mine (default 5)")
     p.add_argument("--miner-processes", type=int, help="hashing processes (default: all cores)")
     p.add_argument("--p2p-port", type=int, help="p2p port (default per network)")
-    p.add_argument("--p2p-bind", default="127.0.0.1", help="p2p listen address (default 127.0.0.1)")
-    p.add_argument("--listen", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--p2p-bind", help="p2p listen address (default 127.0.0.1)")
+    p.add_argument("--listen", action=argparse.BooleanOptionalAction, default=None,
                    help="accept inbound p2p connections (default: yes)")
-    p.add_argument("--connect", action="append", default=[], metavar="HOST:PORT",
+    p.add_argument("--connect", action="append", metavar="HOST:PORT",
                    help="connect only to this peer (repeatable)")
-    p.add_argument("--addnode", action="append", default=[], metavar="HOST:PORT",
+    p.add_argument("--addnode", action="append", metavar="HOST:PORT",
                    help="keep a connection to this peer besides others (repeatable)")
-    p.add_argument("--maxpeers", type=int, default=32, help="maximum peer connections (default 32)")
+    p.add_argument("--maxpeers", type=int, help="maximum peer connections (default 32)")
     p.add_argument("--dns-port", type=int, help="serve DNS for bit. on this UDP+TCP port (default: off)")
     p.add_argument("--http-port", type=int, help="serve the signed HTTP resolver API on this port (default: off)")
-    p.add_argument("--resolver", action="store_true",
+    p.add_argument("--resolver", action="store_true", default=None,
                    help="serve DNS and HTTP on the network's default resolver ports")
     p.add_argument("--resolver-key", help="resolver Ed25519 key file (default DATADIR/resolver_key, "
                                           "created on first start, mode 0600)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--axfr-allow", action="append", metavar="CIDR",
+                   help="answer AXFR of bit. over TCP to these sources (repeatable; default: none)")
+    p.add_argument("--dane-zone", action="append", metavar="FILE",
+                   help="serve TLSA/A/AAAA/CNAME of this DNSSEC-signed zone file (a name outside bit.) "
+                        "over the HTTP API (repeatable; SIGHUP reloads)")
+    p.add_argument("--dane-anchors", metavar="FILE",
+                   help="DS/DNSKEY trust anchors for the --dane-zone files; a zone without one is served "
+                        "marked insecure")
+    p.add_argument("--record-sources", metavar="LIST",
+                   help="who answers TLSA questions, first with records wins (default chain,ca,dane)")
+    p.add_argument("--ca-passphrase-file", help="passphrase of the CA key in DATADIR/ca "
+                                                "(or env DOTBIT_CA_PASSPHRASE)")
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus GET /metrics on this port (default: off; "
+                                                    "also on the resolver HTTP port when that is on)")
+    p.add_argument("--log-level", choices=LEVELS, help="debug, info (default), warning or error")
+    p.add_argument("--log-format", choices=FORMATS, help="text (default) or json: one object per line")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    from node.service import Node, default_datadir, open_chain
-    params = get_params(args.network)
-    datadir = os.path.abspath(args.datadir or default_datadir(params.name))
+    try:
+        cfg, network, datadir = load_config(args.conf, args.network, args.datadir)
+        params = get_params(network)
+        configure_logs(cfg.get("node", "log_level", args.log_level, "info"),
+                       cfg.get("node", "log_format", args.log_format, "text"))
+    except ValueError as e:                  # ConfigError is one
+        print(f"dotbit-node: {e}", file=sys.stderr)
+        return 1
+    from node.resolver.ca.authority import CAError
+    from node.resolver.sources import parse_order
+    from node.service import Node
     try:
         if args.command == "reindex":
             return _reindex(params, datadir)
         if args.command == "checkdb":
             return _checkdb(params, datadir)
         if args.command == "call":
-            return _call(params, datadir, args)
+            return _call(params, datadir, args, cfg)
+        if args.command == "status":
+            from node.status import print_status
+            return print_status(_client(params, datadir, args, cfg), sys.stdout)
         if args.command == "dnssec-anchor":
-            return _dnssec_anchor(datadir, args)
-        dns_port = args.dns_port if args.dns_port is not None else (params.dns_port if args.resolver else None)
-        http_port = args.http_port if args.http_port is not None else (params.http_port if args.resolver else None)
-        node = Node(params, datadir, rpc_host=args.rpc_bind, rpc_port=args.rpc_port, mine=args.mine,
-                    mine_address=args.mine_address, mine_interval=args.mine_interval,
-                    miner_processes=args.miner_processes, p2p=_p2p_config(args, params),
-                    dns_port=dns_port, http_port=http_port, resolver_key=args.resolver_key)
-    except (StoreError, ValueError, OSError) as e:
+            return _dnssec_anchor(datadir, cfg.get("resolver", "key", args.resolver_key))
+        if args.command == "zone":
+            from node.zone_export import zone_command
+            args.rpc_port = cfg.get("rpc", "port", args.rpc_port)
+            args.resolver_key = cfg.get("resolver", "key", args.resolver_key)
+            return zone_command(params, datadir, args)
+        if args.command == "ca":
+            return _ca(params, datadir, args, cfg)
+        record_sources = parse_order(cfg.get("resolver", "record_sources", args.record_sources, "chain,ca,dane"))
+        resolver_on = cfg.get("resolver", "enabled", args.resolver, False)
+        dns_port = cfg.get("resolver", "dns_port", args.dns_port, params.dns_port if resolver_on else None)
+        http_port = cfg.get("resolver", "http_port", args.http_port, params.http_port if resolver_on else None)
+        axfr_allow = cfg.get("resolver", "axfr_allow", args.axfr_allow, [])
+        if axfr_allow and dns_port is None:
+            raise ValueError("--axfr-allow needs DNS: add --dns-port N or --resolver")
+        node = Node(params, datadir, rpc_host=cfg.get("rpc", "bind", args.rpc_bind, "127.0.0.1"),
+                    rpc_port=cfg.get("rpc", "port", args.rpc_port),
+                    mine=cfg.get("mining", "enabled", args.mine, False),
+                    mine_address=cfg.get("mining", "address", args.mine_address),
+                    mine_interval=cfg.get("mining", "interval", args.mine_interval, 5.0),
+                    miner_processes=cfg.get("mining", "processes", args.miner_processes),
+                    p2p=_p2p_config(args, params, cfg), dns_port=dns_port, http_port=http_port,
+                    resolver_key=cfg.get("resolver", "key", args.resolver_key),
+                    metrics_port=cfg.get("node", "metrics_port", args.metrics_port),
+                    axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg),
+                    record_sources=record_sources, ca_passphrase=_ca_passphrase(args, cfg))
+    except (StoreError, ValueError, OSError, CAError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
-    return asyncio.run(_run(node))
+    return asyncio.run(_run(node, cfg.get("node", "log_format", args.log_format, "text")))
 
 
-def _p2p_config(args, params):
+def _axfr_networks(cidrs) -> tuple:
+    if not cidrs:
+        return ()
+    from node.resolver.zone_transfer import parse_networks
+    return parse_networks(cidrs)
+
+
+def _dane_source(args, cfg):
+    zones = cfg.get("resolver", "dane_zones", args.dane_zone, [])
+    if not zones:
+        return None
+    from node.resolver.dane import DANESource
+    return DANESource(zones, cfg.get("resolver", "dane_anchors", args.dane_anchors))
+
+
+def _p2p_config(args, params, cfg):
     from p2p.network import P2PConfig, parse_hostport
-    port = args.p2p_port if args.p2p_port is not None else params.p2p_port
-    return P2PConfig(port=port, bind=args.p2p_bind, listen=args.listen, maxpeers=max(1, args.maxpeers),
-                     connect=[parse_hostport(a, params.p2p_port) for a in args.connect],
-                     addnode=[parse_hostport(a, params.p2p_port) for a in args.addnode])
+    return P2PConfig(port=cfg.get("p2p", "port", args.p2p_port, params.p2p_port),
+                     bind=cfg.get("p2p", "bind", args.p2p_bind, "127.0.0.1"),
+                     listen=cfg.get("p2p", "listen", args.listen, True),
+                     maxpeers=max(1, cfg.get("p2p", "maxpeers", args.maxpeers, 32)),
+                     connect=[parse_hostport(a, params.p2p_port) for a in cfg.get("p2p", "connect", args.connect, [])],
+                     addnode=[parse_hostport(a, params.p2p_port) for a in cfg.get("p2p", "addnode", args.addnode, [])])
 
 
-async def _run(node) -> int:
+async def _run(node, log_format: str = "text") -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.stopping.set)
+    if node.dane is not None:         # off the loop: a big zone takes seconds to re-validate
+        loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, node.dane.reload))
     try:
         await node.start()
     except OSError as e:
         print(f"dotbit-node: cannot start: {e}", file=sys.stderr)
         await node.stop()
         return 1
-    print(f"dotbit node ({node.params.name}) running; mining address {node.mining_address_text}",
-          file=sys.stderr, flush=True)
+    if log_format == "json":             # stderr stays one JSON object per line
+        logging.getLogger("dotbit.node").info("running", extra={"network": node.params.name,
+                                                                "mining_address": node.mining_address_text})
+    else:
+        print(f"dotbit node ({node.params.name}) running; mining address {node.mining_address_text}",
+              file=sys.stderr, flush=True)
     try:
         await node.stopping.wait()
     finally:
@@ -134,11 +210,11 @@ def _checkdb(params, datadir: str) -> int:
     return 0
 
 
-def _dnssec_anchor(datadir: str, args) -> int:
+def _dnssec_anchor(datadir: str, key_path: str | None) -> int:
     """The DNSKEY and DS lines a validator needs as its trust anchor for bit."""
     from node.resolver.identity import load_or_create
     from node.resolver.service import default_key_path
-    key = load_or_create(args.resolver_key or default_key_path(datadir))
+    key = load_or_create(key_path or default_key_path(datadir))
     for line in key.anchor_lines():
         print(line)
     # A comment in zone-file syntax, so the output still works as a trust-anchor file.
@@ -146,10 +222,47 @@ def _dnssec_anchor(datadir: str, args) -> int:
     return 0
 
 
-def _call(params, datadir: str, args) -> int:
+def _ca_passphrase(args, cfg) -> str | None:
+    path = cfg.get("resolver", "ca_passphrase_file", args.ca_passphrase_file)
+    if path:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    return os.environ.get("DOTBIT_CA_PASSPHRASE")
+
+
+def _ca(params, datadir: str, args, cfg) -> int:
+    """`ca init`: the issuing CA in DATADIR/ca (key encrypted with the passphrase, mode 0600)."""
+    import time
+
+    from node.resolver.ca.authority import ca_dir, init_ca
+    if args.params != ["init"]:
+        print("dotbit-node: ca takes one subcommand: init", file=sys.stderr)
+        return 2
+    passphrase = _ca_passphrase(args, cfg)
+    if not passphrase:
+        print("dotbit-node: ca init needs a passphrase (--ca-passphrase-file or DOTBIT_CA_PASSPHRASE)",
+              file=sys.stderr)
+        return 1
+    directory = ca_dir(datadir)
+    ca = init_ca(directory, passphrase, params.name, time.time())
+    print(f"CA created in {directory}: {ca.cert.subject.rfc4514_string()}")
+    print(f"certificate {os.path.join(directory, 'ca_cert.pem')} (serve it to clients; "
+          f"the resolver also does at /v1/ca/cert)")
+    return 0
+
+
+def _client(params, datadir: str, args, cfg):
+    """An RPC client for the node this config describes ([rpc] url/cookie, or port and datadir)."""
+    from node.rpcclient import RPCClient
+    port = cfg.get("rpc", "port", args.rpc_port, params.rpc_port)
+    url = cfg.get("rpc", "url", None, f"http://127.0.0.1:{port}")
+    return RPCClient(url, cfg.get("rpc", "cookie", None, os.path.join(datadir, ".cookie")))
+
+
+def _call(params, datadir: str, args, cfg) -> int:
     import json
 
-    from node.rpcclient import RPCClient, RPCClientError
+    from node.rpcclient import RPCClientError
     if not args.params:
         print("dotbit-node: call needs a METHOD", file=sys.stderr)
         return 2
@@ -160,8 +273,7 @@ def _call(params, datadir: str, args) -> int:
             values.append(json.loads(r))
         except ValueError:
             values.append(r)
-    client = RPCClient(f"http://127.0.0.1:{args.rpc_port or params.rpc_port}",
-                       os.path.join(datadir, ".cookie"))
+    client = _client(params, datadir, args, cfg)
     try:
         result = client.call(method, *values)
     except RPCClientError as e:

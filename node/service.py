@@ -23,8 +23,8 @@ log = logging.getLogger("dotbit.node")
 
 
 def default_datadir(network: str) -> str:
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "dotbit", network)
+    from node.config import default_datadir as configured     # one definition, shared with the wallet
+    return configured(network)
 
 
 def open_chain(params, datadir: str, **kw) -> ChainState:
@@ -43,7 +43,9 @@ class Node:
     def __init__(self, params, datadir: str, *, rpc_host: str = "127.0.0.1", rpc_port: int | None = None,
                  mine: bool = False, mine_address: str | None = None, mine_interval: float = 5.0,
                  miner_processes: int | None = None, p2p=None, dns_port: int | None = None,
-                 http_port: int | None = None, resolver_key: str | None = None):
+                 http_port: int | None = None, resolver_key: str | None = None, axfr_allow=(), dane=None,
+                 metrics_port: int | None = None, record_sources: tuple[str, ...] | None = None,
+                 ca_passphrase: str | None = None):
         self.params = params
         self.datadir = datadir
         self.rpc_host = rpc_host
@@ -67,10 +69,20 @@ class Node:
         # MinimaLT ephemeral keys (off-chain); p2p gossips via submit_ekey and ekeys.listeners.
         from node.resolver.ekeys import EKeyStore
         self.ekeys = EKeyStore(self.chain.db, self.chain.names, lambda: self.chain.height, params)
+        self.dane = dane                 # a resolver.dane.DANESource, or None
         self.resolver = None
         if dns_port is not None or http_port is not None:
             from node.resolver.service import Resolver
-            self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port)
+            from node.resolver.sources import DEFAULT_ORDER
+            self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port,
+                                     axfr_allow=axfr_allow, dane=dane, record_sources=record_sources or DEFAULT_ORDER,
+                                     ca_passphrase=ca_passphrase)
+        from node.metrics import NodeMetrics
+        self.metrics = NodeMetrics(self)
+        self.metrics_port = metrics_port
+        self._metrics_server = None
+        if self.resolver is not None:
+            self.resolver.metrics = self.metrics.render
 
     @property
     def mining_address_text(self) -> str:
@@ -104,7 +116,8 @@ class Node:
                 return None
             block = Block(solved, tmpl.block.txs)
             self.chain.process_block(block)
-            log.info("mined block %d %s (%d txs)", tmpl.height, block.hash.hex(), len(block.txs))
+            log.info("mined block %d %s (%d txs)", tmpl.height, block.hash.hex(), len(block.txs),
+                     extra={"height": tmpl.height, "hash": block.hash.hex(), "txs": len(block.txs)})
             return block.hash
 
     async def generate(self, n: int, address: bytes) -> list[str]:
@@ -153,12 +166,19 @@ class Node:
         import node.rpc.methods  # noqa: F401  (registers the RPC methods)
         import node.rpc.name_methods  # noqa: F401
         import node.rpc.net_methods  # noqa: F401  (answer "p2p disabled" when it is off)
+        import node.rpc.status_methods  # noqa: F401
+        import node.rpc.zone_methods  # noqa: F401  (dumpzone, for `zone export` while running)
         log.info("network %s, height %d, tip %s", self.params.name, self.chain.height,
                  self.chain.tip.hash.hex())
         if self.p2p_config is not None:
             await self._start_p2p()
         if self.resolver is not None:
             await self.resolver.start()
+        if self.metrics_port is not None:
+            from node.metrics import MetricsServer
+            self._metrics_server = MetricsServer(self.metrics.render)
+            await self._metrics_server.start(self.rpc_host, self.metrics_port)
+            self.metrics_port = self._metrics_server.port
         # RPC last: once it answers, every other server is listening (scripts and tests wait
         # for RPC to know the node is up).
         credentials = write_cookie(self.datadir)
@@ -207,6 +227,8 @@ class Node:
             await self.p2p.stop()
         if self.resolver is not None:
             await self.resolver.stop()
+        if self._metrics_server is not None:
+            await self._metrics_server.stop()
         if self._miner is not None:
             self._miner.close()
         remove_cookie(self.datadir)

@@ -14,14 +14,17 @@ import os
 import sys
 import time
 
+from node.config import ConfigError
+from node.config import load as load_config
 from node.params import NETWORKS, get_params
 
+from . import certs as C
 from . import names as N
 from . import storage
 from . import values as V
 from .errors import WalletError
 from .keys import SeedError
-from .nodeclient import NodeClient, NodeError, default_datadir
+from .nodeclient import NodeClient, NodeError
 from .storage import FileLock, StorageError, reload
 from .txbuild import DEFAULT_FEE_RATE, fmt, parse_amount
 from .wallet import Wallet
@@ -58,15 +61,15 @@ def note(msg: str) -> None:
 
 
 def read_passphrase(args, confirm: bool = False) -> str:
+    # A flag beats the environment, which beats the config file (node/config.py's order).
     if args.passphrase_file:
-        try:
-            with open(args.passphrase_file, encoding="utf-8") as f:
-                return f.read().rstrip("\r\n")
-        except OSError as e:
-            raise WalletError(f"cannot read passphrase file: {e.strerror}") from None
+        return _read_passphrase_file(args.passphrase_file)
     env = os.environ.get("DOTBIT_WALLET_PASSPHRASE")
     if env is not None:
         return env
+    configured = args.cfg.get("wallet", "passphrase_file")
+    if configured:
+        return _read_passphrase_file(configured)
     if not sys.stdin.isatty():
         raise WalletError("no passphrase: use --passphrase-file, DOTBIT_WALLET_PASSPHRASE or a terminal")
     p = getpass.getpass("wallet passphrase: ")
@@ -75,15 +78,24 @@ def read_passphrase(args, confirm: bool = False) -> str:
     return p
 
 
+def _read_passphrase_file(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    except OSError as e:
+        raise WalletError(f"cannot read passphrase file: {e.strerror}") from None
+
+
 def node_client(args, params) -> NodeClient:
-    url = args.rpc_url or os.environ.get("DOTBIT_RPC_URL") or f"http://127.0.0.1:{params.rpc_port}"
-    cookie = (args.rpc_cookie or os.environ.get("DOTBIT_RPC_COOKIE")
-              or os.path.join(default_datadir(params.name), ".cookie"))
+    cfg = args.cfg
+    port = cfg.get("rpc", "port", None, params.rpc_port)
+    url = cfg.get("rpc", "url", args.rpc_url, f"http://127.0.0.1:{port}")
+    cookie = cfg.get("rpc", "cookie", args.rpc_cookie, os.path.join(args.datadir, ".cookie"))
     return NodeClient(url, cookie)
 
 
 def wallet_path(args, params) -> str:
-    return args.wallet or os.environ.get("DOTBIT_WALLET") or os.path.join(default_datadir(params.name), "wallet.json")
+    return args.cfg.get("wallet", "file", args.wallet, os.path.join(args.datadir, "wallet.json"))
 
 
 _LOCK: FileLock | None = None
@@ -398,6 +410,31 @@ def cmd_tls(args, params):
     out(args, res, f"{args.name}: tls {json.dumps(row)} at _{args.port}._tcp ({res['txid']})")
 
 
+@command("tlsa", "print a certificate's TLSA: the d/ value tls item and the zone-file line (no node)",
+          arg("--cert", required=True, help="PEM certificate file"),
+          arg("--usage", default="3", help="3 DANE-EE (default), 2 DANE-TA, 1 PKIX-EE, 0 PKIX-TA"),
+          arg("--selector", default="1", help="1 public key (default), 0 full certificate"),
+          arg("--mtype", default="1", help="1 SHA-256 (default), 2 SHA-512, 0 exact"),
+          arg("--port", default="443"), arg("--proto", default="tcp"),
+          arg("--name", help="the host, e.g. www.example.bit (default: the apex, owner left relative)"))
+def cmd_tlsa(args, params):
+    from . import tlsa as T
+    usage = T.parse_number(args.usage, "--usage", 0, 3)
+    selector = T.parse_number(args.selector, "--selector", 0, 1)
+    mtype = T.parse_number(args.mtype, "--mtype", 0, 2)
+    port = T.parse_number(args.port, "--port", 1, 65535)
+    host = T.parse_host(args.name)
+    try:
+        with open(args.cert, "rb") as f:
+            pem = f.read()
+    except OSError as e:
+        raise WalletError(f"cannot read certificate {args.cert}: {e.strerror}") from None
+    res, advice = T.tlsa(pem, usage, selector, mtype, port, args.proto.lower(), host)
+    for a in advice:
+        note(f"note: {a}")
+    out(args, res, T.render(res))
+
+
 @command("minimalt", "publish a MinimaLT service record for a name", NAME,
           arg("--port", type=int, required=True),
           arg("--id-key", required=True, help="base64 Curve25519 identity key"),
@@ -408,6 +445,44 @@ def cmd_minimalt(args, params):
     _, res = _update(args, params, None, None, lambda obj: obj | {"minimalT": item})
     res["minimalT"] = item
     out(args, res, f"{args.name}: minimalT {json.dumps(item)} ({res['txid']})")
+
+
+RESOLVER = arg("--resolver", help="resolver HTTP API with the CA (env DOTBIT_RESOLVER_URL; "
+                                  "default http://127.0.0.1:<network's resolver port>)")
+
+
+def resolver_url(args, params) -> str:
+    return args.resolver or os.environ.get("DOTBIT_RESOLVER_URL") or f"http://127.0.0.1:{params.http_port}"
+
+
+@command("cert request", "get a certificate for a name you own from a resolver's CA", NAME,
+          arg("--csr", required=True, help="PEM certificate request (its key becomes the certificate's)"),
+          arg("--out", required=True, help="where to write the certificate (PEM)"), RESOLVER)
+def cmd_cert_request(args, params):
+    try:
+        with open(args.csr, "rb") as f:
+            csr = f.read()
+    except OSError as e:
+        raise WalletError(f"cannot read CSR: {e.strerror}") from None
+    w = open_wallet(args, params, True)
+    w.save()
+    res = C.request(w, args.name, csr, resolver_url(args, params))
+    try:
+        with open(args.out, "w") as f:
+            f.write(res["cert"])
+    except OSError as e:
+        raise WalletError(f"cannot write {args.out}: {e.strerror}") from None
+    out(args, res, f"{args.name}: certificate {res['serial']} for {res['name']} until {res['not_after']} "
+                   f"written to {args.out}; TLSA {res['tlsa']}")
+
+
+@command("cert revoke", "revoke a certificate a resolver's CA issued for your name", NAME,
+          arg("--serial", required=True, help="the certificate's serial (hex)"), RESOLVER)
+def cmd_cert_revoke(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    res = C.revoke(w, args.name, args.serial, resolver_url(args, params))
+    out(args, res, f"{args.name}: certificate {res['serial']} revoked")
 
 
 # --- argument parsing --------------------------------------------------------------------------------
@@ -422,20 +497,26 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     p.add_argument("--rpc-cookie", default=d(None), help="node cookie file (env DOTBIT_RPC_COOKIE)")
     p.add_argument("--passphrase-file", default=d(None), help="read the passphrase from a file "
                    "(or env DOTBIT_WALLET_PASSPHRASE; else a prompt)")
-    p.add_argument("--fee-rate", type=int, default=d(DEFAULT_FEE_RATE), help="base units per byte")
+    p.add_argument("--fee-rate", type=int, default=d(None), help=f"base units per byte (default {DEFAULT_FEE_RATE})")
+    p.add_argument("--conf", default=d(None), help="config file (default: dotbit.toml in the node's data dir); "
+                   "see docs/operator.md")
+
+
+GROUP_HELP = {"name": "register and manage names", "cert": "certificates for your names from a resolver's CA"}
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description="dotbit wallet: coins and .bit names")
     _common(p, False)
     sub = p.add_subparsers(dest="cmd", required=True)
-    name_p = None
+    groups: dict = {}
     for full, (fn, help, arguments) in COMMANDS.items():
-        if full.startswith("name "):
-            if name_p is None:
-                np = sub.add_parser("name", help="register and manage names")
-                name_p = np.add_subparsers(dest="subcmd", required=True)
-            sp = name_p.add_parser(full.split()[1], help=help)
+        if " " in full:             # "name register", "cert request": a command group
+            group, leaf = full.split(" ", 1)
+            if group not in groups:
+                gp = sub.add_parser(group, help=GROUP_HELP.get(group))
+                groups[group] = gp.add_subparsers(dest="subcmd", required=True)
+            sp = groups[group].add_parser(leaf, help=help)
         else:
             sp = sub.add_parser(full, help=help)
         _common(sp, True)
@@ -447,12 +528,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    args.network = args.network or os.environ.get("DOTBIT_NETWORK") or "main"
     try:
-        params = get_params(args.network)
+        # The node's config file and data dir: the wallet finds the node's RPC port and cookie there.
+        args.cfg, args.network, args.datadir = load_config(args.conf, args.network, None)
+        args.fee_rate = args.cfg.get("wallet", "fee_rate", args.fee_rate, DEFAULT_FEE_RATE)
+        try:
+            params = get_params(args.network)
+        except ValueError as e:             # a network from the environment or the file
+            raise ConfigError(str(e)) from None
         args.fn(args, params)
         return 0
-    except (WalletError, StorageError, NodeError, SeedError) as e:
+    except (WalletError, StorageError, NodeError, SeedError, ConfigError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

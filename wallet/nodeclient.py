@@ -10,7 +10,6 @@ import base64
 import http.client
 import itertools
 import json
-import os
 import urllib.parse
 
 # bitcoind/Namecoin codes the wallet reacts to
@@ -23,13 +22,6 @@ class NodeError(Exception):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
         self.code = code
-
-
-def default_datadir(network: str) -> str:
-    """Where `dotbit-node` keeps a network's data by default (mirrors node.service, which the
-    wallet does not import: it would drag in LevelDB and the chain)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "dotbit", network)
 
 
 class NodeClient:

@@ -58,6 +58,12 @@ class MemoryDB:
         data = self._data
         return iter([(k, data[k]) for k in selected])
 
+    def snapshot(self) -> "MemoryDB":
+        """A read-only view of the store as it is now, for readers in another thread."""
+        snap = MemoryDB()
+        snap._data = dict(self._data)
+        return snap
+
     def close(self) -> None:
         pass
 
@@ -80,5 +86,24 @@ class LevelDB:
     def iterator(self, prefix: bytes = b"", reverse: bool = False):
         return self._db.iterator(prefix=prefix, reverse=reverse)
 
+    def snapshot(self) -> "LevelSnapshot":
+        """A read-only view of the store as it is now (LevelDB keeps it consistent while
+        blocks connect), for readers in another thread; close() it when done."""
+        return LevelSnapshot(self._db.snapshot())
+
     def close(self) -> None:
         self._db.close()
+
+
+class LevelSnapshot:
+    def __init__(self, snap):
+        self._snap = snap
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._snap.get(key)
+
+    def iterator(self, prefix: bytes = b"", reverse: bool = False):
+        return self._snap.iterator(prefix=prefix, reverse=reverse)
+
+    def close(self) -> None:
+        self._snap.close()

@@ -8,6 +8,10 @@ that does not parse gets FORMERR; an internal error gets SERVFAIL.
 Rendered responses are cached by the query bytes after the ID, so repeated questions cost a
 dict lookup; each is indexed by the names its answer read, and `invalidate(name)` (on every
 change of that name) drops just those.
+
+With a record-source policy (sources.py), a TLSA RRset at `_PORT._tcp.HOST` may come from
+another source (the CA) instead of the chain; such records are merged into the name's RRsets
+before any existence decision, so NODATA/NXDOMAIN and their NSEC proofs account for them.
 """
 from __future__ import annotations
 
@@ -48,13 +52,20 @@ _HEADER = struct.Struct(">HHHHHH")
 
 
 class Responder:
-    def __init__(self, source: NameSource, signer: OnlineSigner | None, serial: Callable[[], int]):
+    def __init__(self, source: NameSource, signer: OnlineSigner | None, serial: Callable[[], int],
+                 policy=None):
         self.source = source
+        self.policy = policy
         self.signer = signer
         self.serial = serial
         self._raw: dict = {}
         self._raw_by_name: dict[str, set] = {}
         self._sets: dict = {}
+        # Plain ints for /metrics: counts[17 * tcp + rcode] (rcode 16: dropped unanswered), and
+        # misses; hits are the rest, so a cached answer costs one increment (its index is kept
+        # in the cache entry).
+        self.counts = [0] * 34
+        self.cache_misses = 0
 
     def invalidate(self, name: str | None = None) -> None:
         """Forget responses that read `name` ("d/example"), or everything."""
@@ -75,20 +86,25 @@ class Responder:
         hit = self._raw.get(key)
         now = time.monotonic()
         if hit is not None and hit[1] > now:
+            self.counts[hit[2]] += 1
             return wire[:2] + hit[0]
+        self.cache_misses += 1
         used = self.source.track = []
         try:
             out = self._respond(wire, tcp)
         except Exception:
             log.exception("internal error answering a query")
+            self.counts[17 * tcp + dns.rcode.SERVFAIL] += 1
             return _bare(wire, dns.rcode.SERVFAIL)
         finally:
             self.source.track = None
+        counted = 17 * tcp + (16 if out is None else out[3] & 0xF)
+        self.counts[counted] += 1
         # Only real answers are kept: junk (FORMERR, REFUSED...) must not be able to fill memory.
         if out is not None and len(wire) <= 512 and out[3] & 0xF in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
             if len(self._raw) >= RAW_CACHE_MAX:
                 self.invalidate()
-            self._raw[key] = (out[2:], now + RAW_CACHE_SECONDS)
+            self._raw[key] = (out[2:], now + RAW_CACHE_SECONDS, counted)
             for n in used:
                 self._raw_by_name.setdefault(n, set()).add(key)
         return out
@@ -139,7 +155,7 @@ class Responder:
         if qname == ZONE:
             return self._apex(resp, qtype, do)
         ans = self.source.resolve(qname.to_text())
-        sets = self._rrsets(ans)
+        sets = self._with_policy(qname, self._rrsets(ans))
         # A zone cut at or above the name: refer (unless asking the parent side for DS).
         for (owner, rtype), rrset in sets.items():
             if rtype == T.NS and qname.is_subdomain(owner) and not (qname == owner and qtype == T.DS):
@@ -206,7 +222,7 @@ class Responder:
             if not target.is_subdomain(ZONE) or target == ZONE or target in seen:
                 return
             seen.add(target)
-            sets = self._rrsets(self.source.resolve(target.to_text()))
+            sets = self._with_policy(target, self._rrsets(self.source.resolve(target.to_text())))
             if any(t in (T.NS, T.DNAME) and target.is_subdomain(owner) and owner != target for owner, t in sets):
                 return          # beyond a cut or a DNAME: the client follows on its own
             found = sets.get((target, qtype))
@@ -245,7 +261,9 @@ class Responder:
 
     def _exists(self, name: dns.name.Name) -> bool:
         ans = self.source.resolve(name.to_text())
-        return bool(ans.records) and any(dns.name.from_text(r.owner).is_subdomain(name) for r in ans.records)
+        if bool(ans.records) and any(dns.name.from_text(r.owner).is_subdomain(name) for r in ans.records):
+            return True
+        return self.policy is not None and any(o.is_subdomain(name) for o, _ in self._with_policy(name, {}))
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -255,8 +273,48 @@ class Responder:
             section.append(self.signer.sign(rrset))
 
     def _soa(self, ttl: int) -> dns.rrset.RRset:
-        return dns.rrset.from_text(ZONE, ttl, "IN", "SOA",
-                                   f"{NS_NAME} hostmaster.{NS_NAME} {self.serial()} 3600 600 86400 {NEG_TTL}")
+        return soa_rrset(self.serial(), ttl)
+
+    def _with_policy(self, qname: dns.name.Name, sets: dict) -> dict:
+        """`sets` with the policy's TLSA at qname when another source answers there. For a
+        name that is not itself a TLSA owner, the TLSA owner under it (`_443._tcp.` + name)
+        is probed too, only so that existence (empty non-terminals) comes out right; a CA
+        leaf certifies a host for every port, so any port is as good as 443."""
+        if self.policy is None or qname == ZONE:
+            return sets
+        for owner, rtype in sets:
+            if (rtype == T.NS and qname.is_subdomain(owner) or rtype == T.DNAME and qname.is_subdomain(owner)
+                    and qname != owner or rtype == T.CNAME and owner == qname):
+                return sets                 # the chain has cut, redirected or aliased it
+        text = qname.to_text()
+        first = qname.labels[0].decode("ascii", "replace")
+        if first == "_tcp":
+            probe = "_443." + text
+        elif first.startswith("_") and len(qname.labels) > 1 and qname.labels[1] == b"_tcp":
+            probe = text
+        else:
+            probe = "_443._tcp." + text
+        try:
+            alt = self.policy.alternative(probe, "TLSA")
+        except Exception:
+            log.exception("record source failed for %s", probe)
+            return sets
+        if alt is None:
+            return sets
+        if self.source.track is not None:
+            self.source.track.extend(alt.names_used)
+        owner = dns.name.from_text(probe)
+        rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, T.TLSA)
+        for r in alt.records:
+            try:
+                rrset.add(dns.rdata.from_text(dns.rdataclass.IN, T.TLSA, r.rdata), TTL)
+            except Exception:
+                continue
+        if not rrset:
+            return sets
+        merged = dict(sets)
+        merged[(owner, T.TLSA)] = rrset
+        return merged
 
     def _rrsets(self, ans: Answer) -> dict:
         """The answer's records as dnspython RRsets by (owner, type); rdata that dnspython
@@ -280,6 +338,12 @@ class Responder:
             self._sets.clear()
         self._sets[ans.qname] = (ans, sets)
         return sets
+
+
+def soa_rrset(serial: int, ttl: int = TTL) -> dns.rrset.RRset:
+    """bit.'s SOA; the exported zone (zone.py) carries the same one."""
+    return dns.rrset.from_text(ZONE, ttl, "IN", "SOA",
+                               f"{NS_NAME} hostmaster.{NS_NAME} {serial} 3600 600 86400 {NEG_TTL}")
 
 
 def _bare(wire: bytes, rcode: int) -> bytes | None:

@@ -46,8 +46,9 @@ class _UDPFastPath:
 
 
 class DNSServer:
-    def __init__(self, responder, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None):
         self.responder = responder
+        self.transfer = transfer        # a zone_transfer.ZoneTransfer answering AXFR/IXFR, or None
         self.host = host
         self.port = port
         self._udp = None
@@ -83,15 +84,18 @@ class DNSServer:
             await self._tcp.wait_closed()
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await serve_dns_tcp(reader, writer, lambda wire: self.responder.handle(wire, True),
-                            self._conns, MAX_TCP_CONNECTIONS)
+        answer = lambda wire: self.responder.handle(wire, True)      # noqa: E731
+        if self.transfer is not None:
+            peer = (writer.get_extra_info("peername") or (None,))[0]
+            answer = lambda wire: self.transfer.handle(wire, peer) or self.responder.handle(wire, True)  # noqa: E731
+        await serve_dns_tcp(reader, writer, answer, self._conns, MAX_TCP_CONNECTIONS)
 
 
 async def serve_dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer,
                         conns: set, max_conns: int) -> None:
     """DNS over TCP (RFC 7766): two-byte length-prefixed messages on one connection until the
     client closes it or idles. `answer(wire)` gives the response bytes (or an awaitable of
-    them), or None to close the connection. Shared by the resolver and the light stub."""
+    them; a list of messages for a zone transfer), or None to close the connection. Shared by the resolver and the light stub."""
     if len(conns) >= max_conns:
         writer.close()
         return
@@ -105,8 +109,9 @@ async def serve_dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
                 out = await out
             if out is None:
                 break
-            writer.write(struct.pack(">H", len(out)) + out)
-            await writer.drain()
+            for message in out if isinstance(out, list) else (out,):
+                writer.write(struct.pack(">H", len(message)) + message)
+                await writer.drain()
     except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
         pass
     finally:

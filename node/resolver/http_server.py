@@ -21,7 +21,8 @@ MAX_HEAD = 8192
 MAX_BODY = 4096
 MAX_CONNECTIONS = 1024
 IDLE_SECONDS = 30.0
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+           413: "Payload Too Large",
            431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
            503: "Service Unavailable"}
 
@@ -97,12 +98,17 @@ class _Protocol(asyncio.Protocol):
                 log.exception("internal error serving %s %s", method, target[:100])
                 out = render(500, "text/plain", b"internal error\n", True)
                 close = True
+            statuses = self.server.statuses
+            st = out[9:12]                          # "HTTP/1.1 200 ..."
+            statuses[st] = statuses.get(st, 0) + 1
             self.transport.write(out)
             if close:
                 self.transport.close()
                 return
 
     def _fail(self, status: int) -> None:
+        key = str(status).encode()
+        self.server.statuses[key] = self.server.statuses.get(key, 0) + 1
         self.transport.write(render(status, "text/plain", REASONS[status].encode() + b"\n", True))
         self.transport.close()
 
@@ -113,6 +119,7 @@ class HTTPServer:
     def __init__(self, dispatch):
         self.dispatch = dispatch
         self.conns: set = set()
+        self.statuses: dict[bytes, int] = {}   # b"200" -> responses sent (read by /metrics)
         self._server = None
         self._sweeper = None
         self.port = None

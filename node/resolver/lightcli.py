@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the verified answer as JSON")
     p.add_argument("--progress", action="store_true", help="show header sync progress (default on a tty)")
     p.add_argument("--port", type=int, help="serve: DNS port on 127.0.0.1 (default 5353)")
+    p.add_argument("--ca-cert", action="append", help="PEM certificate of a .bit CA whose TLSA records we "
+                                                      "check against it (repeatable)")
     return p
 
 
@@ -191,7 +193,21 @@ def _client(args):
     return LightClient(args.params, args.light_dir, args.resolver, args.pin,
                        header_urls=tuple(args.headers_from or ()), trust=args.trust,
                        max_behind=args.max_behind, checkpoints=args.checkpoints,
-                       progress=_Progress() if show else None)
+                       progress=_Progress() if show else None, ca_certs=_ca_certs(args.ca_cert or ()))
+
+
+def _ca_certs(paths) -> list:
+    if not paths:
+        return []
+    from cryptography import x509
+    out = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                out.append(x509.load_pem_x509_certificate(f.read()))
+        except (OSError, ValueError) as e:
+            raise UsageError(f"cannot read CA certificate {path}: {e}") from None
+    return out
 
 
 class _Progress:
@@ -252,7 +268,9 @@ def _as_json(v: Verified, shown: str, tip) -> dict:
            "block": v.block_hash.hex(), "our_tip": tip, "trust": v.trust,
            "records": [[r.owner, r.rtype, r.rdata] for r in v.records], "tls": v.tls,
            "minimalt": [_mlt_json(m) for m in v.minimalt], "expired": v.expired,
-           "proven": sorted(n.decode("utf-8", "replace") for n in v.proven)}
+           "proven": sorted(n.decode("utf-8", "replace") for n in v.proven), "source": v.source}
+    if v.source != "chain":
+        out["source_trust"] = v.alt_trust
     if v.trust == "pinned":
         out["warning"] = "trust pinned: name proofs were NOT checked, the resolver's signature alone vouches"
     return to_jsonable(out)
@@ -274,6 +292,8 @@ def _as_text(v: Verified, shown: str, tip) -> str:
     else:
         names = ", ".join(sorted(n.decode("utf-8", "replace") for n in v.proven)) or "none"
         lines.append(f";; verified: signature, header in our chain (tip {tip}), proofs of {names}")
+    if v.source != "chain":
+        lines.append(f";; TLSA from the {v.source} source (checked: {v.alt_trust})")
     for name in v.expired:
         lines.append(f";; EXPIRED: {name} is expired at height {v.height}")
     if v.status == "NXDOMAIN":

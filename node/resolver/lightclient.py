@@ -83,7 +83,7 @@ class LightClient:
     def __init__(self, params, light_dir: str, resolver_url: str, pin: str | None, *,
                  header_urls: tuple[str, ...] = (), trust: str = "proofs",
                  max_behind: int = DEFAULT_MAX_BEHIND, checkpoints: dict | None = None,
-                 progress=None):
+                 progress=None, ca_certs=()):
         self.params = params
         self.light_dir = light_dir
         self.resolver_url = resolver_url
@@ -93,6 +93,7 @@ class LightClient:
         self.max_behind = max_behind
         self.checkpoints = checkpoints or {}
         self.progress = progress
+        self.ca_certs = tuple(ca_certs)      # cryptography x509 certificates of CAs we trust for .bit
         self.store: HeaderStore | None = None
         self.session: aiohttp.ClientSession | None = None
         self.resolver: Source | None = None
@@ -135,5 +136,5 @@ class LightClient:
             await self.sync()          # the resolver saw a block we have not fetched yet
         store = self.store
         return verify_answer(body, store.header if store else None, store.height if store else -1,
-                             self.params, now, self.max_behind, self.trust)
+                             self.params, now, self.max_behind, self.trust, self.ca_certs)
 

@@ -1,0 +1,173 @@
+"""What an operator watches: one status snapshot of a running node, served as JSON-RPC
+`getnodestatus` (what `dotbit-node status` prints) and as Prometheus text (exposition format
+0.0.4) on GET /metrics of the resolver's HTTP port and/or on `--metrics-port`.
+
+The hot paths only bump plain ints that their own objects own (Responder.counts and cache
+hits/misses, HTTPServer.statuses, HTTPAPI cache hits/misses); everything here reads them at
+scrape time, so a scrape costs the scraper, never the queries.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+
+log = logging.getLogger("dotbit.metrics")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+NAMES_COUNT_CAP = 10_000          # counting is a scan: beyond this the count is reported as ">= cap"
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
+          6: "YXDOMAIN", 9: "NOTAUTH", 16: "dropped"}
+
+
+class NodeMetrics:
+    def __init__(self, node):
+        self.node = node
+        self._names = (None, 0)          # (tip hash, count): recounted once per block at most
+
+    # --- the snapshot ---------------------------------------------------------------------------
+
+    def names_count(self) -> tuple[int, bool]:
+        """(count, exact). A scan capped at NAMES_COUNT_CAP, cached per tip."""
+        chain = self.node.chain
+        if self._names[0] != chain.tip.hash:
+            n = sum(1 for _ in itertools.islice(chain.names.scan(), NAMES_COUNT_CAP + 1))
+            self._names = (chain.tip.hash, n)
+        n = self._names[1]
+        return min(n, NAMES_COUNT_CAP), n <= NAMES_COUNT_CAP
+
+    def status(self) -> dict:
+        node = self.node
+        chain = node.chain
+        tip = chain.tip
+        now = time.time()
+        sync = node.p2p.sync if node.p2p is not None else None
+        headers = max(e.height for e in chain.entries.values())
+        if sync is not None:
+            headers = max(headers, sync.best_header_height)
+        names, exact = self.names_count()
+        out = {
+            "network": node.params.name, "blocks": chain.height, "headers": headers,
+            "sync_progress": round(chain.height / headers, 6) if headers else 1.0,
+            "initialblockdownload": bool(sync is not None and sync.syncing),
+            "bestblockhash": tip.hash.hex(), "tip_time": tip.header.time,
+            "seconds_since_block": max(0, int(now - tip.header.time)),
+            "name_root": tip.header.name_root.hex(),
+            "peers": None, "peers_inbound": None,
+            "mempool_txs": len(node.mempool), "mempool_bytes": node.mempool.total_bytes,
+            "names": names, "names_exact": exact,
+            "uptime": int(now - node.started_at),
+            "rpc_port": node.rpc_port, "metrics_port": getattr(node, "metrics_port", None),
+            "mining": node.mine_enabled, "resolver": None,
+        }
+        if node.p2p is not None:
+            peers = list(node.p2p.peers.values())
+            out["peers"] = len(peers)
+            out["peers_inbound"] = sum(1 for p in peers if p.inbound)
+            out["p2p_port"] = node.p2p_config.port
+        r = node.resolver
+        if r is not None:
+            out["resolver"] = {"dns_port": r.dns_port if r.dns is not None else None,
+                               "http_port": r.http_port if r.http is not None else None,
+                               "fingerprint": r.key.fingerprint, "key_tag": r.key.key_tag}
+        return out
+
+    # --- Prometheus text ------------------------------------------------------------------------
+
+    def render(self) -> bytes:
+        s = self.status()
+        m = _Writer()
+        m.metric("dotbit_up", "gauge", "1 while the node serves", [({}, 1)])
+        m.metric("dotbit_uptime_seconds", "gauge", "seconds since the node started", [({}, s["uptime"])])
+        m.metric("dotbit_blocks_height", "gauge", "height of the best connected block", [({}, s["blocks"])])
+        m.metric("dotbit_headers_height", "gauge", "height of the best known header (p2p sync)",
+                 [({}, s["headers"])])
+        m.metric("dotbit_sync_progress_ratio", "gauge", "blocks height / headers height", [({}, s["sync_progress"])])
+        m.metric("dotbit_initial_block_download", "gauge", "1 while syncing from peers",
+                 [({}, int(s["initialblockdownload"]))])
+        m.metric("dotbit_tip_timestamp_seconds", "gauge", "header time of the best block", [({}, s["tip_time"])])
+        if s["peers"] is not None:
+            m.metric("dotbit_peers", "gauge", "connected p2p peers",
+                     [({"direction": "inbound"}, s["peers_inbound"]),
+                      ({"direction": "outbound"}, s["peers"] - s["peers_inbound"])])
+        m.metric("dotbit_mempool_transactions", "gauge", "transactions in the mempool", [({}, s["mempool_txs"])])
+        m.metric("dotbit_mempool_bytes", "gauge", "serialized size of the mempool", [({}, s["mempool_bytes"])])
+        m.metric("dotbit_names", "gauge", f"names in the index, expired included (capped at {NAMES_COUNT_CAP})",
+                 [({}, s["names"])])
+        r = self.node.resolver
+        if r is not None:
+            resp = r.responder
+            rows = []
+            counts = list(resp.counts)            # a copy: the total and the rows agree
+            for i, n in enumerate(counts):
+                if n:
+                    tcp, rc = divmod(i, 17)
+                    rows.append(({"transport": "tcp" if tcp else "udp", "rcode": RCODES.get(rc, str(rc))}, n))
+            misses = resp.cache_misses
+            m.metric("dotbit_dns_queries_total", "counter", "DNS queries answered (or dropped), by transport and rcode",
+                     rows)
+            m.metric("dotbit_dns_cache_hits_total", "counter", "DNS answers served from the rendered-answer cache",
+                     [({}, max(0, sum(counts) - misses))])
+            m.metric("dotbit_dns_cache_misses_total", "counter", "DNS answers computed (cache misses)",
+                     [({}, misses)])
+            if r.http is not None:
+                stats = r.http.server_statuses()
+                m.metric("dotbit_http_requests_total", "counter", "resolver HTTP responses, by status",
+                         [({"status": st}, n) for st, n in sorted(stats.items())])
+                m.metric("dotbit_http_cache_hits_total", "counter", "signed HTTP answers served from cache",
+                         [({}, r.http.cache_hits)])
+                m.metric("dotbit_http_cache_misses_total", "counter", "signed HTTP GETs computed (cache misses)",
+                         [({}, r.http.cache_misses)])
+        return m.text().encode()
+
+
+class _Writer:
+    """Exposition format 0.0.4: HELP and TYPE once per metric, then one sample per line."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def metric(self, name: str, kind: str, help: str, samples) -> None:
+        self.lines.append(f"# HELP {name} {help}")
+        self.lines.append(f"# TYPE {name} {kind}")
+        for labels, value in samples:
+            lab = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
+            self.lines.append(f"{name}{{{lab}}} {_number(value)}" if lab else f"{name} {_number(value)}")
+
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+
+def _escape(v: str) -> str:
+    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(v) -> str:
+    return repr(float(v)) if isinstance(v, float) else str(int(v))
+
+
+class MetricsServer:
+    """`--metrics-port`: GET /metrics alone, for nodes without the resolver's HTTP port (or to
+    keep scrapes off it). Reuses the resolver's lean HTTP server."""
+
+    def __init__(self, render):
+        from node.resolver.http_server import HTTPServer
+        self.render = render
+        self._server = HTTPServer(self.dispatch)
+        self.port = None
+
+    def dispatch(self, method, target, headers, body, close) -> bytes:
+        from node.resolver.http_server import render
+        if target.split("?")[0] != "/metrics":
+            return render(404, "text/plain", b"only /metrics here\n", close)
+        if method != "GET":
+            return render(405, "text/plain", b"use GET\n", close)
+        return render(200, CONTENT_TYPE, self.render(), close)
+
+    async def start(self, host: str, port: int) -> None:
+        await self._server.start(host, port)
+        self.port = self._server.port
+        log.info("metrics on http://%s:%d/metrics", host, self.port)
+
+    async def stop(self) -> None:
+        await self._server.stop()
