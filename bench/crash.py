@@ -5,7 +5,7 @@ and check nothing acknowledged was lost and every projection is still the chain'
 
 Scenarios (bench/crash_scenarios.py), taken in turn until --trials are done:
   mining  `generatetoaddress` calls in flight on the node
-  sync    the node syncing over p2p from a peer serving a prebuilt 1,000-block chain with a name
+  sync    a fresh node syncing over p2p from a peer serving a prebuilt 2,000-block chain with a name
   reorg   a longer competing branch fed block by block with `submitblock`, over blocks of its own
   names   a stream of name_new / name_firstupdate / name_update transactions, a block after each
   wallet  `dotbit-wallet name register` killed (the node keeps running)
@@ -54,6 +54,7 @@ class Trial:
     acked: int = 0
     killed_at: float = 0.0
     seconds: float = 0.0
+    note: str = ""                 # what the kill interrupted, where the scenario can tell
 
     @property
     def ok(self) -> bool:
@@ -210,7 +211,7 @@ def run(trials: int, seed: int, scenarios: list[str], workdir: str, log=print, s
             status = "ok" if t.ok else "FAIL: " + "; ".join(t.problems)[:600]
             restart_text = f"{t.restart_s:.2f}" if t.restart_s is not None else "-"
             log(f"  trial {i + 1:3d} {name:7s} kill after {t.killed_at:.2f} s, {t.acked:3d} acknowledged, "
-                f"restart {restart_text} s, trial {t.seconds:.1f} s: {status}")
+                f"restart {restart_text} s, trial {t.seconds:.1f} s{', ' + t.note if t.note else ''}: {status}")
     finally:
         for s in active.values():
             s.close()
@@ -235,7 +236,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, help="RNG seed (default: random, printed)")
     ap.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
     ap.add_argument("--keep", action="store_true", help="keep the data dirs (printed)")
-    ap.add_argument("--small", action="store_true", help="a 300-block chain to sync instead of 1,000")
+    ap.add_argument("--small", action="store_true", help="a 300-block chain to sync instead of 2,000")
     args = ap.parse_args()
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     workdir = tempfile.mkdtemp(prefix="dotbit-crash-")

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 from conftest import Key
@@ -21,6 +22,7 @@ from names_util import LOCK, Funds, build
 from node.names.ops import firstupdate_outputs, name_new_output, update_output
 from node.names.rules import commitment, registration_burn
 from node.params import REGTEST
+from node.rpcclient import RPCClient
 from nodeproc import NodeProcess
 from p2p_util import NAME as SYNC_NAME, build_chain, copy_chain
 
@@ -90,17 +92,31 @@ class Sync(Scenario):
     nodes = ("peer", "node")
 
     def setup(self) -> None:
-        self.cached = build_chain(os.path.join(self.workdir, "cache"), 300 if self.small else 1000)
+        self.cached = build_chain(os.path.join(self.workdir, "cache"), 300 if self.small else 2000)
         self.peer = NodeProcess(copy_chain(self.cached, os.path.join(self.workdir, "peer"))).start()
         self.node: NodeProcess | None = None
         self.height = 0
+        # How long a whole sync takes from a node's start: the kill window (it is fast, a few
+        # thousand empty blocks a second, so a fixed window would mostly kill a synced node).
+        self.node = self._fresh()
+        t0 = time.perf_counter()
+        while self.node.call("getblockcount") < self.cached.blocks:
+            if time.perf_counter() - t0 > 120:
+                raise RuntimeError("the sync scenario's node did not sync in 120 s")
+            time.sleep(0.01)
+        self.full_sync_s = time.perf_counter() - t0
+        self.height = self.cached.blocks
+
+    def _fresh(self) -> NodeProcess:
+        d = os.path.join(self.workdir, "node")
+        if self.node is not None:
+            self.node.stop()
+        shutil.rmtree(d, ignore_errors=True)
+        return NodeProcess(d, "--connect", self.peer.p2p_addr).start()
 
     def trial(self, t: Trial) -> None:
-        if self.node is None or self.height >= self.cached.blocks:
-            if self.node is not None:
-                self.node.stop()
-                shutil.rmtree(self.node.datadir)
-            self.node = NodeProcess(os.path.join(self.workdir, "node"), "--connect", self.peer.p2p_addr).start()
+        if self.height >= self.cached.blocks:
+            self.node = self._fresh()
         seen = set()
 
         def step(client):
@@ -110,17 +126,19 @@ class Sync(Scenario):
                 seen.add(h)
                 return [h]
             return []
-        t.killed_at = self.rng.uniform(0.1, 1.2 if self.small else 2.5)
+        t.killed_at = self.rng.uniform(0, 1.1 * self.full_sync_s)
         acked, err = kill_during(self.node, step, t.killed_at)
         if err:
             t.problems.append(f"driver: {err!r}")
         self.node = after_kill(self.node, t, acked, main_chain=True, names=[SYNC_NAME])
         self.height = self.node.call("getblockcount")
+        at_kill = self.node.call("getblockheader", acked[-1])["height"] if acked else 0
+        t.note = f"killed at height {at_kill} of {self.cached.blocks}"
 
 
 class Reorg(Scenario):
-    """The node mines 1-3 blocks of its own; a second node (never connected to it) builds a
-    branch from their last common block that is 1-2 blocks longer, and its blocks are fed to
+    """The node mines 1-6 blocks of its own; a second node (never connected to it) builds a
+    branch from their last common block that is 1-3 blocks longer, and its blocks are fed to
     the node with submitblock while the kill comes. The blocks acknowledged before the kill
     must all be stored, and the highest of them (first acknowledged on a tie: first seen
     wins) must be on the main chain."""
@@ -132,6 +150,7 @@ class Reorg(Scenario):
         self.other.call("generate", 3)
         for h in range(1, 4):
             self.node.call("submitblock", self.other.call("getblock", self.other.call("getblockhash", h), 0))
+        self.per_block = 0.02
 
     def _fork_height(self) -> int:
         h = min(self.node.call("getblockcount"), self.other.call("getblockcount"))
@@ -141,30 +160,39 @@ class Reorg(Scenario):
 
     def trial(self, t: Trial) -> None:
         rng = self.rng
-        own = self.node.call("generate", rng.randint(1, 3))
+        own = self.node.call("generate", rng.randint(1, 6))
         fork = self._fork_height()
-        need = self.node.call("getblockcount") + rng.randint(1, 2) - self.other.call("getblockcount")
+        need = self.node.call("getblockcount") + rng.randint(1, 3) - self.other.call("getblockcount")
         if need > 0:
             self.other.call("generate", need)
         branch = [self.other.call("getblockhash", h) for h in range(fork + 1, self.other.call("getblockcount") + 1)]
         raws = [(h, self.other.call("getblock", h, 0)) for h in branch]
         todo = list(raws)
+        started = []
 
         def step(client):
             if not todo:
                 time.sleep(0.01)
                 return []
+            started.append(time.perf_counter())
+            time.sleep(rng.uniform(0, 0.005))     # blocks arrive apart, as from a peer
             h, raw = todo.pop(0)
             r = client.call("submitblock", raw)
             if r not in (None, "duplicate"):
                 raise AssertionError(f"submitblock refused a valid block: {r}")
+            if not todo:              # how long a whole branch takes: the next kill window
+                self.per_block = (time.perf_counter() - started[0]) / len(raws)
             return [h]
-        t.killed_at = rng.uniform(0, 0.04 * len(raws) + 0.05)
+        # Feeding is fast (milliseconds a block): the window spans the feed as last measured.
+        t.killed_at = rng.uniform(0, 1.2 * self.per_block * len(raws) + 0.01)
         acked, err = kill_during(self.node, step, t.killed_at)
         if err:
             t.problems.append(f"driver: {err!r}")
+        fed = len(acked)
         acked = own + acked
         self.node = after_kill(self.node, t, acked, main_chain=False, names=[])
+        moved = any(self.node.call("getblockheader", h)["confirmations"] < 1 for h in own)
+        t.note = f"{fed}/{len(raws)} branch blocks fed, " + ("reorganised" if moved else "own blocks kept")
         heights = [(self.node.call("getblockheader", h)["height"], -i, h) for i, h in enumerate(acked)]
         best = max(heights)[2]
         if self.node.call("getblockheader", best)["confirmations"] < 1:
@@ -286,22 +314,29 @@ class Wallet(Scenario):
         return json.loads(r.stdout) if r.stdout.strip() else {}
 
     def trial(self, t: Trial) -> None:
+        """Half the trials kill a plain `name register` (which sends the name_new); the other
+        half kill `name register --wait` while blocks arrive, so the kill can also land while
+        it waits, builds or sends the firstupdate."""
         from wallet.storage import StorageError, load
         name = f"d/wcrash{self.count}"
         self.count += 1
         value = json.dumps({"ip": f"192.0.2.{self.count % 250}"})
-        p = subprocess.Popen(self.argv("name", "register", name, "--value", value), env=self.env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # Kill anywhere in the command's life: up to the slowest uninterrupted run seen so far.
-        t.killed_at = self.rng.uniform(0.05, max(self.durations, default=1.0))
+        wait = self.rng.random() < 0.5
+        args = ["name", "register", name, "--value", value] + (["--wait", "--poll", "0.05"] if wait else [])
+        p = subprocess.Popen(self.argv(*args), env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # 12 blocks only: the firstupdate then waits for its block until the kill comes.
+        miner = BlockTicker(self.node, self.miner, DEPTH) if wait else None
+        # Kill anywhere in the command's life: up to 1.5 x the slowest uninterrupted run so far
+        # (a --wait run is killed before 2.5 s, in any of its phases).
+        t.killed_at = self.rng.uniform(0.05, 2.5 if wait else 1.5 * max(self.durations, default=0.7))
         try:
             p.wait(t.killed_at)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait(30)
-        t0 = time.perf_counter()
-        self.cli("balance")                         # the first command after the crash
-        t.restart_s = time.perf_counter() - t0
+        if miner is not None:
+            miner.finish()
+        # The file as the kill left it, before any command touches it again.
         try:
             doc, _ = load(self.path, PASSPHRASE)
         except StorageError as e:
@@ -313,24 +348,67 @@ class Wallet(Scenario):
         if lower:
             t.problems.append(f"wallet lost keys (used counters went down): {lower}")
         self.used = dict(doc["used"])
-        pending = {p["new_txid"] for p in doc["pending"].values()}
-        unknown = [x for x in self.node.call("getrawmempool") if x not in pending]
+        recorded = {st[k] for st in doc["pending"].values() for k in ("new_txid", "first_txid") if st.get(k)}
+        unknown = [x for x in self.node.call("getrawmempool") if x not in recorded]
         if unknown:
             t.problems.append(f"node has {len(unknown)} wallet tx(s) the wallet file does not record as pending")
         t.acked = len(doc["pending"])
-        # Completing: register again (resumes a pending one), 12 blocks, sync, one block.
-        t1 = time.perf_counter()
-        self.cli("name", "register", name, "--value", value)
-        self.durations.append(time.perf_counter() - t1)
-        self.node.call("generatetoaddress", DEPTH, self.miner)
-        self.cli("name", "sync")
-        self.node.call("generatetoaddress", 1, self.miner)
-        shown = self.cli("name", "show", name)
-        if json.loads(shown.get("value") or "null") != json.loads(value) or not shown.get("mine"):
+        st = doc["pending"].get(name, {}).get("state")
+        t.note = ("--wait, " if wait else "") + (f"pending {st}" if st else "nothing pending")
+        t0 = time.perf_counter()
+        self.cli("balance")                         # the first command after the crash
+        t.restart_s = time.perf_counter() - t0
+        # Completing (unless the killed command got that far): register again, which resumes
+        # a pending registration, then 12 blocks, any command (sync), one block.
+        if not self._mine(name):
+            t1 = time.perf_counter()
+            self.cli("name", "register", name, "--value", value)
+            self.durations.append(time.perf_counter() - t1)
+            self.node.call("generatetoaddress", DEPTH, self.miner)
+            self.cli("name", "sync")
+            self.node.call("generatetoaddress", 1, self.miner)
+        shown = self._mine(name)
+        if not shown or json.loads(shown.get("value") or "null") != json.loads(value):
             t.problems.append(f"registration of {name} did not complete: {shown}")
         doc, _ = load(self.path, PASSPHRASE)
         if name in doc["pending"]:
             t.problems.append(f"{name} still pending after it completed")
+
+    def _mine(self, name: str) -> dict | None:
+        """The wallet's view of `name` if the name is registered and this wallet owns it."""
+        try:
+            shown = self.cli("name", "show", name)
+        except AssertionError:
+            return None                    # never registered
+        return shown if shown.get("mine") else None
+
+
+class BlockTicker(threading.Thread):
+    """Once the registration's name_new is in the mempool, mines `n` blocks, one every 50 ms,
+    while a `--wait` registration runs."""
+
+    def __init__(self, node: NodeProcess, address: str, n: int):
+        super().__init__(daemon=True)
+        self.client = RPCClient(f"http://127.0.0.1:{node.rpc_port}", os.path.join(node.datadir, ".cookie"))
+        self.address, self.n = address, n
+        self.done = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        try:
+            while not self.client.call("getrawmempool"):
+                if self.done.wait(0.02):
+                    return
+            for _ in range(self.n):
+                if self.done.wait(0.05):
+                    break
+                self.client.call("generatetoaddress", 1, self.address)
+        finally:
+            self.client.close()
+
+    def finish(self) -> None:
+        self.done.set()
+        self.join(30)
 
 
 SCENARIOS = {"mining": Mining, "sync": Sync, "reorg": Reorg, "names": Names, "wallet": Wallet}
