@@ -23,6 +23,7 @@ ekey wire format and the d/ interpreter only; no I/O, no clock (time is passed i
 """
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -128,12 +129,12 @@ def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: floa
     except EnvelopeError as e:
         raise VerifyError("signature", str(e)) from None
     if body.get("question") != {"name": fqdn, "type": qtype}:
-        raise VerifyError("question", f"the answer is for {body.get('question')!r:.100}, not {fqdn} {qtype}")
+        raise VerifyError("question", f"the answer is for {_brief(body.get('question'), 100)}, not {fqdn} {qtype}")
     kind, error = body.get("kind"), body.get("error")
     if kind == "error" and not (isinstance(error, str) and error.startswith("not-found")):
-        raise VerifyError("resolver-error", f"{error!r:.200}")
+        raise VerifyError("resolver-error", f"{_brief(error, 200)}")
     if kind not in ("domain", "error"):
-        raise VerifyError("shape", f"unexpected answer kind {kind!r:.40}")
+        raise VerifyError("shape", f"unexpected answer kind {_brief(kind, 40)}")
     tip = body.get("tip")
     if not (isinstance(tip, dict) and type(tip.get("height")) is int and tip["height"] >= 0
             and _is_hash(tip.get("hash")) and _is_hash(tip.get("name_root"))):
@@ -193,7 +194,9 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
     if theirs != {(r.owner, r.rtype, r.rdata) for r in mine}:
         raise VerifyError("records", f"the records for {fqdn} {qtype} differ from what the proven names hold")
     tls = sorted([r.owner, r.rdata] for r in ans.records if r.rtype == "TLSA")
-    if sorted(map(list, answer["tls"])) != tls:
+    if not all(isinstance(x, list) and len(x) == 2 and all(isinstance(y, str) for y in x) for x in answer["tls"]):
+        raise VerifyError("shape", "malformed TLSA data")      # sorting mixed types would raise TypeError
+    if sorted(answer["tls"]) != tls:
         raise VerifyError("records", f"the TLSA data for {fqdn} differs from what the proven names hold")
     mlt = []
     for owner, (item, eph, update) in sorted(ans.minimalt.items()):
@@ -391,6 +394,17 @@ def _record_set(rows) -> set:
 
 def _owner(m) -> str:
     return m.get("owner", "") if isinstance(m, dict) else ""
+
+
+# Signed bodies come from the resolver: what an error message quotes of them is shown through
+# reprlib, which stops at a few levels, since repr() of a body nested hundreds deep raises
+# RecursionError instead of reporting the lie.
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 200, 200
+
+
+def _brief(obj, limit: int) -> str:
+    return _REPR.repr(obj)[:limit]
 
 
 def _is_hash(b) -> bool:
