@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datadir", help="data directory (default: ~/.local/share/dotbit/NETWORK)")
     p.add_argument("--rpc-port", type=int, help="JSON-RPC port (default per network)")
     p.add_argument("--rpc-bind", help="JSON-RPC address (default 127.0.0.1)")
+    p.add_argument("--rpc-allow-remote", action="store_true", default=None,
+                   help="allow --rpc-bind on a non-loopback address (the cookie then crosses the network)")
     p.add_argument("--mine", action="store_true", default=None, help="mine blocks continuously")
     p.add_argument("--mine-address", help="address for mined coins (default: the node's own key)")
     p.add_argument("--mine-interval", type=float, help="seconds between mined blocks with --mine (default 5)")
@@ -64,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dane-anchors", metavar="FILE",
                    help="DS/DNSKEY trust anchors for the --dane-zone files; a zone without one is served "
                         "marked insecure")
+    p.add_argument("--dns-rate-limit", type=float, metavar="N",
+                   help="UDP answers per second per /24 (IPv4) or /56 (IPv6) client network; "
+                        "0 turns the limit off (default 100)")
+    p.add_argument("--dns-rate-limit-exempt", action="append", metavar="CIDR",
+                   help="a client network the DNS rate limit never applies to (repeatable; 'none' for "
+                        "none; default loopback)")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus GET /metrics on this port (default: off; "
                                                     "also on the resolver HTTP port when that is on)")
     p.add_argument("--log-level", choices=LEVELS, help="debug, info (default), warning or error")
@@ -103,9 +111,14 @@ def main(argv=None) -> int:
         dns_port = cfg.get("resolver", "dns_port", args.dns_port, params.dns_port if resolver_on else None)
         http_port = cfg.get("resolver", "http_port", args.http_port, params.http_port if resolver_on else None)
         axfr_allow = cfg.get("resolver", "axfr_allow", args.axfr_allow, [])
+        from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind, dns_limiter
+        rpc_bind = cfg.get("rpc", "bind", args.rpc_bind, "127.0.0.1")
+        check_rpc_bind(rpc_bind, cfg.get("rpc", "allow_remote", args.rpc_allow_remote, False))
+        limiter = dns_limiter(cfg.get("resolver", "dns_rate_limit", args.dns_rate_limit, DEFAULT_DNS_RATE_LIMIT),
+                              cfg.get("resolver", "dns_rate_limit_exempt", args.dns_rate_limit_exempt, DEFAULT_EXEMPT))
         if axfr_allow and dns_port is None:
             raise ValueError("--axfr-allow needs DNS: add --dns-port N or --resolver")
-        node = Node(params, datadir, rpc_host=cfg.get("rpc", "bind", args.rpc_bind, "127.0.0.1"),
+        node = Node(params, datadir, rpc_host=rpc_bind,
                     rpc_port=cfg.get("rpc", "port", args.rpc_port),
                     mine=cfg.get("mining", "enabled", args.mine, False),
                     mine_address=cfg.get("mining", "address", args.mine_address),
@@ -114,7 +127,7 @@ def main(argv=None) -> int:
                     p2p=_p2p_config(args, params, cfg), dns_port=dns_port, http_port=http_port,
                     resolver_key=cfg.get("resolver", "key", args.resolver_key),
                     metrics_port=cfg.get("node", "metrics_port", args.metrics_port),
-                    axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg))
+                    axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg), dns_limiter=limiter)
     except (StoreError, ValueError, OSError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1

@@ -40,6 +40,9 @@ class P2PConfig:
     addnode: list = field(default_factory=list)    # [(host, port)]: these besides the book
     maxpeers: int = 32
     max_outbound: int = 8
+    # Inbound connections one address may hold (0: half of maxpeers), so a single host cannot
+    # take every slot and keep honest peers out (eclipse by connection flood).
+    max_inbound_per_host: int = 0
     handshake_timeout: float = 10.0
     ping_interval: float = 30.0
     ping_timeout: float = 20.0
@@ -126,6 +129,11 @@ class Network:
             return
         if len(self.peers) >= self.config.maxpeers:
             log.info("refusing inbound %s: %d peers already", host, len(self.peers))
+            writer.close()
+            return
+        per_host = self.config.max_inbound_per_host or max(1, self.config.maxpeers // 2)
+        if sum(1 for p in self.peers.values() if p.inbound and p.host == host) >= per_host:
+            log.info("refusing inbound %s: %d connections from it already", host, per_host)
             writer.close()
             return
         self._add_peer(Peer(self, reader, writer, inbound=True))

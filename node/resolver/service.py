@@ -21,8 +21,10 @@ def default_key_path(datadir: str) -> str:
 
 class Resolver:
     def __init__(self, node, key_path: str | None = None, *, host: str = "127.0.0.1",
-                 dns_port: int | None = None, http_port: int | None = None, axfr_allow=(), dane=None):
+                 dns_port: int | None = None, http_port: int | None = None, axfr_allow=(), dane=None,
+                 dns_limiter=None):
         chain = node.chain
+        self.dns_limiter = dns_limiter       # ratelimit.ResponseRateLimiter for UDP, or None
         self.node = node
         self.host = host
         self.dns_port = dns_port
@@ -69,7 +71,7 @@ class Resolver:
             if self.axfr_allow:
                 from .zone_transfer import ZoneTransfer
                 transfer = ZoneTransfer(self.zones, self.axfr_allow)
-            self.dns = DNSServer(self.responder, self.host, self.dns_port, transfer)
+            self.dns = DNSServer(self.responder, self.host, self.dns_port, transfer, self.dns_limiter)
             await self.dns.start()
             self.dns_port = self.dns.port
         if self.http_port is not None:
