@@ -24,6 +24,7 @@ def read_or_create(path: str, generate: Callable[[], bytes], what: str = "key") 
     secret = generate()
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)        # a left-over temp file keeps its old mode through O_CREAT
     with os.fdopen(fd, "w") as f:
         f.write(secret.hex())
         f.flush()

@@ -176,6 +176,7 @@ def write_atomic(path: str, data: bytes) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        os.fchmod(fd, 0o600)    # a left-over temp file keeps its old mode through O_CREAT
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
