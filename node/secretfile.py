@@ -2,8 +2,12 @@
 mode 0600, created atomically on first use so a crash never leaves a half-written key."""
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from typing import Callable
+
+log = logging.getLogger("dotbit.secretfile")
 
 
 def read_or_create(path: str, generate: Callable[[], bytes], what: str = "key") -> bytes:
@@ -19,6 +23,7 @@ def read_or_create(path: str, generate: Callable[[], bytes], what: str = "key") 
             secret = b""
         if len(secret) != 32:
             raise ValueError(f"{what} file {path}: expected 32 bytes of hex")
+        _tighten(path, what)
         return secret
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     secret = generate()
@@ -31,3 +36,13 @@ def read_or_create(path: str, generate: Callable[[], bytes], what: str = "key") 
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return secret
+
+
+def _tighten(path: str, what: str) -> None:
+    """A key file others can read (copied in, restored from a backup) is made 0600 again,
+    loudly: the secret may already have been read, and the owner should know."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        os.chmod(path, 0o600)
+        log.warning("%s file %s was mode %04o; now 0600 (consider a new key if others could read it)",
+                    what, path, mode)
