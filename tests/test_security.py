@@ -214,6 +214,11 @@ def test_rpc_refuses_a_non_loopback_bind_unless_asked(tmp_path):
         err = r.stderr.strip()
         assert r.returncode == 1 and "\n" not in err and "--rpc-allow-remote" in err, (host, err)
         assert not os.path.exists(tmp_path / "n" / ".cookie")
+    conf = tmp_path / "c" / "dotbit.toml"                     # the config file is held to it too
+    conf.parent.mkdir()
+    conf.write_text('[rpc]\nbind = "0.0.0.0"\n')
+    r = run_cli("--network", "regtest", "--datadir", str(conf.parent), "--rpc-port", str(free_port()), timeout=60)
+    assert r.returncode == 1 and "--rpc-allow-remote" in r.stderr, r.stderr
     for host in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
         check_rpc_bind(host, False)
     for host in ("0.0.0.0", "::", "10.1.2.3", "fe80::1", "my-host"):

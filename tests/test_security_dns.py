@@ -3,6 +3,8 @@
 response rate limiting per client network (token bucket, drop with a TC=1 slip)."""
 from __future__ import annotations
 
+import http.client
+import re
 import shutil
 import socket
 import time
@@ -137,6 +139,12 @@ def test_a_flood_from_one_network_is_limited_and_others_are_served(limited):
     time.sleep(1.2)
     assert flood(limited, "127.0.0.1", 10)["full"] == 10
     assert limited.proc.poll() is None
+    conn = http.client.HTTPConnection("127.0.0.1", limited.http_port, timeout=5)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    counts = dict(re.findall(r'dotbit_dns_rate_limited_total\{action="(\w+)"\} (\d+)', text))
+    assert int(counts["slip"]) >= hit["tc"] and int(counts["drop"]) >= 150, counts
 
 
 def test_loopback_is_exempt_by_default(node):
