@@ -36,6 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, HERE)
 
 import dns.message  # noqa: E402
 import dns.query  # noqa: E402
@@ -49,6 +50,7 @@ from node.names.ops import firstupdate_outputs, name_new_output, update_output  
 from node.names.rules import registration_burn  # noqa: E402
 from node.params import REGTEST  # noqa: E402
 from node.rpcclient import RPCClient, RPCClientError  # noqa: E402
+from figures import figure  # noqa: E402
 from nodeproc import NodeProcess, free_port  # noqa: E402
 
 P = REGTEST
@@ -562,6 +564,22 @@ def summary(r: dict) -> str:
     return "\n".join(lines)
 
 
+def figures(r: dict) -> None:
+    lat = r["relay_latency_s"]
+    n = f"{r['nodes']} nodes, {r['load_seconds'] / 60:.1f} min"
+    figure("relay_median_s", lat["median"], "s", f"tx relay to every node, median ({n}, poll {POLL} s)")
+    figure("relay_p95_s", lat["p95"], "s", "tx relay to every node, p95")
+    figure("tx_accepted", r["tx_accepted"], "txs", "transactions accepted (payments and name operations)")
+    figure("mempool_max", r["mempool_sizes"]["max"], "txs", "largest mempool seen")
+    figure("rss_growth_pct", max(r["rss_growth_pct"].values(), default=None), "%",
+           "RSS growth, last third vs middle third, worst node", "flat (<= 10%)")
+    for kind in ("dns", "http"):
+        figure(f"{kind}_qps", r[kind]["per_second"], "q/s", f"{kind.upper()} queries served alongside")
+        figure(f"{kind}_errors", r[kind]["errors"], "errors", f"{kind.upper()} errors", "0")
+    figure("checks_failed", sum(1 for ok in r["checks"].values() if not ok), "checks",
+           "end checks failed (all mined, one tip, one name root, empty mempools...)", "0")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=5)
@@ -587,6 +605,7 @@ def main() -> int:
         print(f"load: {e}", file=sys.stderr)
         return 1
     print(summary(report))
+    figures(report)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

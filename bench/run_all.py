@@ -39,6 +39,7 @@ def benches(chain_dir: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("light", q(["--headers", "20000", "--names", "2000", "--repeat", "1", "--seconds", "1"], [])),
         ("zone", q(["--names", "1000", "--repeat", "1"], [])),
         ("wallet", q(["--repeat", "3"], [])),
+        ("load", q(["--nodes", "3", "--minutes", "0.5", "--mine-interval", "1"], [])),
     ]
 
 
