@@ -183,3 +183,41 @@ def test_truncated_reply_is_small_and_well_formed():
         assert q.is_response(r)
     for junk in (b"", b"\x00" * 12, wire[:15], wire[:2] + b"\x80" + wire[3:]):
         assert truncated_reply(junk) is None
+
+
+def test_a_random_name_flood_costs_little_memory_per_query():
+    """Random nonexistent names (the "water torture" pattern) each need a fresh NSEC white lie:
+    neither their signatures nor their empty lookups may take long-lived cache slots; only
+    the rendered answer is kept (bounded by the response cache size)."""
+    import random
+    import tracemalloc
+
+    from node.names.rules import NameRecord
+    from node.params import REGTEST
+    from node.resolver.dns_answer import Responder
+    from node.resolver.dnssec import OnlineSigner
+    from node.resolver.identity import ResolverKey
+    from node.resolver.records import NameSource
+
+    real = NameRecord(b"d/real", b'{"ip":"192.0.2.1"}', bytes(20), 1, bytes(32), 0)
+    source = NameSource(lambda n: real if n == b"d/real" else None, lambda: 5, REGTEST)
+    signer = OnlineSigner(ResolverKey(bytes(32)))
+    r = Responder(source, signer, lambda: 5)
+    rng = random.Random(5)
+    queries = [dns.message.make_query(f"x{rng.getrandbits(48):x}.bit.", "A", want_dnssec=True).to_wire()
+               for _ in range(1500)]
+    r.handle(queries[0])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for q in queries[1:]:
+            assert r.handle(q)[3] & 0xF == dns.rcode.NXDOMAIN
+        per_query = (tracemalloc.get_traced_memory()[0] - before) / (len(queries) - 1)
+    finally:
+        tracemalloc.stop()
+    assert per_query < 1600, per_query          # was ~2,800 B with every cache taking a share
+    # real names are still cached and signed from cache
+    q = dns.message.make_query("real.bit.", "A", want_dnssec=True).to_wire()
+    first = r.handle(q)
+    r.invalidate()
+    assert r.handle(q)[2:] == first[2:]

@@ -285,6 +285,8 @@ class Responder:
             if rrset is None:
                 rrset = sets[(owner, rtype)] = dns.rrset.RRset(owner, dns.rdataclass.IN, rtype)
             rrset.add(rd, TTL)
+        if not sets:
+            return sets                   # nothing to keep (and uncached answers never repeat)
         if len(self._sets) >= RAW_CACHE_MAX:
             self._sets.clear()
         self._sets[ans.qname] = (ans, sets)
