@@ -20,11 +20,10 @@ import dns.rdatatype
 import dns.rrset
 import msgpack
 import pytest
-from nacl.signing import SigningKey
 
 from conftest import Key
 from node.chain import crypto
-from node.chain.crypto import hash160, sha256d, sighash, sign_digest, verify_digest
+from node.chain.crypto import sha256d, sighash, sign_digest, verify_digest
 from node.exposure import check_rpc_bind
 from node.names import rules
 from node.names.proof import internal_hash, leaf_hash
