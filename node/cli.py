@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dane-anchors", metavar="FILE",
                    help="DS/DNSKEY trust anchors for the --dane-zone files; a zone without one is served "
                         "marked insecure")
+    p.add_argument("--resolver-bind", help="DNS and resolver HTTP address (default: the --rpc-bind address); "
+                                           "serve DNS publicly without exposing JSON-RPC")
     p.add_argument("--dns-rate-limit", type=float, metavar="N",
                    help="UDP answers per second per /24 (IPv4) or /56 (IPv6) client network; "
                         "0 turns the limit off (default 100)")
@@ -127,7 +129,8 @@ def main(argv=None) -> int:
                     p2p=_p2p_config(args, params, cfg), dns_port=dns_port, http_port=http_port,
                     resolver_key=cfg.get("resolver", "key", args.resolver_key),
                     metrics_port=cfg.get("node", "metrics_port", args.metrics_port),
-                    axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg), dns_limiter=limiter)
+                    axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg), dns_limiter=limiter,
+                    resolver_host=cfg.get("resolver", "bind", args.resolver_bind))
     except (StoreError, ValueError, OSError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1

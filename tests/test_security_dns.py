@@ -10,6 +10,7 @@ import socket
 import time
 
 import dns.dnssec
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -221,3 +222,18 @@ def test_a_random_name_flood_costs_little_memory_per_query():
     first = r.handle(q)
     r.invalidate()
     assert r.handle(q)[2:] == first[2:]
+
+
+def test_dns_can_listen_apart_from_rpc(tmp_path):
+    """Serving DNS to others must not need JSON-RPC off loopback: --resolver-bind moves only
+    the resolver (here to 127.0.0.2, standing in for a public address)."""
+    n = ResolverNode(str(tmp_path / "n"), "--resolver-bind", "127.0.0.2")
+    n.start()
+    try:
+        q = dns.message.make_query("bit.", "SOA")
+        assert dns.query.udp(q, "127.0.0.2", port=n.dns_port, timeout=5).answer
+        with pytest.raises((dns.exception.Timeout, ConnectionError, OSError)):
+            dns.query.udp(q, "127.0.0.1", port=n.dns_port, timeout=1)
+        assert n.call("getblockcount") == 0                      # RPC still on 127.0.0.1
+    finally:
+        n.stop()
