@@ -135,6 +135,9 @@ def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: floa
     if body.get("question") != {"name": fqdn, "type": qtype}:
         raise VerifyError("question", f"the answer is for {body.get('question')!r:.100}, not {fqdn} {qtype}")
     kind, error = body.get("kind"), body.get("error")
+    if kind == "error" and isinstance(error, str) and error.startswith("not-bit:"):
+        raise VerifyError("resolver-error", f"the resolver serves no names outside bit. (no DANE zones), "
+                                            f"so not {fqdn}")
     if kind == "error" and not (isinstance(error, str) and error.startswith("not-found")):
         raise VerifyError("resolver-error", f"{error!r:.200}")
     if kind not in ("domain", "error"):
