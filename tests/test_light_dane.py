@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 
@@ -24,8 +25,9 @@ from dane_zones import TLSA_HEX, ZoneKeys, signed_zone, write_anchors, write_zon
 from light_proxy import LyingProxy
 from light_util import light_dir, resolve, resolver_key
 from nodeproc import NodeProcess, free_port
+from resolver_util import needs_tools
 from node.params import get_params
-from node.resolver.dane import read_anchors
+from node.resolver.dane import DANESource, read_anchors
 from node.resolver.envelope import open_envelope
 from node.resolver.lightclient import LightClient
 from node.resolver.lightdane import validate
@@ -294,3 +296,27 @@ def test_evidence_in_json_envelopes_is_base64(node, key):
     msg = dns.message.from_wire(body["answer"]["alt"][0]["evidence"]["dnssec"])
     assert {(r.name.to_text(), r.rdtype) for r in msg.answer} == {(TLSA_OWNER, TLSA), (TLSA_OWNER, RRSIG)}
     assert {r.rdtype for r in msg.authority} == {dns.rdatatype.DNSKEY, RRSIG}
+
+
+@needs_tools("dnssec-keygen", "dnssec-signzone", "dnssec-dsfromkey")
+def test_evidence_from_a_bind_signed_zone_validates(tmp_path):
+    """Interop: the same checks pass on a zone BIND signed (KSK+ZSK, NSEC), from the DS line
+    BIND prints, and fail once BIND's signatures are past their window."""
+    from dane_zones import zone_text
+    origin = "bind.example."
+    (tmp_path / "bind.zone").write_text(zone_text(origin))
+    run = lambda *cmd: subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=True,  # noqa: E731
+                                      timeout=60).stdout.strip()
+    ksk = run("dnssec-keygen", "-q", "-a", "ECDSAP256SHA256", "-f", "KSK", "-n", "ZONE", origin)
+    run("dnssec-keygen", "-q", "-a", "ECDSAP256SHA256", "-n", "ZONE", origin)
+    run("dnssec-signzone", "-q", "-S", "-K", str(tmp_path), "-e", "+86400", "-o", origin, "-f", "bind.zone.signed",
+        "bind.zone")
+    anchors_path = write_anchors(str(tmp_path / "anchors"), run("dnssec-dsfromkey", "-2", f"{ksk}.key"))
+    ans = DANESource([str(tmp_path / "bind.zone.signed")], anchors_path).lookup(f"_443._tcp.www.{origin}", "TLSA")
+    anchors = read_anchors(anchors_path)
+    zone, valid, _ = validate(ans.evidence, anchors, time.time())
+    assert zone == origin and valid == {(f"_443._tcp.www.{origin}", "TLSA", f"3 1 1 {TLSA_HEX}")}
+    assert validate(ans.evidence, anchors, time.time() + 2 * 86400)[1] == set()
+    other = read_anchors(write_anchors(str(tmp_path / "other"), ZoneKeys.generate().ds_line(origin)))
+    _, valid, why = validate(ans.evidence, other, time.time())
+    assert valid == set() and "no DNSKEY of bind.example. matches our trust anchor" in why
