@@ -212,7 +212,8 @@ def test_keys_the_anchor_does_not_name_are_caught(cli, module_proxy):
         for name, rtype in ((TLSA_OWNER, TLSA), (ORIGIN, dns.rdatatype.DNSKEY)):
             node_ = forged.get_node(name)
             section = msg.answer if rtype == TLSA else msg.authority
-            for rds in (node_.get_rdataset(dns.rdataclass.IN, rtype), node_.get_rdataset(dns.rdataclass.IN, RRSIG, rtype)):
+            for rds in (node_.get_rdataset(dns.rdataclass.IN, rtype),
+                        node_.get_rdataset(dns.rdataclass.IN, RRSIG, rtype)):
                 section.append(dns.rrset.from_rdata_list(dns.name.from_text(name), rds.ttl, list(rds)))
         a = body["answer"]
         a["records"] = a["alt"][0]["records"] = [[TLSA_OWNER, "TLSA", "3 1 1 " + "EE" * 32]]

@@ -19,8 +19,10 @@ DS, which we do not check): it is refused, failing closed.
 Loading never raises into the node: a missing or broken file is logged and its zone is not
 served. `reload()` re-reads every file and swaps the new state in at once; lookups see the
 old state or the new one, never a mix. Measured on a loaded 2-core box: a 2 MB zone (2,000
-hosts, 4,000 RRsets) parses in ~5 s and validates in ~3.5 s; a lookup is ~10 µs. Wildcards are not synthesised (only literal owners
-are answered) and names at or below a delegation inside a zone are not served (the data
+hosts, 4,000 RRsets) parses in ~5 s and validates in ~3.5 s; a lookup is ~10 µs.
+Keeping the evidence (below) costs ~5% more at load and ~2 µs per lookup (5 µs vs 3 µs
+for a TLSA); it is 450-1,040 bytes per answer (one zone, or a child under its parent's DS).
+Wildcards are not synthesised (only literal owners are answered) and names at or below a delegation inside a zone are not served (the data
 there is not the zone's to sign).
 
 Evidence: a secure answer carries what a light client needs to redo the validation itself
