@@ -238,6 +238,15 @@ def test_child_without_its_ds_link_is_caught(cli, module_proxy):
     caught(cli("www.example.com", "A"), "undecodable DNSSEC evidence")
 
 
+def test_withheld_part_of_a_signed_answer_is_caught(cli, module_proxy):
+    def lie(body):
+        a = body["answer"]
+        a["records"] = a["alt"][0]["records"] = [r for r in a["records"] if r[1] != "AAAA"]
+        return body
+    module_proxy.lie = lie
+    caught(cli("www.example.com", "all"), "leaves out www.example.com. AAAA 2001:db8::1")
+
+
 def test_answer_for_another_owner_is_caught(cli, module_proxy):
     """Validly signed records, but for another name than the question's."""
     def lie(body):

@@ -1,8 +1,8 @@
 """What a light client checks of an answer for a name outside `bit.` (the DANE source,
 dane.py): the resolver's records are accepted as DNSSEC-secure only if the client itself
 validates them from its own trust anchors, so a resolver holding a valid signing key still
-cannot swap a TLSA digest, or pass an unsigned or expired RRset, or downgrade an anchored
-zone to "insecure".
+cannot swap a TLSA digest, pass an unsigned or expired RRset, leave out part of a signed
+RRset, or downgrade an anchored zone to "insecure".
 
 The evidence is one DNS message (dane.evidence_message): answer RRsets with their RRSIGs,
 and, in the authority section, each zone's DNSKEY RRset (+RRSIGs) from an anchored zone down,
@@ -80,6 +80,11 @@ def check_answer(answer: dict, fqdn: str, qtype: str, anchors: dict, now: float)
         if (r.owner, r.rtype, r.rdata) not in valid:
             raise VerifyError("dane", f"{r.owner} {r.rtype} {r.rdata:.80} is not in an RRset DNSSEC validates "
                                       f"({why or 'no such RRset in the evidence'})")
+    allowed = SERVED if qtype == "ANY" else (qtype, "CNAME")
+    held_back = {v for v in valid if v[0] == fqdn and v[1] in allowed} - {(r.owner, r.rtype, r.rdata) for r in records}
+    if held_back:         # a signed RRset comes whole: leaving out a (new) TLSA key is a lie too
+        owner, rtype, rdata = sorted(held_back)[0]
+        raise VerifyError("dane", f"the answer leaves out {owner} {rtype} {rdata:.80}, which its own evidence signs")
     return records, VERIFIED, f"DNSSEC validated here from our anchor for {anchor.to_text()} (zone {zone})"
 
 
