@@ -24,7 +24,7 @@ import pytest
 from dane_zones import TLSA_HEX, ZoneKeys, signed_zone, write_anchors, write_zone
 from light_proxy import LyingProxy
 from light_util import light_dir, resolve, resolver_key
-from nodeproc import NodeProcess, free_port
+from nodeproc import NodeProcess, free_port, running
 from resolver_util import needs_tools
 from node.params import get_params
 from node.resolver.dane import DANESource, read_anchors
@@ -55,15 +55,7 @@ def node():
     anchors = write_anchors(os.path.join(d, "anchors"), keys.ds_line(ORIGIN))
     n = NodeProcess(os.path.join(d, "node"), "--http-port", str(port := free_port()), *args, "--dane-anchors", anchors)
     n.http_port, n.keys, n.child_keys, n.anchors, n.dir = port, keys, child_keys, anchors, d
-    n.start()
-    try:
-        yield n
-    finally:
-        try:
-            n.stop()
-        except Exception:
-            n.kill()
-        shutil.rmtree(d, ignore_errors=True)
+    yield from running(n, remove=d)
 
 
 @pytest.fixture(scope="module")
