@@ -322,22 +322,30 @@ class Responder:
         hit = self._sets.get(ans.qname)
         if hit is not None and hit[0] is ans:
             return hit[1]
-        sets: dict = {}
-        for r in ans.records:
-            try:
-                owner = dns.name.from_text(r.owner)
-                rtype = dns.rdatatype.from_text(r.rtype)
-                rd = dns.rdata.from_text(dns.rdataclass.IN, rtype, r.rdata)
-            except Exception:
-                continue
-            rrset = sets.get((owner, rtype))
-            if rrset is None:
-                rrset = sets[(owner, rtype)] = dns.rrset.RRset(owner, dns.rdataclass.IN, rtype)
-            rrset.add(rd, TTL)
+        sets = rrsets_of((r.owner, r.rtype, r.rdata) for r in ans.records)
         if len(self._sets) >= RAW_CACHE_MAX:
             self._sets.clear()
         self._sets[ans.qname] = (ans, sets)
         return sets
+
+
+def rrsets_of(records) -> dict:
+    """(owner, type, rdata) text triples as dnspython RRsets by (owner, type). Rdata dnspython
+    will not parse strictly (e.g. a DS digest of the wrong length) is left out, so the online
+    answers and the exported zone leave out the same records."""
+    sets: dict = {}
+    for owner, rtype, rdata in records:
+        try:
+            name = dns.name.from_text(owner)
+            kind = dns.rdatatype.from_text(rtype)
+            rd = dns.rdata.from_text(dns.rdataclass.IN, kind, rdata)
+        except Exception:
+            continue
+        rrset = sets.get((name, kind))
+        if rrset is None:
+            rrset = sets[(name, kind)] = dns.rrset.RRset(name, dns.rdataclass.IN, kind)
+        rrset.add(rd, TTL)
+    return sets
 
 
 def soa_rrset(serial: int, ttl: int = TTL) -> dns.rrset.RRset:
