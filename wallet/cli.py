@@ -78,12 +78,20 @@ def read_passphrase(args, confirm: bool = False) -> str:
     return p
 
 
+def read_input(path: str, what: str) -> bytes:
+    """A file the user named, or one clear error line saying which and why."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise WalletError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
 def _read_passphrase_file(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().rstrip("\r\n")
-    except OSError as e:
-        raise WalletError(f"cannot read passphrase file: {e.strerror}") from None
+        return read_input(path, "passphrase file").decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise WalletError(f"passphrase file {path} is not UTF-8 text") from None
 
 
 def node_client(args, params) -> NodeClient:
@@ -174,11 +182,7 @@ def cmd_restore(args, params):
     if os.path.exists(path):
         raise WalletError(f"a wallet already exists at {path} (move it away first)")
     if args.words_file:
-        try:
-            with open(args.words_file, encoding="utf-8") as f:
-                words = f.read()
-        except OSError as e:
-            raise WalletError(f"cannot read words file: {e.strerror}") from None
+        words = read_input(args.words_file, "words file").decode("utf-8", "replace")
     else:
         if sys.stdin.isatty():
             note("type the seed words, then Enter:")
@@ -398,11 +402,7 @@ def cmd_name_history(args, params):
           arg("--mtype", type=int, default=1, help="0 exact, 1 SHA-256 (default), 2 SHA-512"),
           arg("--port", type=int, default=443))
 def cmd_tls(args, params):
-    try:
-        with open(args.cert, "rb") as f:
-            pem = f.read()
-    except OSError as e:
-        raise WalletError(f"cannot read certificate: {e.strerror}") from None
+    pem = read_input(args.cert, "certificate")
     row = V.tls_row(pem, args.usage, args.selector, args.mtype)
     _, res = _update(args, params, None, None, lambda obj: V.add_tls(obj, row, args.port))
     res["tls"] = row
@@ -424,11 +424,7 @@ def cmd_tlsa(args, params):
     mtype = T.parse_number(args.mtype, "--mtype", 0, 2)
     port = T.parse_number(args.port, "--port", 1, 65535)
     host = T.parse_host(args.name)
-    try:
-        with open(args.cert, "rb") as f:
-            pem = f.read()
-    except OSError as e:
-        raise WalletError(f"cannot read certificate {args.cert}: {e.strerror}") from None
+    pem = read_input(args.cert, "certificate")
     res, advice = T.tlsa(pem, usage, selector, mtype, port, args.proto.lower(), host)
     for a in advice:
         note(f"note: {a}")
@@ -459,11 +455,7 @@ def resolver_url(args, params) -> str:
           arg("--csr", required=True, help="PEM certificate request (its key becomes the certificate's)"),
           arg("--out", required=True, help="where to write the certificate (PEM)"), RESOLVER)
 def cmd_cert_request(args, params):
-    try:
-        with open(args.csr, "rb") as f:
-            csr = f.read()
-    except OSError as e:
-        raise WalletError(f"cannot read CSR: {e.strerror}") from None
+    csr = read_input(args.csr, "CSR")
     w = open_wallet(args, params, True)
     w.save()
     res = C.request(w, args.name, csr, resolver_url(args, params))
