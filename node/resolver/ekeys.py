@@ -16,9 +16,12 @@ from node.chain import layout as L
 from node.chain.crypto import hash160, verify_digest
 # The message itself (wire form, digest, signing) is shared with the wallet, so it lives with
 # the primitives; re-exported here for the node side and the tests that import it from here.
-from node.chain.ekey import (MAX_LIFETIME, MAX_UPDATE_SIZE, TAG, EKeyError, EKeyUpdate,  # noqa: F401
-                             make_update, signing_digest)
+from node.chain.ekey import (MAX_LIFETIME, MAX_UPDATE_SIZE, TAG, EKeyError, EKeyUpdate, make_update,
+                             signing_digest)
 from node.names.rules import is_expired
+
+__all__ = ["EKeyStore", "EKeyError", "EKeyUpdate", "MAX_LIFETIME", "MAX_UPDATE_SIZE", "TAG", "make_update",
+           "signing_digest"]
 
 log = logging.getLogger("dotbit.resolver.ekeys")
 
