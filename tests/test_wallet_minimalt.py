@@ -116,9 +116,10 @@ def test_owner_rotates_and_others_are_refused(node, resolver_key, tmp_path):
 
     # a key made elsewhere: published, but the wallet says it holds no secret for it
     outside = base64.b64encode(bytes(nacl.public.PrivateKey.generate().public_key)).decode()
-    r3 = a.json("ekey", "rotate", "d/example", "--eph-key", outside)
-    assert r3["seq"] > r2["seq"] and r3["secret_held"] is False and dns_eph_key(node) == outside
-    assert a.json("ekey", "show", "d/example")["secret_held"] is False
+    text = a.run("ekey", "rotate", "d/example", "--eph-key", outside).stdout
+    assert text.startswith(f"d/example: eph_key {outside} seq ") and dns_eph_key(node) == outside
+    shown = a.json("ekey", "show", "d/example")
+    assert shown["seq"] > r2["seq"] and shown["eph_key"] == outside and shown["secret_held"] is False
     assert "not in this wallet" in a.run("ekey", "show", "d/example").stdout
 
     # the non-owner wallet is refused before anything is signed or sent
@@ -155,6 +156,13 @@ def test_owner_rotates_and_others_are_refused(node, resolver_key, tmp_path):
     assert r4["seq"] == later and dns_eph_key(node) == r4["eph_key"]
     (entry,) = storage.load(a.path, PASS)[0]["ekeys"]["d/example"]
     assert entry["eph_key"] == r4["eph_key"] and entry["state"] == "published"
+
+    # a name whose value lost its minimalT item: the update is still accepted, with a warning
+    a.run("name", "update", "d/example", "--value", '{"ip":"192.0.2.1"}')
+    mine(node)
+    r = a.run("ekey", "rotate", "d/example")
+    assert "warning: d/example has no minimalT item" in r.stderr and "eph_key" in r.stdout
+    a.fails("ekey", "show", "d/example", match="d/example has no minimalT item at example.bit.")
 
     # once the name expires, its owner can no longer rotate
     mine(node, EXPIRY)
