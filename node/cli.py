@@ -22,13 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog="Every setting can also come from DATADIR/dotbit.toml (or --conf) "
                                        "and from DOTBIT_<SECTION>_<KEY>; see docs/operator.md.")
     p.add_argument("command", nargs="?", default="run",
-                   choices=["run", "reindex", "checkdb", "call", "dnssec-anchor", "status", "zone"],
+                   choices=["run", "reindex", "checkdb", "call", "dnssec-anchor", "status", "zone", "ca"],
                    help="run the node (default); rebuild every projection from the stored blocks "
                         "(reindex); verify the projections against a replay (checkdb); or call "
                         "a running node's JSON-RPC (call METHOD [PARAM...], params as JSON or text); "
                         "or print the resolver's bit. trust anchor (dnssec-anchor); or summarise a "
                         "running node on one screen (status); or write the DNSSEC-signed bit. zone "
-                        "(zone export FILE)")
+                        "(zone export FILE); or create the resolver's issuing CA (ca init)")
     p.add_argument("params", nargs="*", help="for call: the method and its parameters; for zone: export FILE")
     p.add_argument("--conf", help="config file (default: DATADIR/dotbit.toml if it exists)")
     p.add_argument("--network", choices=sorted(NETWORKS), help="main (default), testnet or regtest")
@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dane-anchors", metavar="FILE",
                    help="DS/DNSKEY trust anchors for the --dane-zone files; a zone without one is served "
                         "marked insecure")
+    p.add_argument("--record-sources", metavar="LIST",
+                   help="who answers TLSA questions, first with records wins (default chain,ca,dane)")
+    p.add_argument("--ca-passphrase-file", help="passphrase of the CA key in DATADIR/ca "
+                                                "(or env DOTBIT_CA_PASSPHRASE)")
     p.add_argument("--resolver-bind", help="DNS and resolver HTTP address (default: the --rpc-bind address); "
                                            "serve DNS publicly without exposing JSON-RPC")
     p.add_argument("--dns-rate-limit", type=float, metavar="N",
@@ -91,6 +95,8 @@ def main(argv=None) -> int:
     except ValueError as e:                  # ConfigError is one
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
+    from node.resolver.ca.authority import CAError
+    from node.resolver.sources import parse_order
     from node.service import Node
     try:
         if args.command == "reindex":
@@ -109,6 +115,9 @@ def main(argv=None) -> int:
             args.rpc_port = cfg.get("rpc", "port", args.rpc_port)
             args.resolver_key = cfg.get("resolver", "key", args.resolver_key)
             return zone_command(params, datadir, args)
+        if args.command == "ca":
+            return _ca(params, datadir, args, cfg)
+        record_sources = parse_order(cfg.get("resolver", "record_sources", args.record_sources, "chain,ca,dane"))
         resolver_on = cfg.get("resolver", "enabled", args.resolver, False)
         dns_port = cfg.get("resolver", "dns_port", args.dns_port, params.dns_port if resolver_on else None)
         http_port = cfg.get("resolver", "http_port", args.http_port, params.http_port if resolver_on else None)
@@ -129,9 +138,10 @@ def main(argv=None) -> int:
                     p2p=_p2p_config(args, params, cfg), dns_port=dns_port, http_port=http_port,
                     resolver_key=cfg.get("resolver", "key", args.resolver_key),
                     metrics_port=cfg.get("node", "metrics_port", args.metrics_port),
-                    axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg), dns_limiter=limiter,
+                    axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg),
+                    record_sources=record_sources, ca_passphrase=_ca_passphrase(args, cfg), dns_limiter=limiter,
                     resolver_host=cfg.get("resolver", "bind", args.resolver_bind))
-    except (StoreError, ValueError, OSError) as e:
+    except (StoreError, ValueError, OSError, CAError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     return asyncio.run(_run(node, cfg.get("node", "log_format", args.log_format, "text")))
@@ -225,6 +235,35 @@ def _dnssec_anchor(datadir: str, key_path: str | None) -> int:
         print(line)
     # A comment in zone-file syntax, so the output still works as a trust-anchor file.
     print(f"; resolver key fingerprint (dotbit-resolve --pin): {key.fingerprint}")
+    return 0
+
+
+def _ca_passphrase(args, cfg) -> str | None:
+    path = cfg.get("resolver", "ca_passphrase_file", args.ca_passphrase_file)
+    if path:
+        with open(path, encoding="utf-8") as f:
+            return f.read().rstrip("\r\n")
+    return os.environ.get("DOTBIT_CA_PASSPHRASE")
+
+
+def _ca(params, datadir: str, args, cfg) -> int:
+    """`ca init`: the issuing CA in DATADIR/ca (key encrypted with the passphrase, mode 0600)."""
+    import time
+
+    from node.resolver.ca.authority import ca_dir, init_ca
+    if args.params != ["init"]:
+        print("dotbit-node: ca takes one subcommand: init", file=sys.stderr)
+        return 2
+    passphrase = _ca_passphrase(args, cfg)
+    if not passphrase:
+        print("dotbit-node: ca init needs a passphrase (--ca-passphrase-file or DOTBIT_CA_PASSPHRASE)",
+              file=sys.stderr)
+        return 1
+    directory = ca_dir(datadir)
+    ca = init_ca(directory, passphrase, params.name, time.time())
+    print(f"CA created in {directory}: {ca.cert.subject.rfc4514_string()}")
+    print(f"certificate {os.path.join(directory, 'ca_cert.pem')} (serve it to clients; "
+          f"the resolver also does at /v1/ca/cert)")
     return 0
 
 

@@ -26,8 +26,9 @@ SCHEMA: dict[str, dict[str, type]] = {
     "p2p": {"port": int, "bind": str, "listen": bool, "connect": list, "addnode": list, "maxpeers": int},
     "mining": {"enabled": bool, "address": str, "interval": float, "processes": int},
     "resolver": {"enabled": bool, "dns_port": int, "http_port": int, "key": str, "dane_zones": list,
-                 "dane_anchors": str, "axfr_allow": list, "dns_rate_limit": float,
-                 "dns_rate_limit_exempt": list, "bind": str},
+                 "dane_anchors": str, "axfr_allow": list, "record_sources": str,
+                 "ca_passphrase_file": str, "dns_rate_limit": float, "dns_rate_limit_exempt": list,
+                 "bind": str},
     "wallet": {"file": str, "passphrase_file": str, "fee_rate": int},
 }
 

@@ -44,7 +44,8 @@ class Node:
                  mine: bool = False, mine_address: str | None = None, mine_interval: float = 5.0,
                  miner_processes: int | None = None, p2p=None, dns_port: int | None = None,
                  http_port: int | None = None, resolver_key: str | None = None, axfr_allow=(), dane=None,
-                 metrics_port: int | None = None, dns_limiter=None, resolver_host: str | None = None):
+                 metrics_port: int | None = None, record_sources: tuple[str, ...] | None = None,
+                 ca_passphrase: str | None = None, dns_limiter=None, resolver_host: str | None = None):
         self.params = params
         self.datadir = datadir
         self.rpc_host = rpc_host
@@ -72,8 +73,11 @@ class Node:
         self.resolver = None
         if dns_port is not None or http_port is not None:
             from node.resolver.service import Resolver
-            self.resolver = Resolver(self, resolver_key, host=resolver_host or rpc_host, dns_port=dns_port, http_port=http_port,
-                                     axfr_allow=axfr_allow, dane=dane, dns_limiter=dns_limiter)
+            from node.resolver.sources import DEFAULT_ORDER
+            self.resolver = Resolver(self, resolver_key, host=resolver_host or rpc_host, dns_port=dns_port,
+                                     http_port=http_port, axfr_allow=axfr_allow, dane=dane,
+                                     record_sources=record_sources or DEFAULT_ORDER, ca_passphrase=ca_passphrase,
+                                     dns_limiter=dns_limiter)
         from node.metrics import NodeMetrics
         self.metrics = NodeMetrics(self)
         self.metrics_port = metrics_port

@@ -28,6 +28,7 @@ from node.exposure import check_rpc_bind
 from node.names import rules
 from node.names.proof import internal_hash, leaf_hash
 from node.resolver import ekeys, envelope
+from node.resolver.ca import proof as ca_proof
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.identity import ALGORITHM, ZONE, ResolverKey
 from nodeproc import NodeProcess, free_port, run_cli
@@ -232,6 +233,8 @@ def test_rpc_refuses_a_non_loopback_bind_unless_asked(tmp_path):
 CONTEXTS = [
     ("tx input signature (sighash)", crypto.SIGHASH_TAG, "secp256k1"),
     ("MinimaLT ephemeral-key update", ekeys.TAG, "secp256k1"),
+    ("CA issuance proof of name control", ca_proof.ISSUE_TAG, "secp256k1"),
+    ("CA revocation request", ca_proof.REVOKE_TAG, "secp256k1"),
     ("resolver envelope (HTTP API)", envelope.TAG, "ed25519"),
     ("name record leaf value", b"dotbit/name-record", "hash"),
     ("registration salt (wallet HKDF)", wallet_names.SALT_TAG, "hmac"),
@@ -270,6 +273,17 @@ def test_a_signature_from_one_context_does_not_verify_in_another():
     assert not verify_digest(owner.pubkey, sig, sha256d(ekeys.TAG + msg))
     assert not verify_digest(owner.pubkey, sign_digest(owner.secret, sha256d(ekeys.TAG + msg)),
                              sha256d(crypto.SIGHASH_TAG + msg))
+    # a CA proof (issue or revoke) is neither a spend nor the other kind of CA request
+    block = sha256d(b"a recent block")
+    csr = b"0" * 64
+    issue = ca_proof.sign_issue(owner.secret, csr, block)
+    assert verify_digest(owner.pubkey, issue, ca_proof.issue_digest(csr, block))
+    serial = crypto.sha256(csr)[:16]
+    for other in (ca_proof.revoke_digest(serial, block), sighash(crypto.sha256(csr), 0, 0, block[:20]),
+                  sha256d(ekeys.TAG + crypto.sha256(csr) + block)):
+        assert not verify_digest(owner.pubkey, issue, other)
+    revoke = ca_proof.sign_revoke(owner.secret, serial, block)
+    assert not verify_digest(owner.pubkey, revoke, ca_proof.issue_digest(csr, block))
 
     # the resolver key signs envelopes and DNSSEC RRsets: neither passes for the other
     key = ResolverKey(bytes(range(32)))

@@ -17,6 +17,11 @@
 shows, and keeps one name's history prefix from matching a longer name)
   T + node_hash32                -> name-tree node (content-addressed, never deleted)
   K + len1 + name                -> latest MinimaLT ephemeral-key update (off-chain, resolver)
+  X + serial16                   -> CA-issued certificate record (off-chain, resolver CA)
+  x + len1 + name + serial16     -> b"" a name's CA-issued certificates
+  Y                              -> the CA's current CRL pack([crl_number, der])
+(K, X, x and Y are not projections: they are not derived from blocks, so reindex and checkdb
+leave them alone; a CA's issuance and revocation history cannot be rebuilt from the chain)
 Integers in keys are big-endian fixed width so key order is numeric order.
 """
 from __future__ import annotations
@@ -42,6 +47,9 @@ NAME_HIST = b"N"
 EXPIRY = b"e"
 TREE = b"T"
 EKEY = b"K"
+CA_CERT = b"X"
+CA_BY_NAME = b"x"
+CA_CRL = b"Y"
 
 # Prefixes rebuilt by reindex and compared by checkdb (everything derived from the blocks).
 PROJECTIONS = (TIP, HEIGHT, UNDO, COIN, TXINDEX, ADDR_COIN, ADDR_HIST, NAME, NAME_HIST, EXPIRY)
@@ -70,3 +78,6 @@ def expiry_prefix(height: int) -> bytes: return EXPIRY + _U32.pack(height)
 def expiry_key(height: int, name: bytes) -> bytes: return EXPIRY + _U32.pack(height) + name
 def tree_key(node_hash: bytes) -> bytes: return TREE + node_hash
 def ekey_key(name: bytes) -> bytes: return EKEY + bytes([len(name)]) + name
+def ca_cert_key(serial: bytes) -> bytes: return CA_CERT + serial
+def ca_name_prefix(name: bytes) -> bytes: return CA_BY_NAME + bytes([len(name)]) + name
+def ca_name_key(name: bytes, serial: bytes) -> bytes: return ca_name_prefix(name) + serial

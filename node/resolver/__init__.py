@@ -2,6 +2,8 @@
 
   identity.py     the one Ed25519 key: envelope signer and bit. DNSKEY (alg 15), anchor lines
   records.py      read-only name view: d/ records per query name, fresh MinimaLT keys, cache
+  sources.py      record sources (chain, CA, DANE) and the policy choosing who answers TLSA
+  ca/             the CA source: issuing CA, owner-proof issuance, revocation, CRL/OCSP
   dns_answer.py   one query packet -> one response packet (all DNS logic, fuzzable in-process)
   dnssec.py       online RRSIGs (cached), NSEC white lies
   dns_server.py   UDP (lean batch path) and TCP sockets

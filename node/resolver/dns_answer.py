@@ -8,6 +8,10 @@ that does not parse gets FORMERR; an internal error gets SERVFAIL.
 Rendered responses are cached by the query bytes after the ID, so repeated questions cost a
 dict lookup; each is indexed by the names its answer read, and `invalidate(name)` (on every
 change of that name) drops just those.
+
+With a record-source policy (sources.py), a TLSA RRset at `_PORT._tcp.HOST` may come from
+another source (the CA) instead of the chain; such records are merged into the name's RRsets
+before any existence decision, so NODATA/NXDOMAIN and their NSEC proofs account for them.
 """
 from __future__ import annotations
 
@@ -48,8 +52,10 @@ _HEADER = struct.Struct(">HHHHHH")
 
 
 class Responder:
-    def __init__(self, source: NameSource, signer: OnlineSigner | None, serial: Callable[[], int]):
+    def __init__(self, source: NameSource, signer: OnlineSigner | None, serial: Callable[[], int],
+                 policy=None):
         self.source = source
+        self.policy = policy
         self.signer = signer
         self.serial = serial
         self._raw: dict = {}
@@ -149,7 +155,7 @@ class Responder:
         if qname == ZONE:
             return self._apex(resp, qtype, do)
         ans = self.source.resolve(qname.to_text())
-        sets = self._rrsets(ans)
+        sets = self._with_policy(qname, self._rrsets(ans))
         # A zone cut at or above the name: refer (unless asking the parent side for DS).
         for (owner, rtype), rrset in sets.items():
             if rtype == T.NS and qname.is_subdomain(owner) and not (qname == owner and qtype == T.DS):
@@ -216,7 +222,7 @@ class Responder:
             if not target.is_subdomain(ZONE) or target == ZONE or target in seen:
                 return
             seen.add(target)
-            sets = self._rrsets(self.source.resolve(target.to_text()))
+            sets = self._with_policy(target, self._rrsets(self.source.resolve(target.to_text())))
             if any(t in (T.NS, T.DNAME) and target.is_subdomain(owner) and owner != target for owner, t in sets):
                 return          # beyond a cut or a DNAME: the client follows on its own
             found = sets.get((target, qtype))
@@ -255,7 +261,9 @@ class Responder:
 
     def _exists(self, name: dns.name.Name) -> bool:
         ans = self.source.resolve(name.to_text())
-        return bool(ans.records) and any(dns.name.from_text(r.owner).is_subdomain(name) for r in ans.records)
+        if bool(ans.records) and any(dns.name.from_text(r.owner).is_subdomain(name) for r in ans.records):
+            return True
+        return self.policy is not None and any(o.is_subdomain(name) for o, _ in self._with_policy(name, {}))
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -267,30 +275,79 @@ class Responder:
     def _soa(self, ttl: int) -> dns.rrset.RRset:
         return soa_rrset(self.serial(), ttl)
 
+    def _with_policy(self, qname: dns.name.Name, sets: dict) -> dict:
+        """`sets` with the policy's TLSA at qname when another source answers there. For a
+        name that is not itself a TLSA owner, the TLSA owner under it (`_443._tcp.` + name)
+        is probed too, only so that existence (empty non-terminals) comes out right; a CA
+        leaf certifies a host for every port, so any port is as good as 443."""
+        if self.policy is None or qname == ZONE:
+            return sets
+        for owner, rtype in sets:
+            if (rtype == T.NS and qname.is_subdomain(owner) or rtype == T.DNAME and qname.is_subdomain(owner)
+                    and qname != owner or rtype == T.CNAME and owner == qname):
+                return sets                 # the chain has cut, redirected or aliased it
+        text = qname.to_text()
+        first = qname.labels[0].decode("ascii", "replace")
+        if first == "_tcp":
+            probe = "_443." + text
+        elif first.startswith("_") and len(qname.labels) > 1 and qname.labels[1] == b"_tcp":
+            probe = text
+        else:
+            probe = "_443._tcp." + text
+        try:
+            alt = self.policy.alternative(probe, "TLSA")
+        except Exception:
+            log.exception("record source failed for %s", probe)
+            return sets
+        if alt is None:
+            return sets
+        if self.source.track is not None:
+            self.source.track.extend(alt.names_used)
+        owner = dns.name.from_text(probe)
+        rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, T.TLSA)
+        for r in alt.records:
+            try:
+                rrset.add(dns.rdata.from_text(dns.rdataclass.IN, T.TLSA, r.rdata), TTL)
+            except Exception:
+                continue
+        if not rrset:
+            return sets
+        merged = dict(sets)
+        merged[(owner, T.TLSA)] = rrset
+        return merged
+
     def _rrsets(self, ans: Answer) -> dict:
         """The answer's records as dnspython RRsets by (owner, type); rdata that dnspython
         will not parse strictly (e.g. a DS digest of the wrong length) is left out."""
         hit = self._sets.get(ans.qname)
         if hit is not None and hit[0] is ans:
             return hit[1]
-        sets: dict = {}
-        for r in ans.records:
-            try:
-                owner = dns.name.from_text(r.owner)
-                rtype = dns.rdatatype.from_text(r.rtype)
-                rd = dns.rdata.from_text(dns.rdataclass.IN, rtype, r.rdata)
-            except Exception:
-                continue
-            rrset = sets.get((owner, rtype))
-            if rrset is None:
-                rrset = sets[(owner, rtype)] = dns.rrset.RRset(owner, dns.rdataclass.IN, rtype)
-            rrset.add(rd, TTL)
+        sets = rrsets_of((r.owner, r.rtype, r.rdata) for r in ans.records)
         if not sets:
             return sets                   # nothing to keep (and uncached answers never repeat)
         if len(self._sets) >= RAW_CACHE_MAX:
             self._sets.clear()
         self._sets[ans.qname] = (ans, sets)
         return sets
+
+
+def rrsets_of(records) -> dict:
+    """(owner, type, rdata) text triples as dnspython RRsets by (owner, type). Rdata dnspython
+    will not parse strictly (e.g. a DS digest of the wrong length) is left out, so the online
+    answers and the exported zone leave out the same records."""
+    sets: dict = {}
+    for owner, rtype, rdata in records:
+        try:
+            name = dns.name.from_text(owner)
+            kind = dns.rdatatype.from_text(rtype)
+            rd = dns.rdata.from_text(dns.rdataclass.IN, kind, rdata)
+        except Exception:
+            continue
+        rrset = sets.get((name, kind))
+        if rrset is None:
+            rrset = sets[(name, kind)] = dns.rrset.RRset(name, dns.rdataclass.IN, kind)
+        rrset.add(rd, TTL)
+    return sets
 
 
 def soa_rrset(serial: int, ttl: int = TTL) -> dns.rrset.RRset:

@@ -7,6 +7,11 @@ at, the time served and a valid-until, and carries name-tree proofs for every na
   GET  /v1/domain/{fqdn}?type=T          resolved records, TLSA and MinimaLT data, proofs
   GET  /v1/headers?from=H&count=N        raw 112-byte headers for light clients
   POST /v1/ekey                          an ephemeral-key update (msgpack bytes)
+  /v1/ca/...                             the CA source's endpoints, when it runs (ca/http.py)
+A /v1/domain answer says which source answered its TLSA question ("source": chain, ca or
+dane, per sources.Policy); records from another source than the chain come in "alt" groups
+with their source and evidence (the CA's leaves), apart from the chain's own "records",
+which light clients recompute from the proofs.
 JSON by default; msgpack with `?format=msgpack` or `Accept: application/msgpack`.
 
 Signed GET answers are cached fully rendered, per URL and format, for up to a minute (well
@@ -78,6 +83,9 @@ class HTTPAPI:
         self.routes = [("GET", "/v1/resolver", False, self.info), ("GET", "/v1/name/", True, self.name),
                        ("GET", "/v1/domain/", True, self.domain), ("GET", "/v1/headers", False, self.headers),
                        ("POST", "/v1/ekey", False, self.ekey)]
+        if getattr(resolver, "ca", None) is not None:
+            from .ca.http import routes as ca_routes
+            self.routes += ca_routes(self)
 
     def invalidate(self, name: str | None = None) -> None:
         if name is None:
@@ -191,13 +199,21 @@ class HTTPAPI:
         if not (fqdn.isascii() and qtype.isascii() and qtype.isalnum() and len(fqdn) <= 256 and len(qtype) <= 16):
             return self._error(request, {}, "bad-request", "name and type must be short ASCII", 400)
         question = {"name": fqdn, "type": qtype}
+        policy = getattr(self.resolver, "policy", None)
+        # Another source's TLSA also makes its owner exist for other types (NODATA, as DNS says).
+        found = policy.alternative(fqdn, "TLSA") if policy is not None else None
+        alt = found if qtype in ("TLSA", "ANY") else None
         if domain_of(fqdn) is None:
-            if self.resolver.dane is not None:
+            if self.resolver.dane is not None and "dane" in self.resolver.policy.order:
                 return self._dane(request, question, fqdn, qtype)
             return self._error(request, question, "not-bit", "only names under bit. are served", 400)
         ans = self.resolver.source.resolve(fqdn)
-        proofs = [self._proof(n.encode()) for n in ans.names_used]
-        if not ans.records:
+        if found is not None and any(r.rtype in ("NS", "DNAME", "CNAME") and (fqdn.endswith("." + r.owner) or
+                                     fqdn == r.owner and r.rtype != "DNAME") for r in ans.records):
+            found = alt = None    # the chain cut, redirected or aliased it: as DNS, no other source there
+        used = ans.names_used + tuple(n for n in (found.names_used if found else ()) if n not in ans.names_used)
+        proofs = [self._proof(n.encode()) for n in used]
+        if not ans.records and found is None:
             return self._error(request, question, "not-found", "the domain does not exist", 404, proofs,
                                ans.names_used)
         records = [[r.owner, r.rtype, r.rdata] for r in select(ans.records, fqdn, qtype)]
@@ -207,7 +223,20 @@ class HTTPAPI:
             mlt.append({"owner": owner, "ip": item.ip, "port": item.port, "id_key": item.id_key, "eph_key": eph,
                         "eph_update": update.to_bytes() if update else None})
         return self._envelope(request, "domain", question,
-                              {"records": records, "tls": tls, "minimalt": mlt}, proofs, names=ans.names_used)
+                              {"records": records, "tls": tls, "minimalt": mlt, "source": alt.source if alt else "chain",
+                               "alt": [self._alt(alt, fqdn)] if alt else []}, proofs, names=used)
+
+    def _alt(self, alt, fqdn: str) -> dict:
+        """One other source's records, with what lets a client check them: for the CA, its
+        certificate and the leaves the records hash; for DANE, the DNSSEC signatures and key chain."""
+        evidence: dict = {}
+        ca = getattr(self.resolver, "ca", None)
+        if alt.source == "ca" and ca is not None:
+            evidence = {"ca_cert": ca.authority.cert_der, "certs": [r.der for r, _, _ in ca.current(fqdn)]}
+        elif alt.source == "dane" and alt.evidence is not None:
+            evidence = {"dnssec": alt.evidence}     # DNS wire: answer RRsets + the DNSKEY/DS chain, signed
+        return {"source": alt.source, "secure": alt.secure, "records": [[r.owner, r.rtype, r.rdata] for r in alt.records],
+                "evidence": evidence}
 
     def _dane(self, request, question: dict, fqdn: str, qtype: str):
         """A name outside bit., from DNSSEC-signed zones (dane.py): no name proofs, so the answer
@@ -219,7 +248,7 @@ class HTTPAPI:
         return self._envelope(request, "domain", question, {
             "records": [[r.owner, r.rtype, r.rdata] for r in ans.records],
             "tls": [[r.owner, r.rdata] for r in ans.records if r.rtype == "TLSA"],
-            "minimalt": [], "source": ans.source, "secure": ans.secure})
+            "minimalt": [], "source": ans.source, "secure": ans.secure, "alt": [self._alt(ans, fqdn)]})
 
     def headers(self, request):
         try:

@@ -12,6 +12,15 @@ the tip's height, MinimaLT ephemeral-key updates checked against the proven owne
 requires the resolver's records to be exactly those. So a resolver holding a valid key still
 cannot change a value, hide a name, or serve an old state beyond the staleness bound.
 
+Names outside bit. are the DANE source's alone (no chain data, no proofs): lightdane.py
+checks them, against the client's DNSSEC trust anchors (`dane_anchors`) when it has them.
+
+TLSA records from another source (sources.Policy: the CA, DANE) come apart from the chain's,
+with their source named. CA records are accepted only for a name the proofs show live; a
+client that knows the CA certificate (`ca_certs`) also checks each record is the SPKI hash of
+a leaf, carried in the envelope, that the CA signed for that host and that is valid now.
+The chain's own records are checked exactly as before whatever the source.
+
 Imports: primitives, consensus header rules, name rules and proofs, the envelope verifier, the
 ekey wire format and the d/ interpreter only; no I/O, no clock (time is passed in).
 """
@@ -105,12 +114,16 @@ class Verified:
     status: str                      # "NOERROR" or "NXDOMAIN" (NOERROR with no records = no data)
     height: int
     block_hash: bytes
-    trust: str                       # "proofs" or "pinned"
+    trust: str                       # "proofs" or "pinned"; "dane" for names outside bit.
     records: list = field(default_factory=list)      # [Record]
     tls: list = field(default_factory=list)          # [[owner, rdata]]
     minimalt: list = field(default_factory=list)     # [{owner, ip, port, id_key, eph_key, eph_update}]
     proven: dict = field(default_factory=dict)       # name -> NameRecord | None
     expired: list = field(default_factory=list)      # names whose record is expired at `height`
+    source: str = "chain"            # who answered the TLSA question: chain, ca or dane
+    alt_trust: str = ""              # for ca/dane records: ca-cert, resolver, dnssec, insecure, pinned,
+    #                                  dnssec-verified, resolver-says-secure, resolver-says-absent
+    alt_detail: str = ""             # one line: how the dane records were checked
 
 
 def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: float) -> dict:
@@ -122,6 +135,9 @@ def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: floa
     if body.get("question") != {"name": fqdn, "type": qtype}:
         raise VerifyError("question", f"the answer is for {body.get('question')!r:.100}, not {fqdn} {qtype}")
     kind, error = body.get("kind"), body.get("error")
+    if kind == "error" and isinstance(error, str) and error.startswith("not-bit:"):
+        raise VerifyError("resolver-error", f"the resolver serves no names outside bit. (no DANE zones), "
+                                            f"so not {fqdn}")
     if kind == "error" and not (isinstance(error, str) and error.startswith("not-found")):
         raise VerifyError("resolver-error", f"{error!r:.200}")
     if kind not in ("domain", "error"):
@@ -134,11 +150,15 @@ def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: floa
 
 
 def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: int, params, now: float,
-                  max_behind: int = DEFAULT_MAX_BEHIND, trust: str = "proofs") -> Verified:
+                  max_behind: int = DEFAULT_MAX_BEHIND, trust: str = "proofs", ca_certs=(),
+                  dane_anchors=None) -> Verified:
     """Checks an opened answer against our verified headers (`header_at(h)` -> raw header,
-    for 0 <= h <= local_height) and returns what it proves."""
+    for 0 <= h <= local_height) and returns what it proves. `dane_anchors`: DS/DNSKEY rdatas
+    by owner (dane.read_anchors) that answers for names outside bit. are validated from."""
     fqdn, qtype = body["question"]["name"], body["question"]["type"]
     tip = body["tip"]
+    if domain_of(fqdn) is None:
+        return _verify_dane(body, fqdn, qtype, dane_anchors or {}, now)
     answer = body["answer"] if body["kind"] == "domain" else None
     if answer is not None and not (isinstance(answer, dict) and isinstance(answer.get("records"), list)
                                    and isinstance(answer.get("tls"), list)
@@ -154,6 +174,9 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
         except (TypeError, ValueError):
             raise VerifyError("shape", "malformed record") from None
         out.tls, out.minimalt = answer["tls"], answer["minimalt"]
+        source, alt = _alt_group(answer, fqdn, qtype)
+        if alt is not None:
+            _use_alt(out, fqdn, source, _alt_records(alt, fqdn), "pinned")
         return out
 
     _check_tip(tip, header_at, local_height, max_behind)
@@ -189,7 +212,100 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
     if sorted(answer["minimalt"], key=_owner) != mlt:
         raise VerifyError("ekey", f"the MinimaLT data for {fqdn} is not the proven owner's")
     out.records, out.tls, out.minimalt = mine, tls, mlt
+    source, alt = _alt_group(answer, fqdn, qtype)
+    if alt is not None:
+        records = _alt_records(alt, fqdn)
+        if source == "ca":
+            alt_trust = _check_ca(alt, records, fqdn, proven, tip["height"], params, now, ca_certs)
+        else:
+            alt_trust = "dnssec" if alt.get("secure") is True else "insecure"
+        _use_alt(out, fqdn, source, records, alt_trust)
     return out
+
+
+# --- records from other sources (CA, DANE) -----------------------------------------------------
+
+def _verify_dane(body: dict, fqdn: str, qtype: str, anchors: dict, now: float) -> Verified:
+    """A name outside bit.: the chain, its headers and proofs say nothing about it."""
+    from .lightdane import absence, check_answer
+    tip = body["tip"]
+    out = Verified(fqdn, qtype, "NOERROR", tip["height"], tip["hash"], "dane", source="dane")
+    answer = body["answer"] if body["kind"] == "domain" else None
+    if answer is None:
+        out.status = "NXDOMAIN"
+        out.alt_trust, out.alt_detail = absence()
+        return out
+    if not isinstance(answer, dict):
+        raise VerifyError("shape", "malformed answer")
+    out.records, out.alt_trust, out.alt_detail = check_answer(answer, fqdn, qtype, anchors, now)
+    out.tls = [[r.owner, r.rdata] for r in out.records if r.rtype == "TLSA"]
+    return out
+
+
+def _alt_group(answer: dict, fqdn: str, qtype: str):
+    """(source, its group or None) after shape checks; the chain answering means no group."""
+    source, groups = answer.get("source", "chain"), answer.get("alt", [])
+    if source not in ("chain", "ca", "dane") or not isinstance(groups, list):
+        raise VerifyError("shape", "malformed record source")
+    if source == "chain":
+        if groups:
+            raise VerifyError("shape", "records from another source while the chain answered")
+        return source, None
+    if len(groups) != 1 or not isinstance(groups[0], dict) or groups[0].get("source") != source:
+        raise VerifyError("shape", f"the {source} records are missing or malformed")
+    if qtype not in ("TLSA", "ANY"):
+        raise VerifyError("records", f"a {source} source answered a {qtype} question (only TLSA is theirs)")
+    return source, groups[0]
+
+
+def _alt_records(group: dict, fqdn: str) -> list[Record]:
+    rows = group.get("records")
+    if not isinstance(rows, list) or not rows:
+        raise VerifyError("shape", "an alternative source without records")
+    try:
+        records = [_record(*r) for r in rows]
+    except (TypeError, ValueError):
+        raise VerifyError("shape", "malformed record") from None
+    if any(r.owner != fqdn or r.rtype != "TLSA" for r in records):
+        raise VerifyError("records", f"another source may only give TLSA at {fqdn}")
+    return records
+
+
+def _check_ca(group: dict, records: list[Record], fqdn: str, proven: dict, height: int, params, now: float,
+              ca_certs) -> str:
+    from .ca.evidence import EvidenceError, check_leaf, tlsa_owner
+    owner = tlsa_owner(fqdn)
+    name = domain_of(owner[1]) if owner else None
+    if name is None:
+        raise VerifyError("ca", f"{fqdn} is not a TLSA owner under bit.")
+    rec = proven.get(name.encode())
+    if rec is None or is_expired(rec, height, params):
+        raise VerifyError("ca", f"CA records for {name}, which the proofs show is not live")
+    if not ca_certs:
+        return "resolver"
+    evidence = group.get("evidence")
+    certs = evidence.get("certs") if isinstance(evidence, dict) else None
+    if not isinstance(certs, list) or any(type(c) is not bytes for c in certs):
+        raise VerifyError("ca", "the CA records come without their certificates")
+    vouched = set()
+    for der in certs:
+        for ca in ca_certs:
+            try:
+                vouched.add(check_leaf(der, ca, owner[1], now))
+                break
+            except EvidenceError:
+                continue
+    missing = [r.rdata for r in records if r.rdata.upper() not in vouched]
+    if missing:
+        raise VerifyError("ca", f"{missing[0]} at {fqdn} is not backed by a leaf our CA issued for {owner[1]}")
+    return "ca-cert"
+
+
+def _use_alt(out: Verified, fqdn: str, source: str, records: list[Record], alt_trust: str) -> None:
+    """The other source's TLSA replaces the chain's at fqdn (the policy put it first)."""
+    out.records = [r for r in out.records if not (r.owner == fqdn and r.rtype == "TLSA")] + records
+    out.tls = [t for t in out.tls if t[0] != fqdn] + [[r.owner, r.rdata] for r in records]
+    out.source, out.alt_trust = source, alt_trust
 
 
 def _check_tip(tip: dict, header_at, local_height: int, max_behind: int) -> None:

@@ -11,6 +11,7 @@ from .dns_answer import Responder
 from .dnssec import OnlineSigner
 from .identity import load_or_create
 from .records import NameSource
+from .sources import DEFAULT_ORDER, ChainSource, Policy
 
 log = logging.getLogger("dotbit.resolver")
 
@@ -22,6 +23,7 @@ def default_key_path(datadir: str) -> str:
 class Resolver:
     def __init__(self, node, key_path: str | None = None, *, host: str = "127.0.0.1",
                  dns_port: int | None = None, http_port: int | None = None, axfr_allow=(), dane=None,
+                 record_sources: tuple[str, ...] = DEFAULT_ORDER, ca_passphrase: str | None = None,
                  dns_limiter=None):
         chain = node.chain
         self.dns_limiter = dns_limiter       # ratelimit.ResponseRateLimiter for UDP, or None
@@ -34,7 +36,11 @@ class Resolver:
         self.dane = dane                 # names outside bit. (HTTP API only)
         self.source = NameSource(chain.names.get, lambda: chain.height, node.params, self.ekeys)
         self.signer = OnlineSigner(self.key)
-        self.responder = Responder(self.source, self.signer, lambda: chain.height)
+        self.policy = Policy([ChainSource(self.source)], record_sources)
+        self.ca = self._open_ca(ca_passphrase) if "ca" in record_sources else None
+        if dane is not None:
+            self.policy.add(dane)
+        self.responder = Responder(self.source, self.signer, lambda: chain.height, self.policy)
         self.dns = None
         self.http = None
         self.metrics = None           # () -> Prometheus text, set by the node; serves GET /metrics
@@ -42,6 +48,28 @@ class Resolver:
         self._zones = None
         chain.names.listeners.append(self._name_changed)
         self.ekeys.listeners.append(self._ekey_accepted)
+
+    def _open_ca(self, passphrase: str | None):
+        """The CA source, if `dotbit-node ca init` made one in the data dir."""
+        from .ca.authority import CAError, ca_dir, has_ca, load_ca
+        from .ca.service import CAService
+        directory = ca_dir(self.node.datadir)
+        if not has_ca(directory):
+            return None
+        if not passphrase:
+            raise CAError("no-passphrase", f"the CA in {directory} needs its passphrase "
+                                           "(--ca-passphrase-file or DOTBIT_CA_PASSPHRASE)")
+        chain = self.node.chain
+
+        def recent(n: int) -> list[bytes]:
+            return [chain.entry_at(h).hash for h in range(max(0, chain.height - n + 1), chain.height + 1)]
+
+        ca = CAService(load_ca(directory, passphrase), chain.db, chain.names.get, lambda: chain.height, recent,
+                       self.node.params, on_change=self.invalidate)
+        chain.names.listeners.append(ca.name_changed)
+        self.policy.add(ca)
+        log.info("CA source on: %s", ca.authority.cert.subject.rfc4514_string())
+        return ca
 
     def _name_changed(self, kind, name: bytes | None, record, height) -> None:
         self.invalidate(name.decode("utf-8", "surrogateescape") if name is not None else None)
@@ -65,6 +93,8 @@ class Resolver:
         return self._zones
 
     async def start(self) -> None:
+        if self.ca is not None:
+            self.ca.reconcile()
         if self.dns_port is not None:
             from .dns_server import DNSServer
             transfer = None
