@@ -95,6 +95,17 @@ def test_wallet_file_and_lock_are_0600(tmp_path):
     assert mode(path) == 0o600
 
 
+def test_ca_key_file_is_0600(tmp_path):
+    from node.resolver.ca.authority import KEY_FILE, init_ca
+    d = tmp_path / "ca"
+    d.mkdir()
+    (d / (KEY_FILE + ".tmp")).write_text("x")
+    os.chmod(d / (KEY_FILE + ".tmp"), 0o666)
+    with with_umask(0):
+        init_ca(str(d), PASS, "regtest", time.time())
+    assert mode(d / KEY_FILE) == 0o600
+
+
 # --- secrets never in logs or errors -------------------------------------------------------------
 
 def test_no_secrets_in_logs_or_errors(tmp_path):
