@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 
-from .dns_answer import Responder
+from .dns_answer import SERIAL, Responder
 from .dnssec import OnlineSigner
 from .identity import load_or_create
 from .records import NameSource
@@ -51,6 +51,7 @@ class Resolver:
             from .notify import Notifier
             self.notifier = Notifier(notify, lambda: chain.height, axfr_keys)
             chain.listeners.append(self.notifier.tip_changed)
+        chain.listeners.append(lambda *_: self.responder.invalidate(SERIAL))
         chain.names.listeners.append(self._name_changed)
         self.ekeys.listeners.append(self._ekey_accepted)
 
