@@ -4,7 +4,8 @@ an unknown key NOTAUTH/BADKEY, a stale clock NOTAUTH/BADTIME signed with our tim
 several 64 KiB messages verifies with dnspython's multi-message TSIG context on every message;
 signed SOA queries (a BIND or Knot secondary's refresh) get signed answers; a new block sends one
 signed NOTIFY with the new serial to a UDP listener, retried until acknowledged; and Unbound as a
-secondary with allow-notify picks up a new name at once instead of at its refresh timer. Key
+secondary with allow-notify, and BIND 9 as a secondary with the key, pick up a new name at once
+instead of at their refresh timer. Key
 specs and BIND key files parse, and secrets never reach the log or an error line."""
 from __future__ import annotations
 
@@ -469,6 +470,100 @@ remote-control:
         picked_up = time.monotonic() - start - registered
         assert {rd.address for rd in ask("second.bit.").answer[0]} == {"192.0.2.20"}
         print(f"unbound picked up the new name {picked_up:.2f}s after its block")
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        try:
+            node.stop()
+        except Exception:
+            node.kill()
+        shutil.rmtree(node.datadir, ignore_errors=True)
+
+
+NAMED = shutil.which("named") or shutil.which("named", path="/usr/sbin:/sbin")
+
+
+@needs_tools("named")
+def test_bind_secondary_with_tsig_follows_signed_notify(tmp_path):
+    """BIND 9 as a secondary with the key: its SOA refresh queries and transfers are signed
+    and must verify both ways, and our signed NOTIFY makes it fetch a new name at once (the
+    SOA refresh is an hour)."""
+    nport = free_port()
+    node = ResolverNode(new_datadir(), "--axfr-allow", "127.0.0.1", "--axfr-tsig", f"xfr-key:{SECRET}",
+                        "--notify", f"127.0.0.1:{nport}")
+    node.start()
+    work = tmp_path / "named"
+    work.mkdir()
+    proc = None
+    try:
+        node.fund(blocks=110)
+        node.register({b"d/first": {"ip": ["192.0.2.10"]}})
+        (work / "named.conf").write_text(f"""options {{
+    directory "{work}";
+    listen-on port {nport} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    pid-file none;
+    recursion no;
+    dnssec-validation no;
+    notify no;
+}};
+controls {{ }};
+key "xfr-key" {{ algorithm hmac-sha256; secret "{SECRET}"; }};
+zone "bit" {{
+    type secondary;
+    primaries {{ 127.0.0.1 port {node.dns_port} key xfr-key; }};
+    file "bit.zone";
+}};
+logging {{
+    channel file {{ file "{work}/named.log"; severity info; print-time yes; }};
+    category default {{ file; }};
+    category xfer-in {{ file; }};
+    category notify {{ file; }};
+}};
+""")
+        proc = subprocess.Popen([NAMED, "-f", "-c", str(work / "named.conf"), "-n", "1"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def ask(qname):
+            try:
+                return dns.query.udp(dns.message.make_query(qname, "A"), "127.0.0.1", port=nport, timeout=2)
+            except Exception:
+                return None
+
+        def has(qname):
+            r = ask(qname)
+            return r is not None and r.rcode() == dns.rcode.NOERROR and bool(r.answer) and r.flags & dns.flags.AA
+
+        def log():
+            p = work / "named.log"
+            return p.read_text()[-3000:] if p.exists() else ""
+
+        deadline = time.monotonic() + 20
+        while not has("first.bit."):
+            assert proc.poll() is None and time.monotonic() < deadline, log()
+            time.sleep(0.2)
+        assert ask("second.bit.").rcode() == dns.rcode.NXDOMAIN
+        node.register({b"d/second": {"ip": ["192.0.2.20"]}})
+        block_at = time.monotonic()
+        deadline = block_at + 15
+        while not has("second.bit."):
+            assert time.monotonic() < deadline, log() + node.log()
+            time.sleep(0.2)
+        print(f"BIND picked up the new name {time.monotonic() - block_at:.2f}s after its block")
+        text = (work / "named.log").read_text()
+        assert "transferred serial" in text and "Transfer status: success" in text, text[-2000:]
+        assert all("TSIG 'xfr-key'" in ln for ln in text.splitlines() if "transferred serial" in ln)
+        assert "received notify for zone 'bit': TSIG 'xfr-key'" in text, text[-2000:]     # BIND checked our MAC
+        height = node.call("getblockcount")
+        assert f"notify from 127.0.0.1#" in text and f"transferred serial {height}" in text, text[-2000:]
+        with open(node.log_path) as f:
+            ours = f.read()
+        assert "(TSIG)" in ours and "acknowledged" in ours and SECRET not in ours
     finally:
         if proc is not None:
             proc.terminate()
