@@ -5,8 +5,8 @@ several 64 KiB messages verifies with dnspython's multi-message TSIG context on 
 signed SOA queries (a BIND or Knot secondary's refresh) get signed answers; a new block sends one
 signed NOTIFY with the new serial to a UDP listener, retried until acknowledged; and Unbound as a
 secondary with allow-notify, and BIND 9 as a secondary with the key, pick up a new name at once
-instead of at their refresh timer. Key
-specs and BIND key files parse, and secrets never reach the log or an error line."""
+instead of at their refresh timer. Key specs and BIND key files parse, and secrets never reach
+the log or an error line."""
 from __future__ import annotations
 
 import base64
@@ -560,7 +560,7 @@ logging {{
         assert all("TSIG 'xfr-key'" in ln for ln in text.splitlines() if "transferred serial" in ln)
         assert "received notify for zone 'bit': TSIG 'xfr-key'" in text, text[-2000:]     # BIND checked our MAC
         height = node.call("getblockcount")
-        assert f"notify from 127.0.0.1#" in text and f"transferred serial {height}" in text, text[-2000:]
+        assert "notify from 127.0.0.1#" in text and f"transferred serial {height}" in text, text[-2000:]
         with open(node.log_path) as f:
             ours = f.read()
         assert "(TSIG)" in ours and "acknowledged" in ours and SECRET not in ours
