@@ -156,7 +156,7 @@ class Rejected(Exception):
 def has_tsig(wire: bytes) -> bool:
     """A cheap filter before parsing: a TSIG RR's TYPE and CLASS bytes appear in the message.
     False positives only cost a parse; there are no false negatives."""
-    return _TSIG_TYPE_CLASS in wire[12:]
+    return wire.find(_TSIG_TYPE_CLASS, 12) >= 0
 
 
 def check(wire: bytes, keyring: Keyring, now: int | None = None) -> Signed | None:
@@ -166,7 +166,7 @@ def check(wire: bytes, keyring: Keyring, now: int | None = None) -> Signed | Non
         plain = dns.message.from_wire(wire, keyring=False)
     except Exception:
         return None
-    if not plain.had_tsig:
+    if not plain.had_tsig or plain.flags & dns.flags.QR:
         return None
     tsig = plain.tsig[0]
     now = int(time.time()) if now is None else now
@@ -184,7 +184,7 @@ def check(wire: bytes, keyring: Keyring, now: int | None = None) -> Signed | Non
         signed, _ = sign_wire(resp.to_wire(), key, tsig.mac, tsig.time_signed,
                               error=dns.rcode.BADTIME, other=other)
         raise Rejected(signed, "BADTIME", keyname) from None
-    except dns.exception.DNSException:
+    except Exception:
         # A TSIG that is not last, a non-zero error from a client...: malformed (RFC 8945 §5.2).
         raise Rejected(_bare_formerr(plain), "FORMERR", keyname) from None
     # Time is checked against dnspython's clock in from_wire; `now` only serves tests above.
@@ -248,22 +248,23 @@ class SignedResponder:
         self.responder = responder
         self.keyring = keyring
         self.log = log
+        self._plain = responder.handle          # bound once: this sits on every query's path
 
     def __getattr__(self, name):                  # counts, invalidate...: the Responder's
         return getattr(self.responder, name)
 
     def handle(self, wire: bytes, tcp: bool = False) -> bytes | None:
-        if not has_tsig(wire) or len(wire) < 12 or wire[2] & 0x80:
-            return self.responder.handle(wire, tcp)
+        if wire.find(_TSIG_TYPE_CLASS, 12) < 0 or wire[2] & 0x80:      # has_tsig, inlined
+            return self._plain(wire, tcp)
         try:
             signed = check(wire, self.keyring)
         except Rejected as e:
             if self.log is not None:
-                self.log.info("query refused: %s", e)
+                self.log.debug("query refused: %s", e)
             return e.response
         if signed is None:
-            return self.responder.handle(wire, tcp)
-        out = self.responder.handle(signed.unsigned, tcp)
+            return self._plain(wire, tcp)
+        out = self._plain(signed.unsigned, tcp)
         if out is None:
             return None
         limit = 65535 if tcp else max(512, signed.query.payload if signed.query.edns >= 0 else 512)
