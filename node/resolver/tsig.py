@@ -187,7 +187,7 @@ def check(wire: bytes, keyring: Keyring, now: int | None = None) -> Signed | Non
     except Exception:
         # A TSIG that is not last, a non-zero error from a client...: malformed (RFC 8945 §5.2).
         raise Rejected(_bare_formerr(plain), "FORMERR", keyname) from None
-    # Time is checked against dnspython's clock in from_wire; `now` only serves tests above.
+    # `now` only dates our answers: the fudge check itself is dnspython's, in from_wire.
     query.tsig = None
     query.want_tsig_sign = False
     query.keyring = None
