@@ -45,7 +45,7 @@ class Node:
                  miner_processes: int | None = None, p2p=None, dns_port: int | None = None,
                  http_port: int | None = None, resolver_key: str | None = None, axfr_allow=(), dane=None,
                  metrics_port: int | None = None, record_sources: tuple[str, ...] | None = None,
-                 ca_passphrase: str | None = None):
+                 ca_passphrase: str | None = None, axfr_keys=None, notify=()):
         self.params = params
         self.datadir = datadir
         self.rpc_host = rpc_host
@@ -76,7 +76,7 @@ class Node:
             from node.resolver.sources import DEFAULT_ORDER
             self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port,
                                      axfr_allow=axfr_allow, dane=dane, record_sources=record_sources or DEFAULT_ORDER,
-                                     ca_passphrase=ca_passphrase)
+                                     ca_passphrase=ca_passphrase, axfr_keys=axfr_keys, notify=notify)
         from node.metrics import NodeMetrics
         self.metrics = NodeMetrics(self)
         self.metrics_port = metrics_port
