@@ -27,8 +27,8 @@ SCHEMA: dict[str, dict[str, type]] = {
     "mining": {"enabled": bool, "address": str, "interval": float, "processes": int},
     "resolver": {"enabled": bool, "dns_port": int, "http_port": int, "key": str, "dane_zones": list,
                  "dane_anchors": str, "axfr_allow": list, "record_sources": str,
-                 "ca_passphrase_file": str, "dns_rate_limit": float, "dns_rate_limit_exempt": list,
-                 "bind": str},
+                 "ca_passphrase_file": str, "axfr_tsig": list, "axfr_tsig_file": str, "notify": list,
+                 "dns_rate_limit": float, "dns_rate_limit_exempt": list, "bind": str},
     "wallet": {"file": str, "passphrase_file": str, "fee_rate": int},
 }
 

@@ -43,7 +43,11 @@ NS_NAME = "localhost."           # the resolver serves bit. itself on loopback
 OUR_PAYLOAD = 1232               # DNS flag day 2020 advice: avoids IP fragmentation
 MAX_UDP = OUR_PAYLOAD           # a bigger EDNS buffer is clamped: amplification and fragments
 MAX_CNAME_CHAIN = 8
-RAW_CACHE_SECONDS = 300         # bounds SOA-serial staleness; signatures live for days
+RAW_CACHE_SECONDS = 300         # bounds how long an answer lives; signatures live for days
+# A pseudo-name (no d/ name starts with "@") that answers carrying the SOA depend on: the serial
+# is the tip height, so a new tip drops them and a secondary probing after a NOTIFY sees the
+# new serial at once, not up to RAW_CACHE_SECONDS later.
+SERIAL = "@serial"
 RAW_CACHE_MAX = 100_000
 
 T = dns.rdatatype
@@ -273,6 +277,8 @@ class Responder:
             section.append(self.signer.sign(rrset))
 
     def _soa(self, ttl: int) -> dns.rrset.RRset:
+        if self.source.track is not None:
+            self.source.track.append(SERIAL)
         return soa_rrset(self.serial(), ttl)
 
     def _with_policy(self, qname: dns.name.Name, sets: dict) -> dict:
