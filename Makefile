@@ -22,7 +22,7 @@ test: install
 	$(BIN)/python -m pytest -q -n 2 --durations=10
 
 bench: install
-	$(BIN)/python bench/run_all.py --write BENCHMARKS.md
+	$(BIN)/python bench/run_all.py --results bench/results.json --write BENCHMARKS.md
 
 # A regtest node in a temp dir on free ports: register d/example, resolve it, stop (about 30 s).
 demo: install

@@ -39,6 +39,7 @@ def benches(chain_dir: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("light", q(["--headers", "20000", "--names", "2000", "--repeat", "1", "--seconds", "1"], [])),
         ("zone", q(["--names", "1000", "--repeat", "1"], [])),
         ("wallet", q(["--repeat", "3"], [])),
+        ("load", q(["--nodes", "3", "--minutes", "0.5", "--mine-interval", "1"], [])),
     ]
 
 
@@ -132,12 +133,32 @@ def render(template: str, results: dict, info: dict) -> str:
     return re.sub(r"\{\{([^{}]+)\}\}", sub, template)
 
 
+def keep_results(path: str, results: dict, seconds: dict, dates: dict):
+    """Merge this pass into the kept results (this pass wins) and save them atomically."""
+    try:
+        with open(path) as f:
+            kept = json.load(f)
+    except (OSError, ValueError):
+        kept = {}
+    for name, figs in results.items():
+        kept[name] = {"figures": figs, "seconds": seconds.get(name, 0), "date": dates[name]}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(kept, f, indent=1)
+    os.replace(tmp, path)
+    return ({k: v["figures"] for k, v in kept.items()}, {k: v["seconds"] for k, v in kept.items()},
+            {k: v["date"] for k, v in kept.items()})
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small sizes, for a smoke run (minutes, not hours)")
     ap.add_argument("--only", nargs="*", help="run only these benchmarks")
     ap.add_argument("--write", metavar="FILE", help="fill bench/BENCHMARKS.template.md into FILE")
     ap.add_argument("--template", default=TEMPLATE, help=argparse.SUPPRESS)
+    ap.add_argument("--results", metavar="FILE",
+                    help="keep every bench's figures here (JSON): a later --only run replaces just its "
+                         "benches, and --write still shows the others, each with the date it was measured")
     args = ap.parse_args()
     m = machine()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -145,7 +166,7 @@ def main() -> int:
     print(f"# {started}, {m['python']}, {m['cores']} cores, {m['cpu']}, load {load_before}")
     tmp = tempfile.mkdtemp(prefix="dotbit-bench-")
     chain_dir = os.path.join(tmp, "chain")
-    failed, results, seconds = [], {}, {}
+    failed, results, seconds, dates = [], {}, {}, {}
     try:
         for name, extra in benches(chain_dir, args.quick):
             if args.only and name not in args.only and not (name == "make_chain" and NEEDS_CHAIN & set(args.only)):
@@ -159,6 +180,7 @@ def main() -> int:
             rc, figs = run_bench(script, extra)
             seconds[name] = time.monotonic() - t0
             results[name] = figs
+            dates[name] = time.strftime("%Y-%m-%d", time.gmtime())
             print(f"({name}: {seconds[name]:.0f}s, exit {rc})", flush=True)
             if rc:
                 failed.append(name)
@@ -168,12 +190,15 @@ def main() -> int:
     for name, figs in results.items():
         for f in figs:
             print(f"{name + '.' + f['name']:<32} {fmt(f['value']):>10} {f['unit']:<10} {f['label']}")
+    if args.results:
+        results, seconds, dates = keep_results(args.results, results, seconds, dates)
     if args.write:
         info = {"date": started, "mode": "quick (small sizes: a smoke run, not the targets' sizes)"
                 if args.quick else "full (the issues' sizes)",
                 "machine": f"{m['cpu']}, {m['cores']} cores{m['mem']}, {m['python']}, {m['os']}; "
                            f"load average {load_before} before the run, {load_average()} after",
-                "durations": ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())}
+                "durations": ", ".join(f"{k} {v:.0f} s" + (f" ({dates[k]})" if dates.get(k, started[:10]) != started[:10]
+                                                           else "") for k, v in seconds.items())}
         with open(args.template) as f:
             text = render(f.read(), results, info)
         tmp_out = args.write + ".tmp"

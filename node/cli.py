@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datadir", help="data directory (default: ~/.local/share/dotbit/NETWORK)")
     p.add_argument("--rpc-port", type=int, help="JSON-RPC port (default per network)")
     p.add_argument("--rpc-bind", help="JSON-RPC address (default 127.0.0.1)")
+    p.add_argument("--rpc-allow-remote", action="store_true", default=None,
+                   help="allow --rpc-bind on a non-loopback address (the cookie then crosses the network)")
     p.add_argument("--mine", action="store_true", default=None, help="mine blocks continuously")
     p.add_argument("--mine-address", help="address for mined coins (default: the node's own key)")
     p.add_argument("--mine-interval", type=float, help="seconds between mined blocks with --mine (default 5)")
@@ -58,6 +60,15 @@ def build_parser() -> argparse.ArgumentParser:
                                           "created on first start, mode 0600)")
     p.add_argument("--axfr-allow", action="append", metavar="CIDR",
                    help="answer AXFR of bit. over TCP to these sources (repeatable; default: none)")
+    p.add_argument("--axfr-tsig", action="append", metavar="NAME:ALGORITHM:BASE64SECRET",
+                   help="also require a TSIG by this key for zone transfers, and sign answers and NOTIFYs "
+                        "with it (repeatable; ALGORITHM defaults to hmac-sha256; the command line is "
+                        "visible to other users: prefer --axfr-tsig-file)")
+    p.add_argument("--axfr-tsig-file", metavar="FILE",
+                   help="TSIG keys in BIND syntax (key \"NAME\" { algorithm ...; secret \"...\"; };), "
+                        "as tsig-keygen writes them")
+    p.add_argument("--notify", action="append", metavar="IP:PORT",
+                   help="send a NOTIFY for bit. to this secondary on each new tip (repeatable)")
     p.add_argument("--dane-zone", action="append", metavar="FILE",
                    help="serve TLSA/A/AAAA/CNAME of this DNSSEC-signed zone file (a name outside bit.) "
                         "over the HTTP API (repeatable; SIGHUP reloads)")
@@ -68,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="who answers TLSA questions, first with records wins (default chain,ca,dane)")
     p.add_argument("--ca-passphrase-file", help="passphrase of the CA key in DATADIR/ca "
                                                 "(or env DOTBIT_CA_PASSPHRASE)")
+    p.add_argument("--resolver-bind", help="DNS and resolver HTTP address (default: the --rpc-bind address); "
+                                           "serve DNS publicly without exposing JSON-RPC")
+    p.add_argument("--dns-rate-limit", type=float, metavar="N",
+                   help="UDP answers per second per /24 (IPv4) or /56 (IPv6) client network; "
+                        "0 turns the limit off (default 100)")
+    p.add_argument("--dns-rate-limit-exempt", action="append", metavar="CIDR",
+                   help="a client network the DNS rate limit never applies to (repeatable; 'none' for "
+                        "none; default loopback)")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus GET /metrics on this port (default: off; "
                                                     "also on the resolver HTTP port when that is on)")
     p.add_argument("--log-level", choices=LEVELS, help="debug, info (default), warning or error")
@@ -112,9 +131,15 @@ def main(argv=None) -> int:
         dns_port = cfg.get("resolver", "dns_port", args.dns_port, params.dns_port if resolver_on else None)
         http_port = cfg.get("resolver", "http_port", args.http_port, params.http_port if resolver_on else None)
         axfr_allow = cfg.get("resolver", "axfr_allow", args.axfr_allow, [])
+        from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind, dns_limiter
+        rpc_bind = cfg.get("rpc", "bind", args.rpc_bind, "127.0.0.1")
+        check_rpc_bind(rpc_bind, cfg.get("rpc", "allow_remote", args.rpc_allow_remote, False))
+        limiter = dns_limiter(cfg.get("resolver", "dns_rate_limit", args.dns_rate_limit, DEFAULT_DNS_RATE_LIMIT),
+                              cfg.get("resolver", "dns_rate_limit_exempt", args.dns_rate_limit_exempt, DEFAULT_EXEMPT))
         if axfr_allow and dns_port is None:
             raise ValueError("--axfr-allow needs DNS: add --dns-port N or --resolver")
-        node = Node(params, datadir, rpc_host=cfg.get("rpc", "bind", args.rpc_bind, "127.0.0.1"),
+        axfr_keys, notify = _transfer_options(args, cfg, axfr_allow, dns_port)
+        node = Node(params, datadir, rpc_host=rpc_bind,
                     rpc_port=cfg.get("rpc", "port", args.rpc_port),
                     mine=cfg.get("mining", "enabled", args.mine, False),
                     mine_address=cfg.get("mining", "address", args.mine_address),
@@ -124,11 +149,33 @@ def main(argv=None) -> int:
                     resolver_key=cfg.get("resolver", "key", args.resolver_key),
                     metrics_port=cfg.get("node", "metrics_port", args.metrics_port),
                     axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg),
-                    record_sources=record_sources, ca_passphrase=_ca_passphrase(args, cfg))
+                    record_sources=record_sources, ca_passphrase=_ca_passphrase(args, cfg),
+                    axfr_keys=axfr_keys, notify=notify, dns_limiter=limiter,
+                    resolver_host=cfg.get("resolver", "bind", args.resolver_bind))
     except (StoreError, ValueError, OSError, CAError) as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     return asyncio.run(_run(node, cfg.get("node", "log_format", args.log_format, "text")))
+
+
+def _transfer_options(args, cfg, axfr_allow, dns_port) -> tuple:
+    """TSIG keys (a Keyring or None) and NOTIFY targets; ValueError (one line) when unusable."""
+    specs = cfg.get("resolver", "axfr_tsig", args.axfr_tsig, [])
+    key_file = cfg.get("resolver", "axfr_tsig_file", args.axfr_tsig_file)
+    targets = cfg.get("resolver", "notify", args.notify, [])
+    keyring = None
+    if specs or key_file:
+        from node.resolver.tsig import Keyring, parse_spec, read_key_file
+        keys = [parse_spec(s) for s in specs] + (read_key_file(key_file) if key_file else [])
+        keyring = Keyring(keys)
+        if not axfr_allow:
+            raise ValueError("--axfr-tsig needs --axfr-allow (0.0.0.0/0 and ::/0 to let the key alone decide)")
+    if targets:
+        if dns_port is None:
+            raise ValueError("--notify needs DNS: add --dns-port N or --resolver")
+        from node.resolver.notify import parse_targets
+        targets = parse_targets(targets)
+    return keyring, tuple(targets)
 
 
 def _axfr_networks(cidrs) -> tuple:

@@ -22,12 +22,13 @@ FILE_NAME = "dotbit.toml"
 # section -> key -> type. Types: str, int, float, bool, list (of str).
 SCHEMA: dict[str, dict[str, type]] = {
     "node": {"network": str, "datadir": str, "log_level": str, "log_format": str, "metrics_port": int},
-    "rpc": {"port": int, "bind": str, "url": str, "cookie": str},
+    "rpc": {"port": int, "bind": str, "url": str, "cookie": str, "allow_remote": bool},
     "p2p": {"port": int, "bind": str, "listen": bool, "connect": list, "addnode": list, "maxpeers": int},
     "mining": {"enabled": bool, "address": str, "interval": float, "processes": int},
     "resolver": {"enabled": bool, "dns_port": int, "http_port": int, "key": str, "dane_zones": list,
                  "dane_anchors": str, "axfr_allow": list, "record_sources": str,
-                 "ca_passphrase_file": str},
+                 "ca_passphrase_file": str, "axfr_tsig": list, "axfr_tsig_file": str, "notify": list,
+                 "dns_rate_limit": float, "dns_rate_limit_exempt": list, "bind": str},
     "wallet": {"file": str, "passphrase_file": str, "fee_rate": int},
 }
 

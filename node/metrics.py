@@ -110,6 +110,11 @@ class NodeMetrics:
                      [({}, max(0, sum(counts) - misses))])
             m.metric("dotbit_dns_cache_misses_total", "counter", "DNS answers computed (cache misses)",
                      [({}, misses)])
+            rl = r.dns_limiter
+            if rl is not None:
+                m.metric("dotbit_dns_rate_limited_total", "counter",
+                         "UDP queries over the per-network rate limit: dropped, or answered TC=1 (slip)",
+                         [({"action": "drop"}, rl.dropped), ({"action": "slip"}, rl.slipped)])
             if r.http is not None:
                 stats = r.http.server_statuses()
                 m.metric("dotbit_http_requests_total", "counter", "resolver HTTP responses, by status",

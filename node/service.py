@@ -45,7 +45,8 @@ class Node:
                  miner_processes: int | None = None, p2p=None, dns_port: int | None = None,
                  http_port: int | None = None, resolver_key: str | None = None, axfr_allow=(), dane=None,
                  metrics_port: int | None = None, record_sources: tuple[str, ...] | None = None,
-                 ca_passphrase: str | None = None):
+                 ca_passphrase: str | None = None, axfr_keys=None, notify=(), dns_limiter=None,
+                 resolver_host: str | None = None):
         self.params = params
         self.datadir = datadir
         self.rpc_host = rpc_host
@@ -74,9 +75,10 @@ class Node:
         if dns_port is not None or http_port is not None:
             from node.resolver.service import Resolver
             from node.resolver.sources import DEFAULT_ORDER
-            self.resolver = Resolver(self, resolver_key, host=rpc_host, dns_port=dns_port, http_port=http_port,
-                                     axfr_allow=axfr_allow, dane=dane, record_sources=record_sources or DEFAULT_ORDER,
-                                     ca_passphrase=ca_passphrase)
+            self.resolver = Resolver(self, resolver_key, host=resolver_host or rpc_host, dns_port=dns_port,
+                                     http_port=http_port, axfr_allow=axfr_allow, dane=dane,
+                                     record_sources=record_sources or DEFAULT_ORDER, ca_passphrase=ca_passphrase,
+                                     axfr_keys=axfr_keys, notify=notify, dns_limiter=dns_limiter)
         from node.metrics import NodeMetrics
         self.metrics = NodeMetrics(self)
         self.metrics_port = metrics_port

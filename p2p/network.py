@@ -28,6 +28,9 @@ from .sync import BlockSync
 log = logging.getLogger("dotbit.p2p")
 USER_AGENT = b"/dotbit:0.1.0/"
 MAX_EPHKEYS = 10_000
+# Transactions asked of one peer and not yet delivered: a peer announcing junk txids fills
+# only its own allowance, and the others' announcements are still fetched at once.
+MAX_TX_ASKED_PER_PEER = 5_000
 INV_INTERVAL = 0.1
 
 
@@ -40,6 +43,9 @@ class P2PConfig:
     addnode: list = field(default_factory=list)    # [(host, port)]: these besides the book
     maxpeers: int = 32
     max_outbound: int = 8
+    # Inbound connections one address may hold (0: half of maxpeers), so a single host cannot
+    # take every slot and keep honest peers out (eclipse by connection flood).
+    max_inbound_per_host: int = 0
     handshake_timeout: float = 10.0
     ping_interval: float = 30.0
     ping_timeout: float = 20.0
@@ -72,6 +78,7 @@ class Network:
         self.ephkeys: OrderedDict[bytes, bytes] = OrderedDict()
         self.rejected = BoundedSet(50_000)
         self.tx_requested: dict[bytes, float] = {}
+        self.tx_asked: dict[int, dict[bytes, float]] = {}      # peer id -> txid -> asked at
         self._dialling: set[tuple[str, int]] = set()
         self._retry_at: dict[tuple[str, int], float] = {}
         self._fails: dict[tuple[str, int], int] = {}
@@ -128,6 +135,11 @@ class Network:
             log.info("refusing inbound %s: %d peers already", host, len(self.peers))
             writer.close()
             return
+        per_host = self.config.max_inbound_per_host or max(1, self.config.maxpeers // 2)
+        if sum(1 for p in self.peers.values() if p.inbound and p.host == host) >= per_host:
+            log.info("refusing inbound %s: %d connections from it already", host, per_host)
+            writer.close()
+            return
         self._add_peer(Peer(self, reader, writer, inbound=True))
 
     def _add_peer(self, peer: Peer) -> None:
@@ -139,6 +151,7 @@ class Network:
 
     def on_closed(self, peer: Peer) -> None:
         self.peers.pop(peer.id, None)
+        self.tx_asked.pop(peer.id, None)
         self.sync.peer_gone(peer)
 
     def _targets(self) -> list[tuple[str, int]]:
@@ -242,6 +255,9 @@ class Network:
                 p.send(Ping(p.ping_nonce))
         for txid in [t for t, at in self.tx_requested.items() if now - at > 60]:
             del self.tx_requested[txid]
+        for asked in self.tx_asked.values():
+            for txid in [t for t, at in asked.items() if now - at > 60]:
+                del asked[txid]
         self.sync.check_stalls()
 
     # --- messages --------------------------------------------------------------------------
@@ -310,6 +326,7 @@ class Network:
         want = []
         new_block = False
         now = time.monotonic()
+        asked = self.tx_asked.setdefault(peer.id, {})
         for t, h in msg.items:
             peer.known.add((t, h))
             if t == INV_BLOCK:
@@ -317,9 +334,10 @@ class Network:
                     new_block = True
             elif t == INV_TX:
                 if (self.sync.downloading or h in self.rejected or self.view.has_tx(h)
-                        or now - self.tx_requested.get(h, -1e9) < 30 or len(self.tx_requested) > 50_000):
+                        or now - self.tx_requested.get(h, -1e9) < 30 or len(asked) >= MAX_TX_ASKED_PER_PEER):
                     continue
                 self.tx_requested[h] = now
+                asked[h] = now
                 want.append((t, h))
             elif t == INV_EPHKEY and h not in self.ephkeys and "ephkey" in self.handlers:
                 want.append((t, h))
@@ -370,6 +388,7 @@ class Network:
                 self.sync.on_notfound(peer, h)
             elif t == INV_TX:
                 self.tx_requested.pop(h, None)
+                self.tx_asked.get(peer.id, {}).pop(h, None)
 
     def _on_getheaders(self, peer: Peer, msg: GetHeaders) -> None:
         peer.send(Headers(tuple(self.view.headers_after(msg.locator, msg.stop, MAX_HEADERS))))
@@ -394,6 +413,7 @@ class Network:
         txid = tx.txid
         peer.known.add((INV_TX, txid))
         self.tx_requested.pop(txid, None)
+        self.tx_asked.get(peer.id, {}).pop(txid, None)
         if self.view.has_tx(txid) or txid in self.rejected:
             return
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -98,3 +99,19 @@ class NodeProcess:
             self.stop()
         except Exception:
             self.kill()
+
+
+def running(node, setup=None, remove: str | None = None):
+    """Generator for a module fixture: start `node`, run `setup(node)` if given, yield it; then
+    stop it (kill it if a clean stop fails) and remove `remove` (default: its data dir)."""
+    node.start()
+    try:
+        if setup is not None:
+            setup(node)
+        yield node
+    finally:
+        try:
+            node.stop()
+        except Exception:
+            node.kill()
+        shutil.rmtree(remove or node.datadir, ignore_errors=True)

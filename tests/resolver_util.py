@@ -11,7 +11,7 @@ import tempfile
 
 from conftest import Key
 from names_util import Funds, firstupdate, name_new, update
-from nodeproc import NodeProcess, free_port
+from nodeproc import NodeProcess, free_port, running
 from node.params import REGTEST
 
 OWNER = Key.from_seed(61)
@@ -101,8 +101,6 @@ def needs_tools(*tools: str):
     """Skip marker for tests that run external DNS programs. Where the tools are required
     (.ci/run sets DOTBIT_REQUIRE_DNS_TOOLS=1 after installing them), a missing one fails the
     run instead of quietly skipping the test."""
-    import shutil
-
     import pytest
     missing = [t for t in tools if not (shutil.which(t) or shutil.which(t, path="/usr/sbin:/sbin"))]
     if missing and os.environ.get("DOTBIT_REQUIRE_DNS_TOOLS") == "1":
@@ -123,18 +121,7 @@ def new_datadir() -> str:
 def started_resolver_node(setup=None):
     """Generator for a module fixture: a running node, by default funded with sample_names()
     registered; `setup(node)` replaces that. The node is stopped and its data dir removed."""
-    node = ResolverNode(new_datadir())
-    node.start()
-    try:
-        if setup is None:
-            node.fund(blocks=110)
-            node.register(sample_names())
-        else:
-            setup(node)
-        yield node
-    finally:
-        try:
-            node.stop()
-        except Exception:
-            node.kill()
-        shutil.rmtree(node.datadir, ignore_errors=True)
+    def default(node):
+        node.fund(blocks=110)
+        node.register(sample_names())
+    yield from running(ResolverNode(new_datadir()), setup or default)

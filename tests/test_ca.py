@@ -35,7 +35,7 @@ from cryptography.x509.oid import NameOID
 from conftest import Key
 from light_proxy import LyingProxy
 from light_util import light_dir, resolve, resolver_key
-from nodeproc import run_cli
+from nodeproc import run_cli, running
 from resolver_util import OTHER, OWNER, TLS_DIGEST_B64, ResolverNode, needs_tools, new_datadir
 from node.chain.crypto import decode_address
 from node.params import REGTEST
@@ -66,19 +66,12 @@ def node():
         f.write(PASSPHRASE + "\n")
     r = run_cli("--network", "regtest", "--datadir", datadir, "ca", "init", "--ca-passphrase-file", passfile)
     assert r.returncode == 0, r.stderr
-    n = ResolverNode(datadir, "--ca-passphrase-file", passfile)
-    n.start()
-    try:
+
+    def setup(n):
         n.fund(blocks=112)
         n.register({k: v for k, v in NAMES.items() if k != b"d/theirs"})
         n.register({b"d/theirs": NAMES[b"d/theirs"]}, owner=OTHER)
-        yield n
-    finally:
-        try:
-            n.stop()
-        except Exception:
-            n.kill()
-        shutil.rmtree(datadir, ignore_errors=True)
+    yield from running(ResolverNode(datadir, "--ca-passphrase-file", passfile), setup)
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from dane_zones import TLSA_HEX, ZoneKeys, drop_rrsig, flip_rrsig, signed_zone, write_anchors, write_zone
-from nodeproc import NodeProcess, free_port, run_cli
+from nodeproc import NodeProcess, free_port, run_cli, running
 from resolver_util import needs_tools
 from node.names.dvalue import Record, lookup_records
 from node.resolver.dane import BOGUS, INSECURE, SECURE, DANESource
@@ -271,15 +271,7 @@ def dane_node():
                        "--dane-anchors", anchors)
     node.http_port = http_port
     node.cert, node.keys, node.dir = cert, keys["example.com."], d
-    node.start()
-    try:
-        yield node
-    finally:
-        try:
-            node.stop()
-        except Exception:
-            node.kill()
-        shutil.rmtree(d, ignore_errors=True)
+    yield from running(node, remove=d)
 
 
 def fetch(node, path):

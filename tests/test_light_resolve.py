@@ -107,7 +107,8 @@ def test_header_store_resumes_and_checkpoints(cli, node):
 
 
 @pytest.mark.parametrize("args,words", [
-    (("example.com",), "not a name under .bit"),
+    (("example.com",), "serves no names outside bit."),      # a DANE question, to a node without zones
+    (("a..bit",), "not a name under .bit"),
     (("light.bit", "BOGUS"), "unknown type"),
     (("light.bit", "--pin", "zz"), "pin must be 64 hex"),
     (("light.bit", "--max-behind", "x"), "usage"),

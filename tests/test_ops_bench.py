@@ -7,7 +7,7 @@ import sys
 import pytest
 
 BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
-sys.path.insert(0, BENCH)
+sys.path.append(BENCH)           # appended: bench/wallet.py must not shadow the wallet package
 import run_all  # noqa: E402
 
 

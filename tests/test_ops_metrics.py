@@ -16,7 +16,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from nodeproc import NodeProcess, free_port, run_cli
+from nodeproc import NodeProcess, free_port, run_cli, running
 from names_util import name_new
 from resolver_util import OWNER, ResolverNode, new_datadir
 
@@ -79,21 +79,14 @@ def http_get(port: int, path: str) -> int:
 
 @pytest.fixture(scope="module")
 def node():
-    import shutil
     metrics_port = free_port()
     n = ResolverNode(new_datadir(), "--metrics-port", str(metrics_port))
     n.metrics_port = metrics_port
-    n.start()
-    try:
+
+    def setup(n):
         n.fund(blocks=103)
         n.register({b"d/example": {"ip": "192.0.2.1"}, b"d/other": {"ip6": "2001:db8::1"}})
-        yield n
-    finally:
-        try:
-            n.stop()
-        except Exception:
-            n.kill()
-        shutil.rmtree(n.datadir, ignore_errors=True)
+    yield from running(n, setup)
 
 
 def test_parser_rejects_what_prometheus_rejects():

@@ -16,6 +16,7 @@ import msgpack
 import pytest
 from nacl.signing import VerifyKey
 
+from nodeproc import running
 from resolver_util import OWNER, ResolverNode, new_datadir
 
 # --- the second client: everything below comes from docs/protocol.md ----------------------------
@@ -106,19 +107,10 @@ def open_envelope(data: bytes, public_key: bytes) -> dict:
 
 @pytest.fixture(scope="module")
 def node():
-    import shutil
-    n = ResolverNode(new_datadir())
-    n.start()
-    try:
+    def setup(n):
         n.fund(blocks=102)
         n.register({b"d/example": {"ip": "192.0.2.1"}, b"d/other": {"ip": "192.0.2.2"}})
-        yield n
-    finally:
-        try:
-            n.stop()
-        except Exception:
-            n.kill()
-        shutil.rmtree(n.datadir, ignore_errors=True)
+    yield from running(ResolverNode(new_datadir()), setup)
 
 
 def get(node, path: str) -> bytes:

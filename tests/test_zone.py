@@ -27,7 +27,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from nodeproc import free_port, run_cli
+from nodeproc import free_port, run_cli, running
 from resolver_util import ResolverNode, needs_tools, new_datadir, sample_names
 
 from node.resolver.identity import ResolverKey
@@ -55,17 +55,7 @@ def _setup(node):
 
 @pytest.fixture(scope="module")
 def node():
-    n = ResolverNode(new_datadir(), "--axfr-allow", "127.0.0.1/32", "--axfr-allow", "::1")
-    n.start()
-    try:
-        _setup(n)
-        yield n
-    finally:
-        try:
-            n.stop()
-        except Exception:
-            n.kill()
-        shutil.rmtree(n.datadir, ignore_errors=True)
+    yield from running(ResolverNode(new_datadir(), "--axfr-allow", "127.0.0.1/32", "--axfr-allow", "::1"), _setup)
 
 
 def export(node, path: str) -> str:

@@ -7,5 +7,6 @@
   wallet      the wallet: file + keys + its view of the chain (gap-limit scan)
   names       register/update/renew/transfer and pending registrations
   values      name value checks, tls and minimalT items
+  ekeys       MinimaLT ephemeral keys: generate, keep the secret, sign, post to a resolver
   cli         the `dotbit-wallet` command
 """

@@ -19,6 +19,7 @@ from node.config import load as load_config
 from node.params import NETWORKS, get_params
 
 from . import certs as C
+from . import ekeys as E
 from . import names as N
 from . import storage
 from . import values as V
@@ -78,12 +79,20 @@ def read_passphrase(args, confirm: bool = False) -> str:
     return p
 
 
+def read_input(path: str, what: str) -> bytes:
+    """A file the user named, or one clear error line saying which and why."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise WalletError(f"cannot read {what} {path}: {e.strerror}") from None
+
+
 def _read_passphrase_file(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read().rstrip("\r\n")
-    except OSError as e:
-        raise WalletError(f"cannot read passphrase file: {e.strerror}") from None
+        return read_input(path, "passphrase file").decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise WalletError(f"passphrase file {path} is not UTF-8 text") from None
 
 
 def node_client(args, params) -> NodeClient:
@@ -174,11 +183,7 @@ def cmd_restore(args, params):
     if os.path.exists(path):
         raise WalletError(f"a wallet already exists at {path} (move it away first)")
     if args.words_file:
-        try:
-            with open(args.words_file, encoding="utf-8") as f:
-                words = f.read()
-        except OSError as e:
-            raise WalletError(f"cannot read words file: {e.strerror}") from None
+        words = read_input(args.words_file, "words file").decode("utf-8", "replace")
     else:
         if sys.stdin.isatty():
             note("type the seed words, then Enter:")
@@ -398,11 +403,7 @@ def cmd_name_history(args, params):
           arg("--mtype", type=int, default=1, help="0 exact, 1 SHA-256 (default), 2 SHA-512"),
           arg("--port", type=int, default=443))
 def cmd_tls(args, params):
-    try:
-        with open(args.cert, "rb") as f:
-            pem = f.read()
-    except OSError as e:
-        raise WalletError(f"cannot read certificate: {e.strerror}") from None
+    pem = read_input(args.cert, "certificate")
     row = V.tls_row(pem, args.usage, args.selector, args.mtype)
     _, res = _update(args, params, None, None, lambda obj: V.add_tls(obj, row, args.port))
     res["tls"] = row
@@ -424,11 +425,7 @@ def cmd_tlsa(args, params):
     mtype = T.parse_number(args.mtype, "--mtype", 0, 2)
     port = T.parse_number(args.port, "--port", 1, 65535)
     host = T.parse_host(args.name)
-    try:
-        with open(args.cert, "rb") as f:
-            pem = f.read()
-    except OSError as e:
-        raise WalletError(f"cannot read certificate {args.cert}: {e.strerror}") from None
+    pem = read_input(args.cert, "certificate")
     res, advice = T.tlsa(pem, usage, selector, mtype, port, args.proto.lower(), host)
     for a in advice:
         note(f"note: {a}")
@@ -452,18 +449,17 @@ RESOLVER = arg("--resolver", help="resolver HTTP API with the CA (env DOTBIT_RES
 
 
 def resolver_url(args, params) -> str:
-    return args.resolver or os.environ.get("DOTBIT_RESOLVER_URL") or f"http://127.0.0.1:{params.http_port}"
+    # The node's own resolver port when its config sets one ([resolver] http_port, or env
+    # DOTBIT_RESOLVER_HTTP_PORT), so a wallet beside a node finds it without flags.
+    port = args.cfg.get("resolver", "http_port", None, params.http_port)
+    return args.resolver or os.environ.get("DOTBIT_RESOLVER_URL") or f"http://127.0.0.1:{port}"
 
 
 @command("cert request", "get a certificate for a name you own from a resolver's CA", NAME,
           arg("--csr", required=True, help="PEM certificate request (its key becomes the certificate's)"),
           arg("--out", required=True, help="where to write the certificate (PEM)"), RESOLVER)
 def cmd_cert_request(args, params):
-    try:
-        with open(args.csr, "rb") as f:
-            csr = f.read()
-    except OSError as e:
-        raise WalletError(f"cannot read CSR: {e.strerror}") from None
+    csr = read_input(args.csr, "CSR")
     w = open_wallet(args, params, True)
     w.save()
     res = C.request(w, args.name, csr, resolver_url(args, params))
@@ -485,6 +481,51 @@ def cmd_cert_revoke(args, params):
     out(args, res, f"{args.name}: certificate {res['serial']} revoked")
 
 
+EKEY_RESOLVER = arg("--resolver", help="resolver HTTP API to post to and read from (env DOTBIT_RESOLVER_URL; "
+                                       "default http://127.0.0.1:<[resolver] http_port or the network's>)")
+
+
+@command("ekey rotate", "sign a fresh MinimaLT ephemeral key for a name you own and post it to a resolver",
+          NAME, EKEY_RESOLVER,
+          arg("--eph-key", help="base64 Curve25519 public key made elsewhere (default: generate one and "
+                                "keep its secret, encrypted, in the wallet file)"),
+          arg("--ttl", "--expires", dest="ttl", type=int, default=E.DEFAULT_TTL,
+              help=f"seconds the key is served (default {E.DEFAULT_TTL}, at most {E.MAX_LIFETIME})"),
+          arg("--seq", type=int, help="sequence number (default: above both the time now and the last one "
+                                      "the resolver or this wallet knows)"))
+def cmd_ekey_rotate(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    res = E.rotate(w, args.name, resolver_url(args, params), args.ttl, args.eph_key, args.seq)
+    if not res["served_item"]:
+        note(f"warning: {args.name} has no minimalT item, so the key is not served until its value has one "
+             "(`dotbit-wallet minimalt`)")
+    out(args, res, f"{args.name}: eph_key {res['eph_key']} seq {res['seq']} "
+                   f"expires {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(res['expires']))}")
+
+
+@command("ekey show", "the MinimaLT keys a resolver serves for a name, and whether this wallet holds the "
+                      "ephemeral key's secret", NAME, EKEY_RESOLVER,
+          arg("--show-secret", action="store_true", help="also print the ephemeral secret key (base64)"))
+def cmd_ekey_show(args, params):
+    w = open_wallet(args, params, True)
+    w.save()
+    res = E.show(w, args.name, resolver_url(args, params), args.show_secret)
+    if res.get("warning"):
+        note(f"warning: {res['warning']}")
+    if res["source"] == "update":
+        fresh = (f"update seq {res['seq']}, expires "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(res['expires']))}")
+    else:
+        fresh = "from the chain: no fresher update served"
+    lines = [f"{args.name} at {res['owner']} port {res['port']}" + (f" ip {res['ip']}" if res["ip"] else ""),
+             f"id_key:  {res['id_key']}", f"eph_key: {res['eph_key']} ({fresh})",
+             "secret:  " + ("held by this wallet" if res["secret_held"] else "not in this wallet")]
+    if "eph_secret" in res:
+        lines.append(f"eph_secret: {res['eph_secret']}")
+    out(args, res, "\n".join(lines))
+
+
 # --- argument parsing --------------------------------------------------------------------------------
 
 def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
@@ -502,7 +543,8 @@ def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
                    "see docs/operator.md")
 
 
-GROUP_HELP = {"name": "register and manage names", "cert": "certificates for your names from a resolver's CA"}
+GROUP_HELP = {"name": "register and manage names", "cert": "certificates for your names from a resolver's CA",
+              "ekey": "MinimaLT ephemeral keys for your names (rotate, show)"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,7 @@ import nacl.secret
 import nacl.utils
 
 FORMAT = "dotbit-wallet"
-VERSION = 2
+VERSION = 3
 # Interactive Argon2id limits (libsodium's choice for a login prompt: ~0.1 s, 64 MiB): the CLI
 # derives the key once per command, and each command should feel instant.
 OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
@@ -48,6 +48,9 @@ def _unb64(s: str) -> bytes:
 # v1: {"version": 1, "network", "seed" (hex), "used": {"0": n, "1": n, "2": n}}
 # v2: + "pending": {name: registration state} — registrations in progress survive a restart
 #     (they can also be recovered from the chain, see names.py, but the file is the fast path).
+# v3: + "ekeys": {name: [MinimaLT ephemeral keys this wallet published, with their secrets]}
+#     (wallet/ekeys.py): unlike every other secret here they cannot be re-derived from the seed
+#     (forward secrecy wants them random and destroyed after use), so the file must hold them.
 
 def _upgrade_1_to_2(doc: dict) -> dict:
     doc = dict(doc)
@@ -56,7 +59,14 @@ def _upgrade_1_to_2(doc: dict) -> dict:
     return doc
 
 
-UPGRADES = {1: _upgrade_1_to_2}
+def _upgrade_2_to_3(doc: dict) -> dict:
+    doc = dict(doc)
+    doc["ekeys"] = {}
+    doc["version"] = 3
+    return doc
+
+
+UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
 
 
 def upgrade(doc: dict) -> dict:
@@ -176,6 +186,7 @@ def write_atomic(path: str, data: bytes) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
+        os.fchmod(fd, 0o600)    # a left-over temp file keeps its old mode through O_CREAT
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]

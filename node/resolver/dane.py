@@ -19,13 +19,24 @@ DS, which we do not check): it is refused, failing closed.
 Loading never raises into the node: a missing or broken file is logged and its zone is not
 served. `reload()` re-reads every file and swaps the new state in at once; lookups see the
 old state or the new one, never a mix. Measured on a loaded 2-core box: a 2 MB zone (2,000
-hosts, 4,000 RRsets) parses in ~5 s and validates in ~3.5 s; a lookup is ~10 µs. Wildcards are not synthesised (only literal owners
-are answered) and names at or below a delegation inside a zone are not served (the data
+hosts, 4,000 RRsets) parses in ~5 s and validates in ~3.5 s; a lookup is ~10 µs.
+Keeping the evidence (below) costs ~5% more at load and ~2 µs per lookup (5 µs vs 3 µs
+for a TLSA); it is 450-1,040 bytes per answer (one zone, or a child under its parent's DS).
+Wildcards are not synthesised (only literal owners are answered) and names at or below a delegation inside a zone are not served (the data
 there is not the zone's to sign).
+
+Evidence: a secure answer carries what a light client needs to redo the validation itself
+(lightdane.py), as one DNS message in wire format (RFC 1035 §4): the answer section holds the
+answer RRsets with their RRSIGs, the authority section the chain from the trust anchor down,
+i.e. per zone its DNSKEY RRset (+RRSIGs) and, below an anchored zone, the DS RRset the parent
+signed for it (+RRSIGs). Every piece is serialised once at load (uncompressed, so the pieces
+concatenate); a lookup only joins bytes under a 12-byte header.
 """
 from __future__ import annotations
 
+import io
 import logging
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -63,6 +74,7 @@ class DANEConfigError(Exception):
 class ServedRRset:
     records: tuple[Record, ...]
     expires: int | None            # latest expiration of a valid RRSIG (None: insecure zone)
+    wire: tuple[bytes, int] = (b"", 0)   # the RRset and its RRSIGs as DNS wire, and how many RRs
 
 
 @dataclass(slots=True)
@@ -73,7 +85,8 @@ class ZoneState:
     reason: str = ""
     rrsets: dict = field(default_factory=dict)    # (owner, type) -> ServedRRset
     dropped: list = field(default_factory=list)   # "owner TYPE: why" of bogus RRsets
-    child_ds: dict = field(default_factory=dict)  # child apex -> (validated DS rdatas, their expiry)
+    child_ds: dict = field(default_factory=dict)  # child apex -> (validated DS rdatas, their expiry, DS wire)
+    chain: tuple = ()              # (wire, count) pieces from the anchor down to this zone's DNSKEYs
 
     @property
     def secure(self) -> bool:
@@ -177,7 +190,24 @@ def _cut_above(name: dns.name.Name, origin: dns.name.Name, cuts: set) -> dns.nam
     return None
 
 
-def _rdata_text(rtype: str, rd) -> str:
+def rrset_wire(name: dns.name.Name, rdataset, sigs) -> tuple[bytes, int]:
+    """An RRset and its RRSIGs as uncompressed DNS wire (so pieces can be concatenated into a
+    message), with the number of RRs written."""
+    f = io.BytesIO()
+    count = rdataset.to_wire(name, f, want_shuffle=False)
+    if sigs is not None:
+        count += sigs.to_wire(name, f, want_shuffle=False)
+    return f.getvalue(), count
+
+
+def evidence_message(answer, authority) -> bytes:
+    """A DNS response (no question) whose answer and authority sections are the given
+    (wire, count) pieces: what dnspython, ldns or any DNS library can parse."""
+    header = struct.pack("!HHHHHH", 0, 0x8400, 0, sum(c for _, c in answer), sum(c for _, c in authority), 0)
+    return header + b"".join(w for w, _ in answer) + b"".join(w for w, _ in authority)
+
+
+def rdata_text(rtype: str, rd) -> str:
     # TLSA as the d/ interpreter writes it (hex upper case, one token), so both sources agree.
     if rtype == "TLSA":
         return f"{rd.usage} {rd.selector} {rd.mtype} {rd.cert.hex().upper()}"
@@ -185,11 +215,11 @@ def _rdata_text(rtype: str, rd) -> str:
 
 
 def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, anchors_expire: int | None = None,
-                  *, now: float) -> ZoneState:
+                  chain: tuple = (), *, now: float) -> ZoneState:
     """The zone's verdict and what may be served from it. `anchors` None: no anchor applies
     (insecure); a list: the DS/DNSKEY rdatas the apex must match (an empty list: bogus).
     `anchors_expire`: when a DS taken from a parent zone stops being valid, which bounds
-    everything below it."""
+    everything below it. `chain`: the evidence pieces from the anchor down to that DS."""
     origin = zone.origin
     state = ZoneState(origin.to_text().lower(), path, INSECURE if anchors is None else SECURE)
     apex = zone.get_node(origin)
@@ -213,6 +243,7 @@ def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, anchors_
         if anchors_expire is not None:
             dnskey_expires = min(dnskey_expires, anchors_expire)
         keys = {origin: dnskeys}
+        state.chain = tuple(chain) + (rrset_wire(origin, dnskeys, sigs),)
     cuts = {n for n, node in zone.items() if n != origin and node.get_rdataset(IN, NS) is not None}
     for name, node in zone.items():
         owner = name.to_text().lower()
@@ -222,9 +253,10 @@ def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, anchors_
         if cut is not None:
             if keys is not None and name == cut and node.get_rdataset(IN, DS) is not None:
                 ds = node.get_rdataset(IN, DS)
-                exp, why = _verify(name, ds, node.get_rdataset(IN, RRSIG, DS), keys, now)
+                ds_sigs = node.get_rdataset(IN, RRSIG, DS)
+                exp, why = _verify(name, ds, ds_sigs, keys, now)
                 if exp is not None:
-                    state.child_ds[name] = (list(ds), min(exp, dnskey_expires))
+                    state.child_ds[name] = (list(ds), min(exp, dnskey_expires), rrset_wire(name, ds, ds_sigs))
                 else:
                     state.dropped.append(f"{owner} DS: {why}")
             continue
@@ -232,16 +264,18 @@ def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, anchors_
             rtype = _SERVED_TYPES.get(rdataset.rdtype)
             if rtype is None or rdataset.rdclass != IN:
                 continue
-            expires = None
+            expires, wire = None, (b"", 0)
             if keys is not None:
-                expires, why = _verify(name, rdataset, node.get_rdataset(IN, RRSIG, rdataset.rdtype), keys, now)
+                sigs = node.get_rdataset(IN, RRSIG, rdataset.rdtype)
+                expires, why = _verify(name, rdataset, sigs, keys, now)
                 if expires is None:
                     state.dropped.append(f"{owner} {rtype}: {why}")
                     continue
                 expires = min(expires, dnskey_expires)
-            records = tuple(sorted((Record(owner, rtype, _rdata_text(rtype, rd)) for rd in rdataset),
+                wire = rrset_wire(name, rdataset, sigs)
+            records = tuple(sorted((Record(owner, rtype, rdata_text(rtype, rd)) for rd in rdataset),
                                    key=lambda r: r.rdata))
-            state.rrsets[(owner, rtype)] = ServedRRset(records, expires)
+            state.rrsets[(owner, rtype)] = ServedRRset(records, expires, wire)
     return state
 
 
@@ -318,22 +352,24 @@ class DANESource:
         return problems
 
     @staticmethod
-    def _anchors_for(origin: dns.name.Name, configured: dict, loaded: dict) -> tuple[list | None, int | None]:
-        """(anchors for evaluate_zone, when those taken from a parent's DS expire)."""
+    def _anchors_for(origin: dns.name.Name, configured: dict, loaded: dict) -> tuple[list | None, int | None, tuple]:
+        """(anchors for evaluate_zone, when those taken from a parent's DS expire, the evidence
+        chain down to that DS: empty when the zone has an anchor of its own)."""
         own = list(configured.get(origin, ()))
-        expires = None
+        expires, chain = None, ()
         for state in loaded.values():
             if state.secure and origin in state.child_ds:
-                ds, exp = state.child_ds[origin]
+                ds, exp, ds_wire = state.child_ds[origin]
                 own += ds
                 expires = exp if expires is None else min(expires, exp)
+                chain = chain or state.chain + (ds_wire,)
         if own:
-            return own, (None if origin in configured else expires)
+            return own, *((None, ()) if origin in configured else (expires, chain))
         above = [n for n in configured if origin.is_subdomain(n)]
         above += [dns.name.from_text(s.origin) for s in loaded.values() if s.secure]
         if any(origin.is_subdomain(n) for n in above):
-            return [], None      # an anchor covers it but nothing proves its keys: refuse
-        return None, None
+            return [], None, ()  # an anchor covers it but nothing proves its keys: refuse
+        return None, None, ()
 
     def zone_for(self, fqdn: str) -> ZoneState | None:
         labels = fqdn.lower().rstrip(".").split(".")
@@ -352,6 +388,7 @@ class DANESource:
         types = SERVED if qtype == "ANY" else (tuple(dict.fromkeys((qtype, "CNAME"))) if qtype in SERVED else ())
         now = self.clock()
         records: list[Record] = []
+        wires = []
         for t in types:
             rr = zone.rrsets.get((owner, t))
             if rr is None:
@@ -360,6 +397,8 @@ class DANESource:
                 log.warning("dane: %s %s not served: its signatures expired (re-sign and reload)", owner, t)
                 continue
             records += rr.records
+            wires.append(rr.wire)
         if not records:
             return None
-        return SourceAnswer(self.name, tuple(records), zone.secure, ())
+        evidence = evidence_message(wires, zone.chain) if zone.secure else None
+        return SourceAnswer(self.name, tuple(records), zone.secure, (), evidence)

@@ -41,9 +41,13 @@ TTL = 300
 NEG_TTL = 60                     # SOA minimum: how long a denial may be cached
 NS_NAME = "localhost."           # the resolver serves bit. itself on loopback
 OUR_PAYLOAD = 1232               # DNS flag day 2020 advice: avoids IP fragmentation
-MAX_UDP = 4096
+MAX_UDP = OUR_PAYLOAD           # a bigger EDNS buffer is clamped: amplification and fragments
 MAX_CNAME_CHAIN = 8
-RAW_CACHE_SECONDS = 300         # bounds SOA-serial staleness; signatures live for days
+RAW_CACHE_SECONDS = 300         # bounds how long an answer lives; signatures live for days
+# A pseudo-name (no d/ name starts with "@") that answers carrying the SOA depend on: the serial
+# is the tip height, so a new tip drops them and a secondary probing after a NOTIFY sees the
+# new serial at once, not up to RAW_CACHE_SECONDS later.
+SERIAL = "@serial"
 RAW_CACHE_MAX = 100_000
 
 T = dns.rdatatype
@@ -273,6 +277,8 @@ class Responder:
             section.append(self.signer.sign(rrset))
 
     def _soa(self, ttl: int) -> dns.rrset.RRset:
+        if self.source.track is not None:
+            self.source.track.append(SERIAL)
         return soa_rrset(self.serial(), ttl)
 
     def _with_policy(self, qname: dns.name.Name, sets: dict) -> dict:
@@ -322,22 +328,32 @@ class Responder:
         hit = self._sets.get(ans.qname)
         if hit is not None and hit[0] is ans:
             return hit[1]
-        sets: dict = {}
-        for r in ans.records:
-            try:
-                owner = dns.name.from_text(r.owner)
-                rtype = dns.rdatatype.from_text(r.rtype)
-                rd = dns.rdata.from_text(dns.rdataclass.IN, rtype, r.rdata)
-            except Exception:
-                continue
-            rrset = sets.get((owner, rtype))
-            if rrset is None:
-                rrset = sets[(owner, rtype)] = dns.rrset.RRset(owner, dns.rdataclass.IN, rtype)
-            rrset.add(rd, TTL)
+        sets = rrsets_of((r.owner, r.rtype, r.rdata) for r in ans.records)
+        if not sets:
+            return sets                   # nothing to keep (and uncached answers never repeat)
         if len(self._sets) >= RAW_CACHE_MAX:
             self._sets.clear()
         self._sets[ans.qname] = (ans, sets)
         return sets
+
+
+def rrsets_of(records) -> dict:
+    """(owner, type, rdata) text triples as dnspython RRsets by (owner, type). Rdata dnspython
+    will not parse strictly (e.g. a DS digest of the wrong length) is left out, so the online
+    answers and the exported zone leave out the same records."""
+    sets: dict = {}
+    for owner, rtype, rdata in records:
+        try:
+            name = dns.name.from_text(owner)
+            kind = dns.rdatatype.from_text(rtype)
+            rd = dns.rdata.from_text(dns.rdataclass.IN, kind, rdata)
+        except Exception:
+            continue
+        rrset = sets.get((name, kind))
+        if rrset is None:
+            rrset = sets[(name, kind)] = dns.rrset.RRset(name, dns.rdataclass.IN, kind)
+        rrset.add(rd, TTL)
+    return sets
 
 
 def soa_rrset(serial: int, ttl: int = TTL) -> dns.rrset.RRset:

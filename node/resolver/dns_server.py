@@ -10,6 +10,8 @@ import logging
 import socket
 import struct
 
+from .ratelimit import SLIP, truncated_reply
+
 log = logging.getLogger("dotbit.resolver.dns")
 
 TCP_IDLE = 10.0
@@ -24,12 +26,13 @@ class _UDPFastPath:
     with plain recvfrom/sendto. A cached answer then costs two syscalls and a dict lookup,
     not the per-datagram protocol machinery of asyncio, which roughly doubles throughput."""
 
-    def __init__(self, sock: socket.socket, handle):
+    def __init__(self, sock: socket.socket, handle, limiter=None):
         self.sock = sock
         self.handle = handle
+        self.limiter = limiter      # a ratelimit.ResponseRateLimiter, or None
 
     def readable(self) -> None:
-        sock, handle = self.sock, self.handle
+        sock, handle, limiter = self.sock, self.handle, self.limiter
         for _ in range(UDP_BATCH):
             try:
                 data, addr = sock.recvfrom(65535)
@@ -37,7 +40,10 @@ class _UDPFastPath:
                 return
             except OSError:
                 continue        # ICMP errors from clients that went away
-            out = handle(data, False)
+            if limiter is not None and (verdict := limiter.check(addr[0])):
+                out = truncated_reply(data) if verdict == SLIP else None
+            else:
+                out = handle(data, False)
             if out is not None:
                 try:
                     sock.sendto(out, addr)
@@ -46,8 +52,9 @@ class _UDPFastPath:
 
 
 class DNSServer:
-    def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None):
+    def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None, limiter=None):
         self.responder = responder
+        self.limiter = limiter          # a ratelimit.ResponseRateLimiter for UDP, or None
         self.transfer = transfer        # a zone_transfer.ZoneTransfer answering AXFR/IXFR, or None
         self.host = host
         self.port = port
@@ -68,7 +75,7 @@ class DNSServer:
         sock.setblocking(False)
         self._udp = sock
         self.port = sock.getsockname()[1]
-        loop.add_reader(sock.fileno(), _UDPFastPath(sock, self.responder.handle).readable)
+        loop.add_reader(sock.fileno(), _UDPFastPath(sock, self.responder.handle, self.limiter).readable)
         self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
         log.info("DNS for bit. on %s:%d (UDP and TCP)", self.host, self.port)
 

@@ -49,6 +49,10 @@ class OnlineSigner:
         rrsig = self.rrsig(rrset, start, start + SKEW + VALIDITY)
         sigset = dns.rrset.RRset(rrset.name, dns.rdataclass.IN, dns.rdatatype.RRSIG, rrset.rdtype)
         sigset.add(rrsig, rrset.ttl)
+        if rrset.rdtype == dns.rdatatype.NSEC:
+            # Denials are minimally covering white lies, one per queried name: a flood of random
+            # names would fill the cache with signatures no other query can reuse.
+            return sigset
         if len(self._cache) >= MAX_CACHE:
             self._cache.clear()
         self._cache[ck] = (sigset, now + VALIDITY - REFRESH)

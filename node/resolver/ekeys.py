@@ -1,72 +1,29 @@
 """MinimaLT ephemeral-key updates, kept off-chain (seed 004 §4.2, DESIGN §5).
 
-An update is the msgpack array `[name, eph_key, seq, expires, pubkey33, sig64]`, signed
-(secp256k1, compact low-S) over SHA-256d(TAG | pack([name, eph_key, seq, expires])) by the key
-that owns the name: HASH160(pubkey33) must be the name record's address. The store keeps the
-latest valid update per name in the node's LevelDB (one key per name, so it survives restarts
-and is untouched by reindex) and tells listeners (p2p gossip) about each accepted update.
+An update (node/chain/ekey.py: the message, shared with the wallet that signs it) is accepted
+when signed by the key that owns the name: HASH160(pubkey33) must be the name record's
+address. The store keeps the latest valid update per name in the node's LevelDB (one key per
+name, so it survives restarts and is untouched by reindex) and tells listeners (p2p gossip)
+about each accepted update.
 """
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 from node.chain import layout as L
-from node.chain.crypto import hash160, sha256d, sign_digest, verify_digest
-from node.chain.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
+from node.chain.crypto import hash160, verify_digest
+# The message itself (wire form, digest, signing) is shared with the wallet, so it lives with
+# the primitives; re-exported here for the node side and the tests that import it from here.
+from node.chain.ekey import (MAX_LIFETIME, MAX_UPDATE_SIZE, TAG, EKeyError, EKeyUpdate, make_update,
+                             signing_digest)
 from node.names.rules import is_expired
 
+__all__ = ["EKeyStore", "EKeyError", "EKeyUpdate", "MAX_LIFETIME", "MAX_UPDATE_SIZE", "TAG", "make_update",
+           "signing_digest"]
+
 log = logging.getLogger("dotbit.resolver.ekeys")
-
-TAG = b"dotbit/minimalt-ekey\x00"
-MAX_UPDATE_SIZE = 512
-MAX_LIFETIME = 30 * 86400      # an ephemeral key announced for longer defeats forward secrecy
-
-
-class EKeyError(Exception):
-    def __init__(self, reason: str, message: str = ""):
-        super().__init__(message or reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class EKeyUpdate:
-    name: bytes
-    eph_key: bytes
-    seq: int
-    expires: int
-    pubkey: bytes
-    sig: bytes
-
-    @property
-    def digest(self) -> bytes:
-        return signing_digest(self.name, self.eph_key, self.seq, self.expires)
-
-    def to_bytes(self) -> bytes:
-        return pack([self.name, self.eph_key, self.seq, self.expires, self.pubkey, self.sig])
-
-    @staticmethod
-    def from_bytes(data: bytes) -> "EKeyUpdate":
-        try:
-            o = expect_list(unpack(data, MAX_UPDATE_SIZE), 6, "ekey update")
-            return EKeyUpdate(expect_bytes(o[0], what="name", max_len=255), expect_bytes(o[1], 32, "eph_key"),
-                              expect_uint(o[2], 64, "seq"), expect_uint(o[3], 64, "expires"),
-                              expect_bytes(o[4], 33, "pubkey"), expect_bytes(o[5], 64, "sig"))
-        except EKeyError:
-            raise
-        except Exception as e:
-            raise EKeyError("ekey-malformed", f"malformed ekey update: {e}") from None
-
-
-def signing_digest(name: bytes, eph_key: bytes, seq: int, expires: int) -> bytes:
-    return sha256d(TAG + pack([name, eph_key, seq, expires]))
-
-
-def make_update(name: bytes, eph_key: bytes, seq: int, expires: int, secret: bytes, pubkey: bytes) -> EKeyUpdate:
-    return EKeyUpdate(name, eph_key, seq, expires, pubkey,
-                      sign_digest(secret, signing_digest(name, eph_key, seq, expires)))
 
 
 class EKeyStore:

@@ -228,11 +228,13 @@ class HTTPAPI:
 
     def _alt(self, alt, fqdn: str) -> dict:
         """One other source's records, with what lets a client check them: for the CA, its
-        certificate and the leaves the records hash."""
+        certificate and the leaves the records hash; for DANE, the DNSSEC signatures and key chain."""
         evidence: dict = {}
         ca = getattr(self.resolver, "ca", None)
         if alt.source == "ca" and ca is not None:
             evidence = {"ca_cert": ca.authority.cert_der, "certs": [r.der for r, _, _ in ca.current(fqdn)]}
+        elif alt.source == "dane" and alt.evidence is not None:
+            evidence = {"dnssec": alt.evidence}     # DNS wire: answer RRsets + the DNSKEY/DS chain, signed
         return {"source": alt.source, "secure": alt.secure, "records": [[r.owner, r.rtype, r.rdata] for r in alt.records],
                 "evidence": evidence}
 

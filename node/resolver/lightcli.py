@@ -2,12 +2,16 @@
 
   dotbit-resolve [options] NAME.bit [TYPE]     one verified answer (TYPE: A default, AAAA, TXT,
                                                TLSA, SRV, MX, NS, DS, CNAME, minimalt, tls, all)
+  dotbit-resolve [options] HOST.OTHER [TYPE]   a name outside bit., from the resolver's DANE zones
+                                               (TYPE: A, AAAA, TLSA, CNAME, all; TLSA on a host
+                                               name asks for _443._tcp.HOST), DNSSEC-validated
+                                               here when --dane-anchors covers it
   dotbit-resolve [options] sync                sync headers only
   dotbit-resolve [options] serve --port P      local DNS stub for .bit on 127.0.0.1
 
 Options may also come from a config file (`--config`, default ~/.config/dotbit/resolve.conf):
 `key = value` lines using the long option names (resolver, pin, network, light-dir, trust,
-max-behind, headers-from, checkpoint), `#` comments. Command-line options win.
+max-behind, headers-from, checkpoint, dane-anchors), `#` comments. Command-line options win.
 
 Exit status: 0 records found, 1 the name or type is proven absent (or expired), 2 a check
 failed or the input is bad -- always with ONE line on stderr naming what failed.
@@ -30,7 +34,9 @@ from .lightheaders import StoreError
 from .lightverify import QTYPES, Verified, VerifyError
 
 SPECIAL = {"MINIMALT": "TXT", "TLS": "TLSA", "ALL": "ANY"}
-CONFIG_KEYS = ("resolver", "pin", "network", "light-dir", "trust", "max-behind", "headers-from", "checkpoint")
+CONFIG_KEYS = ("resolver", "pin", "network", "light-dir", "trust", "max-behind", "headers-from", "checkpoint",
+               "dane-anchors")
+DANE_TYPES = ("A", "AAAA", "TLSA", "CNAME", "ANY")
 
 
 class UsageError(Exception):
@@ -100,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="serve: DNS port on 127.0.0.1 (default 5353)")
     p.add_argument("--ca-cert", action="append", help="PEM certificate of a .bit CA whose TLSA records we "
                                                       "check against it (repeatable)")
+    p.add_argument("--dane-anchors", metavar="FILE", help="DS/DNSKEY trust anchors (zone-file lines, as for "
+                                                         "the node's --dane-anchors) that names outside bit. "
+                                                         "are DNSSEC-validated from")
     return p
 
 
@@ -141,18 +150,35 @@ def settings(argv) -> argparse.Namespace:
 
 
 def question(target: str, qtype: str) -> tuple[str, str, str]:
-    """(fqdn, wire type, shown type) for a NAME.bit and TYPE from the command line."""
+    """(fqdn, wire type, shown type) for a NAME.bit (or a DANE name) and TYPE from the command line."""
     fqdn = target.lower().rstrip(".") + "."
     labels = fqdn[:-1].split(".")
+    shown = qtype.upper()
+    if labels[-1] != "bit":
+        return _dane_question(target, fqdn, labels, shown)
     if len(fqdn) > 254 or len(labels) < 2 or labels[-1] != "bit" or not is_domain_label(labels[-2]) \
             or any(not lab or len(lab) > 63 for lab in labels):
         raise UsageError(f"{target!r:.80} is not a name under .bit")
-    shown = qtype.upper()
     wire = SPECIAL.get(shown, shown)
     if wire not in QTYPES:
         raise UsageError(f"unknown type {qtype!r:.20} (A, AAAA, TXT, TLSA, SRV, MX, NS, DS, CNAME, "
                          f"minimalt, tls, all)")
     return fqdn, wire, shown
+
+
+def _dane_question(target: str, fqdn: str, labels: list, shown: str) -> tuple[str, str, str]:
+    """A name outside bit.: only what the DANE source serves. A TLSA question on a host name
+    means its HTTPS port (RFC 6698 §3: the TLSA owner is _port._proto.host), as
+    `dotbit-wallet tlsa` defaults to."""
+    wire = {"ALL": "ANY", "TLS": "TLSA"}.get(shown, shown)
+    if len(labels) < 2 or len(fqdn) > 254 or not fqdn.isascii() \
+            or any(not lab or len(lab) > 63 or not all(c.isalnum() or c in "-_" for c in lab) for lab in labels):
+        raise UsageError(f"{target!r:.80} is not a domain name")
+    if wire not in DANE_TYPES:
+        raise UsageError(f"type {shown!r:.20} for a name outside bit.: only A, AAAA, TLSA, CNAME or all")
+    if wire == "TLSA" and not labels[0].startswith("_"):
+        fqdn = "_443._tcp." + fqdn
+    return fqdn, wire, "TLSA" if shown == "TLS" else shown
 
 
 def main(argv=None) -> int:
@@ -193,7 +219,18 @@ def _client(args):
     return LightClient(args.params, args.light_dir, args.resolver, args.pin,
                        header_urls=tuple(args.headers_from or ()), trust=args.trust,
                        max_behind=args.max_behind, checkpoints=args.checkpoints,
-                       progress=_Progress() if show else None, ca_certs=_ca_certs(args.ca_cert or ()))
+                       progress=_Progress() if show else None, ca_certs=_ca_certs(args.ca_cert or ()),
+                       dane_anchors=_dane_anchors(args.dane_anchors))
+
+
+def _dane_anchors(path) -> dict:
+    if not path:
+        return {}
+    from .dane import DANEConfigError, read_anchors
+    try:
+        return read_anchors(path)
+    except DANEConfigError as e:
+        raise UsageError(str(e)) from None
 
 
 def _ca_certs(paths) -> list:
@@ -271,6 +308,10 @@ def _as_json(v: Verified, shown: str, tip) -> dict:
            "proven": sorted(n.decode("utf-8", "replace") for n in v.proven), "source": v.source}
     if v.source != "chain":
         out["source_trust"] = v.alt_trust
+    if v.trust == "dane":
+        out["checked"] = v.alt_detail
+        for k in ("height", "block", "our_tip", "proven", "expired"):
+            out.pop(k)                   # the chain says nothing about names outside bit.
     if v.trust == "pinned":
         out["warning"] = "trust pinned: name proofs were NOT checked, the resolver's signature alone vouches"
     return to_jsonable(out)
@@ -287,6 +328,13 @@ def _mlt_json(m: dict) -> dict:
 def _as_text(v: Verified, shown: str, tip) -> str:
     lines = [f";; dotbit-resolve {v.fqdn} {shown}",
              f";; status: {v.status}, answered at height {v.height} block {v.block_hash.hex()}"]
+    if v.trust == "dane":
+        lines = [f";; dotbit-resolve {v.fqdn} {shown}", f";; status: {v.status}, outside bit.: from the resolver's "
+                 f"DANE zones, trust {v.alt_trust}", f";; checked: {v.alt_detail}"]
+        if v.alt_trust != "dnssec-verified":
+            lines.append(";; NOT verified here: " + ("no DNSSEC at all" if v.alt_trust == "insecure"
+                                                     else "the resolver's word (give --dane-anchors)"))
+        return "\n".join(lines + [f"{r.owner}\tIN\t{r.rtype}\t{r.rdata}" for r in v.records])
     if v.trust == "pinned":
         lines.append(";; TRUST: pinned resolver key only -- name proofs NOT checked (DNSNMC-style)")
     else:

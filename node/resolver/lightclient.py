@@ -18,6 +18,7 @@ import aiohttp
 import msgpack
 
 from .lightheaders import HeaderStore, sync
+from .records import domain_of
 from .lightverify import DEFAULT_MAX_BEHIND, Verified, VerifyError, open_answer, verify_answer
 
 MSGPACK = {"Accept": "application/msgpack"}
@@ -83,7 +84,7 @@ class LightClient:
     def __init__(self, params, light_dir: str, resolver_url: str, pin: str | None, *,
                  header_urls: tuple[str, ...] = (), trust: str = "proofs",
                  max_behind: int = DEFAULT_MAX_BEHIND, checkpoints: dict | None = None,
-                 progress=None, ca_certs=()):
+                 progress=None, ca_certs=(), dane_anchors=None):
         self.params = params
         self.light_dir = light_dir
         self.resolver_url = resolver_url
@@ -94,6 +95,7 @@ class LightClient:
         self.checkpoints = checkpoints or {}
         self.progress = progress
         self.ca_certs = tuple(ca_certs)      # cryptography x509 certificates of CAs we trust for .bit
+        self.dane_anchors = dane_anchors or {}   # dane.read_anchors(): names outside bit. checked by DNSSEC
         self.store: HeaderStore | None = None
         self.session: aiohttp.ClientSession | None = None
         self.resolver: Source | None = None
@@ -127,14 +129,15 @@ class LightClient:
     async def resolve(self, fqdn: str, qtype: str, fresh_sync: bool = True) -> Verified:
         if self.resolver.public_key is None:
             await self.resolver.identify(self.pin, self.params.name)
-        if self.trust == "proofs" and (fresh_sync or time.monotonic() - self._last_sync > SYNC_EVERY):
+        chain_name = domain_of(fqdn) is not None        # outside bit., headers vouch for nothing
+        if self.trust == "proofs" and chain_name and (fresh_sync or time.monotonic() - self._last_sync > SYNC_EVERY):
             await self.sync()
         data = await self.resolver.domain(fqdn, qtype)
         now = time.time()
         body = open_answer(data, self.resolver.public_key, fqdn, qtype, now)
-        if self.trust == "proofs" and body["tip"]["height"] > self.store.height:
+        if self.trust == "proofs" and chain_name and body["tip"]["height"] > self.store.height:
             await self.sync()          # the resolver saw a block we have not fetched yet
         store = self.store
         return verify_answer(body, store.header if store else None, store.height if store else -1,
-                             self.params, now, self.max_behind, self.trust, self.ca_certs)
+                             self.params, now, self.max_behind, self.trust, self.ca_certs, self.dane_anchors)
 

@@ -12,6 +12,9 @@ the tip's height, MinimaLT ephemeral-key updates checked against the proven owne
 requires the resolver's records to be exactly those. So a resolver holding a valid key still
 cannot change a value, hide a name, or serve an old state beyond the staleness bound.
 
+Names outside bit. are the DANE source's alone (no chain data, no proofs): lightdane.py
+checks them, against the client's DNSSEC trust anchors (`dane_anchors`) when it has them.
+
 TLSA records from another source (sources.Policy: the CA, DANE) come apart from the chain's,
 with their source named. CA records are accepted only for a name the proofs show live; a
 client that knows the CA certificate (`ca_certs`) also checks each record is the SPKI hash of
@@ -112,14 +115,16 @@ class Verified:
     status: str                      # "NOERROR" or "NXDOMAIN" (NOERROR with no records = no data)
     height: int
     block_hash: bytes
-    trust: str                       # "proofs" or "pinned"
+    trust: str                       # "proofs" or "pinned"; "dane" for names outside bit.
     records: list = field(default_factory=list)      # [Record]
     tls: list = field(default_factory=list)          # [[owner, rdata]]
     minimalt: list = field(default_factory=list)     # [{owner, ip, port, id_key, eph_key, eph_update}]
     proven: dict = field(default_factory=dict)       # name -> NameRecord | None
     expired: list = field(default_factory=list)      # names whose record is expired at `height`
     source: str = "chain"            # who answered the TLSA question: chain, ca or dane
-    alt_trust: str = ""              # for ca/dane records: ca-cert, resolver, dnssec, insecure, pinned
+    alt_trust: str = ""              # for ca/dane records: ca-cert, resolver, dnssec, insecure, pinned,
+    #                                  dnssec-verified, resolver-says-secure, resolver-says-absent
+    alt_detail: str = ""             # one line: how the dane records were checked
 
 
 def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: float) -> dict:
@@ -131,6 +136,9 @@ def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: floa
     if body.get("question") != {"name": fqdn, "type": qtype}:
         raise VerifyError("question", f"the answer is for {_brief(body.get('question'), 100)}, not {fqdn} {qtype}")
     kind, error = body.get("kind"), body.get("error")
+    if kind == "error" and isinstance(error, str) and error.startswith("not-bit:"):
+        raise VerifyError("resolver-error", f"the resolver serves no names outside bit. (no DANE zones), "
+                                            f"so not {fqdn}")
     if kind == "error" and not (isinstance(error, str) and error.startswith("not-found")):
         raise VerifyError("resolver-error", f"{_brief(error, 200)}")
     if kind not in ("domain", "error"):
@@ -143,11 +151,15 @@ def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: floa
 
 
 def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: int, params, now: float,
-                  max_behind: int = DEFAULT_MAX_BEHIND, trust: str = "proofs", ca_certs=()) -> Verified:
+                  max_behind: int = DEFAULT_MAX_BEHIND, trust: str = "proofs", ca_certs=(),
+                  dane_anchors=None) -> Verified:
     """Checks an opened answer against our verified headers (`header_at(h)` -> raw header,
-    for 0 <= h <= local_height) and returns what it proves."""
+    for 0 <= h <= local_height) and returns what it proves. `dane_anchors`: DS/DNSKEY rdatas
+    by owner (dane.read_anchors) that answers for names outside bit. are validated from."""
     fqdn, qtype = body["question"]["name"], body["question"]["type"]
     tip = body["tip"]
+    if domain_of(fqdn) is None:
+        return _verify_dane(body, fqdn, qtype, dane_anchors or {}, now)
     # .get: a resolver with a valid key may still sign a body missing fields; that is a lie
     # to report (VerifyError), never a KeyError in the client.
     answer = body.get("answer") if body["kind"] == "domain" else None
@@ -217,6 +229,23 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
 
 
 # --- records from other sources (CA, DANE) -----------------------------------------------------
+
+def _verify_dane(body: dict, fqdn: str, qtype: str, anchors: dict, now: float) -> Verified:
+    """A name outside bit.: the chain, its headers and proofs say nothing about it."""
+    from .lightdane import absence, check_answer
+    tip = body["tip"]
+    out = Verified(fqdn, qtype, "NOERROR", tip["height"], tip["hash"], "dane", source="dane")
+    answer = body["answer"] if body["kind"] == "domain" else None
+    if answer is None:
+        out.status = "NXDOMAIN"
+        out.alt_trust, out.alt_detail = absence()
+        return out
+    if not isinstance(answer, dict):
+        raise VerifyError("shape", "malformed answer")
+    out.records, out.alt_trust, out.alt_detail = check_answer(answer, fqdn, qtype, anchors, now)
+    out.tls = [[r.owner, r.rdata] for r in out.records if r.rtype == "TLSA"]
+    return out
+
 
 def _alt_group(answer: dict, fqdn: str, qtype: str):
     """(source, its group or None) after shape checks; the chain answering means no group."""

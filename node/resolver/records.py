@@ -82,11 +82,14 @@ class NameSource:
         hit = self._cache.get(q)
         if hit is None:
             hit = self._build(q)
-            if len(self._cache) >= MAX_CACHE:
-                self.invalidate()
-            self._cache[q] = hit
-            for n in hit.names_used:
-                self._by_name.setdefault(n, set()).add(q)
+            # An empty answer (a name nobody registered) is cheap to rebuild and not worth a
+            # cache slot: a flood of random names would otherwise fill the cache with them.
+            if hit.records:
+                if len(self._cache) >= MAX_CACHE:
+                    self.invalidate()
+                self._cache[q] = hit
+                for n in hit.names_used:
+                    self._by_name.setdefault(n, set()).add(q)
         if self.track is not None:
             self.track.extend(hit.names_used)
         return hit

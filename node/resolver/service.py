@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 
-from .dns_answer import Responder
+from .dns_answer import SERIAL, Responder
 from .dnssec import OnlineSigner
 from .identity import load_or_create
 from .records import NameSource
@@ -23,8 +23,10 @@ def default_key_path(datadir: str) -> str:
 class Resolver:
     def __init__(self, node, key_path: str | None = None, *, host: str = "127.0.0.1",
                  dns_port: int | None = None, http_port: int | None = None, axfr_allow=(), dane=None,
-                 record_sources: tuple[str, ...] = DEFAULT_ORDER, ca_passphrase: str | None = None):
+                 record_sources: tuple[str, ...] = DEFAULT_ORDER, ca_passphrase: str | None = None,
+                 axfr_keys=None, notify=(), dns_limiter=None):
         chain = node.chain
+        self.dns_limiter = dns_limiter       # ratelimit.ResponseRateLimiter for UDP, or None
         self.node = node
         self.host = host
         self.dns_port = dns_port
@@ -44,6 +46,13 @@ class Resolver:
         self.metrics = None           # () -> Prometheus text, set by the node; serves GET /metrics
         self.axfr_allow = tuple(axfr_allow)      # networks (zone_transfer.parse_networks)
         self._zones = None
+        self.axfr_keys = axfr_keys               # a tsig.Keyring, or None
+        self.notifier = None
+        if notify:
+            from .notify import Notifier
+            self.notifier = Notifier(notify, lambda: chain.height, axfr_keys)
+            chain.listeners.append(self.notifier.tip_changed)
+        chain.listeners.append(lambda *_: self.responder.invalidate(SERIAL))
         chain.names.listeners.append(self._name_changed)
         self.ekeys.listeners.append(self._ekey_accepted)
 
@@ -98,8 +107,12 @@ class Resolver:
             transfer = None
             if self.axfr_allow:
                 from .zone_transfer import ZoneTransfer
-                transfer = ZoneTransfer(self.zones, self.axfr_allow)
-            self.dns = DNSServer(self.responder, self.host, self.dns_port, transfer)
+                transfer = ZoneTransfer(self.zones, self.axfr_allow, self.axfr_keys)
+            responder = self.responder
+            if self.axfr_keys is not None:
+                from .tsig import SignedResponder
+                responder = SignedResponder(responder, self.axfr_keys, log)
+            self.dns = DNSServer(responder, self.host, self.dns_port, transfer, self.dns_limiter)
             await self.dns.start()
             self.dns_port = self.dns.port
         if self.http_port is not None:
@@ -107,9 +120,13 @@ class Resolver:
             self.http = HTTPAPI(self)
             await self.http.start(self.host, self.http_port)
             self.http_port = self.http.port
+        if self.notifier is not None:
+            self.notifier.start()
         log.info("resolver key fingerprint %s (DNSKEY tag %d)", self.key.fingerprint, self.key.key_tag)
 
     async def stop(self) -> None:
+        if self.notifier is not None:
+            self.notifier.stop()
         if self.dns is not None:
             await self.dns.stop()
         if self.http is not None:

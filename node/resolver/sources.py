@@ -28,6 +28,7 @@ class SourceAnswer:
     records: tuple[Record, ...]      # node.names.dvalue.Record(owner, rtype, rdata), owner fqdn with dot
     secure: bool = True              # False only for DNSSEC-insecure DANE data
     names_used: tuple[str, ...] = () # chain names read (for proofs and cache invalidation)
+    evidence: bytes | None = None    # DANE: DNSSEC evidence, a DNS message (dane.evidence_message)
 
 
 class RecordSource(Protocol):

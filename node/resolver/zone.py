@@ -36,7 +36,7 @@ from node.names.dvalue import lookup_records, minimalt_txt_rdata
 from node.names.dvalue_items import is_domain_label
 from node.names.rules import is_expired
 
-from .dns_answer import NS_NAME, TTL, soa_rrset
+from .dns_answer import NS_NAME, TTL, rrsets_of, soa_rrset
 from .dnssec import OnlineSigner
 from .identity import ZONE, ResolverKey
 from .records import MINIMALT_PREFIX, NameSource
@@ -61,24 +61,6 @@ def domain_records(domains: Iterable[str], value: Callable[[str], str | None]):
             yield r.owner, r.rtype, r.rdata
         for owner, item in res.minimalt.items():
             yield MINIMALT_PREFIX + owner, "TXT", minimalt_txt_rdata(item)
-
-
-def _rrsets(records) -> dict:
-    """Strictly parsed RRsets by (owner, type); rdata dnspython rejects is left out, as the
-    online resolver leaves it out."""
-    sets: dict = {}
-    for owner, rtype, rdata in records:
-        try:
-            name = dns.name.from_text(owner)
-            kind = dns.rdatatype.from_text(rtype)
-            rd = dns.rdata.from_text(dns.rdataclass.IN, kind, rdata)
-        except Exception:
-            continue
-        rrset = sets.get((name, kind))
-        if rrset is None:
-            rrset = sets[(name, kind)] = dns.rrset.RRset(name, dns.rdataclass.IN, kind)
-        rrset.add(rd, TTL)
-    return sets
 
 
 def _strictly_below(name: dns.name.Name, owners: set) -> bool:
@@ -153,7 +135,7 @@ def build_zone(domains: Iterable[str], value: Callable[[str], str | None], key: 
                serial: int, tip_time: int, tip_hash: bytes = b"") -> SignedZone:
     """The signed zone of `domains` ("d/example", ...) whose values `value` gives (None for
     absent or expired names, which then add nothing)."""
-    sets = _fit_for_zone(_rrsets(domain_records(domains, value)))
+    sets = _fit_for_zone(rrsets_of(domain_records(domains, value)))
     zone = dns.zone.Zone(ZONE, relativize=False)
     signer = OnlineSigner(key)
     inception = max(0, tip_time - ZONE_SKEW)

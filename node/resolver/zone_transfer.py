@@ -6,6 +6,12 @@ Only sources inside an `--axfr-allow` network get it (none by default); everyone
 every transfer asked over UDP, gets the Responder's REFUSED. IXFR (RFC 1995) is answered with
 the whole zone in AXFR form, which §4 allows of a server that keeps no history, or with the
 SOA alone when the client already has this serial or a newer one.
+
+With TSIG keys configured (tsig.py) a transfer needs both: an allowed source and a valid TSIG
+by one of the keys, so a leaked key alone is not enough and neither is a spoofable address.
+No TSIG is REFUSED like a disallowed source; a bad one is NOTAUTH with BADKEY, BADSIG or
+BADTIME; every message of the transfer is signed, each MAC chained to the one before
+(RFC 8945 §5.3.1), so a secondary can check each message as it arrives.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import dns.rdatatype
 import dns.rrset
 import dns.serial
 
+from . import tsig
 from .identity import ZONE
 from .zone import SignedZone, ZoneCache
 
@@ -79,18 +86,20 @@ def pack(zone: SignedZone, budget: int) -> list[list]:
 
 
 class ZoneTransfer:
-    def __init__(self, zones: ZoneCache, networks):
+    def __init__(self, zones: ZoneCache, networks, keyring: tsig.Keyring | None = None):
         self.zones = zones
         self.networks = tuple(networks)
-        self._rendered: dict = {}       # (tip, query bytes after the ID) -> message bodies
+        self.keyring = keyring          # None: the address is the only check
+        self._rendered: dict = {}       # (tip, query bytes after the ID, TSIG room) -> message bodies
 
     def handle(self, wire: bytes, peer: str | None):
-        """A coroutine giving the transfer's messages, or None when this query is not a zone
-        transfer we give to `peer` (the Responder then answers it, REFUSED for AXFR/IXFR)."""
+        """A coroutine giving the transfer's messages, the bytes of a TSIG error answer, or
+        None when this query is not a zone transfer we give to `peer` (the Responder then
+        answers it, REFUSED for AXFR/IXFR)."""
         if not allowed(peer, self.networks) or len(wire) < 12 or wire[2] & 0x80:
             return None
         try:
-            q = dns.message.from_wire(wire)
+            q = dns.message.from_wire(wire, keyring=False)       # the TSIG is checked below
         except Exception:
             return None
         if q.opcode() != dns.opcode.QUERY or len(q.question) != 1:
@@ -99,31 +108,49 @@ class ZoneTransfer:
         if (question.rdtype not in (T.AXFR, T.IXFR) or question.rdclass != dns.rdataclass.IN
                 or question.name != ZONE):
             return None
-        return self._transfer(q, wire, peer)
-
-    async def _transfer(self, q, wire: bytes, peer: str) -> list[bytes]:
+        if self.keyring is None:
+            return None if q.had_tsig else self._transfer(q, wire, peer)
         try:
-            return await self._messages(q, wire, peer)
+            signed = tsig.check(wire, self.keyring)
+        except tsig.Rejected as e:
+            log.warning("zone transfer to %s refused: %s", peer, e)
+            return e.response
+        if signed is None:
+            log.warning("zone transfer to %s refused: no TSIG", peer)
+            return None
+        return self._transfer(signed.query, signed.unsigned, peer, signed)
+
+    async def _transfer(self, q, wire: bytes, peer: str, signed: tsig.Signed | None = None) -> list[bytes]:
+        room = tsig.reserve(signed.key) if signed is not None else 0
+        try:
+            out = await self._messages(q, wire, peer, room)
         except Exception:
             log.exception("zone transfer to %s failed", peer)
             resp = _response(q)
             resp.set_rcode(dns.rcode.SERVFAIL)
-            return [resp.to_wire()]
+            out = [resp.to_wire()]
+        if signed is None:
+            return out
+        ctx = None
+        for i, message in enumerate(out):
+            out[i], ctx = signed.sign(message, ctx=ctx, multi=True)
+        return out
 
-    async def _messages(self, q, wire: bytes, peer: str) -> list[bytes]:
+    async def _messages(self, q, wire: bytes, peer: str, room: int = 0) -> list[bytes]:
         zone = await self.zones.current()
         if q.question[0].rdtype == T.IXFR and _client_is_current(q, zone.serial):
             resp = _response(q)
             resp.answer.append(next(zone.rrsets()))
             return [resp.to_wire()]
-        key = (zone.tip_hash, wire[2:])
+        key = (zone.tip_hash, wire[2:], room)
         bodies = self._rendered.get(key)
         if bodies is None:
-            bodies = await asyncio.get_running_loop().run_in_executor(None, _render, q, zone)
+            bodies = await asyncio.get_running_loop().run_in_executor(None, _render, q, zone, room)
             self._rendered = {k: v for k, v in self._rendered.items() if k[0] == zone.tip_hash}
             if len(self._rendered) < 16:
                 self._rendered[key] = bodies
-        log.info("zone transfer of bit. serial %d to %s: %d messages", zone.serial, peer, len(bodies))
+        log.info("zone transfer of bit. serial %d to %s: %d messages%s", zone.serial, peer, len(bodies),
+                 "" if not room else " (TSIG)")
         return [wire[:2] + b for b in bodies]
 
 
@@ -141,11 +168,12 @@ def _response(q) -> dns.message.Message:
     return resp
 
 
-def _render(q, zone: SignedZone) -> list[bytes]:
-    """Message bodies (without the 2-byte ID); the SOA opens the first and closes the last."""
+def _render(q, zone: SignedZone, room: int = 0) -> list[bytes]:
+    """Message bodies (without the 2-byte ID); the SOA opens the first and closes the last;
+    `room` bytes are kept free in each for the TSIG appended later."""
     soa = next(zone.rrsets())
     closing = len(soa.name.to_wire()) + 10 + len(soa[0].to_wire())
-    overhead = 12 + len(q.question[0].name.to_wire()) + 4 + _SLACK + closing
+    overhead = 12 + len(q.question[0].name.to_wire()) + 4 + _SLACK + closing + room
     groups = pack(zone, MAX_MESSAGE - overhead)
     groups[-1].append(soa)
     out = []

@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 
 from node.chain import layout as L
-from node.chain.consensus import bits_to_target
 from node.chain.crypto import AddressError, decode_address, encode_address
 from node.chain.errors import DecodeError, ValidationError
 from node.chain.primitives import Block, Tx

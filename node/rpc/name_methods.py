@@ -7,7 +7,7 @@ import re
 from node.chain.crypto import encode_address
 from node.maintenance import checkdb
 from node.names.rules import MAX_NAME, NameRecord, expires_in, is_expired, name_output
-from node.chain.primitives import NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE
+from node.chain.primitives import NAME_FIRSTUPDATE, NAME_NEW
 
 from .registry import INVALID_PARAMETER, NAME_INVALID_ENCODING, WALLET_ERROR, RPCError, rpc
 from .methods import entry_for

@@ -33,6 +33,7 @@ def write_cookie(datadir: str) -> str:
     path = os.path.join(datadir, ".cookie")
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)        # a left-over temp file keeps its old mode through O_CREAT
     with os.fdopen(fd, "w") as f:
         f.write(f"{COOKIE_USER}:{password}")
     os.replace(tmp, path)
