@@ -250,6 +250,15 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
     for line in summary(results):
         print(line)
+    from figures import figure
+    for name in dict.fromkeys(t.scenario for t in results):
+        ts = [t for t in results if t.scenario == name]
+        restarts = [t.restart_s for t in ts if t.restart_s is not None]
+        figure(f"{name}_trials", len(ts), "trials", f"crash trials: {name}")
+        figure(f"{name}_failures", sum(not t.ok for t in ts), "failures", f"crash failures: {name}", "0")
+        if restarts:
+            figure(f"{name}_restart_s", round(statistics.median(restarts), 2), "s",
+                   f"median restart after SIGKILL: {name}")
     failures = sum(not t.ok for t in results)
     print(f"crash: {len(results)} trials, {failures} failures, {time.perf_counter() - t0:.0f} s (seed {seed})")
     return 1 if failures else 0

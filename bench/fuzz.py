@@ -1,6 +1,7 @@
 """Fuzz one parser: the targets and their contracts are in bench/fuzz_targets.py.
 
     python bench/fuzz.py --target T [--runs 1000000] [--seed S] [--engine atheris|mutate]
+    python bench/fuzz.py --target all ...                # every target in turn
     python bench/fuzz.py --list
     python bench/fuzz.py --target T --repro FILE...      # run saved inputs once, show the error
 
@@ -82,6 +83,13 @@ class Stats:
 
     def rate(self) -> float:
         return self.count / max(time.perf_counter() - self.start, 1e-9)
+
+    def figures(self, findings: Findings) -> None:
+        from figures import figure
+        t = self.target
+        figure(f"{t}_execs", round(self.rate()), "execs/s", f"fuzz {t} ({self.engine})")
+        figure(f"{t}_runs", self.count, "runs", f"fuzz {t} runs")
+        figure(f"{t}_findings", len(findings.seen), "findings", f"fuzz {t} distinct findings", "0")
 
     def line(self, findings: Findings) -> str:
         return (f"fuzz {self.target}: engine {self.engine}, seed {self.seed}, {self.count} runs in "
@@ -175,6 +183,7 @@ def run_atheris(target_name: str, runs: int, seed: int, findings: Findings, stat
         stats.tick()
         if stats.count >= runs:
             print(stats.line(findings), flush=True)
+            stats.figures(findings)
             import shutil
             shutil.rmtree(corpus, ignore_errors=True)
             os._exit(1 if findings.seen else 0)
@@ -184,9 +193,23 @@ def run_atheris(target_name: str, runs: int, seed: int, findings: Findings, stat
     atheris.Fuzz()
 
 
+def run_all_targets(args, seed: int) -> int:
+    """Every target in turn, each in its own process (libFuzzer ends the process it runs in)."""
+    import subprocess
+    from fuzz_targets import TARGETS
+    worst = 0
+    for name in TARGETS:
+        cmd = [sys.executable, os.path.abspath(__file__), "--target", name, "--runs", str(args.runs),
+               "--seed", str(seed), "--engine", args.engine, "--max-len", str(args.max_len)]
+        if args.findings:
+            cmd += ["--findings", os.path.join(args.findings, name)]
+        worst = max(worst, subprocess.call(cmd))
+    return worst
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--target", help="what to fuzz (see --list)")
+    ap.add_argument("--target", help="what to fuzz (see --list), or all")
     ap.add_argument("--runs", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, help="RNG seed (default: random, printed)")
     ap.add_argument("--engine", choices=["auto", "atheris", "mutate"], default="auto")
@@ -208,6 +231,8 @@ def main() -> int:
             engine = "atheris"
         except ImportError:
             engine = "mutate"
+    if args.target == "all":
+        return run_all_targets(args, seed)
     if engine == "atheris" and args.target and not args.list and args.repro is None:
         target = None          # imported under instrumentation in run_atheris, not before
     else:
@@ -235,6 +260,7 @@ def main() -> int:
     else:
         run_mutate(target, args.runs, seed, findings, stats)
     print(stats.line(findings), flush=True)
+    stats.figures(findings)
     return 1 if findings.seen else 0
 
 
