@@ -235,13 +235,13 @@ def _verify_dane(body: dict, fqdn: str, qtype: str, anchors: dict, now: float) -
     from .lightdane import absence, check_answer
     tip = body["tip"]
     out = Verified(fqdn, qtype, "NOERROR", tip["height"], tip["hash"], "dane", source="dane")
-    answer = body["answer"] if body["kind"] == "domain" else None
+    answer = body.get("answer") if body["kind"] == "domain" else None     # .get: as for bit. names
+    if body["kind"] == "domain" and not isinstance(answer, dict):
+        raise VerifyError("shape", "malformed answer")
     if answer is None:
         out.status = "NXDOMAIN"
         out.alt_trust, out.alt_detail = absence()
         return out
-    if not isinstance(answer, dict):
-        raise VerifyError("shape", "malformed answer")
     out.records, out.alt_trust, out.alt_detail = check_answer(answer, fqdn, qtype, anchors, now)
     out.tls = [[r.owner, r.rdata] for r in out.records if r.rtype == "TLSA"]
     return out
