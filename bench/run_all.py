@@ -40,6 +40,8 @@ def benches(chain_dir: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("zone", q(["--names", "1000", "--repeat", "1"], [])),
         ("wallet", q(["--repeat", "3"], [])),
         ("load", q(["--nodes", "3", "--minutes", "0.5", "--mine-interval", "1"], [])),
+        ("crash", q(["--trials", "10", "--small"], [])),
+        ("fuzz", ["--target", "all"] + q(["--runs", "20000"], [])),
     ]
 
 
