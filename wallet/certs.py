@@ -8,9 +8,7 @@ which anyone can check against the CA certificate, so the wallet reads its body.
 """
 from __future__ import annotations
 
-import http.client
 import json
-import urllib.parse
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +17,7 @@ from node.resolver.ca.proof import sign_issue, sign_revoke
 
 from . import names as N
 from .errors import WalletError
+from .resolverapi import resolver_call
 
 
 def _owner_key(w, name: str):
@@ -64,22 +63,7 @@ def revoke(w, name: str, serial_hex: str, resolver_url: str) -> dict:
 def post(url: str, path: str, obj: dict, timeout: float = 30) -> dict:
     """POSTs JSON to the resolver and returns the answer of its envelope; a refusal becomes
     a WalletError carrying the CA's stable reason."""
-    u = urllib.parse.urlsplit(url)
-    if u.scheme != "http" or not u.hostname:
-        raise WalletError(f"bad resolver URL {url!r} (expected http://HOST:PORT)")
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
-    try:
-        conn.request("POST", u.path.rstrip("/") + path, json.dumps(obj), {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        data = resp.read()
-    except (OSError, http.client.HTTPException) as e:
-        raise WalletError(f"cannot reach the resolver at {url}: {getattr(e, 'strerror', None) or e}") from None
-    finally:
-        conn.close()
-    try:
-        view = json.loads(data)["view"]
-    except (ValueError, KeyError, TypeError):
-        raise WalletError(f"the resolver at {url} gave no envelope (HTTP {resp.status}; is its CA on?)") from None
-    if view.get("error") or resp.status != 200:
-        raise WalletError(f"the CA refused: {str(view.get('error') or resp.status)[:300]}")
+    status, view = resolver_call(url, "POST", path, json.dumps(obj).encode(), timeout)
+    if view.get("error") or status != 200:
+        raise WalletError(f"the CA refused: {str(view.get('error') or status)[:300]}")
     return view["answer"]

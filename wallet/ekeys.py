@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import http.client
 import json
 import time
 import urllib.parse
@@ -32,6 +31,7 @@ from node.chain.ekey import EPH_KEY_LEN, MAX_LIFETIME, EKeyError, EKeyUpdate, ma
 
 from . import names as N
 from .errors import WalletError
+from .resolverapi import resolver_call
 
 DEFAULT_TTL = 86400            # a day: rotate daily (cron) and a leaked key is short-lived
 KEEP_EXPIRED = 86400           # clients may still hold a just-expired key for a while
@@ -70,37 +70,10 @@ def live_record(w, name: str) -> dict:
 
 # --- the resolver ----------------------------------------------------------------------------------
 
-def _http(url: str, method: str, path: str, body: bytes | None = None, timeout: float = 30) -> tuple[int, dict]:
-    """(status, the envelope's body) from the resolver's JSON form. The wallet reads the
-    body without checking the resolver's signature: what it acts on (the served update) is
-    checked against the owner the wallet's own node reports (check_update)."""
-    u = urllib.parse.urlsplit(url)
-    if u.scheme != "http" or not u.hostname:
-        raise WalletError(f"bad resolver URL {url!r} (expected http://HOST:PORT)")
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
-    try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
-        conn.request(method, u.path.rstrip("/") + path, body, headers)
-        resp = conn.getresponse()
-        data = resp.read()
-    except (OSError, http.client.HTTPException) as e:
-        raise WalletError(f"cannot reach the resolver at {url}: {getattr(e, 'strerror', None) or e}") from None
-    finally:
-        conn.close()
-    try:
-        view = json.loads(data)["view"]
-        if not isinstance(view, dict):
-            raise TypeError
-    except (ValueError, KeyError, TypeError):
-        raise WalletError(f"the resolver at {url} gave no envelope (HTTP {resp.status}; "
-                          "is it a dotbit resolver's HTTP API?)") from None
-    return resp.status, view
-
-
 def served(url: str, name: str) -> dict | None:
     """The minimalT entry the resolver serves at the name's apex, or None if it has none."""
     fqdn = fqdn_of(name)
-    status, view = _http(url, "GET", "/v1/domain/" + urllib.parse.quote(fqdn) + "?type=TXT")
+    status, view = resolver_call(url, "GET", "/v1/domain/" + urllib.parse.quote(fqdn) + "?type=TXT")
     if status == 404:
         return None
     if status != 200 or view.get("error"):
@@ -162,7 +135,7 @@ def rotate(w, name: str, url: str, ttl: int = DEFAULT_TTL, eph_key_b64: str | No
              "update": update.to_bytes().hex(), "state": "signed"}
     entries[:] = [e for e in entries if e["expires"] > now - KEEP_EXPIRED] + [entry]
     w.save()                              # the secret is safe before the key can be served
-    status, view = _http(url, "POST", "/v1/ekey", json.dumps({"update": entry["update"]}).encode())
+    status, view = resolver_call(url, "POST", "/v1/ekey", json.dumps({"update": entry["update"]}).encode())
     if status != 200 or view.get("error"):
         reason = str(view.get("error") or f"HTTP {status}")[:300]
         entry["state"] = "refused: " + reason
