@@ -162,6 +162,8 @@ def main() -> int:
                     help="keep every bench's figures here (JSON): a later --only run replaces just its "
                          "benches, and --write still shows the others, each with the date it was measured")
     args = ap.parse_args()
+    if args.quick and args.results:
+        ap.error("--results keeps full-size figures; a --quick pass would mix smoke figures into them")
     m = machine()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = load_average()
@@ -182,7 +184,7 @@ def main() -> int:
             rc, figs = run_bench(script, extra)
             seconds[name] = time.monotonic() - t0
             results[name] = figs
-            dates[name] = time.strftime("%Y-%m-%d", time.gmtime())
+            dates[name] = started
             print(f"({name}: {seconds[name]:.0f}s, exit {rc})", flush=True)
             if rc:
                 failed.append(name)
@@ -195,12 +197,16 @@ def main() -> int:
     if args.results:
         results, seconds, dates = keep_results(args.results, results, seconds, dates)
     if args.write:
-        info = {"date": started, "mode": "quick (small sizes: a smoke run, not the targets' sizes)"
+        passes = sorted(set(dates.values()) or {started})
+        info = {"date": passes[0] if len(passes) == 1 else
+                f"{len(passes)} passes from {passes[0]} to {passes[-1]} (each bench's pass below)",
+                "mode": "quick (small sizes: a smoke run, not the targets' sizes)"
                 if args.quick else "full (the issues' sizes)",
                 "machine": f"{m['cpu']}, {m['cores']} cores{m['mem']}, {m['python']}, {m['os']}; "
                            f"load average {load_before} before the run, {load_average()} after",
-                "durations": ", ".join(f"{k} {v:.0f} s" + (f" ({dates[k]})" if dates.get(k, started[:10]) != started[:10]
-                                                           else "") for k, v in seconds.items())}
+                "durations": "; ".join((f"pass of {p}: " if len(passes) > 1 else "") +
+                                       ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items() if dates.get(k, started) == p)
+                                       for p in passes)}
         with open(args.template) as f:
             text = render(f.read(), results, info)
         tmp_out = args.write + ".tmp"
