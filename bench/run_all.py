@@ -97,6 +97,8 @@ def run_bench(script: str, extra: list[str]) -> tuple[int, list[dict]]:
 # --- the report ---------------------------------------------------------------------------------
 
 def fmt(value: float) -> str:
+    if isinstance(value, int):           # counts (trials, failures, runs) stay whole
+        return f"{value:,}"
     a = abs(value)
     if a >= 100:
         return f"{value:,.0f}"
