@@ -115,6 +115,11 @@ class NodeMetrics:
                 m.metric("dotbit_dns_rate_limited_total", "counter",
                          "UDP queries over the per-network rate limit: dropped, or answered TC=1 (slip)",
                          [({"action": "drop"}, rl.dropped), ({"action": "slip"}, rl.slipped)])
+            nt = getattr(r, "notifier", None)
+            if nt is not None:
+                m.metric("dotbit_dns_notify_total", "counter",
+                         "NOTIFY datagrams sent to secondaries (retries included) and acknowledged",
+                         [({"result": "sent"}, nt.sent), ({"result": "acked"}, nt.acked)])
             if r.http is not None:
                 stats = r.http.server_statuses()
                 m.metric("dotbit_http_requests_total", "counter", "resolver HTTP responses, by status",

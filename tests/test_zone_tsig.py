@@ -357,6 +357,12 @@ def test_notify_after_a_new_block_is_signed_with_the_new_serial(node, listener):
     # The secondary's next step, an SOA query, must see the new serial, not a cached one.
     r = dns.query.udp(dns.message.make_query(ZONE, "SOA"), "127.0.0.1", port=node.dns_port, timeout=5)
     assert r.answer[0][0].serial == height
+    # Operators see NOTIFY traffic on /metrics: every datagram the listener got was counted as sent.
+    import re
+    import urllib.request
+    body = urllib.request.urlopen(f"http://127.0.0.1:{node.http_port}/metrics", timeout=5).read().decode()
+    sent = int(re.search(r'^dotbit_dns_notify_total\{result="sent"\} (\d+)$', body, re.M).group(1))
+    assert sent >= len(listener.got) > 0
 
 
 def test_a_burst_of_blocks_sends_one_notify(node, listener):
