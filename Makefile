@@ -19,7 +19,7 @@ run: install
 	$(BIN)/python -m node.devrun --datadir $(DATADIR)
 
 test: install
-	$(BIN)/python -m pytest -q -n 2 --durations=10
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=10
 
 bench: install
 	$(BIN)/python bench/run_all.py --results bench/results.json --write BENCHMARKS.md

@@ -125,3 +125,28 @@ def started_resolver_node(setup=None):
         node.fund(blocks=110)
         node.register(sample_names())
     yield from running(ResolverNode(new_datadir()), setup or default)
+
+
+def unbound_conf(work, port: int, log, zone: str, *server: str) -> str:
+    """An Unbound config for a test: one thread on 127.0.0.1:port, in the foreground, logging
+    to `log`, no chroot or remote control; `server` lines go in its server: clause (modules,
+    trust anchors) and `zone` after it (a stub-zone or auth-zone clause)."""
+    lines = "".join(f"    {line}\n" for line in server)
+    return f"""server:
+    interface: 127.0.0.1
+    port: {port}
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{work}"
+    pidfile: ""
+    use-syslog: no
+    logfile: "{log}"
+    verbosity: 1
+    num-threads: 1
+    do-not-query-localhost: no
+    access-control: 127.0.0.0/8 allow
+{lines}{zone.strip()}
+remote-control:
+    control-enable: no
+"""

@@ -16,7 +16,7 @@ import dns.rcode
 import pytest
 
 from nodeproc import free_port, run_cli
-from resolver_util import needs_tools, started_resolver_node
+from resolver_util import needs_tools, started_resolver_node, unbound_conf
 
 UNBOUND = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")   # sbin may be off PATH
 pytestmark = needs_tools("unbound", "delv")
@@ -48,29 +48,10 @@ class Unbound:
         self.log = os.path.join(workdir, "unbound.log")
         ds = ds_line.split(None, 3)
         with open(self.conf, "w") as f:
-            f.write(f"""server:
-    interface: 127.0.0.1
-    port: {self.port}
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{workdir}"
-    pidfile: ""
-    use-syslog: no
-    logfile: "{self.log}"
-    verbosity: 1
-    val-log-level: 2
-    num-threads: 1
-    do-not-query-localhost: no
-    access-control: 127.0.0.0/8 allow
-    module-config: "validator iterator"
-    trust-anchor: "bit. {ds[3][len('IN '):] if ds[3].startswith('IN ') else ds[3]}"
-stub-zone:
-    name: "bit."
-    stub-addr: 127.0.0.1@{dns_port}
-remote-control:
-    control-enable: no
-""")
+            f.write(unbound_conf(workdir, self.port, self.log,
+                                 f'stub-zone:\n    name: "bit."\n    stub-addr: 127.0.0.1@{dns_port}',
+                                 "val-log-level: 2", 'module-config: "validator iterator"',
+                                 f'trust-anchor: "bit. {ds[3].removeprefix("IN ")}"'))
         self.proc = subprocess.Popen([UNBOUND, "-d", "-c", self.conf], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 20

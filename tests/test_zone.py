@@ -28,7 +28,7 @@ import dns.zone
 import pytest
 
 from nodeproc import free_port, run_cli, running
-from resolver_util import ResolverNode, needs_tools, new_datadir, sample_names
+from resolver_util import ResolverNode, needs_tools, new_datadir, sample_names, unbound_conf
 
 from node.resolver.identity import ResolverKey
 from node.resolver.zone import build_zone
@@ -245,22 +245,7 @@ def test_unbound_secondary_transfers_and_validates_with_the_node_stopped(node, t
     work = tmp_path / "unbound"
     work.mkdir()
     port = free_port()
-    (work / "unbound.conf").write_text(f"""server:
-    interface: 127.0.0.1
-    port: {port}
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{work}"
-    pidfile: ""
-    use-syslog: no
-    logfile: "{work}/unbound.log"
-    verbosity: 1
-    num-threads: 1
-    do-not-query-localhost: no
-    access-control: 127.0.0.0/8 allow
-    module-config: "validator iterator"
-    trust-anchor: "bit. {ds}"
+    (work / "unbound.conf").write_text(unbound_conf(work, port, f"{work}/unbound.log", f"""
 auth-zone:
     name: "bit."
     primary: 127.0.0.1@{node.dns_port}
@@ -268,9 +253,7 @@ auth-zone:
     for-downstream: no
     for-upstream: yes
     fallback-enabled: no
-remote-control:
-    control-enable: no
-""")
+""", 'module-config: "validator iterator"', f'trust-anchor: "bit. {ds}"'))
     proc = subprocess.Popen([UNBOUND, "-d", "-c", str(work / "unbound.conf")], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 
