@@ -6,6 +6,8 @@ import json
 import os
 import random
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
 
@@ -150,3 +152,30 @@ def unbound_conf(work, port: int, log, zone: str, *server: str) -> str:
 remote-control:
     control-enable: no
 """
+
+
+def raw_transfer(port: int, query, source: str = "127.0.0.1") -> list[bytes]:
+    """A zone transfer over TCP, every answer message as bytes, until the closing SOA, an
+    error rcode, or (IXFR of a current serial) a lone SOA. `query` is a dnspython message
+    (signed when it is written) or bytes (sent as they are)."""
+    import dns.message
+    import dns.rcode
+    import dns.rdatatype
+    wire = query if isinstance(query, bytes) else query.to_wire()
+    ixfr = isinstance(query, dns.message.Message) and query.question[0].rdtype == dns.rdatatype.IXFR
+    out = []
+    with socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0)) as s:
+        s.sendall(struct.pack(">H", len(wire)) + wire)
+        f = s.makefile("rb")
+        soas = 0
+        while True:
+            head = f.read(2)
+            if len(head) < 2:
+                break
+            data = f.read(struct.unpack(">H", head)[0])
+            out.append(data)
+            m = dns.message.from_wire(data, keyring=False, xfr=True, one_rr_per_rrset=True)
+            soas += sum(1 for r in m.answer if r.rdtype == dns.rdatatype.SOA)
+            if m.rcode() != dns.rcode.NOERROR or soas >= 2 or (ixfr and soas == 1 and len(m.answer) == 1):
+                break
+    return out

@@ -31,7 +31,7 @@ import dns.zone
 import pytest
 
 from nodeproc import free_port, run_cli
-from resolver_util import ResolverNode, needs_tools, new_datadir, sample_names, unbound_conf
+from resolver_util import ResolverNode, needs_tools, new_datadir, raw_transfer, sample_names, unbound_conf
 
 from node.resolver import tsig
 
@@ -122,28 +122,6 @@ def export(node, path) -> str:
 
 def as_zone(text: str) -> dns.zone.Zone:
     return dns.zone.from_text(text, origin=ZONE, relativize=False, check_origin=False)
-
-
-def raw_transfer(port: int, query, source: str = "127.0.0.1") -> list[bytes]:
-    """Every message of the answer as bytes, until the closing SOA or an error rcode. `query`
-    is a message (signed now) or bytes (as they are)."""
-    wire = query if isinstance(query, bytes) else query.to_wire()
-    out = []
-    with socket.create_connection(("127.0.0.1", port), timeout=60, source_address=(source, 0)) as s:
-        s.sendall(struct.pack(">H", len(wire)) + wire)
-        f = s.makefile("rb")
-        soas = 0
-        while True:
-            head = f.read(2)
-            if len(head) < 2:
-                break
-            data = f.read(struct.unpack(">H", head)[0])
-            out.append(data)
-            m = dns.message.from_wire(data, keyring=False, xfr=True, one_rr_per_rrset=True)
-            soas += sum(1 for r in m.answer if r.rdtype == T.SOA)
-            if m.rcode() != dns.rcode.NOERROR or soas >= 2:
-                break
-    return out
 
 
 def verified(messages: list[bytes], query: dns.message.Message, key: dns.tsig.Key) -> list[dns.message.Message]:
