@@ -110,8 +110,23 @@ def running(node, setup=None, remove: str | None = None):
             setup(node)
         yield node
     finally:
-        try:
-            node.stop()
-        except Exception:
-            node.kill()
-        shutil.rmtree(remove or node.datadir, ignore_errors=True)
+        stop_node(node, remove)
+
+
+def stop_node(node, remove: str | None = None) -> None:
+    """Stop a node (kill it if a clean stop fails) and remove `remove` (default: its data dir)."""
+    try:
+        node.stop()
+    except Exception:
+        node.kill()
+    shutil.rmtree(remove or node.datadir, ignore_errors=True)
+
+
+def stop_process(proc) -> None:
+    """Stop a helper program (Unbound, BIND...): SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -15,7 +15,7 @@ import dns.query
 import dns.rcode
 import pytest
 
-from nodeproc import free_port, run_cli
+from nodeproc import free_port, run_cli, stop_process
 from resolver_util import needs_tools, started_resolver_node, unbound_conf
 
 UNBOUND = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")   # sbin may be off PATH
@@ -75,12 +75,7 @@ class Unbound:
             return ""
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        stop_process(self.proc)
 
 
 def test_unbound_validates_answers(node, anchor, tmp_path):

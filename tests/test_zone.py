@@ -25,7 +25,7 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from nodeproc import free_port, run_cli, running
+from nodeproc import free_port, run_cli, running, stop_process
 from resolver_util import ResolverNode, needs_tools, new_datadir, raw_transfer, sample_names, unbound_conf
 
 from node.resolver.identity import ResolverKey
@@ -266,12 +266,7 @@ auth-zone:
         finally:
             node.start()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 def test_export_from_stopped_node_equals_running_export(node, tmp_path):

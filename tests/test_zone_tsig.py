@@ -30,7 +30,7 @@ import dns.tsig
 import dns.zone
 import pytest
 
-from nodeproc import free_port, run_cli
+from nodeproc import free_port, run_cli, stop_node, stop_process
 from resolver_util import ResolverNode, needs_tools, new_datadir, raw_transfer, sample_names, unbound_conf
 
 from node.resolver import tsig
@@ -483,17 +483,8 @@ auth-zone:
         print(f"unbound picked up the new name {picked_up:.2f}s after its block")
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        try:
-            node.stop()
-        except Exception:
-            node.kill()
-        shutil.rmtree(node.datadir, ignore_errors=True)
+            stop_process(proc)
+        stop_node(node)
 
 
 NAMED = shutil.which("named") or shutil.which("named", path="/usr/sbin:/sbin")
@@ -577,17 +568,8 @@ logging {{
         assert "(TSIG)" in ours and "acknowledged" in ours and SECRET not in ours
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        try:
-            node.stop()
-        except Exception:
-            node.kill()
-        shutil.rmtree(node.datadir, ignore_errors=True)
+            stop_process(proc)
+        stop_node(node)
 
 
 # --- keys and options ----------------------------------------------------------------------------
