@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import time
 import urllib.request
 
@@ -19,7 +18,7 @@ from node.chain.crypto import decode_address, hash160
 from node.chain.ekey import EKeyUpdate
 from node.params import REGTEST
 from node.resolver.envelope import open_envelope
-from nodeproc import free_port, run_cli
+from nodeproc import free_port, run_cli, running
 from resolver_util import ResolverNode, new_datadir
 from test_wallet_flows import EXPIRY, PASS, mature, mine, new_wallet, register_wait
 from wallet import ekeys, storage
@@ -33,15 +32,9 @@ VALUE = json.dumps({"ip": "192.0.2.1", "minimalT": {"port": 7000, "id_key": ID_K
 
 @pytest.fixture(scope="module")
 def node():
-    n = ResolverNode(new_datadir())
-    n.start()
-    n.miner = n.call("getminingaddress")
-    yield n
-    try:
-        n.stop()
-    except Exception:
-        n.kill()
-    shutil.rmtree(n.datadir, ignore_errors=True)
+    def setup(n):
+        n.miner = n.call("getminingaddress")
+    yield from running(ResolverNode(new_datadir()), setup)
 
 
 @pytest.fixture(scope="module")
