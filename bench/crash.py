@@ -39,9 +39,9 @@ ROOT = os.path.abspath(os.path.join(HERE, ".."))
 sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or ".") not in (HERE, ROOT)] + \
     [os.path.join(ROOT, "tests"), HERE]
 
-from node.names.proof import EMPTY, verify_proof  # noqa: E402
-from node.names.rules import record_hash, tree_key  # noqa: E402
-from node.names.tree import NameTree  # noqa: E402
+from core.names.proof import EMPTY, verify_proof  # noqa: E402
+from core.names.rules import record_hash, tree_key  # noqa: E402
+from core.names.tree import NameTree  # noqa: E402
 from node.rpcclient import RPCClient, RPCClientError  # noqa: E402
 from nodeproc import NodeProcess, run_cli  # noqa: E402
 

@@ -19,9 +19,9 @@ import time
 from conftest import Key
 from crash import Trial, after_kill, kill_during
 from names_util import LOCK, Funds, build
-from node.names.ops import firstupdate_outputs, name_new_output, update_output
-from node.names.rules import commitment, registration_burn
-from node.params import REGTEST
+from core.names.ops import firstupdate_outputs, name_new_output, update_output
+from core.names.rules import commitment, registration_burn
+from core.params import REGTEST
 from node.rpcclient import RPCClient
 from nodeproc import NodeProcess
 from p2p_util import NAME as SYNC_NAME, build_chain, copy_chain

@@ -29,26 +29,26 @@ import msgpack
 
 # Everything the targets reach is imported here, at the top, so that bench/fuzz.py's atheris
 # engine (which instruments what this module imports) sees coverage of all of it.
-from node.chain.consensus import bits_to_target
-from node.chain.crypto import hash160, pubkey_from_secret
-from node.chain.errors import ValidationError
-from node.chain.primitives import NAME_UPDATE, Block, Covenant, Header, Tx, TxIn, TxOut
-from node.chain.signing import sign_tx
+from core.consensus import bits_to_target
+from core.crypto import hash160, pubkey_from_secret
+from core.errors import ValidationError
+from core.primitives import NAME_UPDATE, Block, Covenant, Header, Tx, TxIn, TxOut
+from core.signing import sign_tx
 from node.chain.storage import MemoryDB
 from node.mining.miner import solve_quick
-from node.names.dvalue import lookup_records, records_for_qname
-from node.names.proof import EMPTY, ProofError, Proof, verify_proof
-from node.names.ops import firstupdate_outputs, name_new_output
-from node.names.rules import NameRecord, registration_burn, tree_key
-from node.names.tree import NameTree
-from node.params import REGTEST
-from node.resolver import envelope
+from core.names.dvalue import lookup_records, records_for_qname
+from core.names.proof import EMPTY, ProofError, Proof, verify_proof
+from core.names.ops import firstupdate_outputs, name_new_output
+from core.names.rules import NameRecord, registration_burn, tree_key
+from core.names.tree import NameTree
+from core.params import REGTEST
+from core import envelope
 from node.resolver.dns_answer import Responder
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.ekeys import EKeyError, EKeyStore, EKeyUpdate, make_update
 from node.resolver.identity import ResolverKey
-from node.resolver.lightverify import VerifyError, open_answer, verify_answer
-from node.resolver.records import NameSource, select
+from light.verify import VerifyError, open_answer, verify_answer
+from core.records import NameSource, select
 import node.rpc.methods  # noqa: F401,E402  (register the RPC methods, as Node.start does)
 import node.rpc.name_methods  # noqa: F401,E402
 import node.rpc.net_methods  # noqa: F401,E402

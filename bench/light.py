@@ -32,19 +32,19 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 import dns.message  # noqa: E402
 from aiohttp import web  # noqa: E402
 
-from node.chain.consensus import bits_to_target  # noqa: E402
-from node.chain.primitives import Header  # noqa: E402
+from core.consensus import bits_to_target  # noqa: E402
+from core.primitives import Header  # noqa: E402
 from node.mining.miner import solve_quick  # noqa: E402
-from node.names.proof import EMPTY  # noqa: E402
-from node.names.rules import NameRecord, tree_key  # noqa: E402
-from node.names.tree import NameTree  # noqa: E402
-from node.params import REGTEST  # noqa: E402
-from node.resolver.envelope import seal  # noqa: E402
+from core.names.proof import EMPTY  # noqa: E402
+from core.names.rules import NameRecord, tree_key  # noqa: E402
+from core.names.tree import NameTree  # noqa: E402
+from core.params import REGTEST  # noqa: E402
+from core.envelope import seal  # noqa: E402
 from node.resolver.identity import ResolverKey  # noqa: E402
-from node.resolver.lightclient import LightClient  # noqa: E402
-from node.resolver.lightheaders import HeaderStore  # noqa: E402
-from node.resolver.lightverify import open_answer, verify_answer  # noqa: E402
-from node.resolver.records import NameSource, select  # noqa: E402
+from light.client import LightClient  # noqa: E402
+from light.headers import HeaderStore  # noqa: E402
+from light.verify import open_answer, verify_answer  # noqa: E402
+from core.records import NameSource, select  # noqa: E402
 from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 OWNER = bytes(range(20))

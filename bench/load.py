@@ -36,13 +36,13 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, HERE)
 
-from node.chain.consensus import COIN  # noqa: E402
-from node.chain.crypto import encode_address, hash160, pubkey_from_secret  # noqa: E402
-from node.chain.primitives import Tx, TxIn, TxOut  # noqa: E402
-from node.chain.signing import sign_tx  # noqa: E402
-from node.names.ops import firstupdate_outputs, name_new_output, update_output  # noqa: E402
-from node.names.rules import registration_burn  # noqa: E402
-from node.params import REGTEST  # noqa: E402
+from core.consensus import COIN  # noqa: E402
+from core.crypto import encode_address, hash160, pubkey_from_secret  # noqa: E402
+from core.primitives import Tx, TxIn, TxOut  # noqa: E402
+from core.signing import sign_tx  # noqa: E402
+from core.names.ops import firstupdate_outputs, name_new_output, update_output  # noqa: E402
+from core.names.rules import registration_burn  # noqa: E402
+from core.params import REGTEST  # noqa: E402
 from node.rpcclient import RPCClient, RPCClientError  # noqa: E402
 from figures import figure  # noqa: E402
 from load_probes import POLL, Querier, Watcher, rss_kib  # noqa: E402

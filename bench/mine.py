@@ -18,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from node.chain.primitives import Header  # noqa: E402
+from core.primitives import Header  # noqa: E402
 from node.mining.miner import Miner  # noqa: E402
 from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 

@@ -29,15 +29,15 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from node.chain.consensus import COIN  # noqa: E402
-from node.chain.crypto import hash160, pubkey_from_secret  # noqa: E402
-from node.chain.primitives import Block, Tx, TxIn, TxOut  # noqa: E402
-from node.chain.signing import sign_tx  # noqa: E402
+from core.consensus import COIN  # noqa: E402
+from core.crypto import hash160, pubkey_from_secret  # noqa: E402
+from core.primitives import Block, Tx, TxIn, TxOut  # noqa: E402
+from core.signing import sign_tx  # noqa: E402
 from node.mining.miner import solve_quick  # noqa: E402
 from node.mining.template import assemble  # noqa: E402
-from node.names.ops import firstupdate_outputs, name_new_output  # noqa: E402
-from node.names.rules import registration_burn  # noqa: E402
-from node.params import REGTEST  # noqa: E402
+from core.names.ops import firstupdate_outputs, name_new_output  # noqa: E402
+from core.names.rules import registration_burn  # noqa: E402
+from core.params import REGTEST  # noqa: E402
 from node.service import open_chain  # noqa: E402
 from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 

@@ -18,10 +18,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from node.chain import layout as L  # noqa: E402
 from node.chain.chainstate import ChainState  # noqa: E402
-from node.chain.crypto import sighash, verify_digest  # noqa: E402
-from node.chain.primitives import Block  # noqa: E402
+from core.crypto import sighash, verify_digest  # noqa: E402
+from core.primitives import Block  # noqa: E402
 from node.chain.storage import LevelDB  # noqa: E402
-from node.params import REGTEST  # noqa: E402
+from core.params import REGTEST  # noqa: E402
 from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from node.chain.primitives import TxOut  # noqa: E402
+from core.primitives import TxOut  # noqa: E402
 from wallet import storage  # noqa: E402
 from wallet.keys import Keychain, seed_from_words  # noqa: E402
 from wallet.txbuild import WalletCoin, select_and_sign  # noqa: E402

@@ -23,7 +23,7 @@ sys.path.insert(0, HERE)
 
 import dns.message  # noqa: E402
 
-from node.params import REGTEST  # noqa: E402
+from core.params import REGTEST  # noqa: E402
 from node.resolver.identity import ResolverKey  # noqa: E402
 from node.resolver.zone import chain_zone  # noqa: E402
 from node.resolver.zone_transfer import _render  # noqa: E402

@@ -8,11 +8,11 @@ import os
 import signal
 import sys
 
-from node.chain.errors import StoreError
+from core.errors import StoreError
 from node.config import load as load_config
 from node.logs import FORMATS, LEVELS
 from node.logs import configure as configure_logs
-from node.params import NETWORKS, get_params
+from core.params import NETWORKS, get_params
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +105,7 @@ def main(argv=None) -> int:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     from node.resolver.ca.authority import CAError
-    from node.resolver.sources import parse_order
+    from core.sources import parse_order
     from node.service import Node
     try:
         if args.command == "reindex":

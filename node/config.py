@@ -1,167 +1,29 @@
-"""One configuration file for the node, the resolver and the wallet (stdlib only).
-
-A TOML file, by default DATADIR/dotbit.toml (or `--conf FILE`), with the sections and keys of
-SCHEMA. Every setting is looked up in one order: command-line flag > environment variable
-DOTBIT_<SECTION>_<KEY> (e.g. DOTBIT_RPC_PORT) > file > built-in default.
-
-Why here and stdlib only: the wallet must not import node service code (DESIGN §1), but it
-already shares node.params with the node; this module imports nothing from the project, so
-both CLIs read the very same schema and precedence without the wallet dragging in LevelDB.
-
-Unknown sections or keys and values of the wrong type are a ConfigError with one line of
-text naming the file and the key, which the CLIs print as their one error line.
-"""
+"""The node's side of core/config.py: the real environment, files and working directory."""
 from __future__ import annotations
 
 import os
-import tomllib
-from dataclasses import dataclass
 
-FILE_NAME = "dotbit.toml"
-
-# section -> key -> type. Types: str, int, float, bool, list (of str).
-SCHEMA: dict[str, dict[str, type]] = {
-    "node": {"network": str, "datadir": str, "log_level": str, "log_format": str, "metrics_port": int},
-    "rpc": {"port": int, "bind": str, "url": str, "cookie": str, "allow_remote": bool},
-    "p2p": {"port": int, "bind": str, "listen": bool, "connect": list, "addnode": list, "maxpeers": int},
-    "mining": {"enabled": bool, "address": str, "interval": float, "processes": int},
-    "resolver": {"enabled": bool, "dns_port": int, "http_port": int, "key": str, "dane_zones": list,
-                 "dane_anchors": str, "axfr_allow": list, "record_sources": str,
-                 "ca_passphrase_file": str, "axfr_tsig": list, "axfr_tsig_file": str, "notify": list,
-                 "dns_rate_limit": float, "dns_rate_limit_exempt": list, "bind": str},
-    "wallet": {"file": str, "passphrase_file": str, "fee_rate": int},
-}
-
-# Variables that predate the DOTBIT_<SECTION>_<KEY> scheme; still honoured, after the new name.
-LEGACY_ENV = {("node", "network"): "DOTBIT_NETWORK", ("wallet", "file"): "DOTBIT_WALLET"}
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+from core import config as _core
+from core.config import FILE_NAME, SCHEMA, Config, ConfigError, env_name  # noqa: F401  (the node's names)
 
 
-class ConfigError(ValueError):
-    pass
-
-
-def env_name(section: str, key: str) -> str:
-    return f"DOTBIT_{section.upper()}_{key.upper()}"
-
-
-def _check(where: str, kind: type, value):
-    """A file value of the schema's type (TOML already typed it); ints are fine as floats."""
-    if kind is float and type(value) is int:
-        return float(value)
-    if kind is list:
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return list(value)
-        raise ConfigError(f"{where}: expected a list of strings")
-    if type(value) is not kind:
-        raise ConfigError(f"{where}: expected {kind.__name__}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _from_env(name: str, kind: type, text: str):
-    """Environment values are text: parse them to the schema's type."""
+def read(path: str) -> bytes | None:
     try:
-        if kind is bool:
-            low = text.strip().lower()
-            if low in _TRUE:
-                return True
-            if low in _FALSE:
-                return False
-            raise ValueError
-        if kind is list:
-            return [t.strip() for t in text.split(",") if t.strip()]
-        return kind(text)
-    except ValueError:
-        raise ConfigError(f"environment {name}={text!r}: expected {kind.__name__}") from None
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None     # the same reader as wallet/storage.read_optional (the wallet imports only core/)
 
 
 def read_file(path: str) -> dict[str, dict]:
-    """The file's settings, checked against SCHEMA; {} when the file does not exist."""
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        return {}
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
-    out: dict[str, dict] = {}
-    for section, table in data.items():
-        keys = SCHEMA.get(section)
-        if keys is None:
-            raise ConfigError(f"{path}: unknown section [{section}] (known: {', '.join(SCHEMA)})")
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: {section} must be a [section] table")
-        for key, value in table.items():
-            kind = keys.get(key)
-            if kind is None:
-                raise ConfigError(f"{path}: unknown key {key!r} in [{section}] (known: {', '.join(keys)})")
-            out.setdefault(section, {})[key] = _check(f"{path}: [{section}] {key}", kind, value)
-    return out
-
-
-@dataclass
-class Config:
-    """Settings from a file and an environment; `get` applies the precedence."""
-    values: dict
-    environ: dict
-    path: str | None = None
-
-    def get(self, section: str, key: str, flag=None, default=None):
-        kind = SCHEMA[section][key]           # a KeyError here is a programming error
-        if flag is not None:
-            return flag
-        for name in (env_name(section, key), LEGACY_ENV.get((section, key))):
-            if name is not None and name in self.environ:
-                return _from_env(name, kind, self.environ[name])
-        if key in self.values.get(section, {}):
-            return self.values[section][key]
-        return default
-
-    def source(self, section: str, key: str, flag=None) -> str:
-        """Where a setting came from ("flag", "env", "file", "default"), for operators' messages."""
-        if flag is not None:
-            return "flag"
-        if any(n and n in self.environ for n in (env_name(section, key), LEGACY_ENV.get((section, key)))):
-            return "env"
-        return "file" if key in self.values.get(section, {}) else "default"
+    return _core.read_file(path, read)
 
 
 def default_datadir(network: str, environ=None) -> str:
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(base, "dotbit", network)
+    return _core.default_datadir(network, os.environ if environ is None else environ)
 
 
 def load(conf: str | None, network_flag: str | None, datadir_flag: str | None,
          environ=None) -> tuple[Config, str, str]:
-    """Find and read the file, and settle the two settings that locate it.
-
-    With `--conf FILE` the file may set [node] network and datadir. Without it the file is
-    DATADIR/dotbit.toml, found from the network and datadir given by flag, environment or
-    default; a network in that file must then agree (the file already lives in one network's
-    data dir), and a datadir in it would be circular, so both are errors there.
-    Returns (config, network, absolute datadir)."""
-    environ = dict(os.environ if environ is None else environ)
-    if conf is not None:
-        if not os.path.exists(conf):
-            raise ConfigError(f"config file {conf} does not exist")
-        cfg = Config(read_file(conf), environ, conf)
-        network = cfg.get("node", "network", network_flag, "main")
-        datadir = cfg.get("node", "datadir", datadir_flag) or default_datadir(network, environ)
-        return cfg, network, os.path.abspath(os.path.expanduser(datadir))
-    bare = Config({}, environ)
-    network = bare.get("node", "network", network_flag, "main")
-    datadir = os.path.abspath(os.path.expanduser(bare.get("node", "datadir", datadir_flag)
-                                                 or default_datadir(network, environ)))
-    path = os.path.join(datadir, FILE_NAME)
-    values = read_file(path)
-    node = values.get("node", {})
-    if "datadir" in node:
-        raise ConfigError(f"{path}: [node] datadir cannot be set in the data dir's own file (use --conf)")
-    if "network" in node and node["network"] != network:
-        raise ConfigError(f"{path}: [node] network = {node['network']!r} but this is the {network} data dir")
-    return Config(values, environ, path), network, datadir
+    return _core.load(conf, network_flag, datadir_flag, os.environ if environ is None else environ,
+                      read, os.getcwd())

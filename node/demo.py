@@ -66,7 +66,7 @@ class Demo:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("DOTBIT_")}
         self.node = tool("dotbit-node", "node.cli") + ["--regtest", "--datadir", self.datadir]
         self.wallet = tool("dotbit-wallet", "wallet.cli") + ["--conf", self.conf]
-        self.resolve = tool("dotbit-resolve", "node.resolver.lightcli")
+        self.resolve = tool("dotbit-resolve", "light.cli")
 
     # --- output ---------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from node.params import REGTEST
+from core.params import REGTEST
 from node.service import Node
 
 BANNER = """

@@ -11,8 +11,8 @@ import os
 import time
 
 from node.chain.chainstate import ChainState
-from node.chain.crypto import decode_address, encode_address, generate_secret, hash160, pubkey_from_secret
-from node.chain.errors import ValidationError
+from core.crypto import decode_address, encode_address, generate_secret, hash160, pubkey_from_secret
+from core.errors import ValidationError
 from node.chain.mempool import Mempool
 from node.chain.storage import LevelDB
 from node.mining.template import create_template
@@ -74,7 +74,7 @@ class Node:
         self.resolver = None
         if dns_port is not None or http_port is not None:
             from node.resolver.service import Resolver
-            from node.resolver.sources import DEFAULT_ORDER
+            from core.sources import DEFAULT_ORDER
             self.resolver = Resolver(self, resolver_key, host=resolver_host or rpc_host, dns_port=dns_port,
                                      http_port=http_port, axfr_allow=axfr_allow, dane=dane,
                                      record_sources=record_sources or DEFAULT_ORDER, ca_passphrase=ca_passphrase,
@@ -102,7 +102,7 @@ class Node:
     async def mine_one(self, address: bytes) -> bytes | None:
         """Build a template on the tip, solve it and submit it; returns the block hash, or None
         if the tip moved while solving (the work is stale, the caller tries again)."""
-        from node.chain.primitives import Block
+        from core.primitives import Block
         from node.mining.miner import solve_quick
         while True:
             tmpl = create_template(self.chain, self.mempool, address, int(time.time()))

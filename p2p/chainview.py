@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from node.chain import layout as L
 from node.chain.blockindex import HAVE_DATA
-from node.chain.primitives import Block, Tx
+from core.primitives import Block, Tx
 
 
 class ChainView:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.chain.consensus import bits_to_target, block_work
-from node.chain.errors import ValidationError
-from node.chain.primitives import Header
+from core.consensus import bits_to_target, block_work
+from core.errors import ValidationError
+from core.primitives import Header
 
 MAX_TREE = 200_000          # headers held beyond the chain; cheap PoW must not exhaust memory
 MAX_FUTURE = 2 * 3600

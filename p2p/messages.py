@@ -13,9 +13,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from node.chain.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
-from node.chain.errors import DecodeError
-from node.chain.primitives import HEADER_SIZE, MAX_BLOCK_DECODE, MAX_TX_DECODE
+from core.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
+from core.errors import DecodeError
+from core.primitives import HEADER_SIZE, MAX_BLOCK_DECODE, MAX_TX_DECODE
 
 PROTOCOL_VERSION = 1
 NODE_NETWORK = 1                 # services bit: serves full blocks

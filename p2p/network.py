@@ -14,16 +14,16 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
-from node.chain.crypto import sha256d
-from node.chain.errors import DecodeError, ValidationError
-from node.chain.primitives import Block, Tx
+from core.crypto import sha256d
+from core.errors import DecodeError, ValidationError
+from core.primitives import Block, Tx
 
-from .addrbook import AddressBook, BanList
-from .messages import (INV_BLOCK, INV_EPHKEY, INV_TX, MAX_ADDR, MAX_HEADERS, MAX_INV, NODE_NETWORK,
+from p2p.addrbook import AddressBook, BanList
+from p2p.messages import (INV_BLOCK, INV_EPHKEY, INV_TX, MAX_ADDR, MAX_HEADERS, MAX_INV, NODE_NETWORK,
                        PROTOCOL_VERSION, Addr, BlockMsg, EphKey, GetAddr, GetData, GetHeaders,
                        Headers, Inv, NotFound, Ping, Pong, TxMsg, Verack, Version, encode_frame)
-from .peer import BoundedSet, Peer
-from .sync import BlockSync
+from p2p.peer import BoundedSet, Peer
+from p2p.sync import BlockSync
 
 log = logging.getLogger("dotbit.p2p")
 USER_AGENT = b"/dotbit:0.1.0/"

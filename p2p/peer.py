@@ -13,9 +13,9 @@ import logging
 import time
 from collections import OrderedDict, deque
 
-from node.chain.errors import DecodeError
+from core.errors import DecodeError
 
-from .messages import FRAME_HEADER, Message, decode_frame_header, decode_payload, encode_frame
+from p2p.messages import FRAME_HEADER, Message, decode_frame_header, decode_payload, encode_frame
 
 log = logging.getLogger("dotbit.p2p")
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import time
 
-from node.chain.errors import ValidationError
-from node.chain.primitives import Block, Header
+from core.errors import ValidationError
+from core.primitives import Block, Header
 
-from .headers import HeaderTree
-from .messages import INV_BLOCK, MAX_HEADERS, GetData, GetHeaders
+from p2p.headers import HeaderTree
+from p2p.messages import INV_BLOCK, MAX_HEADERS, GetData, GetHeaders
 
 log = logging.getLogger("dotbit.p2p")
 

@@ -7,15 +7,15 @@ from dataclasses import dataclass, replace
 import pytest
 
 from node.chain.chainstate import ChainState
-from node.chain.consensus import COIN
-from node.chain.crypto import encode_address, hash160, pubkey_from_secret
+from core.consensus import COIN
+from core.crypto import encode_address, hash160, pubkey_from_secret
 from node.chain.mempool import Mempool
-from node.chain.primitives import Tx, TxIn, TxOut
-from node.chain.signing import sign_tx
+from core.primitives import Tx, TxIn, TxOut
+from core.signing import sign_tx
 from node.chain.storage import LevelDB, MemoryDB
 from node.mining.miner import solve_quick
 from node.mining.template import create_template
-from node.params import REGTEST
+from core.params import REGTEST
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def mempool(chain, params, clock):
 def make_block(chain, mempool, address: bytes, clock=None, extra_txs=(), time_offset=0):
     """Build and solve the next block on chain's tip (not submitted): the mempool's choice, or
     exactly `extra_txs` (fees left unclaimed) when given."""
-    from node.chain.primitives import Block
+    from core.primitives import Block
     from node.mining.template import assemble
     now = int(clock()) if clock else int(chain.tip.header.time) + 600
     if extra_txs:

@@ -11,7 +11,7 @@ import aiohttp
 from aiohttp import web
 
 from nodeproc import free_port
-from node.resolver.envelope import open_envelope, seal
+from core.envelope import open_envelope, seal
 
 
 class LyingProxy:

@@ -1,11 +1,11 @@
 """Building signed name transactions in tests."""
 from __future__ import annotations
 
-from node.chain.consensus import COIN
-from node.chain.primitives import Tx, TxIn, TxOut
-from node.chain.signing import sign_tx
-from node.names.ops import firstupdate_outputs, name_new_output, update_output
-from node.names.rules import registration_burn
+from core.consensus import COIN
+from core.primitives import Tx, TxIn, TxOut
+from core.signing import sign_tx
+from core.names.ops import firstupdate_outputs, name_new_output, update_output
+from core.names.rules import registration_burn
 
 LOCK = COIN // 100
 FEE = 100_000

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from conftest import Key, make_block
 from names_util import Funds, firstupdate, name_new, update
 from node.chain.mempool import Mempool
-from node.chain.primitives import Tx, TxIn, TxOut
-from node.chain.signing import sign_tx
-from node.params import REGTEST
+from core.primitives import Tx, TxIn, TxOut
+from core.signing import sign_tx
+from core.params import REGTEST
 from node.service import open_chain
 from p2p import messages as M
 

@@ -14,7 +14,7 @@ import tempfile
 from conftest import Key
 from names_util import Funds, firstupdate, name_new, update
 from nodeproc import NodeProcess, free_port, running
-from node.params import REGTEST
+from core.params import REGTEST
 
 OWNER = Key.from_seed(61)
 OTHER = Key.from_seed(62)

@@ -37,11 +37,11 @@ from light_proxy import LyingProxy
 from light_util import light_dir, resolve, resolver_key
 from nodeproc import run_cli, running
 from resolver_util import OTHER, OWNER, TLS_DIGEST_B64, ResolverNode, needs_tools, new_datadir
-from node.chain.crypto import decode_address
-from node.params import REGTEST
-from node.resolver.ca.evidence import spki_sha256
-from node.resolver.ca.proof import sign_issue, sign_revoke
-from node.resolver.envelope import open_envelope
+from core.crypto import decode_address
+from core.params import REGTEST
+from core.ca_evidence import spki_sha256
+from core.ca_proof import sign_issue, sign_revoke
+from core.envelope import open_envelope
 
 PASSPHRASE = "ca test passphrase"
 NAMES = {

@@ -18,13 +18,13 @@ from conftest import Key, mine
 from resolver_util import needs_tools
 from node.chain import layout as L
 from node.maintenance import checkdb
-from node.names.dvalue import Record
+from core.names.dvalue import Record
 from node.resolver.ca.authority import CAError, init_ca, load_ca
-from node.resolver.ca.evidence import EvidenceError, check_leaf, tlsa_owner, tlsa_rdata
-from node.resolver.ca.proof import fqdn_of, issue_digest, revoke_digest
+from core.ca_evidence import EvidenceError, check_leaf, tlsa_owner, tlsa_rdata
+from core.ca_proof import fqdn_of, issue_digest, revoke_digest
 from node.resolver.ca.service import _hosts
 from node.resolver.ca.store import CertRecord, CertStore
-from node.resolver.sources import Policy, SourceAnswer, parse_order
+from core.sources import Policy, SourceAnswer, parse_order
 
 FQDN = "_443._tcp.example.bit."
 

@@ -8,11 +8,11 @@ import pytest
 from conftest import COIN, Key, make_block, mine, spend
 from node.chain import layout as L
 from node.chain.chainstate import ChainState
-from node.chain.errors import StoreError, ValidationError
-from node.chain.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
+from core.errors import StoreError, ValidationError
+from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
 from node.chain.storage import MemoryDB
 from node.mining.miner import solve_quick
-from node.params import MAIN, REGTEST
+from core.params import MAIN, REGTEST
 
 ALICE, BOB = Key.from_seed(1), Key.from_seed(2)
 
@@ -168,7 +168,7 @@ def raw_block(prev: Block, height: int, cb_value: int) -> Block:
 
 
 def test_decode_rejects_trailing_and_oversize():
-    from node.chain.errors import DecodeError
+    from core.errors import DecodeError
     tx = Tx(1, (TxIn(bytes(32), 0, bytes(64), bytes(33)),), (TxOut(1, bytes(20)),))
     with pytest.raises(DecodeError):
         Tx.from_bytes(tx.to_bytes() + b"\x00")

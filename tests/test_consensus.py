@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from node.chain.consensus import (COIN, bits_to_target, check_header_context, median_time_past,
+from core.consensus import (COIN, bits_to_target, check_header_context, median_time_past,
                                   next_bits, subsidy, target_to_bits)
-from node.chain.errors import ValidationError
-from node.params import MAIN, NETWORKS, REGTEST
+from core.errors import ValidationError
+from core.params import MAIN, NETWORKS, REGTEST
 
 
 def test_compact_known_values():

@@ -9,7 +9,7 @@ import ecdsa
 import pytest
 from ecdsa.util import sigdecode_string, sigencode_string
 
-from node.chain.crypto import (AddressError, decode_address, encode_address, hash160, is_low_s,
+from core.crypto import (AddressError, decode_address, encode_address, hash160, is_low_s,
                                pubkey_from_secret, sha256d, sign_digest, verify_digest)
 
 N = ecdsa.SECP256k1.order

@@ -18,9 +18,9 @@ import pytest
 from dane_zones import TLSA_HEX, ZoneKeys, drop_rrsig, flip_rrsig, signed_zone, write_anchors, write_zone
 from nodeproc import NodeProcess, free_port, run_cli, running
 from resolver_util import needs_tools
-from node.names.dvalue import Record, lookup_records
+from core.names.dvalue import Record, lookup_records
 from node.resolver.dane import BOGUS, INSECURE, SECURE, DANESource
-from node.resolver.envelope import open_envelope
+from core.envelope import open_envelope
 
 ORIGIN = "example.com."
 TLSA_OWNER = "_443._tcp.www.example.com."

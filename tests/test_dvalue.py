@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nctestsuite import SUITE_PATH, load_suite
-from node.names.dvalue import (MinimaLT, Record, lookup_records, minimalt_txt_rdata,
+from core.names.dvalue import (MinimaLT, Record, lookup_records, minimalt_txt_rdata,
                                records_for_qname)
 
 try:

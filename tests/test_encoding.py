@@ -6,9 +6,9 @@ import msgpack
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from node.chain.encoding import pack
-from node.chain.errors import DecodeError
-from node.chain.primitives import (HEADER_SIZE, Block, Covenant, Header, Tx, TxIn, TxOut,
+from core.encoding import pack
+from core.errors import DecodeError
+from core.primitives import (HEADER_SIZE, Block, Covenant, Header, Tx, TxIn, TxOut,
                                    block_merkle_root, merkle_root)
 
 b32 = st.binary(min_size=32, max_size=32)

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 from conftest import COIN, Key
 from nodeproc import NodeProcess, run_cli
-from node.chain.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
-from node.chain.signing import sign_tx
+from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
+from core.signing import sign_tx
 from node.mining.miner import solve_quick
 
 A, B = Key.from_seed(21), Key.from_seed(22)

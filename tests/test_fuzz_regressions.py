@@ -18,9 +18,9 @@ import pytest
 sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 
 from fuzz_targets import TARGETS, check, world  # noqa: E402
-from node.params import REGTEST  # noqa: E402
-from node.resolver import envelope  # noqa: E402
-from node.resolver.lightverify import VerifyError, open_answer, verify_answer  # noqa: E402
+from core.params import REGTEST  # noqa: E402
+from core import envelope  # noqa: E402
+from light.verify import VerifyError, open_answer, verify_answer  # noqa: E402
 from nodeproc import NodeProcess  # noqa: E402
 
 # rpc: a JSON body nested deeper than the decoder recurses raised RecursionError out of

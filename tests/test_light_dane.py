@@ -26,12 +26,12 @@ from light_proxy import LyingProxy
 from light_util import light_dir, resolve, resolver_key
 from nodeproc import NodeProcess, free_port, running
 from resolver_util import needs_tools
-from node.params import get_params
+from core.params import get_params
 from node.resolver.dane import DANESource, read_anchors
-from node.resolver.envelope import open_envelope
-from node.resolver.lightclient import LightClient
-from node.resolver.lightdane import validate
-from node.resolver.lightverify import VerifyError, open_answer, verify_answer
+from core.envelope import open_envelope
+from light.client import LightClient
+from light.dane import validate
+from light.verify import VerifyError, open_answer, verify_answer
 
 ORIGIN, CHILD = "example.com.", "shop.example.com."
 TLSA_OWNER = "_443._tcp.www.example.com."

@@ -10,13 +10,13 @@ from dataclasses import replace
 
 import pytest
 
-from node.chain.consensus import bits_to_target, next_bits
-from node.chain.crypto import sha256d
-from node.chain.primitives import Header
+from core.consensus import bits_to_target, next_bits
+from core.crypto import sha256d
+from core.primitives import Header
 from node.mining.miner import solve_quick
-from node.params import MAIN, REGTEST
-from node.resolver.lightheaders import HeaderStore, StoreError, sync
-from node.resolver.lightverify import VerifyError
+from core.params import MAIN, REGTEST
+from light.headers import HeaderStore, StoreError, sync
+from light.verify import VerifyError
 
 GENESIS = REGTEST.genesis.header
 TARGET = bits_to_target(GENESIS.bits)

@@ -18,11 +18,11 @@ from light_proxy import LyingProxy
 from light_util import RESOLVE, light_dir, resolve, resolver_key, started_light_node
 from nodeproc import free_port
 from resolver_util import OTHER, OWNER, tool_query
-from node.names.proof import EMPTY
-from node.names.rules import NameRecord, tree_key
-from node.names.tree import NameTree
+from core.names.proof import EMPTY
+from core.names.rules import NameRecord, tree_key
+from core.names.tree import NameTree
 from node.resolver.ekeys import make_update
-from node.resolver.envelope import open_envelope
+from core.envelope import open_envelope
 
 node = pytest.fixture(scope="module")(started_light_node)
 

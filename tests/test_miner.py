@@ -6,7 +6,7 @@ import hashlib
 import threading
 from dataclasses import replace
 
-from node.chain.primitives import Header
+from core.primitives import Header
 from node.mining.miner import Miner, search_nonce, solve_quick
 
 

@@ -8,10 +8,10 @@ from conftest import Key, make_block, mine
 from names_util import Funds, firstupdate, name_new, update
 from node.chain import layout as L
 from node.chain.chainstate import ChainState
-from node.chain.errors import ValidationError
+from core.errors import ValidationError
 from node.chain.storage import MemoryDB
-from node.names.proof import verify_proof
-from node.names.rules import expires_in, is_expired, tree_key
+from core.names.proof import verify_proof
+from core.names.rules import expires_in, is_expired, tree_key
 
 ALICE, BOB = Key.from_seed(31), Key.from_seed(32)
 NAME = b"d/example"

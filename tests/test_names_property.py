@@ -12,12 +12,12 @@ from conftest import Clock, Key, make_block, mine
 from names_util import firstupdate, name_new, update
 from node.chain import layout as L
 from node.chain.chainstate import ChainState
-from node.chain.errors import ValidationError
+from core.errors import ValidationError
 from node.chain.mempool import Mempool
 from node.chain.storage import MemoryDB
-from node.names.proof import verify_proof
-from node.names.rules import tree_key
-from node.params import REGTEST
+from core.names.proof import verify_proof
+from core.names.rules import tree_key
+from core.params import REGTEST
 
 KEYS = [Key.from_seed(s) for s in (61, 62, 63)]
 MINER = Key.from_seed(64)

@@ -13,9 +13,9 @@ import pytest
 
 from conftest import COIN, Key
 from nodeproc import NodeProcess
-from node.chain.primitives import Block, Tx, TxOut, block_merkle_root
+from core.primitives import Block, Tx, TxOut, block_merkle_root
 from node.mining.miner import solve_quick
-from node.params import REGTEST
+from core.params import REGTEST
 from node.service import open_chain
 from p2p import messages as M
 from p2p_util import RawPeer, build_chain, copy_chain, wait_until

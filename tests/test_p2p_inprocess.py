@@ -8,8 +8,8 @@ import asyncio
 import json
 import os
 
-from node.chain.errors import ValidationError
-from node.params import REGTEST
+from core.errors import ValidationError
+from core.params import REGTEST
 from node.service import Node
 from nodeproc import free_port
 from p2p import messages as M

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.chain.encoding import pack
-from node.chain.errors import DecodeError
-from node.params import REGTEST
+from core.encoding import pack
+from core.errors import DecodeError
+from core.params import REGTEST
 from p2p import messages as M
 
 MAGIC = REGTEST.magic

@@ -17,12 +17,12 @@ import dns.query
 import dns.rcode
 import pytest
 
-from node.names.rules import NameRecord
-from node.params import REGTEST
+from core.names.rules import NameRecord
+from core.params import REGTEST
 from node.resolver.dns_answer import Responder
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.identity import ResolverKey
-from node.resolver.records import NameSource
+from core.records import NameSource
 from resolver_util import sample_names, started_resolver_node
 
 node = pytest.fixture(scope="module")(started_resolver_node)

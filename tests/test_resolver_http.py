@@ -17,11 +17,11 @@ import pytest
 
 from nodeproc import run_cli
 from resolver_util import EPH_KEY, OTHER, OWNER, started_resolver_node
-from node.chain.crypto import sha256d
-from node.names.proof import verify_proof
-from node.names.rules import record_hash, tree_key
+from core.crypto import sha256d
+from core.names.proof import verify_proof
+from core.names.rules import record_hash, tree_key
 from node.resolver.ekeys import make_update
-from node.resolver.envelope import EnvelopeError, open_envelope
+from core.envelope import EnvelopeError, open_envelope
 
 node = pytest.fixture(scope="module")(started_resolver_node)
 

@@ -11,8 +11,8 @@ import dns.rrset
 import pytest
 
 from conftest import Key
-from node.names.rules import NameRecord
-from node.params import REGTEST
+from core.names.rules import NameRecord
+from core.params import REGTEST
 from node.resolver.dnssec import REFRESH, VALIDITY, OnlineSigner, predecessor, successor, successor_after_subtree
 from node.resolver.ekeys import EKeyError, EKeyStore, make_update
 from node.resolver.identity import ResolverKey, ZONE

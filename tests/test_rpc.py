@@ -11,8 +11,8 @@ import pytest
 
 from conftest import COIN, Key
 from nodeproc import NodeProcess
-from node.chain.primitives import Tx, TxIn, TxOut
-from node.chain.signing import sign_tx
+from core.primitives import Tx, TxIn, TxOut
+from core.signing import sign_tx
 from node.rpcclient import RPCClientError
 
 ALICE, BOB = Key.from_seed(11), Key.from_seed(12)
@@ -93,9 +93,9 @@ def test_chain_methods(node):
     assert node.call("gettxout", utxos[0]["txid"], 0) is None
     # An external miner: getblocktemplate -> grind -> submitblock
     from dataclasses import replace
-    from node.chain.primitives import Block
+    from core.primitives import Block
     from node.mining.miner import solve_quick
-    from node.chain.consensus import bits_to_target
+    from core.consensus import bits_to_target
     t = node.call("getblocktemplate", {"address": BOB.addr_text()})
     block = Block.from_bytes(bytes.fromhex(t["block"]))
     solved = Block(solve_quick(block.header, int(t["target"], 16)), block.txs)

@@ -8,11 +8,11 @@ import pytest
 from conftest import Key
 from names_util import Funds, firstupdate, name_new, update
 from nodeproc import NodeProcess
-from node.chain.primitives import Header
-from node.names.proof import verify_proof
-from node.names.rules import NameRecord, tree_key
+from core.primitives import Header
+from core.names.proof import verify_proof
+from core.names.rules import NameRecord, tree_key
 from node.rpcclient import RPCClientError
-from node.params import REGTEST
+from core.params import REGTEST
 
 ALICE, BOB = Key.from_seed(41), Key.from_seed(42)
 NAME = "d/rpc-example"

@@ -22,13 +22,14 @@ import msgpack
 import pytest
 
 from conftest import Key
-from node.chain import crypto
-from node.chain.crypto import sha256d, sighash, sign_digest, verify_digest
+from core import crypto
+from core.crypto import sha256d, sighash, sign_digest, verify_digest
 from node.exposure import check_rpc_bind
-from node.names import rules
-from node.names.proof import internal_hash, leaf_hash
-from node.resolver import ekeys, envelope
-from node.resolver.ca import proof as ca_proof
+from core.names import rules
+from core.names.proof import internal_hash, leaf_hash
+from node.resolver import ekeys
+from core import envelope
+from core import ca_proof
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.identity import ALGORITHM, ZONE, ResolverKey
 from nodeproc import NodeProcess, free_port, run_cli
@@ -414,5 +415,5 @@ def test_p2p_caps_hold_under_a_flood_and_an_honest_peer_is_served(tmp_path):
 
 
 def victim_magic() -> bytes:
-    from node.params import REGTEST
+    from core.params import REGTEST
     return REGTEST.magic

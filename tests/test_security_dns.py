@@ -194,12 +194,12 @@ def test_a_random_name_flood_costs_little_memory_per_query():
     import random
     import tracemalloc
 
-    from node.names.rules import NameRecord
-    from node.params import REGTEST
+    from core.names.rules import NameRecord
+    from core.params import REGTEST
     from node.resolver.dns_answer import Responder
     from node.resolver.dnssec import OnlineSigner
     from node.resolver.identity import ResolverKey
-    from node.resolver.records import NameSource
+    from core.records import NameSource
 
     real = NameRecord(b"d/real", b'{"ip":"192.0.2.1"}', bytes(20), 1, bytes(32), 0)
     source = NameSource(lambda n: real if n == b"d/real" else None, lambda: 5, REGTEST)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.names.proof import EMPTY, Proof, ProofError, verify_proof
-from node.names.tree import NameTree, TreeError
+from core.names.proof import EMPTY, Proof, ProofError, verify_proof
+from core.names.tree import NameTree, TreeError
 
 
 class Store:

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from node.chain.crypto import encode_address
-from node.params import REGTEST
+from core.crypto import encode_address
+from core.params import REGTEST
 from nodeproc import NodeProcess, free_port
 from wallet.keys import Keychain, seed_from_words
 from test_wallet_unit import make_cert

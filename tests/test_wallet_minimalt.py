@@ -14,10 +14,10 @@ import dns.query
 import nacl.public
 import pytest
 
-from node.chain.crypto import decode_address, hash160
-from node.chain.ekey import EKeyUpdate
-from node.params import REGTEST
-from node.resolver.envelope import open_envelope
+from core.crypto import decode_address, hash160
+from core.ekey import EKeyUpdate
+from core.params import REGTEST
+from core.envelope import open_envelope
 from nodeproc import free_port, run_cli, running
 from resolver_util import ResolverNode, new_datadir
 from test_wallet_flows import EXPIRY, PASS, mature, mine, new_wallet, register_wait

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from node.chain.consensus import check_tx_inputs, Coin
-from node.chain.primitives import NAME_NEW, Covenant, TxOut
-from node.names.dvalue import lookup_records
-from node.params import REGTEST
+from core.consensus import check_tx_inputs, Coin
+from core.primitives import NAME_NEW, Covenant, TxOut
+from core.names.dvalue import lookup_records
+from core.params import REGTEST
 from wallet import storage
 from wallet.errors import WalletError
 from wallet.keys import HARDENED, ExtendedKey, Keychain, SeedError, parse_path, seed_from_words

@@ -394,11 +394,11 @@ def test_multi_message_axfr_from_a_real_chain_with_dig(tmp_path):
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
     from resolver import build_chain
 
-    from node.params import REGTEST
+    from core.params import REGTEST
     from node.resolver.dns_answer import Responder
     from node.resolver.dns_server import DNSServer
     from node.resolver.dnssec import OnlineSigner
-    from node.resolver.records import NameSource
+    from core.records import NameSource
     from node.resolver.zone import ZoneCache
     from node.resolver.zone_transfer import ZoneTransfer, parse_networks
     from node.service import open_chain

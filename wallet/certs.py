@@ -1,7 +1,7 @@
 """Certificates from a resolver's CA for names this wallet owns (node/resolver/ca/).
 
 The proof of control is a signature by the name's owner key over the CSR and the node's
-current best block (node/resolver/ca/proof.py: the same digest the CA checks), so only the
+current best block (core/ca_proof.py: the same digest the CA checks), so only the
 wallet holding the name can get a certificate for it, and only for a few blocks' time.
 The CA's reply is an envelope signed by the resolver; what matters in it is the certificate,
 which anyone can check against the CA certificate, so the wallet reads its body.
@@ -13,11 +13,11 @@ import json
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from node.resolver.ca.proof import sign_issue, sign_revoke
+from core.ca_proof import sign_issue, sign_revoke
 
-from . import names as N
-from .errors import WalletError
-from .resolverapi import resolver_call
+from wallet import names as N
+from wallet.errors import WalletError
+from wallet.resolverapi import resolver_call
 
 
 def _owner_key(w, name: str):

@@ -14,19 +14,19 @@ import os
 import sys
 import time
 
-from node.config import ConfigError
-from node.config import load as load_config
-from node.params import NETWORKS, get_params
+from core.config import ConfigError
+from core.config import load as load_config
+from core.params import NETWORKS, get_params
 
-from . import names as N
-from . import storage
-from . import values as V
-from .errors import WalletError
-from .keys import SeedError
-from .nodeclient import NodeClient, NodeError
-from .storage import FileLock, StorageError, reload
-from .txbuild import DEFAULT_FEE_RATE, fmt, parse_amount
-from .wallet import Wallet
+from wallet import names as N
+from wallet import storage
+from wallet import values as V
+from wallet.errors import WalletError
+from wallet.keys import SeedError
+from wallet.nodeclient import NodeClient, NodeError
+from wallet.storage import FileLock, StorageError, reload
+from wallet.txbuild import DEFAULT_FEE_RATE, fmt, parse_amount
+from wallet.wallet import Wallet
 
 PROG = "dotbit-wallet"
 COMMANDS = {}
@@ -255,7 +255,7 @@ def cmd_send(args, params):
     w = open_wallet(args, params, True)
     to = w.parse_address(args.address)
     amount = parse_amount(args.amount)
-    from node.chain.primitives import TxOut
+    from core.primitives import TxOut
     tx, fee = w.build([TxOut(amount, to)], args.fee_rate)
     w.save()
     txid = w.broadcast(tx)
@@ -423,7 +423,7 @@ def cmd_minimalt(args, params):
 
 # The commands that talk to a resolver (CA, ephemeral keys, tlsa) live in cli_resolver.py;
 # importing it registers them.
-from . import cli_resolver  # noqa: E402,F401
+from wallet import cli_resolver  # noqa: E402,F401
 
 
 # --- argument parsing --------------------------------------------------------------------------------
@@ -472,7 +472,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         # The node's config file and data dir: the wallet finds the node's RPC port and cookie there.
-        args.cfg, args.network, args.datadir = load_config(args.conf, args.network, None)
+        args.cfg, args.network, args.datadir = load_config(args.conf, args.network, None, os.environ,
+                                                            storage.read_optional, os.getcwd())
         args.fee_rate = args.cfg.get("wallet", "fee_rate", args.fee_rate, DEFAULT_FEE_RATE)
         try:
             params = get_params(args.network)

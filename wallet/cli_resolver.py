@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import time
 
-from . import certs as C
-from . import ekeys as E
-from .errors import WalletError
-from .cli import NAME, arg, command, note, open_wallet, out, read_input
+from wallet import certs as C
+from wallet import ekeys as E
+from wallet.errors import WalletError
+from wallet.cli import NAME, arg, command, note, open_wallet, out, read_input
 
 
 @command("tlsa", "print a certificate's TLSA: the d/ value tls item and the zone-file line (no node)",
@@ -21,7 +21,7 @@ from .cli import NAME, arg, command, note, open_wallet, out, read_input
           arg("--port", default="443"), arg("--proto", default="tcp"),
           arg("--name", help="the host, e.g. www.example.bit (default: the apex, owner left relative)"))
 def cmd_tlsa(args, params):
-    from . import tlsa as T
+    from wallet import tlsa as T
     usage = T.parse_number(args.usage, "--usage", 0, 3)
     selector = T.parse_number(args.selector, "--selector", 0, 1)
     mtype = T.parse_number(args.mtype, "--mtype", 0, 2)

@@ -1,4 +1,4 @@
-"""MinimaLT ephemeral keys for names this wallet owns (DESIGN §5, node/chain/ekey.py).
+"""MinimaLT ephemeral keys for names this wallet owns (DESIGN §5, core/ekey.py).
 
 A name's `minimalT` item puts a long-term id_key on chain; its ephemeral key rotates
 off-chain by an update signed with the name's owner key, posted to a resolver (`POST
@@ -26,12 +26,12 @@ import urllib.parse
 
 import nacl.public
 
-from node.chain.crypto import hash160, verify_digest
-from node.chain.ekey import EPH_KEY_LEN, MAX_LIFETIME, EKeyError, EKeyUpdate, make_update
+from core.crypto import hash160, verify_digest
+from core.ekey import EPH_KEY_LEN, MAX_LIFETIME, EKeyError, EKeyUpdate, make_update
 
-from . import names as N
-from .errors import WalletError
-from .resolverapi import resolver_call
+from wallet import names as N
+from wallet.errors import WalletError
+from wallet.resolverapi import resolver_call
 
 DEFAULT_TTL = 86400            # a day: rotate daily (cron) and a leaked key is short-lived
 KEEP_EXPIRED = 86400           # clients may still hold a just-expired key for a while

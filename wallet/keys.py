@@ -19,7 +19,7 @@ import base58
 import coincurve
 from mnemonic import Mnemonic
 
-from node.chain.crypto import hash160
+from core.crypto import hash160
 
 HARDENED = 0x80000000
 CURVE_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

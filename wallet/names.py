@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from node.names.ops import firstupdate_outputs, name_new_output, update_output
-from node.names.rules import RAND_LEN, commitment, registration_burn
+from core.names.ops import firstupdate_outputs, name_new_output, update_output
+from core.names.rules import RAND_LEN, commitment, registration_burn
 
-from .errors import WalletError
-from .keys import NAMES
-from .nodeclient import WALLET_ERROR, NodeError
+from wallet.errors import WalletError
+from wallet.keys import NAMES
+from wallet.nodeclient import WALLET_ERROR, NodeError
 
 SALT_TAG = b"dotbit/name-salt/v1"
 

@@ -5,7 +5,7 @@ import http.client
 import json
 import urllib.parse
 
-from .errors import WalletError
+from wallet.errors import WalletError
 
 
 def resolver_call(url: str, method: str, path: str, body: bytes | None = None, timeout: float = 30) -> tuple[int, dict]:

@@ -110,6 +110,15 @@ class Sealer:
         return json.loads(plaintext)
 
 
+def read_optional(path: str) -> bytes | None:
+    """A file's bytes, None when it does not exist (how core/config.py reads the config file)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
 def read_envelope(path: str) -> dict:
     try:
         with open(path, "rb") as f:

@@ -9,8 +9,8 @@ import base64
 import json
 import re
 
-from . import values as V
-from .errors import WalletError
+from wallet import values as V
+from wallet.errors import WalletError
 
 _LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 _PROTO = re.compile(r"[a-z][a-z0-9-]{0,14}")

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from node.chain.primitives import Tx, TxIn, TxOut
-from node.chain.signing import sign_tx
+from core.primitives import Tx, TxIn, TxOut
+from core.signing import sign_tx
 
-from .errors import WalletError
-from .keys import WalletKey
+from wallet.errors import WalletError
+from wallet.keys import WalletKey
 
 COIN = 100_000_000
 DEFAULT_FEE_RATE = 2          # base units per byte (the node relays from 1)

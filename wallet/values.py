@@ -1,7 +1,7 @@
 """Name values: checked before they cost a fee, and the d/ items the wallet writes for users
 (`tls` from a real certificate, `minimalT`).
 
-A d/ value is run through the resolver's own interpreter (node.names.dvalue), so the wallet
+A d/ value is run through the resolver's own interpreter (core.names.dvalue), so the wallet
 warns about exactly the items the resolver would skip; keys it does not interpret at all
 are reported too, since a typo ("ip4") would otherwise vanish silently.
 """
@@ -13,12 +13,12 @@ import hashlib
 import json
 from typing import Callable
 
-from node.names.dvalue import lookup_records
-from node.names.rules import WALLET_MAX_VALUE
+from core.names.dvalue import lookup_records
+from core.names.rules import WALLET_MAX_VALUE
 
-from .errors import WalletError
+from wallet.errors import WalletError
 
-# Keys node/names/dvalue_tree.py interprets, and those it deliberately ignores (metadata).
+# Keys core/names/dvalue_tree.py interprets, and those it deliberately ignores (metadata).
 D_ITEMS = {"ip", "ip6", "ns", "dns", "alias", "translate", "ds", "tls", "txt", "srv", "service",
            "mx", "sshfp", "minimalT", "map", "import", "delegate"}
 D_METADATA = {"info", "email"}

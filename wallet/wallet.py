@@ -6,15 +6,15 @@ again, so the wallet cannot drift from the chain (the chain is the log; DESIGN Â
 """
 from __future__ import annotations
 
-from node.chain.crypto import AddressError, decode_address, encode_address
-from node.chain.primitives import (COVENANT_NAMES, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE,
+from core.crypto import AddressError, decode_address, encode_address
+from core.primitives import (COVENANT_NAMES, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE,
                                    TxOut)
 
-from . import storage
-from .errors import WalletError
-from .keys import CHAINS, CHANGE, RECEIVE, Keychain, WalletKey, new_words, seed_from_words
-from .nodeclient import VERIFY_ALREADY_IN_CHAIN, NodeClient, NodeError
-from .txbuild import WalletCoin, select_and_sign
+from wallet import storage
+from wallet.errors import WalletError
+from wallet.keys import CHAINS, CHANGE, RECEIVE, Keychain, WalletKey, new_words, seed_from_words
+from wallet.nodeclient import VERIFY_ALREADY_IN_CHAIN, NodeClient, NodeError
+from wallet.txbuild import WalletCoin, select_and_sign
 
 GAP_LIMIT = 20
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .consensus import block_work, median_time_past
-from .encoding import pack
-from .primitives import Header
+from core.consensus import block_work, median_time_past
+from core.encoding import pack
+from core.primitives import Header
 
 HAVE_DATA = 1     # the block body is stored
 VALID = 2         # connected successfully at least once

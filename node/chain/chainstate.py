@@ -12,15 +12,15 @@ from typing import Callable
 
 import msgpack
 
-from . import layout as L
-from .blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
-from .consensus import (BURN, Coin, check_block_sanity, check_coinbase_height, check_header_context,
+from node.chain import layout as L
+from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
+from core.consensus import (BURN, Coin, check_block_sanity, check_coinbase_height, check_header_context,
                         check_tx_inputs, next_bits, subsidy)
-from .encoding import pack
-from .errors import StoreError, ValidationError
-from .primitives import Block, Header
+from core.encoding import pack
+from core.errors import StoreError, ValidationError
+from core.primitives import Block, Header
 from node.names.index import NameIndex
-from node.names.rules import check_name_tx
+from core.names.rules import check_name_tx
 
 log = logging.getLogger("dotbit.chain")
 

@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .consensus import BURN, Coin, check_tx_inputs, check_tx_sanity
-from .errors import ValidationError
-from .primitives import Tx
+from core.consensus import BURN, Coin, check_tx_inputs, check_tx_sanity
+from core.errors import ValidationError
+from core.primitives import Tx
 
 log = logging.getLogger("dotbit.mempool")
 

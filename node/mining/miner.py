@@ -15,7 +15,7 @@ import struct
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 
-from node.chain.primitives import Header
+from core.primitives import Header
 
 NONCE_SPACE = 1 << 32
 _CHUNK = 1 << 16          # nonces per work unit: short enough to notice a stop quickly

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.chain.consensus import bits_to_target, subsidy
-from node.chain.primitives import HEADER_SIZE, Block, Header, Tx, TxOut, block_merkle_root
+from core.consensus import bits_to_target, subsidy
+from core.primitives import HEADER_SIZE, Block, Header, Tx, TxOut, block_merkle_root
 
 COINBASE_RESERVE = 1000     # bytes kept free for the coinbase
 

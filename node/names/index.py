@@ -12,13 +12,13 @@ from typing import Callable
 import msgpack
 
 from node.chain import layout as L
-from node.chain.consensus import Coin
-from node.chain.encoding import pack
-from node.chain.errors import ValidationError
-from node.chain.primitives import NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Tx
+from core.consensus import Coin
+from core.encoding import pack
+from core.errors import ValidationError
+from core.primitives import NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Tx
 
-from .rules import NameRecord, check_name_tx, expiry_height, name_output, tree_key
-from .tree import NameTree
+from core.names.rules import NameRecord, check_name_tx, expiry_height, name_output, tree_key
+from core.names.tree import NameTree
 
 log = logging.getLogger("dotbit.names")
 

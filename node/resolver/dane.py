@@ -51,23 +51,20 @@ import dns.rdatatype
 import dns.zone
 import dns.zonefile
 
-from node.names.dvalue import Record
+from core.names.dvalue import Record
 
-from .sources import SourceAnswer
+from core.dane_evidence import (SERVED, DANEConfigError, anchored_keys, evidence_message, parse_anchors,
+                                 rdata_text, rrset_wire)
+from core.sources import SourceAnswer
 
 log = logging.getLogger("dotbit.resolver.dane")
 
-SERVED = ("TLSA", "A", "AAAA", "CNAME")
 _SERVED_TYPES = {dns.rdatatype.from_text(t): t for t in SERVED}
 IN = dns.rdataclass.IN
 DNSKEY, DS, NS, RRSIG = dns.rdatatype.DNSKEY, dns.rdatatype.DS, dns.rdatatype.NS, dns.rdatatype.RRSIG
 SEP, REVOKE = dns.dnssec.Flag.SEP, dns.dnssec.Flag.REVOKE
 
 SECURE, INSECURE, BOGUS = "secure", "insecure", "bogus"
-
-
-class DANEConfigError(Exception):
-    """A trust-anchor or zone file that cannot be read or parsed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,23 +93,14 @@ class ZoneState:
 # --- files --------------------------------------------------------------------------------------
 
 def read_anchors(path: str) -> dict[dns.name.Name, list]:
-    """DS and DNSKEY lines in zone-file syntax (what `dotbit-node dnssec-anchor` prints, or
-    an Unbound trust-anchor-file), by owner."""
+    """The trust-anchor file at `path` (see dane_evidence.parse_anchors)."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
-        rrsets = dns.zonefile.read_rrsets(text, rdclass=None, default_ttl=0, origin=dns.name.root)
+            return parse_anchors(f.read(), path)
     except OSError as e:
         raise DANEConfigError(f"cannot read trust anchors {path}: {e.strerror}") from None
-    except (dns.exception.DNSException, UnicodeDecodeError, ValueError) as e:
+    except UnicodeDecodeError as e:
         raise DANEConfigError(f"bad trust-anchor file {path}: {e}") from None
-    anchors: dict[dns.name.Name, list] = {}
-    for rrset in rrsets:
-        if rrset.rdtype not in (DS, DNSKEY):
-            raise DANEConfigError(f"bad trust-anchor file {path}: only DS and DNSKEY lines, "
-                                  f"not {dns.rdatatype.to_text(rrset.rdtype)}")
-        anchors.setdefault(rrset.name, []).extend(rrset)
-    return anchors
 
 
 def read_zone(path: str) -> dns.zone.Zone:
@@ -146,28 +134,6 @@ def _first_owner(text: str) -> str | None:
 
 # --- validation (pure: a parsed zone, anchors and a time in, a verdict out) -----------------------
 
-def anchored_keys(origin: dns.name.Name, dnskeys, anchors: Iterable) -> list:
-    """The apex DNSKEYs a trust anchor vouches for (RFC 4035 §5: a DS digest or the key itself).
-    Revoked keys never count (RFC 5011 §2.1)."""
-    out = []
-    for key in dnskeys:
-        if key.flags & REVOKE or key.protocol != 3:
-            continue
-        for a in anchors:
-            if a.rdtype == DNSKEY:
-                ok = a == key
-            else:
-                try:
-                    ok = (a.key_tag == dns.dnssec.key_id(key) and a.algorithm == key.algorithm
-                          and dns.dnssec.make_ds(origin, key, a.digest_type, validating=True) == a)
-                except dns.exception.DNSException:
-                    ok = False       # a digest type we do not know cannot vouch for anything
-            if ok:
-                out.append(key)
-                break
-    return out
-
-
 def _verify(name, rdataset, sigs, keys: dict, now: float) -> tuple[int | None, str]:
     """The latest expiration among RRSIGs that verify (None if none does) and why not."""
     best, why = None, "no RRSIG"
@@ -188,30 +154,6 @@ def _cut_above(name: dns.name.Name, origin: dns.name.Name, cuts: set) -> dns.nam
             return name
         name = name.parent()
     return None
-
-
-def rrset_wire(name: dns.name.Name, rdataset, sigs) -> tuple[bytes, int]:
-    """An RRset and its RRSIGs as uncompressed DNS wire (so pieces can be concatenated into a
-    message), with the number of RRs written."""
-    f = io.BytesIO()
-    count = rdataset.to_wire(name, f, want_shuffle=False)
-    if sigs is not None:
-        count += sigs.to_wire(name, f, want_shuffle=False)
-    return f.getvalue(), count
-
-
-def evidence_message(answer, authority) -> bytes:
-    """A DNS response (no question) whose answer and authority sections are the given
-    (wire, count) pieces: what dnspython, ldns or any DNS library can parse."""
-    header = struct.pack("!HHHHHH", 0, 0x8400, 0, sum(c for _, c in answer), sum(c for _, c in authority), 0)
-    return header + b"".join(w for w, _ in answer) + b"".join(w for w, _ in authority)
-
-
-def rdata_text(rtype: str, rd) -> str:
-    # TLSA as the d/ interpreter writes it (hex upper case, one token), so both sources agree.
-    if rtype == "TLSA":
-        return f"{rd.usage} {rd.selector} {rd.mtype} {rd.cert.hex().upper()}"
-    return rd.to_text()
 
 
 def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, anchors_expire: int | None = None,

@@ -31,9 +31,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from .dnssec import OnlineSigner, nsec_rrset, predecessor, successor, successor_after_subtree
-from .identity import ZONE
-from .records import Answer, NameSource
+from node.resolver.dnssec import OnlineSigner, nsec_rrset, predecessor, successor, successor_after_subtree
+from node.resolver.identity import ZONE
+from core.records import Answer, NameSource
 
 log = logging.getLogger("dotbit.resolver.dns")
 

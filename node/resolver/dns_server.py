@@ -10,11 +10,11 @@ import logging
 import socket
 import struct
 
-from .ratelimit import SLIP, truncated_reply
+from light.dnstcp import TCP_IDLE, serve_dns_tcp
+from node.resolver.ratelimit import SLIP, truncated_reply
 
 log = logging.getLogger("dotbit.resolver.dns")
 
-TCP_IDLE = 10.0
 MAX_TCP_CONNECTIONS = 256
 
 
@@ -96,31 +96,3 @@ class DNSServer:
             peer = (writer.get_extra_info("peername") or (None,))[0]
             answer = lambda wire: self.transfer.handle(wire, peer) or self.responder.handle(wire, True)  # noqa: E731
         await serve_dns_tcp(reader, writer, answer, self._conns, MAX_TCP_CONNECTIONS)
-
-
-async def serve_dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, answer,
-                        conns: set, max_conns: int) -> None:
-    """DNS over TCP (RFC 7766): two-byte length-prefixed messages on one connection until the
-    client closes it or idles. `answer(wire)` gives the response bytes (or an awaitable of
-    them; a list of messages for a zone transfer), or None to close the connection. Shared by the resolver and the light stub."""
-    if len(conns) >= max_conns:
-        writer.close()
-        return
-    conns.add(writer)
-    try:
-        while True:
-            (n,) = struct.unpack(">H", await asyncio.wait_for(reader.readexactly(2), TCP_IDLE))
-            data = await asyncio.wait_for(reader.readexactly(n), TCP_IDLE)
-            out = answer(data)
-            if asyncio.iscoroutine(out):
-                out = await out
-            if out is None:
-                break
-            for message in out if isinstance(out, list) else (out,):
-                writer.write(struct.pack(">H", len(message)) + message)
-                await writer.drain()
-    except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
-        pass
-    finally:
-        conns.discard(writer)
-        writer.close()

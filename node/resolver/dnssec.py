@@ -17,7 +17,7 @@ import dns.rrset
 from dns.rdtypes.ANY.NSEC import NSEC, Bitmap
 from dns.rdtypes.ANY.RRSIG import RRSIG
 
-from .identity import ALGORITHM, ZONE, ResolverKey
+from node.resolver.identity import ALGORITHM, ZONE, ResolverKey
 
 VALIDITY = 3 * 86400     # signatures live three days...
 REFRESH = 86400          # ...and are replaced when less than one day is left

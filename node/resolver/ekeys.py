@@ -1,6 +1,6 @@
 """MinimaLT ephemeral-key updates, kept off-chain (seed 004 §4.2, DESIGN §5).
 
-An update (node/chain/ekey.py: the message, shared with the wallet that signs it) is accepted
+An update (core/ekey.py: the message, shared with the wallet that signs it) is accepted
 when signed by the key that owns the name: HASH160(pubkey33) must be the name record's
 address. The store keeps the latest valid update per name in the node's LevelDB (one key per
 name, so it survives restarts and is untouched by reindex) and tells listeners (p2p gossip)
@@ -13,12 +13,12 @@ import time
 from typing import Callable
 
 from node.chain import layout as L
-from node.chain.crypto import hash160, verify_digest
+from core.crypto import hash160, verify_digest
 # The message itself (wire form, digest, signing) is shared with the wallet, so it lives with
 # the primitives; re-exported here for the node side and the tests that import it from here.
-from node.chain.ekey import (MAX_LIFETIME, MAX_UPDATE_SIZE, TAG, EKeyError, EKeyUpdate, make_update,
+from core.ekey import (MAX_LIFETIME, MAX_UPDATE_SIZE, TAG, EKeyError, EKeyUpdate, make_update,
                              signing_digest)
-from node.names.rules import is_expired
+from core.names.rules import is_expired
 
 __all__ = ["EKeyStore", "EKeyError", "EKeyUpdate", "MAX_LIFETIME", "MAX_UPDATE_SIZE", "TAG", "make_update",
            "signing_digest"]

@@ -26,11 +26,11 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from node.chain.crypto import encode_address
-from node.names.rules import expires_in, is_expired
-from .envelope import VERSION, seal
-from .http_server import HTTPServer, render
-from .records import domain_of, select
+from core.crypto import encode_address
+from core.names.rules import expires_in, is_expired
+from core.envelope import VERSION, seal
+from node.resolver.http_server import HTTPServer, render
+from core.records import domain_of, select
 
 VALID_FOR = 600
 CACHE_SECONDS = 60
@@ -84,7 +84,7 @@ class HTTPAPI:
                        ("GET", "/v1/domain/", True, self.domain), ("GET", "/v1/headers", False, self.headers),
                        ("POST", "/v1/ekey", False, self.ekey)]
         if getattr(resolver, "ca", None) is not None:
-            from .ca.http import routes as ca_routes
+            from node.resolver.ca.http import routes as ca_routes
             self.routes += ca_routes(self)
 
     def invalidate(self, name: str | None = None) -> None:

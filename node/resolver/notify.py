@@ -22,9 +22,9 @@ import dns.rcode
 import dns.rdatatype
 import dns.tsig
 
-from .dns_answer import soa_rrset
-from .identity import ZONE
-from .tsig import Keyring
+from node.resolver.dns_answer import soa_rrset
+from node.resolver.identity import ZONE
+from node.resolver.tsig import Keyring
 
 log = logging.getLogger("dotbit.resolver.notify")
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import logging
 import os
 
-from .dns_answer import SERIAL, Responder
-from .dnssec import OnlineSigner
-from .identity import load_or_create
-from .records import NameSource
-from .sources import DEFAULT_ORDER, ChainSource, Policy
+from node.resolver.dns_answer import SERIAL, Responder
+from node.resolver.dnssec import OnlineSigner
+from node.resolver.identity import load_or_create
+from core.records import NameSource
+from core.sources import DEFAULT_ORDER, ChainSource, Policy
 
 log = logging.getLogger("dotbit.resolver")
 
@@ -49,7 +49,7 @@ class Resolver:
         self.axfr_keys = axfr_keys               # a tsig.Keyring, or None
         self.notifier = None
         if notify:
-            from .notify import Notifier
+            from node.resolver.notify import Notifier
             self.notifier = Notifier(notify, lambda: chain.height, axfr_keys)
             chain.listeners.append(self.notifier.tip_changed)
         chain.listeners.append(lambda *_: self.responder.invalidate(SERIAL))
@@ -58,8 +58,8 @@ class Resolver:
 
     def _open_ca(self, passphrase: str | None):
         """The CA source, if `dotbit-node ca init` made one in the data dir."""
-        from .ca.authority import CAError, ca_dir, has_ca, load_ca
-        from .ca.service import CAService
+        from node.resolver.ca.authority import CAError, ca_dir, has_ca, load_ca
+        from node.resolver.ca.service import CAService
         directory = ca_dir(self.node.datadir)
         if not has_ca(directory):
             return None
@@ -95,7 +95,7 @@ class Resolver:
     def zones(self):
         """The signed zone per tip (zone export and AXFR), built on first use."""
         if self._zones is None:
-            from .zone import ZoneCache
+            from node.resolver.zone import ZoneCache
             self._zones = ZoneCache(self.node.chain, self.node.params, self.key)
         return self._zones
 
@@ -103,20 +103,20 @@ class Resolver:
         if self.ca is not None:
             self.ca.reconcile()
         if self.dns_port is not None:
-            from .dns_server import DNSServer
+            from node.resolver.dns_server import DNSServer
             transfer = None
             if self.axfr_allow:
-                from .zone_transfer import ZoneTransfer
+                from node.resolver.zone_transfer import ZoneTransfer
                 transfer = ZoneTransfer(self.zones, self.axfr_allow, self.axfr_keys)
             responder = self.responder
             if self.axfr_keys is not None:
-                from .tsig import SignedResponder
+                from node.resolver.tsig import SignedResponder
                 responder = SignedResponder(responder, self.axfr_keys, log)
             self.dns = DNSServer(responder, self.host, self.dns_port, transfer, self.dns_limiter)
             await self.dns.start()
             self.dns_port = self.dns.port
         if self.http_port is not None:
-            from .http_api import HTTPAPI
+            from node.resolver.http_api import HTTPAPI
             self.http = HTTPAPI(self)
             await self.http.start(self.host, self.http_port)
             self.http_port = self.http.port

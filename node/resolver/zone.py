@@ -32,14 +32,14 @@ import dns.rdatatype
 import dns.rrset
 import dns.zone
 
-from node.names.dvalue import lookup_records, minimalt_txt_rdata
-from node.names.dvalue_items import is_domain_label
-from node.names.rules import is_expired
+from core.names.dvalue import lookup_records, minimalt_txt_rdata
+from core.names.dvalue_items import is_domain_label
+from core.names.rules import is_expired
 
-from .dns_answer import NS_NAME, TTL, rrsets_of, soa_rrset
-from .dnssec import OnlineSigner
-from .identity import ZONE, ResolverKey
-from .records import MINIMALT_PREFIX, NameSource
+from node.resolver.dns_answer import NS_NAME, TTL, rrsets_of, soa_rrset
+from node.resolver.dnssec import OnlineSigner
+from node.resolver.identity import ZONE, ResolverKey
+from core.records import MINIMALT_PREFIX, NameSource
 
 log = logging.getLogger("dotbit.resolver.zone")
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 import time
 
 from node.chain import layout as L
-from node.chain.crypto import AddressError, decode_address, encode_address
-from node.chain.errors import DecodeError, ValidationError
-from node.chain.primitives import Block, Tx
+from core.crypto import AddressError, decode_address, encode_address
+from core.errors import DecodeError, ValidationError
+from core.primitives import Block, Tx
 from node.mining.template import create_template
 
-from .registry import (DESERIALIZATION_ERROR, INVALID_ADDRESS_OR_KEY, INVALID_PARAMETER, METHODS,
+from node.rpc.registry import (DESERIALIZATION_ERROR, INVALID_ADDRESS_OR_KEY, INVALID_PARAMETER, METHODS,
                        MISC_ERROR, VERIFY_ALREADY_IN_CHAIN, VERIFY_REJECTED, RPCError, rpc, usage)
-from .views import coins, covenant_view, header_view, tx_view
+from node.rpc.views import coins, covenant_view, header_view, tx_view
 
 
 # --- argument helpers -------------------------------------------------------------------------

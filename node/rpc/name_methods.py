@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from node.chain.crypto import encode_address
+from core.crypto import encode_address
 from node.maintenance import checkdb
-from node.names.rules import MAX_NAME, NameRecord, expires_in, is_expired, name_output
-from node.chain.primitives import NAME_FIRSTUPDATE, NAME_NEW
+from core.names.rules import MAX_NAME, NameRecord, expires_in, is_expired, name_output
+from core.primitives import NAME_FIRSTUPDATE, NAME_NEW
 
-from .registry import INVALID_PARAMETER, NAME_INVALID_ENCODING, WALLET_ERROR, RPCError, rpc
-from .methods import entry_for
+from node.rpc.registry import INVALID_PARAMETER, NAME_INVALID_ENCODING, WALLET_ERROR, RPCError, rpc
+from node.rpc.methods import entry_for
 
 ENCODINGS = ("ascii", "utf8", "hex")
 

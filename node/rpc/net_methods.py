@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from .registry import (CLIENT_NODE_ALREADY_ADDED, CLIENT_NODE_NOT_ADDED, CLIENT_NODE_NOT_CONNECTED,
+from node.rpc.registry import (CLIENT_NODE_ALREADY_ADDED, CLIENT_NODE_NOT_ADDED, CLIENT_NODE_NOT_CONNECTED,
                        CLIENT_P2P_DISABLED, INVALID_PARAMETER, RPCError, rpc)
 
 

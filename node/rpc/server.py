@@ -17,9 +17,9 @@ import secrets
 
 from aiohttp import web
 
-from node.chain.errors import ValidationError
+from core.errors import ValidationError
 
-from .registry import (INVALID_REQUEST, METHOD_NOT_FOUND, METHODS, MISC_ERROR, PARSE_ERROR,
+from node.rpc.registry import (INVALID_REQUEST, METHOD_NOT_FOUND, METHODS, MISC_ERROR, PARSE_ERROR,
                        VERIFY_REJECTED, RPCError, bind)
 
 log = logging.getLogger("dotbit.rpc")

@@ -2,7 +2,7 @@
 /metrics exports), gathered in node/metrics.py so both read the same numbers."""
 from __future__ import annotations
 
-from .registry import rpc
+from node.rpc.registry import rpc
 
 
 @rpc()

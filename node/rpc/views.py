@@ -2,9 +2,9 @@
 both as `value` (coins, float, as bitcoind shows them) and `value_sat` (exact base units)."""
 from __future__ import annotations
 
-from node.chain.consensus import COIN, bits_to_target
-from node.chain.crypto import encode_address
-from node.chain.primitives import COVENANT_NAMES, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Covenant, Tx
+from core.consensus import COIN, bits_to_target
+from core.crypto import encode_address
+from core.primitives import COVENANT_NAMES, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Covenant, Tx
 
 
 def coins(value: int) -> float:

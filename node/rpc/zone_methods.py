@@ -2,7 +2,7 @@
 runs (LevelDB admits one process, and the running node holds it)."""
 from __future__ import annotations
 
-from .registry import rpc
+from node.rpc.registry import rpc
 
 
 def _zones(node):

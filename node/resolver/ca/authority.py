@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .keyfile import encrypt_pem
+from node.resolver.ca.keyfile import encrypt_pem
 
 KEY_FILE = "ca_key.pem"
 CERT_FILE = "ca_cert.pem"

@@ -14,8 +14,8 @@ import json
 
 from cryptography.hazmat.primitives import serialization
 
-from .authority import CAError
-from .evidence import tlsa_rdata
+from node.resolver.ca.authority import CAError
+from core.ca_evidence import tlsa_rdata
 
 STATUS = {"bad-request": 400, "bad-name": 400, "bad-csr": 400, "weak-key": 400, "san-outside-name": 400,
           "stale-block": 400, "bad-proof": 403, "not-owner": 403, "name-expired": 403, "unknown-name": 404,
@@ -35,7 +35,7 @@ class Handlers:
         self.ca = api.resolver.ca
 
     def _raw(self, ctype: str, body: bytes):
-        from ..http_api import Reply
+        from node.resolver.http_api import Reply
         return Reply(200, ctype, body)
 
     def cert(self, request):

@@ -23,16 +23,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from node.chain.crypto import hash160, verify_digest
-from node.names.dvalue import Record
-from node.names.dvalue_items import is_domain_label
-from node.names.rules import expires_in, is_expired
-from ..records import domain_of
-from ..sources import SourceAnswer
-from .authority import Authority, CAError
-from .evidence import names_host, tlsa_owner, tlsa_rdata
-from .proof import SERIAL_LEN, fqdn_of, issue_digest, revoke_digest
-from .store import CertRecord, CertStore
+from core.crypto import hash160, verify_digest
+from core.names.dvalue import Record
+from core.names.dvalue_items import is_domain_label
+from core.names.rules import expires_in, is_expired
+from core.records import domain_of
+from core.sources import SourceAnswer
+from node.resolver.ca.authority import Authority, CAError
+from core.ca_evidence import names_host, tlsa_owner, tlsa_rdata
+from core.ca_proof import SERIAL_LEN, fqdn_of, issue_digest, revoke_digest
+from node.resolver.ca.store import CertRecord, CertStore
 
 log = logging.getLogger("dotbit.resolver.ca")
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from node.chain import layout as L
-from node.chain.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
+from core.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
 
-from .proof import SERIAL_LEN
+from core.ca_proof import SERIAL_LEN
 
 MAX_RECORD = 16_384
 

@@ -1,5 +1,5 @@
 """Proofs of control of a name for the CA: a secp256k1 signature (64-byte compact, low-S,
-node.chain.crypto) by the key whose HASH160 is the name's CURRENT owner address.
+core.crypto) by the key whose HASH160 is the name's CURRENT owner address.
 
   issue:  SHA-256d(ISSUE_TAG  | SHA-256(CSR DER) | block_hash32)
   revoke: SHA-256d(REVOKE_TAG | serial16         | block_hash32)
@@ -11,8 +11,8 @@ wallet builds proofs with these functions and the node checks them with the same
 """
 from __future__ import annotations
 
-from node.chain.crypto import sha256, sha256d, sign_digest
-from node.names.dvalue_items import is_domain_label
+from core.crypto import sha256, sha256d, sign_digest
+from core.names.dvalue_items import is_domain_label
 
 ISSUE_TAG = b"dotbit/ca-issue/v1\x00"
 REVOKE_TAG = b"dotbit/ca-revoke/v1\x00"

@@ -1,13 +1,13 @@
 """Consensus rules as pure functions: no I/O, no clock, no globals. Parameters are passed in
-(a `node.params.Params`), the current time too. Name covenant rules live in node/names/rules.py.
+(a `core.params.Params`), the current time too. Name covenant rules live in core/names/rules.py.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .crypto import hash160, sighash, verify_digest
-from .errors import ValidationError
-from .primitives import (BURN, HEADER_SIZE, NONE, Block, Covenant, Header, Tx,
+from core.crypto import hash160, sighash, verify_digest
+from core.errors import ValidationError
+from core.primitives import (BURN, HEADER_SIZE, NONE, Block, Covenant, Header, Tx,
                          block_merkle_root)
 
 COIN = 100_000_000

@@ -17,8 +17,8 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from .dns_server import serve_dns_tcp
-from .lightverify import Verified, VerifyError
+from light.dnstcp import serve_dns_tcp
+from light.verify import Verified, VerifyError
 
 log = logging.getLogger("dotbit.resolve.stub")
 

@@ -30,17 +30,17 @@ import reprlib
 from dataclasses import dataclass, field
 from typing import Callable
 
-from node.chain.consensus import block_work, check_header_context, check_pow, median_time_past, next_bits
-from node.chain.crypto import hash160, sha256d, verify_digest
-from node.chain.encoding import unpack
-from node.chain.errors import DecodeError, ValidationError
-from node.chain.primitives import HEADER_SIZE, Header
-from node.names.dvalue import Record
-from node.names.proof import ProofError, verify_proof
-from node.names.rules import NameRecord, is_expired, record_hash, tree_key
-from .ekeys import MAX_LIFETIME, EKeyError, EKeyUpdate
-from .envelope import EnvelopeError, open_envelope
-from .records import NameSource, domain_of, select
+from core.consensus import block_work, check_header_context, check_pow, median_time_past, next_bits
+from core.crypto import hash160, sha256d, verify_digest
+from core.encoding import unpack
+from core.errors import DecodeError, ValidationError
+from core.primitives import HEADER_SIZE, Header
+from core.names.dvalue import Record
+from core.names.proof import ProofError, verify_proof
+from core.names.rules import NameRecord, is_expired, record_hash, tree_key
+from core.ekey import MAX_LIFETIME, EKeyError, EKeyUpdate
+from core.envelope import EnvelopeError, open_envelope
+from core.records import NameSource, domain_of, select
 
 DEFAULT_MAX_BEHIND = 6
 QTYPES = ("A", "AAAA", "TXT", "TLSA", "SRV", "MX", "NS", "DS", "CNAME", "DNAME", "SSHFP", "ANY")
@@ -232,7 +232,7 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
 
 def _verify_dane(body: dict, fqdn: str, qtype: str, anchors: dict, now: float) -> Verified:
     """A name outside bit.: the chain, its headers and proofs say nothing about it."""
-    from .lightdane import absence, check_answer
+    from light.dane import absence, check_answer
     tip = body["tip"]
     out = Verified(fqdn, qtype, "NOERROR", tip["height"], tip["hash"], "dane", source="dane")
     answer = body.get("answer") if body["kind"] == "domain" else None     # .get: as for bit. names
@@ -278,7 +278,7 @@ def _alt_records(group: dict, fqdn: str) -> list[Record]:
 
 def _check_ca(group: dict, records: list[Record], fqdn: str, proven: dict, height: int, params, now: float,
               ca_certs) -> str:
-    from .ca.evidence import EvidenceError, check_leaf, tlsa_owner
+    from core.ca_evidence import EvidenceError, check_leaf, tlsa_owner
     owner = tlsa_owner(fqdn)
     name = domain_of(owner[1]) if owner else None
     if name is None:

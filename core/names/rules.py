@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from node.chain.consensus import BURN
-from node.chain.crypto import hash160, sha256
-from node.chain.encoding import pack
-from node.chain.errors import ValidationError
-from node.chain.primitives import NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Tx
+from core.consensus import BURN
+from core.crypto import hash160, sha256
+from core.encoding import pack
+from core.errors import ValidationError
+from core.primitives import NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Tx
 
 MAX_NAME = 255
 MAX_VALUE = 1023

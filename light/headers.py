@@ -18,9 +18,9 @@ import os
 from contextlib import contextmanager
 from typing import Awaitable, Callable
 
-from node.chain.crypto import sha256d
-from node.chain.primitives import HEADER_SIZE
-from .lightverify import VerifyError, extend_headers, headers_work
+from core.crypto import sha256d
+from core.primitives import HEADER_SIZE
+from light.verify import VerifyError, extend_headers, headers_work
 
 BATCH = 2000                       # the HTTP API's /v1/headers maximum
 Fetch = Callable[[int, int], Awaitable[list]]

@@ -1,10 +1,10 @@
 """Building the outputs of name operations (used by the wallet, tests and benchmarks)."""
 from __future__ import annotations
 
-from node.chain.consensus import BURN_ADDRESS
-from node.chain.primitives import BURN, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Covenant, TxOut
+from core.consensus import BURN_ADDRESS
+from core.primitives import BURN, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Covenant, TxOut
 
-from .rules import commitment
+from core.names.rules import commitment
 
 
 def name_new_output(name: bytes, rand: bytes, address: bytes, lock: int) -> TxOut:

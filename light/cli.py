@@ -27,11 +27,11 @@ import signal
 import sys
 import time
 
-from node.names.dvalue_items import is_domain_label
-from node.params import get_params
-from .envelope import to_jsonable
-from .lightheaders import StoreError
-from .lightverify import QTYPES, Verified, VerifyError
+from core.names.dvalue_items import is_domain_label
+from core.params import get_params
+from core.envelope import to_jsonable
+from light.headers import StoreError
+from light.verify import QTYPES, Verified, VerifyError
 
 SPECIAL = {"MINIMALT": "TXT", "TLS": "TLSA", "ALL": "ANY"}
 CONFIG_KEYS = ("resolver", "pin", "network", "light-dir", "trust", "max-behind", "headers-from", "checkpoint",
@@ -214,7 +214,7 @@ def _fail(line: str) -> int:
 
 
 def _client(args):
-    from .lightclient import LightClient
+    from light.client import LightClient
     show = args.progress or sys.stderr.isatty()
     return LightClient(args.params, args.light_dir, args.resolver, args.pin,
                        header_urls=tuple(args.headers_from or ()), trust=args.trust,
@@ -226,9 +226,12 @@ def _client(args):
 def _dane_anchors(path) -> dict:
     if not path:
         return {}
-    from .dane import DANEConfigError, read_anchors
+    from core.dane_evidence import DANEConfigError, parse_anchors
     try:
-        return read_anchors(path)
+        with open(path, encoding="utf-8") as f:
+            return parse_anchors(f.read(), path)
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read trust anchors {path}: {getattr(e, 'strerror', None) or e}") from None
     except DANEConfigError as e:
         raise UsageError(str(e)) from None
 
@@ -361,7 +364,7 @@ def _as_text(v: Verified, shown: str, tip) -> str:
 
 
 async def _serve(args) -> int:
-    from .lightstub import Stub
+    from light.stub import Stub
     async with _client(args) as client:
         await client.resolver.identify(args.pin, args.params.name)
         if args.trust == "proofs":

@@ -17,9 +17,9 @@ from urllib.parse import quote
 import aiohttp
 import msgpack
 
-from .lightheaders import HeaderStore, sync
-from .records import domain_of
-from .lightverify import DEFAULT_MAX_BEHIND, Verified, VerifyError, open_answer, verify_answer
+from light.headers import HeaderStore, sync
+from core.records import domain_of
+from light.verify import DEFAULT_MAX_BEHIND, Verified, VerifyError, open_answer, verify_answer
 
 MSGPACK = {"Accept": "application/msgpack"}
 SYNC_EVERY = 5.0          # seconds between header syncs when answers do not force one

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .crypto import sighash, sign_digest
-from .primitives import Tx, TxIn
+from core.crypto import sighash, sign_digest
+from core.primitives import Tx, TxIn
 
 
 def sign_tx(tx: Tx, spent: list[tuple[int, bytes]], secrets: list[bytes], pubkeys: list[bytes]) -> Tx:

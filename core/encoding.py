@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgpack
 
-from .errors import DecodeError
+from core.errors import DecodeError
 
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
 

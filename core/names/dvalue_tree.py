@@ -21,8 +21,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from node.names import dvalue_items as items
-from node.names.dvalue_items import Issues
+from core.names import dvalue_items as items
+from core.names.dvalue_items import Issues
 
 MAP_DEPTH_LIMIT = 16
 

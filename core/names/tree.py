@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Callable, Iterator
 
-from .proof import (EMPTY, TERM_EMPTY, TERM_OTHER, TERM_PRESENT, Proof, internal_hash, key_bit,
+from core.names.proof import (EMPTY, TERM_EMPTY, TERM_OTHER, TERM_PRESENT, Proof, internal_hash, key_bit,
                     leaf_hash)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from node.names.dvalue import Record
+from core.names.dvalue import Record
 
 SOURCE_NAMES = ("chain", "ca", "dane")
 DEFAULT_ORDER = SOURCE_NAMES
@@ -25,7 +25,7 @@ POLICY_TYPES = ("TLSA",)
 @dataclass(frozen=True, slots=True)
 class SourceAnswer:
     source: str                      # "chain" | "ca" | "dane"
-    records: tuple[Record, ...]      # node.names.dvalue.Record(owner, rtype, rdata), owner fqdn with dot
+    records: tuple[Record, ...]      # core.names.dvalue.Record(owner, rtype, rdata), owner fqdn with dot
     secure: bool = True              # False only for DNSSEC-insecure DANE data
     names_used: tuple[str, ...] = () # chain names read (for proofs and cache invalidation)
     evidence: bytes | None = None    # DANE: DNSSEC evidence, a DNS message (dane.evidence_message)

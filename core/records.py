@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from node.names.dvalue import MinimaLT, Record, minimalt_txt_rdata, records_for_qname
-from node.names.rules import is_expired
+from core.names.dvalue import MinimaLT, Record, minimalt_txt_rdata, records_for_qname
+from core.names.rules import is_expired
 
 MINIMALT_PREFIX = "_minimalt._udp."
 MAX_CACHE = 200_000

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from node.chain.consensus import COIN, bits_to_target
-from node.chain.primitives import (BURN, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, NONE, Block,
+from core.consensus import COIN, bits_to_target
+from core.primitives import (BURN, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, NONE, Block,
                                    Header, Tx, TxOut, block_merkle_root)
 
 EMPTY_NAME_ROOT = bytes(32)

@@ -30,10 +30,10 @@ import dns.name
 import dns.rdataset
 import dns.rdatatype
 
-from node.names.dvalue import Record
+from core.names.dvalue import Record
 
-from .dane import SERVED, anchored_keys, rdata_text
-from .lightverify import VerifyError        # lightverify imports this module lazily
+from core.dane_evidence import SERVED, anchored_keys, rdata_text
+from light.verify import VerifyError        # lightverify imports this module lazily
 
 DNSKEY, DS, RRSIG = dns.rdatatype.DNSKEY, dns.rdatatype.DS, dns.rdatatype.RRSIG
 ZONE_FLAG, REVOKE = dns.dnssec.Flag.ZONE, dns.dnssec.Flag.REVOKE

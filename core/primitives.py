@@ -14,9 +14,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .crypto import sha256d
-from .encoding import expect_bytes, expect_list, expect_uint, pack, unpack
-from .errors import DecodeError
+from core.crypto import sha256d
+from core.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
+from core.errors import DecodeError
 
 HEADER_SIZE = 112
 _HEADER = struct.Struct("<I32s32s32sIII")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .crypto import sha256d, sign_digest
-from .encoding import expect_bytes, expect_list, expect_uint, pack, unpack
+from core.crypto import sha256d, sign_digest
+from core.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
 
 TAG = b"dotbit/minimalt-ekey\x00"
 MAX_UPDATE_SIZE = 512
