@@ -25,8 +25,8 @@ import dns.message  # noqa: E402
 
 from core.params import REGTEST  # noqa: E402
 from node.resolver.identity import ResolverKey  # noqa: E402
-from node.resolver.zone import chain_zone  # noqa: E402
-from node.resolver.zone_transfer import _render  # noqa: E402
+from node.resolver.zone.signed import chain_zone  # noqa: E402
+from node.resolver.zone.transfer import _render  # noqa: E402
 from node.service import open_chain  # noqa: E402
 from figures import figure  # noqa: E402
 from resolver import build_chain  # noqa: E402

@@ -115,12 +115,12 @@ def main(argv=None) -> int:
         if args.command == "call":
             return _call(params, datadir, args, cfg)
         if args.command == "status":
-            from node.status import print_status
+            from node.ops.status import print_status
             return print_status(_client(params, datadir, args, cfg), sys.stdout)
         if args.command == "dnssec-anchor":
             return _dnssec_anchor(datadir, cfg.get("resolver", "key", args.resolver_key))
         if args.command == "zone":
-            from node.zone_export import zone_command
+            from node.ops.zone_export import zone_command
             args.rpc_port = cfg.get("rpc", "port", args.rpc_port)
             args.resolver_key = cfg.get("resolver", "key", args.resolver_key)
             return zone_command(params, datadir, args)
@@ -165,7 +165,7 @@ def _transfer_options(args, cfg, axfr_allow, dns_port) -> tuple:
     targets = cfg.get("resolver", "notify", args.notify, [])
     keyring = None
     if specs or key_file:
-        from node.resolver.tsig import Keyring, parse_spec, read_key_file
+        from node.resolver.zone.tsig import Keyring, parse_spec, read_key_file
         keys = [parse_spec(s) for s in specs] + (read_key_file(key_file) if key_file else [])
         keyring = Keyring(keys)
         if not axfr_allow:
@@ -173,7 +173,7 @@ def _transfer_options(args, cfg, axfr_allow, dns_port) -> tuple:
     if targets:
         if dns_port is None:
             raise ValueError("--notify needs DNS: add --dns-port N or --resolver")
-        from node.resolver.notify import parse_targets
+        from node.resolver.zone.notify import parse_targets
         targets = parse_targets(targets)
     return keyring, tuple(targets)
 
@@ -181,7 +181,7 @@ def _transfer_options(args, cfg, axfr_allow, dns_port) -> tuple:
 def _axfr_networks(cidrs) -> tuple:
     if not cidrs:
         return ()
-    from node.resolver.zone_transfer import parse_networks
+    from node.resolver.zone.transfer import parse_networks
     return parse_networks(cidrs)
 
 
@@ -229,7 +229,7 @@ async def _run(node, log_format: str = "text") -> int:
 
 
 def _reindex(params, datadir: str) -> int:
-    from node.maintenance import reindex
+    from node.ops.maintenance import reindex
     from node.service import open_chain
     chain = open_chain(params, datadir)
     try:
@@ -242,7 +242,7 @@ def _reindex(params, datadir: str) -> int:
 
 
 def _checkdb(params, datadir: str) -> int:
-    from node.maintenance import checkdb
+    from node.ops.maintenance import checkdb
     from node.service import open_chain
     chain = open_chain(params, datadir)
     try:

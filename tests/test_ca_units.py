@@ -17,7 +17,7 @@ from cryptography.x509.oid import NameOID
 from conftest import Key, mine
 from resolver_util import needs_tools
 from node.chain import layout as L
-from node.maintenance import checkdb
+from node.ops.maintenance import checkdb
 from core.names.dvalue import Record
 from node.resolver.ca.authority import CAError, init_ca, load_ca
 from core.ca_evidence import EvidenceError, check_leaf, tlsa_owner, tlsa_rdata

@@ -29,8 +29,8 @@ from nodeproc import free_port, run_cli, running, stop_process
 from resolver_util import ResolverNode, needs_tools, new_datadir, raw_transfer, sample_names, unbound_conf
 
 from node.resolver.identity import ResolverKey
-from node.resolver.zone import build_zone
-from node.resolver.zone_transfer import MAX_MESSAGE, _render
+from node.resolver.zone.signed import build_zone
+from node.resolver.zone.transfer import MAX_MESSAGE, _render
 
 T = dns.rdatatype
 ZONE = dns.name.from_text("bit.")
@@ -399,8 +399,8 @@ def test_multi_message_axfr_from_a_real_chain_with_dig(tmp_path):
     from node.resolver.dns_server import DNSServer
     from node.resolver.dnssec import OnlineSigner
     from core.records import NameSource
-    from node.resolver.zone import ZoneCache
-    from node.resolver.zone_transfer import ZoneTransfer, parse_networks
+    from node.resolver.zone.signed import ZoneCache
+    from node.resolver.zone.transfer import ZoneTransfer, parse_networks
     from node.service import open_chain
 
     build_chain(str(tmp_path / "chain"), 400)

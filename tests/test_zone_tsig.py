@@ -33,7 +33,7 @@ import pytest
 from nodeproc import free_port, run_cli, stop_node, stop_process
 from resolver_util import ResolverNode, needs_tools, new_datadir, raw_transfer, sample_names, unbound_conf
 
-from node.resolver import tsig
+from node.resolver.zone import tsig
 
 T = dns.rdatatype
 ZONE = dns.name.from_text("bit.")

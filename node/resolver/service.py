@@ -49,7 +49,7 @@ class Resolver:
         self.axfr_keys = axfr_keys               # a tsig.Keyring, or None
         self.notifier = None
         if notify:
-            from node.resolver.notify import Notifier
+            from node.resolver.zone.notify import Notifier
             self.notifier = Notifier(notify, lambda: chain.height, axfr_keys)
             chain.listeners.append(self.notifier.tip_changed)
         chain.listeners.append(lambda *_: self.responder.invalidate(SERIAL))
@@ -95,7 +95,7 @@ class Resolver:
     def zones(self):
         """The signed zone per tip (zone export and AXFR), built on first use."""
         if self._zones is None:
-            from node.resolver.zone import ZoneCache
+            from node.resolver.zone.signed import ZoneCache
             self._zones = ZoneCache(self.node.chain, self.node.params, self.key)
         return self._zones
 
@@ -106,11 +106,11 @@ class Resolver:
             from node.resolver.dns_server import DNSServer
             transfer = None
             if self.axfr_allow:
-                from node.resolver.zone_transfer import ZoneTransfer
+                from node.resolver.zone.transfer import ZoneTransfer
                 transfer = ZoneTransfer(self.zones, self.axfr_allow, self.axfr_keys)
             responder = self.responder
             if self.axfr_keys is not None:
-                from node.resolver.tsig import SignedResponder
+                from node.resolver.zone.tsig import SignedResponder
                 responder = SignedResponder(responder, self.axfr_keys, log)
             self.dns = DNSServer(responder, self.host, self.dns_port, transfer, self.dns_limiter)
             await self.dns.start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from core.crypto import encode_address
-from node.maintenance import checkdb
+from node.ops.maintenance import checkdb
 from core.names.rules import MAX_NAME, NameRecord, expires_in, is_expired, name_output
 from core.primitives import NAME_FIRSTUPDATE, NAME_NEW
 

@@ -11,7 +11,7 @@ def _zones(node):
     # No resolver running: sign with the key the resolver would use (dnssec-anchor's default).
     from node.resolver.identity import load_or_create
     from node.resolver.service import default_key_path
-    from node.resolver.zone import ZoneCache
+    from node.resolver.zone.signed import ZoneCache
     return ZoneCache(node.chain, node.params, load_or_create(default_key_path(node.datadir)))
 
 

@@ -28,9 +28,9 @@ import dns.rdatatype
 import dns.rrset
 import dns.serial
 
-from node.resolver import tsig
+from node.resolver.zone import tsig
 from node.resolver.identity import ZONE
-from node.resolver.zone import SignedZone, ZoneCache
+from node.resolver.zone.signed import SignedZone, ZoneCache
 
 log = logging.getLogger("dotbit.resolver.axfr")
 

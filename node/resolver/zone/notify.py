@@ -24,7 +24,7 @@ import dns.tsig
 
 from node.resolver.dns_answer import soa_rrset
 from node.resolver.identity import ZONE
-from node.resolver.tsig import Keyring
+from node.resolver.zone.tsig import Keyring
 
 log = logging.getLogger("dotbit.resolver.notify")
 

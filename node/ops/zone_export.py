@@ -47,7 +47,7 @@ def zone_command(params, datadir: str, args) -> int:
 def _offline(params, datadir: str, args) -> tuple[int, str]:
     from node.resolver.identity import load_or_create
     from node.resolver.service import default_key_path
-    from node.resolver.zone import chain_zone
+    from node.resolver.zone.signed import chain_zone
     from node.service import open_chain
     chain = open_chain(params, datadir)
     try:
