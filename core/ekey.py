@@ -4,7 +4,7 @@ An update is the msgpack array `[name, eph_key, seq, expires, pubkey33, sig64]`,
 (secp256k1, compact low-S) over SHA-256d(TAG | pack([name, eph_key, seq, expires])) by the key
 that owns the name. It lives here, beside the other shared primitives, because two sides build
 or read it: the wallet signs updates (wallet/ekeys.py) and the node checks, stores and serves
-them (node/resolver/ekeys.py, lightverify.py). Pure: no I/O, no clock.
+them (node/resolver/ekeys.py, light/verify.py). Pure: no I/O, no clock.
 """
 from __future__ import annotations
 

@@ -1,20 +1,20 @@
 """The resolver: `bit.` over DNS (with online DNSSEC) and a signed HTTP API, from chain names.
 
   identity.py     the one Ed25519 key: envelope signer and bit. DNSKEY (alg 15), anchor lines
-  records.py      read-only name view: d/ records per query name, fresh MinimaLT keys, cache
-  sources.py      record sources (chain, CA, DANE) and the policy choosing who answers TLSA
   ca/             the CA source: issuing CA, owner-proof issuance, revocation, CRL/OCSP
   dns_answer.py   one query packet -> one response packet (all DNS logic, fuzzable in-process)
   dnssec.py       online RRSIGs (cached), NSEC white lies
-  dns_server.py   UDP (lean batch path) and TCP sockets
-  envelope.py     signed envelopes and their verifier (msgpack + PyNaCl only: light clients)
+  dns_server.py   UDP (lean batch path) and TCP sockets (the TCP loop is light/dnstcp.py)
+  ratelimit.py    response rate limiting per client network, slip to TC=1
   http_api.py     /v1 endpoints; http_server.py the lean HTTP/1.1 protocol under them
   dane.py         names outside bit.: TLSA/A/AAAA/CNAME from DNSSEC-signed zone files,
                   checked against trust anchors (secure and insecure served, marked; bogus never)
   ekeys.py        off-chain MinimaLT ephemeral-key updates (checked, stored, listened to)
-  lightverify.py  the light client's checks (signature, question, header in its own chain,
-                  name proofs, expiry, ekeys): one module others can embed
-  lightheaders.py its PoW-checked header store and sync; lightclient.py fetching and pinning;
-  lightstub.py    the verified-only local DNS stub; lightcli.py `dotbit-resolve`
+  zone/           the signed bit. zone: export, AXFR, NOTIFY, TSIG
   service.py      wires it all to a Node (node/service.py) and invalidates caches on events
+
+What the resolver shares with its clients lives in core/: the read-only name view and record
+selection (core/records.py), record sources and policy (core/sources.py), envelopes
+(core/envelope.py), CA owner proofs and leaf evidence (core/ca_proof.py, core/ca_evidence.py),
+DANE evidence pieces (core/dane_evidence.py). The light client is light/.
 """

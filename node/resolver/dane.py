@@ -26,7 +26,7 @@ Wildcards are not synthesised (only literal owners are answered) and names at or
 there is not the zone's to sign).
 
 Evidence: a secure answer carries what a light client needs to redo the validation itself
-(lightdane.py), as one DNS message in wire format (RFC 1035 §4): the answer section holds the
+(light/dane.py), as one DNS message in wire format (RFC 1035 §4): the answer section holds the
 answer RRsets with their RRSIGs, the authority section the chain from the trust anchor down,
 i.e. per zone its DNSKEY RRset (+RRSIGs) and, below an anchored zone, the DS RRset the parent
 signed for it (+RRSIGs). Every piece is serialised once at load (uncompressed, so the pieces
