@@ -99,6 +99,11 @@ class ChainDB:
         raw = self.db.get(L.txindex_key(txid))
         return tuple(_unpack(raw)) if raw is not None else None
 
+    def raw_main_chain(self) -> Iterator[bytes]:
+        """The stored bytes of every main-chain block, genesis first (the height index)."""
+        for _, block_hash in self.db.iterator(prefix=L.HEIGHT):
+            yield self.raw_block(block_hash)
+
     def undo(self, block_hash: bytes):
         """(spent coins, name undo) of a connected block, or None."""
         raw = self.db.get(L.undo_key(block_hash))
