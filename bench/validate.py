@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from node.chain import layout as L  # noqa: E402
+from node.chain.chaindb import ChainDB  # noqa: E402
 from node.chain.chainstate import ChainState  # noqa: E402
 from core.crypto import sighash, verify_digest  # noqa: E402
 from core.primitives import Block  # noqa: E402
@@ -27,13 +27,10 @@ from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a s
 
 def load_blocks(datadir: str) -> list[bytes]:
     db = LevelDB(os.path.join(datadir, "chain"))
-    raws = []
     try:
-        for _, h in db.iterator(prefix=L.HEIGHT):
-            raws.append(db.get(L.block_key(h)))
+        return list(ChainDB(db).raw_main_chain())[1:]     # genesis is built in
     finally:
         db.close()
-    return raws[1:]          # genesis is built in
 
 
 def raw_verify_rate(blocks: list[Block], n: int = 20_000) -> float:

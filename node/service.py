@@ -192,9 +192,9 @@ class Node:
             self._tasks.append(asyncio.create_task(self._mining_loop()))
 
     async def _start_p2p(self) -> None:
-        from p2p.chainview import ChainView
+        from node.chain.p2pview import NodeChainView
         from p2p.network import Network
-        view = ChainView(self.chain, self.mempool, self.submit_block, self.submit_tx)
+        view = NodeChainView(self.chain, self.mempool, self.submit_block, self.submit_tx)
         self.p2p = Network(self.params, view, self.datadir, self.p2p_config)
         self.p2p.register_handler("ephkey", self._ephkey_from_peer)
         # Every accepted update (from HTTP or a peer) is gossiped once, from here.

@@ -1,99 +1,50 @@
-"""The small interface through which p2p sees the chain and the mempool.
+"""What p2p needs of the chain and the mempool, as an interface the node implements.
 
-Everything p2p needs from the node is here, so the rest of the package depends on these
-methods only (and on the shared primitives), never on ChainState internals.
+p2p depends on these methods only (and on the shared primitives), never on the node's chain
+state or store; the node's implementation is node/chain/p2pview.py.
 """
 from __future__ import annotations
 
-from node.chain import layout as L
-from node.chain.blockindex import HAVE_DATA
+from typing import Callable, Protocol
+
 from core.primitives import Block, Tx
 
 
-class ChainView:
-    def __init__(self, chain, mempool, submit_block, submit_tx):
-        self._chain = chain
-        self._mempool = mempool
-        self._submit_block = submit_block     # the node's own entry points, so that whatever
-        self._submit_tx = submit_tx           # it does around them (events) still happens
-
+class ChainView(Protocol):
     # --- chain ----------------------------------------------------------------------------
     @property
-    def height(self) -> int:
-        return self._chain.height
+    def height(self) -> int: ...
 
     @property
-    def tip_hash(self) -> bytes:
-        return self._chain.tip.hash
+    def tip_hash(self) -> bytes: ...
 
-    @property
-    def genesis_hash(self) -> bytes:
-        return self._chain.chain[0].hash
-
-    def known(self, block_hash: bytes):
+    def known(self, block_hash: bytes) -> tuple[int, int, bool, bool] | None:
         """(height, work, have_data, invalid) of an indexed block, or None."""
-        e = self._chain.entries.get(block_hash)
-        if e is None:
-            return None
-        return e.height, e.work, bool(e.status & HAVE_DATA), e.invalid
 
     def has_block(self, block_hash: bytes) -> bool:
-        e = self._chain.entries.get(block_hash)
-        return e is not None and (bool(e.status & HAVE_DATA) or e.invalid)
-
-    def is_orphan(self, block_hash: bytes) -> bool:
-        return block_hash in self._chain.orphans
+        """True when the block is stored or known to be invalid (nothing left to fetch)."""
 
     def locator(self) -> list[bytes]:
         """Main-chain hashes from the tip back, densely then exponentially, ending at genesis."""
-        c = self._chain
-        out, step, h = [], 1, c.height
-        while h > 0 and len(out) < 63:
-            out.append(c.chain[h].hash)
-            if len(out) >= 10:
-                step *= 2
-            h -= step
-        out.append(c.chain[0].hash)
-        return out
 
     def headers_after(self, locator, stop: bytes, limit: int) -> list[bytes]:
         """Raw main-chain headers after the first locator hash found on our main chain."""
-        c = self._chain
-        start = 0
-        for h in locator:
-            e = c.entries.get(h)
-            if e is not None and c.on_main_chain(e):
-                start = e.height
-                break
-        out = []
-        for height in range(start + 1, min(c.height, start + limit) + 1):
-            e = c.chain[height]
-            out.append(e.header.to_bytes())
-            if e.hash == stop:
-                break
-        return out
 
     def raw_block(self, block_hash: bytes) -> bytes | None:
-        # Served straight from the store: the stored bytes are the canonical encoding.
-        return self._chain.db.get(L.block_key(block_hash))
+        """A stored block's canonical bytes, or None."""
 
     def submit_block(self, block: Block) -> str:
-        return self._submit_block(block)
+        """Accept a block as the node does (events included); ChainState.process_block's result."""
 
-    def add_tip_listener(self, fn) -> None:
+    def add_tip_listener(self, fn: Callable[[bytes, int], None]) -> None:
         """fn(tip_hash, height) after the chain settles on a new tip."""
-        def on_event(kind, block, entry):
-            if kind == "tip":
-                fn(entry.hash, entry.height)
-        self._chain.listeners.append(on_event)
 
     # --- transactions ----------------------------------------------------------------------
     def has_tx(self, txid: bytes) -> bool:
-        return txid in self._mempool or self._chain.tx_location(txid) is not None
+        """True when the transaction is in the mempool or on the main chain."""
 
     def raw_tx(self, txid: bytes) -> bytes | None:
-        tx = self._mempool.get(txid)
-        return tx.to_bytes() if tx is not None else None
+        """A mempool transaction's bytes, or None."""
 
     def submit_tx(self, tx: Tx):
-        return self._submit_tx(tx)
+        """Accept a transaction as the node does (relay included); raises ValidationError."""

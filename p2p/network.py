@@ -1,5 +1,5 @@
-"""The p2p network: listening, dialling, the handshake, message handling, relay, and the
-defences (misbehaviour scores and persisted bans, timeouts, connection caps).
+"""The p2p network: the handshake, message handling and relay, on top of Connections
+(connections.py: listening, dialling, caps, timeouts, misbehaviour scores and bans).
 
 Everything runs on the node's event loop; the chain is reached only through ChainView.
 """
@@ -7,21 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Callable
 
 from core.crypto import sha256d
 from core.errors import DecodeError, ValidationError
 from core.primitives import Block, Tx
 
-from p2p.addrbook import AddressBook, BanList
+from p2p.chainview import ChainView
+from p2p.connections import Connections, P2PConfig, parse_hostport
 from p2p.messages import (INV_BLOCK, INV_EPHKEY, INV_TX, MAX_ADDR, MAX_HEADERS, MAX_INV, NODE_NETWORK,
                        PROTOCOL_VERSION, Addr, BlockMsg, EphKey, GetAddr, GetData, GetHeaders,
-                       Headers, Inv, NotFound, Ping, Pong, TxMsg, Verack, Version, encode_frame)
+                       Headers, Inv, NotFound, Pong, TxMsg, Verack, Version, encode_frame)
 from p2p.peer import BoundedSet, Peer
 from p2p.sync import BlockSync
 
@@ -34,58 +33,23 @@ MAX_TX_ASKED_PER_PEER = 5_000
 INV_INTERVAL = 0.1
 
 
-@dataclass
-class P2PConfig:
-    port: int
-    bind: str = "127.0.0.1"
-    listen: bool = True
-    connect: list = field(default_factory=list)    # [(host, port)]: only these, if any
-    addnode: list = field(default_factory=list)    # [(host, port)]: these besides the book
-    maxpeers: int = 32
-    max_outbound: int = 8
-    # Inbound connections one address may hold (0: half of maxpeers), so a single host cannot
-    # take every slot and keep honest peers out (eclipse by connection flood).
-    max_inbound_per_host: int = 0
-    handshake_timeout: float = 10.0
-    ping_interval: float = 30.0
-    ping_timeout: float = 20.0
-    idle_timeout: float = 90.0
-    ban_seconds: float = 24 * 3600
+__all__ = ["Network", "P2PConfig", "parse_hostport"]    # the config lives in connections.py
 
 
-def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep:
-        return text, default_port
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"bad address {text!r}, expected HOST:PORT")
-    return host.strip("[]"), int(port)
-
-
-class Network:
-    def __init__(self, params, view, datadir: str, config: P2PConfig):
+class Network(Connections):
+    def __init__(self, params, view: ChainView, datadir: str, config: P2PConfig):
+        super().__init__(datadir, config)
         self.params = params
         self.magic = params.magic
         self.view = view
-        self.config = config
         self.nonce = random.getrandbits(64)
-        self.peers: dict[int, Peer] = {}
-        self.book = AddressBook(os.path.join(datadir, "peers.json"))
-        self.bans = BanList(os.path.join(datadir, "banlist.json"))
         self.sync = BlockSync(self, view, params)
-        self.added: dict[tuple[str, int], bool] = {t: True for t in config.addnode}
         self.handlers: dict[str, Callable] = {}
         self.ephkeys: OrderedDict[bytes, bytes] = OrderedDict()
         self.rejected = BoundedSet(50_000)
         self.tx_requested: dict[bytes, float] = {}
         self.tx_asked: dict[int, dict[bytes, float]] = {}      # peer id -> txid -> asked at
-        self._dialling: set[tuple[str, int]] = set()
-        self._retry_at: dict[tuple[str, int], float] = {}
-        self._fails: dict[tuple[str, int], int] = {}
-        self._self_targets: set[tuple[str, int]] = set()
-        self._server: asyncio.base_events.Server | None = None
         self._tasks: list[asyncio.Task] = []
-        self._dials: set[asyncio.Task] = set()
         view.add_tip_listener(self._on_tip)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -121,26 +85,7 @@ class Network:
         quietly, or raises ValidationError to punish the sender."""
         self.handlers[command] = fn
 
-    # --- connections -----------------------------------------------------------------------
-
-    def ready_peers(self) -> list[Peer]:
-        return [p for p in self.peers.values() if p.ready]
-
-    async def _accept(self, reader, writer) -> None:
-        host = (writer.get_extra_info("peername") or ("?",))[0]
-        if self.bans.is_banned(host):
-            writer.close()
-            return
-        if len(self.peers) >= self.config.maxpeers:
-            log.info("refusing inbound %s: %d peers already", host, len(self.peers))
-            writer.close()
-            return
-        per_host = self.config.max_inbound_per_host or max(1, self.config.maxpeers // 2)
-        if sum(1 for p in self.peers.values() if p.inbound and p.host == host) >= per_host:
-            log.info("refusing inbound %s: %d connections from it already", host, per_host)
-            writer.close()
-            return
-        self._add_peer(Peer(self, reader, writer, inbound=True))
+    # --- peers coming and going (Connections finds them) -----------------------------------
 
     def _add_peer(self, peer: Peer) -> None:
         self.peers[peer.id] = peer
@@ -154,77 +99,7 @@ class Network:
         self.tx_asked.pop(peer.id, None)
         self.sync.peer_gone(peer)
 
-    def _targets(self) -> list[tuple[str, int]]:
-        # --connect means no automatic connections; peers added by addnode are still kept.
-        targets = list(self.config.connect) + [t for t in self.added if t not in self.config.connect]
-        if self.config.connect:
-            return targets
-        for host, port, _ in self.book.sample(64):
-            if len(targets) >= self.config.max_outbound + len(self.added):
-                break
-            if (host, port) not in targets and (host, port) != (self.config.bind, self.config.port):
-                targets.append((host, port))
-        return targets
-
-    async def _dial_loop(self) -> None:
-        while True:
-            connected = {p.target for p in self.peers.values() if p.target is not None}
-            outbound = sum(1 for p in self.peers.values() if not p.inbound)
-            now = time.monotonic()
-            for t in self._targets():
-                if t in connected or t in self._dialling or t in self._self_targets:
-                    continue
-                if self._retry_at.get(t, 0) > now or self.bans.is_banned(t[0]):
-                    continue
-                forced = self.config.connect or t in self.added
-                if not forced and outbound >= min(self.config.max_outbound, self.config.maxpeers):
-                    continue
-                self._dialling.add(t)
-                outbound += 1
-                task = asyncio.create_task(self._dial(t))
-                self._dials.add(task)              # held, so the loop cannot collect it early
-                task.add_done_callback(self._dials.discard)
-            await asyncio.sleep(0.5)
-
-    async def _dial(self, target: tuple[str, int]) -> bool:
-        try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(*target, limit=1 << 16), 5)
-        except (OSError, asyncio.TimeoutError) as e:
-            fails = self._fails[target] = self._fails.get(target, 0) + 1
-            self._retry_at[target] = time.monotonic() + min(30.0, 0.5 * 2 ** min(fails, 6))
-            log.debug("cannot connect to %s:%d: %s", *target, e)
-            return False
-        finally:
-            self._dialling.discard(target)
-        self._fails.pop(target, None)
-        self._retry_at[target] = time.monotonic() + 1.0
-        self._add_peer(Peer(self, reader, writer, inbound=False, target=target))
-        return True
-
-    async def connect_once(self, target: tuple[str, int]) -> bool:
-        if target in self._dialling:
-            return False
-        self._dialling.add(target)
-        return await self._dial(target)
-
-    # --- defence ---------------------------------------------------------------------------
-
-    def misbehave(self, peer: Peer, score: int, reason: str) -> None:
-        if score <= 0:
-            log.debug("peer %d (%s): %s", peer.id, peer.addr, reason)
-            return
-        peer.score += score
-        log.info("peer %d (%s) misbehaving (+%d -> %d): %s", peer.id, peer.addr, score, peer.score, reason)
-        if peer.score >= 100:
-            self.bans.ban(peer.host, self.config.ban_seconds, reason)
-            log.warning("banned %s for %ds: %s", peer.host, self.config.ban_seconds, reason)
-            peer.close(f"banned: {reason}")
-
-    def ban(self, host: str, seconds: float, reason: str = "manually added") -> None:
-        self.bans.ban(host, seconds, reason)
-        for p in list(self.peers.values()):
-            if p.host == host:
-                p.close("banned")
+    # --- upkeep ----------------------------------------------------------------------------
 
     async def _maintain_loop(self) -> None:
         last_save = time.monotonic()
@@ -239,20 +114,8 @@ class Network:
                 log.exception("p2p maintenance failed")
 
     def _maintain(self) -> None:
+        self._check_timeouts()
         now = time.monotonic()
-        c = self.config
-        for p in list(self.peers.values()):
-            if not p.ready:
-                if time.time() - p.connected_at > c.handshake_timeout:
-                    p.close("handshake timeout")
-                continue
-            if now - p.last_recv > c.idle_timeout:
-                p.close("silent peer")
-            elif p.ping_nonce is not None and now - p.ping_sent > c.ping_timeout:
-                p.close("ping timeout")
-            elif p.ping_nonce is None and now - p.ping_sent > c.ping_interval:
-                p.ping_nonce, p.ping_sent = random.getrandbits(64), now
-                p.send(Ping(p.ping_nonce))
         for txid in [t for t, at in self.tx_requested.items() if now - at > 60]:
             del self.tx_requested[txid]
         for asked in self.tx_asked.values():

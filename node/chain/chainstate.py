@@ -10,17 +10,14 @@ import logging
 import time
 from typing import Callable
 
-import msgpack
-
-from node.chain import layout as L
-from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from core.consensus import (BURN, Coin, check_block_sanity, check_coinbase_height, check_header_context,
-                        check_tx_inputs, next_bits, subsidy)
-from core.encoding import pack
+                            check_tx_inputs, next_bits, subsidy)
 from core.errors import StoreError, ValidationError
-from core.primitives import Block, Header
-from node.names.index import NameIndex
 from core.names.rules import check_name_tx
+from core.primitives import Block, Header
+from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
+from node.chain.chaindb import ChainDB, CoinView
+from node.names.index import NameIndex
 
 log = logging.getLogger("dotbit.chain")
 
@@ -30,41 +27,10 @@ MAX_ORPHANS = 256
 NOT_REMEMBERED = {"bad-txnmrklroot", "high-hash", "bad-diffbits-range", "time-too-new", "bad-encoding"}
 
 
-def _unpack(b: bytes):
-    return msgpack.unpackb(b, raw=False)
-
-
-class CoinView:
-    """Coins as seen while connecting one block: the store plus this block's own changes."""
-
-    __slots__ = ("db", "created", "spent")
-
-    def __init__(self, db):
-        self.db = db
-        self.created: dict[tuple[bytes, int], Coin] = {}
-        self.spent: dict[tuple[bytes, int], Coin] = {}
-
-    def get(self, outpoint: tuple[bytes, int]) -> Coin | None:
-        if outpoint in self.spent:
-            return None
-        coin = self.created.get(outpoint)
-        if coin is not None:
-            return coin
-        raw = self.db.get(L.coin_key(*outpoint))
-        return Coin.from_obj(_unpack(raw)) if raw is not None else None
-
-    def spend(self, outpoint, coin: Coin) -> bool:
-        """Returns True when the coin came from the store (so the undo record must keep it);
-        a coin created and spent inside the same block leaves no trace."""
-        if self.created.pop(outpoint, None) is None:
-            self.spent[outpoint] = coin
-            return True
-        return False
-
-
 class ChainState:
     def __init__(self, db, params, *, clock: Callable[[], float] = time.time, verify_sigs: bool = True):
         self.db = db
+        self.store = ChainDB(db)             # every chain key is read and written there
         self.params = params
         self.clock = clock
         self.verify_sigs = verify_sigs
@@ -82,16 +48,7 @@ class ChainState:
 
     def _open(self) -> None:
         genesis = self.params.genesis
-        meta = self.db.get(L.VERSION)
-        if meta is None:
-            with self.db.write_batch() as b:
-                b.put(L.VERSION, pack([L.DB_VERSION, self.params.name, genesis.hash]))
-        else:
-            version, network, ghash = _unpack(meta)
-            if version != L.DB_VERSION:
-                raise StoreError(f"database version {version}, this node needs {L.DB_VERSION}; run reindex")
-            if network != self.params.name or ghash != genesis.hash:
-                raise StoreError(f"database belongs to network {network!r}, not {self.params.name!r}")
+        self.store.check_meta(self.params.name, genesis.hash)
         self._load_index()
         if not self.entries:
             self._store_block(genesis, new_entry(genesis.header, genesis.hash, None))
@@ -99,17 +56,12 @@ class ChainState:
             self._activate(self.entries[genesis.hash])
 
     def _load_index(self) -> None:
-        rows = []
-        for key, value in self.db.iterator(prefix=L.HEADER):
-            hb, height, work, status = _unpack(value)
-            rows.append((height, key[1:], Header.from_bytes(hb), int.from_bytes(work, "big"), status))
-        rows.sort(key=lambda r: r[0])
-        for height, h, header, work, status in rows:
+        for height, h, header, work, status in self.store.header_rows():
             prev = self.entries.get(header.prev_hash)
             if height and prev is None:
                 raise StoreError(f"header index broken: parent of {h.hex()} missing")
             self.entries[h] = Entry(h, header, height, work, status, prev)
-        tip_hash = self.db.get(L.TIP)
+        tip_hash = self.store.tip_hash()
         if tip_hash is None:
             return
         tip = self.entries[tip_hash]
@@ -136,16 +88,13 @@ class ChainState:
         return entry.height < len(self.chain) and self.chain[entry.height] is entry
 
     def get_block(self, block_hash: bytes) -> Block | None:
-        raw = self.db.get(L.block_key(block_hash))
-        return Block.from_bytes(raw, max_size=len(raw)) if raw is not None else None
+        return self.store.get_block(block_hash)
 
     def get_coin(self, txid: bytes, index: int) -> Coin | None:
-        raw = self.db.get(L.coin_key(txid, index))
-        return Coin.from_obj(_unpack(raw)) if raw is not None else None
+        return self.store.get_coin(txid, index)
 
     def tx_location(self, txid: bytes) -> tuple[bytes, int] | None:
-        raw = self.db.get(L.txindex_key(txid))
-        return tuple(_unpack(raw)) if raw is not None else None
+        return self.store.tx_location(txid)
 
     def next_bits_after(self, prev: Entry) -> int:
         p = self.params
@@ -225,13 +174,11 @@ class ChainState:
         entry.status |= flag
         self.entries[h] = entry
         with self.db.write_batch() as b:
-            b.put(L.header_key(h), entry.encode())
+            self.store.put_header(b, entry)
 
     def _store_block(self, block: Block, entry: Entry) -> None:
         entry.status |= HAVE_DATA
-        with self.db.write_batch() as b:
-            b.put(L.block_key(entry.hash), block.to_bytes())
-            b.put(L.header_key(entry.hash), entry.encode())
+        self.store.store_block(block, entry)
         self.entries[entry.hash] = entry
 
     # --- chain selection -------------------------------------------------------------------
@@ -307,11 +254,11 @@ class ChainState:
         entry.status |= FAILED
         self.failure_reasons[entry.hash] = reason
         with self.db.write_batch() as b:
-            b.put(L.header_key(entry.hash), entry.encode())
+            self.store.put_header(b, entry)
             for e in self.entries.values():
                 if e.height > entry.height and not e.invalid and e.ancestor(entry.height) is entry:
                     e.status |= FAILED_CHILD
-                    b.put(L.header_key(e.hash), e.encode())
+                    self.store.put_header(b, e)
 
     # --- connect / disconnect --------------------------------------------------------------
 
@@ -363,7 +310,8 @@ class ChainState:
         try:
             with self.db.write_batch() as b:
                 name_undo = names.connect(block, height, name_ops, prev_root, b, before)
-                self._write_connect(b, block, entry, view, spent_undo, name_undo)
+                entry.status |= VALID
+                self.store.write_connect(b, block, entry, view, spent_undo, name_undo)
         except BaseException:
             names.discard_events()
             raise
@@ -371,65 +319,16 @@ class ChainState:
         names.publish()
         self._emit("connect", block, entry)
 
-    def _write_connect(self, b, block, entry, view, spent_undo, name_undo) -> None:
-        height = entry.height
-        for (txid, idx), coin in view.spent.items():
-            b.delete(L.coin_key(txid, idx))
-            b.delete(L.addr_coin_key(coin.address, txid, idx))
-        for (txid, idx), coin in view.created.items():
-            b.put(L.coin_key(txid, idx), pack(coin.to_obj()))
-            b.put(L.addr_coin_key(coin.address, txid, idx), b"")
-        for pos, tx in enumerate(block.txs):
-            txid = tx.txid
-            b.put(L.txindex_key(txid), pack([entry.hash, pos]))
-            for addr in {o.address for o in tx.outputs}:
-                b.put(L.addr_hist_key(addr, height, txid), b"")
-        self._write_spender_history(b, block, spent_undo, height, put=True)
-        b.put(L.undo_key(entry.hash), pack([spent_undo, name_undo]))
-        b.put(L.height_key(height), entry.hash)
-        b.put(L.TIP, entry.hash)
-        entry.status |= VALID
-        b.put(L.header_key(entry.hash), entry.encode())
-
-    @staticmethod
-    def _write_spender_history(b, block: Block, spent_undo, height: int, put: bool) -> None:
-        """Address history entries for the spending side: the spent coin's address is in the
-        undo record, or, for a coin created earlier in the same block, in that block's tx."""
-        spent_addr = {(txid, idx): coin_obj[1] for txid, idx, coin_obj in spent_undo}
-        for tx in block.txs:
-            for i, out in enumerate(tx.outputs):
-                spent_addr.setdefault((tx.txid, i), out.address)
-        for tx in block.txs[1:]:
-            for addr in {spent_addr[txin.outpoint] for txin in tx.inputs}:
-                key = L.addr_hist_key(addr, height, tx.txid)
-                b.put(key, b"") if put else b.delete(key)
-
     def _disconnect_tip(self) -> None:
         entry = self.tip
         block = self.get_block(entry.hash)
-        raw = self.db.get(L.undo_key(entry.hash))
-        if block is None or raw is None:
+        undo = self.store.undo(entry.hash)
+        if block is None or undo is None:
             raise StoreError(f"cannot disconnect {entry.hash.hex()}: block or undo data missing")
-        spent_undo, name_undo = _unpack(raw)
-        height = entry.height
+        spent_undo, name_undo = undo
         with self.db.write_batch() as b:
-            self.names.disconnect(block, height, name_undo, b)
-            for tx in block.txs:
-                txid = tx.txid
-                b.delete(L.txindex_key(txid))
-                for i, out in enumerate(tx.outputs):
-                    if out.covenant.type != BURN:
-                        b.delete(L.coin_key(txid, i))
-                        b.delete(L.addr_coin_key(out.address, txid, i))
-                for addr in {o.address for o in tx.outputs}:
-                    b.delete(L.addr_hist_key(addr, height, txid))
-            self._write_spender_history(b, block, spent_undo, height, put=False)
-            for txid, idx, coin_obj in spent_undo:
-                b.put(L.coin_key(txid, idx), pack(coin_obj))
-                b.put(L.addr_coin_key(coin_obj[1], txid, idx), b"")
-            b.delete(L.undo_key(entry.hash))
-            b.delete(L.height_key(height))
-            b.put(L.TIP, entry.prev.hash)
+            self.names.disconnect(block, entry.height, name_undo, b)
+            self.store.write_disconnect(b, block, entry, spent_undo)
         self.chain.pop()
         self.names.publish()
         self._emit("disconnect", block, entry)
@@ -447,18 +346,11 @@ class ChainState:
     def reindex(self) -> None:
         """Forget every projection and rebuild it by re-validating the stored blocks from
         genesis (signatures included); the best valid stored branch becomes the tip."""
-        for prefix in L.PROJECTIONS:
-            while True:
-                keys = [k for k, _ in zip((k for k, _ in self.db.iterator(prefix=prefix)), range(50_000))]
-                if not keys:
-                    break
-                with self.db.write_batch() as b:
-                    for k in keys:
-                        b.delete(k)
+        self.store.wipe_projections()
         with self.db.write_batch() as b:
             for e in self.entries.values():
                 e.status &= HAVE_DATA
-                b.put(L.header_key(e.hash), e.encode())
+                self.store.put_header(b, e)
         self.chain = []
         self.failure_reasons.clear()
         self._activate(self.entries[self.params.genesis.hash])

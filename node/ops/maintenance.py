@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 
-from node.chain import layout as L
+from node.chain.chaindb import ChainDB
 from node.chain.chainstate import ChainState
 from node.chain.storage import MemoryDB
 
@@ -56,15 +56,4 @@ def replay_projection(chain: ChainState, show_progress: bool = False) -> MemoryD
 def checkdb(chain: ChainState, show_progress: bool = False) -> list[str]:
     """Differences between the stored projections and a replay from genesis (empty = good)."""
     replayed = replay_projection(chain, show_progress)
-    problems = []
-    for prefix in L.PROJECTIONS:
-        mine = dict(chain.db.iterator(prefix=prefix))
-        theirs = dict(replayed.iterator(prefix=prefix))
-        if mine != theirs:
-            extra = sorted(set(mine) - set(theirs))
-            missing = sorted(set(theirs) - set(mine))
-            changed = sorted(k for k in set(mine) & set(theirs) if mine[k] != theirs[k])
-            problems.append(f"table {prefix.decode()!r}: {len(extra)} extra, {len(missing)} missing, "
-                            f"{len(changed)} differing keys"
-                            + (f" (first: {(extra + missing + changed)[0].hex()})" if extra + missing + changed else ""))
-    return problems
+    return chain.store.compare_projections(ChainDB(replayed))

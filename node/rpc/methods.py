@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-from node.chain import layout as L
 from core.crypto import AddressError, decode_address, encode_address
 from core.errors import DecodeError, ValidationError
 from core.primitives import Block, Tx
@@ -211,8 +210,7 @@ def getaddressutxos(node, addresses, include_mempool: bool = False) -> list:
     out = []
     for addr in _addresses(node, addresses):
         text = encode_address(node.params.address_version, addr)
-        for key, _ in node.chain.db.iterator(prefix=L.ADDR_COIN + addr):
-            txid, idx = key[21:53], L.read_u32(key[53:57])
+        for txid, idx in node.chain.store.address_coins(addr):
             coin = node.chain.get_coin(txid, idx)
             if coin is None or (txid, idx) in node.mempool.spends and include_mempool:
                 continue
@@ -235,8 +233,8 @@ def getaddresshistory(node, addresses) -> list:
     """Transactions touching one or more addresses (confirmed), by height."""
     out = []
     for addr in _addresses(node, addresses):
-        for key, _ in node.chain.db.iterator(prefix=L.ADDR_HIST + addr):
-            out.append({"txid": key[25:57].hex(), "height": L.read_u32(key[21:25])})
+        for height, txid in node.chain.store.address_history(addr):
+            out.append({"txid": txid.hex(), "height": height})
     out.sort(key=lambda r: (r["height"], r["txid"]))
     return out
 

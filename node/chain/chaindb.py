@@ -1,0 +1,216 @@
+"""The chain store: the one door between the chain and its keys in the node's LevelDB.
+
+ChainState decides what happens to the chain; this module decides how it is written and
+read back (hsd's chaindb.js beside chain.js). Adapters (p2p, RPC, operator commands) ask it
+for raw blocks, address coins, address history or a projection comparison and never see a
+key. Writes take the caller's batch, so a block's changes still land in ONE batch.
+"""
+from __future__ import annotations
+
+from typing import Iterator
+
+import msgpack
+
+from core.consensus import BURN, Coin
+from core.encoding import pack
+from core.errors import StoreError
+from core.primitives import Block, Header
+from node.chain import layout as L
+
+
+def _unpack(b: bytes):
+    return msgpack.unpackb(b, raw=False)
+
+
+class CoinView:
+    """Coins as seen while connecting one block: the store plus this block's own changes."""
+
+    __slots__ = ("db", "created", "spent")
+
+    def __init__(self, db):
+        self.db = db
+        self.created: dict[tuple[bytes, int], Coin] = {}
+        self.spent: dict[tuple[bytes, int], Coin] = {}
+
+    def get(self, outpoint: tuple[bytes, int]) -> Coin | None:
+        if outpoint in self.spent:
+            return None
+        coin = self.created.get(outpoint)
+        if coin is not None:
+            return coin
+        raw = self.db.get(L.coin_key(*outpoint))
+        return Coin.from_obj(_unpack(raw)) if raw is not None else None
+
+    def spend(self, outpoint, coin: Coin) -> bool:
+        """Returns True when the coin came from the store (so the undo record must keep it);
+        a coin created and spent inside the same block leaves no trace."""
+        if self.created.pop(outpoint, None) is None:
+            self.spent[outpoint] = coin
+            return True
+        return False
+
+
+class ChainDB:
+    def __init__(self, db):
+        self.db = db
+
+    # --- opening ---------------------------------------------------------------------------
+
+    def check_meta(self, network: str, genesis_hash: bytes) -> None:
+        """Stamp a new store with its version and network; refuse a store of another kind."""
+        meta = self.db.get(L.VERSION)
+        if meta is None:
+            with self.db.write_batch() as b:
+                b.put(L.VERSION, pack([L.DB_VERSION, network, genesis_hash]))
+            return
+        version, stored_network, ghash = _unpack(meta)
+        if version != L.DB_VERSION:
+            raise StoreError(f"database version {version}, this node needs {L.DB_VERSION}; run reindex")
+        if stored_network != network or ghash != genesis_hash:
+            raise StoreError(f"database belongs to network {stored_network!r}, not {network!r}")
+
+    def header_rows(self) -> list[tuple[int, bytes, Header, int, int]]:
+        """Every stored header as (height, hash, header, chainwork, status), lowest first."""
+        rows = []
+        for key, value in self.db.iterator(prefix=L.HEADER):
+            hb, height, work, status = _unpack(value)
+            rows.append((height, key[1:], Header.from_bytes(hb), int.from_bytes(work, "big"), status))
+        rows.sort(key=lambda r: r[0])
+        return rows
+
+    def tip_hash(self) -> bytes | None:
+        return self.db.get(L.TIP)
+
+    # --- queries ---------------------------------------------------------------------------
+
+    def raw_block(self, block_hash: bytes) -> bytes | None:
+        """The stored bytes of a block, which are its canonical encoding."""
+        return self.db.get(L.block_key(block_hash))
+
+    def get_block(self, block_hash: bytes) -> Block | None:
+        raw = self.raw_block(block_hash)
+        return Block.from_bytes(raw, max_size=len(raw)) if raw is not None else None
+
+    def get_coin(self, txid: bytes, index: int) -> Coin | None:
+        raw = self.db.get(L.coin_key(txid, index))
+        return Coin.from_obj(_unpack(raw)) if raw is not None else None
+
+    def tx_location(self, txid: bytes) -> tuple[bytes, int] | None:
+        raw = self.db.get(L.txindex_key(txid))
+        return tuple(_unpack(raw)) if raw is not None else None
+
+    def raw_main_chain(self) -> Iterator[bytes]:
+        """The stored bytes of every main-chain block, genesis first (the height index)."""
+        for _, block_hash in self.db.iterator(prefix=L.HEIGHT):
+            yield self.raw_block(block_hash)
+
+    def undo(self, block_hash: bytes):
+        """(spent coins, name undo) of a connected block, or None."""
+        raw = self.db.get(L.undo_key(block_hash))
+        return _unpack(raw) if raw is not None else None
+
+    def address_coins(self, address: bytes) -> Iterator[tuple[bytes, int]]:
+        """Outpoints (txid, index) of the address's unspent coins, in key order."""
+        start = len(L.ADDR_COIN) + len(address)
+        for key, _ in self.db.iterator(prefix=L.ADDR_COIN + address):
+            yield key[start:start + 32], L.read_u32(key[start + 32:start + 36])
+
+    def address_history(self, address: bytes) -> Iterator[tuple[int, bytes]]:
+        """(height, txid) of the main-chain transactions touching the address, by height."""
+        start = len(L.ADDR_HIST) + len(address)
+        for key, _ in self.db.iterator(prefix=L.ADDR_HIST + address):
+            yield L.read_u32(key[start:start + 4]), key[start + 4:start + 36]
+
+    def compare_projections(self, other: "ChainDB") -> list[str]:
+        """One line per projection table that differs from `other` (empty = the same)."""
+        problems = []
+        for prefix in L.PROJECTIONS:
+            mine = dict(self.db.iterator(prefix=prefix))
+            theirs = dict(other.db.iterator(prefix=prefix))
+            if mine == theirs:
+                continue
+            extra = sorted(set(mine) - set(theirs))
+            missing = sorted(set(theirs) - set(mine))
+            changed = sorted(k for k in set(mine) & set(theirs) if mine[k] != theirs[k])
+            first = extra + missing + changed
+            problems.append(f"table {prefix.decode()!r}: {len(extra)} extra, {len(missing)} missing, "
+                            f"{len(changed)} differing keys"
+                            + (f" (first: {first[0].hex()})" if first else ""))
+        return problems
+
+    # --- writes ----------------------------------------------------------------------------
+
+    @staticmethod
+    def put_header(b, entry) -> None:
+        b.put(L.header_key(entry.hash), entry.encode())
+
+    def store_block(self, block: Block, entry) -> None:
+        """The block body and its header entry, in a batch of their own (not yet connected)."""
+        with self.db.write_batch() as b:
+            b.put(L.block_key(entry.hash), block.to_bytes())
+            self.put_header(b, entry)
+
+    def write_connect(self, b, block: Block, entry, view: CoinView, spent_undo, name_undo) -> None:
+        """Everything a connect changes besides the names: coins, txindex, address index,
+        undo record, height index and the tip (the caller has set entry's VALID status)."""
+        height = entry.height
+        for (txid, idx), coin in view.spent.items():
+            b.delete(L.coin_key(txid, idx))
+            b.delete(L.addr_coin_key(coin.address, txid, idx))
+        for (txid, idx), coin in view.created.items():
+            b.put(L.coin_key(txid, idx), pack(coin.to_obj()))
+            b.put(L.addr_coin_key(coin.address, txid, idx), b"")
+        for pos, tx in enumerate(block.txs):
+            txid = tx.txid
+            b.put(L.txindex_key(txid), pack([entry.hash, pos]))
+            for addr in {o.address for o in tx.outputs}:
+                b.put(L.addr_hist_key(addr, height, txid), b"")
+        self._write_spender_history(b, block, spent_undo, height, put=True)
+        b.put(L.undo_key(entry.hash), pack([spent_undo, name_undo]))
+        b.put(L.height_key(height), entry.hash)
+        b.put(L.TIP, entry.hash)
+        self.put_header(b, entry)
+
+    def write_disconnect(self, b, block: Block, entry, spent_undo) -> None:
+        """The inverse of write_connect (names are undone by the name index)."""
+        height = entry.height
+        for tx in block.txs:
+            txid = tx.txid
+            b.delete(L.txindex_key(txid))
+            for i, out in enumerate(tx.outputs):
+                if out.covenant.type != BURN:
+                    b.delete(L.coin_key(txid, i))
+                    b.delete(L.addr_coin_key(out.address, txid, i))
+            for addr in {o.address for o in tx.outputs}:
+                b.delete(L.addr_hist_key(addr, height, txid))
+        self._write_spender_history(b, block, spent_undo, height, put=False)
+        for txid, idx, coin_obj in spent_undo:
+            b.put(L.coin_key(txid, idx), pack(coin_obj))
+            b.put(L.addr_coin_key(coin_obj[1], txid, idx), b"")
+        b.delete(L.undo_key(entry.hash))
+        b.delete(L.height_key(height))
+        b.put(L.TIP, entry.prev.hash)
+
+    @staticmethod
+    def _write_spender_history(b, block: Block, spent_undo, height: int, put: bool) -> None:
+        """Address history entries for the spending side: the spent coin's address is in the
+        undo record, or, for a coin created earlier in the same block, in that block's tx."""
+        spent_addr = {(txid, idx): coin_obj[1] for txid, idx, coin_obj in spent_undo}
+        for tx in block.txs:
+            for i, out in enumerate(tx.outputs):
+                spent_addr.setdefault((tx.txid, i), out.address)
+        for tx in block.txs[1:]:
+            for addr in {spent_addr[txin.outpoint] for txin in tx.inputs}:
+                key = L.addr_hist_key(addr, height, tx.txid)
+                b.put(key, b"") if put else b.delete(key)
+
+    def wipe_projections(self) -> None:
+        """Delete every projection (reindex rebuilds them), in bounded batches."""
+        for prefix in L.PROJECTIONS:
+            while True:
+                keys = [k for k, _ in zip((k for k, _ in self.db.iterator(prefix=prefix)), range(50_000))]
+                if not keys:
+                    break
+                with self.db.write_batch() as b:
+                    for k in keys:
+                        b.delete(k)
