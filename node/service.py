@@ -198,7 +198,7 @@ class Node:
         self.p2p = Network(self.params, view, self.datadir, self.p2p_config)
         self.p2p.register_handler("ephkey", self._ephkey_from_peer)
         # Every accepted update (from HTTP or a peer) is gossiped once, from here.
-        self.ekeys.listeners.append(lambda data, _update: self.p2p.broadcast_ephkey(data))
+        self.ekeys.listeners.subscribe(lambda data, _update: self.p2p.broadcast_ephkey(data))
         await self.p2p.start()
 
     def _ephkey_from_peer(self, payload: bytes, peer_id) -> bool:

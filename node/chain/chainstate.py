@@ -19,6 +19,7 @@ from core.consensus import (BURN, Coin, check_block_sanity, check_coinbase_heigh
 from core.encoding import pack
 from core.errors import StoreError, ValidationError
 from core.primitives import Block, Header
+from node.events import Event
 from node.names.index import NameIndex
 from core.names.rules import check_name_tx
 
@@ -72,7 +73,7 @@ class ChainState:
         self.entries: dict[bytes, Entry] = {}
         self.chain: list[Entry] = []         # main chain by height
         self.orphans: dict[bytes, Block] = {}  # orphan hash -> block
-        self.listeners: list[Callable] = []
+        self.listeners: Event[[str, Block | None, Entry]] = Event(log, "listener failed on {0}")
         self.failure_reasons: dict[bytes, str] = {}
         self.progress: Callable | None = None  # called (entry, target) after each connect
         self._just_stored: tuple[bytes, Block] | None = None
@@ -434,12 +435,8 @@ class ChainState:
         self.names.publish()
         self._emit("disconnect", block, entry)
 
-    def _emit(self, kind: str, block: Block, entry: Entry) -> None:
-        for fn in self.listeners:
-            try:
-                fn(kind, block, entry)
-            except Exception:   # a listener must never break the chain
-                log.exception("listener failed on %s", kind)
+    def _emit(self, kind: str, block: Block | None, entry: Entry) -> None:
+        self.listeners.emit(kind, block, entry)
 
 
     # --- maintenance --------------------------------------------------------------------

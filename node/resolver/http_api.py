@@ -79,7 +79,7 @@ class HTTPAPI:
         self._by_name: dict[str, set] = {}
         self.cache_hits = 0
         self.cache_misses = 0
-        self.chain.listeners.append(lambda *_: self.invalidate(TIP))
+        self.chain.listeners.subscribe(lambda *_: self.invalidate(TIP))
         self.routes = [("GET", "/v1/resolver", False, self.info), ("GET", "/v1/name/", True, self.name),
                        ("GET", "/v1/domain/", True, self.domain), ("GET", "/v1/headers", False, self.headers),
                        ("POST", "/v1/ekey", False, self.ekey)]

@@ -51,10 +51,10 @@ class Resolver:
         if notify:
             from node.resolver.zone.notify import Notifier
             self.notifier = Notifier(notify, lambda: chain.height, axfr_keys)
-            chain.listeners.append(self.notifier.tip_changed)
-        chain.listeners.append(lambda *_: self.responder.invalidate(SERIAL))
-        chain.names.listeners.append(self._name_changed)
-        self.ekeys.listeners.append(self._ekey_accepted)
+            chain.listeners.subscribe(self.notifier.tip_changed)
+        chain.listeners.subscribe(lambda *_: self.responder.invalidate(SERIAL))
+        chain.names.listeners.subscribe(self._name_changed)
+        self.ekeys.listeners.subscribe(self._ekey_accepted)
 
     def _open_ca(self, passphrase: str | None):
         """The CA source, if `dotbit-node ca init` made one in the data dir."""
@@ -73,7 +73,7 @@ class Resolver:
 
         ca = CAService(load_ca(directory, passphrase), chain.db, chain.names.get, lambda: chain.height, recent,
                        self.node.params, on_change=self.invalidate)
-        chain.names.listeners.append(ca.name_changed)
+        chain.names.listeners.subscribe(ca.name_changed)
         self.policy.add(ca)
         log.info("CA source on: %s", ca.authority.cert.subject.rfc4514_string())
         return ca
