@@ -48,9 +48,9 @@ class Node:
     def __init__(self, params, datadir: str, settings: NodeSettings | None = None, **overrides):
         """`overrides` replace single NodeSettings fields (in-process tests and benches)."""
         settings = replace(settings or NodeSettings(), **overrides)
-        resolving = settings.resolver.enabled
-        # Settings that cannot work fail here, with one line, before the chain is opened.
-        parts = resolver_parts(settings.resolver) if resolving else None
+        # Settings that cannot work fail here, with one line, before the chain is opened (also
+        # resolver settings while the resolver is off: a --notify without DNS is a mistake).
+        parts = resolver_parts(settings.resolver)
         self.params = params
         self.datadir = datadir
         self.settings = settings
@@ -71,8 +71,8 @@ class Node:
             _, self.mining_address = load_mining_key(datadir)
         # MinimaLT ephemeral keys (off-chain); p2p gossips via submit_ekey and ekeys.listeners.
         self.ekeys = EKeyStore(self.chain.db, self.chain.names, lambda: self.chain.height, params)
-        self.dane = parts.dane if parts is not None else None      # SIGHUP reloads it
-        self.resolver = build_resolver(settings.resolver, parts, self) if resolving else None
+        self.dane = parts.dane                     # SIGHUP reloads it
+        self.resolver = build_resolver(settings.resolver, parts, self) if settings.resolver.enabled else None
         self.metrics = NodeMetrics(self)
         if self.resolver is not None:
             self.resolver.metrics = self.metrics.render
