@@ -49,10 +49,7 @@ from node.resolver.ekeys import EKeyError, EKeyStore, EKeyUpdate, make_update
 from node.resolver.identity import ResolverKey
 from light.verify import VerifyError, open_answer, verify_answer
 from core.records import NameSource, select
-import node.rpc.methods  # noqa: F401,E402  (register the RPC methods, as Node.start does)
-import node.rpc.name_methods  # noqa: F401,E402
-import node.rpc.net_methods  # noqa: F401,E402
-from node.rpc.registry import METHOD_NOT_FOUND, METHODS
+from node.rpc.registry import METHOD_NOT_FOUND
 from node.rpc.server import RPCServer
 from node.service import Node, load_mining_key
 from p2p import messages as M
@@ -421,7 +418,7 @@ def _rpc():
     loop = asyncio.new_event_loop()
     node = Node(REGTEST, datadir)
     _register_example(node, loop)
-    server = RPCServer(node, "u:p")
+    server = RPCServer(node, "u:p", node.rpc_methods)     # every method the node serves
     auth = "Basic " + base64.b64encode(b"u:p").decode()
     return loop, server, auth, node
 
@@ -433,7 +430,7 @@ def _register_example(node, loop) -> None:
     pub, lock, fee, name, rand = pubkey_from_secret(secret), REGTEST.name_lock, 100_000, b"d/example", bytes(20)
 
     def mine(n):
-        loop.run_until_complete(node.generate(n, address))
+        loop.run_until_complete(node.mining.generate(n, address))
 
     def coinbase(height):
         return node.chain.get_block(node.chain.entry_at(height).hash).txs[0]

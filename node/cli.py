@@ -1,18 +1,41 @@
-"""`dotbit-node`: run a node, or maintain its database (reindex, checkdb)."""
+"""`dotbit-node`: run a node, or maintain its database (reindex, checkdb), or talk to a running
+one (call, status, zone export), or set up its keys (dnssec-anchor, ca init).
+
+This module only reads the command line: the flags, DATADIR/dotbit.toml and the environment
+become one NodeSettings (node/settings.py), and node/service.py builds everything from it.
+`make run` (node/devrun.py) goes through load() and start() here, so it reads the same.
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import signal
 import sys
+import time
 
 from core.errors import StoreError
+from core.params import NETWORKS, get_params
+from node.compose import ca_passphrase
+from node.config import Config
 from node.config import load as load_config
 from node.logs import FORMATS, LEVELS
 from node.logs import configure as configure_logs
-from core.params import NETWORKS, get_params
+from node.ops.maintenance import checkdb, reindex
+from node.ops.status import print_status
+from node.ops.zone_export import zone_command
+from node.resolver.ca.authority import CAError, ca_dir, init_ca
+from node.resolver.identity import load_or_create
+from node.resolver.service import default_key_path
+from node.service import Node, open_chain
+from node.settings import node_settings
+
+# What building the node may raise for a bad setting, a locked or broken store, an unreadable
+# file or a CA that will not open: each is one stderr line and exit 1, not a traceback.
+STARTUP_ERRORS = (StoreError, ValueError, OSError, CAError)
+COMMANDS = ["run", "reindex", "checkdb", "call", "dnssec-anchor", "status", "zone", "ca"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,8 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dotbit-node", description="dotbit full node",
                                 epilog="Every setting can also come from DATADIR/dotbit.toml (or --conf) "
                                        "and from DOTBIT_<SECTION>_<KEY>; see docs/operator.md.")
-    p.add_argument("command", nargs="?", default="run",
-                   choices=["run", "reindex", "checkdb", "call", "dnssec-anchor", "status", "zone", "ca"],
+    p.add_argument("command", nargs="?", default="run", choices=COMMANDS,
                    help="run the node (default); rebuild every projection from the stored blocks "
                         "(reindex); verify the projections against a replay (checkdb); or call "
                         "a running node's JSON-RPC (call METHOD [PARAM...], params as JSON or text); "
@@ -35,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regtest", action="store_const", const="regtest", dest="network",
                    help="shorthand for --network regtest")
     p.add_argument("--datadir", help="data directory (default: ~/.local/share/dotbit/NETWORK)")
+    _node_flags(p)
+    _resolver_flags(p)
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus GET /metrics on this port (default: off; "
+                                                    "also on the resolver HTTP port when that is on)")
+    p.add_argument("--log-level", choices=LEVELS, help="debug, info (default), warning or error")
+    p.add_argument("--log-format", choices=FORMATS, help="text (default) or json: one object per line")
+    return p
+
+
+def _node_flags(p: argparse.ArgumentParser) -> None:
+    """JSON-RPC, mining and p2p."""
     p.add_argument("--rpc-port", type=int, help="JSON-RPC port (default per network)")
     p.add_argument("--rpc-bind", help="JSON-RPC address (default 127.0.0.1)")
     p.add_argument("--rpc-allow-remote", action="store_true", default=None,
@@ -52,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--addnode", action="append", metavar="HOST:PORT",
                    help="keep a connection to this peer besides others (repeatable)")
     p.add_argument("--maxpeers", type=int, help="maximum peer connections (default 32)")
+
+
+def _resolver_flags(p: argparse.ArgumentParser) -> None:
+    """DNS, the signed HTTP API, zone transfers and the record sources (CA, DANE)."""
     p.add_argument("--dns-port", type=int, help="serve DNS for bit. on this UDP+TCP port (default: off)")
     p.add_argument("--http-port", type=int, help="serve the signed HTTP resolver API on this port (default: off)")
     p.add_argument("--resolver", action="store_true", default=None,
@@ -87,133 +124,77 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dns-rate-limit-exempt", action="append", metavar="CIDR",
                    help="a client network the DNS rate limit never applies to (repeatable; 'none' for "
                         "none; default loopback)")
-    p.add_argument("--metrics-port", type=int, help="serve Prometheus GET /metrics on this port (default: off; "
-                                                    "also on the resolver HTTP port when that is on)")
-    p.add_argument("--log-level", choices=LEVELS, help="debug, info (default), warning or error")
-    p.add_argument("--log-format", choices=FORMATS, help="text (default) or json: one object per line")
-    return p
+
+
+def load(args) -> tuple[Config, object, str]:
+    """The config (flags > env > file > defaults), the network's parameters and the data dir,
+    with logging set up; ValueError (ConfigError is one) when they cannot be read."""
+    cfg, network, datadir = load_config(args.conf, args.network, args.datadir)
+    params = get_params(network)
+    configure_logs(cfg.get("node", "log_level", args.log_level, "info"),
+                   cfg.get("node", "log_format", args.log_format, "text"))
+    return cfg, params, datadir
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cfg, network, datadir = load_config(args.conf, args.network, args.datadir)
-        params = get_params(network)
-        configure_logs(cfg.get("node", "log_level", args.log_level, "info"),
-                       cfg.get("node", "log_format", args.log_format, "text"))
-    except ValueError as e:                  # ConfigError is one
+        cfg, params, datadir = load(args)
+    except ValueError as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
-    from node.resolver.ca.authority import CAError
-    from core.sources import parse_order
-    from node.service import Node
     try:
-        if args.command == "reindex":
-            return _reindex(params, datadir)
-        if args.command == "checkdb":
-            return _checkdb(params, datadir)
-        if args.command == "call":
-            return _call(params, datadir, args, cfg)
-        if args.command == "status":
-            from node.ops.status import print_status
-            return print_status(_client(params, datadir, args, cfg), sys.stdout)
-        if args.command == "dnssec-anchor":
-            return _dnssec_anchor(datadir, cfg.get("resolver", "key", args.resolver_key))
-        if args.command == "zone":
-            from node.ops.zone_export import zone_command
-            args.rpc_port = cfg.get("rpc", "port", args.rpc_port)
-            args.resolver_key = cfg.get("resolver", "key", args.resolver_key)
-            return zone_command(params, datadir, args)
-        if args.command == "ca":
-            return _ca(params, datadir, args, cfg)
-        record_sources = parse_order(cfg.get("resolver", "record_sources", args.record_sources, "chain,ca,dane"))
-        resolver_on = cfg.get("resolver", "enabled", args.resolver, False)
-        dns_port = cfg.get("resolver", "dns_port", args.dns_port, params.dns_port if resolver_on else None)
-        http_port = cfg.get("resolver", "http_port", args.http_port, params.http_port if resolver_on else None)
-        axfr_allow = cfg.get("resolver", "axfr_allow", args.axfr_allow, [])
-        from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind, dns_limiter
-        rpc_bind = cfg.get("rpc", "bind", args.rpc_bind, "127.0.0.1")
-        check_rpc_bind(rpc_bind, cfg.get("rpc", "allow_remote", args.rpc_allow_remote, False))
-        limiter = dns_limiter(cfg.get("resolver", "dns_rate_limit", args.dns_rate_limit, DEFAULT_DNS_RATE_LIMIT),
-                              cfg.get("resolver", "dns_rate_limit_exempt", args.dns_rate_limit_exempt, DEFAULT_EXEMPT))
-        if axfr_allow and dns_port is None:
-            raise ValueError("--axfr-allow needs DNS: add --dns-port N or --resolver")
-        axfr_keys, notify = _transfer_options(args, cfg, axfr_allow, dns_port)
-        node = Node(params, datadir, rpc_host=rpc_bind,
-                    rpc_port=cfg.get("rpc", "port", args.rpc_port),
-                    mine=cfg.get("mining", "enabled", args.mine, False),
-                    mine_address=cfg.get("mining", "address", args.mine_address),
-                    mine_interval=cfg.get("mining", "interval", args.mine_interval, 5.0),
-                    miner_processes=cfg.get("mining", "processes", args.miner_processes),
-                    p2p=_p2p_config(args, params, cfg), dns_port=dns_port, http_port=http_port,
-                    resolver_key=cfg.get("resolver", "key", args.resolver_key),
-                    metrics_port=cfg.get("node", "metrics_port", args.metrics_port),
-                    axfr_allow=_axfr_networks(axfr_allow), dane=_dane_source(args, cfg),
-                    record_sources=record_sources, ca_passphrase=_ca_passphrase(args, cfg),
-                    axfr_keys=axfr_keys, notify=notify, dns_limiter=limiter,
-                    resolver_host=cfg.get("resolver", "bind", args.resolver_bind))
-    except (StoreError, ValueError, OSError, CAError) as e:
+        if args.command != "run":
+            return _command(args.command, params, datadir, args, cfg)
+        node = Node(params, datadir, node_settings(cfg, params, args))
+    except STARTUP_ERRORS as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     return asyncio.run(_run(node, cfg.get("node", "log_format", args.log_format, "text")))
 
 
-def _transfer_options(args, cfg, axfr_allow, dns_port) -> tuple:
-    """TSIG keys (a Keyring or None) and NOTIFY targets; ValueError (one line) when unusable."""
-    specs = cfg.get("resolver", "axfr_tsig", args.axfr_tsig, [])
-    key_file = cfg.get("resolver", "axfr_tsig_file", args.axfr_tsig_file)
-    targets = cfg.get("resolver", "notify", args.notify, [])
-    keyring = None
-    if specs or key_file:
-        from node.resolver.zone.tsig import Keyring, parse_spec, read_key_file
-        keys = [parse_spec(s) for s in specs] + (read_key_file(key_file) if key_file else [])
-        keyring = Keyring(keys)
-        if not axfr_allow:
-            raise ValueError("--axfr-tsig needs --axfr-allow (0.0.0.0/0 and ::/0 to let the key alone decide)")
-    if targets:
-        if dns_port is None:
-            raise ValueError("--notify needs DNS: add --dns-port N or --resolver")
-        from node.resolver.zone.notify import parse_targets
-        targets = parse_targets(targets)
-    return keyring, tuple(targets)
+def _command(command: str, params, datadir: str, args, cfg) -> int:
+    """Every subcommand but `run`."""
+    if command == "reindex":
+        return _reindex(params, datadir)
+    if command == "checkdb":
+        return _checkdb(params, datadir)
+    if command == "call":
+        return _call(params, datadir, args, cfg)
+    if command == "status":
+        return print_status(_client(params, datadir, args, cfg), sys.stdout)
+    if command == "dnssec-anchor":
+        return _dnssec_anchor(datadir, cfg.get("resolver", "key", args.resolver_key))
+    if command == "zone":
+        args.rpc_port = cfg.get("rpc", "port", args.rpc_port)
+        args.resolver_key = cfg.get("resolver", "key", args.resolver_key)
+        return zone_command(params, datadir, args)
+    return _ca(params, datadir, args, cfg)
 
 
-def _axfr_networks(cidrs) -> tuple:
-    if not cidrs:
-        return ()
-    from node.resolver.zone.transfer import parse_networks
-    return parse_networks(cidrs)
-
-
-def _dane_source(args, cfg):
-    zones = cfg.get("resolver", "dane_zones", args.dane_zone, [])
-    if not zones:
-        return None
-    from node.resolver.dane import DANESource
-    return DANESource(zones, cfg.get("resolver", "dane_anchors", args.dane_anchors))
-
-
-def _p2p_config(args, params, cfg):
-    from p2p.network import P2PConfig, parse_hostport
-    return P2PConfig(port=cfg.get("p2p", "port", args.p2p_port, params.p2p_port),
-                     bind=cfg.get("p2p", "bind", args.p2p_bind, "127.0.0.1"),
-                     listen=cfg.get("p2p", "listen", args.listen, True),
-                     maxpeers=max(1, cfg.get("p2p", "maxpeers", args.maxpeers, 32)),
-                     connect=[parse_hostport(a, params.p2p_port) for a in cfg.get("p2p", "connect", args.connect, [])],
-                     addnode=[parse_hostport(a, params.p2p_port) for a in cfg.get("p2p", "addnode", args.addnode, [])])
-
-
-async def _run(node, log_format: str = "text") -> int:
+def install_signals(node) -> None:
+    """SIGINT/SIGTERM stop the node; SIGHUP re-reads the DANE zones."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, node.stopping.set)
     if node.dane is not None:         # off the loop: a big zone takes seconds to re-validate
         loop.add_signal_handler(signal.SIGHUP, lambda: loop.run_in_executor(None, node.dane.reload))
+
+
+async def start(node) -> bool:
+    """Signals, then every server; False (after one stderr line) when one cannot start."""
+    install_signals(node)
     try:
         await node.start()
     except OSError as e:
         print(f"dotbit-node: cannot start: {e}", file=sys.stderr)
         await node.stop()
+        return False
+    return True
+
+
+async def _run(node, log_format: str = "text") -> int:
+    if not await start(node):
         return 1
     if log_format == "json":             # stderr stays one JSON object per line
         logging.getLogger("dotbit.node").info("running", extra={"network": node.params.name,
@@ -229,8 +210,6 @@ async def _run(node, log_format: str = "text") -> int:
 
 
 def _reindex(params, datadir: str) -> int:
-    from node.ops.maintenance import reindex
-    from node.service import open_chain
     chain = open_chain(params, datadir)
     try:
         reindex(chain, show_progress=True)
@@ -242,8 +221,6 @@ def _reindex(params, datadir: str) -> int:
 
 
 def _checkdb(params, datadir: str) -> int:
-    from node.ops.maintenance import checkdb
-    from node.service import open_chain
     chain = open_chain(params, datadir)
     try:
         problems = checkdb(chain, show_progress=sys.stderr.isatty())
@@ -259,8 +236,6 @@ def _checkdb(params, datadir: str) -> int:
 
 def _dnssec_anchor(datadir: str, key_path: str | None) -> int:
     """The DNSKEY and DS lines a validator needs as its trust anchor for bit."""
-    from node.resolver.identity import load_or_create
-    from node.resolver.service import default_key_path
     key = load_or_create(key_path or default_key_path(datadir))
     for line in key.anchor_lines():
         print(line)
@@ -269,23 +244,13 @@ def _dnssec_anchor(datadir: str, key_path: str | None) -> int:
     return 0
 
 
-def _ca_passphrase(args, cfg) -> str | None:
-    path = cfg.get("resolver", "ca_passphrase_file", args.ca_passphrase_file)
-    if path:
-        with open(path, encoding="utf-8") as f:
-            return f.read().rstrip("\r\n")
-    return os.environ.get("DOTBIT_CA_PASSPHRASE")
-
-
 def _ca(params, datadir: str, args, cfg) -> int:
     """`ca init`: the issuing CA in DATADIR/ca (key encrypted with the passphrase, mode 0600)."""
-    import time
-
-    from node.resolver.ca.authority import ca_dir, init_ca
     if args.params != ["init"]:
         print("dotbit-node: ca takes one subcommand: init", file=sys.stderr)
         return 2
-    passphrase = _ca_passphrase(args, cfg)
+    passphrase = ca_passphrase(cfg.get("resolver", "ca_passphrase_file", args.ca_passphrase_file),
+                               cfg.environ.get("DOTBIT_CA_PASSPHRASE"))
     if not passphrase:
         print("dotbit-node: ca init needs a passphrase (--ca-passphrase-file or DOTBIT_CA_PASSPHRASE)",
               file=sys.stderr)
@@ -307,8 +272,6 @@ def _client(params, datadir: str, args, cfg):
 
 
 def _call(params, datadir: str, args, cfg) -> int:
-    import json
-
     from node.rpcclient import RPCClientError
     if not args.params:
         print("dotbit-node: call needs a METHOD", file=sys.stderr)

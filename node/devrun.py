@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
-import os
-import signal
 import sys
 
-from core.params import REGTEST
+from node import cli
 from node.service import Node
+from node.settings import node_settings
 
 BANNER = """
 dotbit regtest node is running (Ctrl-C stops it)
@@ -37,17 +35,25 @@ Register a name with the wallet (README.md, "Your first .bit name"):
 """
 
 
-async def main_async(args) -> int:
-    from p2p.network import P2PConfig
-    node = Node(REGTEST, args.datadir, rpc_port=args.rpc_port, mine=True, mine_interval=args.interval,
-                dns_port=args.dns_port, http_port=args.http_port, p2p=P2PConfig(port=args.p2p_port))
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, node.stopping.set)
-    await node.start()
-    print(BANNER.format(datadir=args.datadir, rpc=node.rpc_port, addr=node.mining_address_text,
-                        interval=args.interval, dns=node.resolver.dns_port, http=node.resolver.http_port,
-                        fp=node.resolver.key.fingerprint, p2p=args.p2p_port), flush=True)
+def node_argv(args) -> list[str]:
+    """`make run` is `dotbit-node --regtest --mine --resolver` plus the ports it was given, so
+    DATADIR/dotbit.toml and DOTBIT_* variables count exactly as they do for dotbit-node."""
+    argv = ["--regtest", "--datadir", args.datadir, "--mine", "--resolver"]
+    for flag, value in (("--rpc-port", args.rpc_port), ("--mine-interval", args.interval),
+                        ("--dns-port", args.dns_port), ("--http-port", args.http_port),
+                        ("--p2p-port", args.p2p_port)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+async def main_async(node) -> int:
+    if not await cli.start(node):
+        return 1
+    r = node.resolver
+    print(BANNER.format(datadir=node.datadir, rpc=node.rpc_port, addr=node.mining_address_text,
+                        interval=node.mine_interval, dns=r.dns_port, http=r.http_port,
+                        fp=r.key.fingerprint, p2p=node.p2p_config.port), flush=True)
     try:
         await node.stopping.wait()
     finally:
@@ -55,19 +61,23 @@ async def main_async(args) -> int:
     return 0
 
 
-def main() -> int:
+def main(argv=None) -> int:
+    # Defaults None: an unset port comes from the environment, the file or the network.
     p = argparse.ArgumentParser(prog="python -m node.devrun")
     p.add_argument("--datadir", default="data/regtest")
-    p.add_argument("--rpc-port", type=int, default=REGTEST.rpc_port)
-    p.add_argument("--interval", type=float, default=5.0)
-    p.add_argument("--dns-port", type=int, default=REGTEST.dns_port)
-    p.add_argument("--http-port", type=int, default=REGTEST.http_port)
-    p.add_argument("--p2p-port", type=int, default=REGTEST.p2p_port)
-    args = p.parse_args()
-    args.datadir = os.path.abspath(args.datadir)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    return asyncio.run(main_async(args))
+    p.add_argument("--rpc-port", type=int)
+    p.add_argument("--interval", type=float, help="seconds between blocks (default 5)")
+    p.add_argument("--dns-port", type=int)
+    p.add_argument("--http-port", type=int)
+    p.add_argument("--p2p-port", type=int)
+    args = cli.build_parser().parse_args(node_argv(p.parse_args(argv)))
+    try:
+        cfg, params, datadir = cli.load(args)
+        node = Node(params, datadir, node_settings(cfg, params, args))
+    except cli.STARTUP_ERRORS as e:
+        print(f"dotbit-node: {e}", file=sys.stderr)
+        return 1
+    return asyncio.run(main_async(node))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipaddress
 
+from node.resolver.ratelimit import ResponseRateLimiter
+
 DEFAULT_DNS_RATE_LIMIT = 100.0                 # UDP answers/s per client network
 DEFAULT_EXEMPT = ["127.0.0.0/8", "::1/128"]
 
@@ -33,7 +35,6 @@ def dns_limiter(rate: float, exempt: list[str]):
         return None
     if rate < 0:
         raise ValueError("--dns-rate-limit must be 0 (off) or positive")
-    from node.resolver.ratelimit import ResponseRateLimiter
     nets = [n.strip() for item in exempt for n in item.split(",") if n.strip() and n.strip().lower() != "none"]
     try:
         return ResponseRateLimiter(rate, exempt=nets)

@@ -12,6 +12,8 @@ import itertools
 import logging
 import time
 
+from node.resolver.http_server import HTTPServer, render
+
 log = logging.getLogger("dotbit.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -161,13 +163,11 @@ class MetricsServer:
     keep scrapes off it). Reuses the resolver's lean HTTP server."""
 
     def __init__(self, render):
-        from node.resolver.http_server import HTTPServer
         self.render = render
         self._server = HTTPServer(self.dispatch)
         self.port = None
 
     def dispatch(self, method, target, headers, body, close) -> bytes:
-        from node.resolver.http_server import render
         if target.split("?")[0] != "/metrics":
             return render(404, "text/plain", b"only /metrics here\n", close)
         if method != "GET":

@@ -73,7 +73,7 @@ def test_ekey_rules(db):
     clock = Clock(1_800_000_000)
     store = _store(db, records, clock=clock)
     seen = []
-    store.listeners.append(lambda data, u: seen.append(u.seq))
+    store.listeners.subscribe(lambda data, u: seen.append(u.seq))
     t = int(clock.now)
 
     def reason(update):

@@ -17,6 +17,7 @@ from core.names.rules import check_name_tx
 from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
+from node.events import Event
 from node.names.index import NameIndex
 
 log = logging.getLogger("dotbit.chain")
@@ -38,7 +39,7 @@ class ChainState:
         self.entries: dict[bytes, Entry] = {}
         self.chain: list[Entry] = []         # main chain by height
         self.orphans: dict[bytes, Block] = {}  # orphan hash -> block
-        self.listeners: list[Callable] = []
+        self.listeners: Event[[str, Block | None, Entry]] = Event(log, "listener failed on {0}")
         self.failure_reasons: dict[bytes, str] = {}
         self.progress: Callable | None = None  # called (entry, target) after each connect
         self._just_stored: tuple[bytes, Block] | None = None
@@ -333,12 +334,8 @@ class ChainState:
         self.names.publish()
         self._emit("disconnect", block, entry)
 
-    def _emit(self, kind: str, block: Block, entry: Entry) -> None:
-        for fn in self.listeners:
-            try:
-                fn(kind, block, entry)
-            except Exception:   # a listener must never break the chain
-                log.exception("listener failed on %s", kind)
+    def _emit(self, kind: str, block: Block | None, entry: Entry) -> None:
+        self.listeners.emit(kind, block, entry)
 
 
     # --- maintenance --------------------------------------------------------------------

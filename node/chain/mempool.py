@@ -49,7 +49,7 @@ class Mempool:
         self.spends: dict[tuple[bytes, int], bytes] = {}   # outpoint -> spending txid
         self.total_bytes = 0
         self._disconnected: list[Tx] = []
-        chain.listeners.append(self._on_chain)
+        chain.listeners.subscribe(self._on_chain)
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -77,7 +77,7 @@ class NodeChainView:
         def on_event(kind, block, entry):
             if kind == "tip":
                 fn(entry.hash, entry.height)
-        self._chain.listeners.append(on_event)
+        self._chain.listeners.subscribe(on_event)
 
     # --- transactions ----------------------------------------------------------------------
     def has_tx(self, txid: bytes) -> bool:

@@ -19,6 +19,7 @@ from core.primitives import NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Tx
 
 from core.names.rules import NameRecord, check_name_tx, expiry_height, name_output, tree_key
 from core.names.tree import NameTree
+from node.events import Event
 
 log = logging.getLogger("dotbit.names")
 
@@ -32,7 +33,8 @@ class NameIndex:
         self.db = db
         self.params = params
         self.tree = NameTree(lambda h: db.get(L.tree_key(h)))
-        self.listeners: list[Callable] = []      # fn(kind, name, record_or_None, height)
+        # fn(kind, name, record_or_None, height), after the block's batch committed
+        self.listeners: Event[[str, bytes | None, NameRecord | None, int]] = Event(log, "name listener failed")
         self._events: list = []
         self.pending_names: dict[bytes, bytes] = {}        # name -> mempool txid
         self.pending_commitments: dict[bytes, bytes] = {}  # NAME_NEW commitment -> mempool txid
@@ -131,11 +133,7 @@ class NameIndex:
         """Called by the chain state once the batch has committed."""
         events, self._events = self._events, []
         for ev in events:
-            for fn in self.listeners:
-                try:
-                    fn(*ev)
-                except Exception:
-                    log.exception("name listener failed")
+            self.listeners.emit(*ev)
 
     def discard_events(self) -> None:
         self._events = []

@@ -11,6 +11,11 @@ from __future__ import annotations
 import os
 import sys
 
+from node.resolver.identity import load_or_create
+from node.resolver.service import default_key_path
+from node.resolver.zone.signed import chain_zone
+from node.service import open_chain
+
 USAGE = "usage: dotbit-node [--datadir DIR] [--network NET] zone export FILE"
 
 
@@ -45,10 +50,6 @@ def zone_command(params, datadir: str, args) -> int:
 
 
 def _offline(params, datadir: str, args) -> tuple[int, str]:
-    from node.resolver.identity import load_or_create
-    from node.resolver.service import default_key_path
-    from node.resolver.zone.signed import chain_zone
-    from node.service import open_chain
     chain = open_chain(params, datadir)
     try:
         key = load_or_create(args.resolver_key or default_key_path(datadir))

@@ -1,4 +1,6 @@
 """The resolver: `bit.` over DNS (with online DNSSEC) and a signed HTTP API, from chain names.
+It reads the chain and never writes chain state; what it reads is handed to it by the node's
+composition root (node/service.py, node/compose.py).
 
   identity.py     the one Ed25519 key: envelope signer and bit. DNSKEY (alg 15), anchor lines
   ca/             the CA source: issuing CA, owner-proof issuance, revocation, CRL/OCSP
@@ -6,12 +8,12 @@
   dnssec.py       online RRSIGs (cached), NSEC white lies
   dns_server.py   UDP (lean batch path) and TCP sockets (the TCP loop is light/dnstcp.py)
   ratelimit.py    response rate limiting per client network, slip to TC=1
-  http_api.py     /v1 endpoints; http_server.py the lean HTTP/1.1 protocol under them
+  http_api.py     /v1 endpoints over injected ChainReads; http_server.py the lean HTTP/1.1 under them
   dane.py         names outside bit.: TLSA/A/AAAA/CNAME from DNSSEC-signed zone files,
                   checked against trust anchors (secure and insecure served, marked; bogus never)
   ekeys.py        off-chain MinimaLT ephemeral-key updates (checked, stored, listened to)
   zone/           the signed bit. zone: export, AXFR, NOTIFY, TSIG
-  service.py      wires it all to a Node (node/service.py) and invalidates caches on events
+  service.py      Resolver: wires it all to the chain and invalidates caches on events
 
 What the resolver shares with its clients lives in core/: the read-only name view and record
 selection (core/records.py), record sources and policy (core/sources.py), envelopes

@@ -19,6 +19,7 @@ from core.crypto import hash160, verify_digest
 from core.ekey import (MAX_LIFETIME, MAX_UPDATE_SIZE, TAG, EKeyError, EKeyUpdate, make_update,
                              signing_digest)
 from core.names.rules import is_expired
+from node.events import Event
 
 __all__ = ["EKeyStore", "EKeyError", "EKeyUpdate", "MAX_LIFETIME", "MAX_UPDATE_SIZE", "TAG", "make_update",
            "signing_digest"]
@@ -33,7 +34,8 @@ class EKeyStore:
         self.height = height
         self.params = params
         self.clock = clock
-        self.listeners: list[Callable] = []      # fn(update_bytes, EKeyUpdate) after acceptance
+        # fn(update_bytes, EKeyUpdate), after acceptance
+        self.listeners: Event[[bytes, EKeyUpdate]] = Event(log, "ekey listener failed")
         self.latest: dict[bytes, EKeyUpdate] = {}
         for _, raw in db.iterator(prefix=L.EKEY):
             try:
@@ -77,9 +79,5 @@ class EKeyStore:
         with self.db.write_batch() as b:
             b.put(L.ekey_key(u.name), u.to_bytes())
         self.latest[u.name] = u
-        for fn in self.listeners:
-            try:
-                fn(data, u)
-            except Exception:
-                log.exception("ekey listener failed")
+        self.listeners.emit(data, u)
         return u

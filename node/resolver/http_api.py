@@ -18,19 +18,24 @@ Signed GET answers are cached fully rendered, per URL and format, for up to a mi
 inside their valid-until, and at most a block old) and dropped when a name they used changes; answers about the tip
 (/v1/resolver, /v1/headers) are dropped on every block. So a hot name costs one signature a
 minute, not one per request. The handlers see a plain Request; http_server.py moves the bytes.
+
+The API reads the chain only through the ChainReads it is given (the resolver service builds
+it), never by reaching into the node: what it may see and do is listed in one place.
 """
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass
+from typing import Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from core.crypto import encode_address
-from core.names.rules import expires_in, is_expired
 from core.envelope import VERSION, seal
-from node.resolver.http_server import HTTPServer, render
+from core.names.rules import expires_in, is_expired
 from core.records import domain_of, select
+from node.resolver.ca.http import routes as ca_routes
+from node.resolver.http_server import HTTPServer, render
 
 VALID_FOR = 600
 CACHE_SECONDS = 60
@@ -43,6 +48,18 @@ MAX_CACHE = 100_000
 MAX_HEADERS = 2000
 MSGPACK = "application/msgpack"
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"      # Prometheus exposition format
+
+
+@dataclass(frozen=True)
+class ChainReads:
+    """What the API reads of the chain, and its one write (an ephemeral-key update)."""
+    params: object                              # the network's parameters
+    height: Callable[[], int]
+    tip: Callable[[], object]                   # the tip's block-index entry
+    name: Callable[[bytes], object]             # name -> NameRecord or None
+    prove: Callable[[bytes, bytes], object]     # (name_root, name) -> Proof
+    header_at: Callable[[int], bytes]           # main-chain height -> 112-byte header
+    submit_ekey: Callable[[bytes], dict]
 
 
 @dataclass
@@ -69,23 +86,24 @@ class Reply:
 
 
 class HTTPAPI:
-    def __init__(self, resolver):
-        self.resolver = resolver
-        self.node = resolver.node
-        self.chain = resolver.node.chain
+    def __init__(self, resolver, reads: ChainReads):
+        self.resolver = resolver     # its own parts: key, source, policy, dane, ca, metrics
+        self.reads = reads
         self.port = None
         self._server = HTTPServer(self.dispatch)
         self._cache: dict = {}
         self._by_name: dict[str, set] = {}
         self.cache_hits = 0
         self.cache_misses = 0
-        self.chain.listeners.append(lambda *_: self.invalidate(TIP))
         self.routes = [("GET", "/v1/resolver", False, self.info), ("GET", "/v1/name/", True, self.name),
                        ("GET", "/v1/domain/", True, self.domain), ("GET", "/v1/headers", False, self.headers),
                        ("POST", "/v1/ekey", False, self.ekey)]
         if getattr(resolver, "ca", None) is not None:
-            from node.resolver.ca.http import routes as ca_routes
             self.routes += ca_routes(self)
+
+    def tip_changed(self, *_event) -> None:
+        """A chain event: answers about the tip itself are stale."""
+        self.invalidate(TIP)
 
     def invalidate(self, name: str | None = None) -> None:
         if name is None:
@@ -111,7 +129,7 @@ class HTTPAPI:
         if method == "GET":
             hit = self._cache.get(key)
             if (hit is not None and hit[1] > time.monotonic()
-                    and self.chain.height - hit[3] <= MAX_TIP_LAG):
+                    and self.reads.height() - hit[3] <= MAX_TIP_LAG):
                 self.cache_hits += 1
                 return hit[0] if not close else render(hit[2].status, hit[2].content_type, hit[2].body, True)
             self.cache_misses += 1
@@ -137,7 +155,7 @@ class HTTPAPI:
         if method == "GET" and reply.status in (200, 404) and not close and reply.names:
             if len(self._cache) >= MAX_CACHE:
                 self.invalidate()
-            self._cache[key] = (out, time.monotonic() + CACHE_SECONDS, reply, self.chain.height)
+            self._cache[key] = (out, time.monotonic() + CACHE_SECONDS, reply, self.reads.height())
             for n in reply.names:
                 self._by_name.setdefault(n, set()).add(key)
         return out
@@ -146,7 +164,7 @@ class HTTPAPI:
 
     def _envelope(self, request, kind: str, question: dict, answer, proofs=(), status: int = 200,
                   error: str | None = None, names: tuple = ()) -> Reply:
-        tip = self.chain.tip
+        tip = self.reads.tip()
         now = int(time.time())
         body = {"v": VERSION, "kind": kind, "question": question, "answer": answer,
                 "tip": {"height": tip.height, "hash": tip.hash, "name_root": tip.header.name_root},
@@ -157,9 +175,8 @@ class HTTPAPI:
         return Reply(status, MSGPACK if request.fmt == "msgpack" else "application/json", data, names)
 
     def _proof(self, name: bytes) -> dict:
-        names = self.chain.names
-        rec = names.get(name)
-        proof = names.prove(self.chain.tip.header.name_root, name)
+        rec = self.reads.name(name)
+        proof = self.reads.prove(self.reads.tip().header.name_root, name)
         return {"name": name, "record": rec.to_bytes() if rec else None, "proof": proof.to_bytes()}
 
     def _error(self, request, question: dict, code: str, message: str, status: int, proofs=(), names=()):
@@ -171,7 +188,7 @@ class HTTPAPI:
         key = self.resolver.key
         dnskey, ds = key.anchor_lines()
         return self._envelope(request, "resolver", {}, {
-            "public_key": key.public_key, "fingerprint": key.fingerprint, "network": self.node.params.name,
+            "public_key": key.public_key, "fingerprint": key.fingerprint, "network": self.reads.params.name,
             "dnskey": dnskey, "ds": ds, "key_tag": key.key_tag}, names=(TIP,))
 
     def name(self, request):
@@ -180,13 +197,13 @@ class HTTPAPI:
         question = {"name": name}
         if not 0 < len(name) <= 255:
             return self._error(request, question, "bad-name", "a name is 1 to 255 bytes", 400)
-        rec = self.chain.names.get(name)
+        rec = self.reads.name(name)
         proofs = [self._proof(name)]
         if rec is None:
             return self._error(request, question, "not-found", "the name does not exist", 404, proofs,
                                (name.decode("utf-8", "surrogateescape"),))
-        height = self.chain.height
-        params = self.node.params
+        height = self.reads.height()
+        params = self.reads.params
         return self._envelope(request, "name", question, {
             "name": rec.name, "value": rec.value, "address": encode_address(params.address_version, rec.address),
             "height": rec.height, "txid": rec.txid, "vout": rec.vout,
@@ -260,8 +277,8 @@ class HTTPAPI:
         if start < 0 or count < 1 or count > MAX_HEADERS:
             return self._error(request, question, "bad-request", f"from >= 0 and 1 <= count <= {MAX_HEADERS}", 400)
         headers = []
-        for h in range(start, min(start + count, self.chain.height + 1)):
-            headers.append(self.chain.entry_at(h).header.to_bytes())
+        for h in range(start, min(start + count, self.reads.height() + 1)):
+            headers.append(self.reads.header_at(h))
         return self._envelope(request, "headers", question, {"from": start, "headers": headers}, names=(TIP,))
 
     def ekey(self, request):
@@ -271,11 +288,16 @@ class HTTPAPI:
                 data = bytes.fromhex(json.loads(data)["update"])
             except Exception:
                 return self._error(request, {}, "bad-request", 'JSON body must be {"update": hex}', 400)
-        result = self.node.submit_ekey(data)
+        result = self.reads.submit_ekey(data)
         question = {"update": data[:512]}
         if not result["accepted"]:
             return self._error(request, question, result["reason"], result["message"], 400)
         return self._envelope(request, "ekey", question, result)
+
+    @staticmethod
+    def raw(content_type: str, body: bytes) -> Reply:
+        """An unsigned answer (the CA's certificate, CRL, OCSP), for ca/http.py."""
+        return Reply(200, content_type, body)
 
 
 def _format(target: str, headers: dict) -> str:

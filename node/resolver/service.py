@@ -1,17 +1,27 @@
-"""Wires the resolver's parts to a node: the read-only name view, the ephemeral-key store,
-the online signer, the DNS server and the signed HTTP API; every name change (and every
+"""Wires the resolver's parts to the node's chain: the read-only name view, the ephemeral-key
+store, the online signer, the DNS server and the signed HTTP API; every name change (and every
 accepted ephemeral key) drops the cached answers that read that name, so updates are visible
-at once."""
+at once. The node's composition root (node/service.py, node/compose.py) builds it from
+ResolverSettings and hands it what it reads: the chain, the network, the data dir, the
+ephemeral-key store and the one write it may make (submit an ephemeral-key update)."""
 from __future__ import annotations
 
 import logging
 import os
 
-from node.resolver.dns_answer import SERIAL, Responder
-from node.resolver.dnssec import OnlineSigner
-from node.resolver.identity import load_or_create
 from core.records import NameSource
 from core.sources import DEFAULT_ORDER, ChainSource, Policy
+from node.resolver.ca.authority import CAError, ca_dir, has_ca, load_ca
+from node.resolver.ca.service import CAService
+from node.resolver.dns_answer import SERIAL, Responder
+from node.resolver.dns_server import DNSServer
+from node.resolver.dnssec import OnlineSigner
+from node.resolver.http_api import ChainReads, HTTPAPI
+from node.resolver.identity import load_or_create
+from node.resolver.zone.notify import Notifier
+from node.resolver.zone.signed import ZoneCache
+from node.resolver.zone.transfer import ZoneTransfer
+from node.resolver.zone.tsig import SignedResponder
 
 log = logging.getLogger("dotbit.resolver")
 
@@ -21,20 +31,22 @@ def default_key_path(datadir: str) -> str:
 
 
 class Resolver:
-    def __init__(self, node, key_path: str | None = None, *, host: str = "127.0.0.1",
-                 dns_port: int | None = None, http_port: int | None = None, axfr_allow=(), dane=None,
-                 record_sources: tuple[str, ...] = DEFAULT_ORDER, ca_passphrase: str | None = None,
-                 axfr_keys=None, notify=(), dns_limiter=None):
-        chain = node.chain
+    def __init__(self, chain, params, datadir: str, ekeys, submit_ekey, key_path: str | None = None, *,
+                 host: str = "127.0.0.1", dns_port: int | None = None, http_port: int | None = None,
+                 axfr_allow=(), dane=None, record_sources: tuple[str, ...] = DEFAULT_ORDER,
+                 ca_passphrase: str | None = None, axfr_keys=None, notify=(), dns_limiter=None):
         self.dns_limiter = dns_limiter       # ratelimit.ResponseRateLimiter for UDP, or None
-        self.node = node
+        self.chain = chain
+        self.params = params
+        self.datadir = datadir
+        self.submit_ekey = submit_ekey       # bytes -> {"accepted", "reason", ...} (node.submit_ekey)
         self.host = host
         self.dns_port = dns_port
         self.http_port = http_port
-        self.key = load_or_create(key_path or default_key_path(node.datadir))
-        self.ekeys = node.ekeys
+        self.key = load_or_create(key_path or default_key_path(datadir))
+        self.ekeys = ekeys
         self.dane = dane                 # names outside bit. (HTTP API only)
-        self.source = NameSource(chain.names.get, lambda: chain.height, node.params, self.ekeys)
+        self.source = NameSource(chain.names.get, lambda: chain.height, params, self.ekeys)
         self.signer = OnlineSigner(self.key)
         self.policy = Policy([ChainSource(self.source)], record_sources)
         self.ca = self._open_ca(ca_passphrase) if "ca" in record_sources else None
@@ -49,31 +61,28 @@ class Resolver:
         self.axfr_keys = axfr_keys               # a tsig.Keyring, or None
         self.notifier = None
         if notify:
-            from node.resolver.zone.notify import Notifier
             self.notifier = Notifier(notify, lambda: chain.height, axfr_keys)
-            chain.listeners.append(self.notifier.tip_changed)
-        chain.listeners.append(lambda *_: self.responder.invalidate(SERIAL))
-        chain.names.listeners.append(self._name_changed)
-        self.ekeys.listeners.append(self._ekey_accepted)
+            chain.listeners.subscribe(self.notifier.tip_changed)
+        chain.listeners.subscribe(lambda *_: self.responder.invalidate(SERIAL))
+        chain.names.listeners.subscribe(self._name_changed)
+        self.ekeys.listeners.subscribe(self._ekey_accepted)
 
     def _open_ca(self, passphrase: str | None):
         """The CA source, if `dotbit-node ca init` made one in the data dir."""
-        from node.resolver.ca.authority import CAError, ca_dir, has_ca, load_ca
-        from node.resolver.ca.service import CAService
-        directory = ca_dir(self.node.datadir)
+        directory = ca_dir(self.datadir)
         if not has_ca(directory):
             return None
         if not passphrase:
             raise CAError("no-passphrase", f"the CA in {directory} needs its passphrase "
                                            "(--ca-passphrase-file or DOTBIT_CA_PASSPHRASE)")
-        chain = self.node.chain
+        chain = self.chain
 
         def recent(n: int) -> list[bytes]:
             return [chain.entry_at(h).hash for h in range(max(0, chain.height - n + 1), chain.height + 1)]
 
         ca = CAService(load_ca(directory, passphrase), chain.db, chain.names.get, lambda: chain.height, recent,
-                       self.node.params, on_change=self.invalidate)
-        chain.names.listeners.append(ca.name_changed)
+                       self.params, on_change=self.invalidate)
+        chain.names.listeners.subscribe(ca.name_changed)
         self.policy.add(ca)
         log.info("CA source on: %s", ca.authority.cert.subject.rfc4514_string())
         return ca
@@ -95,29 +104,28 @@ class Resolver:
     def zones(self):
         """The signed zone per tip (zone export and AXFR), built on first use."""
         if self._zones is None:
-            from node.resolver.zone.signed import ZoneCache
-            self._zones = ZoneCache(self.node.chain, self.node.params, self.key)
+            self._zones = ZoneCache(self.chain, self.params, self.key)
         return self._zones
 
     async def start(self) -> None:
         if self.ca is not None:
             self.ca.reconcile()
         if self.dns_port is not None:
-            from node.resolver.dns_server import DNSServer
             transfer = None
             if self.axfr_allow:
-                from node.resolver.zone.transfer import ZoneTransfer
                 transfer = ZoneTransfer(self.zones, self.axfr_allow, self.axfr_keys)
             responder = self.responder
             if self.axfr_keys is not None:
-                from node.resolver.zone.tsig import SignedResponder
                 responder = SignedResponder(responder, self.axfr_keys, log)
             self.dns = DNSServer(responder, self.host, self.dns_port, transfer, self.dns_limiter)
             await self.dns.start()
             self.dns_port = self.dns.port
         if self.http_port is not None:
-            from node.resolver.http_api import HTTPAPI
-            self.http = HTTPAPI(self)
+            chain = self.chain
+            reads = ChainReads(self.params, lambda: chain.height, lambda: chain.tip, chain.names.get,
+                               chain.names.prove, lambda h: chain.entry_at(h).header.to_bytes(), self.submit_ekey)
+            self.http = HTTPAPI(self, reads)
+            chain.listeners.subscribe(self.http.tip_changed)
             await self.http.start(self.host, self.http_port)
             self.http_port = self.http.port
         if self.notifier is not None:

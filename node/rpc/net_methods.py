@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+from p2p.network import parse_hostport
 from node.rpc.registry import (CLIENT_NODE_ALREADY_ADDED, CLIENT_NODE_NOT_ADDED, CLIENT_NODE_NOT_CONNECTED,
                        CLIENT_P2P_DISABLED, INVALID_PARAMETER, RPCError, rpc)
 
@@ -14,7 +15,6 @@ def _net(node):
 
 
 def _target(node, text):
-    from p2p.network import parse_hostport
     try:
         return parse_hostport(str(text), node.params.p2p_port)
     except ValueError as e:

@@ -1,5 +1,9 @@
 """RPC methods are declared once, with a decorator; their signature and docstring serve the
-dispatcher, parameter checking and `help` alike (the Electrum habit)."""
+dispatcher, parameter checking and `help` alike (the Electrum habit).
+
+The decorator only marks a function; nothing is served until the composition root
+(node/service.py) adds each methods module to the one Registry it hands the RPC server, so
+importing a module never changes what the node answers."""
 from __future__ import annotations
 
 import functools
@@ -64,17 +68,46 @@ class Method:
         return out
 
 
-METHODS: dict[str, Method] = {}
-
-
 def rpc(name: str | None = None):
-    def register(fn):
-        sig = inspect.signature(fn)
-        m = Method(name or fn.__name__, fn, sig, inspect.getdoc(fn) or "",
-                   inspect.iscoroutinefunction(fn))
-        METHODS[m.name] = m
+    """Marks fn as an RPC method named `name` (default: its own name) for Registry.add_module."""
+    def mark(fn):
+        fn.rpc_method = Method(name or fn.__name__, fn, inspect.signature(fn), inspect.getdoc(fn) or "",
+                               inspect.iscoroutinefunction(fn))
         return fn
-    return register
+    return mark
+
+
+class Registry:
+    """The methods one RPC server answers, name -> Method; `help` lists exactly these."""
+
+    def __init__(self):
+        self.methods: dict[str, Method] = {}
+        self.add(Method("help", self.help, inspect.signature(self.help), inspect.getdoc(self.help) or "",
+                        False))
+
+    def add(self, m: Method) -> None:
+        if m.name in self.methods:
+            raise ValueError(f"RPC method {m.name} registered twice")
+        self.methods[m.name] = m
+
+    def add_module(self, module) -> None:
+        """Every function `module` itself defines with @rpc (not ones it imports)."""
+        for fn in vars(module).values():
+            m = getattr(fn, "rpc_method", None)
+            if isinstance(m, Method) and fn.__module__ == module.__name__:
+                self.add(m)
+
+    def get(self, name: str) -> Method | None:
+        return self.methods.get(name)
+
+    def help(self, node, command: str | None = None) -> str:
+        """Lists the commands, or explains one."""
+        if command is None:
+            return "\n".join(usage(m) for _, m in sorted(self.methods.items()))
+        m = self.methods.get(command)
+        if m is None:
+            return f"help: unknown command: {command}"
+        return usage(m) + "\n\n" + m.doc
 
 
 def usage(m: Method) -> str:

@@ -19,8 +19,8 @@ from aiohttp import web
 
 from core.errors import ValidationError
 
-from node.rpc.registry import (INVALID_REQUEST, METHOD_NOT_FOUND, METHODS, MISC_ERROR, PARSE_ERROR,
-                       VERIFY_REJECTED, RPCError, bind)
+from node.rpc.registry import (INVALID_REQUEST, METHOD_NOT_FOUND, MISC_ERROR, PARSE_ERROR, VERIFY_REJECTED,
+                               Registry, RPCError, bind)
 
 log = logging.getLogger("dotbit.rpc")
 MAX_REQUEST_BYTES = 32 << 20
@@ -48,8 +48,9 @@ def remove_cookie(datadir: str) -> None:
 
 
 class RPCServer:
-    def __init__(self, node, credentials: str):
+    def __init__(self, node, credentials: str, registry: Registry):
         self.node = node
+        self.registry = registry
         self._expected = ("Basic " + base64.b64encode(credentials.encode()).decode()).encode()
         self.runner: web.ServerRunner | None = None
 
@@ -104,7 +105,7 @@ class RPCServer:
         try:
             if not isinstance(req, dict) or not isinstance(req.get("method"), str):
                 raise RPCError(INVALID_REQUEST, "Invalid Request object")
-            method = METHODS.get(req["method"])
+            method = self.registry.get(req["method"])
             if method is None:
                 raise RPCError(METHOD_NOT_FOUND, "Method not found")
             args, kwargs = bind(method, req.get("params"))

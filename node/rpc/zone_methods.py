@@ -2,6 +2,9 @@
 runs (LevelDB admits one process, and the running node holds it)."""
 from __future__ import annotations
 
+from node.resolver.identity import load_or_create
+from node.resolver.service import default_key_path
+from node.resolver.zone.signed import ZoneCache
 from node.rpc.registry import rpc
 
 
@@ -9,9 +12,6 @@ def _zones(node):
     if node.resolver is not None:
         return node.resolver.zones
     # No resolver running: sign with the key the resolver would use (dnssec-anchor's default).
-    from node.resolver.identity import load_or_create
-    from node.resolver.service import default_key_path
-    from node.resolver.zone.signed import ZoneCache
     return ZoneCache(node.chain, node.params, load_or_create(default_key_path(node.datadir)))
 
 

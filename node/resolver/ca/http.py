@@ -35,8 +35,7 @@ class Handlers:
         self.ca = api.resolver.ca
 
     def _raw(self, ctype: str, body: bytes):
-        from node.resolver.http_api import Reply
-        return Reply(200, ctype, body)
+        return self.api.raw(ctype, body)      # http_api imports this module, not the reverse
 
     def cert(self, request):
         return self._raw("application/x-pem-file", self.ca.authority.cert_pem)

@@ -36,6 +36,7 @@ from core.names.dvalue import lookup_records, minimalt_txt_rdata
 from core.names.dvalue_items import is_domain_label
 from core.names.rules import is_expired
 
+from node.names.index import NameIndex
 from node.resolver.dns_answer import NS_NAME, TTL, rrsets_of, soa_rrset
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.identity import ZONE, ResolverKey
@@ -171,7 +172,6 @@ def chain_zone(chain, params, key: ResolverKey) -> SignedZone:
 
 def zone_at(db, tip, params, key: ResolverKey) -> SignedZone:
     """The signed zone of the name index in `db` (the store or a snapshot of it) at `tip`."""
-    from node.names.index import NameIndex
     names = NameIndex(db, params)
     source = NameSource(names.get, lambda: tip.height, params)
     return build_zone(live_domains(names, tip.height, params), source.value, key,

@@ -1,0 +1,104 @@
+"""The node's settings: one object, built once from flags > environment > file > defaults
+(core/config.py's precedence, read through node/config.py), and handed to the service.
+
+Only values live here (ports, paths, key specs as text); node/service.py and node/compose.py
+turn them into parts (TSIG keyrings, DANE sources, rate limiters...). Settings errors are a
+ValueError with one line of text, which the CLI prints as its one error line.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from core.config import Config
+from core.sources import DEFAULT_ORDER, parse_order
+from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind
+from p2p.network import P2PConfig, parse_hostport
+
+
+@dataclass(frozen=True)
+class ResolverSettings:
+    """DNS and the signed HTTP API; a port of None leaves that server off."""
+    dns_port: int | None = None
+    http_port: int | None = None
+    host: str | None = None                 # None: the JSON-RPC address
+    key: str | None = None                  # None: DATADIR/resolver_key
+    record_sources: tuple[str, ...] = DEFAULT_ORDER
+    axfr_allow: tuple[str, ...] = ()        # CIDRs
+    axfr_tsig: tuple[str, ...] = ()         # NAME:ALGORITHM:BASE64SECRET
+    axfr_tsig_file: str | None = None
+    notify: tuple[str, ...] = ()            # IP:PORT
+    dane_zones: tuple[str, ...] = ()
+    dane_anchors: str | None = None
+    ca_passphrase_file: str | None = None
+    ca_passphrase: str | None = None        # from the environment, when no file is given
+    dns_rate_limit: float = DEFAULT_DNS_RATE_LIMIT
+    dns_rate_limit_exempt: tuple[str, ...] = tuple(DEFAULT_EXEMPT)
+
+    @property
+    def enabled(self) -> bool:
+        return self.dns_port is not None or self.http_port is not None
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int | None = None             # None: the network's
+    mine: bool = False
+    mine_address: str | None = None         # None: the node's own key in the data dir
+    mine_interval: float = 5.0
+    miner_processes: int | None = None      # None: every core
+    p2p: P2PConfig | None = None            # None: no networking
+    metrics_port: int | None = None
+    resolver: ResolverSettings = field(default_factory=ResolverSettings)
+
+
+def _flag(flags, name: str):
+    """A flag's value, None when not given (or when this front end has no such flag)."""
+    return getattr(flags, name, None)
+
+
+def node_settings(cfg: Config, params, flags) -> NodeSettings:
+    """The settings for `dotbit-node run` (and `make run`): `flags` is the parsed command line."""
+    resolver = resolver_settings(cfg, params, flags)       # first: its errors were reported first
+    rpc_bind = cfg.get("rpc", "bind", _flag(flags, "rpc_bind"), "127.0.0.1")
+    check_rpc_bind(rpc_bind, cfg.get("rpc", "allow_remote", _flag(flags, "rpc_allow_remote"), False))
+    return NodeSettings(
+        rpc_host=rpc_bind, rpc_port=cfg.get("rpc", "port", _flag(flags, "rpc_port")),
+        mine=cfg.get("mining", "enabled", _flag(flags, "mine"), False),
+        mine_address=cfg.get("mining", "address", _flag(flags, "mine_address")),
+        mine_interval=cfg.get("mining", "interval", _flag(flags, "mine_interval"), 5.0),
+        miner_processes=cfg.get("mining", "processes", _flag(flags, "miner_processes")),
+        p2p=p2p_settings(cfg, params, flags), resolver=resolver,
+        metrics_port=cfg.get("node", "metrics_port", _flag(flags, "metrics_port")))
+
+
+def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:
+    def get(key: str, flag: str, default=None):
+        return cfg.get("resolver", key, _flag(flags, flag), default)
+
+    record_sources = parse_order(get("record_sources", "record_sources", "chain,ca,dane"))
+    on = get("enabled", "resolver", False)
+    dns_port = get("dns_port", "dns_port", params.dns_port if on else None)
+    axfr_allow = tuple(get("axfr_allow", "axfr_allow", []))
+    if axfr_allow and dns_port is None:
+        raise ValueError("--axfr-allow needs DNS: add --dns-port N or --resolver")
+    return ResolverSettings(
+        dns_port=dns_port, http_port=get("http_port", "http_port", params.http_port if on else None),
+        host=get("bind", "resolver_bind"), key=get("key", "resolver_key"), record_sources=record_sources,
+        axfr_allow=axfr_allow, axfr_tsig=tuple(get("axfr_tsig", "axfr_tsig", [])),
+        axfr_tsig_file=get("axfr_tsig_file", "axfr_tsig_file"), notify=tuple(get("notify", "notify", [])),
+        dane_zones=tuple(get("dane_zones", "dane_zone", [])), dane_anchors=get("dane_anchors", "dane_anchors"),
+        ca_passphrase_file=get("ca_passphrase_file", "ca_passphrase_file"),
+        ca_passphrase=cfg.environ.get("DOTBIT_CA_PASSPHRASE"),
+        dns_rate_limit=get("dns_rate_limit", "dns_rate_limit", DEFAULT_DNS_RATE_LIMIT),
+        dns_rate_limit_exempt=tuple(get("dns_rate_limit_exempt", "dns_rate_limit_exempt", DEFAULT_EXEMPT)))
+
+
+def p2p_settings(cfg: Config, params, flags) -> P2PConfig:
+    def get(key: str, flag: str, default=None):
+        return cfg.get("p2p", key, _flag(flags, flag), default)
+
+    return P2PConfig(port=get("port", "p2p_port", params.p2p_port), bind=get("bind", "p2p_bind", "127.0.0.1"),
+                     listen=get("listen", "listen", True), maxpeers=max(1, get("maxpeers", "maxpeers", 32)),
+                     connect=[parse_hostport(a, params.p2p_port) for a in get("connect", "connect", [])],
+                     addnode=[parse_hostport(a, params.p2p_port) for a in get("addnode", "addnode", [])])
