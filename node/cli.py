@@ -12,6 +12,7 @@ from core.errors import StoreError
 from node.config import load as load_config
 from node.logs import FORMATS, LEVELS
 from node.logs import configure as configure_logs
+from wallet.nodeclient import NodeError, OperatorClient
 from core.params import NETWORKS, get_params
 
 
@@ -152,7 +153,7 @@ def main(argv=None) -> int:
                     record_sources=record_sources, ca_passphrase=_ca_passphrase(args, cfg),
                     axfr_keys=axfr_keys, notify=notify, dns_limiter=limiter,
                     resolver_host=cfg.get("resolver", "bind", args.resolver_bind))
-    except (StoreError, ValueError, OSError, CAError) as e:
+    except (StoreError, ValueError, OSError, CAError, NodeError) as e:   # NodeError: a bad [rpc] url
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     return asyncio.run(_run(node, cfg.get("node", "log_format", args.log_format, "text")))
@@ -300,16 +301,13 @@ def _ca(params, datadir: str, args, cfg) -> int:
 
 def _client(params, datadir: str, args, cfg):
     """An RPC client for the node this config describes ([rpc] url/cookie, or port and datadir)."""
-    from node.rpcclient import RPCClient
     port = cfg.get("rpc", "port", args.rpc_port, params.rpc_port)
     url = cfg.get("rpc", "url", None, f"http://127.0.0.1:{port}")
-    return RPCClient(url, cfg.get("rpc", "cookie", None, os.path.join(datadir, ".cookie")))
+    return OperatorClient(url, cfg.get("rpc", "cookie", None, os.path.join(datadir, ".cookie")))
 
 
 def _call(params, datadir: str, args, cfg) -> int:
     import json
-
-    from node.rpcclient import RPCClientError
     if not args.params:
         print("dotbit-node: call needs a METHOD", file=sys.stderr)
         return 2
@@ -323,7 +321,7 @@ def _call(params, datadir: str, args, cfg) -> int:
     client = _client(params, datadir, args, cfg)
     try:
         result = client.call(method, *values)
-    except RPCClientError as e:
+    except NodeError as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     print(result if isinstance(result, str) else json.dumps(result, indent=2))
