@@ -32,9 +32,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, ".."))     # first: bench/wallet.py must not shadow the wallet package
 
 from core.consensus import COIN  # noqa: E402
 from core.crypto import encode_address, hash160, pubkey_from_secret  # noqa: E402

@@ -20,8 +20,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))     # first: bench/wallet.py must not shadow the wallet package
 
 from wallet.nodeclient import NodeError, OperatorClient  # noqa: E402
 from validate import connect_all, load_blocks  # noqa: E402
