@@ -42,7 +42,7 @@ sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or ".") not in 
 from core.names.proof import EMPTY, verify_proof  # noqa: E402
 from core.names.rules import record_hash, tree_key  # noqa: E402
 from core.names.tree import NameTree  # noqa: E402
-from node.rpcclient import RPCClient, RPCClientError  # noqa: E402
+from wallet.nodeclient import NodeError, OperatorClient  # noqa: E402
 from nodeproc import NodeProcess, run_cli  # noqa: E402
 
 
@@ -69,7 +69,7 @@ class Recorder(threading.Thread):
 
     def __init__(self, node: NodeProcess, step):
         super().__init__(daemon=True)
-        self.client = RPCClient(f"http://127.0.0.1:{node.rpc_port}", os.path.join(node.datadir, ".cookie"),
+        self.client = OperatorClient(f"http://127.0.0.1:{node.rpc_port}", os.path.join(node.datadir, ".cookie"),
                                 timeout=30)
         self.step = step
         self.acked: list[str] = []
@@ -81,7 +81,7 @@ class Recorder(threading.Thread):
             while not self.stop_flag.is_set():
                 got = self.step(self.client)
                 self.acked.extend(got or ())
-        except RPCClientError as e:
+        except NodeError as e:
             if e.code is not None:    # the node answered with an error: a driver problem, not the kill
                 self.error = e
             # else the node was killed mid-call: that call was not acknowledged
@@ -126,7 +126,7 @@ def check_blocks(node: NodeProcess, acked: list[str], main_chain: bool) -> list[
         try:
             node.call("getblock", h, 0)
             hdr = node.call("getblockheader", h)
-        except RPCClientError as e:
+        except NodeError as e:
             problems.append(f"acknowledged block {h[:16]} lost: {e}")
             continue
         if main_chain and hdr["confirmations"] < 1:

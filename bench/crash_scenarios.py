@@ -22,7 +22,7 @@ from names_util import LOCK, Funds, build
 from core.names.ops import firstupdate_outputs, name_new_output, update_output
 from core.names.rules import commitment, registration_burn
 from core.params import REGTEST
-from node.rpcclient import RPCClient
+from wallet.nodeclient import OperatorClient
 from nodeproc import NodeProcess
 from p2p_util import NAME as SYNC_NAME, build_chain, copy_chain
 
@@ -389,7 +389,7 @@ class BlockTicker(threading.Thread):
 
     def __init__(self, node: NodeProcess, address: str, n: int):
         super().__init__(daemon=True)
-        self.client = RPCClient(f"http://127.0.0.1:{node.rpc_port}", os.path.join(node.datadir, ".cookie"))
+        self.client = OperatorClient(f"http://127.0.0.1:{node.rpc_port}", os.path.join(node.datadir, ".cookie"))
         self.address, self.n = address, n
         self.done = threading.Event()
         self.start()

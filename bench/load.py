@@ -32,9 +32,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, ".."))     # first: bench/wallet.py must not shadow the wallet package
 
 from core.consensus import COIN  # noqa: E402
 from core.crypto import encode_address, hash160, pubkey_from_secret  # noqa: E402
@@ -43,7 +43,7 @@ from core.signing import sign_tx  # noqa: E402
 from core.names.ops import firstupdate_outputs, name_new_output, update_output  # noqa: E402
 from core.names.rules import registration_burn  # noqa: E402
 from core.params import REGTEST  # noqa: E402
-from node.rpcclient import RPCClient, RPCClientError  # noqa: E402
+from wallet.nodeclient import NodeError, OperatorClient  # noqa: E402
 from figures import figure  # noqa: E402
 from load_probes import POLL, Querier, Watcher, rss_kib  # noqa: E402
 from nodeproc import NodeProcess, free_port  # noqa: E402
@@ -76,7 +76,7 @@ class Load:
                  rng: random.Random, keys: list[Key]):
         self.nodes, self.watchers, self.resolvers = nodes, watchers, resolvers
         self.rng, self.keys = rng, keys
-        self.rpcs = [RPCClient(f"http://127.0.0.1:{n.rpc_port}", os.path.join(n.datadir, ".cookie"))
+        self.rpcs = [OperatorClient(f"http://127.0.0.1:{n.rpc_port}", os.path.join(n.datadir, ".cookie"))
                      for n in nodes]
         self.coins: list[tuple[bytes, int, int, Key]] = []      # spendable: relayed everywhere
         self.waiting: dict[str, list] = {}                      # txid -> outputs freed once relayed
@@ -98,7 +98,7 @@ class Load:
         t0 = time.monotonic()
         try:
             self.rpcs[origin].call("sendrawtransaction", tx.to_bytes().hex())
-        except RPCClientError as e:
+        except NodeError as e:
             reason = e.message.split(" (code")[0][:60]
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
             self.coins.extend(spent)                     # inputs were not spent after all
@@ -322,7 +322,7 @@ def run(args) -> dict:
             if any(w.mempool_size for w in watchers):
                 try:
                     nodes[0].call("generatetoaddress", 1, miner_key.text)
-                except RPCClientError:
+                except NodeError:
                     pass
             time.sleep(0.5)
         report["drain_seconds"] = round(time.monotonic() - t_drain, 1)
@@ -473,7 +473,7 @@ def main() -> int:
         ap.error("--nodes must be at least 3 (one miner, two resolvers)")
     try:
         report = run(args)
-    except (RuntimeError, RPCClientError, OSError) as e:
+    except (RuntimeError, NodeError, OSError) as e:
         print(f"load: {e}", file=sys.stderr)
         return 1
     print(summary(report))

@@ -13,7 +13,7 @@ import dns.message
 import dns.query
 import dns.rcode
 
-from node.rpcclient import RPCClient, RPCClientError
+from wallet.nodeclient import NodeError, OperatorClient
 
 POLL = 0.1                     # mempool/tip polling period: the latency resolution
 
@@ -25,7 +25,7 @@ class Watcher(threading.Thread):
     def __init__(self, node, index: int):         # node: a tests/nodeproc.NodeProcess
         super().__init__(daemon=True)
         self.node, self.index = node, index
-        self.rpc = RPCClient(f"http://127.0.0.1:{node.rpc_port}", os.path.join(node.datadir, ".cookie"))
+        self.rpc = OperatorClient(f"http://127.0.0.1:{node.rpc_port}", os.path.join(node.datadir, ".cookie"))
         self.seen: dict[str, float] = {}
         self.mined_height: dict[str, int] = {}
         self.known_blocks: set[str] = set()
@@ -37,7 +37,7 @@ class Watcher(threading.Thread):
         while not self.halt.is_set():
             try:
                 self.poll()
-            except RPCClientError:
+            except NodeError:
                 self.errors += 1
             self.halt.wait(POLL)
         self.rpc.close()

@@ -20,10 +20,10 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))     # first: bench/wallet.py must not shadow the wallet package
 
-from node.rpcclient import RPCClient, RPCClientError  # noqa: E402
+from wallet.nodeclient import NodeError, OperatorClient  # noqa: E402
 from validate import connect_all, load_blocks  # noqa: E402
 from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
@@ -45,13 +45,13 @@ class Node:
              str(self.rpc_port), "--p2p-port", str(self.p2p_port), *extra],
             stdout=log, stderr=subprocess.STDOUT, cwd=os.path.join(HERE, ".."))
         log.close()
-        self.rpc = RPCClient(f"http://127.0.0.1:{self.rpc_port}", os.path.join(datadir, ".cookie"))
+        self.rpc = OperatorClient(f"http://127.0.0.1:{self.rpc_port}", os.path.join(datadir, ".cookie"))
         deadline = time.monotonic() + 60
         while True:
             try:
                 self.rpc.call("getblockcount")
                 return
-            except RPCClientError:
+            except NodeError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"node in {datadir} did not start")
                 time.sleep(0.1)

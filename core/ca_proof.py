@@ -12,7 +12,7 @@ wallet builds proofs with these functions and the node checks them with the same
 from __future__ import annotations
 
 from core.crypto import sha256, sha256d, sign_digest
-from core.names.dvalue_items import is_domain_label
+from core.names.dnsname import is_domain_label
 
 ISSUE_TAG = b"dotbit/ca-issue/v1\x00"
 REVOKE_TAG = b"dotbit/ca-revoke/v1\x00"

@@ -27,11 +27,12 @@ import signal
 import sys
 import time
 
-from core.names.dvalue_items import is_domain_label
+from core.names.dnsname import is_domain_label
 from core.params import get_params
 from core.envelope import to_jsonable
 from light.headers import StoreError
-from light.verify import QTYPES, Verified, VerifyError
+from light.verdict import Verified, VerifyError
+from light.verify import QTYPES
 
 SPECIAL = {"MINIMALT": "TXT", "TLS": "TLSA", "ALL": "ANY"}
 CONFIG_KEYS = ("resolver", "pin", "network", "light-dir", "trust", "max-behind", "headers-from", "checkpoint",

@@ -1,5 +1,5 @@
 """The light client: talks to resolvers over the signed HTTP API, keeps the header store in
-sync and returns answers that lightverify accepted. Shared by the CLI and the DNS stub.
+sync and returns answers that verify.py accepted. Shared by the CLI and the DNS stub.
 
 Trust setup (DNSNMC style): a resolver URL plus the fingerprint (SHA-256 of its Ed25519
 public key) the user pins. The key is fetched from /v1/resolver and refused unless it hashes
@@ -19,7 +19,8 @@ import msgpack
 
 from light.headers import HeaderStore, sync
 from core.records import domain_of
-from light.verify import DEFAULT_MAX_BEHIND, Verified, VerifyError, open_answer, verify_answer
+from light.verdict import Verified, VerifyError
+from light.verify import DEFAULT_MAX_BEHIND, open_answer, verify_answer
 
 MSGPACK = {"Accept": "application/msgpack"}
 SYNC_EVERY = 5.0          # seconds between header syncs when answers do not force one

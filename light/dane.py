@@ -33,7 +33,7 @@ import dns.rdatatype
 from core.names.dvalue import Record
 
 from core.dane_evidence import SERVED, anchored_keys, rdata_text
-from light.verify import VerifyError        # lightverify imports this module lazily
+from light.verdict import VerifyError
 
 DNSKEY, DS, RRSIG = dns.rdatatype.DNSKEY, dns.rdatatype.DS, dns.rdatatype.RRSIG
 ZONE_FLAG, REVOKE = dns.dnssec.Flag.ZONE, dns.dnssec.Flag.REVOKE

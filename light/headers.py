@@ -2,7 +2,7 @@
 
 `headers.dat` holds the headers of the most-work chain we know, header h at offset 112*h, so
 a sync resumes from the file's length and a torn last write (a crash mid-append) is cut off
-on open. Only headers checked by lightverify.extend_headers are ever written. Writers take an
+on open. Only headers checked by verify.extend_headers are ever written. Writers take an
 exclusive lock on `headers.lock`, so a stub and a one-shot query can share one directory.
 
 Sync asks a source for headers from our tip on (the first one returned must be our tip).
@@ -20,7 +20,8 @@ from typing import Awaitable, Callable
 
 from core.crypto import sha256d
 from core.primitives import HEADER_SIZE
-from light.verify import VerifyError, extend_headers, headers_work
+from light.verdict import VerifyError
+from light.verify import extend_headers, headers_work
 
 BATCH = 2000                       # the HTTP API's /v1/headers maximum
 Fetch = Callable[[int, int], Awaitable[list]]

@@ -18,7 +18,7 @@ import dns.rdatatype
 import dns.rrset
 
 from light.dnstcp import serve_dns_tcp
-from light.verify import Verified, VerifyError
+from light.verdict import Verified, VerifyError
 
 log = logging.getLogger("dotbit.resolve.stub")
 

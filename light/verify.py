@@ -12,14 +12,10 @@ the tip's height, MinimaLT ephemeral-key updates checked against the proven owne
 requires the resolver's records to be exactly those. So a resolver holding a valid key still
 cannot change a value, hide a name, or serve an old state beyond the staleness bound.
 
-Names outside bit. are the DANE source's alone (no chain data, no proofs): lightdane.py
-checks them, against the client's DNSSEC trust anchors (`dane_anchors`) when it has them.
-
-TLSA records from another source (sources.Policy: the CA, DANE) come apart from the chain's,
-with their source named. CA records are accepted only for a name the proofs show live; a
-client that knows the CA certificate (`ca_certs`) also checks each record is the SPKI hash of
-a leaf, carried in the envelope, that the CA signed for that host and that is valid now.
-The chain's own records are checked exactly as before whatever the source.
+Names outside bit., and TLSA records from another source than the chain (the CA, DANE), are
+checked in altrecords.py; the verdicts (VerifyError, Verified) live in verdict.py and are
+importable from here too. The chain's own records are checked exactly as before whatever the
+source.
 
 Imports: primitives, consensus header rules, name rules and proofs, the envelope verifier, the
 ekey wire format and the d/ interpreter only; no I/O, no clock (time is passed in).
@@ -27,7 +23,6 @@ ekey wire format and the d/ interpreter only; no I/O, no clock (time is passed i
 from __future__ import annotations
 
 import reprlib
-from dataclasses import dataclass, field
 from typing import Callable
 
 from core.consensus import block_work, check_header_context, check_pow, median_time_past, next_bits
@@ -35,23 +30,16 @@ from core.crypto import hash160, sha256d, verify_digest
 from core.encoding import unpack
 from core.errors import DecodeError, ValidationError
 from core.primitives import HEADER_SIZE, Header
-from core.names.dvalue import Record
 from core.names.proof import ProofError, verify_proof
 from core.names.rules import NameRecord, is_expired, record_hash, tree_key
 from core.ekey import MAX_LIFETIME, EKeyError, EKeyUpdate
 from core.envelope import EnvelopeError, open_envelope
 from core.records import NameSource, domain_of, select
+from light.altrecords import check_ca, take_alt, verify_dane
+from light.verdict import Verified, VerifyError, text_record
 
 DEFAULT_MAX_BEHIND = 6
 QTYPES = ("A", "AAAA", "TXT", "TLSA", "SRV", "MX", "NS", "DS", "CNAME", "DNAME", "SSHFP", "ANY")
-
-
-class VerifyError(Exception):
-    """One failed check: `check` is a stable word naming it, the message says what was seen."""
-
-    def __init__(self, check: str, message: str):
-        super().__init__(f"{check}: {message}")
-        self.check = check
 
 
 # --- headers ---------------------------------------------------------------------------------
@@ -108,25 +96,6 @@ def extend_headers(chain: list[bytes], new, params, now: int,
 
 # --- answers ---------------------------------------------------------------------------------
 
-@dataclass
-class Verified:
-    fqdn: str
-    qtype: str
-    status: str                      # "NOERROR" or "NXDOMAIN" (NOERROR with no records = no data)
-    height: int
-    block_hash: bytes
-    trust: str                       # "proofs" or "pinned"; "dane" for names outside bit.
-    records: list = field(default_factory=list)      # [Record]
-    tls: list = field(default_factory=list)          # [[owner, rdata]]
-    minimalt: list = field(default_factory=list)     # [{owner, ip, port, id_key, eph_key, eph_update}]
-    proven: dict = field(default_factory=dict)       # name -> NameRecord | None
-    expired: list = field(default_factory=list)      # names whose record is expired at `height`
-    source: str = "chain"            # who answered the TLSA question: chain, ca or dane
-    alt_trust: str = ""              # for ca/dane records: ca-cert, resolver, dnssec, insecure, pinned,
-    #                                  dnssec-verified, resolver-says-secure, resolver-says-absent
-    alt_detail: str = ""             # one line: how the dane records were checked
-
-
 def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: float) -> dict:
     """The signed body of a /v1/domain answer, checked to answer exactly (fqdn, qtype)."""
     try:
@@ -159,28 +128,11 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
     fqdn, qtype = body["question"]["name"], body["question"]["type"]
     tip = body["tip"]
     if domain_of(fqdn) is None:
-        return _verify_dane(body, fqdn, qtype, dane_anchors or {}, now)
-    # .get: a resolver with a valid key may still sign a body missing fields; that is a lie
-    # to report (VerifyError), never a KeyError in the client.
-    answer = body.get("answer") if body["kind"] == "domain" else None
-    if body["kind"] == "domain" and not (isinstance(answer, dict) and isinstance(answer.get("records"), list)
-                                   and isinstance(answer.get("tls"), list)
-                                   and isinstance(answer.get("minimalt"), list)):
-        raise VerifyError("shape", "malformed answer")
+        return verify_dane(body, fqdn, qtype, dane_anchors or {}, now)
+    answer = _answer_of(body)
     out = Verified(fqdn, qtype, "NOERROR", tip["height"], tip["hash"], trust)
     if trust == "pinned":                # DNSNMC-style: the resolver's signature is all we check
-        if answer is None:
-            out.status = "NXDOMAIN"
-            return out
-        try:
-            out.records = [_record(*r) for r in answer["records"]]
-        except (TypeError, ValueError):
-            raise VerifyError("shape", "malformed record") from None
-        out.tls, out.minimalt = answer["tls"], answer["minimalt"]
-        source, alt = _alt_group(answer, fqdn, qtype)
-        if alt is not None:
-            _use_alt(out, fqdn, source, _alt_records(alt, fqdn), "pinned")
-        return out
+        return _take_pinned(out, answer)
 
     _check_tip(tip, header_at, local_height, max_behind)
     proven = _check_proofs(body.get("proofs"), tip["name_root"])
@@ -202,6 +154,45 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
             raise VerifyError("fake-absence", f"the resolver says {fqdn} does not exist, its proofs say it does")
         out.status = "NXDOMAIN"
         return out
+    out.records, (out.tls, out.minimalt) = mine, _match(answer, ans, mine, fqdn, qtype)
+
+    def trust_of(source: str, group: dict, records: list) -> str:
+        if source == "ca":
+            return check_ca(group, records, fqdn, proven, tip["height"], params, now, ca_certs)
+        return "dnssec" if group.get("secure") is True else "insecure"
+    take_alt(out, answer, trust_of)
+    return out
+
+
+def _answer_of(body: dict) -> dict | None:
+    """The answer of a "domain" body after shape checks; None for a "not-found" error body."""
+    # .get: a resolver with a valid key may still sign a body missing fields; that is a lie
+    # to report (VerifyError), never a KeyError in the client.
+    answer = body.get("answer") if body["kind"] == "domain" else None
+    if body["kind"] == "domain" and not (isinstance(answer, dict) and isinstance(answer.get("records"), list)
+                                   and isinstance(answer.get("tls"), list)
+                                   and isinstance(answer.get("minimalt"), list)):
+        raise VerifyError("shape", "malformed answer")
+    return answer
+
+
+def _take_pinned(out: Verified, answer: dict | None) -> Verified:
+    """The resolver's answer as it stands (shape checked only)."""
+    if answer is None:
+        out.status = "NXDOMAIN"
+        return out
+    try:
+        out.records = [text_record(*r) for r in answer["records"]]
+    except (TypeError, ValueError):
+        raise VerifyError("shape", "malformed record") from None
+    out.tls, out.minimalt = answer["tls"], answer["minimalt"]
+    take_alt(out, answer, lambda *_: "pinned")
+    return out
+
+
+def _match(answer: dict, ans, mine: list, fqdn: str, qtype: str) -> tuple[list, list]:
+    """(tls, minimalt) of the proven names, once the resolver's records, TLSA data and MinimaLT
+    data are found to be exactly those."""
     theirs = _record_set(answer["records"])
     if theirs != {(r.owner, r.rtype, r.rdata) for r in mine}:
         raise VerifyError("records", f"the records for {fqdn} {qtype} differ from what the proven names hold")
@@ -216,101 +207,7 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
                     "eph_update": update.to_bytes() if update else None})
     if sorted(answer["minimalt"], key=_owner) != mlt:
         raise VerifyError("ekey", f"the MinimaLT data for {fqdn} is not the proven owner's")
-    out.records, out.tls, out.minimalt = mine, tls, mlt
-    source, alt = _alt_group(answer, fqdn, qtype)
-    if alt is not None:
-        records = _alt_records(alt, fqdn)
-        if source == "ca":
-            alt_trust = _check_ca(alt, records, fqdn, proven, tip["height"], params, now, ca_certs)
-        else:
-            alt_trust = "dnssec" if alt.get("secure") is True else "insecure"
-        _use_alt(out, fqdn, source, records, alt_trust)
-    return out
-
-
-# --- records from other sources (CA, DANE) -----------------------------------------------------
-
-def _verify_dane(body: dict, fqdn: str, qtype: str, anchors: dict, now: float) -> Verified:
-    """A name outside bit.: the chain, its headers and proofs say nothing about it."""
-    from light.dane import absence, check_answer
-    tip = body["tip"]
-    out = Verified(fqdn, qtype, "NOERROR", tip["height"], tip["hash"], "dane", source="dane")
-    answer = body.get("answer") if body["kind"] == "domain" else None     # .get: as for bit. names
-    if body["kind"] == "domain" and not isinstance(answer, dict):
-        raise VerifyError("shape", "malformed answer")
-    if answer is None:
-        out.status = "NXDOMAIN"
-        out.alt_trust, out.alt_detail = absence()
-        return out
-    out.records, out.alt_trust, out.alt_detail = check_answer(answer, fqdn, qtype, anchors, now)
-    out.tls = [[r.owner, r.rdata] for r in out.records if r.rtype == "TLSA"]
-    return out
-
-
-def _alt_group(answer: dict, fqdn: str, qtype: str):
-    """(source, its group or None) after shape checks; the chain answering means no group."""
-    source, groups = answer.get("source", "chain"), answer.get("alt", [])
-    if source not in ("chain", "ca", "dane") or not isinstance(groups, list):
-        raise VerifyError("shape", "malformed record source")
-    if source == "chain":
-        if groups:
-            raise VerifyError("shape", "records from another source while the chain answered")
-        return source, None
-    if len(groups) != 1 or not isinstance(groups[0], dict) or groups[0].get("source") != source:
-        raise VerifyError("shape", f"the {source} records are missing or malformed")
-    if qtype not in ("TLSA", "ANY"):
-        raise VerifyError("records", f"a {source} source answered a {qtype} question (only TLSA is theirs)")
-    return source, groups[0]
-
-
-def _alt_records(group: dict, fqdn: str) -> list[Record]:
-    rows = group.get("records")
-    if not isinstance(rows, list) or not rows:
-        raise VerifyError("shape", "an alternative source without records")
-    try:
-        records = [_record(*r) for r in rows]
-    except (TypeError, ValueError):
-        raise VerifyError("shape", "malformed record") from None
-    if any(r.owner != fqdn or r.rtype != "TLSA" for r in records):
-        raise VerifyError("records", f"another source may only give TLSA at {fqdn}")
-    return records
-
-
-def _check_ca(group: dict, records: list[Record], fqdn: str, proven: dict, height: int, params, now: float,
-              ca_certs) -> str:
-    from core.ca_evidence import EvidenceError, check_leaf, tlsa_owner
-    owner = tlsa_owner(fqdn)
-    name = domain_of(owner[1]) if owner else None
-    if name is None:
-        raise VerifyError("ca", f"{fqdn} is not a TLSA owner under bit.")
-    rec = proven.get(name.encode())
-    if rec is None or is_expired(rec, height, params):
-        raise VerifyError("ca", f"CA records for {name}, which the proofs show is not live")
-    if not ca_certs:
-        return "resolver"
-    evidence = group.get("evidence")
-    certs = evidence.get("certs") if isinstance(evidence, dict) else None
-    if not isinstance(certs, list) or any(type(c) is not bytes for c in certs):
-        raise VerifyError("ca", "the CA records come without their certificates")
-    vouched = set()
-    for der in certs:
-        for ca in ca_certs:
-            try:
-                vouched.add(check_leaf(der, ca, owner[1], now))
-                break
-            except EvidenceError:
-                continue
-    missing = [r.rdata for r in records if r.rdata.upper() not in vouched]
-    if missing:
-        raise VerifyError("ca", f"{missing[0]} at {fqdn} is not backed by a leaf our CA issued for {owner[1]}")
-    return "ca-cert"
-
-
-def _use_alt(out: Verified, fqdn: str, source: str, records: list[Record], alt_trust: str) -> None:
-    """The other source's TLSA replaces the chain's at fqdn (the policy put it first)."""
-    out.records = [r for r in out.records if not (r.owner == fqdn and r.rtype == "TLSA")] + records
-    out.tls = [t for t in out.tls if t[0] != fqdn] + [[r.owner, r.rdata] for r in records]
-    out.source, out.alt_trust = source, alt_trust
+    return tls, mlt
 
 
 def _check_tip(tip: dict, header_at, local_height: int, max_behind: int) -> None:
@@ -408,15 +305,9 @@ class _VerifiedEKeys:
         return self.updates.get(name)
 
 
-def _record(owner, rtype, rdata) -> Record:
-    if not all(isinstance(x, str) for x in (owner, rtype, rdata)):
-        raise TypeError("record fields must be text")
-    return Record(owner, rtype, rdata)
-
-
 def _record_set(rows) -> set:
     try:
-        return {(r.owner, r.rtype, r.rdata) for r in (_record(*row) for row in rows)}
+        return {(r.owner, r.rtype, r.rdata) for r in (text_record(*row) for row in rows)}
     except (TypeError, ValueError):
         raise VerifyError("shape", "malformed record") from None
 

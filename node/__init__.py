@@ -10,7 +10,7 @@
   demo.py         `make demo`: the whole story in subprocesses (node, wallet, light client)
   exposure.py     what may face the network: RPC bind check, DNS rate limiter
   metrics.py      getnodestatus numbers and Prometheus /metrics
-  logs.py         text or JSON log lines;  secretfile.py  0600 key files;  rpcclient.py  JSON-RPC client
+  logs.py         text or JSON log lines;  secretfile.py  0600 key files  (the JSON-RPC client is wallet/nodeclient.py)
   chain/          store and its one key table, chain state (connect/disconnect/reorg), mempool
   names/          name index, history, expiry and the name tree's storage (a chain projection)
   mining/         block templates, the CPU miner, the mining loop and the mining RPCs

@@ -31,10 +31,11 @@ from node.resolver.identity import load_or_create
 from node.resolver.service import default_key_path
 from node.service import Node, open_chain
 from node.settings import node_settings
+from wallet.nodeclient import NodeError, OperatorClient
 
 # What building the node may raise for a bad setting, a locked or broken store, an unreadable
 # file or a CA that will not open: each is one stderr line and exit 1, not a traceback.
-STARTUP_ERRORS = (StoreError, ValueError, OSError, CAError)
+STARTUP_ERRORS = (StoreError, ValueError, OSError, CAError, NodeError)   # NodeError: a bad [rpc] url
 COMMANDS = ["run", "reindex", "checkdb", "call", "dnssec-anchor", "status", "zone", "ca"]
 
 
@@ -265,14 +266,12 @@ def _ca(params, datadir: str, args, cfg) -> int:
 
 def _client(params, datadir: str, args, cfg):
     """An RPC client for the node this config describes ([rpc] url/cookie, or port and datadir)."""
-    from node.rpcclient import RPCClient
     port = cfg.get("rpc", "port", args.rpc_port, params.rpc_port)
     url = cfg.get("rpc", "url", None, f"http://127.0.0.1:{port}")
-    return RPCClient(url, cfg.get("rpc", "cookie", None, os.path.join(datadir, ".cookie")))
+    return OperatorClient(url, cfg.get("rpc", "cookie", None, os.path.join(datadir, ".cookie")))
 
 
 def _call(params, datadir: str, args, cfg) -> int:
-    from node.rpcclient import RPCClientError
     if not args.params:
         print("dotbit-node: call needs a METHOD", file=sys.stderr)
         return 2
@@ -286,7 +285,7 @@ def _call(params, datadir: str, args, cfg) -> int:
     client = _client(params, datadir, args, cfg)
     try:
         result = client.call(method, *values)
-    except RPCClientError as e:
+    except NodeError as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
     print(result if isinstance(result, str) else json.dumps(result, indent=2))

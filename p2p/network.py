@@ -20,7 +20,7 @@ from p2p.chainview import ChainView
 from p2p.connections import Connections, P2PConfig, parse_hostport
 from p2p.messages import (INV_BLOCK, INV_EPHKEY, INV_TX, MAX_ADDR, MAX_HEADERS, MAX_INV, NODE_NETWORK,
                        PROTOCOL_VERSION, Addr, BlockMsg, EphKey, GetAddr, GetData, GetHeaders,
-                       Headers, Inv, NotFound, Pong, TxMsg, Verack, Version, encode_frame)
+                       Headers, Inv, NotFound, Ping, Pong, TxMsg, Verack, Version, encode_frame)
 from p2p.peer import BoundedSet, Peer
 from p2p.sync import BlockSync
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from node.rpcclient import RPCClient, RPCClientError
+from wallet.nodeclient import NodeError, OperatorClient
 
 
 def free_port() -> int:
@@ -31,7 +31,7 @@ class NodeProcess:
         self.rpc_port = free_port()
         self.p2p_port = free_port()       # every test node gets its own, so nodes never clash
         self.proc: subprocess.Popen | None = None
-        self.rpc: RPCClient | None = None
+        self.rpc: OperatorClient | None = None
         self.log_path = os.path.join(datadir, "test-node.log")
 
     def start(self, timeout: float = 30) -> "NodeProcess":
@@ -45,7 +45,7 @@ class NodeProcess:
              "--rpc-port", str(self.rpc_port), "--p2p-port", str(self.p2p_port), *self.extra],
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        self.rpc = RPCClient(f"http://127.0.0.1:{self.rpc_port}", cookie)
+        self.rpc = OperatorClient(f"http://127.0.0.1:{self.rpc_port}", cookie)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -53,7 +53,7 @@ class NodeProcess:
             try:
                 self.rpc.call("getblockcount")
                 return self
-            except RPCClientError:
+            except NodeError:
                 time.sleep(0.1)
         raise RuntimeError(f"node did not start:\n{self.log()}")
 

@@ -110,14 +110,14 @@ def test_node_takes_ports_from_file_and_env_and_logs_json(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "node.cli", "--datadir", str(datadir), "--regtest"],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
-        from node.rpcclient import RPCClient, RPCClientError
-        client = RPCClient(f"http://127.0.0.1:{rpc}", str(datadir / ".cookie"))
+        from wallet.nodeclient import NodeError, OperatorClient
+        client = OperatorClient(f"http://127.0.0.1:{rpc}", str(datadir / ".cookie"))
         for _ in range(300):
             assert proc.poll() is None, log_path.read_text()
             try:
                 status = client.call("getnodestatus")
                 break
-            except RPCClientError:
+            except NodeError:
                 import time
                 time.sleep(0.1)
         else:

@@ -13,7 +13,7 @@ from conftest import COIN, Key
 from nodeproc import NodeProcess
 from core.primitives import Tx, TxIn, TxOut
 from core.signing import sign_tx
-from node.rpcclient import RPCClientError
+from wallet.nodeclient import NodeError
 
 ALICE, BOB = Key.from_seed(11), Key.from_seed(12)
 
@@ -39,7 +39,7 @@ def raw_post(node, body: bytes, auth: bool = True):
 
 
 def error_code(node, method, *params) -> int:
-    with pytest.raises(RPCClientError) as e:
+    with pytest.raises(NodeError) as e:
         node.call(method, *params)
     return e.value.code
 
@@ -122,12 +122,12 @@ def test_bad_input(node):
     good = pay(node, ALICE, utxo, BOB.address, COIN)
     bad_sig = Tx(good.version, (TxIn(good.inputs[0].prev_txid, good.inputs[0].prev_index, bytes(64),
                                      good.inputs[0].pubkey),), good.outputs)
-    with pytest.raises(RPCClientError) as e:
+    with pytest.raises(NodeError) as e:
         node.call("sendrawtransaction", bad_sig.to_bytes().hex())
     assert e.value.code == -26 and "bad-txns-bad-signature" in str(e.value)
     node.call("sendrawtransaction", good.to_bytes().hex())
     double = pay(node, ALICE, utxo, BOB.address, 2 * COIN)
-    with pytest.raises(RPCClientError) as e:
+    with pytest.raises(NodeError) as e:
         node.call("sendrawtransaction", double.to_bytes().hex())
     assert "txn-mempool-conflict" in str(e.value)
     status, _ = raw_post(node, b'{"method":"getblockcount","params":[],"id":1}', auth=False)

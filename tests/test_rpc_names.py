@@ -11,7 +11,7 @@ from nodeproc import NodeProcess
 from core.primitives import Header
 from core.names.proof import verify_proof
 from core.names.rules import NameRecord, tree_key
-from node.rpcclient import RPCClientError
+from wallet.nodeclient import NodeError
 from core.params import REGTEST
 
 ALICE, BOB = Key.from_seed(41), Key.from_seed(42)
@@ -29,7 +29,7 @@ def send(node, tx) -> str:
 
 
 def error_of(fn, *a):
-    with pytest.raises(RPCClientError) as e:
+    with pytest.raises(NodeError) as e:
         fn(*a)
     return e.value
 

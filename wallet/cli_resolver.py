@@ -1,7 +1,7 @@
 """`dotbit-wallet` commands that talk to a resolver's signed HTTP API rather than (only) the
 node: certificates from a resolver's CA (`cert request`, `cert revoke`), MinimaLT ephemeral
 keys (`ekey rotate`, `ekey show`), and `tlsa`, which needs neither. They register themselves in
-cli.py's command table when cli.py imports this module."""
+cliutil's command table when cli.py imports this module."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ import time
 from wallet import certs as C
 from wallet import ekeys as E
 from wallet.errors import WalletError
-from wallet.cli import NAME, arg, command, note, open_wallet, out, read_input
+from wallet.cliutil import NAME, arg, command, note, open_wallet, out, read_input
 
 
 @command("tlsa", "print a certificate's TLSA: the d/ value tls item and the zone-file line (no node)",

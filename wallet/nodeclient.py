@@ -1,8 +1,13 @@
-"""The wallet's only way to the chain: JSON-RPC to a dotbit node, cookie auth (stdlib only).
+"""The one JSON-RPC client to a dotbit node (stdlib only): cookie file or explicit credentials,
+a timeout, one retry on a dropped keep-alive connection.
 
-The wallet deliberately imports no node service code, so this is a small client of its own;
-every failure is a NodeError with one line of text, and a refused call keeps the node's code
-so callers can tell "name never existed" from "node unreachable".
+It lives in the wallet because the wallet may import only core/ and itself, while the node's
+own commands (`dotbit-node call`, `status`, `zone export`), the tests and the bench may import
+the wallet. Every failure is a NodeError with one line of text; a refused call keeps the node's
+code, so callers can tell "name never existed" from "node unreachable". The wallet and the
+node's commands word the same failures differently for their users (the wallet points at its
+--rpc-cookie flag, an operator sees the node's error code): NodeClient speaks the wallet's
+words, OperatorClient the node's.
 """
 from __future__ import annotations
 
@@ -21,30 +26,32 @@ VERIFY_ALREADY_IN_CHAIN = -27
 class NodeError(Exception):
     def __init__(self, message: str, code: int | None = None):
         super().__init__(message)
+        self.message = message
         self.code = code
 
 
 class NodeClient:
-    def __init__(self, url: str, cookie_file: str, timeout: float = 30.0):
+    def __init__(self, url: str, cookie_file: str | None = None, credentials: str | None = None,
+                 timeout: float = 60.0):
         self.url = urllib.parse.urlsplit(url)
         if self.url.scheme != "http" or not self.url.hostname:
             raise NodeError(f"bad RPC URL {url!r} (expected http://HOST:PORT)")
         self.cookie_file = cookie_file
+        self.credentials = credentials
         self.timeout = timeout
         self._ids = itertools.count(1)
         self._conn: http.client.HTTPConnection | None = None
-        self._auth: str | None = None
 
     def _authorization(self) -> str:
-        if self._auth is None:
+        # The cookie is read on every call: a restarted node writes a new one.
+        creds = self.credentials
+        if creds is None:
             try:
                 with open(self.cookie_file) as f:
                     creds = f.read().strip()
-            except OSError:
-                raise NodeError(f"cannot reach node: no RPC cookie at {self.cookie_file} "
-                                "(is the node running? see --rpc-cookie)") from None
-            self._auth = "Basic " + base64.b64encode(creds.encode()).decode()
-        return self._auth
+            except (OSError, TypeError):        # TypeError: no cookie file given at all
+                raise NodeError(self.no_cookie_text()) from None
+        return "Basic " + base64.b64encode(creds.encode()).decode()
 
     def call(self, method: str, *params):
         body = json.dumps({"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": list(params)})
@@ -61,20 +68,49 @@ class NodeClient:
             except (OSError, http.client.HTTPException) as e:
                 self.close()
                 if attempt:
-                    raise NodeError(f"cannot reach node at {self.url.geturl()}: "
-                                    f"{getattr(e, 'strerror', None) or e}") from None
+                    raise NodeError(self.unreachable_text(e)) from None
         if resp.status == 401:
-            raise NodeError("node refused the RPC cookie (stale cookie file? see --rpc-cookie)")
+            raise NodeError(self.refused_text())
         try:
             reply = json.loads(data)
         except ValueError:
             raise NodeError(f"bad reply from node (HTTP {resp.status})") from None
         err = reply.get("error")
         if err:
-            raise NodeError(str(err.get("message")).splitlines()[0], err.get("code"))
+            raise NodeError(self.error_text(err.get("message"), err.get("code")), err.get("code"))
         return reply.get("result")
 
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    # The wallet's words for its user.
+    def no_cookie_text(self) -> str:
+        return (f"cannot reach node: no RPC cookie at {self.cookie_file} "
+                "(is the node running? see --rpc-cookie)")
+
+    def unreachable_text(self, e: Exception) -> str:
+        return f"cannot reach node at {self.url.geturl()}: {getattr(e, 'strerror', None) or e}"
+
+    def refused_text(self) -> str:
+        return "node refused the RPC cookie (stale cookie file? see --rpc-cookie)"
+
+    def error_text(self, message, code) -> str:
+        return str(message).splitlines()[0]
+
+
+class OperatorClient(NodeClient):
+    """The node's own commands: the operator sees the node's whole error and its code."""
+
+    def no_cookie_text(self) -> str:
+        return f"cannot read RPC cookie {self.cookie_file!r}: is the node running?"
+
+    def unreachable_text(self, e: Exception) -> str:
+        return f"cannot reach node at {self.url.geturl()}: {e}"
+
+    def refused_text(self) -> str:
+        return "node refused the RPC credentials (stale cookie?)"
+
+    def error_text(self, message, code) -> str:
+        return f"{message} (code {code})"

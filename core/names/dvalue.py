@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, Mapping
 
-from core.names.dvalue_items import Issues, MinimaLT, is_domain_label, qualify, wire_length_ok
+from core.names.dnsname import is_domain_label, qualify, wire_length_ok
+from core.names.dvalue_items import Issues, MinimaLT
 from core.names.dvalue_tree import Builder, Node, find
 
 __all__ = ["Record", "Result", "MinimaLT", "lookup_records", "records_for_qname",

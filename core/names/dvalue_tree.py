@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from core.names import dvalue_items as items
+from core.names.dnsname import is_owner_label
 from core.names.dvalue_items import Issues
 
 MAP_DEPTH_LIMIT = 16
@@ -177,7 +178,7 @@ class Builder:
         children: dict[str, Node] = {}
         for key in sorted(raw, key=lambda k: (k.lower(), k)):
             label = key.lower()
-            if label not in ("", "*") and not items.is_owner_label(label):
+            if label not in ("", "*") and not is_owner_label(label):
                 self.issues.warn(f"map key is not a DNS label: {key!r:.60}")
                 continue
             sub = raw[key]

@@ -115,30 +115,41 @@ def check_name_tx(tx: Tx, coins: list, height: int, params,
         return NameOp(NAME_NEW, None, None, cov.items[0])
 
     if cov.type == NAME_FIRSTUPDATE:
-        if len(cov.items) != 3:
-            raise ValidationError("tx-firstupdate-bad-shape", 100)
-        name, rand, value = cov.items
-        _check_name_value(name, value)
-        if len(rand) != RAND_LEN:
-            raise ValidationError("tx-firstupdate-bad-rand", 100, "rand must be 20 bytes")
-        if prev is None or prev[1].covenant.type != NAME_NEW:
-            raise ValidationError("tx-firstupdate-missing-namenew", 100)
-        if prev[1].covenant.items[0] != commitment(rand, name):
-            raise ValidationError("tx-firstupdate-commitment-mismatch", 100)
-        if check_maturity and height - prev[1].height < params.min_firstupdate_depth:
-            # Not ban-worthy: it becomes valid a few blocks later.
-            raise ValidationError("tx-firstupdate-immature", 0,
-                                  f"name_new must be {params.min_firstupdate_depth} blocks deep")
-        current = lookup(name)
-        if current is not None and not is_expired(current, height, params):
-            raise ValidationError("tx-firstupdate-name-exists", 0, "name is registered and not expired")
-        burned = sum(o.value for o in tx.outputs if o.covenant.type == BURN)
-        if burned < registration_burn(name, height, params):
-            raise ValidationError("tx-firstupdate-burn-too-small", 100,
-                                  f"must burn {registration_burn(name, height, params)}")
-        return NameOp(NAME_FIRSTUPDATE, name, NameRecord(name, value, out.address, height, tx.txid, vout))
+        return _check_firstupdate(tx, vout, prev, height, params, lookup, check_maturity)
+    return _check_update(tx, vout, prev, height, params, lookup)
 
-    # NAME_UPDATE
+
+def _check_firstupdate(tx: Tx, vout: int, prev, height: int, params, lookup, check_maturity: bool) -> NameOp:
+    """`vout`: the name output; `prev`: (input index, coin) of the name input, or None."""
+    out = tx.outputs[vout]
+    cov = out.covenant
+    if len(cov.items) != 3:
+        raise ValidationError("tx-firstupdate-bad-shape", 100)
+    name, rand, value = cov.items
+    _check_name_value(name, value)
+    if len(rand) != RAND_LEN:
+        raise ValidationError("tx-firstupdate-bad-rand", 100, "rand must be 20 bytes")
+    if prev is None or prev[1].covenant.type != NAME_NEW:
+        raise ValidationError("tx-firstupdate-missing-namenew", 100)
+    if prev[1].covenant.items[0] != commitment(rand, name):
+        raise ValidationError("tx-firstupdate-commitment-mismatch", 100)
+    if check_maturity and height - prev[1].height < params.min_firstupdate_depth:
+        # Not ban-worthy: it becomes valid a few blocks later.
+        raise ValidationError("tx-firstupdate-immature", 0,
+                              f"name_new must be {params.min_firstupdate_depth} blocks deep")
+    current = lookup(name)
+    if current is not None and not is_expired(current, height, params):
+        raise ValidationError("tx-firstupdate-name-exists", 0, "name is registered and not expired")
+    burned = sum(o.value for o in tx.outputs if o.covenant.type == BURN)
+    if burned < registration_burn(name, height, params):
+        raise ValidationError("tx-firstupdate-burn-too-small", 100,
+                              f"must burn {registration_burn(name, height, params)}")
+    return NameOp(NAME_FIRSTUPDATE, name, NameRecord(name, value, out.address, height, tx.txid, vout))
+
+
+def _check_update(tx: Tx, vout: int, prev, height: int, params, lookup) -> NameOp:
+    out = tx.outputs[vout]
+    cov = out.covenant
     if len(cov.items) != 2:
         raise ValidationError("tx-nameupdate-bad-shape", 100)
     name, value = cov.items

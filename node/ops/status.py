@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from node.rpcclient import RPCClientError
+from wallet.nodeclient import NodeError
 
 
 def _ago(seconds: int) -> str:
@@ -59,7 +59,7 @@ def _port(p) -> str:
 def print_status(client, out=sys.stdout) -> int:
     try:
         s = client.call("getnodestatus")
-    except RPCClientError as e:
+    except NodeError as e:
         print(f"dotbit-node: status: no node answering at {client.url.geturl()} ({e.message}); "
               f"is it running with this --network/--datadir/--rpc-port?", file=sys.stderr)
         return 1

@@ -60,12 +60,12 @@ def _offline(params, datadir: str, args) -> tuple[int, str]:
 
 
 def _via_rpc(params, datadir: str, args) -> tuple[int, str]:
-    from node.rpcclient import RPCClient, RPCClientError
-    client = RPCClient(f"http://127.0.0.1:{args.rpc_port or params.rpc_port}",
+    from wallet.nodeclient import NodeError, OperatorClient
+    client = OperatorClient(f"http://127.0.0.1:{args.rpc_port or params.rpc_port}",
                        os.path.join(datadir, ".cookie"), timeout=600.0)
     try:
         result = client.call("dumpzone")
-    except RPCClientError as e:
+    except NodeError as e:
         raise OSError(f"the chain is in use and its node did not answer over RPC (its --rpc-port?): {e}") from None
     finally:
         client.close()

@@ -34,9 +34,7 @@ concatenate); a lookup only joins bytes under a 12-byte header.
 """
 from __future__ import annotations
 
-import io
 import logging
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -186,6 +184,15 @@ def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, anchors_
             dnskey_expires = min(dnskey_expires, anchors_expire)
         keys = {origin: dnskeys}
         state.chain = tuple(chain) + (rrset_wire(origin, dnskeys, sigs),)
+    _collect(zone, state, keys, dnskey_expires, now=now)
+    return state
+
+
+def _collect(zone: dns.zone.Zone, state: ZoneState, keys: dict | None, dnskey_expires: int | None, *,
+             now: float) -> None:
+    """Fills state with the zone's servable RRsets and its children's validated DS, each checked
+    against the apex `keys` when the zone is secure (None: insecure, nothing to check)."""
+    origin = zone.origin
     cuts = {n for n, node in zone.items() if n != origin and node.get_rdataset(IN, NS) is not None}
     for name, node in zone.items():
         owner = name.to_text().lower()
@@ -218,7 +225,6 @@ def evaluate_zone(zone: dns.zone.Zone, path: str, anchors: list | None, anchors_
             records = tuple(sorted((Record(owner, rtype, rdata_text(rtype, rd)) for rd in rdataset),
                                    key=lambda r: r.rdata))
             state.rrsets[(owner, rtype)] = ServedRRset(records, expires, wire)
-    return state
 
 
 def _bogus(state: ZoneState, reason: str) -> ZoneState:

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from core.crypto import hash160, verify_digest
 from core.names.dvalue import Record
-from core.names.dvalue_items import is_domain_label
+from core.names.dnsname import is_domain_label
 from core.names.rules import expires_in, is_expired
 from core.records import domain_of
 from core.sources import SourceAnswer

@@ -33,7 +33,7 @@ import dns.rrset
 import dns.zone
 
 from core.names.dvalue import lookup_records, minimalt_txt_rdata
-from core.names.dvalue_items import is_domain_label
+from core.names.dnsname import is_domain_label
 from core.names.rules import is_expired
 
 from node.names.index import NameIndex
