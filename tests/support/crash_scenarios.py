@@ -16,15 +16,15 @@ import sys
 import threading
 import time
 
-from conftest import Key
-from crash import Trial, after_kill, kill_during
-from names_util import LOCK, Funds, build
+from support.chain import Key
+from support.crash import Trial, after_kill, kill_during
+from support.name_txs import LOCK, Funds, build
 from core.names.ops import firstupdate_outputs, name_new_output, update_output
 from core.names.rules import commitment, registration_burn
 from core.params import REGTEST
 from node.rpcclient import RPCClient
-from nodeproc import NodeProcess
-from p2p_util import NAME as SYNC_NAME, build_chain, copy_chain
+from support.harness import NodeProcess
+from support.p2p import NAME as SYNC_NAME, build_chain, copy_chain
 
 MATURITY = REGTEST.coinbase_maturity
 DEPTH = REGTEST.min_firstupdate_depth

@@ -11,6 +11,9 @@ import time
 
 from node.rpcclient import RPCClient, RPCClientError
 
+# The repository root (tests/support/harness.py is two levels down): bench scripts, source scans.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 
 def free_port() -> int:
     with socket.socket() as s:

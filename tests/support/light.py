@@ -8,7 +8,7 @@ import subprocess
 import sys
 import tempfile
 
-from resolver_util import EPH_KEY, ID_KEY, TLS_DIGEST_B64, sample_names, started_resolver_node
+from support.resolver import EPH_KEY, ID_KEY, TLS_DIGEST_B64, sample_names, started_resolver_node
 from node.resolver.identity import load_or_create
 
 RESOLVE = os.path.join(os.path.dirname(sys.executable), "dotbit-resolve")

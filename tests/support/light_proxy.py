@@ -10,7 +10,7 @@ import threading
 import aiohttp
 from aiohttp import web
 
-from nodeproc import free_port
+from support.harness import free_port
 from core.envelope import open_envelope, seal
 
 

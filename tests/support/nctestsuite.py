@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-SUITE_PATH = Path(__file__).resolve().parent / "data" / "nctestsuite.txt"
+SUITE_PATH = Path(__file__).resolve().parents[1] / "data" / "nctestsuite.txt"
 SECTION_TAGS = ("AN", "NS", "AD")
 
 

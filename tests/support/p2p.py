@@ -9,8 +9,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from conftest import Key, make_block
-from names_util import Funds, firstupdate, name_new, update
+from support.chain import Key, make_block
+from support.name_txs import Funds, firstupdate, name_new, update
 from node.chain.mempool import Mempool
 from core.primitives import Tx, TxIn, TxOut
 from core.signing import sign_tx

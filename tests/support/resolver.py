@@ -11,9 +11,9 @@ import struct
 import subprocess
 import tempfile
 
-from conftest import Key
-from names_util import Funds, firstupdate, name_new, update
-from nodeproc import NodeProcess, free_port, running
+from support.chain import Key
+from support.name_txs import Funds, firstupdate, name_new, update
+from support.harness import NodeProcess, free_port, running
 from core.params import REGTEST
 
 OWNER = Key.from_seed(61)

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from conftest import Key, mine
-from resolver_util import needs_tools
+from support.chain import Key, mine
+from support.resolver import needs_tools
 from node.chain import layout as L
 from node.ops.maintenance import checkdb
 from core.names.dvalue import Record

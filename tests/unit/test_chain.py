@@ -5,7 +5,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import COIN, Key, make_block, mine, spend
+from support.chain import COIN, Key, make_block, mine, spend
 from node.chain import layout as L
 from node.chain.chainstate import ChainState
 from core.errors import StoreError, ValidationError

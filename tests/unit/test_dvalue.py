@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nctestsuite import SUITE_PATH, load_suite
+from support.nctestsuite import SUITE_PATH, load_suite
 from core.names.dvalue import (MinimaLT, Record, lookup_records, minimalt_txt_rdata,
                                records_for_qname)
 

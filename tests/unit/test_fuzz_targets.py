@@ -1,23 +1,18 @@
 """Short, seeded fuzz runs of every bench/fuzz.py target inside `make test`: hypothesis feeds
 each target random bytes and mutations of its valid corpus (derandomized, so every run sees
 the same inputs), and each input must end in success or in the target's documented error
-(bench/fuzz_targets.py holds the targets and their contracts; the long runs are
+(tests/support/fuzz_targets.py holds the targets and their contracts; the long runs are
 `python bench/fuzz.py --target T`)."""
 from __future__ import annotations
 
-import os
 import random
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-# Appended, not prepended: bench/wallet.py must not shadow the wallet package.
-sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-
-from fuzz import mutate  # noqa: E402
-from fuzz_targets import TARGETS, check  # noqa: E402
+from support.fuzz_mutate import mutate
+from support.fuzz_targets import TARGETS, check
 
 EXAMPLES = 300
 
@@ -58,7 +53,7 @@ def test_a_bug_behind_a_catch_all_is_still_a_finding(monkeypatch):
 
     dns_target, rpc_target = TARGETS["dns"], TARGETS["rpc"]
     monkeypatch.setattr(Responder, "_answer", broken)
-    from fuzz_targets import _responder
+    from support.fuzz_targets import _responder
     _responder()[0].invalidate()                      # answers cached by earlier runs skip _answer
     found = [check(dns_target, s) for s in dns_target.seeds()[:20]]
     assert any(isinstance(e, IndexError) for e in found), found
@@ -73,7 +68,7 @@ def test_a_bug_behind_a_catch_all_is_still_a_finding(monkeypatch):
 
 def test_rpc_corpus_reaches_real_methods():
     """Every seed call names a registered method, so mutations start from real dispatch."""
-    from fuzz_targets import rpc_replies
+    from support.fuzz_targets import rpc_replies
     from node.rpc.registry import METHOD_NOT_FOUND
     target = TARGETS["rpc"]
     seen = 0

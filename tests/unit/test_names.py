@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Key, make_block, mine
-from names_util import Funds, firstupdate, name_new, update
+from support.chain import Key, make_block, mine
+from support.name_txs import Funds, firstupdate, name_new, update
 from node.chain import layout as L
 from node.chain.chainstate import ChainState
 from core.errors import ValidationError

@@ -8,8 +8,8 @@ import functools
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import Clock, Key, make_block, mine
-from names_util import firstupdate, name_new, update
+from support.chain import Clock, Key, make_block, mine
+from support.name_txs import firstupdate, name_new, update
 from node.chain import layout as L
 from node.chain.chainstate import ChainState
 from core.errors import ValidationError
@@ -168,7 +168,7 @@ class World:
 
 
 class _Appender(list):
-    """names_util.build appends the change coin; FundsFromChain re-reads coins instead."""
+    """support.name_txs.build appends the change coin; FundsFromChain re-reads coins instead."""
 
     def append(self, item):
         pass

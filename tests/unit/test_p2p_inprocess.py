@@ -11,7 +11,7 @@ import os
 from core.errors import ValidationError
 from core.params import REGTEST
 from node.service import Node
-from nodeproc import free_port
+from support.harness import free_port
 from p2p import messages as M
 from p2p.network import P2PConfig
 

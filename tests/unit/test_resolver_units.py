@@ -10,7 +10,7 @@ import dns.name
 import dns.rrset
 import pytest
 
-from conftest import Key
+from support.chain import Key
 from core.names.rules import NameRecord
 from core.params import REGTEST
 from node.resolver.dnssec import REFRESH, VALIDITY, OnlineSigner, predecessor, successor, successor_after_subtree

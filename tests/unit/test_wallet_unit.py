@@ -4,21 +4,18 @@ checks and the tls item, coin selection."""
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import os
 import stat
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from core.consensus import check_tx_inputs, Coin
 from core.primitives import NAME_NEW, Covenant, TxOut
 from core.names.dvalue import lookup_records
 from core.params import REGTEST
+from support.wallet_cli import make_cert
 from wallet import storage
 from wallet.errors import WalletError
 from wallet.keys import HARDENED, ExtendedKey, Keychain, SeedError, parse_path, seed_from_words
@@ -126,19 +123,6 @@ def test_value_checks():
     assert data == b'{"ip":"1.2.3.4","ip4":"5.6.7.8","ns":7}'
     assert any("'ip4'" in w for w in warnings) and any("ns" in w for w in warnings)
     assert check_value("d/example", {"ip": "1.2.3.4"}, lambda n: None)[1] == []
-
-
-def make_cert(tmp_path, cn="example.bit"):
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-            .sign(key, hashes.SHA256()))
-    path = tmp_path / "cert.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return str(path), cert
 
 
 def test_tls_item_is_what_the_resolver_serves(tmp_path):

@@ -5,15 +5,10 @@ passes, nothing acknowledged is lost, the tip's name_root is the root of the nod
 records, and the wallet file opens, keeps its keys and completes its pending registration."""
 from __future__ import annotations
 
-import os
-import sys
 import time
 
-# Appended, not prepended: bench/wallet.py must not shadow the wallet package.
-sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-
-from crash import run, summary  # noqa: E402
-from crash_scenarios import SCENARIOS  # noqa: E402
+from support.crash import run, summary
+from support.crash_scenarios import SCENARIOS
 
 
 def test_kill_and_restart_every_scenario(tmp_path):

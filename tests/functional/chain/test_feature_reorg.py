@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from conftest import COIN, Key
-from nodeproc import NodeProcess, run_cli
+from support.chain import COIN, Key
+from support.harness import NodeProcess, run_cli
 from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
 from core.signing import sign_tx
 from node.mining.miner import solve_quick

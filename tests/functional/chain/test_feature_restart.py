@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 
-from nodeproc import NodeProcess, run_cli
+from support.harness import NodeProcess, run_cli
 
 
 def checkdb(datadir: str) -> None:

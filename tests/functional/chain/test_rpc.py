@@ -9,20 +9,12 @@ import json
 
 import pytest
 
-from conftest import COIN, Key
-from nodeproc import NodeProcess
+from support.chain import COIN, Key
 from core.primitives import Tx, TxIn, TxOut
 from core.signing import sign_tx
 from node.rpcclient import RPCClientError
 
 ALICE, BOB = Key.from_seed(11), Key.from_seed(12)
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    n = NodeProcess(str(tmp_path_factory.mktemp("rpc") / "node")).start()
-    yield n
-    n.stop()
 
 
 def raw_post(node, body: bytes, auth: bool = True):

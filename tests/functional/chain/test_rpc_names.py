@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Key
-from names_util import Funds, firstupdate, name_new, update
-from nodeproc import NodeProcess
+from support.chain import Key
+from support.name_txs import Funds, firstupdate, name_new, update
 from core.primitives import Header
 from core.names.proof import verify_proof
 from core.names.rules import NameRecord, tree_key
@@ -32,13 +31,6 @@ def error_of(fn, *a):
     with pytest.raises(RPCClientError) as e:
         fn(*a)
     return e.value
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    n = NodeProcess(str(tmp_path_factory.mktemp("rpcnames") / "node")).start()
-    yield n
-    n.stop()
 
 
 def test_name_lifecycle_over_rpc(node):

@@ -21,11 +21,10 @@ import dns.rdatatype
 import dns.rrset
 import pytest
 
-from dane_zones import TLSA_HEX, ZoneKeys, signed_zone, write_anchors, write_zone
-from light_proxy import LyingProxy
-from light_util import light_dir, resolve, resolver_key
-from nodeproc import NodeProcess, free_port, running
-from resolver_util import needs_tools
+from support.dane_zones import TLSA_HEX, ZoneKeys, signed_zone, write_anchors, write_zone
+from support.light import light_dir, resolve
+from support.harness import NodeProcess, free_port, running
+from support.resolver import needs_tools
 from core.params import get_params
 from node.resolver.dane import DANESource, read_anchors
 from core.envelope import open_envelope
@@ -56,17 +55,6 @@ def node():
     n = NodeProcess(os.path.join(d, "node"), "--http-port", str(port := free_port()), *args, "--dane-anchors", anchors)
     n.http_port, n.keys, n.child_keys, n.anchors, n.dir = port, keys, child_keys, anchors, d
     yield from running(n, remove=d)
-
-
-@pytest.fixture(scope="module")
-def key(node):
-    return resolver_key(node)
-
-
-@pytest.fixture(scope="module")
-def module_proxy(node, key):
-    with LyingProxy(f"http://127.0.0.1:{node.http_port}", key) as p:
-        yield p
 
 
 @pytest.fixture
@@ -304,7 +292,7 @@ def test_evidence_in_json_envelopes_is_base64(node, key):
 def test_evidence_from_a_bind_signed_zone_validates(tmp_path):
     """Interop: the same checks pass on a zone BIND signed (KSK+ZSK, NSEC), from the DS line
     BIND prints, and fail once BIND's signatures are past their window."""
-    from dane_zones import zone_text
+    from support.dane_zones import zone_text
     origin = "bind.example."
     (tmp_path / "bind.zone").write_text(zone_text(origin))
     run = lambda *cmd: subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, check=True,  # noqa: E731

@@ -14,28 +14,14 @@ import urllib.request
 import msgpack
 import pytest
 
-from light_proxy import LyingProxy
-from light_util import RESOLVE, light_dir, resolve, resolver_key, started_light_node
-from nodeproc import free_port
-from resolver_util import OTHER, OWNER, tool_query
+from support.light import RESOLVE, light_dir, resolve
+from support.harness import free_port
+from support.resolver import OTHER, OWNER, tool_query
 from core.names.proof import EMPTY
 from core.names.rules import NameRecord, tree_key
 from core.names.tree import NameTree
 from node.resolver.ekeys import make_update
 from core.envelope import open_envelope
-
-node = pytest.fixture(scope="module")(started_light_node)
-
-
-@pytest.fixture(scope="module")
-def key(node):
-    return resolver_key(node)
-
-
-@pytest.fixture(scope="module")
-def module_proxy(node, key):
-    with LyingProxy(f"http://127.0.0.1:{node.http_port}", key) as p:
-        yield p
 
 
 @pytest.fixture

@@ -11,11 +11,9 @@ import urllib.request
 
 import pytest
 
-from light_util import RESOLVE, b64, light_dir, resolve, resolver_key, started_light_node
-from resolver_util import EPH_KEY, OWNER, TLS_DIGEST
+from support.light import RESOLVE, b64, light_dir, resolve, resolver_key
+from support.resolver import EPH_KEY, OWNER, TLS_DIGEST
 from node.resolver.ekeys import make_update
-
-node = pytest.fixture(scope="module")(started_light_node)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +118,7 @@ def test_bad_input_one_line(cli, args, words):
 
 
 def test_unreachable_resolver(node):
-    from nodeproc import free_port
+    from support.harness import free_port
     r = resolve("light.bit", url=f"http://127.0.0.1:{free_port()}", pin="00" * 32, light_dir=light_dir(),
                 timeout=30)
     assert r.returncode == 2 and "connect" in r.stderr and len(r.stderr.strip().splitlines()) == 1

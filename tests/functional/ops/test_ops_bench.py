@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
-BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
-sys.path.append(BENCH)           # appended: bench/wallet.py must not shadow the wallet package
-import run_all  # noqa: E402
+from support.bench import BENCH, load_script
+
+run_all = load_script("run_all")
 
 
 def test_render_fills_tables_and_figures_and_says_what_was_not_run():

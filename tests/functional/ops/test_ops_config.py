@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from node.config import ConfigError, env_name, load, read_file
-from nodeproc import NodeProcess, free_port, run_cli
+from support.harness import NodeProcess, free_port, run_cli
 
 
 def write(path, text: str) -> str:

@@ -16,9 +16,9 @@ import dns.query
 import dns.rcode
 import pytest
 
-from nodeproc import NodeProcess, free_port, run_cli, running
-from names_util import name_new
-from resolver_util import OWNER, ResolverNode, new_datadir
+from support.harness import NodeProcess, free_port, run_cli, running
+from support.name_txs import name_new
+from support.resolver import OWNER, ResolverNode, new_datadir
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'

@@ -16,8 +16,8 @@ import msgpack
 import pytest
 from nacl.signing import VerifyKey
 
-from nodeproc import running
-from resolver_util import OWNER, ResolverNode, new_datadir
+from support.harness import running
+from support.resolver import OWNER, ResolverNode, new_datadir
 
 # --- the second client: everything below comes from docs/protocol.md ----------------------------
 

@@ -9,21 +9,15 @@ import os
 import struct
 from dataclasses import replace
 
-import pytest
 
-from conftest import COIN, Key
-from nodeproc import NodeProcess
+from support.chain import COIN, Key
+from support.harness import NodeProcess
 from core.primitives import Block, Tx, TxOut, block_merkle_root
 from node.mining.miner import solve_quick
 from core.params import REGTEST
 from node.service import open_chain
 from p2p import messages as M
-from p2p_util import RawPeer, build_chain, copy_chain, wait_until
-
-
-@pytest.fixture(scope="module")
-def cached(tmp_path_factory):
-    return build_chain(str(tmp_path_factory.mktemp("cache")), 300)
+from support.p2p import RawPeer, copy_chain, wait_until
 
 
 def chain_headers(datadir: str) -> list[bytes]:

@@ -2,16 +2,9 @@
 and a partition that heals onto the most-work chain."""
 from __future__ import annotations
 
-import pytest
-
-from nodeproc import NodeProcess
-from p2p_util import NAME, build_chain, copy_chain, name_update, pay, wait_until
-from conftest import Key
-
-
-@pytest.fixture(scope="module")
-def cached(tmp_path_factory):
-    return build_chain(str(tmp_path_factory.mktemp("cache")), 300)
+from support.harness import NodeProcess
+from support.p2p import NAME, copy_chain, name_update, pay, wait_until
+from support.chain import Key
 
 
 def start_all(nodes):

@@ -32,11 +32,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from conftest import Key
-from light_proxy import LyingProxy
-from light_util import light_dir, resolve, resolver_key
-from nodeproc import run_cli, running
-from resolver_util import OTHER, OWNER, TLS_DIGEST_B64, ResolverNode, needs_tools, new_datadir
+from support.chain import Key
+from support.light_proxy import LyingProxy
+from support.light import light_dir, resolve, resolver_key
+from support.harness import run_cli, running
+from support.resolver import OTHER, OWNER, TLS_DIGEST_B64, ResolverNode, needs_tools, new_datadir
 from core.crypto import decode_address
 from core.params import REGTEST
 from core.ca_evidence import spki_sha256

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from dane_zones import TLSA_HEX, ZoneKeys, drop_rrsig, flip_rrsig, signed_zone, write_anchors, write_zone
-from nodeproc import NodeProcess, free_port, run_cli, running
-from resolver_util import needs_tools
+from support.dane_zones import TLSA_HEX, ZoneKeys, drop_rrsig, flip_rrsig, signed_zone, write_anchors, write_zone
+from support.harness import NodeProcess, free_port, run_cli, running
+from support.resolver import needs_tools
 from core.names.dvalue import Record, lookup_records
 from node.resolver.dane import BOGUS, INSECURE, SECURE, DANESource
 from core.envelope import open_envelope
@@ -193,7 +193,7 @@ def test_bad_files_are_logged_never_raised(tmp, keys):
 
 
 def test_zone_origin_from_origin_directive_or_first_owner(tmp, keys):
-    from dane_zones import zone_text
+    from support.dane_zones import zone_text
     body = zone_text(ORIGIN)
     relative = body.replace(".example.com.", "").replace("example.com.", "@")
     for name, text in (("ttl-first", "$TTL 300\n" + body), ("origin", f"$ORIGIN {ORIGIN}\n" + relative)):
@@ -221,7 +221,7 @@ def test_reload_swaps_in_the_new_zone(tmp, keys):
 @needs_tools("dnssec-keygen", "dnssec-signzone", "dnssec-dsfromkey")
 def test_zone_signed_by_bind_validates(tmp):
     """Interop: a zone signed by BIND's dnssec-signzone (KSK+ZSK, NSEC) with the DS BIND prints."""
-    from dane_zones import zone_text
+    from support.dane_zones import zone_text
     origin = "bind.example."
     with open(os.path.join(tmp, "bind.zone"), "w") as f:
         f.write(zone_text(origin))

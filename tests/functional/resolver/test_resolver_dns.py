@@ -13,9 +13,8 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from resolver_util import MINIMALT_TXT, TLS_DIGEST, needs_tools, started_resolver_node, tool_query
+from support.resolver import MINIMALT_TXT, TLS_DIGEST, needs_tools, tool_query
 
-node = pytest.fixture(scope="module")(started_resolver_node)
 
 # (qname, type, expected rdata texts in the answer section)
 CASES = [

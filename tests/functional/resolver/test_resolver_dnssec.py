@@ -15,13 +15,12 @@ import dns.query
 import dns.rcode
 import pytest
 
-from nodeproc import free_port, run_cli, stop_process
-from resolver_util import needs_tools, started_resolver_node, unbound_conf
+from support.harness import free_port, run_cli, stop_process
+from support.resolver import needs_tools, unbound_conf
 
 UNBOUND = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")   # sbin may be off PATH
 pytestmark = needs_tools("unbound", "delv")
 
-node = pytest.fixture(scope="module")(started_resolver_node)
 
 QUERIES = [("example.bit.", "A", dns.rcode.NOERROR), ("_443._tcp.example.bit.", "TLSA", dns.rcode.NOERROR),
            ("nosuchname.bit.", "A", dns.rcode.NXDOMAIN), ("a.b.nosuch.example.bit.", "A", dns.rcode.NXDOMAIN),

@@ -15,7 +15,6 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
-import pytest
 
 from core.names.rules import NameRecord
 from core.params import REGTEST
@@ -23,9 +22,8 @@ from node.resolver.dns_answer import Responder
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.identity import ResolverKey
 from core.records import NameSource
-from resolver_util import sample_names, started_resolver_node
+from support.resolver import sample_names
 
-node = pytest.fixture(scope="module")(started_resolver_node)
 
 QNAMES = ["example.bit.", "www.example.bit.", "_443._tcp.example.bit.", "x.old.example.bit.", "deleg.bit.",
           "a.deleg.bit.", "nx.bit.", "bit.", "alias.example.bit.", "big.bit.", "_minimalt._udp.example.bit.",

@@ -9,7 +9,7 @@ import urllib.request
 import dns.message
 import dns.query
 
-from resolver_util import OWNER, ResolverNode, new_datadir
+from support.resolver import OWNER, ResolverNode, new_datadir
 from node.resolver.ekeys import make_update
 
 NAME = b"d/gossip"

@@ -15,15 +15,13 @@ import dns.message
 import dns.query
 import pytest
 
-from nodeproc import run_cli
-from resolver_util import EPH_KEY, OTHER, OWNER, started_resolver_node
+from support.harness import run_cli
+from support.resolver import EPH_KEY, OTHER, OWNER
 from core.crypto import sha256d
 from core.names.proof import verify_proof
 from core.names.rules import record_hash, tree_key
 from node.resolver.ekeys import make_update
 from core.envelope import EnvelopeError, open_envelope
-
-node = pytest.fixture(scope="module")(started_resolver_node)
 
 
 @pytest.fixture(scope="module")

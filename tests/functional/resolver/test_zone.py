@@ -10,7 +10,6 @@ into messages of at most 64 KiB."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 
@@ -25,8 +24,8 @@ import dns.rrset
 import dns.zone
 import pytest
 
-from nodeproc import free_port, run_cli, running, stop_process
-from resolver_util import ResolverNode, needs_tools, new_datadir, raw_transfer, sample_names, unbound_conf
+from support.harness import free_port, run_cli, running, stop_process
+from support.resolver import ResolverNode, needs_tools, new_datadir, raw_transfer, sample_names, unbound_conf
 
 from node.resolver.identity import ResolverKey
 from node.resolver.zone.signed import build_zone
@@ -390,9 +389,7 @@ def test_multi_message_axfr_from_a_real_chain_with_dig(tmp_path):
     """Some hundreds of names registered on a LevelDB chain (the benchmark's builder), served
     by the DNS server in-process: dig reassembles a transfer of several 64 KiB messages."""
     import asyncio
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
-    from resolver import build_chain
+    from support.name_chain import build_chain
 
     from core.params import REGTEST
     from node.resolver.dns_answer import Responder

@@ -30,8 +30,8 @@ import dns.tsig
 import dns.zone
 import pytest
 
-from nodeproc import free_port, run_cli, stop_node, stop_process
-from resolver_util import ResolverNode, needs_tools, new_datadir, raw_transfer, sample_names, unbound_conf
+from support.harness import free_port, run_cli, stop_node, stop_process
+from support.resolver import ResolverNode, needs_tools, new_datadir, raw_transfer, sample_names, unbound_conf
 
 from node.resolver.zone import tsig
 
@@ -387,9 +387,7 @@ def test_multi_message_transfer_signed_on_every_message(tmp_path):
     """400 names registered on a LevelDB chain (the benchmark's builder), served by a node
     process: the transfer spans several 64 KiB messages, each signed and chained to the last;
     changing one byte of a middle message breaks the check."""
-    import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
-    from resolver import build_chain
+    from support.name_chain import build_chain
     datadir = str(tmp_path / "chain")
     build_chain(datadir, 400)
     n = ResolverNode(datadir, "--axfr-allow", "127.0.0.1", "--axfr-tsig", f"xfr-key:{SECRET}")

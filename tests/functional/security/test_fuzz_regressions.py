@@ -7,21 +7,17 @@ import base64
 import hashlib
 import json
 import os
-import sys
 import urllib.error
 import urllib.request
 
 import msgpack
 import pytest
 
-# Appended, not prepended: bench/wallet.py must not shadow the wallet package.
-sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
-
-from fuzz_targets import TARGETS, check, world  # noqa: E402
-from core.params import REGTEST  # noqa: E402
-from core import envelope  # noqa: E402
-from light.verify import VerifyError, open_answer, verify_answer  # noqa: E402
-from nodeproc import NodeProcess  # noqa: E402
+from support.fuzz_targets import TARGETS, check, world
+from core.params import REGTEST
+from core import envelope
+from light.verify import VerifyError, open_answer, verify_answer
+from support.harness import NodeProcess
 
 # rpc: a JSON body nested deeper than the decoder recurses raised RecursionError out of
 # RPCServer.handle (aiohttp then answered a bare 500). Now: parse error -32700.
@@ -203,7 +199,7 @@ def test_found_input_keeps_to_the_contract(target, data):
 
 @pytest.mark.parametrize("method", ["name_show", "name_history", "name_pending", "name_scan", "getnameproof"])
 def test_rpc_too_long_name_is_invalid_parameter(method):
-    from fuzz_targets import rpc_replies
+    from support.fuzz_targets import rpc_replies
     (reply,) = rpc_replies(RPC_LONG_NAME.replace(b"name_history", method.encode()))
     assert reply["error"] == {"code": -8, "message": "the name is too long"}
 

@@ -21,7 +21,7 @@ import dns.rrset
 import msgpack
 import pytest
 
-from conftest import Key
+from support.chain import Key
 from core import crypto
 from core.crypto import sha256d, sighash, sign_digest, verify_digest
 from node.exposure import check_rpc_bind
@@ -32,15 +32,14 @@ from core import envelope
 from core import ca_proof
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.identity import ALGORITHM, ZONE, ResolverKey
-from nodeproc import NodeProcess, free_port, run_cli
+from support.harness import ROOT, NodeProcess, free_port, run_cli
 from p2p import messages as M
-from p2p_util import RawPeer, pay, wait_until
-from resolver_util import ResolverNode
+from support.p2p import RawPeer, pay, wait_until
+from support.resolver import ResolverNode
 from wallet import names as wallet_names
 from wallet import storage
 from wallet.keys import Keychain, seed_from_words
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASS = "correct horse battery staple 7f3a"
 
 

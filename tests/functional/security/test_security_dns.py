@@ -20,7 +20,7 @@ import dns.rdatatype
 import pytest
 
 from node.resolver.ratelimit import ALLOW, DROP, SLIP, ResponseRateLimiter, truncated_reply
-from resolver_util import ResolverNode, new_datadir, sample_names, started_resolver_node
+from support.resolver import ResolverNode, new_datadir, sample_names, started_resolver_node
 
 WIDE = {"ip6": [f"2001:db8::{i:x}" for i in range(1, 51)]}      # 50 AAAA: ~1.4 kB, ~1.5 kB signed
 

@@ -7,103 +7,13 @@ import base64
 import json
 import os
 import subprocess
-import sys
 import time
-
-import pytest
 
 from core.crypto import encode_address
 from core.params import REGTEST
-from nodeproc import NodeProcess, free_port
+from support.harness import free_port
+from support.wallet_cli import DEPTH, EXPIRY, PASS, make_cert, mature, mine, new_wallet, register_wait
 from wallet.keys import Keychain, seed_from_words
-from test_wallet_unit import make_cert
-
-PASS = "test passphrase"
-DEPTH = 12          # regtest MIN_FIRSTUPDATE_DEPTH
-EXPIRY = 30         # regtest expiry
-
-
-class W:
-    """One wallet file, driven through the CLI."""
-
-    def __init__(self, node: NodeProcess, path: str):
-        self.node = node
-        self.path = path
-        self.env = dict(os.environ, DOTBIT_WALLET_PASSPHRASE=PASS, DOTBIT_NETWORK="regtest",
-                        DOTBIT_RPC_URL=f"http://127.0.0.1:{node.rpc_port}",
-                        DOTBIT_RPC_COOKIE=os.path.join(node.datadir, ".cookie"))
-        self.env.pop("DOTBIT_WALLET_DEBUG", None)
-
-    def argv(self, *args):
-        return [sys.executable, "-m", "wallet.cli", "--wallet", self.path, *args]
-
-    def run(self, *args, ok=True, env=None, input=None) -> subprocess.CompletedProcess:
-        r = subprocess.run(self.argv(*args), capture_output=True, text=True, env=env or self.env,
-                           input=input, timeout=120)
-        if ok and r.returncode != 0:
-            raise AssertionError(f"{args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-        return r
-
-    def json(self, *args):
-        return json.loads(self.run(*args, "--json").stdout)
-
-    def fails(self, *args, match: str, env=None) -> str:
-        r = self.run(*args, ok=False, env=env)
-        err = r.stderr.strip()
-        assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
-        assert "Traceback" not in r.stderr and "\n" not in err, err
-        assert err.startswith("dotbit-wallet: error: ") and match in err, err
-        return err
-
-    def address(self) -> str:
-        return self.json("address")["address"]
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    n = NodeProcess(str(tmp_path_factory.mktemp("wallet-node")))
-    n.start()
-    n.miner = n.call("getminingaddress")
-    yield n
-    try:
-        n.stop()
-    except Exception:
-        n.kill()
-
-
-def mine(node, n=1, to=None):
-    node.call("generatetoaddress", n, to or node.miner)
-
-
-def new_wallet(node, tmp_path, name, coinbases=3) -> tuple[W, str]:
-    w = W(node, str(tmp_path / f"{name}.json"))
-    words = w.json("create")["words"]
-    if coinbases:
-        mine(node, coinbases, w.address())
-    return w, words
-
-
-def mature(node):
-    mine(node, 100)
-
-
-def register_wait(w: W, name: str, value: str) -> subprocess.CompletedProcess:
-    """`name register --wait` in the background while blocks arrive one by one."""
-    p = subprocess.Popen(w.argv("name", "register", name, "--value", value, "--wait", "--poll", "0.1"),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=w.env)
-    deadline = time.monotonic() + 90
-    checked = False
-    while p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.3)
-        if not checked and w.node.call("name_pending") != []:
-            w.json("balance")              # the waiting process does not hold the wallet locked
-            checked = True
-        if not w.node.call("name_pending", name):      # no firstupdate yet: one more block
-            mine(w.node)
-    out, err = p.communicate(timeout=30)
-    assert p.returncode == 0, (out, err)
-    mine(w.node)                      # confirm the firstupdate
-    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
 def test_two_wallets_trade_a_name_through_its_life(node, tmp_path):

@@ -18,9 +18,9 @@ from core.crypto import decode_address, hash160
 from core.ekey import EKeyUpdate
 from core.params import REGTEST
 from core.envelope import open_envelope
-from nodeproc import free_port, run_cli, running
-from resolver_util import ResolverNode, new_datadir
-from test_wallet_flows import EXPIRY, PASS, mature, mine, new_wallet, register_wait
+from support.harness import free_port, run_cli, running
+from support.resolver import ResolverNode, new_datadir
+from support.wallet_cli import EXPIRY, PASS, mature, mine, new_wallet, register_wait
 from wallet import ekeys, storage
 from wallet.nodeclient import NodeClient
 from wallet.wallet import Wallet
