@@ -1,4 +1,4 @@
-"""Fuzz one parser: the targets and their contracts are in bench/fuzz_targets.py.
+"""Fuzz one parser: the targets and their contracts are in tests/support/fuzz_targets.py.
 
     python bench/fuzz.py --target T [--runs 1000000] [--seed S] [--engine atheris|mutate]
     python bench/fuzz.py --target all ...                # every target in turn
@@ -27,13 +27,12 @@ import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, ".."))
-# The repository first (bench/wallet.py must not shadow the wallet package), bench/ after it.
-sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or ".") not in (HERE, ROOT)] + [HERE]
+# The repository first (bench/wallet.py must not shadow the wallet package), then tests/ (the
+# targets and the mutator are in tests/support/, shared with the tests), bench/ last.
+sys.path[:] = [ROOT] + [p for p in sys.path if os.path.abspath(p or ".") not in (HERE, ROOT)] + \
+    [os.path.join(ROOT, "tests"), HERE]
 
-INTERESTING = [0x00, 0x01, 0x7f, 0x80, 0xff, 0xc0, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xcc, 0xcd, 0xce, 0xcf,
-               0xd0, 0xd9, 0xdc, 0xdd, 0xde, 0xdf, 0x90, 0x91, 0x96, 0x9f, 0xa0, 0xbf, 0x3f, 0xe0,
-               ord("["), ord("{"), ord('"'), ord(":"), ord("."), ord("\\")]
-
+from support.fuzz_mutate import mutate  # noqa: E402
 
 class Findings:
     def __init__(self, target: str, directory: str):
@@ -96,49 +95,8 @@ class Stats:
                 f"{time.perf_counter() - self.start:.1f} s, {self.rate():,.0f} execs/s, {findings.summary()}")
 
 
-def mutate(rng: random.Random, parents: list[bytes]) -> bytes:
-    data = bytearray(rng.choice(parents))
-    for _ in range(1 + (rng.random() < 0.3) * rng.randrange(1, 6)):
-        op = rng.randrange(11)
-        n = len(data)
-        if op == 0 and n:
-            data[rng.randrange(n)] ^= 1 << rng.randrange(8)
-        elif op == 1 and n:
-            data[rng.randrange(n)] = rng.choice(INTERESTING)
-        elif op == 2 and n:
-            data[rng.randrange(n)] = rng.randrange(256)
-        elif op == 3:
-            i = rng.randrange(n + 1)
-            data[i:i] = rng.randbytes(rng.choice([1, 1, 2, 4, 8, 32]))
-        elif op == 4 and n:
-            i = rng.randrange(n)
-            del data[i:i + rng.choice([1, 1, 2, 4, 16, 64])]
-        elif op == 5 and n:
-            i = rng.randrange(n)
-            j = min(n, i + rng.choice([1, 2, 4, 8, 32, 128]))
-            k = rng.randrange(n + 1)
-            data[k:k] = data[i:j]
-        elif op == 6:
-            other = rng.choice(parents)
-            if other:
-                cut, ocut = rng.randrange(n + 1), rng.randrange(len(other))
-                data = data[:cut] + other[ocut:]
-        elif op == 7 and n:
-            del data[rng.randrange(n):]
-        elif op == 8 and n >= 2:                 # a little/big-endian integer field at a random place
-            i = rng.randrange(n - 1)
-            data[i:i + 2] = rng.choice([b"\x00\x00", b"\xff\xff", b"\x7f\xff", b"\x80\x00", b"\x00\x01"])
-        elif op == 9 and n:                      # repeat a structural byte (deep nesting, long runs)
-            i = rng.randrange(n)
-            data[i:i] = bytes([data[i]]) * rng.choice([2, 16, 256, 4096])
-        elif op == 10:                           # wrap what follows in deep nesting: msgpack
-            i = rng.randrange(n + 1)             # 1-element arrays, or JSON arrays
-            data[i:i] = b"\x91" * rng.choice([600, 1000]) if rng.random() < 0.5 else b"[" * rng.choice([1200, 5000])
-    return bytes(data)
-
-
 def run_mutate(target, runs: int, seed: int, findings: Findings, stats: Stats) -> None:
-    from fuzz_targets import check
+    from support.fuzz_targets import check
     rng = random.Random(seed)
     parents = list(target.seeds())
     outcomes: set = set()
@@ -165,8 +123,9 @@ def run_mutate(target, runs: int, seed: int, findings: Findings, stats: Stats) -
 
 def run_atheris(target_name: str, runs: int, seed: int, findings: Findings, stats: Stats, max_len: int) -> None:
     import atheris
-    with atheris.instrument_imports(include=["node", "p2p", "fuzz_targets"]):
-        import fuzz_targets
+    # core/ holds the parsers that moved out of node/ (issue 13), so it is instrumented too.
+    with atheris.instrument_imports(include=["core", "node", "p2p", "support.fuzz_targets"]):
+        from support import fuzz_targets
     target = fuzz_targets.TARGETS.get(target_name)
     if target is None:
         print(f"fuzz.py: unknown target {target_name!r}; one of {', '.join(fuzz_targets.TARGETS)}", file=sys.stderr)
@@ -196,7 +155,7 @@ def run_atheris(target_name: str, runs: int, seed: int, findings: Findings, stat
 def run_all_targets(args, seed: int) -> int:
     """Every target in turn, each in its own process (libFuzzer ends the process it runs in)."""
     import subprocess
-    from fuzz_targets import TARGETS
+    from support.fuzz_targets import TARGETS
     worst = 0
     for name in TARGETS:
         cmd = [sys.executable, os.path.abspath(__file__), "--target", name, "--runs", str(args.runs),
@@ -236,7 +195,7 @@ def main() -> int:
     if engine == "atheris" and args.target and not args.list and args.repro is None:
         target = None          # imported under instrumentation in run_atheris, not before
     else:
-        from fuzz_targets import TARGETS, check
+        from support.fuzz_targets import TARGETS, check
         if args.list or not args.target:
             print("targets:", " ".join(TARGETS))
             return 0 if args.list else 2

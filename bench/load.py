@@ -46,7 +46,7 @@ from core.params import REGTEST  # noqa: E402
 from wallet.nodeclient import NodeError, OperatorClient  # noqa: E402
 from figures import figure  # noqa: E402
 from load_probes import POLL, Querier, Watcher, rss_kib  # noqa: E402
-from nodeproc import NodeProcess, free_port  # noqa: E402
+from support.harness import NodeProcess, free_port  # noqa: E402
 
 P = REGTEST
 FEE = 20_000                   # far above the 1 unit/byte relay minimum for these sizes

@@ -22,7 +22,7 @@ class Watcher(threading.Thread):
     """Polls one node: when each txid first shows in its mempool or a block, its tip and mempool
     size. Its own RPC connection (the client is not thread-safe)."""
 
-    def __init__(self, node, index: int):         # node: a tests/nodeproc.NodeProcess
+    def __init__(self, node, index: int):         # node: a tests/support/harness.NodeProcess
         super().__init__(daemon=True)
         self.node, self.index = node, index
         self.rpc = OperatorClient(f"http://127.0.0.1:{node.rpc_port}", os.path.join(node.datadir, ".cookie"))

@@ -15,7 +15,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-from nodeproc import NodeProcess  # noqa: E402
+from support.harness import NodeProcess  # noqa: E402
 from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
 

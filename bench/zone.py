@@ -20,6 +20,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
+sys.path.append(os.path.join(HERE, "..", "tests"))     # the chain builder: tests/support/name_chain.py
 
 import dns.message  # noqa: E402
 
@@ -29,7 +30,7 @@ from node.resolver.zone.signed import chain_zone  # noqa: E402
 from node.resolver.zone.transfer import _render  # noqa: E402
 from node.service import open_chain  # noqa: E402
 from figures import figure  # noqa: E402
-from resolver import build_chain  # noqa: E402
+from support.name_chain import build_chain  # noqa: E402
 
 
 def measure(datadir: str, repeat: int) -> dict:

@@ -1,0 +1,176 @@
+"""Chain state: connecting blocks, spending, rejection reasons, reorgs and invalid branches."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from support.chain import COIN, Key, make_block, mine, spend
+from node.chain import layout as L
+from node.chain.chainstate import ChainState
+from core.errors import StoreError, ValidationError
+from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
+from node.chain.storage import MemoryDB
+from node.mining.miner import solve_quick
+from core.params import MAIN, REGTEST
+
+ALICE, BOB = Key.from_seed(1), Key.from_seed(2)
+
+
+def projection(db) -> dict:
+    return {p: list(db.iterator(prefix=p)) for p in L.PROJECTIONS}
+
+
+def replay(chain) -> dict:
+    """Projections of a fresh chain state fed the same main-chain blocks."""
+    fresh = ChainState(MemoryDB(), chain.params, clock=chain.clock)
+    for e in chain.chain[1:]:
+        assert fresh.process_block(chain.get_block(e.hash)) == "active"
+    return projection(fresh.db)
+
+
+def test_genesis_and_reopen(tmp_path, params):
+    from node.chain.storage import LevelDB
+    db = LevelDB(str(tmp_path / "d"))
+    c = ChainState(db, params)
+    assert c.height == 0 and c.tip.hash == params.genesis_hash
+    db.close()
+    db = LevelDB(str(tmp_path / "d"))
+    assert ChainState(db, params).tip.hash == params.genesis_hash
+    with pytest.raises(StoreError):
+        ChainState(db, MAIN)
+    db.close()
+
+
+def test_mine_and_spend(chain, mempool, clock):
+    mine(chain, mempool, ALICE.address, 101, clock)
+    assert chain.height == 101
+    first_cb = chain.get_block(chain.entry_at(1).hash).txs[0]
+    # Height 101 connecting now: the coinbase from height 1 is 100 deep at the next block.
+    tx = spend(mempool, ALICE, [(first_cb.txid, 0)], [(BOB.address, 10 * COIN)])
+    mempool.accept(tx)
+    assert tx.txid in mempool
+    mine(chain, mempool, ALICE.address, 1, clock)
+    assert tx.txid not in mempool
+    assert chain.get_coin(tx.txid, 0).value == 10 * COIN
+    assert chain.get_coin(first_cb.txid, 0) is None
+    block = chain.get_block(chain.tip.hash)
+    assert block.txs[1].txid == tx.txid
+    assert block.txs[0].outputs[0].value == 50 * COIN + 1000     # subsidy + fee
+    assert projection(chain.db) == replay(chain)
+
+
+def test_rejections(chain, mempool, clock):
+    mine(chain, mempool, ALICE.address, 102, clock)
+    cb1 = chain.get_block(chain.entry_at(1).hash).txs[0]
+    cb2 = chain.get_block(chain.entry_at(2).hash).txs[0]
+    cb_young = chain.get_block(chain.entry_at(100).hash).txs[0]
+
+    def reason(tx):
+        with pytest.raises(ValidationError) as e:
+            mempool.accept(tx)
+        return e.value.reason
+
+    assert reason(spend(mempool, ALICE, [(cb_young.txid, 0)], [(BOB.address, COIN)])) \
+        == "bad-txns-premature-spend-of-coinbase"
+    good = spend(mempool, ALICE, [(cb1.txid, 0)], [(BOB.address, COIN)])
+    bad_sig = replace(good, inputs=(replace(good.inputs[0], sig=bytes(64)),))
+    assert reason(bad_sig) == "bad-txns-bad-signature"
+    stolen = Tx(1, (TxIn(cb1.txid, 0, good.inputs[0].sig, BOB.pubkey),), good.outputs)
+    assert reason(stolen) == "bad-txns-wrong-key"
+    too_much = spend(mempool, ALICE, [(cb1.txid, 0)], [(BOB.address, 51 * COIN)], fee=0)
+    assert reason(too_much) == "bad-txns-in-belowout"
+    # high-S variant of a valid signature is refused (malleability)
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    sig = good.inputs[0].sig
+    high_s = sig[:32] + (n - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
+    assert reason(replace(good, inputs=(replace(good.inputs[0], sig=high_s),))) == "bad-txns-bad-signature"
+    mempool.accept(good)
+    double = spend(chain, ALICE, [(cb1.txid, 0)], [(BOB.address, 2 * COIN)])
+    assert reason(double) == "txn-mempool-conflict"
+    assert reason(good) == "txn-already-in-mempool"
+    # A block carrying a double spend inside itself is invalid and remembered.
+    d2a = spend(chain, ALICE, [(cb2.txid, 0)], [(BOB.address, COIN)])
+    d2b = spend(chain, ALICE, [(cb2.txid, 0)], [(BOB.address, 3 * COIN)])
+    bad = make_block(chain, None, ALICE.address, clock, extra_txs=[d2a, d2b])
+    with pytest.raises(ValidationError) as e:
+        chain.process_block(bad)
+    assert e.value.reason == "bad-txns-inputs-missingorspent"
+    with pytest.raises(ValidationError) as e:
+        chain.process_block(bad)
+    assert e.value.reason == "duplicate-invalid"
+    assert chain.tip.hash != bad.hash
+    # Coinbase claiming more than subsidy + fees.
+    t = make_block(chain, None, ALICE.address, clock)
+    cb = t.txs[0]
+    greedy_cb = Tx(1, (), (TxOut(51 * COIN, ALICE.address),), cb.locktime)
+    hdr = replace(t.header, merkle_root=block_merkle_root([greedy_cb]))
+    greedy = Block(solve_quick(hdr, 1 << 255), (greedy_cb,))
+    with pytest.raises(ValidationError) as e:
+        chain.process_block(greedy)
+    assert e.value.reason == "bad-cb-amount"
+
+
+def test_reorg_and_invalid_branch(chain, mempool, clock, params):
+    mine(chain, mempool, ALICE.address, 101, clock)
+    fork = chain.tip
+    cb1 = chain.get_block(chain.entry_at(1).hash).txs[0]
+    pay = spend(mempool, ALICE, [(cb1.txid, 0)], [(BOB.address, 7 * COIN)])
+    mempool.accept(pay)
+    main_blocks = mine(chain, mempool, ALICE.address, 2, clock)
+    assert chain.get_coin(pay.txid, 0) is not None
+    # A competing branch from `fork`, 3 blocks, mined by Bob, built on a second chain state.
+    side = ChainState(MemoryDB(), params, clock=clock)
+    for e in chain.chain[1:fork.height + 1]:
+        side.process_block(chain.get_block(e.hash))
+    side_blocks = mine(side, None, BOB.address, 3, clock)
+    assert chain.process_block(side_blocks[0]) == "side"
+    assert chain.process_block(side_blocks[1]) == "side"     # equal work: first seen stays
+    assert chain.tip.hash == main_blocks[-1].hash
+    assert chain.process_block(side_blocks[2]) == "active"
+    assert chain.tip.hash == side_blocks[2].hash
+    # The payment left the chain and went back to the mempool.
+    assert chain.get_coin(pay.txid, 0) is None and pay.txid in mempool
+    assert projection(chain.db) == replay(chain)
+    # Now a heavier branch (4 blocks) whose second block is invalid: the reorg attempt fails
+    # at it, the node returns to its chain, and the bad block and its children are remembered.
+    side2 = ChainState(MemoryDB(), params, clock=clock)
+    for e in chain.chain[1:fork.height + 1]:
+        side2.process_block(chain.get_block(e.hash))
+    b1 = mine(side2, None, BOB.address, 1, clock)[0]
+    b2 = raw_block(b1, fork.height + 2, 60 * COIN)          # pays itself too much
+    b3 = raw_block(b2, fork.height + 3, COIN)
+    b4 = raw_block(b3, fork.height + 4, COIN)
+    tip_before = chain.tip.hash
+    for b in (b1, b2, b3):
+        assert chain.process_block(b) == "side"
+    with pytest.raises(ValidationError) as e:
+        chain.process_block(b4)
+    assert e.value.reason == "bad-cb-amount"
+    assert chain.tip.hash == tip_before
+    assert chain.entries[b2.hash].invalid and chain.entries[b4.hash].invalid
+    assert not chain.entries[b1.hash].invalid
+    b5 = raw_block(b4, fork.height + 5, COIN)
+    with pytest.raises(ValidationError) as e:
+        chain.process_block(b5)
+    assert e.value.reason == "bad-prevblk"
+    assert projection(chain.db) == replay(chain)
+    # The remembered state survives a reopen of the same store.
+    again = ChainState(chain.db, params, clock=clock)
+    assert again.entries[b2.hash].invalid and again.tip.hash == tip_before
+
+
+def raw_block(prev: Block, height: int, cb_value: int) -> Block:
+    cb = Tx(1, (), (TxOut(cb_value, BOB.address),), height)
+    hdr = replace(prev.header, prev_hash=prev.hash, merkle_root=block_merkle_root([cb]),
+                  time=prev.header.time + 600, nonce=0)
+    return Block(solve_quick(hdr, 1 << 255), (cb,))
+
+
+def test_decode_rejects_trailing_and_oversize():
+    from core.errors import DecodeError
+    tx = Tx(1, (TxIn(bytes(32), 0, bytes(64), bytes(33)),), (TxOut(1, bytes(20)),))
+    with pytest.raises(DecodeError):
+        Tx.from_bytes(tx.to_bytes() + b"\x00")
+    with pytest.raises(DecodeError):
+        Tx.from_bytes(b"\x91" + b"\xc4\xff\xff" + bytes(1) * 200_000)

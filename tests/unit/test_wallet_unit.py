@@ -1,0 +1,235 @@
+"""Wallet parts without a node: BIP32 against the official vectors, the wallet file
+(round trip, wrong passphrase, upgrade from v1, atomic replace), registration salts, value
+checks and the tls item, coin selection."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from core.consensus import check_tx_inputs, Coin
+from core.primitives import NAME_NEW, Covenant, TxOut
+from core.names.dvalue import lookup_records
+from core.params import REGTEST
+from support.wallet_cli import make_cert
+from wallet import storage
+from wallet.errors import WalletError
+from wallet.keys import HARDENED, ExtendedKey, Keychain, SeedError, parse_path, seed_from_words
+from wallet.names import registration_salt
+from wallet.txbuild import WalletCoin, parse_amount, select_and_sign
+from wallet.values import add_tls, check_value, encode_value, minimalt_item, parse_value, tls_row
+
+# BIP32 test vector 1 (bitcoin/bips bip-0032.mediawiki)
+VECTOR1_SEED = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+VECTOR1 = [
+    ("m", "xpub661MyMwAqRbcFtXgS5sYJABqqG9YLmC4Q1Rdap9gSE8NqtwybGhePY2gZ29ESFjqJoCu1Rupje8YtGqsefD265TMg7usUDFdp6W1EGMcet8",
+     "xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi"),
+    ("m/0'", "xpub68Gmy5EdvgibQVfPdqkBBCHxA5htiqg55crXYuXoQRKfDBFA1WEjWgP6LHhwBZeNK1VTsfTFUHCdrfp1bgwQ9xv5ski8PX9rL2dZXvgGDnw",
+     "xprv9uHRZZhk6KAJC1avXpDAp4MDc3sQKNxDiPvvkX8Br5ngLNv1TxvUxt4cV1rGL5hj6KCesnDYUhd7oWgT11eZG7XnxHrnYeSvkzY7d2bhkJ7"),
+    ("m/0'/1", "xpub6ASuArnXKPbfEwhqN6e3mwBcDTgzisQN1wXN9BJcM47sSikHjJf3UFHKkNAWbWMiGj7Wf5uMash7SyYq527Hqck2AxYysAA7xmALppuCkwQ",
+     "xprv9wTYmMFdV23N2TdNG573QoEsfRrWKQgWeibmLntzniatZvR9BmLnvSxqu53Kw1UmYPxLgboyZQaXwTCg8MSY3H2EU4pWcQDnRnrVA1xe8fs"),
+    ("m/0'/1/2'", "xpub6D4BDPcP2GT577Vvch3R8wDkScZWzQzMMUm3PWbmWvVJrZwQY4VUNgqFJPMM3No2dFDFGTsxxpG5uJh7n7epu4trkrX7x7DogT5Uv6fcLW5",
+     "xprv9z4pot5VBttmtdRTWfWQmoH1taj2axGVzFqSb8C9xaxKymcFzXBDptWmT7FwuEzG3ryjH4ktypQSAewRiNMjANTtpgP4mLTj34bhnZX7UiM"),
+    ("m/0'/1/2'/2", "xpub6FHa3pjLCk84BayeJxFW2SP4XRrFd1JYnxeLeU8EqN3vDfZmbqBqaGJAyiLjTAwm6ZLRQUMv1ZACTj37sR62cfN7fe5JnJ7dh8zL4fiyLHV",
+     "xprvA2JDeKCSNNZky6uBCviVfJSKyQ1mDYahRjijr5idH2WwLsEd4Hsb2Tyh8RfQMuPh7f7RtyzTtdrbdqqsunu5Mm3wDvUAKRHSC34sJ7in334"),
+    ("m/0'/1/2'/2/1000000000", "xpub6H1LXWLaKsWFhvm6RVpEL9P4KfRZSW7abD2ttkWP3SSQvnyA8FSVqNTEcYFgJS2UaFcxupHiYkro49S8yGasTvXEYBVPamhGW6cFJodrTHy",
+     "xprvA41z7zogVVwxVSgdKUHDy1SKmdb533PjDz7J6N6mV6uS3ze1ai8FHa8kmHScGpWmj4WggLyQjgPie1rFSruoUihUZREPSL39UNdE3BBDu76"),
+]
+
+
+@pytest.mark.parametrize("path,xpub,xprv", VECTOR1)
+def test_bip32_vector1(path, xpub, xprv):
+    key = ExtendedKey.from_seed(VECTOR1_SEED).derive(parse_path(path))
+    assert key.xprv() == xprv
+    assert key.xpub() == xpub
+
+
+def test_parse_path_and_seed_words():
+    assert parse_path("m/44'/7h/0H/2/5") == [44 | HARDENED, 7 | HARDENED, HARDENED, 2, 5]
+    # BIP39 reference vector (Trezor): all-"abandon" entropy, empty passphrase
+    seed = seed_from_words("abandon " * 11 + "about")
+    assert seed.hex().startswith("5eb00bbddcf069084889a8ab9155568165f5c453ccb85e70811aaed6f6da5fc1")
+    with pytest.raises(SeedError, match="not a seed word"):
+        seed_from_words("abandon " * 11 + "bitcoinz")
+    with pytest.raises(SeedError, match="do not check out"):
+        seed_from_words("abandon " * 12)
+
+
+# --- wallet file -------------------------------------------------------------------------------
+
+def _doc():
+    return {"version": storage.VERSION, "network": "regtest", "seed": "00" * 64,
+            "used": {"0": 3, "1": 0, "2": 1}, "pending": {"d/x": {"state": "new"}}}
+
+
+def test_wallet_file_roundtrip_mode_and_wrong_passphrase(tmp_path):
+    path = str(tmp_path / "w.json")
+    storage.save(path, _doc(), storage.Sealer("correct horse"))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    doc, _ = storage.load(path, "correct horse")
+    assert doc == _doc()
+    assert "seed" not in open(path).read()          # nothing readable outside the box
+    with pytest.raises(storage.StorageError, match="wrong passphrase"):
+        storage.load(path, "wrong horse")
+    assert os.listdir(tmp_path) == ["w.json"]        # the temp file was renamed away
+
+
+def test_wallet_file_upgrade_from_v1_and_refuses_newer(tmp_path):
+    path = str(tmp_path / "old.json")
+    v1 = {"version": 1, "network": "regtest", "seed": "11" * 64, "used": {"0": 1, "1": 0, "2": 0}}
+    storage.save(path, v1, storage.Sealer("pw"))
+    doc, _ = storage.load(path, "pw")
+    assert doc["version"] == storage.VERSION and doc["pending"] == {} and doc["seed"] == "11" * 64
+    storage.save(path, dict(v1, version=storage.VERSION + 1), storage.Sealer("pw"))
+    with pytest.raises(storage.StorageError, match="newer"):
+        storage.load(path, "pw")
+
+
+def test_tampered_file_is_refused(tmp_path):
+    path = str(tmp_path / "w.json")
+    storage.save(path, _doc(), storage.Sealer("pw"))
+    env = json.load(open(path))
+    box = bytearray(base64.b64decode(env["nonce_box"]))
+    box[-1] ^= 1
+    env["nonce_box"] = base64.b64encode(bytes(box)).decode()
+    open(path, "w").write(json.dumps(env))
+    with pytest.raises(storage.StorageError, match="wrong passphrase .or the wallet file was altered"):
+        storage.load(path, "pw")
+
+
+# --- names and values -----------------------------------------------------------------------------
+
+def test_registration_salt_is_deterministic_per_key_and_name():
+    kc = Keychain(bytes(64))
+    k0, k1 = kc.key(2, 0), kc.key(2, 1)
+    assert registration_salt(k0.secret, b"d/a") == registration_salt(k0.secret, b"d/a")
+    assert len(registration_salt(k0.secret, b"d/a")) == 20
+    assert registration_salt(k0.secret, b"d/a") != registration_salt(k0.secret, b"d/b")
+    assert registration_salt(k0.secret, b"d/a") != registration_salt(k1.secret, b"d/a")
+
+
+def test_value_checks():
+    with pytest.raises(WalletError, match="not valid JSON"):
+        parse_value("{ip: 1}")
+    with pytest.raises(WalletError, match="JSON object"):
+        parse_value('["1.2.3.4"]')
+    with pytest.raises(WalletError, match="value too long: 5.. bytes, at most 520"):
+        encode_value({"txt": "x" * 520})
+    data, warnings = check_value("d/example", {"ip": "1.2.3.4", "ip4": "5.6.7.8", "ns": 7}, lambda n: None)
+    assert data == b'{"ip":"1.2.3.4","ip4":"5.6.7.8","ns":7}'
+    assert any("'ip4'" in w for w in warnings) and any("ns" in w for w in warnings)
+    assert check_value("d/example", {"ip": "1.2.3.4"}, lambda n: None)[1] == []
+
+
+def test_tls_item_is_what_the_resolver_serves(tmp_path):
+    import hashlib
+    path, cert = make_cert(tmp_path)
+    row = tls_row(open(path, "rb").read(), 3, 1, 1)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert row == [3, 1, 1, base64.b64encode(hashlib.sha256(spki).digest()).decode()]
+    value = add_tls({"ip": "1.2.3.4"}, row, 443)
+    assert add_tls(value, row, 443) == value                 # adding twice changes nothing
+    data, warnings = check_value("d/example", value, lambda n: None)
+    assert warnings == []
+    recs = lookup_records("d/example", lambda n: data.decode() if n == "d/example" else None).records
+    tlsa = [r.to_text() for r in recs if r.rtype == "TLSA"]
+    assert tlsa == [f"_443._tcp.example.bit. IN TLSA 3 1 1 {hashlib.sha256(spki).hexdigest().upper()}"]
+    with pytest.raises(WalletError, match="not a PEM"):
+        tls_row(b"junk", 3, 1, 1)
+
+
+def test_minimalt_item_checks_keys():
+    k = base64.b64encode(bytes(range(32))).decode()
+    assert minimalt_item(4000, k, k) == {"port": 4000, "id_key": k, "eph_key": k}
+    with pytest.raises(WalletError, match="32-byte"):
+        minimalt_item(4000, base64.b64encode(b"short").decode(), k)
+
+
+# --- coin selection --------------------------------------------------------------------------------
+
+def _coin(kc, i, value, kind="none", height=1, coinbase=False):
+    cov = {"type": kind} | ({"commitment": "00" * 20} if kind == "name_new" else {})
+    return WalletCoin(bytes([i]) * 32, 0, value, kc.key(0, i), cov, height, coinbase)
+
+
+def test_selection_skips_name_coins_and_immature_and_pays_exact_fee():
+    kc = Keychain(bytes(64))
+    name_coin = _coin(kc, 1, 10 * 10**8, "name_update")
+    immature = _coin(kc, 2, 50 * 10**8, coinbase=True, height=150)
+    small, big = _coin(kc, 3, 3 * 10**8), _coin(kc, 4, 5 * 10**8)
+    tip = 200
+    cands = [c for c in (name_coin, immature, small, big) if c.spendable_payment(tip, 100)]
+    assert cands == [small, big]
+    dest = kc.key(0, 9).address
+    change = kc.key(1, 0).address
+    tx, fee = select_and_sign([TxOut(6 * 10**8, dest)], cands, change, 3)
+    spent = {i.prev_txid for i in tx.inputs}
+    assert spent == {small.txid, big.txid}
+    assert tx.outputs[1].address == change
+    assert tx.outputs[1].value == 8 * 10**8 - 6 * 10**8 - fee
+    assert 3 * tx.size <= fee <= 3 * (tx.size + 8)
+    # the signatures are valid under consensus rules
+    coins = [Coin(c.value, c.key.address, Covenant(), 1, False) for c in (big, small)]
+    order = {big.txid: coins[0], small.txid: coins[1]}
+    assert check_tx_inputs(tx, [order[i.prev_txid] for i in tx.inputs], tip + 1, REGTEST) == fee
+
+
+def test_selection_drops_dust_change_and_reports_insufficient_funds():
+    kc = Keychain(bytes(64))
+    c = _coin(kc, 3, 100_000)
+    dest, change = kc.key(0, 9).address, kc.key(1, 0).address
+    tx, fee = select_and_sign([TxOut(99_000, dest)], [c], change, 1)
+    assert len(tx.outputs) == 1 and fee == 1_000
+    with pytest.raises(WalletError, match="insufficient funds"):
+        select_and_sign([TxOut(100_000, dest)], [c], change, 1)
+    with pytest.raises(WalletError, match="invalid amount"):
+        parse_amount("0.000000001")
+    assert parse_amount("1.5") == 150_000_000
+
+
+SAVE_LOOP = """
+import sys
+from wallet import storage
+path, pw = sys.argv[1], sys.argv[2]
+doc, sealer = storage.load(path, pw)
+print("ready", flush=True)
+i = doc["used"]["0"]
+while True:
+    i += 1
+    doc["used"]["0"] = i
+    doc["pending"] = {f"d/n{j}": {"state": "new", "value": "ab" * 40} for j in range(i % 200)}
+    storage.save(path, doc, sealer)
+"""
+
+
+def test_sigkill_during_saves_leaves_old_or_new_file(tmp_path):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+    path = str(tmp_path / "w.json")
+    storage.save(path, _doc(), storage.Sealer("pw"))
+    rng = random.Random(7)
+    last = 0
+    for _ in range(6):
+        p = subprocess.Popen([sys.executable, "-c", SAVE_LOOP, path, "pw"], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.3))
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        p.stdout.close()
+        doc, _ = storage.load(path, "pw")          # never torn: decrypts and parses
+        assert doc["used"]["0"] >= last
+        assert len(doc["pending"]) == doc["used"]["0"] % 200
+        last = doc["used"]["0"]
+    assert last > 3                                # the loop really saved many times
+    lock = storage.FileLock(path)
+    lock.acquire()                                 # stale temp files are swept under the lock
+    lock.release()
+    assert sorted(os.listdir(tmp_path)) == ["w.json", "w.json.lock"]
