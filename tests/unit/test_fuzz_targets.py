@@ -59,7 +59,7 @@ def test_a_bug_behind_a_catch_all_is_still_a_finding(monkeypatch):
 
     call = b'{"method": "getblockchaininfo", "params": [], "id": 1}'
     assert check(rpc_target, call) is None            # builds the node, registers every method
-    from fuzz_targets import _rpc
+    from support.fuzz_targets import _rpc
     methods = _rpc()[1].registry.methods
     monkeypatch.setitem(methods, "getblockchaininfo", dataclasses.replace(methods["getblockchaininfo"], fn=broken))
     e = check(rpc_target, call)
