@@ -5,6 +5,11 @@ A CA record at `_PORT._tcp.HOST.` is `3 1 1 SHA-256(SPKI)` (DANE-EE, public key,
 RFC 7671 §5.1's recommendation: it survives re-issuance with the same key) of a leaf the CA
 issued for HOST. A client that knows the CA certificate checks that the leaf the envelope
 carries is signed by it, is valid now, names HOST, and hashes to the record.
+
+Each leaf also names the owner address that proved control when it was issued (OWNER_OID), so
+a client can see from the name's proven record that the name has not changed hands since: the
+CA revokes on transfer, expiry and reorg, and those revocations are thus checkable from the
+chain alone, without trusting whoever relays the CRL.
 """
 from __future__ import annotations
 
@@ -15,6 +20,9 @@ import re
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+# A private extension under the UUID arc (ITU-T X.667 / RFC 4122 §C: no registration needed):
+# extnValue is an OCTET STRING holding the 20-byte owner address.
+OWNER_OID = x509.ObjectIdentifier("2.25.91813943104983731511846703507382144779")
 _TLSA_OWNER = re.compile(r"_([0-9]{1,5})\._tcp\.(.+\.)$")
 
 
@@ -54,8 +62,23 @@ def names_host(cert: x509.Certificate, host: str) -> bool:
     return any(n == host or (n.startswith("*.") and n[2:] == parent) for n in dns_names(cert))
 
 
-def check_leaf(leaf_der: bytes, ca: x509.Certificate, host: str, now: float) -> str:
-    """The TLSA rdata the leaf vouches for at `host`, after checking it chains to `ca`."""
+def owner_extension(address: bytes) -> x509.UnrecognizedExtension:
+    return x509.UnrecognizedExtension(OWNER_OID, b"\x04\x14" + address)
+
+
+def leaf_owner(cert: x509.Certificate) -> bytes | None:
+    """The owner address the CA bound into the leaf; None if it names none."""
+    try:
+        value = cert.extensions.get_extension_for_oid(OWNER_OID).value.value
+    except (x509.ExtensionNotFound, ValueError, AttributeError):
+        return None
+    return value[2:] if len(value) == 22 and value[:2] == b"\x04\x14" else None
+
+
+def check_leaf(leaf_der: bytes, ca: x509.Certificate, host: str, now: float,
+               owner: bytes | None = None) -> str:
+    """The TLSA rdata the leaf vouches for at `host`, after checking it chains to `ca` (and,
+    given `owner`, that the CA issued it to that owner address)."""
     try:
         leaf = x509.load_der_x509_certificate(leaf_der)
     except (ValueError, TypeError):
@@ -69,4 +92,6 @@ def check_leaf(leaf_der: bytes, ca: x509.Certificate, host: str, now: float) -> 
         raise EvidenceError("the leaf is not valid now")
     if not names_host(leaf, host):
         raise EvidenceError(f"the leaf does not name {host}")
+    if owner is not None and leaf_owner(leaf) != owner:
+        raise EvidenceError("the leaf was issued to another owner than the name's proven one")
     return tlsa_rdata(leaf)

@@ -1,8 +1,9 @@
 """TLSA records from a source other than the chain (sources.Policy: the CA, DANE), as a light
-client checks them. They come apart from the chain's, with their source named, and replace the
-chain's TLSA at the asked name. CA records are accepted only for a name the proofs show live;
-a client that knows the CA certificate (`ca_certs`) also checks each record is the SPKI hash
-of a leaf, carried in the envelope, that the CA signed for that host and that is valid now.
+client checks them. Under bit. the chain is authoritative: DANE records are refused there, CA
+records only stand where the chain has no TLSA of its own, and only once the client has checked
+each is the SPKI hash of a leaf, carried in the envelope, that a CA certificate the user pinned
+(`--ca-cert`) signed for that host, valid now, issued to the owner the proofs show for a live
+name. Without a pinned CA they are refused: the resolver's word is never enough.
 
 Names outside bit. are the DANE source's alone (no chain data, no proofs): light/dane.py
 checks them, against the client's DNSSEC trust anchors when it has them.
@@ -34,17 +35,27 @@ def verify_dane(body: dict, fqdn: str, qtype: str, anchors: dict, now: float) ->
     return out
 
 
-def take_alt(out: Verified, answer: dict, trust_of: Callable[[str, dict, list], str]) -> None:
-    """If another source answered out's question, its TLSA replaces the chain's at the name (the
-    policy put it first), with the trust `trust_of(source, group, records)` gives it."""
+def take_alt(out: Verified, answer: dict, chain_has_tlsa: bool,
+             check_ca: Callable[[dict, list], str]) -> None:
+    """If another source answered out's question, its TLSA replaces the chain's at the name, but
+    only where the policy (protocol.md §5) lets it: never DANE under bit., the CA only where
+    the chain has nothing for that TLSA owner (`chain_has_tlsa`, from what we checked of the
+    chain), and only once `check_ca(group, records)` has checked the CA's evidence itself and
+    said, in one line, what it checked. The resolver's "source" label is never taken on its
+    word: it only says which of these checks must pass."""
     source, group = _alt_group(answer, out.fqdn, out.qtype)
     if group is None:
         return
+    if source == "dane":
+        raise VerifyError("source", f"DANE records for {out.fqdn}, a name under bit., where the chain is "
+                                    f"authoritative")
+    if chain_has_tlsa:
+        raise VerifyError("source", f"CA records for {out.fqdn}, which has its own TLSA (tls) on chain")
     records = _alt_records(group, out.fqdn)
-    alt_trust = trust_of(source, group, records)
+    detail = check_ca(group, records)
     out.records = [r for r in out.records if not (r.owner == out.fqdn and r.rtype == "TLSA")] + records
     out.tls = [t for t in out.tls if t[0] != out.fqdn] + [[r.owner, r.rdata] for r in records]
-    out.source, out.alt_trust = source, alt_trust
+    out.source, out.alt_trust, out.alt_detail = "ca", "ca-cert", detail
 
 
 def _alt_group(answer: dict, fqdn: str, qtype: str):
@@ -54,7 +65,7 @@ def _alt_group(answer: dict, fqdn: str, qtype: str):
         raise VerifyError("shape", "malformed record source")
     if source == "chain":
         if groups:
-            raise VerifyError("shape", "records from another source while the chain answered")
+            raise VerifyError("source", "records from another source while the chain answered")
         return source, None
     if len(groups) != 1 or not isinstance(groups[0], dict) or groups[0].get("source") != source:
         raise VerifyError("shape", f"the {source} records are missing or malformed")
@@ -76,33 +87,41 @@ def _alt_records(group: dict, fqdn: str) -> list[Record]:
     return records
 
 
-def check_ca(group: dict, records: list[Record], fqdn: str, proven: dict, height: int, params, now: float,
-             ca_certs) -> str:
-    """The trust CA records earn: "ca-cert" when each is backed by a leaf one of `ca_certs`
-    issued, "resolver" when we know no CA certificate; VerifyError otherwise."""
+def check_ca(group: dict, records: list[Record], fqdn: str, proven: dict | None, height: int, params,
+             now: float, ca_certs) -> str:
+    """What was checked of CA records, in one line, once each is the key of a leaf that one of
+    `ca_certs` (the user's pinned CA certificates) signed for the host, valid now, issued to the
+    owner the proofs show for a live name; VerifyError("ca") otherwise, and when there is no
+    pinned CA to check against. `proven` None (trust pinned): the owner is not checked."""
     from core.ca_evidence import EvidenceError, check_leaf, tlsa_owner
+    if not ca_certs:
+        raise VerifyError("ca", f"CA records for {fqdn} and no --ca-cert to check them against: refused")
     owner = tlsa_owner(fqdn)
     name = domain_of(owner[1]) if owner else None
     if name is None:
         raise VerifyError("ca", f"{fqdn} is not a TLSA owner under bit.")
-    rec = proven.get(name.encode())
-    if rec is None or is_expired(rec, height, params):
-        raise VerifyError("ca", f"CA records for {name}, which the proofs show is not live")
-    if not ca_certs:
-        return "resolver"
+    address = None
+    if proven is not None:
+        rec = proven.get(name.encode())
+        if rec is None or is_expired(rec, height, params):
+            raise VerifyError("ca", f"CA records for {name}, which the proofs show is not live")
+        address = rec.address
     evidence = group.get("evidence")
     certs = evidence.get("certs") if isinstance(evidence, dict) else None
     if not isinstance(certs, list) or any(type(c) is not bytes for c in certs):
         raise VerifyError("ca", "the CA records come without their certificates")
-    vouched = set()
+    vouched, why = set(), "no certificate given"
     for der in certs:
         for ca in ca_certs:
             try:
-                vouched.add(check_leaf(der, ca, owner[1], now))
+                vouched.add(check_leaf(der, ca, owner[1], now, address))
                 break
-            except EvidenceError:
-                continue
+            except EvidenceError as e:
+                why = str(e)
     missing = [r.rdata for r in records if r.rdata.upper() not in vouched]
     if missing:
-        raise VerifyError("ca", f"{missing[0]} at {fqdn} is not backed by a leaf our CA issued for {owner[1]}")
-    return "ca-cert"
+        raise VerifyError("ca", f"{missing[0]} at {fqdn} is not backed by a leaf our CA issued for {owner[1]} "
+                                f"({why})")
+    whose = f"to {name}'s proven owner at height {height}" if proven is not None else "(owner NOT checked: trust pinned)"
+    return (f"each record is the key of a leaf signed by your --ca-cert, naming {owner[1]}, valid now, issued "
+            f"{whose}; revocation on the owner's request is not checked")

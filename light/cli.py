@@ -5,7 +5,7 @@
   dotbit-resolve [options] HOST.OTHER [TYPE]   a name outside bit., from the resolver's DANE zones
                                                (TYPE: A, AAAA, TLSA, CNAME, all; TLSA on a host
                                                name asks for _443._tcp.HOST), DNSSEC-validated
-                                               here when --dane-anchors covers it
+                                               here from --dane-anchors (refused without)
   dotbit-resolve [options] sync                sync headers only
   dotbit-resolve [options] serve --port P      local DNS stub for .bit on 127.0.0.1
 
@@ -105,8 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the verified answer as JSON")
     p.add_argument("--progress", action="store_true", help="show header sync progress (default on a tty)")
     p.add_argument("--port", type=int, help="serve: DNS port on 127.0.0.1 (default 5353)")
-    p.add_argument("--ca-cert", action="append", help="PEM certificate of a .bit CA whose TLSA records we "
-                                                      "check against it (repeatable)")
+    p.add_argument("--ca-cert", action="append", help="PEM certificate of a .bit CA whose TLSA records are "
+                                                      "checked against it (repeatable; without it CA records "
+                                                      "are refused)")
     p.add_argument("--dane-anchors", metavar="FILE", help="DS/DNSKEY trust anchors (zone-file lines, as for "
                                                          "the node's --dane-anchors) that names outside bit. "
                                                          "are DNSSEC-validated from")
@@ -311,7 +312,7 @@ def _as_json(v: Verified, shown: str, tip) -> dict:
            "minimalt": [_mlt_json(m) for m in v.minimalt], "expired": v.expired,
            "proven": sorted(n.decode("utf-8", "replace") for n in v.proven), "source": v.source}
     if v.source != "chain":
-        out["source_trust"] = v.alt_trust
+        out["source_trust"], out["source_checked"] = v.alt_trust, v.alt_detail
     if v.trust == "dane":
         out["checked"] = v.alt_detail
         for k in ("height", "block", "our_tip", "proven", "expired"):
@@ -335,9 +336,6 @@ def _as_text(v: Verified, shown: str, tip) -> str:
     if v.trust == "dane":
         lines = [f";; dotbit-resolve {v.fqdn} {shown}", f";; status: {v.status}, outside bit.: from the resolver's "
                  f"DANE zones, trust {v.alt_trust}", f";; checked: {v.alt_detail}"]
-        if v.alt_trust != "dnssec-verified":
-            lines.append(";; NOT verified here: " + ("no DNSSEC at all" if v.alt_trust == "insecure"
-                                                     else "the resolver's word (give --dane-anchors)"))
         return "\n".join(lines + [f"{r.owner}\tIN\t{r.rtype}\t{r.rdata}" for r in v.records])
     if v.trust == "pinned":
         lines.append(";; TRUST: pinned resolver key only -- name proofs NOT checked (DNSNMC-style)")
@@ -345,7 +343,7 @@ def _as_text(v: Verified, shown: str, tip) -> str:
         names = ", ".join(sorted(n.decode("utf-8", "replace") for n in v.proven)) or "none"
         lines.append(f";; verified: signature, header in our chain (tip {tip}), proofs of {names}")
     if v.source != "chain":
-        lines.append(f";; TLSA from the {v.source} source (checked: {v.alt_trust})")
+        lines.append(f";; TLSA at {v.fqdn} from the {v.source} source, checked here: {v.alt_detail}")
     for name in v.expired:
         lines.append(f";; EXPIRED: {name} is expired at height {v.height}")
     if v.status == "NXDOMAIN":

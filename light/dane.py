@@ -12,12 +12,11 @@ those must sign the zone's DNSKEY RRset; a child's DS must be signed by its pare
 and vouch for the child's keys; the answer RRsets must be signed by a zone key of a zone at
 or above their owner, inside the anchor; every RRSIG's window must hold `now`.
 
-What trust a result gets (Verified.alt_trust):
-- "dnssec-verified": validated here from our anchors;
-- "resolver-says-secure": the resolver says DNSSEC validated, we have no anchor for the name
-  (none configured, or none at or above it), so that is its word only;
-- "insecure": the resolver says the zone has no DNSSEC; refused for a name under our anchor.
-Denials ("not-found") come without NSEC proofs: they stay the resolver's word.
+Records are accepted only as "dnssec-verified" (Verified.alt_trust): validated here from our
+anchors. Without an anchor at or above the name (none configured, or none covering it) the
+answer is refused, whether the resolver calls it secure or insecure: either would be its word
+alone. Denials ("not-found") come without NSEC proofs: they stay the resolver's word (it can
+always refuse to answer), and are printed as such.
 
 Pure: bytes and a time in, a verdict out (no I/O, no clock).
 """
@@ -38,7 +37,7 @@ from light.verdict import VerifyError
 DNSKEY, DS, RRSIG = dns.rdatatype.DNSKEY, dns.rdatatype.DS, dns.rdatatype.RRSIG
 ZONE_FLAG, REVOKE = dns.dnssec.Flag.ZONE, dns.dnssec.Flag.REVOKE
 MAX_EVIDENCE = 65535                 # one DNS message
-VERIFIED, RESOLVER_SAYS, INSECURE = "dnssec-verified", "resolver-says-secure", "insecure"
+VERIFIED = "dnssec-verified"
 
 
 def covering_anchor(fqdn: str, anchors: dict) -> dns.name.Name | None:
@@ -63,11 +62,9 @@ def check_answer(answer: dict, fqdn: str, qtype: str, anchors: dict, now: float)
     if type(secure) is not bool or answer.get("secure", secure) is not secure:
         raise VerifyError("shape", "the DANE answer does not say consistently whether it is secure")
     anchor = covering_anchor(fqdn, anchors)
-    if anchor is None:
-        why = "no trust anchors configured" if not anchors else "none of our trust anchors covers it"
-        if secure:
-            return records, RESOLVER_SAYS, f"the resolver says DNSSEC validated it ({why}, not checked here)"
-        return records, INSECURE, f"the resolver says its zone has no DNSSEC ({why})"
+    if anchor is None:        # all we would have is the resolver's word ("secure" or not): refused
+        why = "no --dane-anchors given" if not anchors else "none of your --dane-anchors covers it"
+        raise VerifyError("dane", f"records for {fqdn} and {why}, so their DNSSEC cannot be checked here: refused")
     if not secure:
         raise VerifyError("dane", f"the resolver marks {fqdn} insecure, but our trust anchor for "
                                   f"{anchor.to_text()} covers it (a downgrade)")

@@ -31,10 +31,9 @@ class Verified:
     minimalt: list = field(default_factory=list)     # [{owner, ip, port, id_key, eph_key, eph_update}]
     proven: dict = field(default_factory=dict)       # name -> NameRecord | None
     expired: list = field(default_factory=list)      # names whose record is expired at `height`
-    source: str = "chain"            # who answered the TLSA question: chain, ca or dane
-    alt_trust: str = ""              # for ca/dane records: ca-cert, resolver, dnssec, insecure, pinned,
-    #                                  dnssec-verified, resolver-says-secure, resolver-says-absent
-    alt_detail: str = ""             # one line: how the dane records were checked
+    source: str = "chain"            # whose TLSA was accepted: chain, ca or dane (set by its checker)
+    alt_trust: str = ""              # what checked ca/dane data: ca-cert, dnssec-verified, resolver-says-absent
+    alt_detail: str = ""             # one line: what exactly was checked of the ca/dane data
 
 
 def text_record(owner, rtype, rdata) -> Record:

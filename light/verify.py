@@ -13,9 +13,10 @@ requires the resolver's records to be exactly those. So a resolver holding a val
 cannot change a value, hide a name, or serve an old state beyond the staleness bound.
 
 Names outside bit., and TLSA records from another source than the chain (the CA, DANE), are
-checked in altrecords.py; the verdicts (VerifyError, Verified) live in verdict.py and are
-importable from here too. The chain's own records are checked exactly as before whatever the
-source.
+checked in altrecords.py: under bit. the chain is authoritative, so another source only fills
+a TLSA owner the proven chain leaves empty, and only with evidence checked here. The verdicts
+(VerifyError, Verified) live in verdict.py and are importable from here too. The chain's own
+records are checked exactly as before whatever the source.
 
 Imports: primitives, consensus header rules, name rules and proofs, the envelope verifier, the
 ekey wire format and the d/ interpreter only; no I/O, no clock (time is passed in).
@@ -132,7 +133,8 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
     answer = _answer_of(body)
     out = Verified(fqdn, qtype, "NOERROR", tip["height"], tip["hash"], trust)
     if trust == "pinned":                # DNSNMC-style: the resolver's signature is all we check
-        return _take_pinned(out, answer)
+        return _take_pinned(out, answer, lambda group, records: check_ca(group, records, fqdn, None, tip["height"],
+                                                                        params, now, ca_certs))
 
     _check_tip(tip, header_at, local_height, max_behind)
     proven = _check_proofs(body.get("proofs"), tip["name_root"])
@@ -156,11 +158,8 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
         return out
     out.records, (out.tls, out.minimalt) = mine, _match(answer, ans, mine, fqdn, qtype)
 
-    def trust_of(source: str, group: dict, records: list) -> str:
-        if source == "ca":
-            return check_ca(group, records, fqdn, proven, tip["height"], params, now, ca_certs)
-        return "dnssec" if group.get("secure") is True else "insecure"
-    take_alt(out, answer, trust_of)
+    take_alt(out, answer, bool(select(ans.records, fqdn, "TLSA")),
+             lambda group, records: check_ca(group, records, fqdn, proven, tip["height"], params, now, ca_certs))
     return out
 
 
@@ -176,8 +175,10 @@ def _answer_of(body: dict) -> dict | None:
     return answer
 
 
-def _take_pinned(out: Verified, answer: dict | None) -> Verified:
-    """The resolver's answer as it stands (shape checked only)."""
+def _take_pinned(out: Verified, answer: dict | None, check_ca) -> Verified:
+    """The resolver's answer as it stands (shape checked only), except that records from
+    another source still face the same policy and CA check: pinning the resolver's key is
+    trusting its chain data, not letting it swap in other sources' keys."""
     if answer is None:
         out.status = "NXDOMAIN"
         return out
@@ -186,7 +187,7 @@ def _take_pinned(out: Verified, answer: dict | None) -> Verified:
     except (TypeError, ValueError):
         raise VerifyError("shape", "malformed record") from None
     out.tls, out.minimalt = answer["tls"], answer["minimalt"]
-    take_alt(out, answer, lambda *_: "pinned")
+    take_alt(out, answer, bool(select(out.records, out.fqdn, "TLSA")), check_ca)
     return out
 
 

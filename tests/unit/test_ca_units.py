@@ -123,9 +123,13 @@ def test_authority_issue_crl_ocsp(tmp_path):
     with pytest.raises(CAError):
         init_ca(str(tmp_path / "ca"), "pw", "regtest", now)
     ca = load_ca(str(tmp_path / "ca"), "pw")
-    leaf = ca.issue(_csr("example.bit"), ["example.bit", "www.example.bit"], bytes([1] * 16), now, now + 3600)
-    assert check_leaf(leaf.public_bytes(serialization.Encoding.DER), ca.cert, "www.example.bit.", now) == \
-        tlsa_rdata(leaf)
+    owner = bytes([7] * 20)
+    leaf = ca.issue(_csr("example.bit"), ["example.bit", "www.example.bit"], bytes([1] * 16), now, now + 3600, owner)
+    der = leaf.public_bytes(serialization.Encoding.DER)
+    assert check_leaf(der, ca.cert, "www.example.bit.", now) == tlsa_rdata(leaf)
+    assert check_leaf(der, ca.cert, "www.example.bit.", now, owner) == tlsa_rdata(leaf)
+    with pytest.raises(EvidenceError):       # the name changed hands since: the leaf is not the owner's
+        check_leaf(der, ca.cert, "www.example.bit.", now, bytes([8] * 20))
     for host, when in (("other.bit", now), ("example.bit", now + 7200)):
         with pytest.raises(EvidenceError):
             check_leaf(leaf.public_bytes(serialization.Encoding.DER), ca.cert, host, when)
@@ -140,7 +144,7 @@ def test_authority_issue_crl_ocsp(tmp_path):
                                                    lambda s: ("good", 0, "") if s == bytes([1] * 16) else None,
                                                    now, now + 60))
     assert ask(leaf, ca.cert).certificate_status == ocsp.OCSPCertStatus.GOOD
-    other = ca.issue(_csr("example.bit"), ["example.bit"], bytes([2] * 16), now, now + 60)
+    other = ca.issue(_csr("example.bit"), ["example.bit"], bytes([2] * 16), now, now + 60, owner)
     assert ask(other, ca.cert).certificate_status == ocsp.OCSPCertStatus.UNKNOWN
     assert ask(leaf, leaf).response_status == ocsp.OCSPResponseStatus.UNAUTHORIZED      # not our issuer
     bad = ocsp.load_der_ocsp_response(ca.ocsp(b"junk", lambda s: None, now, now + 60))

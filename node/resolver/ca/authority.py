@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from core.ca_evidence import owner_extension
 from node.resolver.ca.keyfile import encrypt_pem
 
 KEY_FILE = "ca_key.pem"
@@ -116,9 +117,10 @@ class Authority:
         self._aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key())
 
     def issue(self, csr: x509.CertificateSigningRequest, hosts: list[str], serial: bytes,
-              now: float, not_after: float) -> x509.Certificate:
-        """A leaf for `hosts` (already checked to lie under the name) with the CSR's key.
-        Only the CSR's key is taken from it: the CA decides every name and extension."""
+              now: float, not_after: float, owner: bytes) -> x509.Certificate:
+        """A leaf for `hosts` (already checked to lie under the name) with the CSR's key, bound
+        to the `owner` address that proved control (ca_evidence.OWNER_OID). Only the CSR's key
+        is taken from it: the CA decides every name and extension."""
         pub = csr.public_key()
         key_enc = not isinstance(pub, ec.EllipticCurvePublicKey)      # RSA key transport
         builder = (x509.CertificateBuilder()
@@ -134,7 +136,8 @@ class Authority:
                                                 encipher_only=False, decipher_only=False), critical=True)
                    .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
                    .add_extension(self._aki, critical=False)
-                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False))
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+                   .add_extension(owner_extension(owner), critical=False))
         return builder.sign(self.key, hashes.SHA256())
 
     def crl(self, revoked: list[tuple[bytes, float, str]], number: int, now: float, next_update: float) -> bytes:

@@ -129,7 +129,7 @@ class CAService:
         serial = _new_serial()
         for gone in self.store.forget_expired(name.encode(), now):     # memory stays bounded by live leaves
             self._parsed.pop(gone, None)
-        cert = self.authority.issue(csr, hosts, serial, now, not_after)
+        cert = self.authority.issue(csr, hosts, serial, now, not_after, rec.address)
         out = CertRecord(serial, name.encode(), cert.public_bytes(serialization.Encoding.DER), now, not_after,
                          rec.address)
         self.store.add(out)
