@@ -30,8 +30,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import NameOID
 
+from support.ca import ca_cert, http, init_ca, issue, make_csr, self_signed_ca, signed
 from support.chain import Key
 from support.light_proxy import LyingProxy
 from support.light import light_dir, resolve, resolver_key
@@ -41,9 +41,7 @@ from core.crypto import decode_address
 from core.params import REGTEST
 from core.ca_evidence import spki_sha256
 from core.ca_proof import sign_issue, sign_revoke
-from core.envelope import open_envelope
 
-PASSPHRASE = "ca test passphrase"
 NAMES = {
     b"d/example": {"ip": ["192.0.2.1"], "map": {"www": {"ip": ["192.0.2.3"]}}},
     b"d/own": {"ip": ["192.0.2.10"], "map": {"_tcp": {"map": {"_443": {"tls": [[3, 1, 1, TLS_DIGEST_B64]]}}}}},
@@ -61,11 +59,7 @@ def log(msg: str) -> None:
 @pytest.fixture(scope="module")
 def node():
     datadir = new_datadir()
-    passfile = os.path.join(datadir, "ca-pass")
-    with open(passfile, "w") as f:
-        f.write(PASSPHRASE + "\n")
-    r = run_cli("--network", "regtest", "--datadir", datadir, "ca", "init", "--ca-passphrase-file", passfile)
-    assert r.returncode == 0, r.stderr
+    passfile = init_ca(datadir)
 
     def setup(n):
         n.fund(blocks=112)
@@ -75,41 +69,6 @@ def node():
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-def make_csr(*hosts: str, key=None) -> tuple[object, str]:
-    key = key or ec.generate_private_key(ec.SECP256R1())
-    b = x509.CertificateSigningRequestBuilder().subject_name(
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0] if hosts else "x")]))
-    if hosts:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
-    return key, b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()
-
-
-def http(node, method: str, path: str, body: bytes | None = None, ctype: str = "application/json"):
-    conn = httplib.HTTPConnection("127.0.0.1", node.http_port, timeout=30)
-    try:
-        conn.request(method, path, body, {"Content-Type": ctype} if body is not None else {})
-        resp = conn.getresponse()
-        return resp.status, resp.getheader("Content-Type"), resp.read()
-    finally:
-        conn.close()
-
-
-def signed(node, data: bytes) -> dict:
-    return open_envelope(data, resolver_key(node).public_key)
-
-
-def issue(node, name: str, csr_pem: str, signer: Key = OWNER, pubkey: bytes | None = None,
-          block: bytes | None = None) -> tuple[int, dict]:
-    from cryptography.hazmat.primitives.serialization import Encoding
-    block = block or bytes.fromhex(node.call("getbestblockhash"))
-    der = x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(Encoding.DER)
-    sig = sign_issue(signer.secret, der, block)
-    body = json.dumps({"name": name, "csr": csr_pem, "block_hash": block.hex(),
-                       "pubkey33": (pubkey or signer.pubkey).hex(), "sig64": sig.hex()}).encode()
-    status, _, data = http(node, "POST", "/v1/ca/issue", body)
-    return status, signed(node, data)
-
 
 def refused(node, name, csr_pem, reason: str, status: int, **kw) -> None:
     got, body = issue(node, name, csr_pem, **kw)
@@ -150,12 +109,6 @@ def crl(node) -> x509.CertificateRevocationList:
     assert c.is_signature_valid(ca_cert(node).public_key())
     assert c.next_update_utc > dt.datetime.now(dt.timezone.utc)
     return c
-
-
-def ca_cert(node) -> x509.Certificate:
-    status, _, data = http(node, "GET", "/v1/ca/cert")
-    assert status == 200
-    return x509.load_pem_x509_certificate(data)
 
 
 class TLSServer:
@@ -464,17 +417,12 @@ def test_light_client_checks_ca_records(node, tmp_path):
         out = json.loads(r.stdout)
         assert out["source"] == "ca" and out["source_trust"] == "ca-cert"
         assert out["tls"] == [["_443._tcp.example.bit.", body["answer"]["tlsa"]]]
+        log("without --ca-cert the CA records are refused, never taken on the resolver's word")
         r = resolve("_443._tcp.example.bit", "TLSA", "--json", url=url, pin=pin, light_dir=d)
-        assert r.returncode == 0 and json.loads(r.stdout)["source_trust"] == "resolver", r.stderr
+        assert r.returncode == 2 and "ca:" in r.stderr and "--ca-cert" in r.stderr, r.stderr
         log("a client that trusts another CA refuses the records")
         other = tmp_path / "other.pem"
-        k = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "other")])
-        now = dt.datetime.now(dt.timezone.utc)
-        c = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(k.public_key())
-             .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
-             .sign(k, hashes.SHA256()))
-        other.write_bytes(c.public_bytes(serialization.Encoding.PEM))
+        other.write_bytes(self_signed_ca()[1].public_bytes(serialization.Encoding.PEM))
         r = resolve("_443._tcp.example.bit", "TLSA", "--ca-cert", str(other), url=url, pin=pin, light_dir=d)
         assert r.returncode == 2 and "ca:" in r.stderr, (r.stdout, r.stderr)
         log("a resolver that lies (valid signature) about CA records or the chain's")
@@ -488,9 +436,6 @@ def test_light_client_checks_ca_records(node, tmp_path):
             r = resolve("_443._tcp.example.bit", "TLSA", "--ca-cert", str(ca_file), url=proxy.url, pin=pin,
                         light_dir=d)
             assert r.returncode == 2 and "ca:" in r.stderr and "not backed by a leaf" in r.stderr, r.stderr
-            # Without the CA certificate the client can only say the resolver vouches for it.
-            r = resolve("_443._tcp.example.bit", "TLSA", "--json", url=proxy.url, pin=pin, light_dir=d)
-            assert r.returncode == 0 and json.loads(r.stdout)["source_trust"] == "resolver"
 
             def ca_for_a_dead_name(body):        # CA records must be for a name the proofs show live
                 body["proofs"] = [p for p in body["proofs"] if p["name"] != b"d/example"]
