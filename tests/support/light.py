@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+import select
+import signal
 import subprocess
 import sys
 import tempfile
 
+from support.harness import free_port
 from support.resolver import EPH_KEY, ID_KEY, TLS_DIGEST_B64, sample_names, started_resolver_node
 from node.resolver.identity import load_or_create
 
@@ -51,3 +55,31 @@ def light_dir() -> str:
 
 def b64(b: bytes) -> str:
     return base64.b64encode(b).decode()
+
+
+def caught(r: subprocess.CompletedProcess, check: str, words: str = "") -> None:
+    """The CLI refused with exit 2 and ONE stderr line naming `check` (and saying `words`)."""
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and f"verification failed: {check}:" in lines[0], r.stderr
+    assert words in lines[0], lines[0]
+
+
+@contextlib.contextmanager
+def running_stub(url: str, pin: str, light_dir: str, *flags: str):
+    """`dotbit-resolve serve` as a real process on a free port, until SIGTERM; yields
+    (port, process). The caller reads its stderr only after the block, once it has stopped."""
+    port = free_port()
+    cmd = [RESOLVE, "--network", "regtest", "--resolver", url, "--pin", pin, "--light-dir", light_dir,
+           "--config", os.devnull, *flags, "serve", "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready and "serving verified" in proc.stdout.readline(), "the stub did not start"
+        yield port, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

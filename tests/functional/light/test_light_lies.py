@@ -4,18 +4,13 @@ wrong pin is refused; and the local DNS stub answers dig with verified data, SER
 the resolver lies."""
 from __future__ import annotations
 
-import os
-import select
-import signal
-import subprocess
 import time
 import urllib.request
 
 import msgpack
 import pytest
 
-from support.light import RESOLVE, light_dir, resolve
-from support.harness import free_port
+from support.light import caught, light_dir, resolve, running_stub
 from support.resolver import OTHER, OWNER, tool_query
 from core.names.proof import EMPTY
 from core.names.rules import NameRecord, tree_key
@@ -43,11 +38,6 @@ def cli(proxy, key, ldir):
     proxy.lie = None
     yield run
     proxy.lie = None
-
-
-def caught(r, check: str) -> None:
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode == 2 and len(lines) == 1 and f"verification failed: {check}:" in lines[0], r.stderr
 
 
 def honest(node, key, path: str) -> dict:
@@ -184,18 +174,9 @@ def test_hidden_update_and_old_tip(cli, proxy, node, key):
 
 
 def test_stub_answers_dig_and_servfails_on_lies(proxy, key, ldir):
-    port = free_port()
-    cmd = [RESOLVE, "--network", "regtest", "--resolver", proxy.url, "--pin", key.fingerprint,
-           "--light-dir", ldir, "--config", os.devnull, "serve", "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        assert ready and "serving verified" in proc.stdout.readline()
+    with running_stub(proxy.url, key.fingerprint, ldir) as (port, proc):
         out = tool_query("dig", port, "light.bit", "A")
-        if "status: NOERROR" not in out:
-            proc.terminate()
-            raise AssertionError(out + proc.communicate(timeout=10)[1][-3000:])
-        assert "status: NOERROR" in out and "198.51.100.7" in out
+        assert "status: NOERROR" in out and "198.51.100.7" in out, out
         out = tool_query("kdig", port, "light.bit", "AAAA", "+tcp")
         assert "NOERROR" in out and "2001:db8::7" in out
         assert "status: NXDOMAIN" in tool_query("dig", port, "nobody-registered-this.bit", "A")
@@ -210,13 +191,6 @@ def test_stub_answers_dig_and_servfails_on_lies(proxy, key, ldir):
         out = tool_query("dig", port, "www.light.bit", "A")
         assert "status: SERVFAIL" in out and "203.0.113.66" not in out
         assert "198.51.100.7" in tool_query("dig", port, "light.bit", "A")   # cached, verified earlier
-    finally:
         proxy.lie = None
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
     assert proc.returncode == 0
     assert "SERVFAIL www.light.bit. A: records:" in proc.stderr.read()

@@ -6,7 +6,6 @@ client checking CA records, and the wallet's `cert request` / `cert revoke`."""
 from __future__ import annotations
 
 import datetime as dt
-import http.client as httplib
 import json
 import os
 import shutil
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
-from support.ca import ca_cert, http, init_ca, issue, make_csr, self_signed_ca, signed
+from support.ca import PASSPHRASE, ca_cert, http, init_ca, issue, make_csr, self_signed_ca, signed
 from support.chain import Key
 from support.light_proxy import LyingProxy
 from support.light import light_dir, resolve, resolver_key
