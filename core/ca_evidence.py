@@ -75,10 +75,28 @@ def leaf_owner(cert: x509.Certificate) -> bytes | None:
     return value[2:] if len(value) == 22 and value[:2] == b"\x04\x14" else None
 
 
+def check_crl(crl_der: bytes, ca: x509.Certificate, now: float) -> set[int]:
+    """The serials a current CRL signed by `ca` revokes. A CRL past its nextUpdate is refused,
+    so a replayed old one can hide a revocation for at most one CRL lifetime."""
+    try:
+        crl = x509.load_der_x509_crl(crl_der)
+        ok = crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key())
+    except (ValueError, TypeError):
+        raise EvidenceError("undecodable CRL") from None
+    if not ok:
+        raise EvidenceError("the CRL is not signed by the CA")
+    when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    if crl.next_update_utc is None or not crl.last_update_utc <= when + dt.timedelta(minutes=5) \
+            or when > crl.next_update_utc:
+        raise EvidenceError("the CRL is not current")
+    return {r.serial_number for r in crl}
+
+
 def check_leaf(leaf_der: bytes, ca: x509.Certificate, host: str, now: float,
-               owner: bytes | None = None) -> str:
-    """The TLSA rdata the leaf vouches for at `host`, after checking it chains to `ca` (and,
-    given `owner`, that the CA issued it to that owner address)."""
+               owner: bytes | None = None, revoked: set[int] = frozenset()) -> str:
+    """The TLSA rdata the leaf vouches for at `host`, after checking it chains to `ca`, is not
+    among the `revoked` serials (check_crl) and, given `owner`, that the CA issued it to that
+    owner address."""
     try:
         leaf = x509.load_der_x509_certificate(leaf_der)
     except (ValueError, TypeError):
@@ -92,6 +110,8 @@ def check_leaf(leaf_der: bytes, ca: x509.Certificate, host: str, now: float,
         raise EvidenceError("the leaf is not valid now")
     if not names_host(leaf, host):
         raise EvidenceError(f"the leaf does not name {host}")
+    if leaf.serial_number in revoked:
+        raise EvidenceError("the leaf is revoked (the CA's CRL)")
     if owner is not None and leaf_owner(leaf) != owner:
         raise EvidenceError("the leaf was issued to another owner than the name's proven one")
     return tlsa_rdata(leaf)

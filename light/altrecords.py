@@ -2,8 +2,8 @@
 client checks them. Under bit. the chain is authoritative: DANE records are refused there, CA
 records only stand where the chain has no TLSA of its own, and only once the client has checked
 each is the SPKI hash of a leaf, carried in the envelope, that a CA certificate the user pinned
-(`--ca-cert`) signed for that host, valid now, issued to the owner the proofs show for a live
-name. Without a pinned CA they are refused: the resolver's word is never enough.
+(`--ca-cert`) signed for that host, valid now, not on that CA's current CRL (carried in the
+envelope), issued to the owner the proofs show for a live name. Without a pinned CA they are refused: the resolver's word is never enough.
 
 Names outside bit. are the DANE source's alone (no chain data, no proofs): light/dane.py
 checks them, against the client's DNSSEC trust anchors when it has them.
@@ -90,10 +90,11 @@ def _alt_records(group: dict, fqdn: str) -> list[Record]:
 def check_ca(group: dict, records: list[Record], fqdn: str, proven: dict | None, height: int, params,
              now: float, ca_certs) -> str:
     """What was checked of CA records, in one line, once each is the key of a leaf that one of
-    `ca_certs` (the user's pinned CA certificates) signed for the host, valid now, issued to the
-    owner the proofs show for a live name; VerifyError("ca") otherwise, and when there is no
-    pinned CA to check against. `proven` None (trust pinned): the owner is not checked."""
-    from core.ca_evidence import EvidenceError, check_leaf, tlsa_owner
+    `ca_certs` (the user's pinned CA certificates) signed for the host, valid now, not on that
+    CA's current CRL, issued to the owner the proofs show for a live name; VerifyError("ca")
+    otherwise, and when there is no pinned CA to check against. `proven` None (trust
+    pinned): the owner is not checked."""
+    from core.ca_evidence import tlsa_owner
     if not ca_certs:
         raise VerifyError("ca", f"CA records for {fqdn} and no --ca-cert to check them against: refused")
     owner = tlsa_owner(fqdn)
@@ -108,20 +109,32 @@ def check_ca(group: dict, records: list[Record], fqdn: str, proven: dict | None,
         address = rec.address
     evidence = group.get("evidence")
     certs = evidence.get("certs") if isinstance(evidence, dict) else None
-    if not isinstance(certs, list) or any(type(c) is not bytes for c in certs):
-        raise VerifyError("ca", "the CA records come without their certificates")
-    vouched, why = set(), "no certificate given"
-    for der in certs:
-        for ca in ca_certs:
-            try:
-                vouched.add(check_leaf(der, ca, owner[1], now, address))
-                break
-            except EvidenceError as e:
-                why = str(e)
+    crl = evidence.get("crl") if isinstance(evidence, dict) else None
+    if not isinstance(certs, list) or any(type(c) is not bytes for c in certs) or type(crl) is not bytes:
+        raise VerifyError("ca", "the CA records come without their certificates and CRL")
+    vouched, why = _vouched(certs, crl, ca_certs, owner[1], now, address)
     missing = [r.rdata for r in records if r.rdata.upper() not in vouched]
     if missing:
         raise VerifyError("ca", f"{missing[0]} at {fqdn} is not backed by a leaf our CA issued for {owner[1]} "
                                 f"({why})")
     whose = f"to {name}'s proven owner at height {height}" if proven is not None else "(owner NOT checked: trust pinned)"
-    return (f"each record is the key of a leaf signed by your --ca-cert, naming {owner[1]}, valid now, issued "
-            f"{whose}; revocation on the owner's request is not checked")
+    return (f"each record is the key of a leaf signed by your --ca-cert, naming {owner[1]}, valid now, not on "
+            f"its current CRL, issued {whose}")
+
+
+def _vouched(certs: list, crl: bytes, ca_certs, host: str, now: float, address) -> tuple[set, str]:
+    """The TLSA rdatas the leaves vouch for under one of our CAs, and why the last one failed."""
+    from core.ca_evidence import EvidenceError, check_crl, check_leaf
+    vouched, why = set(), "no certificate given"
+    for ca in ca_certs:
+        try:
+            revoked = check_crl(crl, ca, now)
+        except EvidenceError as e:
+            why = str(e)
+            continue
+        for der in certs:
+            try:
+                vouched.add(check_leaf(der, ca, host, now, address, revoked))
+            except EvidenceError as e:
+                why = str(e)
+    return vouched, why

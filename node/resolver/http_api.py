@@ -10,7 +10,7 @@ at, the time served and a valid-until, and carries name-tree proofs for every na
   /v1/ca/...                             the CA source's endpoints, when it runs (ca/http.py)
 A /v1/domain answer says which source answered its TLSA question ("source": chain, ca or
 dane, per sources.Policy); records from another source than the chain come in "alt" groups
-with their source and evidence (the CA's leaves), apart from the chain's own "records",
+with their source and evidence (the CA's leaves and CRL), apart from the chain's own "records",
 which light clients recompute from the proofs.
 JSON by default; msgpack with `?format=msgpack` or `Accept: application/msgpack`.
 
@@ -249,7 +249,10 @@ class HTTPAPI:
         evidence: dict = {}
         ca = getattr(self.resolver, "ca", None)
         if alt.source == "ca" and ca is not None:
-            evidence = {"ca_cert": ca.authority.cert_der, "certs": [r.der for r, _, _ in ca.current(fqdn)]}
+            # The CRL too: a client can then check the leaves against the owner's own revocations,
+            # the only ones the chain cannot show it.
+            evidence = {"ca_cert": ca.authority.cert_der, "certs": [r.der for r, _, _ in ca.current(fqdn)],
+                        "crl": ca.crl()}
         elif alt.source == "dane" and alt.evidence is not None:
             evidence = {"dnssec": alt.evidence}     # DNS wire: answer RRsets + the DNSKEY/DS chain, signed
         return {"source": alt.source, "secure": alt.secure, "records": [[r.owner, r.rtype, r.rdata] for r in alt.records],

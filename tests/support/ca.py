@@ -19,7 +19,7 @@ from support.harness import run_cli
 from support.light import resolver_key
 from support.resolver import OWNER
 from core.ca_evidence import owner_extension
-from core.ca_proof import sign_issue
+from core.ca_proof import sign_issue, sign_revoke
 from core.envelope import open_envelope
 
 PASSPHRASE = "ca test passphrase"
@@ -66,6 +66,16 @@ def issue(node, name: str, csr_pem: str, signer: Key = OWNER, pubkey: bytes | No
     body = json.dumps({"name": name, "csr": csr_pem, "block_hash": block.hex(),
                        "pubkey33": (pubkey or signer.pubkey).hex(), "sig64": sig.hex()}).encode()
     status, _, data = http(node, "POST", "/v1/ca/issue", body)
+    return status, signed(node, data)
+
+
+def revoke(node, name: str, serial_hex: str, signer: Key = OWNER) -> tuple[int, dict]:
+    block = bytes.fromhex(node.call("getbestblockhash"))
+    serial = bytes.fromhex(serial_hex)
+    sig = sign_revoke(signer.secret, serial, block)
+    status, _, data = http(node, "POST", "/v1/ca/revoke", json.dumps(
+        {"name": name, "serial": serial_hex, "block_hash": block.hex(), "pubkey33": signer.pubkey.hex(),
+         "sig64": sig.hex()}).encode())
     return status, signed(node, data)
 
 

@@ -20,7 +20,7 @@ from node.chain import layout as L
 from node.ops.maintenance import checkdb
 from core.names.dvalue import Record
 from node.resolver.ca.authority import CAError, init_ca, load_ca
-from core.ca_evidence import EvidenceError, check_leaf, tlsa_owner, tlsa_rdata
+from core.ca_evidence import EvidenceError, check_crl, check_leaf, tlsa_owner, tlsa_rdata
 from core.ca_proof import fqdn_of, issue_digest, revoke_digest
 from node.resolver.ca.service import _hosts
 from node.resolver.ca.store import CertRecord, CertStore
@@ -133,7 +133,17 @@ def test_authority_issue_crl_ocsp(tmp_path):
     for host, when in (("other.bit", now), ("example.bit", now + 7200)):
         with pytest.raises(EvidenceError):
             check_leaf(leaf.public_bytes(serialization.Encoding.DER), ca.cert, host, when)
-    crl = x509.load_der_x509_crl(ca.crl([(bytes([1] * 16), now, "expired")], 7, now, now + 60))
+    crl_der = ca.crl([(bytes([1] * 16), now, "expired")], 7, now, now + 60)
+    revoked = check_crl(crl_der, ca.cert, now)
+    assert revoked == {leaf.serial_number}
+    with pytest.raises(EvidenceError, match="revoked"):
+        check_leaf(der, ca.cert, "www.example.bit.", now, owner, revoked)
+    with pytest.raises(EvidenceError, match="not current"):      # past nextUpdate: a replay
+        check_crl(crl_der, ca.cert, now + 61)
+    stranger = init_ca(str(tmp_path / "other"), "pw", "regtest", now)
+    with pytest.raises(EvidenceError, match="not signed"):
+        check_crl(crl_der, stranger.cert, now)
+    crl = x509.load_der_x509_crl(crl_der)
     assert crl.is_signature_valid(ca.cert.public_key())
     assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 7
     assert crl.get_revoked_certificate_by_serial_number(leaf.serial_number) is not None

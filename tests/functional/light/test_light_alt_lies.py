@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -25,7 +26,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from support.ca import PASSPHRASE, ca_cert, forged_leaf, init_ca, issue, make_csr, self_signed_ca
+from support.ca import PASSPHRASE, ca_cert, forged_leaf, init_ca, issue, make_csr, revoke, self_signed_ca
 from support.dane_zones import TLSA_HEX, ZoneKeys, signed_zone, write_anchors, write_zone
 from support.harness import running
 from support.light import caught, light_dir, resolve, running_stub
@@ -52,11 +53,13 @@ def node():
         n.fund(blocks=112)
         n.register(NAMES)
         n.leaves = {}
-        for name in ("bare", "other"):
+        for label, name in (("revoked", "bare"), ("bare", "bare"), ("other", "other")):
             status, body = issue(n, f"d/{name}", make_csr(f"{name}.bit")[1])
             assert status == 200, body
             pem = body["answer"]["cert"].encode()
-            n.leaves[name] = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+            n.leaves[label] = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+            if label == "revoked":         # by the owner's request: only the CRL says so
+                assert revoke(n, "d/bare", body["answer"]["serial"])[0] == 200
     n = ResolverNode(datadir, "--ca-passphrase-file", passfile, "--dane-zone", zone, "--dane-anchors", anchors)
     n.anchors = anchors
     yield from running(n, setup)
@@ -162,6 +165,9 @@ LIES = {
     "bare-leaf-not-from-pinned-ca": Lie(BARE, "TLSA", ca_group(leaf_of("foreign")), "ca"),
     "bare-leaf-of-a-former-owner": Lie(BARE, "TLSA", ca_group(leaf_of("former")), "ca"),
     "bare-leaf-dropped": Lie(BARE, "TLSA", ca_group(lambda g, c: g["evidence"].update(certs=[])), "ca"),
+    "bare-leaf-revoked-by-owner": Lie(BARE, "TLSA", ca_group(leaf_of("revoked")), "ca"),
+    "bare-crl-dropped": Lie(BARE, "TLSA", ca_group(lambda g, c: g["evidence"].pop("crl")), "ca"),
+    "bare-crl-stale": Lie(BARE, "TLSA", ca_group(lambda g, c: g["evidence"].update(crl=c["stale_crl"])), "ca"),
     "bare-honest-ca-without-ca-cert": Lie(BARE, "TLSA", lambda body, ctx: body, "ca", ()),
     # spare.bit has neither tls nor a leaf
     "spare-invented-ca-group": Lie(SPARE, "TLSA", relabel("ca"), "ca"),
@@ -177,12 +183,14 @@ LIES = {
 
 @pytest.fixture(scope="module")
 def ctx(node):
-    """Leaves the lies carry: other.bit's real one, and leaves for bare.bit signed with the
-    real CA key the node would never issue (expired; bound to another owner), or by a CA
-    nobody pinned."""
+    """Leaves the lies carry: other.bit's real one, bare.bit's revoked one, leaves for bare.bit
+    signed with the real CA key the node would never issue (expired; bound to another owner)
+    or by a CA nobody pinned, and a CRL of the real CA past its nextUpdate."""
     authority = load_ca(ca_dir(node.datadir), PASSPHRASE)
     foreign_key, foreign_cert = self_signed_ca()
-    return {"other": node.leaves["other"], "bare": node.leaves["bare"],
+    now = time.time()
+    return {"other": node.leaves["other"], "bare": node.leaves["bare"], "revoked": node.leaves["revoked"],
+            "stale_crl": authority.crl([], 1, now - 2 * 86400, now - 86400),
             "expired": forged_leaf(authority.key, authority.cert, "bare.bit", OWNER.address, days_from=-30, days_to=-1),
             "former": forged_leaf(authority.key, authority.cert, "bare.bit", OTHER.address),
             "foreign": forged_leaf(foreign_key, foreign_cert, "bare.bit", OWNER.address)}
@@ -237,9 +245,11 @@ def test_ca_tlsa_for_a_name_without_tls_is_accepted_with_ca_cert(cli, files, ctx
     assert r.returncode == 0, r.stderr
     assert f"{BARE}\tIN\tTLSA\t{want}" in r.stdout.splitlines()
     assert (f";; TLSA at {BARE} from the ca source, checked here: each record is the key of a leaf signed by "
-            f"your --ca-cert, naming bare.bit., valid now, issued to d/bare's proven owner") in r.stdout
+            f"your --ca-cert, naming bare.bit., valid now, not on its current CRL, issued to d/bare's proven "
+            f"owner") in r.stdout
     out = json.loads(cli(BARE, "TLSA", "--json", *files["ca"]).stdout)
-    assert out["source"] == "ca" and out["source_trust"] == "ca-cert" and "revocation" in out["source_checked"]
+    assert out["source"] == "ca" and out["source_trust"] == "ca-cert" and "CRL" in out["source_checked"]
+    assert len(out["tls"]) == 1        # the revoked leaf is not served
 
 
 def test_dane_outside_bit_is_accepted_with_anchors(cli, files):

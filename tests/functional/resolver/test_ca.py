@@ -30,8 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
-from support.ca import PASSPHRASE, ca_cert, http, init_ca, issue, make_csr, self_signed_ca, signed
-from support.chain import Key
+from support.ca import PASSPHRASE, ca_cert, http, init_ca, issue, make_csr, revoke, self_signed_ca, signed
 from support.light_proxy import LyingProxy
 from support.light import light_dir, resolve, resolver_key
 from support.harness import run_cli, running
@@ -39,7 +38,7 @@ from support.resolver import OTHER, OWNER, TLS_DIGEST_B64, ResolverNode, needs_t
 from core.crypto import decode_address
 from core.params import REGTEST
 from core.ca_evidence import spki_sha256
-from core.ca_proof import sign_issue, sign_revoke
+from core.ca_proof import sign_issue
 
 NAMES = {
     b"d/example": {"ip": ["192.0.2.1"], "map": {"www": {"ip": ["192.0.2.3"]}}},
@@ -282,16 +281,6 @@ def test_issued_leaf_names_and_validity_bound(node):
         assert [fqdn + ".", "TLSA", ans["tlsa"]] in env["answer"]["alt"][0]["records"]
     assert tlsa_http(node, "_443._tcp.a.b.example.bit")[0] == 404       # a wildcard covers one label
     revoke(node, "d/example", ans["serial"])           # keep the next tests' answers to one leaf
-
-
-def revoke(node, name: str, serial_hex: str, signer: Key = OWNER) -> tuple[int, dict]:
-    block = bytes.fromhex(node.call("getbestblockhash"))
-    serial = bytes.fromhex(serial_hex)
-    sig = sign_revoke(signer.secret, serial, block)
-    status, _, data = http(node, "POST", "/v1/ca/revoke", json.dumps(
-        {"name": name, "serial": serial_hex, "block_hash": block.hex(), "pubkey33": signer.pubkey.hex(),
-         "sig64": sig.hex()}).encode())
-    return status, signed(node, data)
 
 
 def test_owner_revokes_on_request(node):
