@@ -209,6 +209,22 @@ def test_lie_is_refused_by_the_cli(row, cli, proxy, files, ctx):
     assert r.stdout == "" and "checked:" not in r.stderr
 
 
+@pytest.mark.parametrize("row", ["own-relabelled-dane", "own-relabelled-ca", "bare-relabelled-dane",
+                                 "bare-leaf-not-from-pinned-ca", "bare-leaf-revoked-by-owner",
+                                 "bare-honest-ca-without-ca-cert"])
+def test_pinned_trust_applies_the_same_rules_to_other_sources(row, cli, proxy, files, ctx):
+    """--trust pinned believes the resolver's chain data, not other sources' keys."""
+    lie = LIES[row]
+    proxy.lie = lambda body: lie.lie(body, ctx)
+    caught(cli(lie.target, lie.qtype, "--trust", "pinned", *flags_of(lie, files)), lie.check)
+
+
+def test_pinned_trust_accepts_honest_ca_records_it_checked(cli, files):
+    r = cli(BARE, "TLSA", "--trust", "pinned", *files["ca"])
+    assert r.returncode == 0, r.stderr
+    assert "not on its current CRL, issued (owner NOT checked: trust pinned)" in r.stdout
+
+
 def test_every_lie_is_servfail_from_the_stub(proxy, key, files, ctx):
     """The stub serves only what the CLI accepts; one stub per set of means the rows assume."""
     for means in sorted({lie.flags for lie in LIES.values()}):
