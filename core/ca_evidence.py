@@ -78,18 +78,19 @@ def leaf_owner(cert: x509.Certificate) -> bytes | None:
 def check_crl(crl_der: bytes, ca: x509.Certificate, now: float) -> set[int]:
     """The serials a current CRL signed by `ca` revokes. A CRL past its nextUpdate is refused,
     so a replayed old one can hide a revocation for at most one CRL lifetime."""
-    try:
+    try:       # cryptography parses some fields only when read: every read stays in here
         crl = x509.load_der_x509_crl(crl_der)
         ok = crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key())
+        window = crl.last_update_utc, crl.next_update_utc
+        serials = {r.serial_number for r in crl}
     except (ValueError, TypeError):
         raise EvidenceError("undecodable CRL") from None
     if not ok:
         raise EvidenceError("the CRL is not signed by the CA")
     when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
-    if crl.next_update_utc is None or not crl.last_update_utc <= when + dt.timedelta(minutes=5) \
-            or when > crl.next_update_utc:
+    if window[1] is None or not window[0] <= when + dt.timedelta(minutes=5) or when > window[1]:
         raise EvidenceError("the CRL is not current")
-    return {r.serial_number for r in crl}
+    return serials
 
 
 def check_leaf(leaf_der: bytes, ca: x509.Certificate, host: str, now: float,
