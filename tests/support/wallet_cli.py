@@ -29,7 +29,7 @@ class W:
     def __init__(self, node: NodeProcess, path: str):
         self.node = node
         self.path = path
-        self.env = dict(os.environ, DOTBIT_WALLET_PASSPHRASE=PASS, DOTBIT_NETWORK="regtest",
+        self.env = dict(os.environ, DOTBIT_WALLET_PASSPHRASE=PASS, DOTBIT_NODE_NETWORK="regtest",
                         DOTBIT_RPC_URL=f"http://127.0.0.1:{node.rpc_port}",
                         DOTBIT_RPC_COOKIE=os.path.join(node.datadir, ".cookie"))
         self.env.pop("DOTBIT_WALLET_DEBUG", None)

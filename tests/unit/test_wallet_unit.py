@@ -285,3 +285,25 @@ def test_sigkill_during_saves_leaves_old_or_new_file(tmp_path):
     lock.acquire()                                 # stale temp files are swept under the lock
     lock.release()
     assert sorted(os.listdir(tmp_path)) == ["w.json", "w.json.lock"]
+
+
+def test_one_set_of_env_var_names_everywhere_users_read_them(capsys):
+    """config's canonical DOTBIT_<SECTION>_<KEY> names; the older DOTBIT_NETWORK/DOTBIT_WALLET
+    still work but are documented nowhere a new user starts."""
+    import re
+    from node.devrun import BANNER
+    from wallet.cli import build_parser
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    texts = {"--help": build_parser().format_help(), "make run banner": BANNER}
+    for doc in ("README.md", "docs/quickstart.md", "docs/owners.md"):
+        with open(os.path.join(root, doc)) as f:
+            texts[doc] = f.read()
+    legacy = re.compile(r"DOTBIT_(NETWORK|WALLET)\b")
+    assert {where: legacy.findall(text) for where, text in texts.items()} == {where: [] for where in texts}
+    for where in ("--help", "make run banner", "README.md", "docs/quickstart.md"):
+        assert "DOTBIT_NODE_NETWORK" in texts[where] and "DOTBIT_WALLET_FILE" in texts[where], where
+
+
+def test_times_are_utc_dates():
+    from wallet.cliutil import utc
+    assert utc(1796157588) == "2026-12-01 20:39:48 UTC"
