@@ -18,7 +18,8 @@ from wallet.storage import reload
           arg("--wait", action="store_true", help="wait until the name resolves (its firstupdate is mined)"),
           arg("--poll", type=float, default=1.0, help=argparse.SUPPRESS))
 def cmd_name_register(args, params):
-    refuse_or_warn([p for p in [V.name_problem(args.name)] if p], [], args.force)
+    problem = V.name_problem(args.name)
+    refuse_or_warn([problem] if problem else [], [], args.force)
     w = open_wallet(args, params, True)
     value = value_arg(w, args, args.value)
     res = N.register(w, args.name, value, args.fee_rate)
@@ -225,16 +226,16 @@ def cmd_minimalt(args, params):
 def value_arg(w, args, text: str) -> bytes:
     obj = V.parse_value(text)
     data, errors, warnings = V.check_value(args.name, obj, lambda n: _value_of(w, n))
-    refuse_or_warn(errors, warnings, getattr(args, "force", False))
+    refuse_or_warn(errors, warnings, args.force, "resolvers would skip an item of this value: ")
     return data
 
 
-def refuse_or_warn(errors: list[str], warnings: list[str], force: bool) -> None:
+def refuse_or_warn(errors: list[str], warnings: list[str], force: bool, what: str = "") -> None:
     """What resolvers would never serve stops the command before it spends anything, unless
     the user insists; the first problem is the one line they see."""
     if errors and not force:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise WalletError(f"{errors[0]}{more}; resolvers would never serve it (--force to go ahead anyway)")
+        raise WalletError(f"{what}{errors[0]}{more} (--force to go ahead anyway)")
     for msg in errors + warnings:
         note(f"warning: {msg}")
 

@@ -280,13 +280,11 @@ def owned_names(w) -> list[dict]:
 
 
 def _expired_names(w, live: set[str]) -> list[dict]:
-    """Names this wallet's name keys held whose coin expiry removed, and which nobody has
-    registered since. Found from the chain (the name keys' history), so a restored wallet
-    sees them too."""
-    keys = [w.text(k.address) for k in w.keys.keys(NAMES, w.used(NAMES))]
-    txids = {r["txid"] for r in w.call("getaddresshistory", keys)} if keys else set()
+    """Names this wallet held whose coin expiry removed, and which nobody has registered
+    since. Found from the chain (every tx of the wallet's history: a name received by transfer
+    sits on a receive address), so a restored wallet sees them too."""
     held = set()
-    for txid in sorted(txids):
+    for txid in sorted({r["txid"] for r in w.history}):
         for o in w.call("getrawtransaction", txid, True)["vout"]:
             cov = o["covenant"]
             if cov["type"] in ("name_firstupdate", "name_update") and w.owns(w.parse_address(o["address"])):

@@ -56,13 +56,13 @@ def name_problem(name: str) -> str | None:
     if sep and namespace != "d":
         return None
     if not sep:
-        return f"{name} has no namespace: {_domain_hint(name)}"
+        return f"{name} has no namespace, so no resolver serves it: {_domain_hint(name)}"
     if not label:
         return "d/ needs a domain label after it, like d/example"
     if is_domain_label(label):
         return None
-    rule = "d/ names are one lower-case label of letters, digits and inner hyphens, at most 63"
-    return f"{name} is not a valid .bit name ({rule}): {_domain_hint(label)}"
+    rule = "one lower-case label: letters, digits, inner hyphens, at most 63"
+    return f"{name} is not a .bit name resolvers serve ({rule}): {_domain_hint(label)}"
 
 
 def _domain_hint(text: str) -> str:

@@ -41,7 +41,7 @@ REFUSED = [
     ("example.bit", "{}", "did you mean d/example?"),
     ("d/Bad Name", "{}", "did you mean d/bad-name?"),
     ("d/", "{}", "d/ needs a domain label"),
-    ("d/-x", "{}", "not a valid .bit name"),
+    ("d/-x", "{}", "not a .bit name resolvers serve"),
     ("d/good", '{"ip":"999.1.1.1"}', "malformed ip address"),
     ("d/good", '{"map":{"www":{"alias":"bad name!"}}}', "malformed alias"),
 ]
@@ -113,6 +113,10 @@ def test_history_operations_pending_updates_and_dates(node, tmp_path):
     assert lines[0].split() == ["HEIGHT", "OPERATION", "ADDRESS", "VALUE"]
     assert [ln.split()[1] for ln in lines[1:]] == ["register", "update", "renew", "transfer"]
     assert [h["op"] for h in a.json("name", "history", "d/storied")] == ["register", "update", "renew", "transfer"]
+    # a name received by transfer (on a receive address, never updated) is still listed once expired
+    mine(node, EXPIRY)
+    assert [(n["name"], n["status"]) for n in b.json("name", "list")] == [("d/storied", "expired")]
+    assert a.json("name", "list") == []
 
 
 @pytest.mark.parametrize("command", [["--help"], ["name", "--help"], ["address"], ["balance"], ["coins"],
