@@ -103,8 +103,7 @@ def cmd_ekey_show(args, params):
     if res.get("warning"):
         note(f"warning: {res['warning']}")
     if res["source"] == "update":
-        fresh = (f"update seq {res['seq']}, expires "
-                 f"{utc(res['expires'])}")
+        fresh = f"update seq {res['seq']}, expires {utc(res['expires'])}"
     else:
         fresh = "from the chain: no fresher update served"
     lines = [f"{args.name} at {res['owner']} port {res['port']}" + (f" ip {res['ip']}" if res["ip"] else ""),
