@@ -25,7 +25,7 @@ Try, in another terminal (after `. .venv/bin/activate`):
   curl -s --user "$(cat {datadir}/.cookie)" -d '{{"method":"getblockcount","params":[],"id":1}}' http://127.0.0.1:{rpc}/
 
 Register a name with the wallet (README.md, "Your first .bit name"):
-  export DOTBIT_NETWORK=regtest DOTBIT_RPC_COOKIE={datadir}/.cookie DOTBIT_WALLET={datadir}/wallet.json
+  export DOTBIT_NODE_NETWORK=regtest DOTBIT_RPC_COOKIE={datadir}/.cookie DOTBIT_WALLET_FILE={datadir}/wallet.json
   dotbit-wallet create
   dotbit-node --regtest --datadir {datadir} call generatetoaddress 101 "$(dotbit-wallet address)"
   dotbit-wallet name register d/example --value '{{"ip":"192.0.2.1"}}' --wait

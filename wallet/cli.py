@@ -33,8 +33,9 @@ from wallet.txbuild import DEFAULT_FEE_RATE
 def _common(p: argparse.ArgumentParser, suppress: bool) -> None:
     d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
     p.add_argument("--network", choices=sorted(NETWORKS), default=d(None),
-                   help="main (default), testnet or regtest (env DOTBIT_NETWORK)")
-    p.add_argument("--wallet", default=d(None), help="wallet file (env DOTBIT_WALLET; default: wallet.json in the node's data dir)")
+                   help="main (default), testnet or regtest (env DOTBIT_NODE_NETWORK)")
+    p.add_argument("--wallet", default=d(None), help="wallet file (env DOTBIT_WALLET_FILE; "
+                   "default: wallet.json in the node's data dir)")
     p.add_argument("--json", action="store_true", default=d(False), help="print JSON")
     p.add_argument("--rpc-url", default=d(None), help="node JSON-RPC URL (env DOTBIT_RPC_URL)")
     p.add_argument("--rpc-cookie", default=d(None), help="node cookie file (env DOTBIT_RPC_COOKIE)")
@@ -71,6 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()      # a reader that went away shows up here, not at exit
+    except BrokenPipeError:
+        # `| head` closed the pipe: nothing to report; keep Python from complaining again
+        # when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _run(argv) -> int:
     args = build_parser().parse_args(argv)
     try:
         # The node's config file and data dir: the wallet finds the node's RPC port and cookie there.
@@ -90,10 +104,7 @@ def main(argv=None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader went away (`| head`): nothing to report; keep Python from complaining
-        # again when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        raise               # main's: silent
     except Exception as e:  # noqa: BLE001 — the promise is one line, never a traceback
         if os.environ.get("DOTBIT_WALLET_DEBUG"):
             raise

@@ -8,24 +8,26 @@ import time
 
 from wallet import names as N
 from wallet import values as V
-from wallet.cliutil import (NAME, VALUE, arg, command, lock_wallet, note, open_wallet, out,
+from wallet.cliutil import (FORCE, NAME, VALUE, arg, command, lock_wallet, note, open_wallet, out,
                             read_input, report_events)
 from wallet.errors import WalletError
 from wallet.nodeclient import NodeError
 from wallet.storage import reload
 
-@command("name register", "register a name: name_new now, firstupdate 12 blocks later", NAME, VALUE,
-          arg("--wait", action="store_true", help="wait and send the firstupdate when due"),
+@command("name register", "register a name: name_new now, firstupdate 12 blocks later", NAME, VALUE, FORCE,
+          arg("--wait", action="store_true", help="wait until the name resolves (its firstupdate is mined)"),
           arg("--poll", type=float, default=1.0, help=argparse.SUPPRESS))
 def cmd_name_register(args, params):
+    problem = V.name_problem(args.name)
+    refuse_or_warn([problem] if problem else [], [], args.force)
     w = open_wallet(args, params, True)
-    value = value_arg(w, args.name, args.value)
+    value = value_arg(w, args, args.value)
     res = N.register(w, args.name, value, args.fee_rate)
     if res.get("resumed"):
         note(f"{args.name}: continuing the registration from name_new {res['txid']}")
     report_events(args, N.advance(w, args.fee_rate))
     if args.wait:
-        res = wait_registration(args, w, args.name)
+        res |= wait_registration(args, w, args.name)
     st = w.doc["pending"].get(args.name)
     res["state"] = st["state"] if st else "registered"
     if st and st.get("first_txid"):
@@ -36,23 +38,27 @@ def cmd_name_register(args, params):
                 f"{params.min_firstupdate_depth} blocks deep (on any later command, `name sync`, or --wait)")
     elif res["state"] == "firstupdate":
         text = f"{args.name}: firstupdate {res.get('firstupdate_txid')} sent, waiting for a block"
+    elif "height" in res:
+        text = f"{args.name}: registered at height {res['height']}; it resolves now"
     else:
         text = f"{args.name}: registered"
     out(args, res, text)
 
 
 def wait_registration(args, w, name: str) -> dict:
-    """Polls until the firstupdate is sent, printing progress when it changes."""
+    """Polls until the name resolves — its firstupdate mined and the node's name_show giving
+    it to this wallet — so that `dig` or `dotbit-resolve` right after finds it. Progress (how
+    many blocks to go) goes to stderr whenever it changes."""
     last = None
     while True:
         st = w.doc["pending"].get(name)
-        if st is None or st["state"] != "new":
-            return {"name": name, "txid": st["new_txid"] if st else "", "state": st["state"] if st else "done"}
-        conf = st.get("confirmations", 0)
-        if conf != last:
-            note(f"{name}: waiting for name_new to be {w.params.min_firstupdate_depth} blocks deep "
-                 f"({conf}/{w.params.min_firstupdate_depth})")
-            last = conf
+        rec = N.show(w, name) if st is None else None
+        if rec is not None and not rec["expired"] and w.owns(w.parse_address(rec["address"])):
+            return {"firstupdate_txid": rec["txid"], "height": rec["height"]}
+        progress = _progress(w, name, st)
+        if progress != last:
+            note(progress)
+            last = progress
         lock = lock_wallet(w.path)  # the lock open_wallet took
         lock.release()              # let other commands use the wallet meanwhile
         time.sleep(args.poll)
@@ -65,6 +71,16 @@ def wait_registration(args, w, name: str) -> dict:
         if failed:
             w.save()
             raise WalletError(failed[0]["error"])
+
+
+def _progress(w, name: str, st: dict | None) -> str:
+    need = w.params.min_firstupdate_depth
+    if st is not None and st["state"] == "new":
+        conf = st.get("confirmations", 0)
+        # the firstupdate goes into the block after name_new is `need` deep, and is mined in it
+        return (f"{name}: {need - conf + 1} blocks to go (name_new has {conf}/{need} confirmations, "
+                "then the firstupdate needs one block)")
+    return f"{name}: 1 block to go (the firstupdate waits to be mined)"
 
 
 @command("name sync", "advance pending registrations (send firstupdates that are due)")
@@ -85,13 +101,13 @@ def _update(args, params, value_text: str | None, to_text: str | None, transform
         rec, _ = N.owned_record(w, args.name)
         value_text = json.dumps(transform(V.parse_value(rec["value"])))
     if value_text is not None:
-        value = value_arg(w, args.name, value_text)
+        value = value_arg(w, args, value_text)
     res = N.update(w, args.name, value, to, args.fee_rate)
     w.save()
     return w, res
 
 
-@command("name update", "set a name's value", NAME, VALUE)
+@command("name update", "set a name's value", NAME, VALUE, FORCE)
 def cmd_name_update(args, params):
     _, res = _update(args, params, args.value, None)
     out(args, res, f"{args.name}: updated ({res['txid']})")
@@ -109,20 +125,27 @@ def cmd_name_transfer(args, params):
     out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']})")
 
 
-@command("name list", "names this wallet owns, with expiry")
+@command("name list", "names this wallet owns, with expiry (expiring and expired ones marked)")
 def cmd_name_list(args, params):
     w = open_wallet(args, params, True)
     w.save()
     rows = N.owned_names(w)
-    for r in rows:
-        if r.get("warning"):
-            note(f"warning: {r['name']} {r['warning']}")
-    out(args, rows, "\n".join(
-        f"{r['name'] or r['txid']}: registration {r['pending_registration']}" if "pending_registration" in r
-        else f"{r['name']} expires_in={r['expires_in']} {r['value']}" for r in rows) or "no names")
+    out(args, rows, "\n".join(_list_line(r) for r in rows) or "no names")
 
 
-@command("name show", "show a name's current record", NAME)
+def _list_line(r: dict) -> str:
+    name = r["name"]
+    if "pending_registration" in r:
+        return f"{name or r['txid']}: registration {r['pending_registration']}"
+    if r["status"] == "expired":
+        return (f"{name} EXPIRED at height {r['expired_at']}: anyone may register it now; to get it "
+                f"back: dotbit-wallet name register {name} --value '...'")
+    if r["status"] == "expiring":
+        return f"{name} EXPIRING in {r['expires_in']} blocks: {N.renew_hint(name)}  {r['value']}"
+    return f"{name} expires in {r['expires_in']} blocks  {r['value']}"
+
+
+@command("name show", "show a name's current record (and an update waiting for a block)", NAME)
 def cmd_name_show(args, params):
     w = open_wallet(args, params, True)
     w.save()
@@ -130,10 +153,17 @@ def cmd_name_show(args, params):
     if rec is None:
         raise WalletError(f"unknown name: {args.name} was never registered")
     rec["mine"] = w.owns(w.parse_address(rec["address"])) is not None
-    out(args, rec, "\n".join(f"{k}: {v}" for k, v in rec.items()))
+    lines = [f"{k}: {v}" for k, v in rec.items()]
+    op = N.pending_update(w, args.name)
+    if op is not None:
+        # Right after `name update` the chain still shows the old value; say what is coming.
+        rec["pending"] = {"op": "update", "txid": op["txid"], "value": op["value"], "address": op["address"]}
+        lines.append(f"pending: update {op['txid']} waits for a block: value {op['value']}, "
+                     f"address {op['address']}")
+    out(args, rec, "\n".join(lines))
 
 
-@command("name history", "show every state a name has had", NAME)
+@command("name history", "show every state a name has had, with the operation that made it", NAME)
 def cmd_name_history(args, params):
     w = open_wallet(args, params, True)
     w.save()
@@ -141,7 +171,29 @@ def cmd_name_history(args, params):
         rows = w.call("name_history", args.name)
     except NodeError:
         raise WalletError(f"unknown name: {args.name} was never registered") from None
-    out(args, rows, "\n".join(f"{r['height']:>7} {r['address']} {r['value']}" for r in rows))
+    for prev, row in zip([None] + rows, rows):
+        row["op"] = _operation(w, prev, row)
+    width = max(len(r["address"]) for r in rows)
+    head = f"{'HEIGHT':>7} {'OPERATION':14} {'ADDRESS':{width}} VALUE"
+    out(args, rows, "\n".join([head] + [f"{r['height']:>7} {r['op']:14} {r['address']:{width}} {r['value']}"
+                                        for r in rows]))
+
+
+def _operation(w, prev: dict | None, row: dict) -> str:
+    """What made this state. Heights tell a registration (the name was new or expired) from
+    an update; an update that keeps the value and moves the name into or out of this wallet
+    is a transfer (this wallet's own updates go to fresh keys of its own, so a new address
+    alone says nothing)."""
+    if prev is None or row["height"] >= prev["height"] + w.params.expiry_depth:
+        return "register"
+    mine = [w.owns(w.parse_address(r["address"])) is not None for r in (prev, row)]
+    if mine[0] != mine[1]:
+        return "transfer"
+    if row["value"] != prev["value"]:
+        return "update"
+    if mine[0] or row["address"] == prev["address"]:
+        return "renew"
+    return "renew/transfer"
 
 
 @command("tls", "publish a TLS certificate association (TLSA) for a name", NAME,
@@ -149,7 +201,7 @@ def cmd_name_history(args, params):
           arg("--usage", type=int, default=3, help="3 = DANE-EE (default)"),
           arg("--selector", type=int, default=1, help="0 full certificate, 1 public key (default)"),
           arg("--mtype", type=int, default=1, help="0 exact, 1 SHA-256 (default), 2 SHA-512"),
-          arg("--port", type=int, default=443))
+          arg("--port", type=int, default=443), FORCE)
 def cmd_tls(args, params):
     pem = read_input(args.cert, "certificate")
     row = V.tls_row(pem, args.usage, args.selector, args.mtype)
@@ -163,7 +215,7 @@ def cmd_tls(args, params):
           arg("--port", type=int, required=True),
           arg("--id-key", required=True, help="base64 Curve25519 identity key"),
           arg("--eph-key", required=True, help="base64 Curve25519 ephemeral key"),
-          arg("--ip", help="optional address of the server"))
+          arg("--ip", help="optional address of the server"), FORCE)
 def cmd_minimalt(args, params):
     item = V.minimalt_item(args.port, args.id_key, args.eph_key, args.ip)
     _, res = _update(args, params, None, None, lambda obj: obj | {"minimalT": item})
@@ -171,12 +223,21 @@ def cmd_minimalt(args, params):
     out(args, res, f"{args.name}: minimalT {json.dumps(item)} ({res['txid']})")
 
 
-def value_arg(w, name: str, text: str) -> bytes:
+def value_arg(w, args, text: str) -> bytes:
     obj = V.parse_value(text)
-    data, warnings = V.check_value(name, obj, lambda n: _value_of(w, n))
-    for msg in warnings:
-        note(f"warning: {msg}")
+    data, errors, warnings = V.check_value(args.name, obj, lambda n: _value_of(w, n))
+    refuse_or_warn(errors, warnings, args.force, "resolvers would skip an item of this value: ")
     return data
+
+
+def refuse_or_warn(errors: list[str], warnings: list[str], force: bool, what: str = "") -> None:
+    """What resolvers would never serve stops the command before it spends anything, unless
+    the user insists; the first problem is the one line they see."""
+    if errors and not force:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise WalletError(f"{what}{errors[0]}{more} (--force to go ahead anyway)")
+    for msg in errors + warnings:
+        note(f"warning: {msg}")
 
 
 def _value_of(w, name: str) -> str | None:

@@ -5,12 +5,11 @@ cliutil's command table when cli.py imports this module."""
 from __future__ import annotations
 
 import os
-import time
 
 from wallet import certs as C
 from wallet import ekeys as E
 from wallet.errors import WalletError
-from wallet.cliutil import NAME, arg, command, note, open_wallet, out, read_input
+from wallet.cliutil import NAME, arg, command, note, open_wallet, out, read_input, utc
 
 
 @command("tlsa", "print a certificate's TLSA: the d/ value tls item and the zone-file line (no node)",
@@ -58,7 +57,7 @@ def cmd_cert_request(args, params):
             f.write(res["cert"])
     except OSError as e:
         raise WalletError(f"cannot write {args.out}: {e.strerror}") from None
-    out(args, res, f"{args.name}: certificate {res['serial']} for {res['name']} until {res['not_after']} "
+    out(args, res, f"{args.name}: certificate {res['serial']} for {res['name']} until {utc(res['not_after'])} "
                    f"written to {args.out}; TLSA {res['tlsa']}")
 
 
@@ -91,7 +90,7 @@ def cmd_ekey_rotate(args, params):
         note(f"warning: {args.name} has no minimalT item, so the key is not served until its value has one "
              "(`dotbit-wallet minimalt`)")
     out(args, res, f"{args.name}: eph_key {res['eph_key']} seq {res['seq']} "
-                   f"expires {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(res['expires']))}")
+                   f"expires {utc(res['expires'])}")
 
 
 @command("ekey show", "the MinimaLT keys a resolver serves for a name, and whether this wallet holds the "
@@ -104,8 +103,7 @@ def cmd_ekey_show(args, params):
     if res.get("warning"):
         note(f"warning: {res['warning']}")
     if res["source"] == "update":
-        fresh = (f"update seq {res['seq']}, expires "
-                 f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(res['expires']))}")
+        fresh = f"update seq {res['seq']}, expires {utc(res['expires'])}"
     else:
         fresh = "from the chain: no fresher update served"
     lines = [f"{args.name} at {res['owner']} port {res['port']}" + (f" ip {res['ip']}" if res["ip"] else ""),

@@ -11,6 +11,7 @@ import getpass
 import json
 import os
 import sys
+import time
 
 from wallet import names as N
 from wallet import storage
@@ -38,10 +39,17 @@ def command(name: str, help: str, *arguments):
 
 NAME = arg("name", help="e.g. d/example")
 VALUE = arg("--value", required=True, help="JSON object, at most 520 bytes")
+FORCE = arg("--force", action="store_true",
+            help="go ahead with a name or value that resolvers will never serve")
 
 
 def out(args, obj, text: str) -> None:
     print(json.dumps(obj, indent=1, sort_keys=True) if args.json else text)
+
+
+def utc(epoch: int) -> str:
+    """Times users read are dates, not raw epochs."""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
 def note(msg: str) -> None:
@@ -115,6 +123,9 @@ def open_wallet(args, params, with_node: bool) -> Wallet:
         w.sync()
         # Progress ("3/12 confirmations") is shown by the name commands; here only news.
         report_events(args, [e for e in N.advance(w, args.fee_rate) if e["event"] != "waiting"])
+        # Names expire silently on the chain; whatever the user runs, tell them in time.
+        for name, left in N.expiring_soon(w):
+            note(f"warning: {name} expires in {left} blocks: {N.renew_hint(name)}")
     return w
 
 

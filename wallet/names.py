@@ -52,6 +52,12 @@ def show(w, name: str, value_encoding: str = "utf8") -> dict | None:
         raise WalletError(f"name_show failed: {e}") from None
 
 
+def pending_update(w, name: str) -> dict | None:
+    """The name's operation waiting in the mempool, if any: what `name show` will say next."""
+    ops = [op for op in _pending_ops(w, name) if op["op"] == "name_update"]
+    return ops[0] if ops else None
+
+
 def owned_record(w, name: str) -> tuple[dict, object]:
     """The live record of a name this wallet owns, and the coin to spend; else the error a
     user should see."""
@@ -222,10 +228,32 @@ def update(w, name: str, value: bytes | None, to_address: bytes | None, fee_rate
             "value": value.decode("utf-8", "replace")}
 
 
-def owned_names(w) -> list[dict]:
-    """Names whose current coin this wallet holds, with their state; warns near expiry."""
+def warn_blocks(params) -> int:
+    """How close to expiry a name is "expiring": a tenth of its life (5 blocks on regtest,
+    ~25 days on main), time enough to notice and renew."""
+    return max(5, params.expiry_depth // 10)
+
+
+def renew_hint(name: str) -> str:
+    return f"renew with `dotbit-wallet name renew {name}`"
+
+
+def expiring_soon(w) -> list[tuple[str, int]]:
+    """(name, blocks left) of this wallet's confirmed name coins close to expiry; from the
+    coins alone (a coin's height is the name's last update), so every command can afford it."""
     out = []
-    warn_at = max(5, w.params.expiry_depth // 10)
+    for c in w.coins:
+        if c.kind in ("name_firstupdate", "name_update") and c.height >= 0:
+            left = c.height + w.params.expiry_depth - w.tip
+            if left <= warn_blocks(w.params):
+                out.append((c.covenant.get("name"), left))
+    return out
+
+
+def owned_names(w) -> list[dict]:
+    """Names whose current coin this wallet holds, with their status (ok, expiring), names it
+    held until they expired, and registrations in progress."""
+    out = []
     for c in w.coins:
         if c.kind not in ("name_firstupdate", "name_update"):
             continue
@@ -233,11 +261,11 @@ def owned_names(w) -> list[dict]:
         rec = show(w, name) if name else None
         if rec is None:
             continue
-        row = {"name": name, "value": rec["value"], "address": rec["address"],
-               "height": rec["height"], "expires_in": rec["expires_in"], "pending": c.height < 0}
-        if rec["expires_in"] <= warn_at:
-            row["warning"] = f"expires in {rec['expires_in']} blocks: renew with `name renew {name}`"
-        out.append(row)
+        expiring = rec["expires_in"] <= warn_blocks(w.params)
+        out.append({"name": name, "value": rec["value"], "address": rec["address"],
+                    "height": rec["height"], "expires_in": rec["expires_in"], "pending": c.height < 0,
+                    "status": "expiring" if expiring else "ok"})
+    out += _expired_names(w, {r["name"] for r in out})
     for name, st in w.doc["pending"].items():
         out.append({"name": name, "pending_registration": st["state"],
                     "confirmations": st.get("confirmations", 0)})
@@ -248,4 +276,25 @@ def owned_names(w) -> list[dict]:
             out.append({"name": None, "pending_registration": "name_new of an unknown name",
                         "txid": c.txid.hex(),
                         "hint": "run `name register NAME --value ...` with its name to continue"})
+    return out
+
+
+def _expired_names(w, live: set[str]) -> list[dict]:
+    """Names this wallet held whose coin expiry removed, and which nobody has registered
+    since. Found from the chain (every tx of the wallet's history: a name received by transfer
+    sits on a receive address), so a restored wallet sees them too."""
+    held = set()
+    for txid in sorted({r["txid"] for r in w.history}):
+        for o in w.call("getrawtransaction", txid, True)["vout"]:
+            cov = o["covenant"]
+            if cov["type"] in ("name_firstupdate", "name_update") and w.owns(w.parse_address(o["address"])):
+                held.add(cov["name"])
+    out = []
+    for name in sorted(held - live):
+        rec = show(w, name)
+        if rec is None or not w.owns(w.parse_address(rec["address"])):
+            continue                      # transferred away, or someone else's now
+        if w.coin_at(bytes.fromhex(rec["txid"]), rec["vout"]) is None:
+            out.append({"name": name, "status": "expired", "value": rec["value"],
+                        "expired_at": rec["height"] + w.params.expiry_depth})
     return out

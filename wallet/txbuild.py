@@ -54,6 +54,14 @@ class WalletCoin:
         return True
 
 
+class InsufficientFunds(WalletError):
+    """Carries how much is missing, so the wallet can say how many coins to get and where."""
+
+    def __init__(self, message: str, shortfall: int):
+        super().__init__(message)
+        self.shortfall = shortfall
+
+
 def parse_amount(text: str) -> int:
     try:
         d = Decimal(text)
@@ -98,8 +106,8 @@ def select_and_sign(outputs: list[TxOut], candidates: list[WalletCoin], change_a
             break
         if not pool:
             total = sum(c.value for c in candidates) + sum(c.value for c in fixed)
-            raise WalletError(f"insufficient funds: need {fmt(need + without)} "
-                              f"(with fee), have {fmt(total)} spendable")
+            raise InsufficientFunds(f"insufficient funds: need {fmt(need + without)} "
+                                    f"(with fee), have {fmt(total)} spendable", need + without - total)
         chosen.append(pool.pop(0))
     tx = Tx(1, tuple(TxIn(c.txid, c.vout) for c in chosen), tuple(final), 0)
     signed = sign_tx(tx, [(c.value, c.key.address) for c in chosen],

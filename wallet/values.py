@@ -1,9 +1,14 @@
 """Name values: checked before they cost a fee, and the d/ items the wallet writes for users
 (`tls` from a real certificate, `minimalT`).
 
-A d/ value is run through the resolver's own interpreter (core.names.dvalue), so the wallet
-warns about exactly the items the resolver would skip; keys it does not interpret at all
-are reported too, since a typo ("ip4") would otherwise vanish silently.
+A d/ value is run through the resolver's own interpreter (core.names.dvalue): items it
+would skip as invalid (an "ip" of 999.1.1.1) are errors the wallet refuses, since a fee
+spent on them buys nothing; what it skips harmlessly (an import of a missing name) and
+keys it does not interpret at all (a typo such as "ip4") are warnings.
+
+Names follow Namecoin's policy for the d/ namespace: "d/" and one lower-case domain label.
+Anything else (`example.bit`, `d/Bad Name`, `d/`) is refused with the form that would work;
+`--force` registers it anyway.
 """
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from typing import Callable
 
+from core.names.dnsname import is_domain_label
 from core.names.dvalue import lookup_records
 from core.names.rules import WALLET_MAX_VALUE
 
@@ -42,19 +49,47 @@ def encode_value(obj: dict) -> bytes:
     return data
 
 
-def check_value(name: str, obj: dict, lookup_other: Callable[[str], str | None]) -> tuple[bytes, list[str]]:
-    """The encoded value and warnings (never fatal) about what a resolver would ignore."""
+def name_problem(name: str) -> str | None:
+    """Why no resolver would ever serve `name` as a .bit domain, with the form that would
+    work; None if it is fine. Names in other namespaces ("id/alice") are not DNS names."""
+    namespace, sep, label = name.partition("/")
+    if sep and namespace != "d":
+        return None
+    if not sep:
+        return f"{name} has no namespace, so no resolver serves it: {_domain_hint(name)}"
+    if not label:
+        return "d/ needs a domain label after it, like d/example"
+    if is_domain_label(label):
+        return None
+    rule = "one lower-case label: letters, digits, inner hyphens, at most 63"
+    return f"{name} is not a .bit name resolvers serve ({rule}): {_domain_hint(label)}"
+
+
+def _domain_hint(text: str) -> str:
+    labels = [x for x in text.lower().strip().removesuffix(".bit").split(".") if x]
+    guess = [re.sub(r"[\s_]+", "-", x).strip("-") for x in labels]
+    if not guess or not is_domain_label(guess[-1]):
+        return "use d/ and a label such as d/example for example.bit"
+    if len(guess) > 1:      # www.example.bit: the subdomain lives in d/example's map
+        return f"register d/{guess[-1]} and put {'.'.join(guess[:-1])} in its value's map"
+    return f"did you mean d/{guess[-1]}?"
+
+
+def check_value(name: str, obj: dict, lookup_other: Callable[[str], str | None]
+                ) -> tuple[bytes, list[str], list[str]]:
+    """The encoded value, the errors (items a resolver would skip as invalid) and the
+    warnings (what it ignores harmlessly, and keys it does not know)."""
     data = encode_value(obj)
-    warnings: list[str] = []
     if not name.startswith("d/"):
-        return data, warnings
+        return data, [], []
     try:
         result = lookup_records(name, lambda n: data.decode() if n == name else lookup_other(n))
     except ValueError:
-        return data, [f"{name} does not map to a .bit domain; resolvers will not serve it"]
-    warnings += [n for n in result.notes]
+        return data, [], [f"{name} does not map to a .bit domain; resolvers will not serve it"]
+    errors = [n.removeprefix("error: ") for n in result.notes if n.startswith("error: ")]
+    warnings = [n.removeprefix("warning: ") for n in result.notes if not n.startswith("error: ")]
     warnings += [f"unknown item {k!r} is ignored by resolvers" for k in _unknown_keys(obj)]
-    return data, warnings
+    return data, errors, warnings
 
 
 def _unknown_keys(obj: dict, depth: int = 0) -> list[str]:

@@ -14,7 +14,7 @@ from wallet import storage
 from wallet.errors import WalletError
 from wallet.keys import CHAINS, CHANGE, RECEIVE, Keychain, WalletKey, new_words, seed_from_words
 from wallet.nodeclient import VERIFY_ALREADY_IN_CHAIN, NodeClient, NodeError
-from wallet.txbuild import WalletCoin, select_and_sign
+from wallet.txbuild import InsufficientFunds, WalletCoin, fmt, select_and_sign
 
 GAP_LIMIT = 20
 
@@ -159,8 +159,15 @@ class Wallet:
     def build(self, outputs: list[TxOut], fee_rate: int, fixed: list[WalletCoin] = ()):
         """Fund, add change to a fresh change address, sign."""
         change = self.keys.key(CHANGE, self.used(CHANGE))
-        tx, fee = select_and_sign(outputs, self.payment_coins({c.outpoint for c in fixed}),
-                                  change.address, fee_rate, fixed=list(fixed))
+        try:
+            tx, fee = select_and_sign(outputs, self.payment_coins({c.outpoint for c in fixed}),
+                                      change.address, fee_rate, fixed=list(fixed))
+        except InsufficientFunds as e:
+            # A new owner holds a name coin but no coins for the fee: say what to get, and where.
+            immature = self.balance()["immature"]
+            wait = f" (or wait: {fmt(immature)} is immature coinbase)" if immature else ""
+            raise WalletError(f"{e}; need {fmt(e.shortfall)} more: receive coins at "
+                              f"{self.text(self.receive_key().address)}{wait}") from None
         if any(o.address == change.address for o in tx.outputs):
             self._set_used(CHANGE, change.index + 1)
         return tx, fee

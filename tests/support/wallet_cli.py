@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from support.harness import NodeProcess
+from wallet.nodeclient import NodeError
 
 PASS = "test passphrase"
 DEPTH = 12          # regtest MIN_FIRSTUPDATE_DEPTH
@@ -28,7 +29,7 @@ class W:
     def __init__(self, node: NodeProcess, path: str):
         self.node = node
         self.path = path
-        self.env = dict(os.environ, DOTBIT_WALLET_PASSPHRASE=PASS, DOTBIT_NETWORK="regtest",
+        self.env = dict(os.environ, DOTBIT_WALLET_PASSPHRASE=PASS, DOTBIT_NODE_NETWORK="regtest",
                         DOTBIT_RPC_URL=f"http://127.0.0.1:{node.rpc_port}",
                         DOTBIT_RPC_COOKIE=os.path.join(node.datadir, ".cookie"))
         self.env.pop("DOTBIT_WALLET_DEBUG", None)
@@ -75,7 +76,8 @@ def mature(node):
 
 
 def register_wait(w: W, name: str, value: str) -> subprocess.CompletedProcess:
-    """`name register --wait` in the background while blocks arrive one by one."""
+    """`name register --wait` in the background while blocks arrive one by one, until it
+    returns: the name then resolves, with no block mined after its firstupdate's."""
     p = subprocess.Popen(w.argv("name", "register", name, "--value", value, "--wait", "--poll", "0.1"),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=w.env)
     deadline = time.monotonic() + 90
@@ -85,12 +87,18 @@ def register_wait(w: W, name: str, value: str) -> subprocess.CompletedProcess:
         if not checked and w.node.call("name_pending") != []:
             w.json("balance")              # the waiting process does not hold the wallet locked
             checked = True
-        if not w.node.call("name_pending", name):      # no firstupdate yet: one more block
+        if not _resolves(w.node, name):
             mine(w.node)
     out, err = p.communicate(timeout=30)
     assert p.returncode == 0, (out, err)
-    mine(w.node)                      # confirm the firstupdate
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+def _resolves(node, name: str) -> bool:
+    try:
+        return not node.call("name_show", name)["expired"]
+    except NodeError:
+        return False
 
 
 def make_cert(tmp_path, cn="example.bit"):

@@ -21,7 +21,8 @@ from wallet.errors import WalletError
 from wallet.keys import HARDENED, ExtendedKey, Keychain, SeedError, parse_path, seed_from_words
 from wallet.names import registration_salt
 from wallet.txbuild import WalletCoin, parse_amount, select_and_sign
-from wallet.values import add_tls, check_value, encode_value, minimalt_item, parse_value, tls_row
+from wallet.values import (add_tls, check_value, encode_value, minimalt_item, name_problem, parse_value,
+                           tls_row)
 
 # BIP32 test vector 1 (bitcoin/bips bip-0032.mediawiki)
 VECTOR1_SEED = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
@@ -119,10 +120,61 @@ def test_value_checks():
         parse_value('["1.2.3.4"]')
     with pytest.raises(WalletError, match="value too long: 5.. bytes, at most 520"):
         encode_value({"txt": "x" * 520})
-    data, warnings = check_value("d/example", {"ip": "1.2.3.4", "ip4": "5.6.7.8", "ns": 7}, lambda n: None)
+    data, errors, warnings = check_value("d/example", {"ip": "1.2.3.4", "ip4": "5.6.7.8", "ns": 7}, lambda n: None)
     assert data == b'{"ip":"1.2.3.4","ip4":"5.6.7.8","ns":7}'
-    assert any("'ip4'" in w for w in warnings) and any("ns" in w for w in warnings)
-    assert check_value("d/example", {"ip": "1.2.3.4"}, lambda n: None)[1] == []
+    assert any("'ip4'" in w for w in warnings) and any("ns" in e for e in errors)
+    assert check_value("d/example", {"ip": "1.2.3.4"}, lambda n: None)[1:] == ([], [])
+
+
+# Namecoin's d/ policy: one lower-case domain label. (name, what the refusal must say)
+NAME_CASES = [
+    ("example.bit", "did you mean d/example?"),
+    ("example", "has no namespace"),
+    ("www.example.bit", "register d/example and put www in its value's map"),
+    ("d/Example", "did you mean d/example?"),
+    ("d/Bad Name", "did you mean d/bad-name?"),
+    ("d/", "d/ needs a domain label"),
+    ("d/-lead", "not a .bit name resolvers serve"),
+    ("d/trail-", "not a .bit name resolvers serve"),
+    ("d/under_score", "did you mean d/under-score?"),
+    ("d/www.example", "register d/example and put www"),
+    ("d/" + "a" * 64, "at most 63"),
+    ("d/ex ample!", "use d/ and a label such as d/example"),
+]
+NAMES_OK = ["d/example", "d/xn--bcher-kva", "d/a-b-c", "d/" + "a" * 63, "id/alice", "x/anything goes"]
+
+
+@pytest.mark.parametrize("name,says", NAME_CASES)
+def test_names_no_resolver_serves_are_refused_with_the_right_form(name, says):
+    assert says in name_problem(name)
+
+
+@pytest.mark.parametrize("name", NAMES_OK)
+def test_good_names_pass(name):
+    assert name_problem(name) is None
+
+
+# (value, an error it must report) — items the resolver would skip as invalid
+VALUE_ERRORS = [
+    ({"ip": "999.1.1.1"}, "malformed ip address"),
+    ({"ip6": "not:an:address:at:all::x"}, "malformed ip6"),
+    ({"ns": ["bad name!"]}, "ns"),
+    ({"alias": "no spaces allowed"}, "alias"),
+    ({"tls": [[3, 1, 1]]}, "tls"),
+    ({"map": {"www": {"ip": "1.2.3.256"}}}, "malformed ip address"),
+]
+
+
+@pytest.mark.parametrize("value,says", VALUE_ERRORS)
+def test_values_with_invalid_items_are_errors(value, says):
+    _, errors, _ = check_value("d/example", value, lambda n: None)
+    assert any(says in e for e in errors), errors
+
+
+def test_harmless_value_issues_stay_warnings():
+    _, errors, warnings = check_value("d/example", {"ip": "1.2.3.4", "import": "d/missing", "ip4": "x"},
+                                      lambda n: None)
+    assert errors == [] and any("'ip4'" in w for w in warnings) and len(warnings) >= 2
 
 
 def test_tls_item_is_what_the_resolver_serves(tmp_path):
@@ -134,8 +186,8 @@ def test_tls_item_is_what_the_resolver_serves(tmp_path):
     assert row == [3, 1, 1, base64.b64encode(hashlib.sha256(spki).digest()).decode()]
     value = add_tls({"ip": "1.2.3.4"}, row, 443)
     assert add_tls(value, row, 443) == value                 # adding twice changes nothing
-    data, warnings = check_value("d/example", value, lambda n: None)
-    assert warnings == []
+    data, errors, warnings = check_value("d/example", value, lambda n: None)
+    assert errors == warnings == []
     recs = lookup_records("d/example", lambda n: data.decode() if n == "d/example" else None).records
     tlsa = [r.to_text() for r in recs if r.rtype == "TLSA"]
     assert tlsa == [f"_443._tcp.example.bit. IN TLSA 3 1 1 {hashlib.sha256(spki).hexdigest().upper()}"]
@@ -233,3 +285,25 @@ def test_sigkill_during_saves_leaves_old_or_new_file(tmp_path):
     lock.acquire()                                 # stale temp files are swept under the lock
     lock.release()
     assert sorted(os.listdir(tmp_path)) == ["w.json", "w.json.lock"]
+
+
+def test_one_set_of_env_var_names_everywhere_users_read_them(capsys):
+    """config's canonical DOTBIT_<SECTION>_<KEY> names; the older DOTBIT_NETWORK/DOTBIT_WALLET
+    still work but are documented nowhere a new user starts."""
+    import re
+    from node.devrun import BANNER
+    from wallet.cli import build_parser
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    texts = {"--help": build_parser().format_help(), "make run banner": BANNER}
+    for doc in ("README.md", "docs/quickstart.md", "docs/owners.md"):
+        with open(os.path.join(root, doc)) as f:
+            texts[doc] = f.read()
+    legacy = re.compile(r"DOTBIT_(NETWORK|WALLET)\b")
+    assert {where: legacy.findall(text) for where, text in texts.items()} == {where: [] for where in texts}
+    for where in ("--help", "make run banner", "README.md", "docs/quickstart.md"):
+        assert "DOTBIT_NODE_NETWORK" in texts[where] and "DOTBIT_WALLET_FILE" in texts[where], where
+
+
+def test_times_are_utc_dates():
+    from wallet.cliutil import utc
+    assert utc(1796157588) == "2026-12-01 20:39:48 UTC"

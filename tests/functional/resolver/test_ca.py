@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -486,6 +487,10 @@ def test_wallet_cert_request_and_revoke(node, tmp_path):
     assert r.returncode == 0, r.stderr
     assert crl(node).get_revoked_certificate_by_serial_number(leaf.serial_number) is not None
     assert tlsa_http(node, "_443._tcp.www.walletname.bit")[0] == 404
+    log("the text output gives the certificate's end as a UTC date, not an epoch")
+    r = wallet_cli("cert", "request", "d/walletname", "--csr", str(tmp_path / "req.csr"), "--out",
+                   str(tmp_path / "cert2.pem"))
+    assert r.returncode == 0 and re.search(r" until 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC ", r.stdout), r.stdout
 
 
 def test_restart_keeps_certificates_and_crl(node):
