@@ -22,6 +22,7 @@ from core.names.dvalue import Record
 from node.resolver.ca.authority import CAError, init_ca, load_ca
 from core.ca_evidence import EvidenceError, check_leaf, tlsa_owner, tlsa_rdata
 from core.ca_proof import fqdn_of, issue_digest, revoke_digest
+from core.params import MAIN, REGTEST
 from node.resolver.ca.service import _hosts
 from node.resolver.ca.store import CertRecord, CertStore
 from core.sources import Policy, SourceAnswer, parse_order
@@ -170,7 +171,14 @@ def test_names_and_owners():
     assert fqdn_of("d/example") == "example.bit" and fqdn_of("d/Example") is None and fqdn_of("id/x") is None
     assert fqdn_of("d/") is None and fqdn_of("d/a.b") is None
     # Distinct tags: an issue proof can never be a revoke proof for the same bytes.
-    assert issue_digest(bytes(16), bytes(32)) != revoke_digest(bytes(16), bytes(32))
+    m = REGTEST.magic
+    assert issue_digest(m, "d/a", bytes(16), bytes(32)) != revoke_digest(m, "d/a", bytes(16), bytes(32))
+    # The name and the network are bound: no proof for one name or network serves another,
+    # and the length prefix keeps "d/a" + data from reading as "d/ab" + the rest.
+    base = issue_digest(m, "d/a", bytes(16), bytes(32))
+    assert base != issue_digest(m, "d/b", bytes(16), bytes(32))
+    assert base != issue_digest(MAIN.magic, "d/a", bytes(16), bytes(32))
+    assert issue_digest(m, "d/a", b"b" + bytes(15), bytes(32)) != issue_digest(m, "d/ab", bytes(15), bytes(32))
 
 
 @needs_tools("openssl")

@@ -119,8 +119,8 @@ class CAService:
             raise CAError("bad-csr", "the CSR's self-signature does not verify")
         _check_key(pub)
         self._check_block(block_hash)
-        if not verify_digest(pubkey, sig, issue_digest(csr_der, block_hash)):
-            raise CAError("bad-proof", "the signature does not verify over this CSR and block")
+        if not verify_digest(pubkey, sig, issue_digest(self.params.magic, name, csr_der, block_hash)):
+            raise CAError("bad-proof", f"the signature does not verify over {name}, this CSR and block on {self.params.name}")
         rec = self._live_owner(name, pubkey)
         hosts = _hosts(csr, fqdn)
         now = int(self.clock())
@@ -159,8 +159,8 @@ class CAService:
         if rec is None or rec.name != name.encode():
             raise CAError("unknown-serial", f"no certificate {serial.hex()} for {name}")
         self._check_block(block_hash)
-        if not verify_digest(pubkey, sig, revoke_digest(serial, block_hash)):
-            raise CAError("bad-proof", "the signature does not verify over this serial and block")
+        if not verify_digest(pubkey, sig, revoke_digest(self.params.magic, name, serial, block_hash)):
+            raise CAError("bad-proof", f"the signature does not verify over {name}, this serial and block on {self.params.name}")
         owner = self.get_record(name.encode())
         allowed = {rec.owner}
         if owner is not None and not is_expired(owner, self.height(), self.params):

@@ -100,11 +100,12 @@ def signed(node, data: bytes) -> dict:
 
 
 def issue(node, name: str, csr_pem: str, signer: Key = OWNER, pubkey: bytes | None = None,
-          block: bytes | None = None) -> tuple[int, dict]:
+          block: bytes | None = None, proof_for: str | None = None, magic: bytes = REGTEST.magic) -> tuple[int, dict]:
+    """POSTs an issue request for `name` with a proof signed over `proof_for` (default: name)."""
     from cryptography.hazmat.primitives.serialization import Encoding
     block = block or bytes.fromhex(node.call("getbestblockhash"))
     der = x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(Encoding.DER)
-    sig = sign_issue(signer.secret, der, block)
+    sig = sign_issue(signer.secret, magic, proof_for or name, der, block)
     body = json.dumps({"name": name, "csr": csr_pem, "block_hash": block.hex(),
                        "pubkey33": (pubkey or signer.pubkey).hex(), "sig64": sig.hex()}).encode()
     status, _, data = http(node, "POST", "/v1/ca/issue", body)
@@ -270,7 +271,8 @@ def test_issuance_refusals(node):
     _, other_csr = make_csr("example.bit")
     from cryptography.hazmat.primitives.serialization import Encoding
     block = bytes.fromhex(node.call("getbestblockhash"))
-    sig = sign_issue(OWNER.secret, x509.load_pem_x509_csr(other_csr.encode()).public_bytes(Encoding.DER), block)
+    sig = sign_issue(OWNER.secret, REGTEST.magic, "d/example",
+                     x509.load_pem_x509_csr(other_csr.encode()).public_bytes(Encoding.DER), block)
     status, _, data = http(node, "POST", "/v1/ca/issue", json.dumps(
         {"name": "d/example", "csr": csr, "block_hash": block.hex(), "pubkey33": OWNER.pubkey.hex(),
          "sig64": sig.hex()}).encode())
@@ -285,6 +287,8 @@ def test_issuance_refusals(node):
     old = bytes.fromhex(node.call("getblockhash", node.call("getblockcount") - 12))
     refused(node, "d/example", csr, "stale-block", 400, block=old)
     refused(node, "d/example", csr, "stale-block", 400, block=bytes(32))
+    log("a proof made for another network")
+    refused(node, "d/example", csr, "bad-proof", 403, magic=bytes.fromhex("d07b1701"))
     log("SANs outside the name")
     for hosts in (("example.bit", "evil.bit"), ("example.bit", "example.bit.evil.com"), ("notexample.bit",),
                   ("www.example.bit", "*.bit")):
@@ -299,6 +303,20 @@ def test_issuance_refusals(node):
     assert status == 405
     # Nothing above was issued.
     assert tlsa_http(node, "_443._tcp.example.bit")[0] == 404
+
+
+def test_a_proof_for_one_name_serves_no_other(node):
+    """The owner of d/example and d/spare shows a proof for d/example (a CSR without SANs,
+    so nothing in it names the name): it gets nothing for d/spare, issued or revoked."""
+    _, csr = make_csr()
+    refused(node, "d/spare", csr, "bad-proof", 403, proof_for="d/example")
+    status, body = issue(node, "d/example", csr)
+    assert status == 200, body
+    serial = body["answer"]["serial"]
+    status, body = revoke(node, "d/example", serial, proof_for="d/spare")
+    assert status == 403 and body["error"].startswith("bad-proof:"), body
+    status, body = revoke(node, "d/example", serial)
+    assert status == 200, body
 
 
 def test_issued_leaf_names_and_validity_bound(node):
@@ -332,10 +350,10 @@ def test_issued_leaf_names_and_validity_bound(node):
     revoke(node, "d/example", ans["serial"])           # keep the next tests' answers to one leaf
 
 
-def revoke(node, name: str, serial_hex: str, signer: Key = OWNER) -> tuple[int, dict]:
+def revoke(node, name: str, serial_hex: str, signer: Key = OWNER, proof_for: str | None = None) -> tuple[int, dict]:
     block = bytes.fromhex(node.call("getbestblockhash"))
     serial = bytes.fromhex(serial_hex)
-    sig = sign_revoke(signer.secret, serial, block)
+    sig = sign_revoke(signer.secret, REGTEST.magic, proof_for or name, serial, block)
     status, _, data = http(node, "POST", "/v1/ca/revoke", json.dumps(
         {"name": name, "serial": serial_hex, "block_hash": block.hex(), "pubkey33": signer.pubkey.hex(),
          "sig64": sig.hex()}).encode())

@@ -30,6 +30,7 @@ from core.names.proof import internal_hash, leaf_hash
 from node.resolver import ekeys
 from core import envelope
 from core import ca_proof
+from core.params import REGTEST
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.identity import ALGORITHM, ZONE, ResolverKey
 from support.harness import ROOT, NodeProcess, free_port, run_cli
@@ -296,14 +297,15 @@ def test_a_signature_from_one_context_does_not_verify_in_another():
     # a CA proof (issue or revoke) is neither a spend nor the other kind of CA request
     block = sha256d(b"a recent block")
     csr = b"0" * 64
-    issue = ca_proof.sign_issue(owner.secret, csr, block)
-    assert verify_digest(owner.pubkey, issue, ca_proof.issue_digest(csr, block))
+    m = REGTEST.magic
+    issue = ca_proof.sign_issue(owner.secret, m, "d/x", csr, block)
+    assert verify_digest(owner.pubkey, issue, ca_proof.issue_digest(m, "d/x", csr, block))
     serial = crypto.sha256(csr)[:16]
-    for other in (ca_proof.revoke_digest(serial, block), sighash(crypto.sha256(csr), 0, 0, block[:20]),
+    for other in (ca_proof.revoke_digest(m, "d/x", serial, block), ca_proof.issue_digest(m, "d/y", csr, block), sighash(crypto.sha256(csr), 0, 0, block[:20]),
                   sha256d(ekeys.TAG + crypto.sha256(csr) + block)):
         assert not verify_digest(owner.pubkey, issue, other)
-    revoke = ca_proof.sign_revoke(owner.secret, serial, block)
-    assert not verify_digest(owner.pubkey, revoke, ca_proof.issue_digest(csr, block))
+    revoke = ca_proof.sign_revoke(owner.secret, m, "d/x", serial, block)
+    assert not verify_digest(owner.pubkey, revoke, ca_proof.issue_digest(m, "d/x", csr, block))
 
     # the resolver key signs envelopes and DNSSEC RRsets: neither passes for the other
     key = ResolverKey(bytes(range(32)))
