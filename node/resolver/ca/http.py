@@ -19,7 +19,8 @@ from core.ca_evidence import tlsa_rdata
 
 STATUS = {"bad-request": 400, "bad-name": 400, "bad-csr": 400, "weak-key": 400, "san-outside-name": 400,
           "stale-block": 400, "bad-proof": 403, "not-owner": 403, "name-expired": 403, "unknown-name": 404,
-          "unknown-serial": 404, "already-revoked": 409}
+          "unknown-serial": 404, "already-revoked": 409, "bad-san": 400,
+          "too-many-leaves": 409}
 
 
 def routes(api) -> list:

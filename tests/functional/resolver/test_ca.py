@@ -293,6 +293,11 @@ def test_issuance_refusals(node):
     for hosts in (("example.bit", "evil.bit"), ("example.bit", "example.bit.evil.com"), ("notexample.bit",),
                   ("www.example.bit", "*.bit")):
         refused(node, "d/example", make_csr(*hosts)[1], "san-outside-name", 400)
+    log("a SAN of 329 characters (DNS allows 253), every label valid")
+    long = ".".join(["a" * 63] * 4) + "." + "b" * 61 + ".example.bit"
+    assert len(long) == 329
+    status, body = issue(node, "d/example", make_csr("example.bit", long)[1])
+    assert status == 400 and body["error"].startswith("bad-san: a SAN of 329 characters is not a DNS name"), body
     log("malformed bodies: one signed 4xx each, never a crash")
     for body in (b"", b"[]", b'{"name": 1}', json.dumps({"name": "d/example", "csr": "junk", "block_hash": "00" * 32,
                                                           "pubkey33": "02" * 33, "sig64": "00" * 64}).encode(),
@@ -317,6 +322,28 @@ def test_a_proof_for_one_name_serves_no_other(node):
     assert status == 403 and body["error"].startswith("bad-proof:"), body
     status, body = revoke(node, "d/example", serial)
     assert status == 200, body
+
+
+def test_live_leaves_per_name_are_limited(node):
+    """The 9th live leaf of a name is refused (nothing revoked behind the owner's back); a
+    revocation makes room; the limit is per name."""
+    serials = []
+    for _ in range(8):
+        status, body = issue(node, "d/spare", make_csr("spare.bit")[1])
+        assert status == 200, body
+        serials.append(body["answer"]["serial"])
+    status, body = issue(node, "d/spare", make_csr("spare.bit")[1])
+    assert status == 409 and body["error"].startswith("too-many-leaves: d/spare already has 8 live"), body
+    for s in serials:
+        st, _, data = http(node, "GET", f"/v1/ca/status/{s}")
+        assert signed(node, data)["answer"]["status"] == "good"
+    assert revoke(node, "d/spare", serials.pop())[0] == 200
+    status, body = issue(node, "d/spare", make_csr("spare.bit")[1])
+    assert status == 200, body
+    serials.append(body["answer"]["serial"])
+    for s in serials:
+        assert revoke(node, "d/spare", s)[0] == 200
+    assert {int(s, 16) for s in serials} <= {r.serial_number for r in crl(node)}
 
 
 def test_issued_leaf_names_and_validity_bound(node):
