@@ -341,11 +341,13 @@ def test_wallet_keys_are_per_file_and_the_box_is_authenticated(tmp_path):
     assert a.open(env)["x"] == 1
     with pytest.raises(storage.StorageError):
         b.open(env)
-    box = bytearray(base64.b64decode(env["nonce_box"]))
+    box = bytearray(base64.b64decode(env["aead_box"]))
     box[-1] ^= 1
-    tampered = dict(env, nonce_box=base64.b64encode(bytes(box)).decode())
+    tampered = dict(env, aead_box=base64.b64encode(bytes(box)).decode())
     with pytest.raises(storage.StorageError):
         a.open(tampered)
+    with pytest.raises(storage.StorageError):          # the header is the box's associated data
+        a.open(dict(env, kdf=dict(env["kdf"], note="x")))
     assert env["kdf"]["alg"] == "argon2id" and env["kdf"]["opslimit"] >= 2 and env["kdf"]["memlimit"] >= 64 << 20
 
 
