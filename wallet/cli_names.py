@@ -97,16 +97,19 @@ def cmd_name_update(args, params):
     out(args, res, f"{args.name}: updated ({res['txid']})")
 
 
-@command("name renew", "renew a name (same value, resets its expiry)", NAME)
+KEEP_VALUE = arg("--value", help="the value to sign (default: the one the name holds, if this wallet set it)")
+
+
+@command("name renew", "renew a name (same value, resets its expiry)", NAME, KEEP_VALUE)
 def cmd_name_renew(args, params):
-    _, res = _update(args, params, None, None)
-    out(args, res, f"{args.name}: renewed ({res['txid']})")
+    _, res = _update(args, params, args.value, None)
+    out(args, res, f"{args.name}: renewed ({res['txid']}) with value {res['value']}")
 
 
-@command("name transfer", "give a name to another address", NAME, arg("address"))
+@command("name transfer", "give a name to another address", NAME, arg("address"), KEEP_VALUE)
 def cmd_name_transfer(args, params):
-    _, res = _update(args, params, None, args.address)
-    out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']})")
+    _, res = _update(args, params, args.value, args.address)
+    out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']}) with value {res['value']}")
 
 
 @command("name list", "names this wallet owns, with expiry")

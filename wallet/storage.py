@@ -32,7 +32,7 @@ import nacl.secret
 import nacl.utils
 
 FORMAT = "dotbit-wallet"
-VERSION = 3
+VERSION = 4
 # Interactive Argon2id limits (libsodium's choice for a login prompt: ~0.1 s, 64 MiB): the CLI
 # derives the key once per command, and each command should feel instant.
 OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
@@ -62,6 +62,8 @@ def _unb64(s: str) -> bytes:
 # v3: + "ekeys": {name: [MinimaLT ephemeral keys this wallet published, with their secrets]}
 #     (wallet/ekeys.py): unlike every other secret here they cannot be re-derived from the seed
 #     (forward secrecy wants them random and destroyed after use), so the file must hold them.
+# v4: + "values": {name: value hex this wallet last signed into it} — what `name renew` and
+#     `name transfer` compare the chain's value with before signing it again (names.py).
 
 def _upgrade_1_to_2(doc: dict) -> dict:
     doc = dict(doc)
@@ -77,7 +79,14 @@ def _upgrade_2_to_3(doc: dict) -> dict:
     return doc
 
 
-UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+def _upgrade_3_to_4(doc: dict) -> dict:
+    doc = dict(doc)
+    doc["values"] = {}
+    doc["version"] = 4
+    return doc
+
+
+UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4}
 
 
 def upgrade(doc: dict) -> dict:

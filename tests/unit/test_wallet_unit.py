@@ -84,6 +84,7 @@ def test_wallet_file_upgrade_from_v1_and_refuses_newer(tmp_path):
     storage.save(path, v1, storage.Sealer("pw"))
     doc, _ = storage.load(path, "pw")
     assert doc["version"] == storage.VERSION and doc["pending"] == {} and doc["seed"] == "11" * 64
+    assert doc["values"] == {}            # v4: no value this wallet set is known yet
     storage.save(path, dict(v1, version=storage.VERSION + 1), storage.Sealer("pw"))
     with pytest.raises(storage.StorageError, match="newer"):
         storage.load(path, "pw")
