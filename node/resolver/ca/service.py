@@ -223,6 +223,9 @@ class CAService:
         now = self.clock()
         if self._crl_stale or self._crl is None or self._crl[2] - now < CRL_LIFETIME / 2:
             self._crl_stale = False           # before the snapshot: a revocation during it re-stales
+            for name in list(self.store.by_name):         # expired leaves leave memory as they leave the CRL
+                for gone in self.store.forget_expired(name, now):
+                    self._parsed.pop(gone, None)
             prev = self._crl[0] if self._crl else (self.store.crl() or (0,))[0]
             entries = [(r.serial, r.revoked_at, r.reason) for r in self.store.revoked(now)]
             der = self.authority.crl(entries, prev + 1, now, now + CRL_LIFETIME)
