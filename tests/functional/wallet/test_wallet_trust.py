@@ -69,8 +69,10 @@ def test_a_lying_name_show_does_not_choose_what_is_signed(node, owner):
             return tx.to_bytes().hex().replace(VALUE.encode().hex(), '{"ip":"192.0.2.7"}'.encode().hex())
         return real(method, *params)
     w.call = lambda method, *params: lying(method, *params) if method == "name_show" else real(method, *params)
+    w.doc["values"] = {}            # as after a restore: no record, the coin alone decides
     res = N.update(w, "d/trust", None, None, FEE_RATE)
-    assert res["value"] == VALUE
+    w.save()                        # as the CLI does: the value it signed is recorded again
+    assert res["value"] == VALUE and w.doc["values"] == {"d/trust": VALUE.encode().hex()}
     sent = Tx.from_bytes(bytes.fromhex(real("getrawtransaction", res["txid"])))
     assert [o.covenant.items[-1] for o in sent.outputs if o.covenant.items][0] == VALUE.encode()
     mine(node)
