@@ -82,8 +82,8 @@ def _update(args, params, value_text: str | None, to_text: str | None, transform
     to = w.parse_address(to_text) if to_text else None
     value = None
     if transform is not None:
-        rec, _ = N.owned_record(w, args.name)
-        value_text = json.dumps(transform(V.parse_value(rec["value"])))
+        _, coin = N.owned_record(w, args.name)         # the item joins the coin's value, not name_show's
+        value_text = json.dumps(transform(V.parse_value(N.kept_value(w, args.name, coin).decode("utf-8", "replace"))))
     if value_text is not None:
         value = value_arg(w, args.name, value_text)
     res = N.update(w, args.name, value, to, args.fee_rate)

@@ -247,7 +247,7 @@ def kept_value(w, name: str, coin) -> bytes:
     own = w.doc["values"].get(name)
     if own is not None and bytes.fromhex(own) != value:
         raise WalletError(f"{name} holds {_shown(value)} but this wallet last set {_shown(bytes.fromhex(own))}: "
-                          "pass --value with the value to sign")
+                          "set the value to sign with --value (`name update`, `renew`, `transfer`)")
     return value
 
 

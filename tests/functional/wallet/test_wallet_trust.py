@@ -3,6 +3,7 @@ line (not a hang), and `name renew` / `name transfer` sign the value the name co
 and this wallet set, never one a node's `name_show` makes up."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from wallet.wallet import Wallet
 
 FEE_RATE = 1000
 VALUE = '{"ip":"192.0.2.1"}'
+KEY_B64 = base64.b64encode(bytes([1]) * 32).decode()
 
 
 @pytest.fixture(scope="module")
@@ -89,9 +91,11 @@ def test_renew_refuses_a_value_this_wallet_did_not_set(node, owner):
     copy.run("name", "update", "d/trust", "--value", '{"ip":"192.0.2.99"}')
     mine(node)
     err = w.fails("name", "renew", "d/trust", match="d/trust holds '{\"ip\":\"192.0.2.99\"}' but this wallet "
-                                                   "last set '{\"ip\":\"192.0.2.1\"}': pass --value")
+                                                   "last set '{\"ip\":\"192.0.2.1\"}': set the value to sign with --value")
     assert "Traceback" not in err
-    w.fails("name", "transfer", "d/trust", w.address(), match="pass --value")
+    w.fails("name", "transfer", "d/trust", w.address(), match="with --value")
+    w.fails("minimalt", "d/trust", "--port", "4000", "--id-key", KEY_B64, "--eph-key", KEY_B64,
+            match="with --value")              # an item is added to the wallet's value, not the node's
     r = w.run("name", "renew", "d/trust", "--value", VALUE)
     assert f"with value {VALUE}" in r.stdout, r.stdout
     mine(node)
