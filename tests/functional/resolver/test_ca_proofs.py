@@ -3,6 +3,8 @@ name (and network and purpose) it was signed for, SANs must be DNS names, and a 
 leaves are limited (docs/operator.md "The CA")."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from support.ca_node import ca_node, crl, http, issue, log, make_csr, refused, revoke, signed
@@ -55,3 +57,16 @@ def test_live_leaves_per_name_are_limited(node):
     for s in serials:
         assert revoke(node, "d/spare", s)[0] == 200
     assert {int(s, 16) for s in serials} <= {r.serial_number for r in crl(node)}
+
+
+def test_a_name_that_is_not_text_is_a_bad_request(node):
+    """JSON lets a name be a lone surrogate, which no encoding takes: a signed 400, not a crash."""
+    status, body = issue(node, "d/example", make_csr("example.bit")[1])
+    assert status == 200, body
+    serial = body["answer"]["serial"]
+    for path, fields in (("/v1/ca/revoke", {"serial": serial}), ("/v1/ca/issue", {"csr": make_csr()[1]})):
+        raw = json.dumps({"name": "d/\ud800", "block_hash": "00" * 32, "pubkey33": "02" * 33, "sig64": "00" * 64,
+                          **fields}).encode()
+        status, _, data = http(node, "POST", path, raw)
+        assert status == 400 and signed(node, data)["error"].startswith("bad-request:"), (path, status)
+    assert revoke(node, "d/example", serial)[0] == 200
