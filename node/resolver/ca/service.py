@@ -3,9 +3,10 @@
 Issuance needs a proof of control (core/ca_proof.py) by the name's CURRENT owner key over the
 network, the name, the CSR and a recent main-chain block; the leaf names the name's fqdn and
 any subdomains the CSR asks for under it (each a valid DNS name), and lives at most
-min(90 days, the name's remaining life). A name has at most MAX_LIVE_LEAVES unrevoked,
+min(90 days, the name's remaining life). A name's owner has at most MAX_LIVE_LEAVES unrevoked,
 unexpired leaves: one more is refused rather than an old one revoked, since a leaf in use by a
-server must never disappear behind its operator's back. Leaves are revoked when the owner asks
+server must never disappear behind its operator's back; and at most MAX_UNEXPIRED_LEAVES
+unexpired ones, revoked or not, so issue-and-revoke churn cannot grow the CRL without bound. Leaves are revoked when the owner asks
 (signed the same way over the serial), and automatically when the chain says the name changed
 hands or expired (name events), or a reorg undid the registration they were issued under; the
 CRL is re-made on the next fetch (OCSP and the status endpoint are current at once).
@@ -44,6 +45,7 @@ MAX_LIFETIME = 90 * 86400
 RECENT_BLOCKS = 12            # a proof's block hash must be one of the last this many
 MAX_SANS = 50
 MAX_LIVE_LEAVES = 8           # unrevoked, unexpired leaves per name
+MAX_UNEXPIRED_LEAVES = 64     # revoked ones too: bounds a name's share of the CRL against churn
 CRL_LIFETIME = 86400          # nextUpdate; the CRL is re-signed when half of it has passed
 MIN_RSA_BITS = 2048
 EC_CURVES = (ec.SECP256R1, ec.SECP384R1)
@@ -132,9 +134,13 @@ class CAService:
         now = int(self.clock())
         for gone in self.store.forget_expired(name.encode(), now):     # memory stays bounded by live leaves
             self._parsed.pop(gone, None)
-        if self.store.live(name.encode(), now) >= MAX_LIVE_LEAVES:
+        live, unexpired = self.store.counts(name.encode(), now, rec.address)
+        if live >= MAX_LIVE_LEAVES:
             raise CAError("too-many-leaves", f"{name} already has {MAX_LIVE_LEAVES} live certificates, the most "
                                              "one name may have: revoke one (dotbit-wallet cert revoke) first")
+        if unexpired >= MAX_UNEXPIRED_LEAVES:
+            raise CAError("too-many-leaves", f"{name} has had {MAX_UNEXPIRED_LEAVES} certificates that have not "
+                                             "expired yet (revoked ones count until they expire): wait for one to expire")
         life = expires_in(rec, self.height(), self.params) * self.params.spacing
         not_after = now + min(MAX_LIFETIME, life)
         serial = _new_serial()

@@ -97,8 +97,11 @@ class CertStore:
         return sorted((r for recs in self.by_name.values() for r in recs.values() if r.revoked and r.not_after > now),
                       key=lambda r: (r.revoked_at, r.serial))
 
-    def live(self, name: bytes, now: float) -> int:
-        return sum(1 for r in self.by_name.get(name, {}).values() if not r.revoked and r.not_after > now)
+    def counts(self, name: bytes, now: float, owner: bytes) -> tuple[int, int]:
+        """(live, unexpired) leaves of a name issued to `owner`: unrevoked ones, and all that
+        have not expired (revoked ones included: they are on the CRL until they expire)."""
+        mine = [r for r in self.by_name.get(name, {}).values() if r.not_after > now and r.owner == owner]
+        return sum(1 for r in mine if not r.revoked), len(mine)
 
     def crl(self) -> tuple[int, bytes] | None:
         raw = self.db.get(L.CA_CRL)

@@ -70,3 +70,15 @@ def test_a_name_that_is_not_text_is_a_bad_request(node):
         status, _, data = http(node, "POST", path, raw)
         assert status == 400 and signed(node, data)["error"].startswith("bad-request:"), (path, status)
     assert revoke(node, "d/example", serial)[0] == 200
+
+
+def test_issue_and_revoke_churn_is_bounded(node):
+    """Revoked leaves count until they expire (they are on the CRL until then): the 65th
+    unexpired leaf of a fresh name is refused, so churn cannot grow the CRL without bound."""
+    for i in range(64):
+        status, body = issue(node, "d/deleg", make_csr("deleg.bit")[1])
+        assert status == 200, (i, body)
+        assert revoke(node, "d/deleg", body["answer"]["serial"])[0] == 200
+    status, body = issue(node, "d/deleg", make_csr("deleg.bit")[1])
+    assert status == 409 and body["error"].startswith("too-many-leaves: d/deleg has had 64 certificates"), body
+    assert len([r for r in crl(node)]) >= 64
