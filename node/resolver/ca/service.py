@@ -6,12 +6,12 @@ any subdomains the CSR asks for under it (each a valid DNS name), and lives at m
 min(90 days, the name's remaining life). A name's owner has at most MAX_LIVE_LEAVES unrevoked,
 unexpired leaves: one more is refused rather than an old one revoked, since a leaf in use by a
 server must never disappear behind its operator's back; and at most MAX_UNEXPIRED_LEAVES
-unexpired ones, revoked or not, so issue-and-revoke churn cannot grow the CRL without bound. Leaves are revoked when the owner asks
-(signed the same way over the serial), and automatically when the chain says the name changed
-hands or expired (name events), or a reorg undid the registration they were issued under; the
-CRL is re-made on the next fetch (OCSP and the status endpoint are current at once).
-Revocation is final even if a reorg later restores the owner: a relying party may already have
-seen the CRL.
+unexpired ones, revoked or not, so issue-and-revoke churn cannot grow the CRL without bound.
+Leaves are revoked when the owner asks (signed the same way over the serial), and
+automatically when the chain says the name changed hands or expired (name events), or a reorg
+undid the registration they were issued under; the CRL is re-made on the next fetch (OCSP and
+the status endpoint are current at once). Revocation is final even if a reorg later restores
+the owner: a relying party may already have seen the CRL.
 
 TLSA answers (`lookup`) are `3 1 1` of each current leaf whose SAN covers the host, only while
 the name is live and still owned by the address the leaf was issued to: so a missed event can
@@ -44,7 +44,7 @@ log = logging.getLogger("dotbit.resolver.ca")
 MAX_LIFETIME = 90 * 86400
 RECENT_BLOCKS = 12            # a proof's block hash must be one of the last this many
 MAX_SANS = 50
-MAX_LIVE_LEAVES = 8           # unrevoked, unexpired leaves per name
+MAX_LIVE_LEAVES = 8           # unrevoked, unexpired leaves per name and owner
 MAX_UNEXPIRED_LEAVES = 64     # revoked ones too: bounds a name's share of the CRL against churn
 CRL_LIFETIME = 86400          # nextUpdate; the CRL is re-signed when half of it has passed
 MIN_RSA_BITS = 2048
