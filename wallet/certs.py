@@ -1,8 +1,9 @@
 """Certificates from a resolver's CA for names this wallet owns (node/resolver/ca/).
 
-The proof of control is a signature by the name's owner key over the CSR and the node's
-current best block (core/ca_proof.py: the same digest the CA checks), so only the
-wallet holding the name can get a certificate for it, and only for a few blocks' time.
+The proof of control is a signature by the name's owner key over the network, the name, the
+CSR and the node's current best block (core/ca_proof.py: the same digest the CA checks), so
+only the wallet holding the name can get a certificate for it, for that name only, and only
+for a few blocks' time.
 The CA's reply is an envelope signed by the resolver; what matters in it is the certificate,
 which anyone can check against the CA certificate, so the wallet reads its body.
 """
@@ -43,7 +44,7 @@ def request(w, name: str, csr_pem: bytes, resolver_url: str) -> dict:
         raise WalletError("the CSR file is not a PEM certificate request") from None
     key = _owner_key(w, name)
     block = _best_block(w)
-    sig = sign_issue(key.secret, csr.public_bytes(serialization.Encoding.DER), block)
+    sig = sign_issue(key.secret, w.params.magic, name, csr.public_bytes(serialization.Encoding.DER), block)
     return post(resolver_url, "/v1/ca/issue", {"name": name, "csr": csr_pem.decode("ascii"), "block_hash": block.hex(),
                                                 "pubkey33": key.pubkey.hex(), "sig64": sig.hex()})
 
@@ -55,7 +56,7 @@ def revoke(w, name: str, serial_hex: str, resolver_url: str) -> dict:
         raise WalletError("the serial is hex (as `cert request` printed it)") from None
     key = _owner_key(w, name)
     block = _best_block(w)
-    sig = sign_revoke(key.secret, serial, block)
+    sig = sign_revoke(key.secret, w.params.magic, name, serial, block)
     return post(resolver_url, "/v1/ca/revoke", {"name": name, "serial": serial.hex(), "block_hash": block.hex(),
                                                  "pubkey33": key.pubkey.hex(), "sig64": sig.hex()})
 

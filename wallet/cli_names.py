@@ -98,8 +98,8 @@ def _update(args, params, value_text: str | None, to_text: str | None, transform
     to = w.parse_address(to_text) if to_text else None
     value = None
     if transform is not None:
-        rec, _ = N.owned_record(w, args.name)
-        value_text = json.dumps(transform(V.parse_value(rec["value"])))
+        _, coin = N.owned_record(w, args.name)         # the item joins the coin's value, not name_show's
+        value_text = json.dumps(transform(V.parse_value(N.kept_value(w, args.name, coin).decode("utf-8", "replace"))))
     if value_text is not None:
         value = value_arg(w, args, value_text)
     res = N.update(w, args.name, value, to, args.fee_rate)
@@ -113,16 +113,19 @@ def cmd_name_update(args, params):
     out(args, res, f"{args.name}: updated ({res['txid']})")
 
 
-@command("name renew", "renew a name (same value, resets its expiry)", NAME)
+KEEP_VALUE = arg("--value", help="the value to sign (default: the one the name holds, if this wallet set it)")
+
+
+@command("name renew", "renew a name (same value, resets its expiry)", NAME, KEEP_VALUE)
 def cmd_name_renew(args, params):
-    _, res = _update(args, params, None, None)
-    out(args, res, f"{args.name}: renewed ({res['txid']})")
+    _, res = _update(args, params, args.value, None)
+    out(args, res, f"{args.name}: renewed ({res['txid']}) with value {res['value']}")
 
 
-@command("name transfer", "give a name to another address", NAME, arg("address"))
+@command("name transfer", "give a name to another address", NAME, arg("address"), KEEP_VALUE)
 def cmd_name_transfer(args, params):
-    _, res = _update(args, params, None, args.address)
-    out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']})")
+    _, res = _update(args, params, args.value, args.address)
+    out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']}) with value {res['value']}")
 
 
 @command("name list", "names this wallet owns, with expiry (expiring and expired ones marked)")

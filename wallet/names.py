@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from core.errors import ValidationError
 from core.names.ops import firstupdate_outputs, name_new_output, update_output
 from core.names.rules import RAND_LEN, commitment, registration_burn
+from core.primitives import NAME_FIRSTUPDATE, NAME_UPDATE, Tx
 
 from wallet.errors import WalletError
 from wallet.keys import NAMES
@@ -197,6 +199,7 @@ def _advance_one(w, name: str, st: dict, fee_rate: int) -> dict | None:
         outs = firstupdate_outputs(nb, rand, bytes.fromhex(st["value"]), key.address, coin.value, burn)
         tx, fee = w.build(outs, fee_rate, fixed=[coin])
         st.update(state="firstupdate", first_txid=tx.txid.hex(), tx=tx.to_bytes().hex())
+        w.doc["values"][name] = st["value"]
         w.save()
         try:
             w.broadcast(tx)
@@ -220,10 +223,14 @@ def update(w, name: str, value: bytes | None, to_address: bytes | None, fee_rate
     nb = name_bytes(name)
     rec, coin = owned_record(w, name)
     if value is None:           # renew/transfer keep the exact bytes, whatever they are
-        value = bytes.fromhex(show(w, name, "hex")["value"])
+        value = kept_value(w, name, coin)
     to = to_address if to_address is not None else w.fresh_key(NAMES).address
     tx, fee = w.build([update_output(nb, value, to, coin.value)], fee_rate, fixed=[coin])
     w.broadcast(tx)
+    if w.owns(to) is not None:
+        w.doc["values"][name] = value.hex()
+    else:
+        w.doc["values"].pop(name, None)
     return {"name": name, "txid": tx.txid.hex(), "fee": fee, "address": w.text(to),
             "value": value.decode("utf-8", "replace")}
 
@@ -248,6 +255,33 @@ def expiring_soon(w) -> list[tuple[str, int]]:
             if left <= warn_blocks(w.params):
                 out.append((c.covenant.get("name"), left))
     return out
+
+
+def kept_value(w, name: str, coin) -> bytes:
+    """The value a renew or transfer signs again. Not the node's `name_show` (a lying node
+    would choose what the owner signs) but the value inside the name coin being spent, read
+    from that coin's own transaction and checked against its txid, which the signature
+    commits to; and it must be what this wallet last set, else another copy of the wallet
+    (or something else) changed it and the user says which value to sign with --value."""
+    try:
+        tx = Tx.from_bytes(bytes.fromhex(w.call("getrawtransaction", coin.txid.hex())))
+    except (NodeError, ValueError, TypeError, ValidationError):
+        raise WalletError(f"cannot read the transaction holding {name} from the node") from None
+    out = tx.outputs[coin.vout] if tx.txid == coin.txid and coin.vout < len(tx.outputs) else None
+    if out is None or out.covenant.type not in (NAME_FIRSTUPDATE, NAME_UPDATE) \
+            or out.covenant.items[0] != name_bytes(name):
+        raise WalletError(f"the node's transaction for {name} does not match its txid: refusing to sign")
+    value = out.covenant.items[-1]
+    own = w.doc["values"].get(name)
+    if own is not None and bytes.fromhex(own) != value:
+        raise WalletError(f"{name} holds {_shown(value)} but this wallet last set {_shown(bytes.fromhex(own))}: "
+                          "set the value to sign with --value (`name update`, `renew`, `transfer`)")
+    return value
+
+
+def _shown(value: bytes, limit: int = 80) -> str:
+    text = value.decode("utf-8", "replace")
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def owned_names(w) -> list[dict]:

@@ -2,10 +2,16 @@
 
 On disk (JSON, mode 0600):
   {"format": "dotbit-wallet", "kdf": {"alg": "argon2id", "opslimit", "memlimit", "salt"},
-   "nonce_box": base64(SecretBox(nonce | ciphertext))}
+   "aead_box": base64(nonce24 | XChaCha20-Poly1305(document, ad = header))}
 The plaintext is the wallet document, which carries its own "version"; upgrades run one step
 per version after decryption (the Electrum habit), so old files open in new wallets. The KDF
-parameters sit outside the box so they can be raised without a format change.
+parameters sit outside the box so they can be raised without a format change, but they are
+its associated data (`header_ad`): a header changed in any value does not open. Before any
+key is derived they must lie within libsodium's range up to its SENSITIVE limits, so an
+altered header cannot make the wallet hang (opslimit 2^31) or fail to allocate (memlimit 2^36).
+Files written before the header was authenticated carry "nonce_box" (SecretBox, no
+associated data): they still open (bounds checked the same way) and the next save rewrites
+them in the authenticated form.
 
 Atomic replace: write a temp file in the same directory, fsync it, rename over the old file,
 fsync the directory. A crash at any point leaves the old or the new file, never a torn one.
@@ -19,17 +25,22 @@ import json
 import os
 import time
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.pwhash
 import nacl.secret
 import nacl.utils
 
 FORMAT = "dotbit-wallet"
-VERSION = 3
+VERSION = 4
 # Interactive Argon2id limits (libsodium's choice for a login prompt: ~0.1 s, 64 MiB): the CLI
 # derives the key once per command, and each command should feel instant.
 OPSLIMIT = nacl.pwhash.argon2id.OPSLIMIT_INTERACTIVE
 MEMLIMIT = nacl.pwhash.argon2id.MEMLIMIT_INTERACTIVE
+# What a header may ask for: up to libsodium's SENSITIVE limits (4 passes, 1 GiB, a few
+# seconds); beyond them the file was altered or made by something else.
+OPS_RANGE = (nacl.pwhash.argon2id.OPSLIMIT_MIN, nacl.pwhash.argon2id.OPSLIMIT_SENSITIVE)
+MEM_RANGE = (nacl.pwhash.argon2id.MEMLIMIT_MIN, nacl.pwhash.argon2id.MEMLIMIT_SENSITIVE)
 
 
 class StorageError(Exception):
@@ -51,6 +62,8 @@ def _unb64(s: str) -> bytes:
 # v3: + "ekeys": {name: [MinimaLT ephemeral keys this wallet published, with their secrets]}
 #     (wallet/ekeys.py): unlike every other secret here they cannot be re-derived from the seed
 #     (forward secrecy wants them random and destroyed after use), so the file must hold them.
+# v4: + "values": {name: value hex this wallet last signed into it} — what `name renew` and
+#     `name transfer` compare the chain's value with before signing it again (names.py).
 
 def _upgrade_1_to_2(doc: dict) -> dict:
     doc = dict(doc)
@@ -66,7 +79,14 @@ def _upgrade_2_to_3(doc: dict) -> dict:
     return doc
 
 
-UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3}
+def _upgrade_3_to_4(doc: dict) -> dict:
+    doc = dict(doc)
+    doc["values"] = {}
+    doc["version"] = 4
+    return doc
+
+
+UPGRADES = {1: _upgrade_1_to_2, 2: _upgrade_2_to_3, 3: _upgrade_3_to_4}
 
 
 def upgrade(doc: dict) -> dict:
@@ -82,31 +102,59 @@ def upgrade(doc: dict) -> dict:
 
 # --- encryption --------------------------------------------------------------------------------
 
+def header_ad(envelope: dict) -> bytes:
+    """The associated data of the box: the header as read, in one canonical form, so that any
+    change to a value (2 -> 2.0 too) fails the tag; JSON spacing is not part of it."""
+    return json.dumps({"format": envelope.get("format"), "kdf": envelope.get("kdf")}, sort_keys=True,
+                      separators=(",", ":")).encode()
+
+
+def check_kdf(opslimit, memlimit) -> None:
+    for what, v, (lo, hi) in (("opslimit", opslimit, OPS_RANGE), ("memlimit", memlimit, MEM_RANGE)):
+        if type(v) is not int or not lo <= v <= hi:
+            raise StorageError(f"the wallet file asks for Argon2id {what} {str(v)[:20]}, outside {lo}..{hi} "
+                               "(libsodium's SENSITIVE limit): the file was altered")
+
+
 class Sealer:
     """A passphrase-derived key bound to one KDF salt. Deriving is the slow part, so a process
     derives once and then seals every save with a fresh random nonce."""
 
     def __init__(self, passphrase: str, salt: bytes | None = None, opslimit: int = OPSLIMIT,
                  memlimit: int = MEMLIMIT):
+        check_kdf(opslimit, memlimit)
         self.salt = salt if salt is not None else nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
         self.opslimit, self.memlimit = opslimit, memlimit
-        key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase.encode("utf-8"),
-                                       self.salt, opslimit=opslimit, memlimit=memlimit)
-        self._box = nacl.secret.SecretBox(key)
+        try:
+            self._key = nacl.pwhash.argon2id.kdf(nacl.secret.SecretBox.KEY_SIZE, passphrase.encode("utf-8"),
+                                                 self.salt, opslimit=opslimit, memlimit=memlimit)
+        except (nacl.exceptions.RuntimeError, MemoryError):
+            raise StorageError(f"cannot derive the wallet key: Argon2id needs {memlimit >> 20} MiB") from None
 
     def seal(self, doc: dict) -> bytes:
         plaintext = json.dumps(doc, sort_keys=True).encode()
         envelope = {"format": FORMAT,
                     "kdf": {"alg": "argon2id", "opslimit": self.opslimit, "memlimit": self.memlimit,
-                            "salt": _b64(self.salt)},
-                    "nonce_box": _b64(bytes(self._box.encrypt(plaintext)))}
+                            "salt": _b64(self.salt)}}
+        nonce = nacl.utils.random(nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES)
+        box = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_encrypt(plaintext, header_ad(envelope), nonce,
+                                                                        self._key)
+        envelope["aead_box"] = _b64(nonce + box)
         return (json.dumps(envelope, indent=1) + "\n").encode()
 
     def open(self, envelope: dict) -> dict:
         try:
-            plaintext = self._box.decrypt(_unb64(envelope["nonce_box"]))
+            if "aead_box" in envelope:
+                raw = _unb64(envelope["aead_box"])
+                n = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+                plaintext = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
+                    raw[n:], header_ad(envelope), raw[:n], self._key)
+            else:                                    # written before the header was authenticated
+                plaintext = nacl.secret.SecretBox(self._key).decrypt(_unb64(envelope["nonce_box"]))
         except nacl.exceptions.CryptoError:
             raise StorageError("wrong passphrase (or the wallet file was altered)") from None
+        except (KeyError, TypeError, ValueError):
+            raise StorageError("the wallet file is damaged: its box is missing or not base64") from None
         return json.loads(plaintext)
 
 
@@ -138,8 +186,8 @@ def load(path: str, passphrase: str) -> tuple[dict, Sealer]:
         kdf = env["kdf"]
         if kdf.get("alg") != "argon2id":
             raise StorageError(f"unknown key derivation {kdf.get('alg')!r}")
-        sealer = Sealer(passphrase, _unb64(kdf["salt"]), int(kdf["opslimit"]), int(kdf["memlimit"]))
-    except (KeyError, TypeError, ValueError) as e:
+        sealer = Sealer(passphrase, _unb64(kdf["salt"]), kdf["opslimit"], kdf["memlimit"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise StorageError(f"wallet file {path} is damaged: {e}") from None
     return upgrade(sealer.open(env)), sealer
 

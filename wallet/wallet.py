@@ -38,7 +38,7 @@ class Wallet:
         words = words or new_words()
         doc = {"version": storage.VERSION, "network": params.name,
                "seed": seed_from_words(words).hex(),
-               "used": {str(c): 0 for c in CHAINS}, "pending": {}, "ekeys": {}}
+               "used": {str(c): 0 for c in CHAINS}, "pending": {}, "ekeys": {}, "values": {}}
         w = Wallet(path, doc, storage.Sealer(passphrase), params, None)
         return w, words
 

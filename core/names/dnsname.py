@@ -27,6 +27,20 @@ def is_domain_label(label: str) -> bool:
     return len(label) <= 63 and _DOMAIN_LABEL_RE.fullmatch(label) is not None
 
 
+MAX_HOSTNAME = 253             # text form without the root dot: 255 wire bytes
+
+
+def is_hostname(name: str, wildcard: bool = False) -> bool:
+    """A lower-case LDH host name as certificates write it ("www.example.bit", no trailing
+    dot): at most 253 characters, each label 1-63; "*" may be the first label if `wildcard`."""
+    labels = name.split(".")
+    if len(name) > MAX_HOSTNAME or len(labels) < 2:
+        return False
+    if wildcard and labels[0] == "*":
+        labels = labels[1:]
+    return all(is_domain_label(lb) for lb in labels)
+
+
 def wire_length_ok(absolute: str) -> bool:
     """An absolute name ("a.b.") fits the 255-byte wire limit."""
     return len(absolute) + 1 <= 255

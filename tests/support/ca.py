@@ -8,6 +8,7 @@ import datetime as dt
 import http.client as httplib
 import json
 import os
+import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -15,14 +16,23 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from support.chain import Key
-from support.harness import run_cli
+from support.harness import run_cli, running
 from support.light import resolver_key
-from support.resolver import OWNER
+from support.resolver import OTHER, OWNER, TLS_DIGEST_B64, ResolverNode, new_datadir
 from core.ca_evidence import owner_extension
 from core.ca_proof import sign_issue, sign_revoke
 from core.envelope import open_envelope
+from core.params import REGTEST
 
 PASSPHRASE = "ca test passphrase"
+NAMES = {
+    b"d/example": {"ip": ["192.0.2.1"], "map": {"www": {"ip": ["192.0.2.3"]}}},
+    b"d/own": {"ip": ["192.0.2.10"], "map": {"_tcp": {"map": {"_443": {"tls": [[3, 1, 1, TLS_DIGEST_B64]]}}}}},
+    b"d/spare": {"ip": ["192.0.2.11"]},
+    b"d/walletname": {"ip": ["192.0.2.12"]},
+    b"d/deleg": {"ns": ["ns.elsewhere.net."]},
+    b"d/theirs": {"ip": ["192.0.2.20"]},
+}
 
 
 def init_ca(datadir: str) -> str:
@@ -33,6 +43,23 @@ def init_ca(datadir: str) -> str:
     r = run_cli("--network", "regtest", "--datadir", datadir, "ca", "init", "--ca-passphrase-file", passfile)
     assert r.returncode == 0, r.stderr
     return passfile
+
+
+def log(msg: str) -> None:
+    print(f"-- {msg}", file=sys.stderr)
+
+
+def ca_node():
+    """The CA test node for a module-scoped fixture (`yield from ca_node()`): a CA, funded
+    owners and NAMES registered (d/theirs to OTHER)."""
+    datadir = new_datadir()
+    passfile = init_ca(datadir)
+
+    def setup(n):
+        n.fund(blocks=112)
+        n.register({k: v for k, v in NAMES.items() if k != b"d/theirs"})
+        n.register({b"d/theirs": NAMES[b"d/theirs"]}, owner=OTHER)
+    yield from running(ResolverNode(datadir, "--ca-passphrase-file", passfile), setup)
 
 
 def make_csr(*hosts: str, key=None) -> tuple[object, str]:
@@ -59,20 +86,22 @@ def signed(node, data: bytes) -> dict:
 
 
 def issue(node, name: str, csr_pem: str, signer: Key = OWNER, pubkey: bytes | None = None,
-          block: bytes | None = None) -> tuple[int, dict]:
+          block: bytes | None = None, proof_for: str | None = None, magic: bytes = REGTEST.magic) -> tuple[int, dict]:
+    """POSTs an issue request for `name` with a proof signed over `proof_for` (default: name)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
     block = block or bytes.fromhex(node.call("getbestblockhash"))
-    der = x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(serialization.Encoding.DER)
-    sig = sign_issue(signer.secret, der, block)
+    der = x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(Encoding.DER)
+    sig = sign_issue(signer.secret, magic, proof_for or name, der, block)
     body = json.dumps({"name": name, "csr": csr_pem, "block_hash": block.hex(),
                        "pubkey33": (pubkey or signer.pubkey).hex(), "sig64": sig.hex()}).encode()
     status, _, data = http(node, "POST", "/v1/ca/issue", body)
     return status, signed(node, data)
 
 
-def revoke(node, name: str, serial_hex: str, signer: Key = OWNER) -> tuple[int, dict]:
+def revoke(node, name: str, serial_hex: str, signer: Key = OWNER, proof_for: str | None = None) -> tuple[int, dict]:
     block = bytes.fromhex(node.call("getbestblockhash"))
     serial = bytes.fromhex(serial_hex)
-    sig = sign_revoke(signer.secret, serial, block)
+    sig = sign_revoke(signer.secret, REGTEST.magic, proof_for or name, serial, block)
     status, _, data = http(node, "POST", "/v1/ca/revoke", json.dumps(
         {"name": name, "serial": serial_hex, "block_hash": block.hex(), "pubkey33": signer.pubkey.hex(),
          "sig64": sig.hex()}).encode())
@@ -109,3 +138,22 @@ def forged_leaf(ca_key, ca_cert_: x509.Certificate, host: str, owner: bytes, *, 
             .add_extension(owner_extension(owner), critical=False)
             .sign(ca_key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.DER)
+
+
+def refused(node, name, csr_pem, reason: str, status: int, **kw) -> None:
+    got, body = issue(node, name, csr_pem, **kw)
+    assert (got, body["kind"]) == (status, "error") and body["error"].startswith(reason + ":"), (got, body)
+
+
+def tlsa_http(node, fqdn: str) -> tuple[int, dict]:
+    status, _, data = http(node, "GET", f"/v1/domain/{fqdn}?type=TLSA")
+    return status, signed(node, data)
+
+
+def crl(node) -> x509.CertificateRevocationList:
+    status, ctype, data = http(node, "GET", "/v1/ca/crl")
+    assert status == 200 and ctype == "application/pkix-crl"
+    c = x509.load_der_x509_crl(data)
+    assert c.is_signature_valid(ca_cert(node).public_key())
+    assert c.next_update_utc > dt.datetime.now(dt.timezone.utc)
+    return c

@@ -22,7 +22,8 @@ from core.names.dvalue import Record
 from node.resolver.ca.authority import CAError, init_ca, load_ca
 from core.ca_evidence import EvidenceError, check_crl, check_leaf, tlsa_owner, tlsa_rdata
 from core.ca_proof import fqdn_of, issue_digest, revoke_digest
-from node.resolver.ca.service import _hosts
+from core.params import MAIN, REGTEST
+from node.resolver.ca.service import CAService, _hosts
 from node.resolver.ca.store import CertRecord, CertStore
 from core.sources import Policy, SourceAnswer, parse_order
 
@@ -79,16 +80,43 @@ def test_cert_records_round_trip_and_persist(db):
     assert CertRecord.from_bytes(rec.to_bytes()) == rec
     store = CertStore(db)
     store.add(rec)
-    (done,) = store.revoke([rec], 150, "transferred", lambda revoked: (len(revoked), b"crl"))
+    (done,) = store.revoke([rec], 150, "transferred")
     assert done.revoked and done.reason == "transferred"
     again = CertStore(db)
     assert again.get(rec.serial) == done and again.of_name(b"d/example") == [done]
-    assert again.crl() == (1, b"crl") and again.revoked() == [done]
+    assert again.revoked(150) == [done] and again.revoked(200) == []      # expired: off the CRL
     with pytest.raises(Exception):
         CertRecord.from_bytes(rec.to_bytes()[:-3])
     # Expired leaves are not held in memory (loaded or forgotten), but stay readable by serial.
     assert CertStore(db, now=200).of_name(b"d/example") == [] and CertStore(db, now=200).get(rec.serial) == done
     assert again.forget_expired(b"d/example", 200) == [rec.serial] and again.of_name(b"d/example") == []
+
+
+def test_crl_prunes_expired_serials_and_revoking_does_not_resign_it(db, tmp_path):
+    """A revocation writes its record only (the cost of one, whatever came before); the next
+    CRL fetch re-makes the CRL with it, numbers keep rising across a restart, and a serial
+    leaves the CRL once its certificate has expired."""
+    now = [1_800_000_000.0]
+    authority = init_ca(str(tmp_path), "pw", "regtest", now[0])
+
+    def service():
+        return CAService(authority, db, lambda name: None, lambda: 0, lambda n: [], REGTEST, clock=lambda: now[0])
+    ca = service()
+    short = CertRecord(bytes([1] * 16), b"d/a", b"der", int(now[0]), int(now[0]) + 3600, bytes(20))
+    long = CertRecord(bytes([2] * 16), b"d/a", b"der", int(now[0]), int(now[0]) + 86400 * 30, bytes(20))
+    for r in (short, long):
+        ca.store.add(r)
+    first = x509.load_der_x509_crl(ca.crl())
+    assert len(first) == 0
+    ca.name_changed("expire", b"d/a", None, 5)
+    assert ca.store.crl()[0] == first.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    crl = x509.load_der_x509_crl(ca.crl())
+    assert {r.serial_number for r in crl} == {int.from_bytes(r.serial, "big") for r in (short, long)}
+    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    now[0] += 7200                                  # `short` has expired; a restart
+    crl = x509.load_der_x509_crl(service().crl())
+    assert [r.serial_number for r in crl] == [int.from_bytes(long.serial, "big")]
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == number + 1
 
 
 def test_ca_keys_survive_reindex_and_checkdb(chain, mempool, clock):
@@ -165,14 +193,22 @@ def test_authority_issue_crl_ocsp(tmp_path):
     ((), ["example.bit"]), (("example.bit",), ["example.bit"]),
     (("www.example.bit", "EXAMPLE.BIT."), ["example.bit", "www.example.bit"]),
     (("*.example.bit", "a.b.example.bit"), ["example.bit", "*.example.bit", "a.b.example.bit"]),
-    (("evil.bit",), None), (("xexample.bit",), None), (("example.bit.com",), None), (("*.bit",), None),
-    (("a.*.example.bit",), None), (("bad_label!.example.bit",), None)])
+    (("evil.bit",), "san-outside-name"), (("xexample.bit",), "san-outside-name"),
+    (("example.bit.com",), "san-outside-name"), (("*.bit",), "san-outside-name"),
+    (("a.*.example.bit",), "bad-san"), (("bad_label!.example.bit",), "bad-san"),
+    (("a..example.bit",), "bad-san"), (("-a.example.bit",), "bad-san"),
+    (("x" * 64 + ".example.bit",), "bad-san"),
+    # DNS's 253-character limit, with every label valid: 4 x 63 + 61 + dots = 329 characters
+    ((".".join(["a" * 63] * 4) + "." + "b" * 61 + ".example.bit",), "bad-san"),
+    ((".".join(["a" * 63] * 3) + "." + "a" * 49 + ".example.bit",), None)])
 def test_san_rules(sans, ok):
     csr = _csr(*sans)
-    if ok is None:
+    if isinstance(ok, str):
         with pytest.raises(CAError) as e:
             _hosts(csr, "example.bit")
-        assert e.value.reason == "san-outside-name"
+        assert e.value.reason == ok
+    elif ok is None:
+        assert len(_hosts(csr, "example.bit")[1]) == 253
     else:
         assert _hosts(csr, "example.bit") == ok
 
@@ -184,7 +220,14 @@ def test_names_and_owners():
     assert fqdn_of("d/example") == "example.bit" and fqdn_of("d/Example") is None and fqdn_of("id/x") is None
     assert fqdn_of("d/") is None and fqdn_of("d/a.b") is None
     # Distinct tags: an issue proof can never be a revoke proof for the same bytes.
-    assert issue_digest(bytes(16), bytes(32)) != revoke_digest(bytes(16), bytes(32))
+    m = REGTEST.magic
+    assert issue_digest(m, "d/a", bytes(16), bytes(32)) != revoke_digest(m, "d/a", bytes(16), bytes(32))
+    # The name and the network are bound: no proof for one name or network serves another,
+    # and the length prefix keeps "d/a" + data from reading as "d/ab" + the rest.
+    base = issue_digest(m, "d/a", bytes(16), bytes(32))
+    assert base != issue_digest(m, "d/b", bytes(16), bytes(32))
+    assert base != issue_digest(MAIN.magic, "d/a", bytes(16), bytes(32))
+    assert issue_digest(m, "d/a", b"b" + bytes(15), bytes(32)) != issue_digest(m, "d/ab", bytes(15), bytes(32))
 
 
 @needs_tools("openssl")

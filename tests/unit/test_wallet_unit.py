@@ -85,6 +85,7 @@ def test_wallet_file_upgrade_from_v1_and_refuses_newer(tmp_path):
     storage.save(path, v1, storage.Sealer("pw"))
     doc, _ = storage.load(path, "pw")
     assert doc["version"] == storage.VERSION and doc["pending"] == {} and doc["seed"] == "11" * 64
+    assert doc["values"] == {}            # v4: no value this wallet set is known yet
     storage.save(path, dict(v1, version=storage.VERSION + 1), storage.Sealer("pw"))
     with pytest.raises(storage.StorageError, match="newer"):
         storage.load(path, "pw")
@@ -94,11 +95,51 @@ def test_tampered_file_is_refused(tmp_path):
     path = str(tmp_path / "w.json")
     storage.save(path, _doc(), storage.Sealer("pw"))
     env = json.load(open(path))
-    box = bytearray(base64.b64decode(env["nonce_box"]))
+    box = bytearray(base64.b64decode(env["aead_box"]))
     box[-1] ^= 1
-    env["nonce_box"] = base64.b64encode(bytes(box)).decode()
+    env["aead_box"] = base64.b64encode(bytes(box)).decode()
     open(path, "w").write(json.dumps(env))
     with pytest.raises(storage.StorageError, match="wrong passphrase .or the wallet file was altered"):
+        storage.load(path, "pw")
+
+
+@pytest.mark.parametrize("field,value,error", [
+    ("opslimit", 2**31, "opslimit 2147483648, outside 1..4"),       # hung the wallet for hours
+    ("memlimit", 2**36, "memlimit 68719476736, outside 8192..1073741824"),    # an internal error
+    ("opslimit", "2", "opslimit 2, outside"), ("memlimit", True, "memlimit True, outside"),
+    ("opslimit", 3, "wrong passphrase"), ("alg", "scrypt", "unknown key derivation"),
+    ("note", "anything", "wrong passphrase"),        # changes no key: the header is authenticated
+    ("salt", "!", "damaged")])
+def test_kdf_header_is_bounded_and_authenticated(tmp_path, field, value, error):
+    path = str(tmp_path / "w.json")
+    storage.save(path, _doc(), storage.Sealer("pw"))
+    env = json.load(open(path))
+    env["kdf"][field] = value
+    open(path, "w").write(json.dumps(env))
+    with pytest.raises(storage.StorageError, match=error) as e:
+        storage.load(path, "pw")
+    assert "\n" not in str(e.value)
+
+
+def test_a_file_from_before_the_authenticated_header_opens_and_is_rewritten(tmp_path):
+    """The old layout: the same KDF, the document in a SecretBox without associated data."""
+    import nacl.pwhash
+    import nacl.secret
+    salt = bytes(range(16))
+    key = nacl.pwhash.argon2id.kdf(32, b"pw", salt, opslimit=storage.OPSLIMIT, memlimit=storage.MEMLIMIT)
+    box = nacl.secret.SecretBox(key).encrypt(json.dumps(_doc()).encode())
+    path = str(tmp_path / "old.json")
+    open(path, "w").write(json.dumps({"format": "dotbit-wallet", "kdf": {
+        "alg": "argon2id", "opslimit": storage.OPSLIMIT, "memlimit": storage.MEMLIMIT,
+        "salt": base64.b64encode(salt).decode()}, "nonce_box": base64.b64encode(bytes(box)).decode()}))
+    doc, sealer = storage.load(path, "pw")
+    assert doc == _doc()
+    storage.save(path, doc, sealer)
+    env = json.load(open(path))
+    assert "nonce_box" not in env and "aead_box" in env and storage.load(path, "pw")[0] == _doc()
+    env["kdf"]["note"] = "x"
+    open(path, "w").write(json.dumps(env))
+    with pytest.raises(storage.StorageError, match="altered"):
         storage.load(path, "pw")
 
 

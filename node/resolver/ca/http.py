@@ -19,7 +19,8 @@ from core.ca_evidence import tlsa_rdata
 
 STATUS = {"bad-request": 400, "bad-name": 400, "bad-csr": 400, "weak-key": 400, "san-outside-name": 400,
           "stale-block": 400, "bad-proof": 403, "not-owner": 403, "name-expired": 403, "unknown-name": 404,
-          "unknown-serial": 404, "already-revoked": 409}
+          "unknown-serial": 404, "already-revoked": 409, "bad-san": 400,
+          "too-many-leaves": 409}
 
 
 def routes(api) -> list:
@@ -65,8 +66,10 @@ class Handlers:
             obj = json.loads(request.body)
         except ValueError:
             raise CAError("bad-request", "the body must be a JSON object") from None
-        if not isinstance(obj, dict) or not all(isinstance(obj.get(k), str) for k in names):
-            raise CAError("bad-request", f"the body needs the text fields {', '.join(names)}")
+        # Every field is ASCII (d/ names the CA certifies, hex, PEM); a lone surrogate, which
+        # JSON allows and no encoding takes, would otherwise reach name.encode() in the service.
+        if not isinstance(obj, dict) or not all(isinstance(obj.get(k), str) and obj[k].isascii() for k in names):
+            raise CAError("bad-request", f"the body needs the ASCII text fields {', '.join(names)}")
         out = {k: obj[k] for k in names}
         for k, size in (("block_hash", 32), ("pubkey33", 33), ("sig64", 64), ("serial", 16)):
             if k in out:

@@ -1,12 +1,17 @@
 """The CA as a record source: issuance and revocation rules, and TLSA answers from leaves.
 
-Issuance needs a proof of control (proof.py) by the name's CURRENT owner key over the CSR and
-a recent main-chain block; the leaf names the name's fqdn and any subdomains the CSR asks for
-under it, and lives at most min(90 days, the name's remaining life). Leaves are revoked when
-the owner asks (signed the same way over the serial), and automatically when the chain says
-the name changed hands or expired (name events), or a reorg undid the registration they were
-issued under; the CRL is re-signed on each revocation. Revocation is final even if a reorg
-later restores the owner: a relying party may already have seen the CRL.
+Issuance needs a proof of control (core/ca_proof.py) by the name's CURRENT owner key over the
+network, the name, the CSR and a recent main-chain block; the leaf names the name's fqdn and
+any subdomains the CSR asks for under it (each a valid DNS name), and lives at most
+min(90 days, the name's remaining life). A name's owner has at most MAX_LIVE_LEAVES unrevoked,
+unexpired leaves: one more is refused rather than an old one revoked, since a leaf in use by a
+server must never disappear behind its operator's back; and at most MAX_UNEXPIRED_LEAVES
+unexpired ones, revoked or not, so issue-and-revoke churn cannot grow the CRL without bound.
+Leaves are revoked when the owner asks (signed the same way over the serial), and
+automatically when the chain says the name changed hands or expired (name events), or a reorg
+undid the registration they were issued under; the CRL is re-made on the next fetch (OCSP and
+the status endpoint are current at once). Revocation is final even if a reorg later restores
+the owner: a relying party may already have seen the CRL.
 
 TLSA answers (`lookup`) are `3 1 1` of each current leaf whose SAN covers the host, only while
 the name is live and still owned by the address the leaf was issued to: so a missed event can
@@ -25,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from core.crypto import hash160, verify_digest
 from core.names.dvalue import Record
-from core.names.dnsname import is_domain_label
+from core.names.dnsname import MAX_HOSTNAME, is_hostname
 from core.names.rules import expires_in, is_expired
 from core.records import domain_of
 from core.sources import SourceAnswer
@@ -39,6 +44,8 @@ log = logging.getLogger("dotbit.resolver.ca")
 MAX_LIFETIME = 90 * 86400
 RECENT_BLOCKS = 12            # a proof's block hash must be one of the last this many
 MAX_SANS = 50
+MAX_LIVE_LEAVES = 8           # unrevoked, unexpired leaves per name and owner
+MAX_UNEXPIRED_LEAVES = 64     # revoked ones too: bounds a name's share of the CRL against churn
 CRL_LIFETIME = 86400          # nextUpdate; the CRL is re-signed when half of it has passed
 MIN_RSA_BITS = 2048
 EC_CURVES = (ec.SECP256R1, ec.SECP384R1)
@@ -60,6 +67,7 @@ class CAService:
         self.on_change = on_change
         self._parsed: dict[bytes, tuple[x509.Certificate, str]] = {}
         self._crl: tuple[int, bytes, float] | None = None      # number, der, next_update
+        self._crl_stale = True        # re-made on the first fetch: revocations since the last one
 
     # --- record source --------------------------------------------------------------------
 
@@ -119,16 +127,23 @@ class CAService:
             raise CAError("bad-csr", "the CSR's self-signature does not verify")
         _check_key(pub)
         self._check_block(block_hash)
-        if not verify_digest(pubkey, sig, issue_digest(csr_der, block_hash)):
-            raise CAError("bad-proof", "the signature does not verify over this CSR and block")
+        if not verify_digest(pubkey, sig, issue_digest(self.params.magic, name, csr_der, block_hash)):
+            raise CAError("bad-proof", f"the signature does not verify over {name}, this CSR and block on {self.params.name}")
         rec = self._live_owner(name, pubkey)
         hosts = _hosts(csr, fqdn)
         now = int(self.clock())
+        for gone in self.store.forget_expired(name.encode(), now):     # memory stays bounded by live leaves
+            self._parsed.pop(gone, None)
+        live, unexpired = self.store.counts(name.encode(), now, rec.address)
+        if live >= MAX_LIVE_LEAVES:
+            raise CAError("too-many-leaves", f"{name} already has {MAX_LIVE_LEAVES} live certificates, the most "
+                                             "one name may have: revoke one (dotbit-wallet cert revoke) first")
+        if unexpired >= MAX_UNEXPIRED_LEAVES:
+            raise CAError("too-many-leaves", f"{name} has had {MAX_UNEXPIRED_LEAVES} certificates that have not "
+                                             "expired yet (revoked ones count until they expire): wait for one to expire")
         life = expires_in(rec, self.height(), self.params) * self.params.spacing
         not_after = now + min(MAX_LIFETIME, life)
         serial = _new_serial()
-        for gone in self.store.forget_expired(name.encode(), now):     # memory stays bounded by live leaves
-            self._parsed.pop(gone, None)
         cert = self.authority.issue(csr, hosts, serial, now, not_after, rec.address)
         out = CertRecord(serial, name.encode(), cert.public_bytes(serialization.Encoding.DER), now, not_after,
                          rec.address)
@@ -159,8 +174,8 @@ class CAService:
         if rec is None or rec.name != name.encode():
             raise CAError("unknown-serial", f"no certificate {serial.hex()} for {name}")
         self._check_block(block_hash)
-        if not verify_digest(pubkey, sig, revoke_digest(serial, block_hash)):
-            raise CAError("bad-proof", "the signature does not verify over this serial and block")
+        if not verify_digest(pubkey, sig, revoke_digest(self.params.magic, name, serial, block_hash)):
+            raise CAError("bad-proof", f"the signature does not verify over {name}, this serial and block on {self.params.name}")
         owner = self.get_record(name.encode())
         allowed = {rec.owner}
         if owner is not None and not is_expired(owner, self.height(), self.params):
@@ -199,34 +214,29 @@ class CAService:
     def _revoke(self, recs: list[CertRecord], reason: str) -> list[CertRecord]:
         if not recs:
             return []
-        done = self.store.revoke(recs, int(self.clock()), reason, self._make_crl)
+        done = self.store.revoke(recs, int(self.clock()), reason)
+        self._crl_stale = True
         for r in done:
             log.info("revoked %s for %s: %s", r.serial.hex(), r.name.decode("utf-8", "replace"), reason)
         self._changed(recs[0].name.decode("utf-8", "surrogateescape"))
         return done
 
-    def _make_crl(self, revoked: list[CertRecord]) -> tuple[int, bytes]:
-        prev = self.store.crl()
-        number = (prev[0] if prev else 0) + 1
-        now = self.clock()
-        # An entry may leave the CRL once its certificate has expired (RFC 5280 §3.3), which
-        # keeps the CRL to at most 90 days of revocations however old the CA.
-        der = self.authority.crl([(r.serial, r.revoked_at, r.reason) for r in revoked if r.not_after > now],
-                                 number, now, now + CRL_LIFETIME)
-        self._crl = (number, der, now + CRL_LIFETIME)
-        return number, der
-
     def crl(self) -> bytes:
-        """The current CRL, re-signed once half its lifetime has passed (nextUpdate stays ahead)."""
+        """The current CRL: re-made on the first fetch after a start or a revocation, and once
+        half its lifetime has passed (nextUpdate stays ahead), without the serials of expired
+        leaves. Revoking only marks it stale, so a revocation costs the same however many
+        came before it; the CRL number keeps rising across restarts."""
         now = self.clock()
-        if self._crl is None:
-            stored = self.store.crl()
-            if stored is not None:
-                nu = x509.load_der_x509_crl(stored[1]).next_update_utc
-                self._crl = (stored[0], stored[1], nu.timestamp() if nu else 0)
-        if self._crl is None or self._crl[2] - now < CRL_LIFETIME / 2:
-            number, der = self._make_crl(self.store.revoked())
-            self.store.put_crl(number, der)
+        if self._crl_stale or self._crl is None or self._crl[2] - now < CRL_LIFETIME / 2:
+            self._crl_stale = False           # before the snapshot: a revocation during it re-stales
+            for name in list(self.store.by_name):         # expired leaves leave memory as they leave the CRL
+                for gone in self.store.forget_expired(name, now):
+                    self._parsed.pop(gone, None)
+            prev = self._crl[0] if self._crl else (self.store.crl() or (0,))[0]
+            entries = [(r.serial, r.revoked_at, r.reason) for r in self.store.revoked(now)]
+            der = self.authority.crl(entries, prev + 1, now, now + CRL_LIFETIME)
+            self.store.put_crl(prev + 1, der)
+            self._crl = (prev + 1, der, now + CRL_LIFETIME)
         return self._crl[1]
 
     def status(self, serial: bytes) -> tuple[str, CertRecord | None]:
@@ -271,12 +281,11 @@ def _hosts(csr: x509.CertificateSigningRequest, fqdn: str) -> list[str]:
         if not isinstance(gn, x509.DNSName):
             raise CAError("san-outside-name", f"only DNS names under {fqdn} can be certified")
         h = gn.value.lower().rstrip(".")
-        labels = h.split(".")
-        under = h == fqdn or h.endswith("." + fqdn)
-        ok = under and all(is_domain_label(lb) or (i == 0 and lb == "*")
-                           for i, lb in enumerate(labels[:-2]))
-        if not ok:
-            raise CAError("san-outside-name", f"{h[:255]} is not {fqdn} or a name under it")
+        if not is_hostname(h, wildcard=True):
+            raise CAError("bad-san", f"a SAN of {len(h)} characters is not a DNS name: at most "
+                                     f"{MAX_HOSTNAME} characters, labels of 1-63 letters, digits and inner hyphens")
+        if h != fqdn and not h.endswith("." + fqdn):
+            raise CAError("san-outside-name", f"{h} is not {fqdn} or a name under it")
         if h not in hosts:
             hosts.append(h)
     if len(hosts) > MAX_SANS:

@@ -1,8 +1,9 @@
 """Issued certificates in the node's LevelDB (keys X, x, Y of node/chain/layout.py).
 
 Off-chain and not projections: reindex leaves them alone. A record is written once at
-issuance and rewritten once if revoked, each in one batch with its name index entry (and, on
-revocation, the new CRL), so a crash leaves either state, never half of one. The records of a
+issuance (in one batch with its name index entry) and rewritten once if revoked, so a crash
+leaves either state, never half of one. The CRL is derived from the records (the service
+re-makes it after a start and after revocations), so it is stored on its own. The records of a
 name are also held in memory: TLSA answers read them on every query that misses the caches.
 """
 from __future__ import annotations
@@ -80,22 +81,27 @@ class CertStore:
             b.put(L.ca_name_key(rec.name, rec.serial), b"")
         self.by_name.setdefault(rec.name, {})[rec.serial] = rec
 
-    def revoke(self, recs: list[CertRecord], at: int, reason: str, crl) -> list[CertRecord]:
-        """Marks `recs` revoked and stores the CRL `crl(all revoked) -> (number, der)` made
-        with them, in one batch."""
+    def revoke(self, recs: list[CertRecord], at: int, reason: str) -> list[CertRecord]:
+        """Marks `recs` revoked, in one batch: the cost is that of `recs`, not of history."""
         done = [replace(r, revoked_at=at, reason=reason) for r in recs]
-        for r in done:
-            self.by_name.setdefault(r.name, {})[r.serial] = r
-        number, der = crl(self.revoked())
         with self.db.write_batch() as b:
             for r in done:
                 b.put(L.ca_cert_key(r.serial), r.to_bytes())
-            b.put(L.CA_CRL, pack([number, der]))
+        for r in done:
+            self.by_name.setdefault(r.name, {})[r.serial] = r
         return done
 
-    def revoked(self) -> list[CertRecord]:
-        return sorted((r for recs in self.by_name.values() for r in recs.values() if r.revoked),
+    def revoked(self, now: float) -> list[CertRecord]:
+        """Revoked leaves not yet expired at `now`: an entry may leave the CRL once its
+        certificate has expired (RFC 5280 §3.3), so the CRL holds at most 90 days of them."""
+        return sorted((r for recs in self.by_name.values() for r in recs.values() if r.revoked and r.not_after > now),
                       key=lambda r: (r.revoked_at, r.serial))
+
+    def counts(self, name: bytes, now: float, owner: bytes) -> tuple[int, int]:
+        """(live, unexpired) leaves of a name issued to `owner`: unrevoked ones, and all that
+        have not expired (revoked ones included: they are on the CRL until they expire)."""
+        mine = [r for r in self.by_name.get(name, {}).values() if r.not_after > now and r.owner == owner]
+        return sum(1 for r in mine if not r.revoked), len(mine)
 
     def crl(self) -> tuple[int, bytes] | None:
         raw = self.db.get(L.CA_CRL)

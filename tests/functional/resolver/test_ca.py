@@ -5,7 +5,6 @@ transfer, owner request and expiry (seen in the CRL, the status endpoint and OCS
 client checking CA records, and the wallet's `cert request` / `cert revoke`."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import re
@@ -31,53 +30,24 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
-from support.ca import PASSPHRASE, ca_cert, http, init_ca, issue, make_csr, revoke, self_signed_ca, signed
 from support.light_proxy import LyingProxy
 from support.light import light_dir, resolve, resolver_key
-from support.harness import run_cli, running
-from support.resolver import OTHER, OWNER, TLS_DIGEST_B64, ResolverNode, needs_tools, new_datadir
+from support.harness import run_cli
+from support.resolver import OTHER, OWNER, ResolverNode, needs_tools
 from core.crypto import decode_address
 from core.params import REGTEST
 from core.ca_evidence import spki_sha256
 from core.ca_proof import sign_issue
-
-NAMES = {
-    b"d/example": {"ip": ["192.0.2.1"], "map": {"www": {"ip": ["192.0.2.3"]}}},
-    b"d/own": {"ip": ["192.0.2.10"], "map": {"_tcp": {"map": {"_443": {"tls": [[3, 1, 1, TLS_DIGEST_B64]]}}}}},
-    b"d/spare": {"ip": ["192.0.2.11"]},
-    b"d/walletname": {"ip": ["192.0.2.12"]},
-    b"d/deleg": {"ns": ["ns.elsewhere.net."]},
-    b"d/theirs": {"ip": ["192.0.2.20"]},
-}
-
-
-def log(msg: str) -> None:
-    print(f"-- {msg}", file=sys.stderr)
+from support.ca import (NAMES, PASSPHRASE, ca_cert, ca_node, crl, http, issue, log, make_csr, refused,
+                        revoke, self_signed_ca, signed, tlsa_http)
 
 
 @pytest.fixture(scope="module")
 def node():
-    datadir = new_datadir()
-    passfile = init_ca(datadir)
-
-    def setup(n):
-        n.fund(blocks=112)
-        n.register({k: v for k, v in NAMES.items() if k != b"d/theirs"})
-        n.register({b"d/theirs": NAMES[b"d/theirs"]}, owner=OTHER)
-    yield from running(ResolverNode(datadir, "--ca-passphrase-file", passfile), setup)
+    yield from ca_node()
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-def refused(node, name, csr_pem, reason: str, status: int, **kw) -> None:
-    got, body = issue(node, name, csr_pem, **kw)
-    assert (got, body["kind"]) == (status, "error") and body["error"].startswith(reason + ":"), (got, body)
-
-
-def tlsa_http(node, fqdn: str) -> tuple[int, dict]:
-    status, _, data = http(node, "GET", f"/v1/domain/{fqdn}?type=TLSA")
-    return status, signed(node, data)
-
 
 def dns_query(node, qname: str, qtype: str):
     q = dns.message.make_query(qname, qtype, want_dnssec=True)
@@ -99,15 +69,6 @@ def validated(resp, section, keys) -> list:
         dns.dnssec.validate(rrset, sig, {dns.name.from_text("bit."): keys})
         out.append(rrset)
     return out
-
-
-def crl(node) -> x509.CertificateRevocationList:
-    status, ctype, data = http(node, "GET", "/v1/ca/crl")
-    assert status == 200 and ctype == "application/pkix-crl"
-    c = x509.load_der_x509_crl(data)
-    assert c.is_signature_valid(ca_cert(node).public_key())
-    assert c.next_update_utc > dt.datetime.now(dt.timezone.utc)
-    return c
 
 
 class TLSServer:
@@ -222,7 +183,8 @@ def test_issuance_refusals(node):
     _, other_csr = make_csr("example.bit")
     from cryptography.hazmat.primitives.serialization import Encoding
     block = bytes.fromhex(node.call("getbestblockhash"))
-    sig = sign_issue(OWNER.secret, x509.load_pem_x509_csr(other_csr.encode()).public_bytes(Encoding.DER), block)
+    sig = sign_issue(OWNER.secret, REGTEST.magic, "d/example",
+                     x509.load_pem_x509_csr(other_csr.encode()).public_bytes(Encoding.DER), block)
     status, _, data = http(node, "POST", "/v1/ca/issue", json.dumps(
         {"name": "d/example", "csr": csr, "block_hash": block.hex(), "pubkey33": OWNER.pubkey.hex(),
          "sig64": sig.hex()}).encode())
@@ -237,6 +199,8 @@ def test_issuance_refusals(node):
     old = bytes.fromhex(node.call("getblockhash", node.call("getblockcount") - 12))
     refused(node, "d/example", csr, "stale-block", 400, block=old)
     refused(node, "d/example", csr, "stale-block", 400, block=bytes(32))
+    log("a proof made for another network")
+    refused(node, "d/example", csr, "bad-proof", 403, magic=bytes.fromhex("d07b1701"))
     log("SANs outside the name")
     for hosts in (("example.bit", "evil.bit"), ("example.bit", "example.bit.evil.com"), ("notexample.bit",),
                   ("www.example.bit", "*.bit")):

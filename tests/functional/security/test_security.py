@@ -30,6 +30,7 @@ from core.names.proof import internal_hash, leaf_hash
 from node.resolver import ekeys
 from core import envelope
 from core import ca_proof
+from core.params import REGTEST
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.identity import ALGORITHM, ZONE, ResolverKey
 from support.harness import ROOT, NodeProcess, free_port, run_cli
@@ -296,14 +297,15 @@ def test_a_signature_from_one_context_does_not_verify_in_another():
     # a CA proof (issue or revoke) is neither a spend nor the other kind of CA request
     block = sha256d(b"a recent block")
     csr = b"0" * 64
-    issue = ca_proof.sign_issue(owner.secret, csr, block)
-    assert verify_digest(owner.pubkey, issue, ca_proof.issue_digest(csr, block))
+    m = REGTEST.magic
+    issue = ca_proof.sign_issue(owner.secret, m, "d/x", csr, block)
+    assert verify_digest(owner.pubkey, issue, ca_proof.issue_digest(m, "d/x", csr, block))
     serial = crypto.sha256(csr)[:16]
-    for other in (ca_proof.revoke_digest(serial, block), sighash(crypto.sha256(csr), 0, 0, block[:20]),
+    for other in (ca_proof.revoke_digest(m, "d/x", serial, block), ca_proof.issue_digest(m, "d/y", csr, block), sighash(crypto.sha256(csr), 0, 0, block[:20]),
                   sha256d(ekeys.TAG + crypto.sha256(csr) + block)):
         assert not verify_digest(owner.pubkey, issue, other)
-    revoke = ca_proof.sign_revoke(owner.secret, serial, block)
-    assert not verify_digest(owner.pubkey, revoke, ca_proof.issue_digest(csr, block))
+    revoke = ca_proof.sign_revoke(owner.secret, m, "d/x", serial, block)
+    assert not verify_digest(owner.pubkey, revoke, ca_proof.issue_digest(m, "d/x", csr, block))
 
     # the resolver key signs envelopes and DNSSEC RRsets: neither passes for the other
     key = ResolverKey(bytes(range(32)))
@@ -339,11 +341,13 @@ def test_wallet_keys_are_per_file_and_the_box_is_authenticated(tmp_path):
     assert a.open(env)["x"] == 1
     with pytest.raises(storage.StorageError):
         b.open(env)
-    box = bytearray(base64.b64decode(env["nonce_box"]))
+    box = bytearray(base64.b64decode(env["aead_box"]))
     box[-1] ^= 1
-    tampered = dict(env, nonce_box=base64.b64encode(bytes(box)).decode())
+    tampered = dict(env, aead_box=base64.b64encode(bytes(box)).decode())
     with pytest.raises(storage.StorageError):
         a.open(tampered)
+    with pytest.raises(storage.StorageError):          # the header is the box's associated data
+        a.open(dict(env, kdf=dict(env["kdf"], note="x")))
     assert env["kdf"]["alg"] == "argon2id" and env["kdf"]["opslimit"] >= 2 and env["kdf"]["memlimit"] >= 64 << 20
 
 

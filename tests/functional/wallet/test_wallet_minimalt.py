@@ -168,4 +168,4 @@ def test_wallet_file_v2_gains_an_empty_ekey_table(tmp_path):
     path = str(tmp_path / "w.json")
     storage.save(path, v2, storage.Sealer("pw"))
     doc, _ = storage.load(path, "pw")
-    assert doc["version"] == 3 and doc["ekeys"] == {} and doc["pending"] == v2["pending"]
+    assert doc["version"] == storage.VERSION and doc["ekeys"] == {} and doc["pending"] == v2["pending"]
