@@ -116,13 +116,13 @@ def cmd_name_update(args, params):
 KEEP_VALUE = arg("--value", help="the value to sign (default: the one the name holds, if this wallet set it)")
 
 
-@command("name renew", "renew a name (same value, resets its expiry)", NAME, KEEP_VALUE)
+@command("name renew", "renew a name (same value, resets its expiry)", NAME, KEEP_VALUE, FORCE)
 def cmd_name_renew(args, params):
     _, res = _update(args, params, args.value, None)
     out(args, res, f"{args.name}: renewed ({res['txid']}) with value {res['value']}")
 
 
-@command("name transfer", "give a name to another address", NAME, arg("address"), KEEP_VALUE)
+@command("name transfer", "give a name to another address", NAME, arg("address"), KEEP_VALUE, FORCE)
 def cmd_name_transfer(args, params):
     _, res = _update(args, params, args.value, args.address)
     out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']}) with value {res['value']}")
