@@ -261,6 +261,11 @@ def _ca(params, datadir: str, args, cfg) -> int:
     print(f"CA created in {directory}: {ca.cert.subject.rfc4514_string()}")
     print(f"certificate {os.path.join(directory, 'ca_cert.pem')} (serve it to clients; "
           f"the resolver also does at /v1/ca/cert)")
+    # The CA only runs in a node that can unlock it: say how, or the next start runs without it.
+    print("next: (re)start the node with the resolver on and the same passphrase, e.g.\n"
+          f"  DOTBIT_CA_PASSPHRASE=... dotbit-node --network {params.name} --datadir {datadir} --resolver\n"
+          "  (or --ca-passphrase-file FILE, or [resolver] ca_passphrase_file in dotbit.toml);\n"
+          "  owners then get certificates with `dotbit-wallet cert request NAME`")
     return 0
 
 

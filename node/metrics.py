@@ -112,6 +112,11 @@ class NodeMetrics:
                      [({}, max(0, sum(counts) - misses))])
             m.metric("dotbit_dns_cache_misses_total", "counter", "DNS answers computed (cache misses)",
                      [({}, misses)])
+            transfer = r.dns.transfer if r.dns is not None else None
+            if transfer is not None:
+                m.metric("dotbit_dns_zone_transfers_total", "counter",
+                         "zone transfers (AXFR/IXFR) of bit. over TCP, by result",
+                         [({"result": k}, n) for k, n in transfer.results.items()])
             rl = r.dns_limiter
             if rl is not None:
                 m.metric("dotbit_dns_rate_limited_total", "counter",

@@ -34,6 +34,7 @@ from core.crypto import encode_address
 from core.envelope import VERSION, seal
 from core.names.rules import expires_in, is_expired
 from core.records import domain_of, select
+from node.resolver.ca.http import off_routes as ca_off_routes
 from node.resolver.ca.http import routes as ca_routes
 from node.resolver.http_server import HTTPServer, render
 
@@ -100,6 +101,8 @@ class HTTPAPI:
                        ("POST", "/v1/ekey", False, self.ekey)]
         if getattr(resolver, "ca", None) is not None:
             self.routes += ca_routes(self)
+        else:
+            self.routes += ca_off_routes(self, getattr(resolver, "ca_off", "this node has no CA running"))
 
     def tip_changed(self, *_event) -> None:
         """A chain event: answers about the tip itself are stale."""
@@ -142,7 +145,7 @@ class HTTPAPI:
         req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
         for m, prefix, is_prefix, handler in self.routes:
             if path == prefix or (is_prefix and path.startswith(prefix) and len(path) > len(prefix)):
-                if method != m:
+                if method != m and m != "*":
                     reply = self._error(req, {}, "bad-method", f"use {m}", 405)
                     break
                 req.match_info["rest"] = path[len(prefix):]
