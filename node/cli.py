@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _resolver_flags(p)
     p.add_argument("--metrics-port", type=int, help="serve Prometheus GET /metrics on this port (default: off; "
                                                     "also on the resolver HTTP port when that is on)")
+    p.add_argument("--json", action="store_true", help="status: print the node's status as one JSON object")
     p.add_argument("--log-level", choices=LEVELS, help="debug, info (default), warning or error")
     p.add_argument("--log-format", choices=FORMATS, help="text (default) or json: one object per line")
     return p
@@ -163,7 +164,7 @@ def _command(command: str, params, datadir: str, args, cfg) -> int:
     if command == "call":
         return _call(params, datadir, args, cfg)
     if command == "status":
-        return print_status(_client(params, datadir, args, cfg), sys.stdout)
+        return print_status(_client(params, datadir, args, cfg), sys.stdout, args.json)
     if command == "dnssec-anchor":
         return _dnssec_anchor(datadir, cfg.get("resolver", "key", args.resolver_key))
     if command == "zone":
