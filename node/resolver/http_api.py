@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import dns.rdatatype
+
 from core.crypto import encode_address
 from core.envelope import VERSION, seal
 from core.names.rules import expires_in, is_expired
@@ -219,6 +221,9 @@ class HTTPAPI:
         if not (fqdn.isascii() and qtype.isascii() and qtype.isalnum() and len(fqdn) <= 256 and len(qtype) <= 16):
             return self._error(request, {}, "bad-request", "name and type must be short ASCII", 400)
         question = {"name": fqdn, "type": qtype}
+        if not _known_type(qtype):      # else a typo reads as "no such records": an empty 200
+            return self._error(request, question, "bad-type", f"unknown record type {qtype} "
+                               "(A, AAAA, TXT, TLSA, MX, SRV, NS, DS, CNAME, ANY...)", 400)
         policy = getattr(self.resolver, "policy", None)
         # Another source's TLSA also makes its owner exist for other types (NODATA, as DNS says).
         found = policy.alternative(fqdn, "TLSA") if policy is not None else None
@@ -301,6 +306,14 @@ class HTTPAPI:
     def raw(content_type: str, body: bytes) -> Reply:
         """An unsigned answer (the CA's certificate, CRL, OCSP), for ca/http.py."""
         return Reply(200, content_type, body)
+
+
+def _known_type(qtype: str) -> bool:
+    try:
+        dns.rdatatype.from_text(qtype)
+    except dns.rdatatype.UnknownRdatatype:
+        return False
+    return True
 
 
 def _format(target: str, headers: dict) -> str:

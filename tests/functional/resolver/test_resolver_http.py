@@ -96,6 +96,14 @@ def test_domain_answer(node, pubkey):
     assert status == 404 and body["proofs"][0]["record"] is None
     check_proofs(body)
     assert get(node, "/v1/domain/example.com")[0] == 400
+    status, data = get(node, "/v1/domain/example.bit?type=BOGUS")          # a typo is not "no records"
+    assert status == 400 and open_envelope(data, pubkey)["error"].startswith("bad-type: unknown record type BOGUS")
+
+
+def test_ca_endpoints_without_a_ca_say_how_to_start_one(node, pubkey):
+    status, data = get(node, "/v1/ca/cert")
+    error = open_envelope(data, pubkey)["error"]
+    assert status == 503 and error.startswith("no-ca: ") and "dotbit-node ca init" in error
 
 
 def test_any_changed_byte_breaks_the_envelope(node, pubkey):
