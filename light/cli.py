@@ -294,14 +294,12 @@ async def _resolve(args, fqdn: str, wire: str, shown: str) -> int:
     if args.json:
         print(json.dumps(_as_json(v, shown, tip), indent=1, sort_keys=True))
     else:
-        print(_as_text(v, shown, tip))
-    if shown == "MINIMALT":
-        found = bool(v.minimalt)
-    elif shown == "TLS":
-        found = bool(v.tls)
-    else:
-        found = bool(v.records)
-    return 0 if found and v.status == "NOERROR" else 1
+        print(_as_text(v, shown, tip, bool(args.dane_anchors)))
+    return 0 if _found(v, shown) and v.status == "NOERROR" else 1
+
+
+def _found(v: Verified, shown: str) -> bool:
+    return bool({"MINIMALT": v.minimalt, "TLS": v.tls}.get(shown, v.records))
 
 
 def _as_json(v: Verified, shown: str, tip) -> dict:
@@ -329,15 +327,17 @@ def _mlt_json(m: dict) -> dict:
     return out
 
 
-def _as_text(v: Verified, shown: str, tip) -> str:
+def _as_text(v: Verified, shown: str, tip, anchored: bool = False) -> str:
     lines = [f";; dotbit-resolve {v.fqdn} {shown}",
              f";; status: {v.status}, answered at height {v.height} block {v.block_hash.hex()}"]
     if v.trust == "dane":
         lines = [f";; dotbit-resolve {v.fqdn} {shown}", f";; status: {v.status}, outside bit.: from the resolver's "
                  f"DANE zones, trust {v.alt_trust}", f";; checked: {v.alt_detail}"]
         if v.alt_trust != "dnssec-verified":
-            lines.append(";; NOT verified here: " + ("no DNSSEC at all" if v.alt_trust == "insecure"
-                                                     else "the resolver's word (give --dane-anchors)"))
+            # Only a missing anchor is the user's to fix; an absence carries no NSEC proof at all.
+            why = {"insecure": "no DNSSEC at all", "resolver-says-absent": "the resolver's word (no NSEC proof)"}
+            lines.append(";; NOT verified here: " + why.get(v.alt_trust, "the resolver's word (" + (
+                "no anchor of --dane-anchors covers it)" if anchored else "give --dane-anchors)")))
         return "\n".join(lines + [f"{r.owner}\tIN\t{r.rtype}\t{r.rdata}" for r in v.records])
     if v.trust == "pinned":
         lines.append(";; TRUST: pinned resolver key only -- name proofs NOT checked (DNSNMC-style)")
@@ -351,6 +351,9 @@ def _as_text(v: Verified, shown: str, tip) -> str:
     if v.status == "NXDOMAIN":
         lines.append(f";; {v.fqdn} does not exist" + (" (its name has expired)" if v.expired else "")
                      + (" -- proven absent" if v.trust == "proofs" else ""))
+    if v.status == "NOERROR" and not _found(v, shown):     # said, or the output is just the header
+        lines.append(f"; {v.fqdn} {shown}: " + ("proven absent (checked: proofs)" if v.trust == "proofs"
+                                                else f"absent (checked: {v.trust} trust only, no proofs)"))
     if shown == "TLS":
         lines += [f"{owner}\tIN\tTLSA\t{rdata}" for owner, rdata in v.tls]
     elif shown == "MINIMALT":

@@ -114,8 +114,10 @@ def test_without_anchors_it_is_the_resolvers_word(cli):
         r = cli("www.plain.test", "TLSA", anchors=anchors)
         assert r.returncode == 0 and "trust insecure" in r.stdout and "no DNSSEC" in r.stdout
     # absence has no NSEC proof: said as the resolver's word, exit 1
-    r = cli("nothing.example.com", "A")
-    assert r.returncode == 1 and "resolver-says-absent" in r.stdout
+    for anchors in (True, False):
+        r = cli("nothing.example.com", "A", anchors=anchors)
+        assert r.returncode == 1 and "resolver-says-absent" in r.stdout
+        assert "give --dane-anchors" not in r.stdout and "no NSEC proof" in r.stdout
 
 
 # --- lies ---------------------------------------------------------------------------------------

@@ -70,8 +70,10 @@ def test_absence_is_proven(cli):
     assert r.returncode == 1, r.stderr
     ans = json.loads(r.stdout)
     assert ans["status"] == "NXDOMAIN" and ans["proven"] == ["d/nobody-registered-this"]
-    r = cli("light.bit", "MX")                     # the name exists, the type does not
-    assert r.returncode == 1 and "status: NOERROR" in r.stdout
+    for qtype in ("MX", "CNAME", "TLSA"):          # the name exists, the type does not (TLSA: at the apex)
+        r = cli("light.bit", qtype)
+        assert r.returncode == 1 and "status: NOERROR" in r.stdout, r.stderr
+        assert f"; light.bit. {qtype}: proven absent (checked: proofs)" in r.stdout.splitlines()
 
 
 def test_expired_name(cli):
