@@ -62,7 +62,8 @@ def test_minimalt_and_ephemeral_update(cli, node):
     r = cli("light.bit", "minimalt")
     assert r.returncode == 0, r.stderr
     assert f"eph_key={b64(eph)} (owner-signed update)" in r.stdout
-    assert f"eph_key={b64(eph)}" in cli("light.bit", "TXT").stdout
+    assert f"eph_key={b64(eph)}" in cli("_minimalt._udp.light.bit", "TXT").stdout
+    assert "v=minimalt1" not in cli("light.bit", "TXT").stdout          # the apex TXT is the value's own
 
 
 def test_absence_is_proven(cli):
