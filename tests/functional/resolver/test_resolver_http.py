@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import random
 import time
 import urllib.error
@@ -16,7 +17,7 @@ import dns.query
 import pytest
 
 from support.harness import run_cli
-from support.resolver import EPH_KEY, OTHER, OWNER
+from support.resolver import EPH_KEY, ID_KEY, OTHER, OWNER
 from core.crypto import sha256d
 from core.names.proof import verify_proof
 from core.names.rules import record_hash, tree_key
@@ -91,6 +92,8 @@ def test_domain_answer(node, pubkey):
     assert body["answer"]["tls"] and body["answer"]["tls"][0][0] == "_443._tcp.example.bit."
     (mlt,) = body["answer"]["minimalt"]
     assert mlt["port"] == 7000 and mlt["eph_key"] == base64.b64decode(EPH_KEY)
+    (shown,) = json.loads(get(node, "/v1/domain/example.bit")[1])["view"]["answer"]["minimalt"]
+    assert shown["eph_key"] == EPH_KEY and shown["id_key"] == ID_KEY      # base64, as in the d/ value
     status, data = get(node, "/v1/domain/nothing-here.bit")
     body = open_envelope(data, pubkey)
     assert status == 404 and body["proofs"][0]["record"] is None
