@@ -103,3 +103,38 @@ def test_make_run_takes_the_ca_passphrase_from_the_environment(datadir):
         assert status == 200 and body.startswith(b"-----BEGIN CERTIFICATE-----")
     finally:
         stop_node(node, remove=os.devnull)
+
+
+def test_dotbit_node_takes_the_passphrase_file_from_dotbit_toml_and_survives_a_wrong_one(datadir):
+    d, _ = datadir
+    conf = os.path.join(d, "dotbit.toml")
+    with open(conf) as f:
+        saved = f.read()
+    passfile = os.path.join(d, "ca-pass-2")
+    with open(passfile, "w") as f:
+        f.write(PASSPHRASE + "\n")
+    try:
+        with open(conf, "a") as f:
+            f.write(f'ca_passphrase_file = "{passfile}"\n')          # appended to [resolver]
+        node = ResolverNode(d)
+        node.log_path = os.path.join(d, "conf-ca.log")
+        node.start()
+        try:
+            assert WITHOUT_CA not in node.log()
+            assert get(f"http://127.0.0.1:{node.http_port}/v1/ca/cert")[0] == 200
+        finally:
+            stop_node(node, remove=os.devnull)
+        log("a wrong passphrase: still one warning and a node without its CA")
+        with open(passfile, "w") as f:
+            f.write("not the passphrase\n")
+        node = ResolverNode(d)
+        node.log_path = os.path.join(d, "wrong-ca.log")
+        node.start()
+        try:
+            assert_runs_without_ca(node)
+            assert "wrong passphrase" in node.log()
+        finally:
+            stop_node(node, remove=os.devnull)
+    finally:
+        with open(conf, "w") as f:
+            f.write(saved)
