@@ -139,6 +139,16 @@ def load(args) -> tuple[Config, object, str]:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `dotbit-node call name_scan ... | head`: the reader has what it wanted; say nothing,
+        # and keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141                       # 128 + SIGPIPE, as a shell reports a killed writer
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg, params, datadir = load(args)
@@ -149,6 +159,8 @@ def main(argv=None) -> int:
         if args.command != "run":
             return _command(args.command, params, datadir, args, cfg)
         node = Node(params, datadir, node_settings(cfg, params, args))
+    except BrokenPipeError:
+        raise                             # an OSError, but no error: main() ends quietly
     except STARTUP_ERRORS as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1

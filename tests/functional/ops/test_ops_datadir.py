@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 
@@ -65,3 +66,13 @@ def test_a_conflicting_network_is_one_error_line(node, args):
     assert r.returncode == 1 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
     assert f"holds a regtest chain, not {args[1]}" in r.stderr, r.stderr
+
+
+def test_a_closed_pipe_is_silent(node):
+    """`dotbit-node ... | head`: the reader going away is no error to report."""
+    node.stop()
+    proc = subprocess.Popen([sys.executable, "-m", "node.cli", "--datadir", node.datadir, "checkdb"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()                   # long before the interpreter is up and writes
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and err == b"", err
