@@ -71,7 +71,8 @@ class NodeMetrics:
         if r is not None:
             out["resolver"] = {"dns_port": r.dns_port if r.dns is not None else None,
                                "http_port": r.http_port if r.http is not None else None,
-                               "fingerprint": r.key.fingerprint, "key_tag": r.key.key_tag}
+                               "fingerprint": r.key.fingerprint, "key_tag": r.key.key_tag,
+                               "ca": r.ca is not None, "ca_off": None if r.ca is not None else r.ca_off}
         return out
 
     # --- Prometheus text ------------------------------------------------------------------------

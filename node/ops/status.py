@@ -52,6 +52,8 @@ def format_status(s: dict) -> str:
     else:
         lines.append(f"resolver     DNS {_port(r['dns_port'])}, HTTP {_port(r['http_port'])}")
         lines.append(f"resolver key {r['fingerprint']} (DNSKEY tag {r['key_tag']})")
+        if "ca" in r:
+            lines.append("CA           " + ("on" if r["ca"] else f"off: {r['ca_off']}"))
     if s.get("metrics_port"):
         lines.append(f"metrics      http://127.0.0.1:{s['metrics_port']}/metrics")
     lines.append(f"uptime       {_duration(s['uptime'])}")

@@ -53,6 +53,8 @@ def datadir():
 
 
 def assert_runs_without_ca(node) -> None:
+    r = run_cli("--datadir", node.datadir, "--rpc-port", str(node.rpc_port), "status")
+    assert "CA           off: " in r.stdout and "DOTBIT_CA_PASSPHRASE" in r.stdout, r.stdout + r.stderr
     text = node.log()
     assert "Traceback" not in text, text
     warnings = [line for line in text.splitlines() if WITHOUT_CA in line]
@@ -99,6 +101,7 @@ def test_make_run_takes_the_ca_passphrase_from_the_environment(datadir):
     node.start()
     try:
         assert WITHOUT_CA not in node.log()
+        assert "CA           on" in run_cli("--datadir", d, "--rpc-port", str(node.rpc_port), "status").stdout
         status, body = get(f"http://127.0.0.1:{node.http_port}/v1/ca/cert")
         assert status == 200 and body.startswith(b"-----BEGIN CERTIFICATE-----")
     finally:
