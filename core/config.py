@@ -149,28 +149,64 @@ def _absolute(path: str, environ: Mapping[str, str], cwd: str) -> str:
     return os.path.normpath(os.path.join(cwd, path))
 
 
+# The file in a data dir naming the network of the chain stored there (the node writes it).
+NETWORK_MARKER = "network"
+
+
+def marker_network(datadir: str, read: Reader) -> str | None:
+    """The network DATADIR/network names, None without one (or with an unreadable one)."""
+    try:
+        raw = read(os.path.join(datadir, NETWORK_MARKER))
+    except OSError:
+        return None
+    if raw is None:
+        return None
+    return raw.decode("utf-8", "replace").strip() or None
+
+
+def _settle_network(cfg: Config, network_flag: str | None, datadir: str | None,
+                    recorded: Callable[[str], "str | None"]) -> str:
+    """The network: as given (flag, environment, file), else the one the data dir records,
+    else main. Given and recorded must agree: a command on another network's chain would
+    fail later with a less clear error, or worse, start a second chain in the wrong place."""
+    given = cfg.get("node", "network", network_flag)
+    found = recorded(datadir) if datadir is not None else None
+    if given is not None and found is not None and given != found:
+        where = "--network" if network_flag is not None else cfg.source("node", "network")
+        raise ConfigError(f"{datadir} holds a {found} chain, not {given} (from {where}): "
+                          f"drop the network setting or use another --datadir")
+    return given or found or "main"
+
+
 def load(conf: str | None, network_flag: str | None, datadir_flag: str | None,
-         environ: Mapping[str, str], read: Reader, cwd: str) -> tuple[Config, str, str]:
+         environ: Mapping[str, str], read: Reader, cwd: str,
+         recorded: Callable[[str], "str | None"] | None = None) -> tuple[Config, str, str]:
     """Find and read the file, and settle the two settings that locate it.
 
     With `--conf FILE` the file may set [node] network and datadir. Without it the file is
     DATADIR/dotbit.toml, found from the network and datadir given by flag, environment or
     default; a network in that file must then agree (the file already lives in one network's
     data dir), and a datadir in it would be circular, so both are errors there.
+    A data dir given without a network is read for the network its chain belongs to
+    (`recorded(datadir)`, by default its marker file).
     Returns (config, network, absolute datadir)."""
     environ = dict(environ)
+    if recorded is None:
+        recorded = lambda d: marker_network(d, read)      # noqa: E731
     if conf is not None:
         values = read_file(conf, read)
         if not values and read(conf) is None:
             raise ConfigError(f"config file {conf} does not exist")
         cfg = Config(values, environ, conf)
-        network = cfg.get("node", "network", network_flag, "main")
-        datadir = cfg.get("node", "datadir", datadir_flag) or default_datadir(network, environ)
-        return cfg, network, _absolute(datadir, environ, cwd)
+        given_dir = cfg.get("node", "datadir", datadir_flag)
+        given_dir = _absolute(given_dir, environ, cwd) if given_dir else None
+        network = _settle_network(cfg, network_flag, given_dir, recorded)
+        return cfg, network, given_dir or _absolute(default_datadir(network, environ), environ, cwd)
     bare = Config({}, environ)
-    network = bare.get("node", "network", network_flag, "main")
-    datadir = _absolute(bare.get("node", "datadir", datadir_flag) or default_datadir(network, environ),
-                        environ, cwd)
+    given_dir = bare.get("node", "datadir", datadir_flag)
+    given_dir = _absolute(given_dir, environ, cwd) if given_dir else None
+    network = _settle_network(bare, network_flag, given_dir, recorded)
+    datadir = given_dir or _absolute(default_datadir(network, environ), environ, cwd)
     path = os.path.join(datadir, FILE_NAME)
     values = read_file(path, read)
     node = values.get("node", {})

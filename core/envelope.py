@@ -95,12 +95,18 @@ def _parse_json(data: bytes):
     return _unb64(obj["body"]), _unb64(obj["sig"]), obj["view"]
 
 
-def to_jsonable(o):
-    """bytes become lower-case hex strings; everything else maps one to one."""
+# Fields shown in base64, as MinimaLT keys are everywhere else people see them (d/ values, TXT
+# records, the CLIs); a hex key here could not be compared with those by eye.
+BASE64_FIELDS = frozenset({"id_key", "eph_key"})
+
+
+def to_jsonable(o, base64_bytes: bool = False):
+    """bytes become lower-case hex strings (base64 under a BASE64_FIELDS key); everything
+    else maps one to one."""
     if isinstance(o, bytes):
-        return o.hex()
+        return _b64(o) if base64_bytes else o.hex()
     if isinstance(o, dict):
-        return {str(k): to_jsonable(v) for k, v in o.items()}
+        return {str(k): to_jsonable(v, k in BASE64_FIELDS) for k, v in o.items()}
     if isinstance(o, (list, tuple)):
         return [to_jsonable(v) for v in o]
     return o

@@ -2,8 +2,8 @@
 
 It reads the name index through `get` only (DESIGN §1: the resolver never writes chain
 state), treats expired names as absent, renders d/ values with the shared interpreter, and
-puts the freshest MinimaLT ephemeral key into the minimalT TXT records, both at the item's
-owner and at `_minimalt._udp.OWNER`. Results are cached per query name and indexed by the
+serves each minimalT item as TXT at `_minimalt._udp.OWNER` with the freshest MinimaLT
+ephemeral key. Results are cached per query name and indexed by the
 names they were built from (imports and absent names included), so a name-change event drops
 exactly the answers that read that name and an update is visible at once.
 """
@@ -99,10 +99,6 @@ class NameSource:
         records = set(res.records)
         used = list(res.names_used)
         mlt = {owner: self._fresh(owner, item) for owner, item in res.minimalt.items()}
-        for owner, (item, eph, _) in mlt.items():
-            if eph != item.eph_key:
-                records.discard(Record(owner, "TXT", minimalt_txt_rdata(item)))
-                records.add(Record(owner, "TXT", minimalt_txt_rdata(item, eph)))
         # _minimalt._udp.OWNER (and the empty non-terminal _udp.OWNER above it)
         for prefix in (MINIMALT_PREFIX, "_udp."):
             if q.startswith(prefix) and q[len(prefix):].count(".") >= 2:

@@ -296,13 +296,11 @@ async def _resolve(args, fqdn: str, wire: str, shown: str) -> int:
         print(json.dumps(_as_json(v, shown, tip), indent=1, sort_keys=True))
     else:
         print(_as_text(v, shown, tip))
-    if shown == "MINIMALT":
-        found = bool(v.minimalt)
-    elif shown == "TLS":
-        found = bool(v.tls)
-    else:
-        found = bool(v.records)
-    return 0 if found and v.status == "NOERROR" else 1
+    return 0 if _found(v, shown) and v.status == "NOERROR" else 1
+
+
+def _found(v: Verified, shown: str) -> bool:
+    return bool({"MINIMALT": v.minimalt, "TLS": v.tls}.get(shown, v.records))
 
 
 def _as_json(v: Verified, shown: str, tip) -> dict:
@@ -349,6 +347,9 @@ def _as_text(v: Verified, shown: str, tip) -> str:
     if v.status == "NXDOMAIN":
         lines.append(f";; {v.fqdn} does not exist" + (" (its name has expired)" if v.expired else "")
                      + (" -- proven absent" if v.trust == "proofs" else ""))
+    if v.status == "NOERROR" and not _found(v, shown):     # said, or the output is just the header
+        lines.append(f"; {v.fqdn} {shown}: " + ("proven absent (checked: proofs)" if v.trust == "proofs"
+                                                else f"absent (checked: {v.trust} trust only, no proofs)"))
     if shown == "TLS":
         lines += [f"{owner}\tIN\tTLSA\t{rdata}" for owner, rdata in v.tls]
     elif shown == "MINIMALT":

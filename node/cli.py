@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _resolver_flags(p)
     p.add_argument("--metrics-port", type=int, help="serve Prometheus GET /metrics on this port (default: off; "
                                                     "also on the resolver HTTP port when that is on)")
+    p.add_argument("--json", action="store_true", help="status: print the node's status as one JSON object")
     p.add_argument("--log-level", choices=LEVELS, help="debug, info (default), warning or error")
     p.add_argument("--log-format", choices=FORMATS, help="text (default) or json: one object per line")
     return p
@@ -138,6 +139,16 @@ def load(args) -> tuple[Config, object, str]:
 
 
 def main(argv=None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # `dotbit-node call name_scan ... | head`: the reader has what it wanted; say nothing,
+        # and keep Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141                       # 128 + SIGPIPE, as a shell reports a killed writer
+
+
+def _main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         cfg, params, datadir = load(args)
@@ -148,6 +159,8 @@ def main(argv=None) -> int:
         if args.command != "run":
             return _command(args.command, params, datadir, args, cfg)
         node = Node(params, datadir, node_settings(cfg, params, args))
+    except BrokenPipeError:
+        raise                             # an OSError, but no error: main() ends quietly
     except STARTUP_ERRORS as e:
         print(f"dotbit-node: {e}", file=sys.stderr)
         return 1
@@ -163,7 +176,7 @@ def _command(command: str, params, datadir: str, args, cfg) -> int:
     if command == "call":
         return _call(params, datadir, args, cfg)
     if command == "status":
-        return print_status(_client(params, datadir, args, cfg), sys.stdout)
+        return print_status(_client(params, datadir, args, cfg), sys.stdout, args.json)
     if command == "dnssec-anchor":
         return _dnssec_anchor(datadir, cfg.get("resolver", "key", args.resolver_key))
     if command == "zone":
@@ -261,6 +274,11 @@ def _ca(params, datadir: str, args, cfg) -> int:
     print(f"CA created in {directory}: {ca.cert.subject.rfc4514_string()}")
     print(f"certificate {os.path.join(directory, 'ca_cert.pem')} (serve it to clients; "
           f"the resolver also does at /v1/ca/cert)")
+    # The CA only runs in a node that can unlock it: say how, or the next start runs without it.
+    print("next: (re)start the node with the resolver on and the same passphrase, e.g.\n"
+          f"  DOTBIT_CA_PASSPHRASE=... dotbit-node --network {params.name} --datadir {datadir} --resolver\n"
+          "  (or --ca-passphrase-file FILE, or [resolver] ca_passphrase_file in dotbit.toml);\n"
+          "  owners then get certificates with `dotbit-wallet cert request NAME`")
     return 0
 
 

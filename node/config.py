@@ -5,6 +5,9 @@ import os
 
 from core import config as _core
 from core.config import FILE_NAME, SCHEMA, Config, ConfigError, env_name  # noqa: F401  (the node's names)
+from core.config import NETWORK_MARKER, marker_network
+from node.chain.chaindb import ChainDB
+from node.chain.storage import LevelDB
 
 
 def read(path: str) -> bytes | None:
@@ -23,7 +26,32 @@ def default_datadir(network: str, environ=None) -> str:
     return _core.default_datadir(network, os.environ if environ is None else environ)
 
 
+def recorded_network(datadir: str) -> str | None:
+    """The network of the chain in `datadir`: its marker file, or for a data dir from before
+    the marker, the store's own stamp (unless a running node holds the store's lock)."""
+    network = marker_network(datadir, read)
+    chain = os.path.join(datadir, "chain")
+    if network is not None or not os.path.isdir(chain):
+        return network
+    try:
+        db = LevelDB(chain)
+    except Exception:            # plyvel's lock error is its own class, not an OSError
+        return None
+    try:
+        return ChainDB(db).stored_network()
+    finally:
+        db.close()
+
+
+def write_network_marker(datadir: str, network: str) -> None:
+    """Record which network's chain the data dir holds, for commands given only --datadir."""
+    path = os.path.join(datadir, NETWORK_MARKER)
+    if marker_network(datadir, read) != network:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(network + "\n")
+
+
 def load(conf: str | None, network_flag: str | None, datadir_flag: str | None,
          environ=None) -> tuple[Config, str, str]:
     return _core.load(conf, network_flag, datadir_flag, os.environ if environ is None else environ,
-                      read, os.getcwd())
+                      read, os.getcwd(), recorded_network)

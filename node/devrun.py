@@ -18,6 +18,7 @@ dotbit regtest node is running (Ctrl-C stops it)
   DNS (bit.)    127.0.0.1 port {dns}, UDP+TCP, DNSSEC-signed with DO
   signed HTTP   http://127.0.0.1:{http}/v1/resolver   (key fingerprint {fp})
   p2p           127.0.0.1 port {p2p} (another node: --connect 127.0.0.1:{p2p})
+  config        {datadir}/dotbit.toml, read at start like dotbit-node's (docs/operator.md)
 
 Try, in another terminal (after `. .venv/bin/activate`):
   dotbit-node --regtest --datadir {datadir} call getblockchaininfo

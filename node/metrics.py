@@ -71,7 +71,8 @@ class NodeMetrics:
         if r is not None:
             out["resolver"] = {"dns_port": r.dns_port if r.dns is not None else None,
                                "http_port": r.http_port if r.http is not None else None,
-                               "fingerprint": r.key.fingerprint, "key_tag": r.key.key_tag}
+                               "fingerprint": r.key.fingerprint, "key_tag": r.key.key_tag,
+                               "ca": r.ca is not None, "ca_off": None if r.ca is not None else r.ca_off}
         return out
 
     # --- Prometheus text ------------------------------------------------------------------------
@@ -112,6 +113,11 @@ class NodeMetrics:
                      [({}, max(0, sum(counts) - misses))])
             m.metric("dotbit_dns_cache_misses_total", "counter", "DNS answers computed (cache misses)",
                      [({}, misses)])
+            transfer = r.dns.transfer if r.dns is not None else None
+            if transfer is not None:
+                m.metric("dotbit_dns_zone_transfers_total", "counter",
+                         "zone transfers (AXFR/IXFR) of bit. over TCP, by result",
+                         [({"result": k}, n) for k, n in transfer.results.items()])
             rl = r.dns_limiter
             if rl is not None:
                 m.metric("dotbit_dns_rate_limited_total", "counter",

@@ -20,6 +20,7 @@ from node.chain.chainstate import ChainState
 from node.chain.mempool import Mempool
 from node.chain.p2pview import NodeChainView
 from node.chain.storage import LevelDB
+from node.config import write_network_marker
 from node.compose import build_resolver, resolver_parts, rpc_registry
 from node.metrics import MetricsServer, NodeMetrics
 from node.mining.loop import Mining
@@ -35,7 +36,13 @@ log = logging.getLogger("dotbit.node")
 def open_chain(params, datadir: str, **kw) -> ChainState:
     os.makedirs(datadir, exist_ok=True)
     db = LevelDB(os.path.join(datadir, "chain"))
-    return ChainState(db, params, **kw)
+    try:
+        chain = ChainState(db, params, **kw)
+    except BaseException:
+        db.close()
+        raise
+    write_network_marker(datadir, params.name)      # after the store agreed it is this network's
+    return chain
 
 
 def load_mining_key(datadir: str) -> tuple[bytes, bytes]:

@@ -156,10 +156,10 @@ def show(w, name: str, url: str, show_secret: bool = False, now: float | None = 
     current = served(url, name)
     if current is None:
         raise WalletError(f"{name} has no minimalT item at {fqdn} (publish one with `dotbit-wallet minimalt`)")
-    eph = bytes.fromhex(current["eph_key"])
+    eph = base64.b64decode(current["eph_key"])        # the envelope's view shows MinimaLT keys in base64
     update = check_update(current.get("eph_update"), name, owner)
     res = {"name": name, "owner": fqdn, "port": current.get("port"), "ip": current.get("ip"),
-           "id_key": _b64(bytes.fromhex(current["id_key"])), "eph_key": _b64(eph),
+           "id_key": current["id_key"], "eph_key": _b64(eph),
            "source": "update" if update else "chain", "seq": update.seq if update else None,
            "expires": update.expires if update else None, "mine": w.owns(owner) is not None}
     if current.get("eph_update") and update is None:

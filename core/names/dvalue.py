@@ -16,10 +16,11 @@ Rules, in short (details in dvalue_tree / dvalue_items):
   at the top level); "@" is the domain apex; "x.@" is below it.
 - Invalid items are skipped and counted in ``errors``, never fatal; ``warnings`` counts
   what ncdns skips silently (bad map keys, malformed import entries, loops, missing names).
-- minimalT is validated and returned parsed in ``Result.minimalt`` (by owner). It is also
-  rendered as a TXT record at its owner, ``"v=minimalt1" ["ip=.."] "port=.." "id_key=.."
-  "eph_key=.."`` (keys base64), so plain DNS clients can find it; the resolver may
-  re-render it with a fresher ephemeral key using ``minimalt_txt_rdata``.
+- minimalT is validated and returned parsed in ``Result.minimalt`` (by owner). Its TXT
+  rendering, ``"v=minimalt1" ["ip=.."] "port=.." "id_key=.." "eph_key=.."`` (keys base64,
+  ``minimalt_txt_rdata``, with the freshest ephemeral key), is served at
+  ``_minimalt._udp.OWNER`` only (docs/protocol.md), never mixed into the owner's own TXT
+  (the owner's `txt` item is what a TXT question at the owner asks for).
 
 Records are presentation format as the conformance suite writes them (DS/TLSA/SSHFP hex
 upper case, names absolute), de-duplicated and sorted. As in ncdns (and the suite's
@@ -233,9 +234,8 @@ class _Renderer:
         for alg, fptype, fp in it.get("sshfp", ()):
             self.add(owner, "SSHFP", f"{alg} {fptype} {fp}")
         mlt = it.get("minimalT")
-        if mlt is not None:
+        if mlt is not None:      # its TXT lives at _minimalt._udp.OWNER (core/records.py), not here
             self.minimalt[owner] = mlt
-            self.add(owner, "TXT", minimalt_txt_rdata(mlt))
 
     def glue(self, cut: Node, owner: str) -> None:
         """Addresses of the cut's nameservers that lie inside it, from the value's map."""

@@ -69,6 +69,11 @@ class ChainDB:
         if stored_network != network or ghash != genesis_hash:
             raise StoreError(f"database belongs to network {stored_network!r}, not {network!r}")
 
+    def stored_network(self) -> str | None:
+        """The network this store was stamped with, None for a new store."""
+        meta = self.db.get(L.VERSION)
+        return None if meta is None else _unpack(meta)[1]
+
     def header_rows(self) -> list[tuple[int, bytes, Header, int, int]]:
         """Every stored header as (height, hash, header, chainwork, status), lowest first."""
         rows = []

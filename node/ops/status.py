@@ -1,7 +1,9 @@
 """`dotbit-node status`: one screen about a running node, from one `getnodestatus` call."""
 from __future__ import annotations
 
+import json
 import sys
+import time
 
 from wallet.nodeclient import NodeError
 
@@ -14,6 +16,10 @@ def _ago(seconds: int) -> str:
     if seconds < 172800:
         return f"{seconds // 3600} h ago"
     return f"{seconds // 86400} days ago"
+
+
+def _utc(epoch: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch))
 
 
 def _duration(seconds: int) -> str:
@@ -30,7 +36,7 @@ def format_status(s: dict) -> str:
         f"network      {s['network']}",
         f"height       {s['blocks']} (headers {s['headers']}, {sync})",
         f"tip          {s['bestblockhash']}",
-        f"last block   {_ago(s['seconds_since_block'])} (header time {s['tip_time']})",
+        f"last block   {_ago(s['seconds_since_block'])} (header time {_utc(s['tip_time'])})",
         f"name root    {s['name_root']}",
         "peers        " + ("p2p off" if s["peers"] is None else
                            f"{s['peers']} ({s['peers_inbound']} in, {s['peers'] - s['peers_inbound']} out)"
@@ -46,6 +52,8 @@ def format_status(s: dict) -> str:
     else:
         lines.append(f"resolver     DNS {_port(r['dns_port'])}, HTTP {_port(r['http_port'])}")
         lines.append(f"resolver key {r['fingerprint']} (DNSKEY tag {r['key_tag']})")
+        if "ca" in r:
+            lines.append("CA           " + ("on" if r["ca"] else f"off: {r['ca_off']}"))
     if s.get("metrics_port"):
         lines.append(f"metrics      http://127.0.0.1:{s['metrics_port']}/metrics")
     lines.append(f"uptime       {_duration(s['uptime'])}")
@@ -56,7 +64,7 @@ def _port(p) -> str:
     return "off" if p is None else f"port {p}"
 
 
-def print_status(client, out=sys.stdout) -> int:
+def print_status(client, out=sys.stdout, as_json: bool = False) -> int:
     try:
         s = client.call("getnodestatus")
     except NodeError as e:
@@ -65,5 +73,5 @@ def print_status(client, out=sys.stdout) -> int:
         return 1
     finally:
         client.close()
-    print(format_status(s), file=out)
+    print(json.dumps(s, indent=2, sort_keys=True) if as_json else format_status(s), file=out)
     return 0

@@ -30,10 +30,13 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+import dns.rdatatype
+
 from core.crypto import encode_address
 from core.envelope import VERSION, seal
 from core.names.rules import expires_in, is_expired
 from core.records import domain_of, select
+from node.resolver.ca.http import off_routes as ca_off_routes
 from node.resolver.ca.http import routes as ca_routes
 from node.resolver.http_server import HTTPServer, render
 
@@ -100,6 +103,8 @@ class HTTPAPI:
                        ("POST", "/v1/ekey", False, self.ekey)]
         if getattr(resolver, "ca", None) is not None:
             self.routes += ca_routes(self)
+        else:
+            self.routes += ca_off_routes(self, getattr(resolver, "ca_off", "this node has no CA running"))
 
     def tip_changed(self, *_event) -> None:
         """A chain event: answers about the tip itself are stale."""
@@ -142,7 +147,7 @@ class HTTPAPI:
         req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
         for m, prefix, is_prefix, handler in self.routes:
             if path == prefix or (is_prefix and path.startswith(prefix) and len(path) > len(prefix)):
-                if method != m:
+                if method != m and m != "*":
                     reply = self._error(req, {}, "bad-method", f"use {m}", 405)
                     break
                 req.match_info["rest"] = path[len(prefix):]
@@ -216,6 +221,9 @@ class HTTPAPI:
         if not (fqdn.isascii() and qtype.isascii() and qtype.isalnum() and len(fqdn) <= 256 and len(qtype) <= 16):
             return self._error(request, {}, "bad-request", "name and type must be short ASCII", 400)
         question = {"name": fqdn, "type": qtype}
+        if not _known_type(qtype):      # else a typo reads as "no such records": an empty 200
+            return self._error(request, question, "bad-type", f"unknown record type {qtype} "
+                               "(A, AAAA, TXT, TLSA, MX, SRV, NS, DS, CNAME, ANY...)", 400)
         policy = getattr(self.resolver, "policy", None)
         # Another source's TLSA also makes its owner exist for other types (NODATA, as DNS says).
         found = policy.alternative(fqdn, "TLSA") if policy is not None else None
@@ -301,6 +309,14 @@ class HTTPAPI:
     def raw(content_type: str, body: bytes) -> Reply:
         """An unsigned answer (the CA's certificate, CRL, OCSP), for ca/http.py."""
         return Reply(200, content_type, body)
+
+
+def _known_type(qtype: str) -> bool:
+    try:
+        dns.rdatatype.from_text(qtype)
+    except dns.rdatatype.UnknownRdatatype:
+        return False
+    return True
 
 
 def _format(target: str, headers: dict) -> str:

@@ -49,6 +49,8 @@ class Resolver:
         self.source = NameSource(chain.names.get, lambda: chain.height, params, self.ekeys)
         self.signer = OnlineSigner(self.key)
         self.policy = Policy([ChainSource(self.source)], record_sources)
+        # Why the CA endpoints have no CA behind them, when they have none.
+        self.ca_off = "the CA source is off here (--record-sources without ca)"
         self.ca = self._open_ca(ca_passphrase) if "ca" in record_sources else None
         if dane is not None:
             self.policy.add(dane)
@@ -68,19 +70,28 @@ class Resolver:
         self.ekeys.listeners.subscribe(self._ekey_accepted)
 
     def _open_ca(self, passphrase: str | None):
-        """The CA source, if `dotbit-node ca init` made one in the data dir."""
+        """The CA source, if `dotbit-node ca init` made one in the data dir. A CA that cannot be
+        unlocked (no or a wrong passphrase) leaves the node running without it: one warning,
+        and the CA endpoints say why (self.ca_off)."""
         directory = ca_dir(self.datadir)
         if not has_ca(directory):
+            self.ca_off = "this node has no CA: create one with `dotbit-node ca init` and restart the node"
             return None
-        if not passphrase:
-            raise CAError("no-passphrase", f"the CA in {directory} needs its passphrase "
-                                           "(--ca-passphrase-file or DOTBIT_CA_PASSPHRASE)")
+        try:
+            if not passphrase:
+                raise CAError("no-passphrase", f"the CA in {directory} is locked")
+            authority = load_ca(directory, passphrase)
+        except CAError as e:
+            self.ca_off = (f"{e}: the node runs without its CA; start it with DOTBIT_CA_PASSPHRASE "
+                           "or --ca-passphrase-file (or [resolver] ca_passphrase_file)")
+            log.warning("%s", self.ca_off)
+            return None
         chain = self.chain
 
         def recent(n: int) -> list[bytes]:
             return [chain.entry_at(h).hash for h in range(max(0, chain.height - n + 1), chain.height + 1)]
 
-        ca = CAService(load_ca(directory, passphrase), chain.db, chain.names.get, lambda: chain.height, recent,
+        ca = CAService(authority, chain.db, chain.names.get, lambda: chain.height, recent,
                        self.params, on_change=self.invalidate)
         chain.names.listeners.subscribe(ca.name_changed)
         self.policy.add(ca)

@@ -107,7 +107,8 @@ class RPCServer:
                 raise RPCError(INVALID_REQUEST, "Invalid Request object")
             method = self.registry.get(req["method"])
             if method is None:
-                raise RPCError(METHOD_NOT_FOUND, "Method not found")
+                # bitcoind's words and code, with the name: a typo is then plain to see.
+                raise RPCError(METHOD_NOT_FOUND, f"Method not found: {req['method'][:100]!r}")
             args, kwargs = bind(method, req.get("params"))
             result = method.fn(self.node, *args, **kwargs)
             if method.is_async:

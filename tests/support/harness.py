@@ -36,6 +36,7 @@ class NodeProcess:
         self.proc: subprocess.Popen | None = None
         self.rpc: OperatorClient | None = None
         self.log_path = os.path.join(datadir, "test-node.log")
+        self.env: dict | None = None      # None: this process's environment
 
     def start(self, timeout: float = 30) -> "NodeProcess":
         os.makedirs(self.datadir, exist_ok=True)
@@ -43,10 +44,7 @@ class NodeProcess:
         if os.path.exists(cookie):
             os.unlink(cookie)            # a killed node leaves its cookie behind
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "--network", self.network, "--datadir", self.datadir,
-             "--rpc-port", str(self.rpc_port), "--p2p-port", str(self.p2p_port), *self.extra],
-            stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=self.env)
         log.close()
         self.rpc = OperatorClient(f"http://127.0.0.1:{self.rpc_port}", cookie)
         deadline = time.monotonic() + timeout
@@ -59,6 +57,11 @@ class NodeProcess:
             except NodeError:
                 time.sleep(0.1)
         raise RuntimeError(f"node did not start:\n{self.log()}")
+
+    def command(self) -> list[str]:
+        """The program and its arguments (DevRun below runs `make run`'s)."""
+        return [sys.executable, "-m", "node.cli", "--network", self.network, "--datadir", self.datadir,
+                "--rpc-port", str(self.rpc_port), "--p2p-port", str(self.p2p_port), *self.extra]
 
     @property
     def p2p_addr(self) -> str:
@@ -102,6 +105,22 @@ class NodeProcess:
             self.stop()
         except Exception:
             self.kill()
+
+
+class DevRun(NodeProcess):
+    """`make run` (python -m node.devrun) on a temporary data dir and free ports, mining every
+    `interval` seconds; `env` adds to this process's environment."""
+
+    def __init__(self, datadir: str, interval: float = 2.0, env: dict | None = None):
+        super().__init__(datadir)
+        self.dns_port, self.http_port = free_port(), free_port()
+        self.interval = interval
+        self.env = {**os.environ, **env} if env else None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "node.devrun", "--datadir", self.datadir, "--rpc-port", str(self.rpc_port),
+                "--p2p-port", str(self.p2p_port), "--dns-port", str(self.dns_port),
+                "--http-port", str(self.http_port), "--interval", str(self.interval)]
 
 
 def running(node, setup=None, remove: str | None = None):

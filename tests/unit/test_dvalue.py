@@ -169,9 +169,9 @@ def test_minimalt_parsed_and_rendered():
     result = lookup_records("d/example", lookup_from({"d/example": {"map": {"m": {"minimalT": item}}}}))
     parsed = result.minimalt["m.example.bit."]
     assert parsed == MinimaLT(port=21, id_key=bytes(range(32)), eph_key=bytes(range(32)), ip="10.0.0.1")
-    assert lines(result) == [
-        f'm.example.bit. IN TXT "v=minimalt1" "ip=10.0.0.1" "port=21" '
-        f'"id_key={B64_32}" "eph_key={B64_32}"']
+    assert lines(result) == []          # no TXT at the owner: it is served at _minimalt._udp.OWNER
+    assert minimalt_txt_rdata(parsed) == (f'"v=minimalt1" "ip=10.0.0.1" "port=21" '
+                                          f'"id_key={B64_32}" "eph_key={B64_32}"')
     fresh = minimalt_txt_rdata(parsed, eph_key=b"\x01" * 32)
     assert "eph_key=" + base64.b64encode(b"\x01" * 32).decode() in fresh
     assert result.errors == 0

@@ -30,6 +30,14 @@ def routes(api) -> list:
             ("POST", "/v1/ca/revoke", False, h.revoke), ("POST", "/v1/ca/ocsp", False, h.ocsp)]
 
 
+def off_routes(api, reason: str) -> list:
+    """Every CA endpoint of a node without a running CA: a signed 503 saying why and how to
+    start one, rather than "no such endpoint", which sends people looking for a typo."""
+    def off(request):
+        return api._error(request, {}, "no-ca", reason, 503)
+    return [("*", "/v1/ca/", True, off)]
+
+
 class Handlers:
     def __init__(self, api):
         self.api = api

@@ -91,6 +91,9 @@ class ZoneTransfer:
         self.networks = tuple(networks)
         self.keyring = keyring          # None: the address is the only check
         self._rendered: dict = {}       # (tip, query bytes after the ID, TSIG room) -> message bodies
+        # Transfers by result, for /metrics: a transfer is one query with many answers, which
+        # the Responder's per-query counters never see.
+        self.results = {"ok": 0, "failed": 0, "refused": 0}
 
     def handle(self, wire: bytes, peer: str | None):
         """A coroutine giving the transfer's messages, the bytes of a TSIG error answer, or
@@ -114,6 +117,7 @@ class ZoneTransfer:
             signed = tsig.check(wire, self.keyring)
         except tsig.Rejected as e:
             log.warning("zone transfer to %s refused: %s", peer, e)
+            self.results["refused"] += 1
             return e.response
         if signed is None:
             log.warning("zone transfer to %s refused: no TSIG", peer)
@@ -124,8 +128,10 @@ class ZoneTransfer:
         room = tsig.reserve(signed.key) if signed is not None else 0
         try:
             out = await self._messages(q, wire, peer, room)
+            self.results["ok"] += 1
         except Exception:
             log.exception("zone transfer to %s failed", peer)
+            self.results["failed"] += 1
             resp = _response(q)
             resp.set_rcode(dns.rcode.SERVFAIL)
             out = [resp.to_wire()]

@@ -108,6 +108,8 @@ def test_bad_input(node):
     assert error_code(node, "getblock", "00" * 32) == -5
     assert error_code(node, "getblock", "abc") == -8
     assert error_code(node, "nosuchmethod") == -32601
+    with pytest.raises(NodeError, match="Method not found: 'nosuchmethod'"):
+        node.call("nosuchmethod")
     assert error_code(node, "getblockhash") == -1
     assert error_code(node, "generatetoaddress", 1, "bogus") == -5
     utxo = node.call("getaddressutxos", ALICE.addr_text())[0]

@@ -115,8 +115,10 @@ def test_without_an_anchor_covering_the_name_it_is_refused(cli):
         caught(r, why)
         assert r.stdout == ""
     # absence has no NSEC proof: said as the resolver's word, exit 1
-    r = cli("nothing.example.com", "A")
-    assert r.returncode == 1 and "resolver-says-absent" in r.stdout
+    for anchors in (True, False):
+        r = cli("nothing.example.com", "A", anchors=anchors)
+        assert r.returncode == 1 and "resolver-says-absent" in r.stdout
+        assert "give --dane-anchors" not in r.stdout and "no NSEC proof" in r.stdout
 
 
 # --- lies ---------------------------------------------------------------------------------------

@@ -62,7 +62,8 @@ def test_minimalt_and_ephemeral_update(cli, node):
     r = cli("light.bit", "minimalt")
     assert r.returncode == 0, r.stderr
     assert f"eph_key={b64(eph)} (owner-signed update)" in r.stdout
-    assert f"eph_key={b64(eph)}" in cli("light.bit", "TXT").stdout
+    assert f"eph_key={b64(eph)}" in cli("_minimalt._udp.light.bit", "TXT").stdout
+    assert "v=minimalt1" not in cli("light.bit", "TXT").stdout          # the apex TXT is the value's own
 
 
 def test_absence_is_proven(cli):
@@ -70,8 +71,10 @@ def test_absence_is_proven(cli):
     assert r.returncode == 1, r.stderr
     ans = json.loads(r.stdout)
     assert ans["status"] == "NXDOMAIN" and ans["proven"] == ["d/nobody-registered-this"]
-    r = cli("light.bit", "MX")                     # the name exists, the type does not
-    assert r.returncode == 1 and "status: NOERROR" in r.stdout
+    for qtype in ("MX", "CNAME", "TLSA"):          # the name exists, the type does not (TLSA: at the apex)
+        r = cli("light.bit", qtype)
+        assert r.returncode == 1 and "status: NOERROR" in r.stdout, r.stderr
+        assert f"; light.bit. {qtype}: proven absent (checked: proofs)" in r.stdout.splitlines()
 
 
 def test_expired_name(cli):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import random
 import time
 import urllib.error
@@ -16,7 +17,7 @@ import dns.query
 import pytest
 
 from support.harness import run_cli
-from support.resolver import EPH_KEY, OTHER, OWNER
+from support.resolver import EPH_KEY, ID_KEY, OTHER, OWNER
 from core.crypto import sha256d
 from core.names.proof import verify_proof
 from core.names.rules import record_hash, tree_key
@@ -91,11 +92,21 @@ def test_domain_answer(node, pubkey):
     assert body["answer"]["tls"] and body["answer"]["tls"][0][0] == "_443._tcp.example.bit."
     (mlt,) = body["answer"]["minimalt"]
     assert mlt["port"] == 7000 and mlt["eph_key"] == base64.b64decode(EPH_KEY)
+    (shown,) = json.loads(get(node, "/v1/domain/example.bit")[1])["view"]["answer"]["minimalt"]
+    assert shown["eph_key"] == EPH_KEY and shown["id_key"] == ID_KEY      # base64, as in the d/ value
     status, data = get(node, "/v1/domain/nothing-here.bit")
     body = open_envelope(data, pubkey)
     assert status == 404 and body["proofs"][0]["record"] is None
     check_proofs(body)
     assert get(node, "/v1/domain/example.com")[0] == 400
+    status, data = get(node, "/v1/domain/example.bit?type=BOGUS")          # a typo is not "no records"
+    assert status == 400 and open_envelope(data, pubkey)["error"].startswith("bad-type: unknown record type BOGUS")
+
+
+def test_ca_endpoints_without_a_ca_say_how_to_start_one(node, pubkey):
+    status, data = get(node, "/v1/ca/cert")
+    error = open_envelope(data, pubkey)["error"]
+    assert status == 503 and error.startswith("no-ca: ") and "dotbit-node ca init" in error
 
 
 def test_any_changed_byte_breaks_the_envelope(node, pubkey):
