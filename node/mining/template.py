@@ -19,12 +19,9 @@ class Template:
 
 def create_template(chain, mempool, address: bytes, now: int, version: int = 1) -> Template:
     params = chain.params
-    height = chain.height + 1
-    # The pool's own spends must not hide a FIRSTUPDATE's NAME_NEW coin from the depth check.
-    lookup = (lambda t, i: mempool.coin(t, i, ignore_spends=True)) if mempool is not None else chain.get_coin
-    allowed = chain.names.template_filter(height, lookup)
     budget = params.max_block_size - HEADER_SIZE - COINBASE_RESERVE
-    txs = mempool.select(budget, allowed) if mempool is not None else []
+    # The pool holds only what this block may include (immature FIRSTUPDATEs are refused).
+    txs = mempool.select(budget) if mempool is not None else []
     fees = sum(mempool.entries[t.txid].fee for t in txs)
     return assemble(chain, txs, fees, address, now, version)
 
