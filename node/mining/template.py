@@ -35,5 +35,5 @@ def assemble(chain, txs, fees: int, address: bytes, now: int, version: int = 1) 
     all_txs = (coinbase, *txs)
     name_root = chain.names.root_after(all_txs, height, prev.header.name_root)
     header = Header(version, prev.hash, block_merkle_root(all_txs), name_root,
-                    max(int(now), prev.median_time_past() + 1), chain.next_bits_after(prev), 0)
+                    max(int(now), chain.earliest_time_after(prev)), chain.next_bits_after(prev), 0)
     return Template(Block(header, all_txs), height, fees, bits_to_target(header.bits))
