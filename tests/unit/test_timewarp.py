@@ -61,7 +61,8 @@ def test_unguarded_replay_reproduces_the_collapse():
 def test_timewarp_refused_and_difficulty_holds_on_main():
     easier, refused = replay_attack(guarded=True)
     assert refused == PERIODS                    # each period's warped first block
-    assert 0.99 < easier < 1.01                  # 7 attacked periods later, within 1 %
+    # What is left: the one-off 2 h of the first warped period end, and 600 s a period.
+    assert 0.99 < easier < 1.02                  # 7 attacked periods later (unguarded: ~390x)
 
 
 def test_earliest_time_at_a_period_start():
