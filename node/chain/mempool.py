@@ -4,9 +4,11 @@ Invariant: every entry is valid in the next block on the tip (parents first), so
 template is simply the best of the pool and nothing in it waits for a later block while
 blocking one that fits now. The pool follows the chain through ChainState events to keep
 that true: a connected block removes its transactions, everything that conflicts with them
-and name operations it made invalid; after any disconnect (a reorg, even one that only
-re-mines coinbases) the whole pool is re-checked against the new tip once the chain has
-settled ("tip" event), with the disconnected blocks' transactions put back first.
+and name operations it made invalid. After any disconnect (a reorg, even one that only
+re-mines coinbases) the pool waits for the chain to settle ("tip" event) and is then
+re-checked as a whole against the new tip, the disconnected blocks' transactions first:
+checked against the lower heights met on the way, a FIRSTUPDATE due at the new tip would
+look immature and be lost.
 Name-specific admission rules come from the chain's name layer (`names.check_mempool`).
 """
 from __future__ import annotations
@@ -160,7 +162,7 @@ class Mempool:
     # --- following the chain ------------------------------------------------------------------
 
     def _on_chain(self, kind: str, block, entry) -> None:
-        if kind == "connect":
+        if kind == "connect" and not self._reorged:
             for tx in block.txs:
                 if tx.txid in self.entries:
                     self.remove(tx.txid, recursive=False)

@@ -118,3 +118,25 @@ def test_reorg_back_to_an_unconfirmed_namenew_drops_its_firstupdate(chain, mempo
     assert chain.height == 213
     assert new.txid in mempool and first.txid not in mempool
 
+
+
+def test_reorg_above_the_namenew_keeps_a_due_firstupdate(chain, mempool, clock, params, funded):
+    # The branch's first blocks are lower than the old tip: checked there, the FIRSTUPDATE
+    # would look immature. The pool judges it against the tip the chain settles on.
+    alice, _ = funded
+    new = name_new(alice, NAME, RA)
+    mempool.accept(new)
+    mine_to(chain, mempool, clock, 205)                   # NAME_NEW at 201
+    fork = chain.tip
+    mine_to(chain, mempool, clock, 212)
+    first = firstupdate(alice, new, NAME, RA, VALUE, REGTEST, 213)
+    mempool.accept(first)
+    side = ChainState(MemoryDB(), params, clock=clock)
+    for e in chain.chain[1:fork.height + 1]:
+        side.process_block(chain.get_block(e.hash))
+    for b in mine(side, None, BOB.address, 8, clock):
+        chain.process_block(b)
+    assert chain.height == 213 and chain.names.get(NAME) is None
+    assert first.txid in mempool
+    mine_to(chain, mempool, clock, 214)
+    assert chain.names.get(NAME).txid == first.txid
