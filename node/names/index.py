@@ -9,6 +9,7 @@ first committer's FIRSTUPDATE, which is valid now (Namecoin refuses it the same 
 from __future__ import annotations
 
 import logging
+
 import msgpack
 
 from node.chain import layout as L
