@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from core.crypto import hash160, sighash, verify_digest
 from core.errors import ValidationError
@@ -14,6 +15,7 @@ COIN = 100_000_000
 MAX_MONEY = 21_000_000 * COIN
 MAX_FUTURE_SECONDS = 2 * 60 * 60
 MEDIAN_TIME_SPAN = 11
+MAX_TIMEWARP = 600          # BIP94: how far a period's first block may precede its parent
 BURN_ADDRESS = bytes(20)
 
 
@@ -71,9 +73,11 @@ def check_pow(header: Header, block_hash: bytes, params) -> None:
 
 
 def next_bits(params, prev_height: int, prev_bits: int, prev_time: int, first_time: int | None) -> int:
-    """Bits required for the block at prev_height + 1. `first_time` is the time of the block
-    one full interval back (height prev_height + 1 - interval): the look-back spans the whole
-    interval, unlike Bitcoin's off-by-one that spans interval - 1 blocks."""
+    """Bits required for the block at prev_height + 1. `first_time` is the time of the first
+    block of the period that ends at prev_height (height prev_height + 1 - interval). As in
+    Bitcoin, that window spans interval - 1 spacings while the expected span counts interval:
+    the off-by-one that makes the time-warp attack possible, closed by the period-start rule
+    in `check_header_context` rather than by a new window."""
     height = prev_height + 1
     if not params.retarget or height % params.retarget_interval != 0:
         return prev_bits
@@ -90,11 +94,53 @@ def median_time_past(times: list[int]) -> int:
     return s[len(s) // 2]
 
 
-def check_header_context(header: Header, expected_bits: int, mtp: int, now: int) -> None:
-    if header.bits != expected_bits:
+# `time_at(h)`: the time of the checked header's ancestor at height h (h below its height).
+# Every party passes its own view of the branch: the chain's block index, the light client's
+# header list, p2p's header tree. Only these functions decide what the next header may be.
+TimeAt = Callable[[int], int]
+
+
+def required_bits(params, height: int, prev_bits: int, time_at: TimeAt) -> int:
+    """Bits the header at `height` must carry, given its parent's bits."""
+    first_time = None
+    if params.retarget and height % params.retarget_interval == 0:
+        first_time = time_at(height - params.retarget_interval)
+    return next_bits(params, height - 1, prev_bits, time_at(height - 1), first_time)
+
+
+def median_time_at(height: int, time_at: TimeAt) -> int:
+    """The median time past a header at `height` must exceed."""
+    return median_time_past([time_at(h) for h in range(max(0, height - MEDIAN_TIME_SPAN), height)])
+
+
+def starts_period(params, height: int) -> bool:
+    return height > 0 and height % params.retarget_interval == 0
+
+
+def earliest_time(params, height: int, time_at: TimeAt) -> int:
+    """The earliest time the header at `height` may carry: after the median time past and,
+    for the first block of a retarget period, no more than MAX_TIMEWARP before its parent."""
+    mtp = median_time_at(height, time_at)
+    if starts_period(params, height):
+        return max(mtp + 1, time_at(height - 1) - MAX_TIMEWARP)
+    return mtp + 1
+
+
+def check_header_context(header: Header, height: int, prev_bits: int, time_at: TimeAt,
+                         params, now: int) -> None:
+    """The rules a header must meet on its branch: difficulty, time after the median time
+    past, BIP94's period start (every network, whether it retargets or not) and not too far
+    in the future."""
+    if header.bits != required_bits(params, height, prev_bits, time_at):
         raise ValidationError("bad-diffbits", 100, "incorrect proof of work target")
+    mtp = median_time_at(height, time_at)
     if header.time <= mtp:
         raise ValidationError("time-too-old", 0, "block time not after median time past")
+    if starts_period(params, height) and header.time < time_at(height - 1) - MAX_TIMEWARP:
+        # A period's first block stamped far before the previous period's last one lets a
+        # majority miner shrink every measured window: difficulty collapses (time warp).
+        raise ValidationError("time-timewarp-attack", 100,
+                              f"a period's first block may be at most {MAX_TIMEWARP} s before its parent")
     if header.time > now + MAX_FUTURE_SECONDS:
         # Not the sender's fault for sure (clocks differ): no ban, and not remembered invalid.
         raise ValidationError("time-too-new", 0, "block time too far in the future")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import reprlib
 from typing import Callable
 
-from core.consensus import block_work, check_header_context, check_pow, median_time_past, next_bits
+from core.consensus import block_work, check_header_context, check_pow
 from core.crypto import hash160, sha256d, verify_digest
 from core.encoding import unpack
 from core.errors import DecodeError, ValidationError
@@ -66,8 +66,10 @@ def extend_headers(chain: list[bytes], new, params, now: int,
     height = len(chain) - 1
     prev_hash = sha256d(chain[-1])
     prev = Header.from_bytes(chain[-1])
-    times = [header_time(r) for r in chain[-11:]]
-    interval = params.retarget_interval
+
+    def time_at(h: int) -> int:          # read in place: chain[h] is below the checked height
+        return header_time(chain[h])
+
     for raw in new:
         height += 1
         try:
@@ -77,21 +79,14 @@ def extend_headers(chain: list[bytes], new, params, now: int,
         if h.prev_hash != prev_hash:
             raise VerifyError("header", f"height {height}: does not link to the previous header")
         block_hash = sha256d(raw)
-        first_time = None
-        if params.retarget and height % interval == 0:
-            first_time = header_time(chain[height - interval])
         try:
             check_pow(h, block_hash, params)
-            check_header_context(h, next_bits(params, height - 1, prev.bits, prev.time, first_time),
-                                 median_time_past(times), now)
+            check_header_context(h, height, prev.bits, time_at, params, now)
         except ValidationError as e:
             raise VerifyError("header", f"height {height}: {e.reason}") from None
         if checkpoints and checkpoints.get(height, block_hash) != block_hash:
             raise VerifyError("checkpoint", f"height {height} is not the checkpointed block")
         chain.append(raw)
-        times.append(h.time)
-        if len(times) > 11:
-            del times[0]
         prev, prev_hash = h, block_hash
 
 

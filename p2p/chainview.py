@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Callable, Protocol
 
-from core.primitives import Block, Tx
+from core.primitives import Block, Header, Tx
 
 
 class ChainView(Protocol):
@@ -20,6 +20,9 @@ class ChainView(Protocol):
 
     def known(self, block_hash: bytes) -> tuple[int, int, bool, bool] | None:
         """(height, work, have_data, invalid) of an indexed block, or None."""
+
+    def header(self, block_hash: bytes) -> Header | None:
+        """The header of an indexed block (its ancestors are indexed too), or None."""
 
     def has_block(self, block_hash: bytes) -> bool:
         """True when the block is stored or known to be invalid (nothing left to fetch)."""

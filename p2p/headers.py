@@ -1,19 +1,20 @@
 """Headers received ahead of their blocks (headers-first sync).
 
 The chain indexes only blocks it has; this tree holds the headers peers announced beyond
-that, checked for proof of work and linkage, so the node knows the most-work chain before it
-downloads a single block and can fetch its blocks from several peers at once.
+that, checked for proof of work, linkage and the header rules of core.consensus (difficulty,
+median time past, the time-warp bound, future time) exactly as the chain and the light client
+check them, so the node knows the most-work chain before it downloads a single block and can
+fetch its blocks from several peers at once, and a warped header chain never becomes "best".
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.consensus import bits_to_target, block_work
+from core.consensus import block_work, check_header_context, check_pow
 from core.errors import ValidationError
 from core.primitives import Header
 
 MAX_TREE = 200_000          # headers held beyond the chain; cheap PoW must not exhaust memory
-MAX_FUTURE = 2 * 3600
 
 
 @dataclass(slots=True, eq=False)
@@ -25,9 +26,9 @@ class HeaderNode:
 
 
 class HeaderTree:
-    def __init__(self, view, pow_limit: int, clock):
+    def __init__(self, view, params, clock):
         self.view = view
-        self.pow_limit = pow_limit
+        self.params = params
         self.clock = clock
         self.nodes: dict[bytes, HeaderNode] = {}
         self.best: HeaderNode | None = None      # most-work header not yet in the chain
@@ -62,13 +63,10 @@ class HeaderTree:
         parent = self.lookup(header.prev_hash)
         if parent is None:
             raise ValidationError("prev-blk-not-found", 0, "header does not connect")
-        target = bits_to_target(header.bits)
-        if target <= 0 or target > self.pow_limit:
-            raise ValidationError("bad-diffbits", 100, "target out of range")
-        if int.from_bytes(h, "big") > target:
-            raise ValidationError("high-hash", 50, "proof of work failed")
-        if header.time > self.clock() + MAX_FUTURE:
-            raise ValidationError("time-too-new", 0, "header time too far in the future")
+        check_pow(header, h, self.params)
+        parent_header = self._header(header.prev_hash)
+        check_header_context(header, parent[0] + 1, parent_header.bits,
+                             self._time_at(parent_header, parent[0]), self.params, int(self.clock()))
         if len(self.nodes) >= MAX_TREE:
             self.prune()
             if len(self.nodes) >= MAX_TREE:
@@ -78,6 +76,27 @@ class HeaderTree:
         if self.best is None or node.work > self.best.work:
             self.best = node
         return node
+
+    def _header(self, h: bytes) -> Header:
+        n = self.nodes.get(h)
+        header = n.header if n is not None else self.view.header(h)
+        if header is None:        # an ancestor left both the tree and the index
+            raise ValidationError("prev-blk-not-found", 0, "header ancestry incomplete")
+        return header
+
+    def _time_at(self, parent: Header, parent_height: int):
+        """time_at(h) for a child of `parent`: walks back through the tree, then the chain's
+        index (each ancestor read once; a retarget reaches one interval back)."""
+        times = {parent_height: parent.time}
+        cursor = [parent, parent_height]
+
+        def time_at(height: int) -> int:
+            while cursor[1] > height:
+                cursor[0] = self._header(cursor[0].prev_hash)
+                cursor[1] -= 1
+                times[cursor[1]] = cursor[0].time
+            return times[height]
+        return time_at
 
     def best_height(self, chain_height: int) -> int:
         return max(chain_height, self.best.height if self.best is not None else 0)

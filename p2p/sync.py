@@ -32,7 +32,7 @@ class BlockSync:
     def __init__(self, net, view, params, clock=time.time):
         self.net = net
         self.view = view
-        self.tree = HeaderTree(view, params.pow_limit, clock)
+        self.tree = HeaderTree(view, params, clock)
         self.inflight: dict[bytes, object] = {}     # block hash -> peer asked
         self.waiting: dict[bytes, Block] = {}       # parent hash -> block that arrived early
         self._queue: list = []                      # missing blocks of the best header chain

@@ -23,6 +23,7 @@ from wallet.keys import NAMES
 from wallet.nodeclient import WALLET_ERROR, NodeError
 
 SALT_TAG = b"dotbit/name-salt/v1"
+IMMATURE = "tx-firstupdate-immature"     # the node's reason: the NAME_NEW is not deep enough
 
 
 class RegistrationOver(WalletError):
@@ -139,9 +140,13 @@ def find_own_name_new(w, nb: bytes):
     return None
 
 
+class _NotYet(Exception):
+    """The node refused a FIRSTUPDATE only because its NAME_NEW is not deep enough (yet)."""
+
+
 def _tx_status(w, txid: str, raw_hex: str | None) -> int | None:
     """Confirmations of a tx (0 = in the mempool), re-broadcasting it if the node lost it;
-    None if it is gone and cannot be sent again."""
+    None if it is gone and cannot be sent again; _NotYet if it must wait for more blocks."""
     try:
         info = w.call("getrawtransaction", txid, True)
         return info.get("confirmations", 0)
@@ -152,7 +157,9 @@ def _tx_status(w, txid: str, raw_hex: str | None) -> int | None:
     try:
         w.call("sendrawtransaction", raw_hex)
         return 0
-    except NodeError:
+    except NodeError as e:
+        if IMMATURE in e.message:
+            raise _NotYet() from None
         return None
 
 
@@ -204,16 +211,30 @@ def _advance_one(w, name: str, st: dict, fee_rate: int) -> dict | None:
         try:
             w.broadcast(tx)
         except WalletError as e:
+            if IMMATURE in str(e):          # the chain moved back under us: wait again
+                return _wait_again(name, st, need)
             raise RegistrationOver(str(e)) from None
         return {"name": name, "event": "firstupdate_sent", "txid": tx.txid.hex(), "fee": fee, "burn": burn}
     if st["state"] == "firstupdate":
-        conf = _tx_status(w, st["first_txid"], st.get("tx"))
+        try:
+            conf = _tx_status(w, st["first_txid"], st.get("tx"))
+        except _NotYet:
+            # A reorg re-mined the NAME_NEW later (or put it back in the pool): the node
+            # dropped the FIRSTUPDATE. The commitment still stands; send a new one when due.
+            return _wait_again(name, st, need)
         if conf is None:
             raise RegistrationOver(f"the firstupdate of {name} was rejected (name taken meanwhile?)")
         if conf >= 1:
             del w.doc["pending"][name]
             return {"name": name, "event": "registered", "txid": st["first_txid"]}
     return None
+
+
+def _wait_again(name: str, st: dict, need: int) -> dict:
+    """Back to waiting on the NAME_NEW (whose raw tx the node holds, in a block or the pool)."""
+    st.update(state="new", tx=None, confirmations=0)
+    st.pop("first_txid", None)
+    return {"name": name, "event": "waiting", "confirmations": 0, "needed": need}
 
 
 # --- update / renew / transfer ---------------------------------------------------------------------

@@ -87,8 +87,7 @@ class NameOp:
 
 
 def check_name_tx(tx: Tx, coins: list, height: int, params,
-                  lookup: Callable[[bytes], NameRecord | None], *,
-                  check_maturity: bool = True) -> NameOp | None:
+                  lookup: Callable[[bytes], NameRecord | None]) -> NameOp | None:
     """The name operation of a transaction that is otherwise valid, or None for a plain one.
     `coins[i]` is the coin input i spends; `lookup(name)` the name's record before this tx."""
     name_ins = [(i, c) for i, c in enumerate(coins) if c.covenant.type in NAME_COVENANTS]
@@ -115,11 +114,11 @@ def check_name_tx(tx: Tx, coins: list, height: int, params,
         return NameOp(NAME_NEW, None, None, cov.items[0])
 
     if cov.type == NAME_FIRSTUPDATE:
-        return _check_firstupdate(tx, vout, prev, height, params, lookup, check_maturity)
+        return _check_firstupdate(tx, vout, prev, height, params, lookup)
     return _check_update(tx, vout, prev, height, params, lookup)
 
 
-def _check_firstupdate(tx: Tx, vout: int, prev, height: int, params, lookup, check_maturity: bool) -> NameOp:
+def _check_firstupdate(tx: Tx, vout: int, prev, height: int, params, lookup) -> NameOp:
     """`vout`: the name output; `prev`: (input index, coin) of the name input, or None."""
     out = tx.outputs[vout]
     cov = out.covenant
@@ -133,7 +132,7 @@ def _check_firstupdate(tx: Tx, vout: int, prev, height: int, params, lookup, che
         raise ValidationError("tx-firstupdate-missing-namenew", 100)
     if prev[1].covenant.items[0] != commitment(rand, name):
         raise ValidationError("tx-firstupdate-commitment-mismatch", 100)
-    if check_maturity and height - prev[1].height < params.min_firstupdate_depth:
+    if height - prev[1].height < params.min_firstupdate_depth:
         # Not ban-worthy: it becomes valid a few blocks later.
         raise ValidationError("tx-firstupdate-immature", 0,
                               f"name_new must be {params.min_firstupdate_depth} blocks deep")

@@ -11,7 +11,7 @@ import time
 from typing import Callable
 
 from core.consensus import (BURN, Coin, check_block_sanity, check_coinbase_height, check_header_context,
-                            check_tx_inputs, next_bits, subsidy)
+                            check_tx_inputs, earliest_time, required_bits, subsidy)
 from core.errors import StoreError, ValidationError
 from core.names.rules import check_name_tx
 from core.primitives import Block, Header
@@ -97,12 +97,16 @@ class ChainState:
     def tx_location(self, txid: bytes) -> tuple[bytes, int] | None:
         return self.store.tx_location(txid)
 
+    def _time_at(self, prev: Entry):
+        """time_at(h) for a block whose parent is `prev` (core.consensus.TimeAt)."""
+        return lambda h: prev.ancestor(h, self.chain).header.time
+
     def next_bits_after(self, prev: Entry) -> int:
-        p = self.params
-        first_time = None
-        if p.retarget and (prev.height + 1) % p.retarget_interval == 0:
-            first_time = prev.ancestor(prev.height + 1 - p.retarget_interval, self.chain).header.time
-        return next_bits(p, prev.height, prev.header.bits, prev.header.time, first_time)
+        return required_bits(self.params, prev.height + 1, prev.header.bits, self._time_at(prev))
+
+    def earliest_time_after(self, prev: Entry) -> int:
+        """The earliest time a child of `prev` may carry (templates, getblocktemplate)."""
+        return earliest_time(self.params, prev.height + 1, self._time_at(prev))
 
     # --- accepting blocks ------------------------------------------------------------------
 
@@ -134,8 +138,8 @@ class ChainState:
             self._remember_invalid(block.header, h, prev, FAILED_CHILD)
             raise ValidationError("bad-prevblk", 100, "block builds on an invalid block")
         try:
-            check_header_context(block.header, self.next_bits_after(prev), prev.median_time_past(),
-                                 int(self.clock()))
+            check_header_context(block.header, entry.height, prev.header.bits, self._time_at(prev),
+                                 self.params, int(self.clock()))
             check_coinbase_height(block, entry.height)
         except ValidationError as e:
             if e.reason not in NOT_REMEMBERED:

@@ -1,8 +1,14 @@
 """The mempool: valid unconfirmed transactions, ordered by fee rate, bounded in size.
 
-It follows the chain through ChainState events: a connected block removes its transactions
-and everything that conflicts with them; disconnected blocks' transactions are put back once
-the chain has settled ("tip" event), and the whole pool is re-checked against the new tip.
+Invariant: every entry is valid in the next block on the tip (parents first), so a block
+template is simply the best of the pool and nothing in it waits for a later block while
+blocking one that fits now. The pool follows the chain through ChainState events to keep
+that true: a connected block removes its transactions, everything that conflicts with them
+and name operations it made invalid. After any disconnect (a reorg, even one that only
+re-mines coinbases) the pool waits for the chain to settle ("tip" event) and is then
+re-checked as a whole against the new tip, the disconnected blocks' transactions first:
+checked against the lower heights met on the way, a FIRSTUPDATE due at the new tip would
+look immature and be lost.
 Name-specific admission rules come from the chain's name layer (`names.check_mempool`).
 """
 from __future__ import annotations
@@ -49,6 +55,7 @@ class Mempool:
         self.spends: dict[tuple[bytes, int], bytes] = {}   # outpoint -> spending txid
         self.total_bytes = 0
         self._disconnected: list[Tx] = []
+        self._reorged = False          # a block was disconnected since the last "tip" event
         chain.listeners.subscribe(self._on_chain)
 
     def __len__(self) -> int:
@@ -155,7 +162,7 @@ class Mempool:
     # --- following the chain ------------------------------------------------------------------
 
     def _on_chain(self, kind: str, block, entry) -> None:
-        if kind == "connect":
+        if kind == "connect" and not self._reorged:
             for tx in block.txs:
                 if tx.txid in self.entries:
                     self.remove(tx.txid, recursive=False)
@@ -167,9 +174,11 @@ class Mempool:
                 self.remove(t, reason="name conflict with block")
         elif kind == "disconnect":
             self._disconnected[:0] = [tx for tx in block.txs[1:]]
-        elif kind == "tip" and self._disconnected:
-            self.revalidate(self._disconnected)
-            self._disconnected = []
+            self._reorged = True
+        elif kind == "tip" and self._reorged:
+            # Depths may have shrunk (a NAME_NEW re-mined later): re-check everything.
+            disconnected, self._disconnected, self._reorged = self._disconnected, [], False
+            self.revalidate(disconnected)
 
     def revalidate(self, first: list[Tx] = ()) -> None:
         """Re-admit `first` (transactions of disconnected blocks, in chain order) and then the
@@ -187,10 +196,9 @@ class Mempool:
 
     # --- block templates ----------------------------------------------------------------------
 
-    def select(self, max_bytes: int, allowed: Callable[[Tx], bool] | None = None) -> list[Tx]:
+    def select(self, max_bytes: int) -> list[Tx]:
         """Transactions by descending fee rate, parents always before children, within
-        max_bytes. `allowed` lets the miner hold back transactions (e.g. firstupdates not
-        yet deep enough)."""
+        max_bytes; all of them fit the next block (the pool's invariant)."""
         chosen: list[Tx] = []
         included: set[bytes] = set()
         size = 0
@@ -200,8 +208,6 @@ class Mempool:
             while stack:
                 cur = stack.pop()
                 if cur.txid in included or size + cur.size > max_bytes:
-                    continue
-                if allowed is not None and not allowed(cur.tx):
                     continue
                 missing = [p for p in cur.parents if p not in included]
                 if missing:

@@ -32,6 +32,10 @@ class NodeChainView:
             return None
         return e.height, e.work, bool(e.status & HAVE_DATA), e.invalid
 
+    def header(self, block_hash: bytes):
+        e = self._chain.entries.get(block_hash)
+        return e.header if e is not None else None
+
     def has_block(self, block_hash: bytes) -> bool:
         e = self._chain.entries.get(block_hash)
         return e is not None and (bool(e.status & HAVE_DATA) or e.invalid)

@@ -49,7 +49,7 @@ def getblocktemplate(node, template_request: dict | None = None) -> dict:
     return {
         "version": h.version, "previousblockhash": h.prev_hash.hex(), "height": t.height,
         "bits": f"{h.bits:08x}", "target": f"{t.target:064x}", "curtime": h.time,
-        "mintime": node.chain.tip.median_time_past() + 1, "name_root": h.name_root.hex(),
+        "mintime": node.chain.earliest_time_after(node.chain.tip), "name_root": h.name_root.hex(),
         "merkleroot": h.merkle_root.hex(), "coinbasevalue": t.block.txs[0].outputs[0].value,
         "coinbasetxn": {"data": t.block.txs[0].to_bytes().hex()},
         "transactions": [{"data": tx.to_bytes().hex(), "txid": tx.txid.hex(), "hash": tx.wtxid.hex(),

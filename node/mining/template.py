@@ -19,12 +19,9 @@ class Template:
 
 def create_template(chain, mempool, address: bytes, now: int, version: int = 1) -> Template:
     params = chain.params
-    height = chain.height + 1
-    # The pool's own spends must not hide a FIRSTUPDATE's NAME_NEW coin from the depth check.
-    lookup = (lambda t, i: mempool.coin(t, i, ignore_spends=True)) if mempool is not None else chain.get_coin
-    allowed = chain.names.template_filter(height, lookup)
     budget = params.max_block_size - HEADER_SIZE - COINBASE_RESERVE
-    txs = mempool.select(budget, allowed) if mempool is not None else []
+    # The pool holds only what this block may include (immature FIRSTUPDATEs are refused).
+    txs = mempool.select(budget) if mempool is not None else []
     fees = sum(mempool.entries[t.txid].fee for t in txs)
     return assemble(chain, txs, fees, address, now, version)
 
@@ -38,5 +35,5 @@ def assemble(chain, txs, fees: int, address: bytes, now: int, version: int = 1) 
     all_txs = (coinbase, *txs)
     name_root = chain.names.root_after(all_txs, height, prev.header.name_root)
     header = Header(version, prev.hash, block_merkle_root(all_txs), name_root,
-                    max(int(now), prev.median_time_past() + 1), chain.next_bits_after(prev), 0)
+                    max(int(now), chain.earliest_time_after(prev)), chain.next_bits_after(prev), 0)
     return Template(Block(header, all_txs), height, fees, bits_to_target(header.bits))

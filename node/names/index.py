@@ -1,13 +1,14 @@
 """The name projection: current records, history, expiry index and the name tree, written in
 the block's one batch, with undo data so a disconnect restores names and expired coins.
 
-Also the name side of the mempool (one pending operation per name, no repeated NAME_NEW
-commitment) and of block templates (a FIRSTUPDATE waits until its NAME_NEW is deep enough).
+Also the name side of the mempool: one pending operation per name, no repeated NAME_NEW
+commitment, and every pending name operation valid in the very next block. An immature
+FIRSTUPDATE must not wait in the pool: it would hold the name's one pending slot against the
+first committer's FIRSTUPDATE, which is valid now (Namecoin refuses it the same way).
 """
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 import msgpack
 
@@ -153,26 +154,11 @@ class NameIndex:
         root, _ = self.tree.update(prev_root, {tree_key(n): r.leaf_hash for n, r in final.items()})
         return root
 
-    def template_filter(self, height: int, coin_lookup: Callable) -> Callable[[Tx], bool]:
-        """Holds back FIRSTUPDATEs whose NAME_NEW is not yet MIN_FIRSTUPDATE_DEPTH deep."""
-        depth = self.params.min_firstupdate_depth
-
-        def allowed(tx: Tx) -> bool:
-            found = name_output(tx)
-            if not found or found[1].covenant.type != NAME_FIRSTUPDATE:
-                return True
-            for txin in tx.inputs:
-                coin = coin_lookup(*txin.outpoint)
-                if coin is not None and coin.covenant.type == NAME_NEW:
-                    return height - coin.height >= depth
-            return False          # its NAME_NEW is unconfirmed
-        return allowed
-
     # --- mempool ------------------------------------------------------------------------------
 
     def check_mempool(self, tx: Tx, coins: list[Coin], height: int, mempool) -> None:
-        # Maturity is left to the miner: a FIRSTUPDATE may wait in the pool for its depth.
-        op = check_name_tx(tx, coins, height, self.params, self.get, check_maturity=False)
+        # `height` is the next block's: the pool holds only what that block may include.
+        op = check_name_tx(tx, coins, height, self.params, self.get)
         if op is None:
             return
         if op.kind == NAME_NEW:
@@ -209,7 +195,7 @@ class NameIndex:
 
     def mempool_conflicts(self, height: int, mempool) -> list[bytes]:
         """Pending name transactions the new tip made invalid (name registered by a block,
-        expired, or un-expired by a disconnect)."""
+        expired, un-expired by a disconnect, or a NAME_NEW re-mined shallower by a reorg)."""
         bad = []
         for txid in list(self.pending_names.values()):
             entry = mempool.entries.get(txid)
@@ -219,7 +205,7 @@ class NameIndex:
             try:
                 if any(c is None for c in coins):
                     raise ValidationError("bad-txns-inputs-missingorspent", 0)
-                check_name_tx(entry.tx, coins, height, self.params, self.get, check_maturity=False)
+                check_name_tx(entry.tx, coins, height, self.params, self.get)
             except ValidationError as e:
                 log.info("mempool: name tx %s no longer valid: %s", txid.hex(), e.reason)
                 bad.append(txid)

@@ -1,4 +1,4 @@
-"""Pure consensus rules: compact bits, retarget with clamps and full-interval look-back,
+"""Pure consensus rules: compact bits, retarget with clamps and Bitcoin's look-back,
 median time past, subsidy schedule, genesis constants."""
 from __future__ import annotations
 
@@ -48,15 +48,16 @@ def test_median_time_past_and_header_time():
     assert median_time_past([5, 1, 3]) == 3
     assert median_time_past(list(range(100))) == 94
     h = REGTEST.genesis.header
-    check_header_context(replace(h, time=101), h.bits, 100, 100)
+    at_100 = lambda height: 100                                      # noqa: E731 (every ancestor at 100)
+    check_header_context(replace(h, time=101), 5, h.bits, at_100, REGTEST, 100)
     with pytest.raises(ValidationError) as e:
-        check_header_context(replace(h, time=100), h.bits, 100, 100)
+        check_header_context(replace(h, time=100), 5, h.bits, at_100, REGTEST, 100)
     assert e.value.reason == "time-too-old"
     with pytest.raises(ValidationError) as e:
-        check_header_context(replace(h, time=100 + 7201), h.bits, 1, 100)
+        check_header_context(replace(h, time=101 + 7200), 5, h.bits, at_100, REGTEST, 100)
     assert e.value.reason == "time-too-new"
     with pytest.raises(ValidationError) as e:
-        check_header_context(h, h.bits - 1, 0, h.time)
+        check_header_context(replace(h, time=101), 5, h.bits - 1, at_100, REGTEST, 100)
     assert e.value.reason == "bad-diffbits"
 
 
