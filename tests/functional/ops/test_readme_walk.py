@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import re
-import shutil
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -28,6 +28,7 @@ from support.harness import ROOT, DevRun, stop_node
 PASSPHRASE = "readme walk passphrase"
 ACTIVATE = ". .venv/bin/activate"
 README_DNS_PORT = "-p 18653"
+ONE_PER_BLOCK = "a name takes one operation per block"   # why the walk waits for a block
 README_RESOLVE = "dotbit-resolve --network regtest --pin FINGERPRINT example.bit"
 # The README's placeholders and what fills them (computed in the test).
 PLACEHOLDERS = ("server.pem", "B64", "ADDRESS", "words.txt")
@@ -63,12 +64,21 @@ class Shell:
             self.prelude.append(line)
             return ""
         t = time.monotonic()
-        r = subprocess.run(["bash", "-c", "\n".join(self.prelude + [line])], cwd=self.cwd,
-                           env={**self.env, **(env or {})}, capture_output=True, text=True,
+        exports = [f"export {k}={shlex.quote(v)}" for k, v in (env or {}).items()]   # after the README's
+        r = subprocess.run(["bash", "-c", "\n".join(self.prelude + exports + [line])], cwd=self.cwd,
+                           env=self.env, capture_output=True, text=True,
                            stdin=subprocess.DEVNULL, timeout=timeout)
         log(f"$ {line}   [exit {r.returncode}, {time.monotonic() - t:.1f}s]")
         assert r.returncode == expect, f"`{line}` exited {r.returncode}, not {expect}:\n{r.stdout}\n{r.stderr}"
         return r.stdout + r.stderr
+
+
+def wait_mined(node, timeout: float = 30) -> None:
+    """Until the mempool is empty: the next block holds what the last command sent."""
+    deadline = time.monotonic() + timeout
+    while node.call("getrawmempool"):
+        assert time.monotonic() < deadline, "the mempool did not empty"
+        time.sleep(0.1)
 
 
 def make_cert(path: str) -> None:
@@ -96,6 +106,8 @@ def test_readme_first_name_and_resolving_walk():
     first = sh_blocks(section(readme, "Your first .bit name"))
     resolving = section(readme, "Resolving names")
     assert len(first) == 2, f"'Your first .bit name' has {len(first)} sh blocks, the walk knows 2"
+    assert ONE_PER_BLOCK in " ".join(section(readme, "Your first .bit name").split()), \
+        f"'Your first .bit name' no longer says `{ONE_PER_BLOCK}` (the walk waits for a block)"
     assert README_RESOLVE in resolving, f"'Resolving names' no longer has `{README_RESOLVE}`"
 
     work = tempfile.mkdtemp(prefix="dotbit-walk-")
@@ -162,11 +174,12 @@ def test_readme_first_name_and_resolving_walk():
             out = sh.run(line, env=extra)
             if "restore" in line:
                 assert "restored" in out, out
+            wait_mined(node)
         assert seen == set(PLACEHOLDERS), f"placeholders no longer in the README: {set(PLACEHOLDERS) - seen}"
 
         log("make run's banner: register --wait, then at once dig and dotbit-resolve")
-        lines = banner.split("Register a name with the wallet", 1)[1].splitlines()[1:]
-        lines = [uncomment(ln.strip()) for ln in lines if ln.strip()]
+        block = banner.split("Register a name with the wallet", 1)[1].split("\n\n", 1)[0]
+        lines = [uncomment(ln.strip()) for ln in block.splitlines()[1:] if ln.strip()]
         start = next(i for i, ln in enumerate(lines) if ln.startswith("dotbit-wallet name register"))
         subs = (("d/example", "d/walk"), ("192.0.2.1", "192.0.2.9"), ("example.bit", "walk.bit"))
         for raw in lines[start:]:
