@@ -28,6 +28,7 @@ from support.harness import ROOT, DevRun, stop_node
 PASSPHRASE = "readme walk passphrase"
 ACTIVATE = ". .venv/bin/activate"
 README_DNS_PORT = "-p 18653"
+README_RPC_URL = "http://127.0.0.1:18601/"
 ONE_PER_BLOCK = "a name takes one operation per block"   # why the walk waits for a block
 README_RESOLVE = "dotbit-resolve --network regtest --pin FINGERPRINT example.bit"
 # The README's placeholders and what fills them (computed in the test).
@@ -69,6 +70,8 @@ class Shell:
                            env=self.env, capture_output=True, text=True,
                            stdin=subprocess.DEVNULL, timeout=timeout)
         log(f"$ {line}   [exit {r.returncode}, {time.monotonic() - t:.1f}s]")
+        if os.environ.get("WALK_DEBUG"):
+            log(r.stdout + r.stderr)
         assert r.returncode == expect, f"`{line}` exited {r.returncode}, not {expect}:\n{r.stdout}\n{r.stderr}"
         return r.stdout + r.stderr
 
@@ -150,6 +153,17 @@ def test_readme_first_name_and_resolving_walk():
                 assert re.search(r"example\.bit\.\s+\d+\s+IN\s+A\s+192\.0\.2\.1\b", out), out
         assert words is not None, "the walk has no `dotbit-wallet create`"
 
+        log("README 'Talking to the node' (d/example exists now)")
+        talking = sh_blocks(section(readme, "Talking to the node"))
+        assert len(talking) == 2 and talking[0][0] == ACTIVATE, talking
+        curl = [ln for ln in talking[0] if ln.startswith("curl ")]
+        assert curl and README_RPC_URL in curl[0], f"no `curl ... {README_RPC_URL}` to substitute"
+        for raw in talking[0][1:] + talking[1]:
+            line = uncomment(raw).replace(README_RPC_URL, f"http://127.0.0.1:{node.rpc_port}/")
+            out = sh.run(line)
+            if line.startswith("curl "):
+                assert '"error": null' in out or '"error":null' in out, out
+
         log("README 'Your first .bit name', second block (placeholders filled)")
         make_cert(os.path.join(work, "server.pem"))
         with open(os.path.join(work, "words.txt"), "w") as f:
@@ -191,13 +205,19 @@ def test_readme_first_name_and_resolving_walk():
                 assert "--wait" in line, line
             if line.startswith("dig "):
                 assert re.search(r"walk\.bit\.\s+\d+\s+IN\s+A\s+192\.0\.2\.9\b", out), out
+            if line.startswith("dig "):
+                assert "flags: qr aa" in out and re.search(r"walk\.bit\.\s+\d+\s+IN\s+RRSIG\s+A 15 ", out), out
             if line.startswith("dotbit-resolve"):
-                assert "192.0.2.9" in out and "proof" in out, out
+                assert re.search(r"walk\.bit\.\s+IN\s+A\s+192\.0\.2\.9\b", out), out
+                assert "verified: signature, header in our chain" in out and "proofs of d/walk" in out, out
+            if "dnssec-anchor" in line:
+                assert f"fingerprint (dotbit-resolve --pin): {fp}" in out and "IN DS " in out, out
         assert any(ln.startswith("dotbit-resolve") for ln in lines[start:]), lines
 
         log("README's usage line: dotbit-resolve ... example.bit A, and a proven-absent name")
         out = sh.run(f"dotbit-resolve --network regtest --pin {fp} example.bit A")
         assert "192.0.2.2" in out, out
         out = sh.run(f"dotbit-resolve --network regtest --pin {fp} nosuchname.bit A", expect=1)
+        assert "NXDOMAIN" in out and "proofs of d/nosuchname" in out, out
     finally:
         stop_node(node, work)
