@@ -18,6 +18,7 @@ import base64
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,15 @@ README_RPC_URL = "http://127.0.0.1:18601/"
 ONE_PER_BLOCK = "a name takes one operation per block"   # why the walk waits for a block
 README_RESOLVE = "dotbit-resolve --network regtest --pin FINGERPRINT example.bit"
 # The README's placeholders and what fills them (computed in the test).
+# The inline commands of "Resolving names" the walk runs, as the README writes them, and as run.
+RESOLVING = {
+    "dotbit-node --datadir D dnssec-anchor": "dotbit-node --datadir $D dnssec-anchor",
+    "dotbit-wallet tlsa --cert server.pem [--name www.example.bit]":
+        "dotbit-wallet tlsa --cert server.pem --name www.example.bit",
+    "dotbit-node --datadir D zone export bit.zone": "dotbit-node --datadir $D zone export bit.zone",
+    "named-checkzone bit. bit.zone": "named-checkzone bit. bit.zone",
+    "dnssec-verify -z -o bit. bit.zone": "dnssec-verify -z -o bit. bit.zone",
+}
 PLACEHOLDERS = ("server.pem", "B64", "ADDRESS", "words.txt")
 
 
@@ -219,5 +229,21 @@ def test_readme_first_name_and_resolving_walk():
         assert "192.0.2.2" in out, out
         out = sh.run(f"dotbit-resolve --network regtest --pin {fp} nosuchname.bit A", expect=1)
         assert "NXDOMAIN" in out and "proofs of d/nosuchname" in out, out
+
+        log("README 'Resolving names': its inline commands")
+        inline = re.findall(r"`([^`]+)`", " ".join(resolving.split()))
+        for written, line in RESOLVING.items():
+            assert written in inline, f"'Resolving names' no longer has `{written}`"
+            if line.split()[0] not in ("dotbit-node", "dotbit-wallet") and not shutil.which(line.split()[0]):
+                log(f"{line.split()[0]} is not installed: `{line}` not run")
+                continue
+            out = sh.run(line)
+            if "dnssec-anchor" in line:
+                assert fp in out, out
+            if "tlsa" in line:
+                assert "_443._tcp.www.example.bit" in out and "TLSA 3 1 1" in out, out
+        for qtype in ("AAAA", "tls", "minimalt", "all"):
+            out = sh.run(f"dotbit-resolve --network regtest --pin {fp} example.bit {qtype}")
+            assert "proofs of d/example" in out, out
     finally:
         stop_node(node, work)
