@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from support.harness import ROOT, DevRun, stop_node
+from support.harness import ROOT, DevRun, free_port, stop_node
 
 PASSPHRASE = "readme walk passphrase"
 ACTIVATE = ". .venv/bin/activate"
@@ -42,6 +42,7 @@ RESOLVING = {
     "named-checkzone bit. bit.zone": "named-checkzone bit. bit.zone",
     "dnssec-verify -z -o bit. bit.zone": "dnssec-verify -z -o bit. bit.zone",
 }
+README_SERVE = "dotbit-resolve --network regtest --pin FINGERPRINT serve --port 5353"
 PLACEHOLDERS = ("server.pem", "B64", "ADDRESS", "words.txt")
 
 
@@ -174,6 +175,9 @@ def test_readme_first_name_and_resolving_walk():
             if line.startswith("curl "):
                 assert '"error": null' in out or '"error":null' in out, out
 
+        # On regtest with blocks every 0.5 s d/example lives 15 s after its last update (the
+        # second block's transfer): what reads it comes right after that block, d/walk's
+        # registration (13 blocks) last.
         log("README 'Your first .bit name', second block (placeholders filled)")
         make_cert(os.path.join(work, "server.pem"))
         with open(os.path.join(work, "words.txt"), "w") as f:
@@ -201,6 +205,33 @@ def test_readme_first_name_and_resolving_walk():
             wait_mined(node)
         assert seen == set(PLACEHOLDERS), f"placeholders no longer in the README: {set(PLACEHOLDERS) - seen}"
 
+        log("README's usage line: dotbit-resolve ... example.bit A, and a proven-absent name")
+        out = sh.run(f"dotbit-resolve --network regtest --pin {fp} example.bit A")
+        assert "192.0.2.2" in out, out
+        out = sh.run(f"dotbit-resolve --network regtest --pin {fp} nosuchname.bit A", expect=1)
+        assert "NXDOMAIN" in out and "proofs of d/nosuchname" in out, out
+
+        log("README 'Resolving names': its inline commands")
+        inline = re.findall(r"`([^`]+)`", " ".join(resolving.split()))
+        for written, line in RESOLVING.items():
+            assert written in inline, f"'Resolving names' no longer has `{written}`"
+            if line.split()[0] not in ("dotbit-node", "dotbit-wallet") and not shutil.which(line.split()[0]):
+                log(f"{line.split()[0]} is not installed: `{line}` not run")
+                continue
+            out = sh.run(line)
+            if "dnssec-anchor" in line:
+                assert fp in out, out
+            if "tlsa" in line:
+                assert "_443._tcp.www.example.bit" in out and "TLSA 3 1 1" in out, out
+        for qtype in ("AAAA", "tls", "minimalt", "all"):
+            out = sh.run(f"dotbit-resolve --network regtest --pin {fp} example.bit {qtype}")
+            assert "proofs of d/example" in out, out
+
+        log("README 'Resolving names': the verifying DNS stub (`serve`), asked with dig")
+        assert README_SERVE in " ".join(resolving.split()), f"'Resolving names' no longer has `{README_SERVE}`"
+        stub_port = free_port()
+        serve(README_SERVE.replace("FINGERPRINT", fp).replace("5353", str(stub_port)), work, env, stub_port)
+
         log("make run's banner: register --wait, then at once dig and dotbit-resolve")
         block = banner.split("Register a name with the wallet", 1)[1].split("\n\n", 1)[0]
         lines = [uncomment(ln.strip()) for ln in block.splitlines()[1:] if ln.strip()]
@@ -223,27 +254,30 @@ def test_readme_first_name_and_resolving_walk():
             if "dnssec-anchor" in line:
                 assert f"fingerprint (dotbit-resolve --pin): {fp}" in out and "IN DS " in out, out
         assert any(ln.startswith("dotbit-resolve") for ln in lines[start:]), lines
-
-        log("README's usage line: dotbit-resolve ... example.bit A, and a proven-absent name")
-        out = sh.run(f"dotbit-resolve --network regtest --pin {fp} example.bit A")
-        assert "192.0.2.2" in out, out
-        out = sh.run(f"dotbit-resolve --network regtest --pin {fp} nosuchname.bit A", expect=1)
-        assert "NXDOMAIN" in out and "proofs of d/nosuchname" in out, out
-
-        log("README 'Resolving names': its inline commands")
-        inline = re.findall(r"`([^`]+)`", " ".join(resolving.split()))
-        for written, line in RESOLVING.items():
-            assert written in inline, f"'Resolving names' no longer has `{written}`"
-            if line.split()[0] not in ("dotbit-node", "dotbit-wallet") and not shutil.which(line.split()[0]):
-                log(f"{line.split()[0]} is not installed: `{line}` not run")
-                continue
-            out = sh.run(line)
-            if "dnssec-anchor" in line:
-                assert fp in out, out
-            if "tlsa" in line:
-                assert "_443._tcp.www.example.bit" in out and "TLSA 3 1 1" in out, out
-        for qtype in ("AAAA", "tls", "minimalt", "all"):
-            out = sh.run(f"dotbit-resolve --network regtest --pin {fp} example.bit {qtype}")
-            assert "proofs of d/example" in out, out
     finally:
         stop_node(node, work)
+
+
+def serve(line: str, cwd: str, env: dict, port: int) -> None:
+    """Run the stub, ask it for example.bit A (the README's second block made it 192.0.2.2)."""
+    log(f"$ {line} &")
+    proc = subprocess.Popen(shlex.split(line), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, f"`{line}` exited {proc.returncode}:\n{proc.stdout.read()}"
+            out = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+norecurse", "+time=1", "+tries=1",
+                                  "example.bit", "A"], capture_output=True, text=True, timeout=30).stdout
+            if re.search(r"example\.bit\.\s+\d+\s+IN\s+A\s+192\.0\.2\.2\b", out):
+                log(f"$ dig @127.0.0.1 -p {port} +norecurse example.bit A: 192.0.2.2")
+                return
+            assert time.monotonic() < deadline, f"the stub did not answer example.bit A:\n{out}"
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
