@@ -25,6 +25,7 @@ import tempfile
 import time
 
 from support.harness import ROOT, DevRun, free_port, stop_node
+from support.resolver import needs_tools
 
 PASSPHRASE = "readme walk passphrase"
 ACTIVATE = ". .venv/bin/activate"
@@ -115,6 +116,7 @@ def make_cert(path: str) -> None:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
 
 
+@needs_tools("dig")
 def test_readme_first_name_and_resolving_walk():
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = f.read()
