@@ -46,6 +46,17 @@ class NameIndex:
         raw = self.db.get(L.name_key(name))
         return NameRecord.from_obj(_unpack(raw)) if raw is not None else None
 
+    def expiring_at(self, height: int) -> list[bytes]:
+        """Names whose current record is expired from `height` on (is_expired is true at
+        `height`, not at height - 1): what stops resolving when the tip reaches `height`."""
+        out = []
+        for key, _ in self.db.iterator(prefix=L.expiry_prefix(height)):
+            name = key[5:]
+            rec = self.get(name)
+            if rec is not None and expiry_height(rec.height, self.params) == height:
+                out.append(name)
+        return out
+
     def history(self, name: bytes) -> list[NameRecord]:
         return [NameRecord.from_obj(_unpack(v)) for _, v in self.db.iterator(prefix=L.name_hist_prefix(name))]
 

@@ -67,6 +67,7 @@ class Resolver:
             chain.listeners.subscribe(self.notifier.tip_changed)
         chain.listeners.subscribe(lambda *_: self.responder.invalidate(SERIAL))
         chain.names.listeners.subscribe(self._name_changed)
+        chain.listeners.subscribe(self._expiry_reached)
         self.ekeys.listeners.subscribe(self._ekey_accepted)
 
     def _open_ca(self, passphrase: str | None):
@@ -100,6 +101,15 @@ class Resolver:
 
     def _name_changed(self, kind, name: bytes | None, record, height) -> None:
         self.invalidate(name.decode("utf-8", "surrogateescape") if name is not None else None)
+
+    def _expiry_reached(self, kind, block, entry) -> None:
+        """Names expired from this block's height stop resolving when it is connected, and
+        resolve again when it is disconnected. The index's "expire" event comes a block
+        earlier (when the coin goes, for the next block's transactions): answers cached in
+        between would otherwise serve an expired name (and light clients reject them)."""
+        if kind in ("connect", "disconnect") and entry is not None:
+            for name in self.chain.names.expiring_at(entry.height):
+                self.invalidate(name.decode("utf-8", "surrogateescape"))
 
     def _ekey_accepted(self, data: bytes, update) -> None:
         self.invalidate(update.name.decode("utf-8", "surrogateescape"))
