@@ -185,6 +185,17 @@ def _dane_question(target: str, fqdn: str, labels: list, shown: str) -> tuple[st
 
 def main(argv=None) -> int:
     try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()          # `| head` gone: say nothing (as dotbit-node), even at exit
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv=None) -> int:
+    try:
         args = settings(sys.argv[1:] if argv is None else argv)
         if args.target not in ("sync", "serve"):
             q = question(args.target, args.qtype)
@@ -202,6 +213,8 @@ def main(argv=None) -> int:
         return _fail(f"verification failed: {e}")
     except StoreError as e:
         return _fail(f"header store: {e}")
+    except BrokenPipeError:
+        raise                           # an OSError, but no error: main() ends quietly
     except OSError as e:
         return _fail(f"I/O error: {e}")
     except KeyboardInterrupt:

@@ -140,3 +140,19 @@ def test_config_file_and_progress(node, tmp_path):
     conf.write_text("resolver http://nowhere\n")
     r = subprocess.run([RESOLVE, "--config", str(conf), "light.bit"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "expected `key = value`" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_a_closed_pipe_is_silent(node):
+    """`dotbit-resolve ... | head` when head has gone: no traceback, no complaint, and the
+    shell's exit for a killed writer (141), as dotbit-node does."""
+    url, pin = f"http://127.0.0.1:{node.http_port}", resolver_key(node).fingerprint
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}     # buffered, as in a shell
+    r_fd, w_fd = os.pipe()
+    os.close(r_fd)                          # the reader is gone before the answer is printed
+    try:
+        p = subprocess.run([RESOLVE, "--network", "regtest", "--resolver", url, "--pin", pin, "--light-dir",
+                            light_dir(), "--config", os.devnull, "light.bit", "all"],
+                           stdout=w_fd, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    finally:
+        os.close(w_fd)
+    assert (p.returncode, p.stderr) == (141, "")
