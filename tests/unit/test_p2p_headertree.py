@@ -1,6 +1,7 @@
 """The header tree's anti-DoS bounds against a fake chain of 200 pow-limit blocks: runs that
 cannot reach the threshold, the per-peer allowance of headers that do not beat the tip, and
-pruning of dead branches (a leaving peer's, and children of them that others sent)."""
+pruning of dead branches (a leaving peer's, children of them that others sent, and all of
+them when the tree is full)."""
 from __future__ import annotations
 
 import pytest
@@ -83,6 +84,20 @@ def test_low_work_allowance_per_peer_and_pruning(chain, monkeypatch):
     assert len(tree.nodes) == 4 and 7 not in tree.low_work   # its leading branch stays
     tree.peer_gone(8)                                      # takes peer 9's child along with it
     assert set(tree.nodes) == {hd.hash for hd in ahead} and tree.low_work == {}
+
+
+def test_a_full_tree_still_takes_the_header_that_extends_the_tip(chain, monkeypatch):
+    """The issue's symptom: a tree filled with branches that do not beat the tip refused every
+    new header, honest ones included, and the node stopped following the chain."""
+    monkeypatch.setattr(H, "MAX_TREE", 20)
+    tree = tree_on(chain)
+    for s in range(10):                                     # 10 peers, each within its allowance
+        for hd in branch(chain[-3], 2, 50 + s):
+            tree.add(hd, peer=100 + s)
+    assert len(tree.nodes) == 20
+    honest = branch(chain[-1], 1, 60)[0]
+    assert tree.add(honest).hash == honest.hash and set(tree.nodes) == {honest.hash}
+    assert tree.low_work == {}
 
 
 def test_orphan_pool_is_bounded_in_bytes():
