@@ -49,6 +49,7 @@ class HeaderTree:
         self.nodes: dict[bytes, HeaderNode] = {}
         self.best: HeaderNode | None = None      # most-work header not yet in the chain
         self.low_work: dict[int, int] = {}       # peer id -> charged headers it stored
+        self._full_at: tuple[int, int] | None = None
 
     def tip_work(self) -> int:
         return self.view.known(self.view.tip_hash)[1]
@@ -103,8 +104,7 @@ class HeaderTree:
         node = HeaderNode(h, header, parent[0] + 1, parent[1] + block_work(header.bits), peer)
         self._charge(node)
         if len(self.nodes) >= MAX_TREE:
-            self.prune()
-            self.prune_dead(self.tip_work())
+            self._make_room()
             if len(self.nodes) >= MAX_TREE:
                 self._release(node)
                 raise ValidationError("too-many-headers", 0, "header tree full")
@@ -112,6 +112,14 @@ class HeaderTree:
         if self.best is None or node.work > self.best.work:
             self.best = node
         return node
+
+    def _make_room(self) -> None:
+        # A full pass over the tree, so not again for every header while nothing changed.
+        if self._full_at == (self.tip_work(), len(self.nodes)):
+            return
+        self.prune()
+        self.prune_dead(self.tip_work())
+        self._full_at = (self.tip_work(), len(self.nodes))
 
     def _charge(self, node: HeaderNode) -> None:
         if node.peer == 0 or node.work > self.tip_work():
