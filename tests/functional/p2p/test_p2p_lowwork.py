@@ -5,6 +5,7 @@ Attackers connect from their own loopback addresses so that their bans spare the
 from __future__ import annotations
 
 import os
+import urllib.request
 
 import pytest
 
@@ -13,7 +14,7 @@ from core.params import REGTEST
 from node.mining.miner import solve_quick
 from p2p import messages as M
 from support.chain import Key
-from support.harness import NodeProcess
+from support.harness import NodeProcess, free_port
 from wallet.nodeclient import NodeError
 from support.p2p import RawPeer, chain_headers, copy_chain, wait_until
 
@@ -71,7 +72,8 @@ def dir_bytes(path: str) -> int:
 
 def start_pair(cached, tmp_path):
     h = NodeProcess(copy_chain(cached, str(tmp_path / "honest"))).start()
-    v = NodeProcess(copy_chain(cached, str(tmp_path / "victim")), "--connect", h.p2p_addr)
+    v = NodeProcess(copy_chain(cached, str(tmp_path / "victim")), "--connect", h.p2p_addr,
+                    "--metrics-port", str(free_port()))
     try:
         v.start()
         wait_until(lambda: v.call("getconnectioncount") >= 1, 20, "victim connected to honest")
@@ -150,6 +152,9 @@ def test_unrequested_low_work_blocks_are_not_stored(cached, tmp_path):
         banned = {b["address"]: b["ban_reason"] for b in v.call("listbanned")}
         assert closed and "unrequested block" in banned.get("127.0.0.12", ""), banned
         assert v.call("getnetworkinfo")["unrequested_blocks_refused"] >= 5
+        port = v.extra[v.extra.index("--metrics-port") + 1]
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        assert 'dotbit_p2p_refused_total{what="unrequested_blocks"}' in metrics
     finally:
         if peer is not None:
             peer.close()
