@@ -64,6 +64,8 @@ class HeaderTree:
         """True when a connecting run of headers ends below the threshold. Counted from the
         claimed bits: a lie there fails the header checks once the run is stored."""
         parent = self.lookup(headers[0].prev_hash)
+        if parent is None:            # not connecting: add() refuses it and says why
+            return False
         end = parent[1] + sum(block_work(h.bits) for h in headers)
         return end < self.threshold()
 

@@ -61,6 +61,7 @@ def test_runs_below_the_threshold_cannot_lead(chain):
     assert tree.cannot_lead(branch(chain[0], 50, 1))                # forks at genesis, far short
     assert not tree.cannot_lead(branch(chain[100], 10, 2))          # close enough to the tip
     assert not tree.cannot_lead(branch(chain[-1], 1, 3))            # extends the tip
+    assert not tree.cannot_lead(branch(branch(chain[0], 1, 4)[0], 1, 5))   # unknown parent: add() says
 
 
 def test_low_work_allowance_per_peer_and_pruning(chain, monkeypatch):
