@@ -38,6 +38,9 @@ class Params:
     name_lock: int = COIN // 100
     max_block_size: int = 1_000_000
     max_tx_size: int = 100_000
+    # Anti-DoS (Bitcoin Core's nMinimumChainWork): header branches with less total work are not
+    # kept. 0 until the network has history worth pinning; raise it with each release.
+    min_chain_work: int = 0
     # Registration burn (anti-squatting): base price by name length in bytes (after the
     # namespace prefix), names longer than the table cost the last entry.
     burn_table: tuple[int, ...] = (0,)

@@ -93,6 +93,12 @@ class NodeMetrics:
             m.metric("dotbit_peers", "gauge", "connected p2p peers",
                      [({"direction": "inbound"}, s["peers_inbound"]),
                       ({"direction": "outbound"}, s["peers"] - s["peers_inbound"])])
+            sync = self.node.p2p.sync
+            m.metric("dotbit_p2p_header_tree", "gauge", "headers held ahead of their blocks",
+                     [({}, len(sync.tree.nodes))])
+            m.metric("dotbit_p2p_refused_total", "counter", "what peers sent that could not become the chain",
+                     [({"what": "low_work_headers"}, sync.low_work_refused),
+                      ({"what": "unrequested_blocks"}, sync.unrequested_refused)])
         m.metric("dotbit_mempool_transactions", "gauge", "transactions in the mempool", [({}, s["mempool_txs"])])
         m.metric("dotbit_mempool_bytes", "gauge", "serialized size of the mempool", [({}, s["mempool_bytes"])])
         m.metric("dotbit_names", "gauge", f"names in the index, expired included (capped at {NAMES_COUNT_CAP})",

@@ -352,4 +352,7 @@ class Network(Connections):
                 "localaddresses": ([{"address": self.config.bind, "port": self.config.port}]
                                    if self.config.listen else []),
                 "syncing": self.sync.syncing, "headers": self.sync.best_header_height,
+                "header_tree": len(self.sync.tree.nodes),
+                "low_work_headers_refused": self.sync.low_work_refused,
+                "unrequested_blocks_refused": self.sync.unrequested_refused,
                 "warnings": ""}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 
+from core.consensus import block_work
 from core.errors import ValidationError
 from core.primitives import Block, Header
 
@@ -26,6 +27,8 @@ BLOCK_TIMEOUT = 10.0
 WINDOW_STALL_TIMEOUT = 3.0
 HEADERS_TIMEOUT = 20.0
 PROGRESS_EVERY = 2.0
+LOW_WORK_SCORE = 10              # per headers message below the anti-DoS threshold
+UNREQUESTED_SCORE = 20           # per unrequested block that cannot become the best
 
 
 class BlockSync:
@@ -41,6 +44,8 @@ class BlockSync:
         self._progress_height = 0
         self._progress_t = time.monotonic()
         self._syncing = False
+        self.low_work_refused = 0                   # headers not stored (anti-DoS threshold)
+        self.unrequested_refused = 0                # blocks not stored (unrequested, low work)
 
     # --- headers ---------------------------------------------------------------------------
 
@@ -78,13 +83,15 @@ class BlockSync:
             self.ask_headers(peer)
             return
         peer.unconnecting = 0
+        if self._low_work(peer, headers):
+            return
         last = None
         for i, hd in enumerate(headers):
             if i and hd.prev_hash != headers[i - 1].hash:
                 self.net.misbehave(peer, 20, "non-continuous headers")
                 return
             try:
-                node = self.tree.add(hd)
+                node = self.tree.add(hd, peer.id)
             except ValidationError as e:
                 self.net.misbehave(peer, e.ban_score, f"header {e.reason}")
                 return
@@ -96,6 +103,19 @@ class BlockSync:
         if len(raws) == MAX_HEADERS:
             self.ask_headers(peer, [last])
         self.schedule()
+
+    def _low_work(self, peer, headers: list[Header]) -> bool:
+        """Headers whose branch cannot reach the anti-DoS threshold are not stored, and their
+        sender is scored: cheap to make, they would otherwise fill the tree. Headers the chain
+        already has (a peer catching up from us repeats ours) are neither."""
+        i = 0
+        while i < len(headers) and (k := self.view.known(headers[i].hash)) is not None and not k[3]:
+            i += 1
+        if i == len(headers) or not self.tree.cannot_lead(headers[i:]):
+            return False
+        self.low_work_refused += len(headers) - i
+        self.net.misbehave(peer, LOW_WORK_SCORE, "headers that cannot lead to more work")
+        return True
 
     # --- blocks ----------------------------------------------------------------------------
 
@@ -111,6 +131,8 @@ class BlockSync:
         if self.view.has_block(h):
             self.schedule()
             return
+        if asked is None and not self._may_store(peer, block):
+            return
         parent = self.view.known(block.header.prev_hash)
         if asked is not None and (parent is None or not parent[2]) and block.header.prev_hash in self.tree.nodes:
             # We asked for it and its parent is on its way: keep it here rather than in the
@@ -123,6 +145,25 @@ class BlockSync:
         self._submit(peer, block)
         if len(peer.inflight) <= PER_PEER_INFLIGHT // 2:
             self.schedule()            # in batches: one getdata per half window, not per block
+
+    def _may_store(self, peer, block: Block) -> bool:
+        """Headers first, then data: a block nobody asked for is stored only if its branch
+        would have more work than our tip. One whose parent we do not know goes nowhere
+        (not into the chain's orphan pool): we ask for the headers leading to it instead, and
+        score it less, as it may be a real tip we are behind on (though our peers announce
+        blocks, they do not push them)."""
+        parent = self.tree.lookup(block.header.prev_hash)
+        if parent is None:
+            self.unrequested_refused += 1
+            self.net.misbehave(peer, UNREQUESTED_SCORE // 2, "unrequested block that does not connect")
+            if not peer.headers_asked:
+                self.ask_headers(peer)
+            return False
+        if parent[1] + block_work(block.header.bits) > self._tip_work():
+            return True
+        self.unrequested_refused += 1
+        self.net.misbehave(peer, UNREQUESTED_SCORE, "unrequested block that cannot become the best")
+        return False
 
     def _submit(self, peer, block: Block) -> None:
         while block is not None:
@@ -200,6 +241,7 @@ class BlockSync:
             self.schedule()
 
     def peer_gone(self, peer) -> None:
+        self.tree.peer_gone(peer.id)
         for h in list(peer.inflight):
             if self.inflight.get(h) is peer:
                 del self.inflight[h]

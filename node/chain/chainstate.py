@@ -14,7 +14,7 @@ from core.consensus import (BURN, Coin, check_block_sanity, check_coinbase_heigh
                             check_tx_inputs, earliest_time, required_bits, subsidy)
 from core.errors import StoreError, ValidationError
 from core.names.rules import check_name_tx
-from core.primitives import Block, Header
+from core.primitives import HEADER_SIZE, Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
 from node.events import Event
@@ -22,7 +22,13 @@ from node.names.index import NameIndex
 
 log = logging.getLogger("dotbit.chain")
 
+
+def block_size(block: Block) -> int:
+    return HEADER_SIZE + sum(t.size for t in block.txs)
+
 MAX_ORPHANS = 256
+# Orphans are held in memory only; bounded in bytes too, as 256 blocks of 1 MB would be 256 MB.
+MAX_ORPHAN_BYTES = 16_000_000
 # Reasons that may come from corruption in transit of an otherwise valid block, or from our
 # own clock: the block hash must not be remembered as invalid for these.
 NOT_REMEMBERED = {"bad-txnmrklroot", "high-hash", "bad-diffbits-range", "time-too-new", "bad-encoding"}
@@ -39,6 +45,7 @@ class ChainState:
         self.entries: dict[bytes, Entry] = {}
         self.chain: list[Entry] = []         # main chain by height
         self.orphans: dict[bytes, Block] = {}  # orphan hash -> block
+        self.orphan_bytes = 0
         self.listeners: Event[[str, Block | None, Entry]] = Event(log, "listener failed on {0}")
         self.failure_reasons: dict[bytes, str] = {}
         self.progress: Callable | None = None  # called (entry, target) after each connect
@@ -129,9 +136,7 @@ class ChainState:
                 self._remember_invalid(block.header, h, prev, FAILED)
             raise
         if prev is None:
-            if len(self.orphans) >= MAX_ORPHANS:
-                self.orphans.pop(next(iter(self.orphans)))
-            self.orphans[h] = block
+            self._add_orphan(h, block)
             return "orphan"
         entry = known or new_entry(block.header, h, prev)
         if prev.invalid:
@@ -162,12 +167,26 @@ class ChainState:
             e = e.prev
         return self.failure_reasons.get(e.hash, "bad-block") if e is not None else "bad-block"
 
+    def _add_orphan(self, h: bytes, block: Block) -> None:
+        if h in self.orphans:
+            return
+        size = block_size(block)
+        while self.orphans and (len(self.orphans) >= MAX_ORPHANS or self.orphan_bytes + size > MAX_ORPHAN_BYTES):
+            self._pop_orphan(next(iter(self.orphans)))         # oldest first
+        self.orphans[h] = block
+        self.orphan_bytes += size
+
+    def _pop_orphan(self, h: bytes) -> Block:
+        block = self.orphans.pop(h)
+        self.orphan_bytes -= block_size(block)
+        return block
+
     def _connect_orphans(self, parent_hash: bytes) -> None:
         waiting = [parent_hash]
         while waiting:
             ph = waiting.pop()
             for oh, ob in [(oh, ob) for oh, ob in self.orphans.items() if ob.header.prev_hash == ph]:
-                del self.orphans[oh]
+                self._pop_orphan(oh)
                 try:
                     self.process_block(ob)
                     waiting.append(oh)

@@ -72,6 +72,15 @@ def copy_chain(cached: CachedChain, dest: str) -> str:
     return dest
 
 
+def chain_headers(datadir: str) -> list[bytes]:
+    """The raw main-chain headers of a (stopped) node's data dir, genesis first."""
+    chain = open_chain(REGTEST, datadir)
+    try:
+        return [chain.entry_at(h).header.to_bytes() for h in range(chain.height + 1)]
+    finally:
+        chain.db.close()
+
+
 def wait_until(fn, timeout: float, what: str, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     last = None

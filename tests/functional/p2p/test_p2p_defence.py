@@ -15,17 +15,8 @@ from support.harness import NodeProcess
 from core.primitives import Block, Tx, TxOut, block_merkle_root
 from node.mining.miner import solve_quick
 from core.params import REGTEST
-from node.service import open_chain
 from p2p import messages as M
-from support.p2p import RawPeer, copy_chain, wait_until
-
-
-def chain_headers(datadir: str) -> list[bytes]:
-    chain = open_chain(REGTEST, datadir)
-    try:
-        return [chain.entry_at(h).header.to_bytes() for h in range(chain.height + 1)]
-    finally:
-        chain.db.close()
+from support.p2p import RawPeer, chain_headers, copy_chain, wait_until
 
 
 def invalid_block() -> Block:
