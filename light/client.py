@@ -17,7 +17,8 @@ from urllib.parse import quote
 import aiohttp
 import msgpack
 
-from light.headers import HeaderStore, sync
+from light.headers import HeaderStore, sync, sync_locator
+from light.peer import PeerSource
 from core.records import domain_of
 from light.verdict import Verified, VerifyError
 from light.verify import DEFAULT_MAX_BEHIND, open_answer, verify_answer
@@ -85,7 +86,8 @@ class LightClient:
     def __init__(self, params, light_dir: str, resolver_url: str, pin: str | None, *,
                  header_urls: tuple[str, ...] = (), trust: str = "proofs",
                  max_behind: int = DEFAULT_MAX_BEHIND, checkpoints: dict | None = None,
-                 progress=None, ca_certs=(), dane_anchors=None):
+                 progress=None, ca_certs=(), dane_anchors=None, peers=(), resolvers=(),
+                 max_tip_age: float | None = None):
         self.params = params
         self.light_dir = light_dir
         self.resolver_url = resolver_url
@@ -97,6 +99,10 @@ class LightClient:
         self.progress = progress
         self.ca_certs = tuple(ca_certs)      # cryptography x509 certificates of CAs we trust for .bit
         self.dane_anchors = dane_anchors or {}   # dane.read_anchors(): names outside bit. checked by DNSSEC
+        self.peers = tuple(peers)            # (host, port) of full nodes we sync headers from over p2p
+        self.more_resolvers = tuple(resolvers)   # (url, pin) of further resolvers: pinned header sources
+        self.max_tip_age = max_tip_age
+        self.notes: list[str] = []           # sources that fed a lower-work chain or failed, for stderr
         self.store: HeaderStore | None = None
         self.session: aiohttp.ClientSession | None = None
         self.resolver: Source | None = None
@@ -114,13 +120,44 @@ class LightClient:
         await self.session.close()
 
     async def sync(self) -> int:
-        """Syncs headers from the resolver and every extra source; the store keeps the most work."""
+        """Syncs headers from every source (resolvers, extra URLs, p2p peers); the store keeps
+        the most work, so no one source decides which chain is current."""
         async with self._sync_lock:
             for src in [self.resolver] + [Source(u, self.session) for u in self.header_urls]:
-                await sync(self.store, src.headers, time.time, self.checkpoints, self.progress)
+                await sync(self.store, src.headers, time.time, self.checkpoints, self.progress,
+                           self._noter(src.url))
+            for url, pin in self.more_resolvers:
+                src = Source(url, self.session)
+                await src.identify(pin, self.params.name)
+                await sync(self.store, src.headers, time.time, self.checkpoints, self.progress, self._noter(url))
+            await self._sync_peers()
             self._check_checkpoints()
             self._last_sync = time.monotonic()
             return self.store.height
+
+    async def _sync_peers(self) -> None:
+        """Headers from full nodes. One unreachable peer is noted; if none answers the call fails,
+        since the user asked for the network's view and we do not have it."""
+        failed = []
+        for host, port in self.peers:
+            try:
+                async with PeerSource(host, port, self.params, self.store.height) as peer:
+                    await sync_locator(self.store, peer.headers_after, time.time, self.checkpoints,
+                                       self.progress, self._noter(peer.name))
+            except VerifyError as e:
+                if e.check != "connect":
+                    raise
+                failed.append(e)
+                self._noter(f"peer {host}:{port}")(f"gave no headers ({e})")
+        if failed and len(failed) == len(self.peers):
+            raise failed[0]
+
+    def _noter(self, source: str):
+        def note(message: str) -> None:
+            line = f"{source} {message}"
+            if line not in self.notes:
+                self.notes.append(line)
+        return note
 
     def _check_checkpoints(self) -> None:
         for h, want in self.checkpoints.items():
@@ -140,5 +177,6 @@ class LightClient:
             await self.sync()          # the resolver saw a block we have not fetched yet
         store = self.store
         return verify_answer(body, store.header if store else None, store.height if store else -1,
-                             self.params, now, self.max_behind, self.trust, self.ca_certs, self.dane_anchors)
+                             self.params, now, self.max_behind, self.trust, self.ca_certs, self.dane_anchors,
+                             self.max_tip_age)
 
