@@ -121,25 +121,38 @@ class LightClient:
 
     async def sync(self) -> int:
         """Syncs headers from every source (resolvers, extra URLs, p2p peers); the store keeps
-        the most work, so no one source decides which chain is current."""
+        the most work, so no one source decides which chain is current. A source synced before
+        another moved us to a chain with more work is asked once more, which notes it as
+        serving a lower-work chain (or brings us its newer blocks)."""
         async with self._sync_lock:
-            for src in [self.resolver] + [Source(u, self.session) for u in self.header_urls]:
-                await sync(self.store, src.headers, time.time, self.checkpoints, self.progress,
-                           self._noter(src.url))
+            runs = [self._http_run(self.resolver)] + [self._http_run(Source(u, self.session))
+                                                      for u in self.header_urls]
             for url, pin in self.more_resolvers:
                 src = Source(url, self.session)
                 await src.identify(pin, self.params.name)
-                await sync(self.store, src.headers, time.time, self.checkpoints, self.progress, self._noter(url))
-            await self._sync_peers()
+                runs.append(self._http_run(src))
+            runs += [self._peer_run(host, port) for host, port in self.peers]
+            after = [await run() for run in runs]
+            for run, tip in zip(runs, after):
+                if tip is not None and tip != self.store.hash(self.store.height):
+                    await run()
+            if self.peers and all(tip is None for tip in after[-len(self.peers):]):
+                raise VerifyError("connect", f"no --peer answered ({'; '.join(self.notes[-len(self.peers):])})")
             self._check_checkpoints()
             self._last_sync = time.monotonic()
             return self.store.height
 
-    async def _sync_peers(self) -> None:
-        """Headers from full nodes. One unreachable peer is noted; if none answers the call fails,
-        since the user asked for the network's view and we do not have it."""
-        failed = []
-        for host, port in self.peers:
+    def _http_run(self, src: Source):
+        async def run():
+            await sync(self.store, src.headers, time.time, self.checkpoints, self.progress, self._noter(src.url))
+            return self.store.hash(self.store.height)
+        return run
+
+    def _peer_run(self, host: str, port: int):
+        """Headers from a full node; None if it cannot be reached (noted: one dead peer must not
+        stop us, but if no peer answers the sync fails, since the user asked for the network's
+        view and we do not have it)."""
+        async def run():
             try:
                 async with PeerSource(host, port, self.params, self.store.height) as peer:
                     await sync_locator(self.store, peer.headers_after, time.time, self.checkpoints,
@@ -147,10 +160,10 @@ class LightClient:
             except VerifyError as e:
                 if e.check != "connect":
                     raise
-                failed.append(e)
                 self._noter(f"peer {host}:{port}")(f"gave no headers ({e})")
-        if failed and len(failed) == len(self.peers):
-            raise failed[0]
+                return None
+            return self.store.hash(self.store.height)
+        return run
 
     def _noter(self, source: str):
         def note(message: str) -> None:
