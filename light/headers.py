@@ -232,14 +232,33 @@ async def sync_locator(store: HeaderStore, ask: Ask, now: Callable[[], float],
         fork = heights.get(batch[0][PREV])
         if fork is None:
             raise VerifyError("header", "the headers sent do not start from our locator")
+        fork, batch, full = await _skip_known(store, ask, tip, fork, batch)
+        if not batch:
+            return tip                        # the peer is behind us on our own chain
         if fork != tip:
             branch = list(store.chain[:fork + 1])
             while batch:
                 extend_headers(branch, batch, store.params, int(now()), checkpoints)
                 if progress:
                     progress(len(branch) - 1)
-                batch = await ask([sha256d(branch[-1])]) if len(batch) == BATCH else []
+                batch = await ask([sha256d(branch[-1])]) if full else []
+                full = len(batch) == BATCH
             _adopt(store, fork, branch, note)
             return store.height
-        if _append(store, tip, ours, batch, now, checkpoints, progress) and len(batch) < BATCH:
+        if _append(store, tip, ours, batch, now, checkpoints, progress) and not full:
             return store.height
+
+
+async def _skip_known(store: HeaderStore, ask: Ask, tip: int, fork: int, batch: list) -> tuple[int, list, bool]:
+    """Drops the headers we already hold from the front of a peer's answer: the locator is
+    sparse, so a peer may start well below where its chain leaves ours (asked on while a
+    whole batch was ours). Returns the true fork height, the headers above it, and whether the
+    peer's answer was a full batch (so it has more to send)."""
+    while True:
+        same = 0
+        while same < len(batch) and fork + 1 + same <= tip and batch[same] == store.chain[fork + 1 + same]:
+            same += 1
+        fork, rest = fork + same, batch[same:]
+        if rest or len(batch) < BATCH:
+            return fork, rest, len(batch) == BATCH
+        batch = await ask([store.hash(fork)])
