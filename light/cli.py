@@ -166,11 +166,11 @@ def _sources(args) -> None:
     args.peers: (host, port) of the --peer nodes."""
     urls = args.resolver or [f"http://127.0.0.1:{args.params.http_port}"]
     pins = args.pin or []
-    if len(pins) > len(urls) or (len(urls) > 1 and len(pins) != len(urls)):
-        raise UsageError(f"{len(urls)} resolvers and {len(pins)} pins: give one --pin per --resolver, in order")
     for pin in pins:
         if len(pin) != 64 or any(c not in "0123456789abcdefABCDEF" for c in pin):
             raise UsageError("pin must be 64 hex digits (SHA-256 of the resolver key)")
+    if len(pins) > len(urls) or (len(urls) > 1 and len(pins) != len(urls)):
+        raise UsageError(f"{len(urls)} resolvers and {len(pins)} pins: give one --pin per --resolver, in order")
     for url in urls:
         if not url.startswith(("http://", "https://")):
             raise UsageError("resolver must be an http:// or https:// URL")

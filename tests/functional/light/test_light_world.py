@@ -12,11 +12,12 @@ import shutil
 import time
 
 import pytest
+from aiohttp import web
 
 from support.harness import free_port
-from support.light import caught, light_dir, resolve
+from support.light import caught, light_dir, resolve, running_stub
 from support.light_proxy import LyingProxy
-from support.resolver import ResolverNode
+from support.resolver import ResolverNode, needs_tools, tool_query
 from core.envelope import open_envelope, seal
 
 OLD_IP, NEW_IP = "198.51.100.1", "198.51.100.2"     # d/stale before and after the update
@@ -67,6 +68,15 @@ def test_a_peer_shows_the_frozen_resolver_is_behind(node, frozen, key):
     assert os.path.getsize(os.path.join(d, "headers.dat")) == 112 * (tip + 1)     # the peer's headers persisted
 
 
+@needs_tools("dig")
+def test_the_stub_serves_only_what_the_cli_accepts(node, frozen, key):
+    with running_stub(url(frozen), key.fingerprint, light_dir(), "--peer", node.p2p_addr) as (port, _):
+        assert "status: SERVFAIL" in tool_query("dig", port, "stale.bit", "A")
+    with running_stub(url(node), key.fingerprint, light_dir(), "--peer", node.p2p_addr) as (port, _):
+        out = tool_query("dig", port, "stale.bit", "A")
+        assert "status: NOERROR" in out and NEW_IP in out, out
+
+
 def test_with_no_peer_the_age_bound_catches_it(frozen, key):
     tip = frozen.call("getblock", frozen.call("getbestblockhash"))["time"]
     time.sleep(max(0.0, tip + 3 - time.time()))
@@ -108,7 +118,6 @@ class _Withholding(LyingProxy):
         resp = await super()._handle(request)
         if not request.path.startswith("/v1/headers"):
             return resp
-        from aiohttp import web
         body = open_envelope(resp.body, self.key.public_key)
         start = int(request.query["from"])
         body["answer"]["headers"] = body["answer"]["headers"][:max(0, self.upto + 1 - start)]
