@@ -58,8 +58,9 @@ class PeerSource:
         self._send(Version(PROTOCOL_VERSION, 0, self.height, int.from_bytes(os.urandom(8), "little"),
                            int(time.time()), 0, USER_AGENT))
         got_version = got_verack = False
+        deadline = time.monotonic() + self.timeout
         while not (got_version and got_verack):
-            msg = await self._recv()
+            msg = await self._recv(deadline)
             if isinstance(msg, Version) and not got_version:
                 got_version = True
                 self._send(Verack())
@@ -69,21 +70,23 @@ class PeerSource:
     async def headers_after(self, locator: list[bytes]) -> list[bytes]:
         """The peer's main-chain headers after the first locator hash it knows (at most 2000)."""
         self._send(GetHeaders(tuple(locator)))
+        deadline = time.monotonic() + self.timeout
         while True:
-            msg = await self._recv()
+            msg = await self._recv(deadline)
             if isinstance(msg, Headers):
                 return list(msg.headers)
 
     def _send(self, msg) -> None:
         self.writer.write(encode_frame(self.params.magic, msg))
 
-    async def _recv(self):
-        """The next message, after answering what a node asks of every peer."""
+    async def _recv(self, deadline: float):
+        """The next message, after answering what a node asks of every peer. `deadline`
+        (monotonic) bounds the whole wait, so a peer chattering pings never holds us up."""
         while True:
             try:
-                head = await asyncio.wait_for(self.reader.readexactly(FRAME_HEADER.size), self.timeout)
-                body = await asyncio.wait_for(
-                    self.reader.readexactly(decode_frame_header(self.params.magic, head)), self.timeout)
+                head = await asyncio.wait_for(self.reader.readexactly(FRAME_HEADER.size), deadline - time.monotonic())
+                body = await asyncio.wait_for(self.reader.readexactly(decode_frame_header(self.params.magic, head)),
+                                              deadline - time.monotonic())
                 msg = decode_payload(body)
             except asyncio.TimeoutError:
                 raise VerifyError("connect", f"{self.name}: no answer in {self.timeout:g} s") from None
