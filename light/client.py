@@ -3,9 +3,11 @@ sync and returns answers that verify.py accepted. Shared by the CLI and the DNS 
 
 Trust setup (DNSNMC style): a resolver URL plus the fingerprint (SHA-256 of its Ed25519
 public key) the user pins. The key is fetched from /v1/resolver and refused unless it hashes
-to the pin. Headers may come from the resolver or from other sources (`header_urls`): their
-signatures are not what makes them trustworthy, proof of work is, so for those we only use
-the envelope's body.
+to the pin. Headers come from the resolver and from every other source given (`header_urls`,
+further pinned `resolvers`, full nodes over p2p as `peers`): their signatures are not what
+makes them trustworthy, proof of work is, so for those we only use the envelope's body, and
+the store keeps the most-work chain of them all. `max_tip_age` refuses answers while that
+chain's best header is older than that many seconds (all sources may be frozen).
 """
 from __future__ import annotations
 
