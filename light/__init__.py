@@ -4,6 +4,8 @@ proofs in it, checked against that chain, rebuild exactly the records the resolv
 Imports only core/ and itself; runs with no LevelDB installed.
 
   cli         the `dotbit-resolve` command: one question, or run the stub
+  output      what the command prints: answers as text or JSON, notes about sources
+  peer        a full node as a header source over p2p (handshake, getheaders)
   client      LightClient: talks to resolvers over the signed HTTP API, syncs headers, verifies
   verify      header checks (extend_headers) and answer checks (open_answer, verify_answer)
   verdict     what the checks conclude: VerifyError, Verified

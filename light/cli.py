@@ -11,7 +11,12 @@
 
 Options may also come from a config file (`--config`, default ~/.config/dotbit/resolve.conf):
 `key = value` lines using the long option names (resolver, pin, network, light-dir, trust,
-max-behind, headers-from, checkpoint, dane-anchors), `#` comments. Command-line options win.
+max-behind, headers-from, checkpoint, dane-anchors, peer, max-tip-age), `#` comments.
+Command-line options win.
+
+Header sources: every --resolver (repeatable, the first answers, each with its own --pin in
+the same order), every --headers-from URL and every --peer HOST:PORT (a full node, over p2p);
+the most-work valid chain of them all is ours, and an answer must sit on it.
 
 Exit status: 0 records found, 1 the name or type is proven absent (or expired), 2 a check
 failed or the input is bad -- always with ONE line on stderr naming what failed.
@@ -20,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import signal
@@ -29,14 +33,15 @@ import time
 
 from core.names.dnsname import is_domain_label
 from core.params import get_params
-from core.envelope import to_jsonable
 from light.headers import StoreError
-from light.verdict import Verified, VerifyError
-from light.verify import QTYPES
+from light.output import as_json, as_text, found, print_notes
+from light.verdict import VerifyError
+from light.verify import QTYPES, TIP_AGE_BLOCKS
 
 SPECIAL = {"MINIMALT": "TXT", "TLS": "TLSA", "ALL": "ANY"}
 CONFIG_KEYS = ("resolver", "pin", "network", "light-dir", "trust", "max-behind", "headers-from", "checkpoint",
-               "dane-anchors")
+               "dane-anchors", "peer", "max-tip-age")
+LIST_KEYS = ("headers-from", "checkpoint", "peer", "resolver", "pin")
 DANE_TYPES = ("A", "AAAA", "TLSA", "CNAME", "ANY")
 
 
@@ -72,7 +77,7 @@ def read_config(path: str, explicit: bool) -> dict:
         key, sep, value = (p.strip() for p in line.partition("="))
         if not sep or key not in CONFIG_KEYS:
             raise UsageError(f"{path}:{n}: expected `key = value` with key one of {', '.join(CONFIG_KEYS)}")
-        if key in ("headers-from", "checkpoint"):
+        if key in LIST_KEYS:
             conf.setdefault(key, []).append(value)
         else:
             conf[key] = value
@@ -92,8 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "CNAME, minimalt, tls, all")
     p.add_argument("--config", help="config file (default ~/.config/dotbit/resolve.conf)")
     p.add_argument("--network", help="main (default), testnet or regtest")
-    p.add_argument("--resolver", help="resolver HTTP API URL (default http://127.0.0.1:<network port>)")
-    p.add_argument("--pin", help="SHA-256 fingerprint (hex) of the resolver's key")
+    p.add_argument("--resolver", action="append", help="resolver HTTP API URL (default http://127.0.0.1:<network "
+                                                       "port>; repeatable: the first answers, all give headers)")
+    p.add_argument("--pin", action="append", help="SHA-256 fingerprint (hex) of the resolver's key (one per "
+                                                  "--resolver, in order)")
+    p.add_argument("--peer", action="append", metavar="HOST:PORT",
+                   help="a full node to sync headers from over p2p (repeatable)")
+    p.add_argument("--max-tip-age", help="refuse answers while our best header is older than this many seconds "
+                                         "(default 18 block intervals: 3 hours on main)")
+    p.add_argument("--accept-stale", action="store_true", help="answer this once even if our best header is "
+                                                               "older than --max-tip-age")
     p.add_argument("--light-dir", help="header store (default ~/.local/share/dotbit/NETWORK/light)")
     p.add_argument("--trust", choices=("proofs", "pinned"),
                    help="proofs (default): check name proofs against our headers; pinned: trust the "
@@ -125,7 +138,6 @@ def settings(argv) -> argparse.Namespace:
         args.params = get_params(args.network or "main")
     except ValueError as e:
         raise UsageError(str(e)) from None
-    args.resolver = args.resolver or f"http://127.0.0.1:{args.params.http_port}"
     args.light_dir = args.light_dir or default_light_dir(args.params.name)
     args.trust = args.trust or "proofs"
     if args.trust not in ("proofs", "pinned"):
@@ -144,11 +156,42 @@ def settings(argv) -> argparse.Namespace:
             assert len(args.checkpoints[int(height)]) == 32 and int(height) >= 0
         except (ValueError, AssertionError):
             raise UsageError(f"checkpoint {cp!r}: expected HEIGHT:64-hex-digit-hash") from None
-    if args.pin is not None and (len(args.pin) != 64 or any(c not in "0123456789abcdefABCDEF" for c in args.pin)):
-        raise UsageError("pin must be 64 hex digits (SHA-256 of the resolver key)")
-    if not args.resolver.startswith(("http://", "https://")):
-        raise UsageError("resolver must be an http:// or https:// URL")
+    _sources(args)
+    _tip_age(args)
     return args
+
+
+def _sources(args) -> None:
+    """args.resolver/args.pin: the answering resolver; args.resolvers: the further (url, pin);
+    args.peers: (host, port) of the --peer nodes."""
+    urls = args.resolver or [f"http://127.0.0.1:{args.params.http_port}"]
+    pins = args.pin or []
+    for pin in pins:
+        if len(pin) != 64 or any(c not in "0123456789abcdefABCDEF" for c in pin):
+            raise UsageError("pin must be 64 hex digits (SHA-256 of the resolver key)")
+    if len(pins) > len(urls) or (len(urls) > 1 and len(pins) != len(urls)):
+        raise UsageError(f"{len(urls)} resolvers and {len(pins)} pins: give one --pin per --resolver, in order")
+    for url in urls:
+        if not url.startswith(("http://", "https://")):
+            raise UsageError("resolver must be an http:// or https:// URL")
+    args.resolver, args.pin = urls[0], (pins[0] if pins else None)
+    args.resolvers = list(zip(urls[1:], pins[1:]))
+    args.peers = []
+    for peer in args.peer or ():
+        host, _, port = peer.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise UsageError(f"peer {peer!r:.80}: expected HOST:PORT")
+        args.peers.append((host.strip("[]"), int(port)))
+
+
+def _tip_age(args) -> None:
+    try:
+        age = TIP_AGE_BLOCKS * args.params.spacing if args.max_tip_age is None else float(args.max_tip_age)
+    except ValueError:
+        raise UsageError("max-tip-age must be a number of seconds") from None
+    if not age > 0:
+        raise UsageError("max-tip-age must be > 0")
+    args.max_tip_age = None if args.accept_stale else age
 
 
 def question(target: str, qtype: str) -> tuple[str, str, str]:
@@ -235,7 +278,8 @@ def _client(args):
                        header_urls=tuple(args.headers_from or ()), trust=args.trust,
                        max_behind=args.max_behind, checkpoints=args.checkpoints,
                        progress=_Progress() if show else None, ca_certs=_ca_certs(args.ca_cert or ()),
-                       dane_anchors=_dane_anchors(args.dane_anchors))
+                       dane_anchors=_dane_anchors(args.dane_anchors), peers=args.peers,
+                       resolvers=args.resolvers, max_tip_age=args.max_tip_age)
 
 
 def _dane_anchors(path) -> dict:
@@ -293,6 +337,7 @@ async def _sync(args) -> int:
         finally:
             if client.progress:
                 client.progress.done()
+        print_notes(client)
         print(f"headers synced to height {height}, tip {client.store.hash(height).hex()}")
     return 0
 
@@ -305,75 +350,12 @@ async def _resolve(args, fqdn: str, wire: str, shown: str) -> int:
             if client.progress:
                 client.progress.done()
         tip = client.store.height if client.store else None
+        print_notes(client)
     if args.json:
-        print(json.dumps(_as_json(v, shown, tip), indent=1, sort_keys=True))
+        print(json.dumps(as_json(v, shown, tip), indent=1, sort_keys=True))
     else:
-        print(_as_text(v, shown, tip))
-    return 0 if _found(v, shown) and v.status == "NOERROR" else 1
-
-
-def _found(v: Verified, shown: str) -> bool:
-    return bool({"MINIMALT": v.minimalt, "TLS": v.tls}.get(shown, v.records))
-
-
-def _as_json(v: Verified, shown: str, tip) -> dict:
-    out = {"question": {"name": v.fqdn, "type": shown}, "status": v.status, "height": v.height,
-           "block": v.block_hash.hex(), "our_tip": tip, "trust": v.trust,
-           "records": [[r.owner, r.rtype, r.rdata] for r in v.records], "tls": v.tls,
-           "minimalt": [_mlt_json(m) for m in v.minimalt], "expired": v.expired,
-           "proven": sorted(n.decode("utf-8", "replace") for n in v.proven), "source": v.source}
-    if v.source != "chain":
-        out["source_trust"], out["source_checked"] = v.alt_trust, v.alt_detail
-    if v.trust == "dane":
-        out["checked"] = v.alt_detail
-        for k in ("height", "block", "our_tip", "proven", "expired"):
-            out.pop(k)                   # the chain says nothing about names outside bit.
-    if v.trust == "pinned":
-        out["warning"] = "trust pinned: name proofs were NOT checked, the resolver's signature alone vouches"
-    return to_jsonable(out)
-
-
-def _mlt_json(m: dict) -> dict:
-    out = {k: m.get(k) for k in ("owner", "ip", "port")}
-    for k in ("id_key", "eph_key"):
-        out[k] = base64.b64encode(m[k]).decode() if isinstance(m.get(k), bytes) else m.get(k)
-    out["eph_source"] = "owner-signed update" if m.get("eph_update") else "on-chain value"
-    return out
-
-
-def _as_text(v: Verified, shown: str, tip) -> str:
-    lines = [f";; dotbit-resolve {v.fqdn} {shown}",
-             f";; status: {v.status}, answered at height {v.height} block {v.block_hash.hex()}"]
-    if v.trust == "dane":
-        lines = [f";; dotbit-resolve {v.fqdn} {shown}", f";; status: {v.status}, outside bit.: from the resolver's "
-                 f"DANE zones, trust {v.alt_trust}", f";; checked: {v.alt_detail}"]
-        return "\n".join(lines + [f"{r.owner}\tIN\t{r.rtype}\t{r.rdata}" for r in v.records])
-    if v.trust == "pinned":
-        lines.append(";; TRUST: pinned resolver key only -- name proofs NOT checked (DNSNMC-style)")
-    else:
-        names = ", ".join(sorted(n.decode("utf-8", "replace") for n in v.proven)) or "none"
-        lines.append(f";; verified: signature, header in our chain (tip {tip}), proofs of {names}")
-    if v.source != "chain":
-        lines.append(f";; TLSA at {v.fqdn} from the {v.source} source, checked here: {v.alt_detail}")
-    for name in v.expired:
-        lines.append(f";; EXPIRED: {name} is expired at height {v.height}")
-    if v.status == "NXDOMAIN":
-        lines.append(f";; {v.fqdn} does not exist" + (" (its name has expired)" if v.expired else "")
-                     + (" -- proven absent" if v.trust == "proofs" else ""))
-    if v.status == "NOERROR" and not _found(v, shown):     # said, or the output is just the header
-        lines.append(f"; {v.fqdn} {shown}: " + ("proven absent (checked: proofs)" if v.trust == "proofs"
-                                                else f"absent (checked: {v.trust} trust only, no proofs)"))
-    if shown == "TLS":
-        lines += [f"{owner}\tIN\tTLSA\t{rdata}" for owner, rdata in v.tls]
-    elif shown == "MINIMALT":
-        for m in v.minimalt:
-            mj = _mlt_json(m)
-            ip = f"ip={mj['ip']} " if mj["ip"] else ""
-            lines.append(f"{mj['owner']}\tMINIMALT\t{ip}port={mj['port']} id_key={mj['id_key']} "
-                         f"eph_key={mj['eph_key']} ({mj['eph_source']})")
-    else:
-        lines += [f"{r.owner}\tIN\t{r.rtype}\t{r.rdata}" for r in v.records]
-    return "\n".join(lines)
+        print(as_text(v, shown, tip))
+    return 0 if found(v, shown) and v.status == "NOERROR" else 1
 
 
 async def _serve(args) -> int:

@@ -3,9 +3,11 @@ sync and returns answers that verify.py accepted. Shared by the CLI and the DNS 
 
 Trust setup (DNSNMC style): a resolver URL plus the fingerprint (SHA-256 of its Ed25519
 public key) the user pins. The key is fetched from /v1/resolver and refused unless it hashes
-to the pin. Headers may come from the resolver or from other sources (`header_urls`): their
-signatures are not what makes them trustworthy, proof of work is, so for those we only use
-the envelope's body.
+to the pin. Headers come from the resolver and from every other source given (`header_urls`,
+further pinned `resolvers`, full nodes over p2p as `peers`): their signatures are not what
+makes them trustworthy, proof of work is, so for those we only use the envelope's body, and
+the store keeps the most-work chain of them all. `max_tip_age` refuses answers while that
+chain's best header is older than that many seconds (all sources may be frozen).
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from urllib.parse import quote
 import aiohttp
 import msgpack
 
-from light.headers import HeaderStore, sync
+from light.headers import HeaderStore, sync, sync_locator
+from light.peer import PeerSource
 from core.records import domain_of
 from light.verdict import Verified, VerifyError
 from light.verify import DEFAULT_MAX_BEHIND, open_answer, verify_answer
@@ -85,7 +88,8 @@ class LightClient:
     def __init__(self, params, light_dir: str, resolver_url: str, pin: str | None, *,
                  header_urls: tuple[str, ...] = (), trust: str = "proofs",
                  max_behind: int = DEFAULT_MAX_BEHIND, checkpoints: dict | None = None,
-                 progress=None, ca_certs=(), dane_anchors=None):
+                 progress=None, ca_certs=(), dane_anchors=None, peers=(), resolvers=(),
+                 max_tip_age: float | None = None):
         self.params = params
         self.light_dir = light_dir
         self.resolver_url = resolver_url
@@ -97,6 +101,10 @@ class LightClient:
         self.progress = progress
         self.ca_certs = tuple(ca_certs)      # cryptography x509 certificates of CAs we trust for .bit
         self.dane_anchors = dane_anchors or {}   # dane.read_anchors(): names outside bit. checked by DNSSEC
+        self.peers = tuple(peers)            # (host, port) of full nodes we sync headers from over p2p
+        self.more_resolvers = tuple(resolvers)   # (url, pin) of further resolvers: pinned header sources
+        self.max_tip_age = max_tip_age
+        self.notes: list[str] = []           # sources that fed a lower-work chain or failed, for stderr
         self.store: HeaderStore | None = None
         self.session: aiohttp.ClientSession | None = None
         self.resolver: Source | None = None
@@ -114,13 +122,57 @@ class LightClient:
         await self.session.close()
 
     async def sync(self) -> int:
-        """Syncs headers from the resolver and every extra source; the store keeps the most work."""
+        """Syncs headers from every source (resolvers, extra URLs, p2p peers); the store keeps
+        the most work, so no one source decides which chain is current. A source synced before
+        another moved us to a chain with more work is asked once more, which notes it as
+        serving a lower-work chain (or brings us its newer blocks)."""
         async with self._sync_lock:
-            for src in [self.resolver] + [Source(u, self.session) for u in self.header_urls]:
-                await sync(self.store, src.headers, time.time, self.checkpoints, self.progress)
+            runs = [self._http_run(self.resolver)] + [self._http_run(Source(u, self.session))
+                                                      for u in self.header_urls]
+            for url, pin in self.more_resolvers:
+                src = Source(url, self.session)
+                await src.identify(pin, self.params.name)
+                runs.append(self._http_run(src))
+            runs += [self._peer_run(host, port) for host, port in self.peers]
+            after = [await run() for run in runs]
+            for run, tip in zip(runs, after):
+                if tip is not None and tip != self.store.hash(self.store.height):
+                    await run()
+            if self.peers and all(tip is None for tip in after[-len(self.peers):]):
+                raise VerifyError("connect", f"no --peer answered ({'; '.join(self.notes[-len(self.peers):])})")
             self._check_checkpoints()
             self._last_sync = time.monotonic()
             return self.store.height
+
+    def _http_run(self, src: Source):
+        async def run():
+            await sync(self.store, src.headers, time.time, self.checkpoints, self.progress, self._noter(src.url))
+            return self.store.hash(self.store.height)
+        return run
+
+    def _peer_run(self, host: str, port: int):
+        """Headers from a full node; None if it cannot be reached (noted: one dead peer must not
+        stop us, but if no peer answers the sync fails, since the user asked for the network's
+        view and we do not have it)."""
+        async def run():
+            try:
+                async with PeerSource(host, port, self.params, self.store.height) as peer:
+                    await sync_locator(self.store, peer.headers_after, time.time, self.checkpoints,
+                                       self.progress, self._noter(peer.name))
+            except VerifyError as e:
+                if e.check != "connect":
+                    raise
+                self._noter(f"peer {host}:{port}")(f"gave no headers ({e})")
+                return None
+            return self.store.hash(self.store.height)
+        return run
+
+    def _noter(self, source: str):
+        def note(message: str) -> None:
+            line = f"{source} {message}"
+            if line not in self.notes:
+                self.notes.append(line)
+        return note
 
     def _check_checkpoints(self) -> None:
         for h, want in self.checkpoints.items():
@@ -140,5 +192,6 @@ class LightClient:
             await self.sync()          # the resolver saw a block we have not fetched yet
         store = self.store
         return verify_answer(body, store.header if store else None, store.height if store else -1,
-                             self.params, now, self.max_behind, self.trust, self.ca_certs, self.dane_anchors)
+                             self.params, now, self.max_behind, self.trust, self.ca_certs, self.dane_anchors,
+                             self.max_tip_age)
 

@@ -21,10 +21,11 @@ from typing import Awaitable, Callable
 from core.crypto import sha256d
 from core.primitives import HEADER_SIZE
 from light.verdict import VerifyError
-from light.verify import extend_headers, headers_work
+from light.verify import PREV, extend_headers, headers_work
 
-BATCH = 2000                       # the HTTP API's /v1/headers maximum
+BATCH = 2000                       # the HTTP API's /v1/headers maximum, and a p2p headers message's
 Fetch = Callable[[int, int], Awaitable[list]]
+Ask = Callable[[list], Awaitable[list]]        # p2p getheaders: locator -> headers after it
 
 
 class StoreError(Exception):
@@ -102,10 +103,9 @@ class HeaderStore:
 
 async def sync(store: HeaderStore, fetch: Fetch, now: Callable[[], float],
                checkpoints: dict[int, bytes] | None = None,
-               progress: Callable[[int], None] | None = None) -> int:
+               progress: Callable[[int], None] | None = None, note: Callable[[str], None] | None = None) -> int:
     """Brings `store` to the most-work chain of `store` and the source; returns the new height.
     Raises VerifyError if the source sends an invalid header (the valid ones before it stay)."""
-    params = store.params
     while True:
         with store.locked():
             tip = store.height
@@ -115,27 +115,51 @@ async def sync(store: HeaderStore, fetch: Fetch, now: Callable[[], float],
             new = batch[1:]
             if not new:
                 return tip
-            with store.locked():
-                if store.height != tip or store.header(tip) != ours:
-                    continue                       # another process moved the store: start over
-                err = None
-                try:          # appends in place; whatever passed is kept even if a later one fails
-                    extend_headers(store.chain, new, params, int(now()), checkpoints)
-                except VerifyError as e:
-                    err = e
-                store._write_from(tip + 1, store.chain[tip + 1:])
-            if progress:
-                progress(store.height)
-            if err is not None:
-                raise err
+            if not _append(store, tip, ours, new, now, checkpoints, progress):
+                continue                       # another process moved the store: start over
             if len(batch) < BATCH:
                 return store.height
             continue
-        await _maybe_switch(store, fetch, now, checkpoints, progress)
+        await _maybe_switch(store, fetch, now, checkpoints, progress, note)
         return store.height
 
 
-async def _maybe_switch(store: HeaderStore, fetch: Fetch, now, checkpoints, progress) -> None:
+def _append(store: HeaderStore, tip: int, ours: bytes, new: list, now, checkpoints, progress) -> bool:
+    """Checks `new` on top of our tip and writes what passed; False if another process moved
+    the store meanwhile. Raises VerifyError at the first bad header, the good ones kept."""
+    with store.locked():
+        if store.height != tip or store.header(tip) != ours:
+            return False
+        err = None
+        try:          # appends in place; whatever passed is kept even if a later one fails
+            extend_headers(store.chain, new, store.params, int(now()), checkpoints)
+        except VerifyError as e:
+            err = e
+        store._write_from(tip + 1, store.chain[tip + 1:])
+    if progress:
+        progress(store.height)
+    if err is not None:
+        raise err
+    return True
+
+
+def _adopt(store: HeaderStore, fork: int, branch: list, note) -> bool:
+    """Switches to `branch` (our headers to `fork`, then checked ones) if it has more work
+    above the fork than ours; otherwise notes that the source is on a lower-work chain."""
+    with store.locked():
+        if store.chain[:fork + 1] != branch[:fork + 1]:
+            raise VerifyError("header", "our store changed during a reorg; try again")
+        theirs, ours = headers_work(branch[fork + 1:]), headers_work(store.chain[fork + 1:])
+        if theirs > ours:
+            store._write_from(fork + 1, branch[fork + 1:])
+            return True
+    if note and ours:
+        note(f"serves a chain with less work than ours (tip at height {len(branch) - 1}, ours at "
+             f"{store.height}, forked at {fork})")
+    return False
+
+
+async def _maybe_switch(store: HeaderStore, fetch: Fetch, now, checkpoints, progress, note) -> None:
     """The source does not have our tip: take its branch if it has more work than ours."""
     fork = await _fork_point(store, fetch)
     branch = list(store.chain[:fork + 1])
@@ -150,11 +174,7 @@ async def _maybe_switch(store: HeaderStore, fetch: Fetch, now, checkpoints, prog
             progress(height - 1)
         if len(batch) < BATCH:
             break
-    with store.locked():
-        if store.chain[:fork + 1] != branch[:fork + 1]:
-            raise VerifyError("header", "our store changed during a reorg; try again")
-        if headers_work(branch[fork + 1:]) > headers_work(store.chain[fork + 1:]):
-            store._write_from(fork + 1, branch[fork + 1:])
+    _adopt(store, fork, branch, note)
 
 
 async def _fork_point(store: HeaderStore, fetch: Fetch) -> int:
@@ -182,3 +202,63 @@ async def _fork_point(store: HeaderStore, fetch: Fetch) -> int:
         if same < len(batch) or not batch:
             break
     return fork
+
+
+def _locator(store: HeaderStore) -> dict[bytes, int]:
+    """Our chain's hashes -> heights, from the tip back: ten dense, then doubling steps, then
+    genesis (insertion order is the locator), as full nodes build theirs."""
+    out, step, h = {}, 1, store.height
+    while h > 0 and len(out) < 63:
+        out[store.hash(h)] = h
+        if len(out) >= 10:
+            step *= 2
+        h -= step
+    out[store.hash(0)] = 0
+    return out
+
+
+async def sync_locator(store: HeaderStore, ask: Ask, now: Callable[[], float],
+                       checkpoints: dict[int, bytes] | None = None, progress=None, note=None) -> int:
+    """`sync` for a p2p peer, which answers a locator of our chain with the headers of its own
+    main chain after the highest locator hash it shares: on our tip they extend our chain;
+    below it they are a branch, taken only if it has more work than ours."""
+    while True:
+        with store.locked():
+            tip, ours = store.height, store.header(store.height)
+            heights = _locator(store)
+        batch = await ask(list(heights))
+        if not batch:
+            return tip                        # nothing beyond a header we have
+        fork = heights.get(batch[0][PREV])
+        if fork is None:
+            raise VerifyError("header", "the headers sent do not start from our locator")
+        fork, batch, full = await _skip_known(store, ask, tip, fork, batch)
+        if not batch:
+            return tip                        # the peer is behind us on our own chain
+        if fork != tip:
+            branch = list(store.chain[:fork + 1])
+            while batch:
+                extend_headers(branch, batch, store.params, int(now()), checkpoints)
+                if progress:
+                    progress(len(branch) - 1)
+                batch = await ask([sha256d(branch[-1])]) if full else []
+                full = len(batch) == BATCH
+            _adopt(store, fork, branch, note)
+            return store.height
+        if _append(store, tip, ours, batch, now, checkpoints, progress) and not full:
+            return store.height
+
+
+async def _skip_known(store: HeaderStore, ask: Ask, tip: int, fork: int, batch: list) -> tuple[int, list, bool]:
+    """Drops the headers we already hold from the front of a peer's answer: the locator is
+    sparse, so a peer may start well below where its chain leaves ours (asked on while a
+    whole batch was ours). Returns the true fork height, the headers above it, and whether the
+    peer's answer was a full batch (so it has more to send)."""
+    while True:
+        same = 0
+        while same < len(batch) and fork + 1 + same <= tip and batch[same] == store.chain[fork + 1 + same]:
+            same += 1
+        fork, rest = fork + same, batch[same:]
+        if rest or len(batch) < BATCH:
+            return fork, rest, len(batch) == BATCH
+        batch = await ask([store.hash(fork)])

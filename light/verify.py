@@ -40,6 +40,10 @@ from light.altrecords import check_ca, take_alt, verify_dane
 from light.verdict import Verified, VerifyError, text_record
 
 DEFAULT_MAX_BEHIND = 6
+# The default --max-tip-age, in block intervals: no block for 18 intervals happens with
+# probability e^-18 (about once in 10^8 gaps; 3 hours on main), so a best header older than
+# that means the network moved on without us far more likely than that miners paused.
+TIP_AGE_BLOCKS = 18
 QTYPES = ("A", "AAAA", "TXT", "TLSA", "SRV", "MX", "NS", "DS", "CNAME", "DNAME", "SSHFP", "ANY")
 
 
@@ -47,7 +51,7 @@ QTYPES = ("A", "AAAA", "TXT", "TLSA", "SRV", "MX", "NS", "DS", "CNAME", "DNAME",
 
 # Field offsets in the 112-byte header (DESIGN §3): version 4 | prev 32 | merkle 32 | name_root 32
 # | time 4 | bits 4 | nonce 4. Read in place, since a sync touches every header.
-NAME_ROOT, TIME, BITS = slice(68, 100), slice(100, 104), slice(104, 108)
+PREV, NAME_ROOT, TIME, BITS = slice(4, 36), slice(68, 100), slice(100, 104), slice(104, 108)
 assert HEADER_SIZE == 112
 
 
@@ -117,9 +121,10 @@ def open_answer(data: bytes, public_key: bytes, fqdn: str, qtype: str, now: floa
 
 def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: int, params, now: float,
                   max_behind: int = DEFAULT_MAX_BEHIND, trust: str = "proofs", ca_certs=(),
-                  dane_anchors=None) -> Verified:
+                  dane_anchors=None, max_tip_age: float | None = None) -> Verified:
     """Checks an opened answer against our verified headers (`header_at(h)` -> raw header,
-    for 0 <= h <= local_height) and returns what it proves. `dane_anchors`: DS/DNSKEY rdatas
+    for 0 <= h <= local_height) and returns what it proves; `max_tip_age` (seconds, None: no
+    bound) refuses answers while our best header is older than that. `dane_anchors`: DS/DNSKEY rdatas
     by owner (dane.read_anchors) that answers for names outside bit. are validated from."""
     fqdn, qtype = body["question"]["name"], body["question"]["type"]
     tip = body["tip"]
@@ -131,6 +136,7 @@ def verify_answer(body: dict, header_at: Callable[[int], bytes], local_height: i
         return _take_pinned(out, answer, lambda group, records: check_ca(group, records, fqdn, None, tip["height"],
                                                                         params, now, ca_certs))
 
+    _check_fresh(header_at(local_height), local_height, now, max_tip_age)
     _check_tip(tip, header_at, local_height, max_behind)
     proven = _check_proofs(body.get("proofs"), tip["name_root"])
     out.proven = proven
@@ -204,6 +210,16 @@ def _match(answer: dict, ans, mine: list, fqdn: str, qtype: str) -> tuple[list, 
     if sorted(answer["minimalt"], key=_owner) != mlt:
         raise VerifyError("ekey", f"the MinimaLT data for {fqdn} is not the proven owner's")
     return tls, mlt
+
+
+def _check_fresh(best: bytes, height: int, now: float, max_tip_age: float | None) -> None:
+    """Every answer is checked against the best chain we know; if that chain stopped growing
+    (a frozen resolver as our only source) the check proves nothing about today."""
+    age = now - header_time(best)
+    if max_tip_age is not None and age > max_tip_age:
+        raise VerifyError("stale-chain", f"our best header (height {height}) is {age:.0f} s old, more than "
+                                         f"the max tip age of {max_tip_age:g} s: the network may have moved "
+                                         f"on without our sources (--peer, or --accept-stale for this call)")
 
 
 def _check_tip(tip: dict, header_at, local_height: int, max_behind: int) -> None:

@@ -1,7 +1,7 @@
 """The dotbit p2p network (DESIGN §5). Imports only core/ and itself; the node hands it a
 ChainView (implemented in node/chain/p2pview.py).
 
-messages     pure codecs: the frame (magic | length | msgpack [type, body]) and every message
+messages     the pure codec (frame and every message), re-exported from core/p2pwire.py
 addrbook     the address book and the ban list, persisted as JSON in the data dir
 chainview    the interface (a typing.Protocol) through which p2p sees the chain and mempool
 headers      headers received ahead of their blocks (headers-first sync)

@@ -15,7 +15,7 @@ from core.crypto import sha256d
 from core.primitives import Header
 from node.mining.miner import solve_quick
 from core.params import MAIN, REGTEST
-from light.headers import HeaderStore, StoreError, sync
+from light.headers import HeaderStore, StoreError, sync, sync_locator
 from light.verify import VerifyError
 
 GENESIS = REGTEST.genesis.header
@@ -125,3 +125,67 @@ def test_retarget_rule(tmp_path):
     h = solve_quick(Header(1, prev.hash, bytes(32), bytes(32), prev.time + 1, harder, 0), bits_to_target(harder))
     good = BASE[:10] + [h.to_bytes()]
     assert asyncio.run(sync(HeaderStore(str(tmp_path / "b"), params), source(good), lambda: NOW)) == 10
+
+
+# --- p2p peers: getheaders with a locator of our chain ---------------------------------------
+
+def peer(chain: list[bytes], sent: list | None = None):
+    """A full node's answer to getheaders (node/chain/p2pview.headers_after): its headers after
+    the first locator hash on its chain, at most 2000."""
+    index = {sha256d(raw): h for h, raw in enumerate(chain)}
+
+    async def ask(locator: list[bytes]) -> list[bytes]:
+        start = next((index[h] for h in locator if h in index), 0)
+        if sent is not None:
+            sent.append(start)
+        return chain[start + 1:start + 1 + 2000]
+    return ask
+
+
+def run_peer(store, ask, **kw) -> int:
+    return asyncio.run(sync_locator(store, ask, lambda: NOW, **kw))
+
+
+def test_peer_extends_in_batches_and_resumes(tmp_path):
+    long = grow(BASE, 4100)
+    store = HeaderStore(str(tmp_path), REGTEST)
+    sent = []
+    assert run_peer(store, peer(long[:1500])) == 1499
+    assert run_peer(store, peer(long, sent)) == 4130 and store.chain == long
+    assert sent == [1499, 1499 + 2000]      # resumed from our tip, then batch by batch until a short one
+
+
+def test_peer_fork_with_more_work_wins_and_less_work_is_noted(tmp_path):
+    store = HeaderStore(str(tmp_path), REGTEST)
+    run(store, BASE)
+    notes = []
+    weaker = grow(BASE[:21], 5, salt=1)
+    assert run_peer(store, peer(weaker), note=notes.append) == 30 and store.chain == BASE
+    assert len(notes) == 1 and "less work" in notes[0] and "forked at 20" in notes[0]
+    stronger = grow(BASE[:21], 15, salt=2)
+    assert run_peer(store, peer(stronger), note=notes.append) == 35 and store.chain == stronger
+
+
+def test_peer_lies_are_refused(tmp_path):
+    store = HeaderStore(str(tmp_path), REGTEST)
+    run(store, BASE[:11])
+    other = grow([GENESIS.to_bytes()], 12, salt=3)
+
+    async def unconnected(locator):
+        return other[5:]                    # starts from a block we never sent in the locator
+    with pytest.raises(VerifyError, match="header: the headers sent do not start"):
+        run_peer(store, unconnected)
+    bad = BASE[:20] + grow(BASE[:20], 3, bits=0x1d00ffff)[20:]
+    with pytest.raises(VerifyError, match="header: height 20"):
+        run_peer(store, peer(bad))
+    assert store.chain == BASE[:20]          # the good headers before the bad one stay
+
+
+def test_peer_deep_fork_below_a_sparse_locator_gap(tmp_path):
+    """Our locator jumps over thousands of heights deep down; a peer forking there first sends
+    a whole batch we hold, and the fork is still found and taken if it has more work."""
+    ours = grow(BASE, 9000)
+    store = HeaderStore(str(tmp_path), REGTEST)
+    run(store, ours)
+    theirs = grow(ours[:2101], 7000, salt=4)
+    assert run_peer(store, peer(theirs)) == 9100 and store.chain == theirs
