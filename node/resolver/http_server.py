@@ -139,7 +139,7 @@ class HTTPServer:
     def __init__(self, dispatch, limiter: SourceLimiter | None = None):
         self.dispatch = dispatch
         # Refusals and evictions are read by /metrics from the limiter.
-        self.limiter = limiter or SourceLimiter(MAX_CONNECTIONS)
+        self.limiter = limiter if limiter is not None else SourceLimiter(MAX_CONNECTIONS)
         self.conns: set = set()
         self.statuses: dict[bytes, int] = {}   # b"200" -> responses sent (read by /metrics)
         self.head_timeouts = 0                  # connections closed for a late head (read by /metrics)
