@@ -19,6 +19,7 @@ from aiohttp import web
 
 from core.errors import ValidationError
 
+from node.rpc.budget import Offloader
 from node.rpc.registry import (INVALID_REQUEST, METHOD_NOT_FOUND, MISC_ERROR, PARSE_ERROR, VERIFY_REJECTED,
                                Registry, RPCError, bind)
 
@@ -53,6 +54,7 @@ class RPCServer:
         self.registry = registry
         self._expected = ("Basic " + base64.b64encode(credentials.encode()).decode()).encode()
         self.runner: web.ServerRunner | None = None
+        self.offloader = Offloader()          # expensive calls: off the loop, under a deadline
 
     async def start(self, host: str, port: int) -> None:
         # aiohttp's low-level server: one handler, no router or middleware chain, which is a
@@ -78,6 +80,7 @@ class RPCServer:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+        self.offloader.close()
 
     async def handle(self, request: web.BaseRequest) -> web.Response:
         auth = request.headers.get("Authorization", "")
@@ -110,7 +113,10 @@ class RPCServer:
                 # bitcoind's words and code, with the name: a typo is then plain to see.
                 raise RPCError(METHOD_NOT_FOUND, f"Method not found: {req['method'][:100]!r}")
             args, kwargs = bind(method, req.get("params"))
-            result = method.fn(self.node, *args, **kwargs)
+            if method.offload:
+                result = await self.offloader.run(method.fn, self.node, *args, **kwargs)
+            else:
+                result = method.fn(self.node, *args, **kwargs)
             if method.is_async:
                 result = await result
             return {"result": result, "error": None, "id": rid}
