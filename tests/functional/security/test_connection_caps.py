@@ -201,3 +201,20 @@ def test_when_full_the_biggest_holder_makes_room_for_another_source():
         close_all(socks)
         n.stop()
         shutil.rmtree(n.datadir, ignore_errors=True)
+
+
+def test_rpc_connections_from_one_address_are_capped_and_others_are_served(node):
+    log.info("300 idle JSON-RPC connections from 127.0.0.1 (half the 256 slots per address)")
+    socks = open_many(node.rpc_port, 300)
+    try:
+        time.sleep(0.5)
+        conn = http.client.HTTPConnection("127.0.0.1", node.rpc_port, timeout=ANSWER_WITHIN,
+                                          source_address=(HONEST, 0))
+        t0 = time.monotonic()
+        conn.request("POST", "/", body=b"{}")
+        assert conn.getresponse().status == 401 and time.monotonic() - t0 < ANSWER_WITHIN
+        conn.close()
+        assert still_open(socks) <= 128 + 4
+        assert metric(node, "dotbit_connections_refused_total", server="rpc") >= 150
+    finally:
+        close_all(socks)
