@@ -83,9 +83,7 @@ class Connections:
             writer.close()
             return
         limiter = self.inbound_limiter
-        for held in limiter.holders():          # peers closed since: their slots are free
-            if held.closed.is_set():
-                limiter.release(held)
+        self._forget_closed_inbound()
         peer = Peer(self, reader, writer, inbound=True)
         ok, victims = limiter.admit(peer, host, full=len(self.peers) >= self.config.maxpeers)
         for victim in victims:
@@ -96,6 +94,12 @@ class Connections:
             writer.close()
             return
         self._add_peer(peer)
+
+    def _forget_closed_inbound(self) -> None:
+        """Free the slots of inbound peers closed since (Peer.close reports to Network, not here)."""
+        for held in self.inbound_limiter.holders():
+            if held.closed.is_set():
+                self.inbound_limiter.release(held)
 
     def _targets(self) -> list[tuple[str, int]]:
         # --connect means no automatic connections; peers added by addnode are still kept.
@@ -174,6 +178,7 @@ class Connections:
         pings; ping the ones that are due."""
         now = time.monotonic()
         c = self.config
+        self._forget_closed_inbound()
         for p in list(self.peers.values()):
             if not p.ready:
                 if time.time() - p.connected_at > c.handshake_timeout:

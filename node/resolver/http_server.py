@@ -8,8 +8,8 @@ it needs is small too: keep-alive and pipelining, Content-Length bodies only (no
 uploads), bounded header and body sizes, HTTP/1.0 and `Connection: close` honoured, idle
 connections closed, a deadline for each request head (HEAD_SECONDS for the whole head, not per
 byte: a client trickling one byte every few seconds is still closed), per-source caps and
-eviction of the biggest holder's idlest connection when full (core/connlimit.py). Anything it does not accept gets a 4xx
-and the connection is closed.
+eviction of the biggest holder's idlest connection when full (core/connlimit.py). Anything it
+does not accept gets a 4xx and the connection is closed.
 """
 from __future__ import annotations
 
