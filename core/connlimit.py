@@ -102,7 +102,8 @@ class SourceLimiter:
         if not self._by_group:
             return None
         group = max(self._by_group, key=self._by_group.get)
-        addresses = {h.address for h in self._held.values() if h.group == group}
+        # In arrival order, so on a tie the address holding the oldest connection goes first.
+        addresses = dict.fromkeys(h.address for h in self._held.values() if h.group == group)
         address = max(addresses, key=lambda a: len(self._by_address[a]))
         if address == newcomer or len(self._by_address[address]) <= len(self._by_address.get(newcomer, ())) + 1:
             return None

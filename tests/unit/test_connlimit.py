@@ -63,3 +63,42 @@ def test_default_caps_are_shares_of_each_servers_total():
     lim = ConnCaps().limiter(1024)
     assert (lim.max_total, lim.per_address, lim.per_group) == (1024, 64, 256)
     assert ConnCaps(per_address=5).limiter(256).per_address == 5
+
+
+class _Writer:
+    def __init__(self, host: str):
+        self.host = host
+        self.closed = False
+
+    def get_extra_info(self, key):
+        return (self.host, 40000) if key == "peername" else None
+
+    def close(self):
+        self.closed = True
+
+
+def test_p2p_inbound_when_full_evicts_the_biggest_holders_oldest_peer(tmp_path):
+    """p2p/connections.py's accept path with the shared limiter: 4 slots, 2 per address; one
+    network holds them all, a peer from another network still gets in."""
+    import asyncio
+
+    from p2p.connections import Connections, P2PConfig
+
+    class Held(Connections):
+        def _add_peer(self, peer):
+            self.peers[peer.id] = peer
+
+        def on_closed(self, peer):
+            self.peers.pop(peer.id, None)
+
+    async def scenario():
+        conns = Held(str(tmp_path), P2PConfig(port=1, maxpeers=4, max_inbound_per_host=2))
+        writers = [_Writer(h) for h in ("10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.2", "10.0.0.3")]
+        for w in writers:
+            await conns._accept(None, w)
+        assert [w.closed for w in writers] == [False] * 4 + [True]     # per-network cap: 4 per /24
+        newcomer = _Writer("192.0.2.9")
+        await conns._accept(None, newcomer)
+        assert not newcomer.closed and writers[0].closed                # the oldest of the biggest holder
+        assert len(conns.peers) == 4 and conns.inbound_limiter.evicted == 1
+    asyncio.run(scenario())
