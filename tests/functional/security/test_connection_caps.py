@@ -109,6 +109,7 @@ def test_a_slowloris_from_one_address_does_not_keep_others_from_http(node):
         time.sleep(0.5)
         for _ in range(3):
             status, took = honest_http(node.http_port)
+            log.info("honest GET from %s: %d in %.3f s", HONEST, status, took)
             assert status == 200 and took < ANSWER_WITHIN, (status, took)
         held = still_open(socks)
         log.info("the server holds %d of them", held)
