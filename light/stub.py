@@ -17,6 +17,7 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
+from core.connlimit import SourceLimiter
 from light.dnstcp import serve_dns_tcp
 from light.verdict import Verified, VerifyError
 
@@ -38,7 +39,8 @@ class Stub:
         self._raw: dict[tuple, tuple[bytes, float]] = {}
         self._udp = None
         self._tcp = None
-        self._conns: set = set()
+        # No per-source caps: the stub's clients are local applications, all from one address.
+        self._conns = SourceLimiter(MAX_TCP)
         self._tasks: set = set()
 
     async def start(self) -> None:
@@ -50,7 +52,7 @@ class Stub:
     async def stop(self) -> None:
         self._udp.close()
         self._tcp.close()
-        for w in list(self._conns):
+        for w in self._conns.holders():
             w.close()
         for t in list(self._tasks):
             t.cancel()
@@ -124,7 +126,7 @@ class Stub:
         task.add_done_callback(self._tasks.discard)
 
     async def _serve_tcp(self, reader, writer):
-        await serve_dns_tcp(reader, writer, lambda wire: self.answer(wire, True), self._conns, MAX_TCP)
+        await serve_dns_tcp(reader, writer, lambda wire: self.answer(wire, True), self._conns)
 
 class _UDP(asyncio.DatagramProtocol):
     def __init__(self, stub: Stub):

@@ -126,6 +126,14 @@ def _resolver_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dns-rate-limit-exempt", action="append", metavar="CIDR",
                    help="a client network the DNS rate limit never applies to (repeatable; 'none' for "
                         "none; default loopback)")
+    p.add_argument("--conns-per-addr", type=int, metavar="N",
+                   help="connections one client address may hold to the resolver's HTTP and DNS-over-TCP "
+                        "servers (default 1/16 of each server's total: 64 HTTP, 16 DNS)")
+    p.add_argument("--conns-per-net", type=int, metavar="N",
+                   help="the same per /24 (IPv4) or /56 (IPv6) network (default 1/4: 256 HTTP, 64 DNS)")
+    p.add_argument("--conns-exempt", action="append", metavar="CIDR",
+                   help="a client network exempt from the per-source connection caps (repeatable; "
+                        "default none)")
 
 
 def load(args) -> tuple[Config, object, str]:

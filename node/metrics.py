@@ -142,7 +142,40 @@ class NodeMetrics:
                          [({}, r.http.cache_hits)])
                 m.metric("dotbit_http_cache_misses_total", "counter", "signed HTTP GETs computed (cache misses)",
                          [({}, r.http.cache_misses)])
+        self._connections(m, r)
         return m.text().encode()
+
+    def _connections(self, m: "_Writer", r) -> None:
+        """Per-source connection caps (core/connlimit.py) of each server, and late heads."""
+        limiters = []
+        if r is not None and r.dns is not None:
+            limiters.append(("dns_tcp", r.dns.tcp_limiter))
+        if r is not None and r.http is not None:
+            limiters.append(("http", r.http.server.limiter))
+        rpc = getattr(self.node, "rpc", None)
+        if rpc is not None:
+            limiters.append(("rpc", rpc.limiter))
+            m.metric("dotbit_rpc_calls_stopped_total", "counter",
+                     "costly RPC calls (name_scan, name_history...) stopped at their deadline",
+                     [({}, rpc.offloader.stopped)])
+        p2p = self.node.p2p
+        if p2p is not None and getattr(p2p, "inbound_limiter", None) is not None:
+            limiters.append(("p2p", p2p.inbound_limiter))
+        m.metric("dotbit_connections_open", "gauge", "connections held, by server",
+                 [({"server": s}, len(lim)) for s, lim in limiters])
+        m.metric("dotbit_connections_refused_total", "counter",
+                 "newcomers refused by a per-address or per-network cap, or when full of them",
+                 [({"server": s}, lim.refused) for s, lim in limiters])
+        m.metric("dotbit_connections_evicted_total", "counter",
+                 "idle connections of the biggest holder closed to make room for another source",
+                 [({"server": s}, lim.evicted) for s, lim in limiters])
+        timeouts = [({"server": "dns_tcp"}, r.dns.tcp_timeouts)] if r is not None and r.dns is not None else []
+        if r is not None and r.http is not None:
+            timeouts.append(({"server": "http"}, r.http.server.head_timeouts))
+        if timeouts:
+            m.metric("dotbit_request_deadline_exceeded_total", "counter",
+                     "connections closed for a request head (HTTP) or a message (DNS over TCP, idle "
+                     "included) that came too slowly", timeouts)
 
 
 class _Writer:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from core.config import Config
+from core.connlimit import ConnCaps, parse_exempt
 from core.sources import DEFAULT_ORDER, parse_order
 from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind
 from p2p.network import P2PConfig, parse_hostport
@@ -33,6 +34,7 @@ class ResolverSettings:
     ca_passphrase: str | None = None        # from the environment, when no file is given
     dns_rate_limit: float = DEFAULT_DNS_RATE_LIMIT
     dns_rate_limit_exempt: tuple[str, ...] = tuple(DEFAULT_EXEMPT)
+    conn_caps: ConnCaps = ConnCaps()        # per-source connection caps of HTTP and DNS over TCP
 
     @property
     def enabled(self) -> bool:
@@ -82,6 +84,11 @@ def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:
     axfr_allow = tuple(get("axfr_allow", "axfr_allow", []))
     if axfr_allow and dns_port is None:
         raise ValueError("--axfr-allow needs DNS: add --dns-port N or --resolver")
+    exempt = tuple(get("conns_exempt", "conns_exempt", []))
+    try:
+        parse_exempt(exempt)
+    except ValueError as e:
+        raise ValueError(f"--conns-exempt: {e}") from None
     return ResolverSettings(
         dns_port=dns_port, http_port=get("http_port", "http_port", params.http_port if on else None),
         host=get("bind", "resolver_bind"), key=get("key", "resolver_key"), record_sources=record_sources,
@@ -91,7 +98,10 @@ def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:
         ca_passphrase_file=get("ca_passphrase_file", "ca_passphrase_file"),
         ca_passphrase=cfg.environ.get("DOTBIT_CA_PASSPHRASE"),
         dns_rate_limit=get("dns_rate_limit", "dns_rate_limit", DEFAULT_DNS_RATE_LIMIT),
-        dns_rate_limit_exempt=tuple(get("dns_rate_limit_exempt", "dns_rate_limit_exempt", DEFAULT_EXEMPT)))
+        dns_rate_limit_exempt=tuple(get("dns_rate_limit_exempt", "dns_rate_limit_exempt", DEFAULT_EXEMPT)),
+        conn_caps=ConnCaps(max(0, get("conns_per_addr", "conns_per_addr", 0)),
+                           max(0, get("conns_per_net", "conns_per_net", 0)),
+                           exempt))
 
 
 def p2p_settings(cfg: Config, params, flags) -> P2PConfig:

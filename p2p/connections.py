@@ -14,6 +14,7 @@ import random
 import time
 from dataclasses import dataclass, field
 
+from core.connlimit import SourceLimiter, source_group
 from p2p.addrbook import AddressBook, BanList
 from p2p.messages import Ping
 from p2p.peer import Peer
@@ -62,6 +63,10 @@ class Connections:
         self._self_targets: set[tuple[str, int]] = set()
         self._server: asyncio.base_events.Server | None = None
         self._dials: set[asyncio.Task] = set()
+        # Inbound peers per address and per /24 or /56; when every slot is taken, the biggest
+        # inbound holder's oldest peer makes room for a newcomer from elsewhere (read by /metrics).
+        per_host = config.max_inbound_per_host or max(1, config.maxpeers // 2)
+        self.inbound_limiter = SourceLimiter(config.maxpeers, per_host, per_host * 2)
 
     def _add_peer(self, peer: Peer) -> None:
         """Start a new connection (Network greets it with its version)."""
@@ -77,16 +82,24 @@ class Connections:
         if self.bans.is_banned(host):
             writer.close()
             return
-        if len(self.peers) >= self.config.maxpeers:
-            log.info("refusing inbound %s: %d peers already", host, len(self.peers))
+        limiter = self.inbound_limiter
+        self._forget_closed_inbound()
+        peer = Peer(self, reader, writer, inbound=True)
+        ok, victims = limiter.admit(peer, host, full=len(self.peers) >= self.config.maxpeers)
+        for victim in victims:
+            victim.close(f"evicted: {source_group(victim.host)} held the most inbound slots")
+        if not ok:
+            log.info("refusing inbound %s: over its per-address or per-network cap, or %d peers already",
+                     host, len(self.peers))
             writer.close()
             return
-        per_host = self.config.max_inbound_per_host or max(1, self.config.maxpeers // 2)
-        if sum(1 for p in self.peers.values() if p.inbound and p.host == host) >= per_host:
-            log.info("refusing inbound %s: %d connections from it already", host, per_host)
-            writer.close()
-            return
-        self._add_peer(Peer(self, reader, writer, inbound=True))
+        self._add_peer(peer)
+
+    def _forget_closed_inbound(self) -> None:
+        """Free the slots of inbound peers closed since (Peer.close reports to Network, not here)."""
+        for held in self.inbound_limiter.holders():
+            if held.closed.is_set():
+                self.inbound_limiter.release(held)
 
     def _targets(self) -> list[tuple[str, int]]:
         # --connect means no automatic connections; peers added by addnode are still kept.
@@ -165,6 +178,7 @@ class Connections:
         pings; ping the ones that are due."""
         now = time.monotonic()
         c = self.config
+        self._forget_closed_inbound()
         for p in list(self.peers.values()):
             if not p.ready:
                 if time.time() - p.connected_at > c.handshake_timeout:

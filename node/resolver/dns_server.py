@@ -1,7 +1,8 @@
 """DNS over UDP and TCP on loopback: moves bytes between sockets and `Responder.handle`.
 
 TCP follows RFC 7766: two-byte length framing, several queries per connection, idle
-connections closed after a timeout, a bound on open connections.
+connections closed after a timeout, a deadline per message, a bound on open connections with
+per-source caps and eviction (core/connlimit.py).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import logging
 import socket
 import struct
 
+from core.connlimit import ConnCaps
 from light.dnstcp import TCP_IDLE, serve_dns_tcp
 from node.resolver.ratelimit import SLIP, truncated_reply
 
@@ -52,7 +54,8 @@ class _UDPFastPath:
 
 
 class DNSServer:
-    def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None, limiter=None):
+    def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None, limiter=None,
+                 caps: ConnCaps | None = None):
         self.responder = responder
         self.limiter = limiter          # a ratelimit.ResponseRateLimiter for UDP, or None
         self.transfer = transfer        # a zone_transfer.ZoneTransfer answering AXFR/IXFR, or None
@@ -60,7 +63,8 @@ class DNSServer:
         self.port = port
         self._udp = None
         self._tcp = None
-        self._conns: set = set()
+        self.tcp_limiter = (caps or ConnCaps()).limiter(MAX_TCP_CONNECTIONS)   # read by /metrics
+        self.tcp_timeouts = 0           # clients closed for an idle or too slow message (read by /metrics)
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -86,7 +90,7 @@ class DNSServer:
             self._udp = None
         if self._tcp is not None:
             self._tcp.close()
-            for w in list(self._conns):
+            for w in self.tcp_limiter.holders():
                 w.close()
             await self._tcp.wait_closed()
 
@@ -95,4 +99,5 @@ class DNSServer:
         if self.transfer is not None:
             peer = (writer.get_extra_info("peername") or (None,))[0]
             answer = lambda wire: self.transfer.handle(wire, peer) or self.responder.handle(wire, True)  # noqa: E731
-        await serve_dns_tcp(reader, writer, answer, self._conns, MAX_TCP_CONNECTIONS)
+        if await serve_dns_tcp(reader, writer, answer, self.tcp_limiter):
+            self.tcp_timeouts += 1

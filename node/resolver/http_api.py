@@ -32,13 +32,14 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import dns.rdatatype
 
+from core.connlimit import ConnCaps
 from core.crypto import encode_address
 from core.envelope import VERSION, seal
 from core.names.rules import expires_in, is_expired
 from core.records import domain_of, select
 from node.resolver.ca.http import off_routes as ca_off_routes
 from node.resolver.ca.http import routes as ca_routes
-from node.resolver.http_server import HTTPServer, render
+from node.resolver.http_server import MAX_CONNECTIONS, HTTPServer, render
 
 VALID_FOR = 600
 CACHE_SECONDS = 60
@@ -93,7 +94,8 @@ class HTTPAPI:
         self.resolver = resolver     # its own parts: key, source, policy, dane, ca, metrics
         self.reads = reads
         self.port = None
-        self._server = HTTPServer(self.dispatch)
+        caps = getattr(resolver, "conn_caps", None) or ConnCaps()
+        self._server = HTTPServer(self.dispatch, caps.limiter(MAX_CONNECTIONS))
         self._cache: dict = {}
         self._by_name: dict[str, set] = {}
         self.cache_hits = 0
@@ -117,6 +119,11 @@ class HTTPAPI:
             return
         for key in self._by_name.pop(name, ()):
             self._cache.pop(key, None)
+
+    @property
+    def server(self) -> HTTPServer:
+        """The HTTP server itself (its limiter and head timeouts are read by /metrics)."""
+        return self._server
 
     def server_statuses(self) -> dict[str, int]:
         return {k.decode("ascii", "replace"): v for k, v in self._server.statuses.items()}

@@ -6,8 +6,10 @@ signing; this protocol, serving pre-rendered cached responses, did about 17,000.
 small (GETs with a query string, one POST of at most a few KB), so the subset of HTTP/1.1
 it needs is small too: keep-alive and pipelining, Content-Length bodies only (no chunked
 uploads), bounded header and body sizes, HTTP/1.0 and `Connection: close` honoured, idle
-connections closed, a bound on open connections. Anything it does not accept gets a 4xx
-and the connection is closed.
+connections closed, a deadline for each request head (HEAD_SECONDS for the whole head, not per
+byte: a client trickling one byte every few seconds is still closed), per-source caps and
+eviction of the biggest holder's idlest connection when full (core/connlimit.py). Anything it
+does not accept gets a 4xx and the connection is closed.
 """
 from __future__ import annotations
 
@@ -15,13 +17,17 @@ import asyncio
 import logging
 import time
 
+from core.connlimit import SourceLimiter
+
 log = logging.getLogger("dotbit.resolver.http")
 
 MAX_HEAD = 8192
 MAX_BODY = 4096
 MAX_CONNECTIONS = 1024
 IDLE_SECONDS = 30.0
-REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+HEAD_SECONDS = 10.0      # from a request's first byte to the end of its body
+REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+           408: "Request Timeout", 409: "Conflict",
            413: "Payload Too Large",
            431: "Request Header Fields Too Large", 500: "Internal Server Error", 501: "Not Implemented",
            503: "Service Unavailable"}
@@ -39,10 +45,15 @@ class _Protocol(asyncio.Protocol):
         self.transport = None
         self.buf = bytearray()
         self.last = time.monotonic()
+        self.started = None            # when the request being received began (None: between requests)
 
     def connection_made(self, transport):
         self.transport = transport
-        if len(self.server.conns) >= MAX_CONNECTIONS:
+        host = (transport.get_extra_info("peername") or ("?",))[0]
+        ok, victims = self.server.limiter.admit(self, host)
+        for v in victims:
+            v.transport.close()
+        if not ok:
             transport.write(render(503, "text/plain", b"too many connections\n", True))
             transport.close()
             return
@@ -50,6 +61,7 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self.server.conns.discard(self)
+        self.server.limiter.release(self)
 
     def pause_writing(self):          # a client that does not read stops being read from
         self.transport.pause_reading()
@@ -58,9 +70,14 @@ class _Protocol(asyncio.Protocol):
         self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        self.last = time.monotonic()
+        # Only whole requests count as activity: a trickled byte does not reset any clock.
+        if self.started is None:
+            self.started = time.monotonic()
         self.buf += data
         while not self.transport.is_closing():
+            if not self.buf:
+                self.started = None
+                return
             end = self.buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(self.buf) > MAX_HEAD:
@@ -91,6 +108,9 @@ class _Protocol(asyncio.Protocol):
                 return                              # the body is still on its way
             body = bytes(self.buf[end + 4:end + 4 + n])
             del self.buf[:end + 4 + n]
+            self.last = time.monotonic()
+            self.started = self.last if self.buf else None     # a pipelined request starts now
+            self.server.limiter.touch(self)
             close = version == "HTTP/1.0" or headers.get("connection", "").lower() == "close"
             try:
                 out = self.server.dispatch(method, target, headers, body, close)
@@ -116,10 +136,13 @@ class _Protocol(asyncio.Protocol):
 class HTTPServer:
     """`dispatch(method, target, headers, body, close) -> response bytes` does the work."""
 
-    def __init__(self, dispatch):
+    def __init__(self, dispatch, limiter: SourceLimiter | None = None):
         self.dispatch = dispatch
+        # Refusals and evictions are read by /metrics from the limiter.
+        self.limiter = limiter if limiter is not None else SourceLimiter(MAX_CONNECTIONS)
         self.conns: set = set()
         self.statuses: dict[bytes, int] = {}   # b"200" -> responses sent (read by /metrics)
+        self.head_timeouts = 0                  # connections closed for a late head (read by /metrics)
         self._server = None
         self._sweeper = None
         self.port = None
@@ -132,11 +155,15 @@ class HTTPServer:
         self._sweeper = asyncio.create_task(self._sweep())
 
     async def _sweep(self) -> None:
+        """Once a second: close idle connections, and send 408 to heads past their deadline."""
         while True:
-            await asyncio.sleep(IDLE_SECONDS / 3)
-            cutoff = time.monotonic() - IDLE_SECONDS
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
             for p in list(self.conns):
-                if p.last < cutoff:
+                if p.started is not None and now - p.started > HEAD_SECONDS:
+                    self.head_timeouts += 1
+                    p._fail(408)
+                elif p.started is None and now - p.last > IDLE_SECONDS:
                     p.transport.close()
 
     async def stop(self) -> None:

@@ -34,7 +34,8 @@ class Resolver:
     def __init__(self, chain, params, datadir: str, ekeys, submit_ekey, key_path: str | None = None, *,
                  host: str = "127.0.0.1", dns_port: int | None = None, http_port: int | None = None,
                  axfr_allow=(), dane=None, record_sources: tuple[str, ...] = DEFAULT_ORDER,
-                 ca_passphrase: str | None = None, axfr_keys=None, notify=(), dns_limiter=None):
+                 ca_passphrase: str | None = None, axfr_keys=None, notify=(), dns_limiter=None, conn_caps=None):
+        self.conn_caps = conn_caps           # core.connlimit.ConnCaps for HTTP and DNS over TCP, or None
         self.dns_limiter = dns_limiter       # ratelimit.ResponseRateLimiter for UDP, or None
         self.chain = chain
         self.params = params
@@ -138,7 +139,8 @@ class Resolver:
             responder = self.responder
             if self.axfr_keys is not None:
                 responder = SignedResponder(responder, self.axfr_keys, log)
-            self.dns = DNSServer(responder, self.host, self.dns_port, transfer, self.dns_limiter)
+            self.dns = DNSServer(responder, self.host, self.dns_port, transfer, self.dns_limiter,
+                                 self.conn_caps)
             await self.dns.start()
             self.dns_port = self.dns.port
         if self.http_port is not None:

@@ -93,7 +93,7 @@ def getblockheader(node, blockhash: str, verbose: bool = True):
     return header_view(node.chain, e) if verbose else e.header.to_bytes().hex()
 
 
-@rpc()
+@rpc(offload=True)
 def getblock(node, blockhash: str, verbosity: int = 1):
     """Returns a block: hex (verbosity 0), an object with txids (1) or with full transactions (2)."""
     e = entry_for(node, blockhash)
@@ -229,7 +229,7 @@ def getaddressutxos(node, addresses, include_mempool: bool = False) -> list:
     return out
 
 
-@rpc()
+@rpc(offload=True)
 def getaddresshistory(node, addresses) -> list:
     """Transactions touching one or more addresses (confirmed), by height."""
     out = []

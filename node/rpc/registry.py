@@ -52,6 +52,7 @@ class Method:
     signature: inspect.Signature
     doc: str
     is_async: bool
+    offload: bool = False        # run off the event loop under a deadline (node/rpc/budget.py)
 
     @functools.cached_property
     def params(self) -> list[inspect.Parameter]:
@@ -68,11 +69,13 @@ class Method:
         return out
 
 
-def rpc(name: str | None = None):
-    """Marks fn as an RPC method named `name` (default: its own name) for Registry.add_module."""
+def rpc(name: str | None = None, *, offload: bool = False):
+    """Marks fn as an RPC method named `name` (default: its own name) for Registry.add_module.
+    `offload`: the caller chooses how much work the call is (a scan, a history), so it runs in
+    a worker thread under a deadline, never on the event loop."""
     def mark(fn):
         fn.rpc_method = Method(name or fn.__name__, fn, inspect.signature(fn), inspect.getdoc(fn) or "",
-                               inspect.iscoroutinefunction(fn))
+                               inspect.iscoroutinefunction(fn), offload)
         return fn
     return mark
 

@@ -17,13 +17,19 @@ import secrets
 
 from aiohttp import web
 
+from core.connlimit import SourceLimiter
 from core.errors import ValidationError
 
+from node.rpc.budget import Offloader
 from node.rpc.registry import (INVALID_REQUEST, METHOD_NOT_FOUND, MISC_ERROR, PARSE_ERROR, VERIFY_REJECTED,
                                Registry, RPCError, bind)
 
 log = logging.getLogger("dotbit.rpc")
 MAX_REQUEST_BYTES = 32 << 20
+MAX_CONNECTIONS = 256
+# Half the slots per address: local tools all come from 127.0.0.1, so a tighter cap would lock
+# them out as surely as an attacker; eviction still frees slots for other addresses.
+PER_ADDRESS = MAX_CONNECTIONS // 2
 COOKIE_USER = "__cookie__"
 
 
@@ -47,12 +53,36 @@ def remove_cookie(datadir: str) -> None:
         pass
 
 
+class _CappedServer(web.Server):
+    """aiohttp's low-level server with the shared per-source caps (core/connlimit.py): each
+    connection is admitted, or refused, or makes the biggest holder give up its idlest one."""
+
+    def __init__(self, *args, limiter: SourceLimiter, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.limiter = limiter
+
+    def connection_made(self, handler, transport) -> None:
+        super().connection_made(handler, transport)
+        host = (transport.get_extra_info("peername") or ("?",))[0]
+        ok, victims = self.limiter.admit(handler, host)
+        for victim in victims:
+            victim.force_close()
+        if not ok:
+            transport.close()
+
+    def connection_lost(self, handler, exc=None) -> None:
+        self.limiter.release(handler)
+        super().connection_lost(handler, exc)
+
+
 class RPCServer:
     def __init__(self, node, credentials: str, registry: Registry):
         self.node = node
         self.registry = registry
         self._expected = ("Basic " + base64.b64encode(credentials.encode()).decode()).encode()
         self.runner: web.ServerRunner | None = None
+        self.offloader = Offloader()          # expensive calls: off the loop, under a deadline
+        self.limiter = SourceLimiter(MAX_CONNECTIONS, PER_ADDRESS)     # read by /metrics
 
     async def start(self, host: str, port: int) -> None:
         # aiohttp's low-level server: one handler, no router or middleware chain, which is a
@@ -60,9 +90,11 @@ class RPCServer:
         loop = asyncio.get_running_loop()
 
         def make_request(message, payload, protocol, writer, task):
+            self.limiter.touch(protocol)          # a whole request head arrived: not idle
             return web.BaseRequest(message, payload, protocol, writer, task, loop,
                                    client_max_size=MAX_REQUEST_BYTES)
-        server = web.Server(self._route, request_factory=make_request, access_log=None)
+        server = _CappedServer(self._route, request_factory=make_request, access_log=None,
+                               limiter=self.limiter)
         self.runner = web.ServerRunner(server)
         await self.runner.setup()
         await web.TCPSite(self.runner, host, port).start()
@@ -78,6 +110,7 @@ class RPCServer:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+        self.offloader.close()
 
     async def handle(self, request: web.BaseRequest) -> web.Response:
         auth = request.headers.get("Authorization", "")
@@ -110,7 +143,10 @@ class RPCServer:
                 # bitcoind's words and code, with the name: a typo is then plain to see.
                 raise RPCError(METHOD_NOT_FOUND, f"Method not found: {req['method'][:100]!r}")
             args, kwargs = bind(method, req.get("params"))
-            result = method.fn(self.node, *args, **kwargs)
+            if method.offload:
+                result = await self.offloader.run(method.fn, self.node, *args, **kwargs)
+            else:
+                result = method.fn(self.node, *args, **kwargs)
             if method.is_async:
                 result = await result
             return {"result": result, "error": None, "id": rid}
