@@ -105,45 +105,49 @@ class NodeMetrics:
                  [({}, s["names"])])
         r = self.node.resolver
         if r is not None:
-            resp = r.responder
-            rows = []
-            counts = list(resp.counts)            # a copy: the total and the rows agree
-            for i, n in enumerate(counts):
-                if n:
-                    tcp, rc = divmod(i, 17)
-                    rows.append(({"transport": "tcp" if tcp else "udp", "rcode": RCODES.get(rc, str(rc))}, n))
-            misses = resp.cache_misses
-            m.metric("dotbit_dns_queries_total", "counter", "DNS queries answered (or dropped), by transport and rcode",
-                     rows)
-            m.metric("dotbit_dns_cache_hits_total", "counter", "DNS answers served from the rendered-answer cache",
-                     [({}, max(0, sum(counts) - misses))])
-            m.metric("dotbit_dns_cache_misses_total", "counter", "DNS answers computed (cache misses)",
-                     [({}, misses)])
-            transfer = r.dns.transfer if r.dns is not None else None
-            if transfer is not None:
-                m.metric("dotbit_dns_zone_transfers_total", "counter",
-                         "zone transfers (AXFR/IXFR) of bit. over TCP, by result",
-                         [({"result": k}, n) for k, n in transfer.results.items()])
-            rl = r.dns_limiter
-            if rl is not None:
-                m.metric("dotbit_dns_rate_limited_total", "counter",
-                         "UDP queries over the per-network rate limit: dropped, or answered TC=1 (slip)",
-                         [({"action": "drop"}, rl.dropped), ({"action": "slip"}, rl.slipped)])
-            nt = getattr(r, "notifier", None)
-            if nt is not None:
-                m.metric("dotbit_dns_notify_total", "counter",
-                         "NOTIFY datagrams sent to secondaries (retries included) and acknowledged",
-                         [({"result": "sent"}, nt.sent), ({"result": "acked"}, nt.acked)])
-            if r.http is not None:
-                stats = r.http.server_statuses()
-                m.metric("dotbit_http_requests_total", "counter", "resolver HTTP responses, by status",
-                         [({"status": st}, n) for st, n in sorted(stats.items())])
-                m.metric("dotbit_http_cache_hits_total", "counter", "signed HTTP answers served from cache",
-                         [({}, r.http.cache_hits)])
-                m.metric("dotbit_http_cache_misses_total", "counter", "signed HTTP GETs computed (cache misses)",
-                         [({}, r.http.cache_misses)])
+            self._resolver(m, r)
         self._connections(m, r)
         return m.text().encode()
+
+    def _resolver(self, m: "_Writer", r) -> None:
+        """DNS, zone transfer, rate limit, NOTIFY and signed-HTTP counters of the resolver."""
+        resp = r.responder
+        rows = []
+        counts = list(resp.counts)            # a copy: the total and the rows agree
+        for i, n in enumerate(counts):
+            if n:
+                tcp, rc = divmod(i, 17)
+                rows.append(({"transport": "tcp" if tcp else "udp", "rcode": RCODES.get(rc, str(rc))}, n))
+        misses = resp.cache_misses
+        m.metric("dotbit_dns_queries_total", "counter", "DNS queries answered (or dropped), by transport and rcode",
+                 rows)
+        m.metric("dotbit_dns_cache_hits_total", "counter", "DNS answers served from the rendered-answer cache",
+                 [({}, max(0, sum(counts) - misses))])
+        m.metric("dotbit_dns_cache_misses_total", "counter", "DNS answers computed (cache misses)",
+                 [({}, misses)])
+        transfer = r.dns.transfer if r.dns is not None else None
+        if transfer is not None:
+            m.metric("dotbit_dns_zone_transfers_total", "counter",
+                     "zone transfers (AXFR/IXFR) of bit. over TCP, by result",
+                     [({"result": k}, n) for k, n in transfer.results.items()])
+        rl = r.dns_limiter
+        if rl is not None:
+            m.metric("dotbit_dns_rate_limited_total", "counter",
+                     "UDP queries over the per-network rate limit: dropped, or answered TC=1 (slip)",
+                     [({"action": "drop"}, rl.dropped), ({"action": "slip"}, rl.slipped)])
+        nt = getattr(r, "notifier", None)
+        if nt is not None:
+            m.metric("dotbit_dns_notify_total", "counter",
+                     "NOTIFY datagrams sent to secondaries (retries included) and acknowledged",
+                     [({"result": "sent"}, nt.sent), ({"result": "acked"}, nt.acked)])
+        if r.http is not None:
+            stats = r.http.server_statuses()
+            m.metric("dotbit_http_requests_total", "counter", "resolver HTTP responses, by status",
+                     [({"status": st}, n) for st, n in sorted(stats.items())])
+            m.metric("dotbit_http_cache_hits_total", "counter", "signed HTTP answers served from cache",
+                     [({}, r.http.cache_hits)])
+            m.metric("dotbit_http_cache_misses_total", "counter", "signed HTTP GETs computed (cache misses)",
+                     [({}, r.http.cache_misses)])
 
     def _connections(self, m: "_Writer", r) -> None:
         """Per-source connection caps (core/connlimit.py) of each server, and late heads."""
