@@ -102,6 +102,15 @@ def test_reorg_that_makes_a_firstupdate_immature_drops_it(chain, mempool, clock,
     mempool.accept(first)
 
 
+def reorg_from(chain, fork, blocks: int, params, clock) -> None:
+    """A side branch of `blocks` empty blocks (to BOB) from `fork`, fed to `chain`: a reorg."""
+    side = ChainState(MemoryDB(), params, clock=clock)
+    for e in chain.chain[1:fork.height + 1]:
+        side.process_block(chain.get_block(e.hash))
+    for b in mine(side, None, BOB.address, blocks, clock):
+        chain.process_block(b)
+
+
 def test_reorg_back_to_an_unconfirmed_namenew_drops_its_firstupdate(chain, mempool, clock, params, funded):
     alice, _ = funded
     fork = chain.tip
@@ -110,11 +119,7 @@ def test_reorg_back_to_an_unconfirmed_namenew_drops_its_firstupdate(chain, mempo
     mine_to(chain, mempool, clock, 212)
     first = firstupdate(alice, new, NAME, RA, VALUE, REGTEST, 213)
     mempool.accept(first)
-    side = ChainState(MemoryDB(), params, clock=clock)
-    for e in chain.chain[1:fork.height + 1]:
-        side.process_block(chain.get_block(e.hash))
-    for b in mine(side, None, BOB.address, 13, clock):
-        chain.process_block(b)
+    reorg_from(chain, fork, 13, params, clock)
     assert chain.height == 213
     assert new.txid in mempool and first.txid not in mempool
 
@@ -131,11 +136,7 @@ def test_reorg_above_the_namenew_keeps_a_due_firstupdate(chain, mempool, clock, 
     mine_to(chain, mempool, clock, 212)
     first = firstupdate(alice, new, NAME, RA, VALUE, REGTEST, 213)
     mempool.accept(first)
-    side = ChainState(MemoryDB(), params, clock=clock)
-    for e in chain.chain[1:fork.height + 1]:
-        side.process_block(chain.get_block(e.hash))
-    for b in mine(side, None, BOB.address, 8, clock):
-        chain.process_block(b)
+    reorg_from(chain, fork, 8, params, clock)
     assert chain.height == 213 and chain.names.get(NAME) is None
     assert first.txid in mempool
     mine_to(chain, mempool, clock, 214)

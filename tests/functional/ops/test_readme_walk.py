@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 
-from support.harness import ROOT, DevRun, free_port, stop_node
+from support.harness import ROOT, DevRun, free_port, stop_node, stop_process
 from support.resolver import needs_tools
 
 PASSPHRASE = "readme walk passphrase"
@@ -282,9 +282,4 @@ def serve(line: str, cwd: str, env: dict, port: int) -> None:
             assert time.monotonic() < deadline, f"the stub did not answer example.bit A:\n{out}"
             time.sleep(0.2)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
