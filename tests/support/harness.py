@@ -220,13 +220,15 @@ def running(node, setup=None, remove: str | None = None):
         stop_node(node, remove)
 
 
-def stop_node(node, remove: str | None = None) -> None:
-    """Stop a node (kill it if a clean stop fails) and remove `remove` (default: its data dir)."""
+def stop_node(node, remove: str | None = None, keep_data: bool = False) -> None:
+    """Stop a node (kill it if a clean stop fails) and remove `remove` (default: its data dir)
+    unless `keep_data`."""
     try:
         node.stop()
     except Exception:
         node.kill()
-    shutil.rmtree(remove or node.datadir, ignore_errors=True)
+    if not keep_data:
+        shutil.rmtree(remove or node.datadir, ignore_errors=True)
 
 
 def stop_process(proc) -> None:
