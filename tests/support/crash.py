@@ -139,15 +139,16 @@ def wait_until(cond, timeout: float) -> bool:
 
 
 def _into_a_call(rec: Recorder, rng) -> None:
-    """Return while a call is in flight, at a random point of it (at most half a usual call in):
-    retried on the next call if this one ends first, so the kill lands inside the node's work."""
+    """Return while a call is in flight, at a random point of it (at most half the shortest
+    recent call in, so it is almost always still running): retried on the next call if this
+    one ends first, so the kill lands inside the node's work."""
     deadline = time.monotonic() + 10
     while rec.is_alive() and time.monotonic() < deadline:
         if not wait_until(lambda: rec.in_flight or not rec.is_alive(), 1.0) or not rec.in_flight:
             continue
         seq = rec.calls
-        usual = statistics.median(rec.durations[-20:]) if rec.durations else 0.01
-        time.sleep(rng.uniform(0, usual / 2))
+        shortest = min(rec.durations[-20:], default=0.01)
+        time.sleep(rng.uniform(0, shortest / 2))
         if rec.in_flight and rec.calls == seq:
             return
 
