@@ -39,12 +39,17 @@ def read_or_create(path: str, generate: Callable[[], bytes], what: str = "key") 
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_dir(path)
+    return secret
+
+
+def fsync_dir(path: str) -> None:
+    """Sync the directory holding `path`: what makes a rename to `path` survive a power loss."""
     dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
     try:
         os.fsync(dfd)
     finally:
         os.close(dfd)
-    return secret
 
 
 def _tighten(path: str, what: str) -> None:

@@ -1,6 +1,6 @@
 """Files whose loss a crash must not cause are synced to disk, not only renamed into place: the
 wallet file (wallet/storage.py) and the node's own keys (node/secretfile.py: the mining key and
-the resolver key). A rename is durable only once its directory is synced, and the renamed file
+the resolver key; the CA's key and certificate). A rename is durable only once its directory is synced, and the renamed file
 holds its bytes only if it was synced before the rename. The cookie is not among them: the
 node writes a fresh one at every start, so a cookie lost to a crash costs nothing.
 
@@ -13,6 +13,7 @@ import stat
 
 import pytest
 
+from node.resolver.ca.authority import init_ca
 from node.resolver.identity import load_or_create
 from node.secretfile import read_or_create
 from node.service import load_mining_key
@@ -72,3 +73,12 @@ def test_node_key_files_are_synced_on_creation(tmp_path, syscalls):
     syscalls.clear()
     assert read_or_create(str(datadir / "mining_key"), lambda: b"\x09" * 32) == secret    # read, not rewritten
     assert not syscalls
+
+
+def test_ca_key_and_certificate_are_synced_on_init(tmp_path, syscalls):
+    ca = tmp_path / "ca"
+    init_ca(str(ca), "ca passphrase", "regtest", 1_800_000_000)
+    files = sorted(os.listdir(ca))
+    assert len(files) == 2, files
+    for name in files:
+        assert_durable(syscalls, str(ca / name))
