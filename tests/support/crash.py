@@ -140,15 +140,17 @@ def wait_until(cond, timeout: float) -> bool:
 
 def _into_a_call(rec: Recorder, rng) -> None:
     """Return while a call is in flight, at a random point of it (at most half the shortest
-    recent call in, so it is almost always still running): retried on the next call if this
-    one ends first, so the kill lands inside the node's work."""
+    recent call in, so it is almost always still running). If that call ends first (a loaded
+    machine), the next one is taken at once, so the kill lands inside the node's work."""
     deadline = time.monotonic() + 10
+    first = True
     while rec.is_alive() and time.monotonic() < deadline:
         if not wait_until(lambda: rec.in_flight or not rec.is_alive(), 1.0) or not rec.in_flight:
             continue
         seq = rec.calls
-        shortest = min(rec.durations[-20:], default=0.01)
-        time.sleep(rng.uniform(0, shortest / 2))
+        if first:
+            time.sleep(rng.uniform(0, min(rec.durations[-20:], default=0.01) / 2))
+            first = False
         if rec.in_flight and rec.calls == seq:
             return
 

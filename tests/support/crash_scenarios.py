@@ -98,7 +98,7 @@ class Sync(Scenario):
 
 
 class Reorg(Scenario):
-    """The node mines 1-6 blocks of its own; a second node (never connected to it) builds a
+    """The node mines 2-6 blocks of its own; a second node (never connected to it) builds a
     branch from their last common block that is 1-3 blocks longer, and its blocks are fed to
     the node with submitblock while the kill comes. The blocks acknowledged before the kill
     must all be stored, and the highest of them (first acknowledged on a tie: first seen
@@ -120,7 +120,7 @@ class Reorg(Scenario):
 
     def trial(self, t: Trial) -> None:
         rng = self.rng
-        own = self.node.call("generate", rng.randint(1, 6))
+        own = self.node.call("generate", rng.randint(2, 6))
         fork = self._fork_height()
         need = self.node.call("getblockcount") + rng.randint(1, 3) - self.other.call("getblockcount")
         if need > 0:
@@ -140,8 +140,9 @@ class Reorg(Scenario):
                 raise AssertionError(f"submitblock refused a valid block: {r}")
             return [h]
         # Killed inside the submitblock of a branch block after the first, so part of the
-        # branch is in (the branch is at least 2 blocks: it outgrows 1 or more of the node's).
-        k = rng.randint(1, max(1, len(raws) - 1))
+        # branch is in. The branch outgrows 2 or more of the node's blocks, so it has 3 or more
+        # and at least two calls follow the k-th: one to aim at, one if that ends first.
+        k = rng.randint(1, max(1, len(raws) - 2))
         killed = kill_during(self.node, step, 0, started=lambda rec: len(rec.acked) >= k, mid_call=True, rng=rng)
         record(t, killed)
         acked = killed.acked
