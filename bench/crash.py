@@ -16,7 +16,9 @@ was fed) on the main chain; and the tip's name_root equals the root of the tree 
 node's own name records (each also checked against that root with its proof). After each wallet kill: the
 file opens with the passphrase, holds the same seed and no fewer keys, every name_new the node
 has seen is a pending registration in the file, and that registration then completes.
-Prints per-scenario trials, failures and the median restart time; exits 1 on any failure.
+Every kill must land inside its scenario's work (tests/support/crash.py says how each knows).
+Prints per-scenario trials, failures, kills outside work and the median restart time; exits 1
+on any failure or kill outside work.
 The seed is printed; the same seed gives the same kill delays and operation choices.
 """
 from __future__ import annotations
@@ -71,8 +73,10 @@ def main() -> int:
             figure(f"{name}_restart_s", round(statistics.median(restarts), 2), "s",
                    f"median restart after SIGKILL: {name}")
     failures = sum(not t.ok for t in results)
-    print(f"crash: {len(results)} trials, {failures} failures, {time.perf_counter() - t0:.0f} s (seed {seed})")
-    return 1 if failures else 0
+    outside = sum(not t.in_work for t in results)
+    print(f"crash: {len(results)} trials, {failures} failures, {outside} kills outside work, "
+          f"{time.perf_counter() - t0:.0f} s (seed {seed})")
+    return 1 if failures or outside else 0
 
 
 if __name__ == "__main__":

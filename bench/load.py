@@ -46,7 +46,7 @@ from core.params import REGTEST  # noqa: E402
 from wallet.nodeclient import NodeError, OperatorClient  # noqa: E402
 from figures import figure  # noqa: E402
 from load_probes import POLL, Querier, Watcher, rss_kib  # noqa: E402
-from support.harness import NodeProcess, free_port  # noqa: E402
+from support.harness import NodeProcess  # noqa: E402
 
 P = REGTEST
 FEE = 20_000                   # far above the 1 unit/byte relay minimum for these sizes
@@ -203,25 +203,20 @@ class Load:
 
 # --- the run -------------------------------------------------------------------------------------
 
-def start_network(work: str, n: int, mine_interval: float, miner_key: Key) -> list[NodeProcess]:
-    nodes = []
+def start_network(work: str, n: int, mine_interval: float, miner_key: Key, nodes: list) -> None:
+    """Appends each node to `nodes` as it is started, so the caller stops every started one
+    when a later one fails. Node i dials i-1 and i-2 at the ports they did start on."""
     for i in range(n):
         extra = []
         if i == 0:
             extra += ["--mine", "--mine-interval", str(mine_interval), "--mine-address", miner_key.text]
-        if i >= n - 2 and i > 0:
-            extra += ["--dns-port", str(free_port()), "--http-port", str(free_port())]
-        nodes.append(NodeProcess(os.path.join(work, f"node{i}"), *extra))
-    for i, node in enumerate(nodes):
-        for j in (i - 1, i - 2):
-            if j >= 0:
-                node.extra += ["--connect", nodes[j].p2p_addr]
-        for k, a in enumerate(node.extra):
-            if a in ("--dns-port", "--http-port"):
-                setattr(node, a[2:].replace("-", "_"), int(node.extra[k + 1]))
-    for node in nodes:
-        node.start(60)
-    return nodes
+        extra += [a for j in (i - 1, i - 2) if j >= 0 for a in ("--connect", nodes[j].p2p_addr)]
+        node = NodeProcess(os.path.join(work, f"node{i}"), *extra, resolver=i >= n - 2 and i > 0)
+        try:
+            node.start(60)
+        finally:
+            if node.proc is not None:
+                nodes.append(node)     # stopped by the caller, whether it came up or not
 
 
 def wait_for(fn, timeout: float, what: str) -> None:
@@ -265,8 +260,8 @@ def run(args) -> dict:
     load = None
     try:
         t_setup = time.monotonic()
-        nodes = start_network(work, args.nodes, args.mine_interval, miner_key)
-        resolvers = [n for n in nodes if hasattr(n, "dns_port")]
+        start_network(work, args.nodes, args.mine_interval, miner_key, nodes)
+        resolvers = [n for n in nodes if "dns_port" in n.ports]
         wait_for(lambda: all(len(n.call("getpeerinfo")) >= 1 for n in nodes), 30, "peers to connect")
         watchers = [Watcher(n, i) for i, n in enumerate(nodes)]
         for w in watchers:

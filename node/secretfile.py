@@ -1,5 +1,9 @@
 """A 32-byte secret kept in a file of its own (the mining key, the resolver key): hex text,
-mode 0600, created atomically on first use so a crash never leaves a half-written key."""
+mode 0600, created atomically on first use so a crash never leaves a half-written key.
+
+Durable too: the temp file is fsynced before the rename and the directory after it. Without
+the second sync a power loss can forget the rename, and a node that already mined to the key
+(or published the resolver key) would come back with a new one."""
 from __future__ import annotations
 
 import logging
@@ -35,7 +39,17 @@ def read_or_create(path: str, generate: Callable[[], bytes], what: str = "key") 
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_dir(path)
     return secret
+
+
+def fsync_dir(path: str) -> None:
+    """Sync the directory holding `path`: what makes a rename to `path` survive a power loss."""
+    dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
 
 
 def _tighten(path: str, what: str) -> None:

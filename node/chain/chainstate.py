@@ -62,6 +62,11 @@ class ChainState:
             self._store_block(genesis, new_entry(genesis.header, genesis.hash, None))
         if not self.chain:
             self._activate(self.entries[genesis.hash])
+        else:
+            # A block is stored and connected in two batches: one stored when the process died
+            # is connected now, else the node would answer "duplicate" to it for ever (and a
+            # miner rebuilding the same block would stall).
+            self._activate_best()
 
     def _load_index(self) -> None:
         for height, h, header, work, status in self.store.header_rows():

@@ -1,6 +1,12 @@
 """The crash-consistency engine bench/crash.py and tests/functional/chain/test_feature_crash.py
-share: a Trial's record, a recorder of acknowledged work while a node is killed, the checks that
-must hold after a restart, and the run over the scenarios (support/crash_scenarios.py)."""
+share: a Trial's record, the Scenario base, a recorder of acknowledged work while a node is
+killed, the checks that must hold after a restart, and the run over the scenarios
+(support/crash_scenarios.py, support/crash_wallet.py).
+
+A kill only tests something if it interrupts work: a node killed before its sync began, or a
+wallet killed before it opened its file, proves nothing. So each kill's clock starts when the
+scenario has seen its work begin (kill_during's `started`), and each trial records in
+`in_work` whether the kill landed inside it; the test fails on any trial where it did not."""
 from __future__ import annotations
 
 import os
@@ -24,20 +30,58 @@ class Trial:
     problems: list[str] = field(default_factory=list)
     restart_s: float | None = None
     acked: int = 0
-    killed_at: float = 0.0
+    killed_at: float = 0.0         # seconds from the moment the work was seen to begin
     seconds: float = 0.0
     note: str = ""                 # what the kill interrupted, where the scenario can tell
+    in_work: bool = False          # the kill landed inside the scenario's work (module doc)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
+class Scenario:
+    """Owns its processes and data dirs; `trial(t)` kills something and fills in `t`."""
+    nodes: tuple[str, ...] = ("node",)
+
+    def __init__(self, workdir: str, rng, small: bool = False):
+        self.workdir = workdir
+        self.rng = rng
+        self.small = small
+        os.makedirs(workdir, exist_ok=True)
+        try:
+            self.setup()
+        except BaseException:
+            self.close()              # nodes started before the failure must not outlive it
+            raise
+
+    def setup(self) -> None:
+        raise NotImplementedError
+
+    def recover(self) -> None:
+        """After a trial that broke half-way: every node of the scenario running again."""
+        for attr in self.nodes:
+            n = getattr(self, attr, None)
+            if n is not None and (n.proc is None or n.proc.poll() is not None):
+                setattr(self, attr, NodeProcess(n.datadir, *n.extra).start(timeout=120))
+
+    def close(self) -> None:
+        for attr in self.nodes:
+            n = getattr(self, attr, None)
+            if n is None:
+                continue
+            try:
+                n.stop()
+            except Exception:  # noqa: BLE001 - already dead or stuck: make sure it is gone
+                n.kill()
+
+
 # --- acknowledged work, recorded by a thread while the main thread picks the moment to kill ----------
 
 class Recorder(threading.Thread):
-    """Runs `step(client)` in a loop against a node until the node dies; each step returns
-    what it got acknowledged (block hashes), appended to `acked` only once the reply is in."""
+    """Runs `step(recorder)` in a loop against a node until the node dies; the step makes its
+    RPC calls through `recorder.call`, which tracks whether one is in flight, and returns what
+    it got acknowledged (block hashes), appended to `acked` only once the reply is in."""
 
     def __init__(self, node: NodeProcess, step):
         super().__init__(daemon=True)
@@ -47,31 +91,86 @@ class Recorder(threading.Thread):
         self.acked: list[str] = []
         self.error: BaseException | None = None
         self.stop_flag = threading.Event()
+        self.calls = 0                 # RPC calls begun
+        self.in_flight = False
+        self.durations: list[float] = []
+        self.interrupted = False       # the kill cut a call in flight
+
+    def call(self, method: str, *params):
+        self.calls += 1
+        self.in_flight, t0 = True, time.perf_counter()
+        result = self.client.call(method, *params)
+        self.durations.append(time.perf_counter() - t0)
+        self.in_flight = False
+        return result
 
     def run(self) -> None:
         try:
             while not self.stop_flag.is_set():
-                got = self.step(self.client)
+                got = self.step(self)
                 self.acked.extend(got or ())
         except NodeError as e:
             if e.code is not None:    # the node answered with an error: a driver problem, not the kill
                 self.error = e
-            # else the node was killed mid-call: that call was not acknowledged
+            else:                     # the node was killed mid-call: that call was not acknowledged
+                self.interrupted = self.in_flight
         except BaseException as e:    # noqa: BLE001 - reported as a trial problem
             self.error = e
         finally:
             self.client.close()
 
 
-def kill_during(node: NodeProcess, step, delay: float) -> tuple[list[str], BaseException | None]:
-    """Start `step` looping, SIGKILL the node after `delay` seconds, return what was acknowledged."""
+@dataclass
+class Killed:
+    acked: list[str]
+    error: BaseException | None
+    began: bool                        # `started` held before the kill
+    interrupted: bool                  # the kill cut an RPC call in flight
+    after: float                       # seconds from `started` to the kill
+
+
+def wait_until(cond, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def _into_a_call(rec: Recorder, rng) -> None:
+    """Return while a call is in flight, at a random point of it (at most half the shortest
+    recent call in, so it is almost always still running). If that call ends first (a loaded
+    machine), the next one is taken at once, so the kill lands inside the node's work."""
+    deadline = time.monotonic() + 10
+    first = True
+    while rec.is_alive() and time.monotonic() < deadline:
+        if not wait_until(lambda: rec.in_flight or not rec.is_alive(), 1.0) or not rec.in_flight:
+            continue
+        seq = rec.calls
+        if first:
+            time.sleep(rng.uniform(0, min(rec.durations[-20:], default=0.01) / 2))
+            first = False
+        if rec.in_flight and rec.calls == seq:
+            return
+
+
+def kill_during(node: NodeProcess, step, delay: float, started=lambda rec: True, mid_call: bool = False,
+                rng=random) -> Killed:
+    """Start `step` looping; once `started(recorder)` holds, wait `delay` seconds (with
+    `mid_call`, then on into an RPC call in flight) and SIGKILL the node."""
     rec = Recorder(node, step)
     rec.start()
+    began = wait_until(lambda: started(rec) or not rec.is_alive(), 60) and started(rec)
+    t0 = time.perf_counter()
     time.sleep(delay)
+    if mid_call:
+        _into_a_call(rec, rng)
     node.kill()
+    after = time.perf_counter() - t0
     rec.stop_flag.set()
     rec.join(30)
-    return list(rec.acked), rec.error
+    return Killed(list(rec.acked), rec.error, began, rec.interrupted, after)
 
 
 # --- what must hold after a restart ---------------------------------------------------------------------
@@ -183,7 +282,8 @@ def run(trials: int, seed: int, scenarios: list[str], workdir: str, log=print, s
             results.append(t)
             status = "ok" if t.ok else "FAIL: " + "; ".join(t.problems)[:600]
             restart_text = f"{t.restart_s:.2f}" if t.restart_s is not None else "-"
-            log(f"  trial {i + 1:3d} {name:7s} kill after {t.killed_at:.2f} s, {t.acked:3d} acknowledged, "
+            where = "inside work" if t.in_work else "OUTSIDE work"
+            log(f"  trial {i + 1:3d} {name:7s} kill {where} {t.killed_at:.2f} s in, {t.acked:3d} acknowledged, "
                 f"restart {restart_text} s, trial {t.seconds:.1f} s{', ' + t.note if t.note else ''}: {status}")
     finally:
         for s in active.values():
@@ -198,5 +298,6 @@ def summary(results: list[Trial]) -> list[str]:
         restarts = [t.restart_s for t in ts if t.restart_s is not None]
         med = f"{statistics.median(restarts):.2f} s" if restarts else "-"
         lines.append(f"{name:8s} trials {len(ts):3d}  failures {sum(not t.ok for t in ts):2d}  "
+                     f"kills outside work {sum(not t.in_work for t in ts):2d}  "
                      f"acknowledged {sum(t.acked for t in ts):5d}  median restart {med}")
     return lines

@@ -13,7 +13,7 @@ import tempfile
 
 from support.chain import Key
 from support.name_txs import Funds, firstupdate, name_new, update
-from support.harness import NodeProcess, free_port, running
+from support.harness import NodeProcess, running
 from core.params import REGTEST
 
 OWNER = Key.from_seed(61)
@@ -54,9 +54,7 @@ class ResolverNode(NodeProcess):
     """A regtest node process with DNS and HTTP enabled on free ports."""
 
     def __init__(self, datadir: str, *extra: str):
-        self.dns_port = free_port()
-        self.http_port = free_port()
-        super().__init__(datadir, "--dns-port", str(self.dns_port), "--http-port", str(self.http_port), *extra)
+        super().__init__(datadir, *extra, resolver=True)
         self.funds: Funds | None = None
         self.coins: dict[bytes, tuple] = {}     # name -> (tx, vout) of its current coin
 

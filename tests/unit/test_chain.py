@@ -7,6 +7,7 @@ import pytest
 
 from support.chain import COIN, Key, make_block, mine, spend
 from node.chain import layout as L
+from node.chain.blockindex import new_entry
 from node.chain.chainstate import ChainState
 from core.errors import StoreError, ValidationError
 from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
@@ -174,3 +175,16 @@ def test_decode_rejects_trailing_and_oversize():
         Tx.from_bytes(tx.to_bytes() + b"\x00")
     with pytest.raises(DecodeError):
         Tx.from_bytes(b"\x91" + b"\xc4\xff\xff" + bytes(1) * 200_000)
+
+
+
+def test_block_stored_but_not_connected_is_connected_on_reopen(chain, mempool, db, params, clock):
+    """Killed between a block's store and its connect (two batches): the next start connects it
+    (else it stays "duplicate" for ever, and a miner rebuilding it stalls)."""
+    mine(chain, mempool, ALICE.address, 2, clock)
+    clock.now += 600
+    block = make_block(chain, mempool, ALICE.address, clock)
+    chain._store_block(block, new_entry(block.header, block.hash, chain.tip))    # the kill comes here
+    reopened = ChainState(db, params, clock=clock)
+    assert reopened.tip.hash == block.hash and reopened.height == 3
+    assert projection(db) == replay(reopened)

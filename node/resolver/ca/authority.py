@@ -22,6 +22,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.ca_evidence import owner_extension
 from node.resolver.ca.keyfile import encrypt_pem
+from node.secretfile import fsync_dir
 
 KEY_FILE = "ca_key.pem"
 CERT_FILE = "ca_cert.pem"
@@ -56,6 +57,7 @@ def _write(path: str, data: bytes, mode: int) -> None:
         os.fsync(f.fileno())
     os.chmod(tmp, mode)
     os.replace(tmp, path)
+    fsync_dir(path)                 # the CA key cannot be re-made: the rename must stick
 
 
 def init_ca(directory: str, passphrase: str, network: str, now: float) -> "Authority":
