@@ -7,6 +7,7 @@ handlers; this half never looks at a message body.
 """
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import os
@@ -50,7 +51,7 @@ def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class Connections:
+class Connections(abc.ABC):
     def __init__(self, datadir: str, config: P2PConfig):
         self.config = config
         self.peers: dict[int, Peer] = {}
@@ -68,9 +69,9 @@ class Connections:
         per_host = config.max_inbound_per_host or max(1, config.maxpeers // 2)
         self.inbound_limiter = SourceLimiter(config.maxpeers, per_host, per_host * 2)
 
+    @abc.abstractmethod
     def _add_peer(self, peer: Peer) -> None:
         """Start a new connection (Network greets it with its version)."""
-        raise NotImplementedError
 
     def ready_peers(self) -> list[Peer]:
         return [p for p in self.peers.values() if p.ready]
