@@ -51,7 +51,9 @@ def as_text(v: Verified, shown: str, tip) -> str:
              f";; status: {v.status}, answered at height {v.height} block {v.block_hash.hex()}"]
     if v.trust == "dane":
         lines = [f";; dotbit-resolve {v.fqdn} {shown}", f";; status: {v.status}, outside bit.: from the resolver's "
-                 f"DANE zones, trust {v.alt_trust}", f";; checked: {v.alt_detail}"]
+                 f"DANE zones, trust {v.alt_trust}",
+                 # an absence carries no evidence: say so, never "checked"
+                 (";; NOT checked: " if v.alt_trust == "resolver-says-absent" else ";; checked: ") + v.alt_detail]
         return "\n".join(lines + [f"{r.owner}\tIN\t{r.rtype}\t{r.rdata}" for r in v.records])
     if v.trust == "pinned":
         lines.append(";; TRUST: pinned resolver key only -- name proofs NOT checked (DNSNMC-style)")

@@ -119,6 +119,7 @@ def test_without_an_anchor_covering_the_name_it_is_refused(cli):
         r = cli("nothing.example.com", "A", anchors=anchors)
         assert r.returncode == 1 and "resolver-says-absent" in r.stdout
         assert "give --dane-anchors" not in r.stdout and "no NSEC proof" in r.stdout
+        assert ";; NOT checked: no NSEC proof" in r.stdout and ";; checked:" not in r.stdout
 
 
 # --- lies ---------------------------------------------------------------------------------------
