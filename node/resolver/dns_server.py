@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import struct
 
 from core.connlimit import ConnCaps
-from light.dnstcp import TCP_IDLE, serve_dns_tcp
+from light.dnstcp import serve_dns_tcp
 from node.resolver.ratelimit import SLIP, truncated_reply
 
 log = logging.getLogger("dotbit.resolver.dns")
