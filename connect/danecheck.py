@@ -97,7 +97,7 @@ def check_chain(chain_der: list[bytes], rdatas: list[str], host: str, now: float
                 try:
                     return _ta_path(row, anchor, chain, host, now)
                 except CheckFailed as e:
-                    why = f" ({e})"
+                    why = f" ({e.detail})"
     raise CheckFailed("tls", f"no TLSA row matches the server certificate{why}")
 
 

@@ -14,7 +14,7 @@ class CheckFailed(Exception):
 
     def __init__(self, check: str, message: str):
         super().__init__(f"{check}: {message}")
-        self.check = check
+        self.check, self.detail = check, message
 
 
 class UsageError(Exception):
