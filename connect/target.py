@@ -47,9 +47,11 @@ def parse_target(text: str) -> Target:
         text = "https://" + text
     try:
         parts = urlsplit(text)
-        port = parts.port or 443
+        port = 443 if parts.port is None else parts.port     # not `or`: port 0 must be refused
     except ValueError as e:
         raise UsageError(f"{text!r:.80}: {e}") from None
+    if port == 0:
+        raise UsageError(f"{text!r:.80}: port 0")
     if parts.scheme != "https":
         raise UsageError(f"{text!r:.80}: only https:// URLs (the certificate is what the chain vouches for)")
     if parts.username is not None or parts.password is not None:
