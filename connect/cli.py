@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--light-dir", help="header store (default ~/.local/share/dotbit/NETWORK/light)")
     p.add_argument("--peer", action="append", metavar="HOST:PORT", help="full node to sync headers from (repeatable)")
     p.add_argument("--headers-from", action="append", help="another header source URL (repeatable)")
+    p.add_argument("--ca-cert", action="append", help="PEM certificate of a .bit CA whose TLSA records are "
+                                                      "accepted for names without their own (repeatable)")
     p.add_argument("--max-tip-age", help="refuse answers while our best header is older than this many seconds")
     return p
 
@@ -82,6 +84,7 @@ def settings(argv) -> argparse.Namespace:
     if not 0 < args.max_connections <= 1024 or args.max_bytes <= 0 or not 0 < args.timeout <= 300:
         raise UsageError("--max-connections 1..1024, --max-bytes > 0, --timeout 0..300 seconds")
     args.peers = [_peer(p) for p in args.peer or ()]
+    args.ca_certs = [_ca_cert(path) for path in args.ca_cert or ()]
     try:
         args.max_tip_age = TIP_AGE_BLOCKS * args.params.spacing if args.max_tip_age is None \
             else float(args.max_tip_age)
@@ -95,6 +98,15 @@ def _peer(text: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"peer {text!r:.80}: expected HOST:PORT")
     return host.strip("[]"), int(port)
+
+
+def _ca_cert(path: str):
+    from cryptography import x509
+    try:
+        with open(path, "rb") as f:
+            return x509.load_pem_x509_certificate(f.read())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read CA certificate {path}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def say(line: str) -> None:
@@ -128,7 +140,8 @@ def _fail(line: str) -> int:
 def _client(args):
     from light.client import LightClient
     return LightClient(args.params, args.light_dir, args.resolver, args.pin,
-                       header_urls=tuple(args.headers_from or ()), peers=args.peers, max_tip_age=args.max_tip_age)
+                       header_urls=tuple(args.headers_from or ()), peers=args.peers, max_tip_age=args.max_tip_age,
+                       ca_certs=args.ca_certs)
 
 
 async def _fetch(args) -> int:

@@ -11,20 +11,12 @@ import select
 import signal
 import socket
 import subprocess
-import sys
 
 import pytest
 
 from support import tls_server as T
+from support.connect import CONNECT, connect, refused
 from support.harness import free_port
-
-CONNECT = os.path.join(os.path.dirname(sys.executable), "dotbit-connect")
-
-
-def connect(url: str, *args: str, resolver: str, pin: str, ldir: str) -> subprocess.CompletedProcess:
-    cmd = [CONNECT, "--network", "regtest", "--resolver", resolver, "--pin", pin, "--light-dir", ldir,
-           "--config", os.devnull, *args, url]
-    return subprocess.run(cmd, capture_output=True, timeout=120)
 
 
 @pytest.fixture
@@ -32,19 +24,10 @@ def run(node, key, ldir, servers, proxy):
     proxy.lie = None
 
     def go(url, *args, via_proxy=False):
-        return connect(url, *args, resolver=proxy.url if via_proxy else f"http://127.0.0.1:{node.http_port}",
+        return connect(*args, url, resolver=proxy.url if via_proxy else f"http://127.0.0.1:{node.http_port}",
                        pin=key.fingerprint, ldir=ldir)
     yield go
     proxy.lie = None
-
-
-def refused(r, check: str, words: str = "") -> None:
-    """Exit 2, nothing on stdout, and the last stderr line names the check."""
-    err = r.stderr.decode()
-    last = err.strip().splitlines()[-1]
-    assert r.returncode == 2 and r.stdout == b"", err
-    assert last.startswith(f"dotbit-connect: {check}:") and words in last, err
-    assert not any(line.startswith(";; checked: tls") for line in err.splitlines()) or check != "tls", err
 
 
 @pytest.mark.parametrize("host, port, label, usage", [
