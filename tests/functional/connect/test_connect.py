@@ -95,11 +95,11 @@ def test_a_lying_resolver_means_no_connection(run, world, proxy):
     assert run(f"https://ee311.bit:{world.ee_port}/", via_proxy=True).returncode == 0
 
 
-def _forwarder(node, key, ldir, target: str):
+def _forwarder(node, key, ldir, target: str, *flags: str):
     port = free_port()
     cmd = [CONNECT, "--network", "regtest", "--resolver", f"http://127.0.0.1:{node.http_port}",
            "--pin", key.fingerprint, "--light-dir", ldir, "--config", os.devnull,
-           "--listen", f"127.0.0.1:{port}", target]
+           "--listen", f"127.0.0.1:{port}", *flags, target]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ready, _, _ = select.select([proc.stdout], [], [], 60)
     assert ready and "forwarding" in proc.stdout.readline(), "the forwarder did not start"
@@ -116,13 +116,27 @@ def _stop(proc) -> str:
     return proc.stderr.read()
 
 
-def _get(port: int, host: str) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+def _get(port: int, host: str, s: socket.socket | None = None) -> bytes:
+    with s or socket.create_connection(("127.0.0.1", port), timeout=30) as s:
         s.sendall(f"GET /fwd HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := s.recv(65536):
             data += chunk
     return data
+
+
+def test_forward_mode_bounds_its_connections(node, key, ldir, servers, world):
+    port, proc = _forwarder(node, key, ldir, f"ee311.bit:{world.ee_port}", "--max-connections", "1")
+    try:
+        first = socket.create_connection(("127.0.0.1", port), timeout=30)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as second:
+            assert second.recv(100) == b""               # closed at once: the one slot is taken
+        data = _get(port, "ee311.bit", first)           # the first is relayed all the same
+        again = _get(port, "ee311.bit")                 # and its slot is free again
+    finally:
+        err = _stop(proc)
+    assert data.endswith(b"hello from ee for ee311.bit /fwd\n") and again.endswith(b"/fwd\n"), (data, again, err)
+    assert "over --max-connections (1)" in err, err
 
 
 def test_forward_mode_relays_over_the_checked_connection(node, key, ldir, servers, world):
