@@ -144,12 +144,19 @@ def _client(args):
                        ca_certs=args.ca_certs)
 
 
+def _notes(client) -> None:
+    """Header sources that fed a lower-work chain or failed: said, not fatal (as dotbit-resolve)."""
+    for line in client.notes:
+        print(f"dotbit-connect: note: {line}", file=sys.stderr, flush=True)
+
+
 async def _fetch(args) -> int:
     from connect.fetch import fetch
     from connect.lookup import lookup
     from connect.tls import connect_blocking
     async with _client(args) as client:
         found = await lookup(client, args.target, True, say)
+        _notes(client)
     # Blocking from here: one connection, and http.client reads chunked and sized bodies.
     sock = connect_blocking(args.target, found, args.timeout, say)
     head, body = fetch(sock, args.target, args.max_bytes)
@@ -167,6 +174,7 @@ async def _forward(args) -> int:
     from connect.lookup import lookup
     async with _client(args) as client:
         await lookup(client, args.target, True, say)      # refuse to start for a name we cannot check
+        _notes(client)
         fwd = Forwarder(client, args.target, args.max_connections, args.timeout, say)
         port = await fwd.start(*args.listen_at)
         print(f"dotbit-connect: forwarding {args.listen_at[0]}:{port} -> {args.target.authority} "

@@ -12,11 +12,13 @@ import signal
 import socket
 import subprocess
 
+import msgpack
 import pytest
 
 from support import tls_server as T
 from support.connect import CONNECT, connect, refused
 from support.harness import free_port
+from core.names.rules import NameRecord
 
 
 @pytest.fixture
@@ -85,14 +87,27 @@ def _address_lie(body):
     return body
 
 
-def test_a_lying_resolver_means_no_connection(run, world, proxy):
-    url = f"https://wrong.bit:{world.ee_port}/"
-    proxy.lie = _tlsa_lie(world)
-    refused(run(url, via_proxy=True), "resolve", "TLSA")
-    proxy.lie = _address_lie
-    refused(run(f"https://ee311.bit:{world.ee_port}/", via_proxy=True), "resolve", "records")
+def _proof_lie(body):
+    """The A answer's record swapped inside its proof, pointing the name elsewhere."""
+    if body["question"]["type"] == "A" and body.get("proofs"):
+        p = body["proofs"][0]
+        rec = NameRecord.from_obj(msgpack.unpackb(p["record"]))
+        p["record"] = NameRecord(rec.name, b'{"ip":["127.0.0.2"]}', rec.address, rec.height, rec.txid,
+                                 rec.vout).to_bytes()
+    return body
+
+
+@pytest.mark.parametrize("host, lie, words", [
+    ("wrong.bit", "tlsa", "TLSA: records:"),        # claims the key the server we reach has
+    ("ee311.bit", "address", "A: records:"),
+    ("ee311.bit", "proof", "A: proof:"),
+])
+def test_a_lying_resolver_means_no_connection(run, world, proxy, host, lie, words):
+    url = f"https://{host}:{world.ee_port}/"
+    proxy.lie = {"tlsa": _tlsa_lie(world), "address": _address_lie, "proof": _proof_lie}[lie]
+    refused(run(url, via_proxy=True), "resolve", words)
     proxy.lie = None
-    assert run(f"https://ee311.bit:{world.ee_port}/", via_proxy=True).returncode == 0
+    assert (run(url, via_proxy=True).returncode == 0) == (host == "ee311.bit")
 
 
 def _forwarder(node, key, ldir, target: str, *flags: str):
