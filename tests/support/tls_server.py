@@ -83,6 +83,7 @@ def tls_value(port: int, *rows: list, ip: str = "127.0.0.1") -> dict:
 
 class _Hello(BaseHTTPRequestHandler):
     def do_GET(self):
+        self.server.seen.append(self.headers.get("Host"))
         body = f"hello from {self.server.label} for {self.headers.get('Host')} {self.path}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
@@ -109,8 +110,13 @@ class HTTPSServer:
         ctx.load_cert_chain(certfile, keyfile)
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _Hello)
         self.httpd.label = label
+        self.httpd.seen = []          # Host headers of the requests that reached us
         self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def seen(self) -> list:
+        return self.httpd.seen
 
     def __enter__(self):
         self.thread.start()

@@ -48,9 +48,10 @@ def node(world):
 
 @pytest.fixture(scope="module")
 def servers(world):
-    with T.HTTPSServer(world.ee_port, world.ee_key, world.ee_cert, label="ee"), \
-            T.HTTPSServer(world.ta_port, world.ta_key, world.ta_cert, world.ca_cert, label="ta"):
-        yield
+    """{"ee": server, "ta": server}."""
+    with T.HTTPSServer(world.ee_port, world.ee_key, world.ee_cert, label="ee") as ee, \
+            T.HTTPSServer(world.ta_port, world.ta_key, world.ta_cert, world.ca_cert, label="ta") as ta:
+        yield {"ee": ee, "ta": ta}
 
 
 @pytest.fixture(scope="module")

@@ -57,16 +57,18 @@ def test_a_matching_certificate_is_accepted(run, world, host, port, label, usage
     ("pkix.bit", "ee", "tls", "no usable TLSA row"),
     ("absent.bit", "ee", "resolve", "does not exist"),
 ])
-def test_no_matching_row_means_no_connection(run, world, host, port, check, words):
+def test_no_matching_row_means_no_connection(run, world, servers, host, port, check, words):
     p = world.ee_port if port == "ee" else world.ta_port
     refused(run(f"https://{host}:{p}/"), check, words)
+    assert not any(h.startswith(host) for h in servers[port].seen), "a request was sent before the check"
 
 
-def test_a_rotated_key_leaves_the_old_certificate_refused(run, world, node):
+def test_a_rotated_key_leaves_the_old_certificate_refused(run, world, node, servers):
     url = f"https://rotated.bit:{world.ee_port}/"
     assert run(url).returncode == 0
     node.update(b"d/rotated", T.tls_value(world.ee_port, [3, 1, 1, T.spki_sha256(world.other_cert)]))
     refused(run(url), "tls", "no TLSA row matches")
+    assert servers["ee"].seen.count(f"rotated.bit:{world.ee_port}") == 1, servers["ee"].seen
 
 
 def _tlsa_lie(world):
