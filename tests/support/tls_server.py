@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import hashlib
 import os
+import shutil
 import ssl
 import tempfile
 import threading
@@ -126,3 +127,4 @@ class HTTPSServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
