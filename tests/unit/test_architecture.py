@@ -3,6 +3,8 @@
 
 - core/ imports nothing else of the project (it is what every party agrees on);
 - light/, wallet/ and p2p/ import only core/ and their own package;
+- connect/ (tools that connect with what names publish) imports only core/, light/ and
+  itself, and nothing else of the project imports it;
 - only storage code knows the LevelDB key table (node/chain/layout.py);
 - no two modules import each other (a lazy import inside a function counts too: it hides
   the cycle, it does not remove it).
@@ -18,8 +20,11 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PACKAGES = ("core", "light", "wallet", "p2p", "node")
-ONLY = {"core": {"core"}, "light": {"core", "light"}, "wallet": {"core", "wallet"}, "p2p": {"core", "p2p"}}
+PACKAGES = ("core", "light", "wallet", "p2p", "node", "connect")
+ONLY = {"core": {"core"}, "light": {"core", "light"}, "wallet": {"core", "wallet"}, "p2p": {"core", "p2p"},
+        "connect": {"core", "light", "connect"}}
+# Programs at the edge: they use the rest, nothing of the rest may depend on them.
+LEAVES = ("connect",)
 KEY_TABLE = "node.chain.layout"
 # The chain store and the stores/projections that write their own keys into a block's batch
 # (or keep their own records): the only code that may read or build LevelDB keys.
@@ -69,6 +74,8 @@ def violations(root: str) -> list[str]:
             if allowed is not None and dep.split(".")[0] not in allowed:
                 bad.append(f"{name} imports {dep}: {name.split('.')[0]}/ may import only "
                            + " and ".join(sorted(allowed)))
+            if dep.split(".")[0] in LEAVES and name.split(".")[0] != dep.split(".")[0]:
+                bad.append(f"{name} imports {dep}: nothing imports {dep.split('.')[0]}/")
             if dep == KEY_TABLE and not name.startswith(KEY_OWNERS):
                 bad.append(f"{name} imports the key table {KEY_TABLE}: only storage code may")
             if dep < name and name in graph.get(dep, ()):
@@ -106,6 +113,12 @@ BASE = {"core/primitives.py": "", "node/chain/layout.py": "", "node/chain/storag
      "wallet.cli imports node.config: wallet/ may import only core and wallet"),
     ({"p2p/sync.py": "from ..node.chain import storage\n"},
      "p2p.sync imports node.chain.storage: p2p/ may import only core and p2p"),
+    ({"connect/cli.py": "from node.service import Service\n", "node/service.py": ""},
+     "connect.cli imports node.service: connect/ may import only connect and core and light"),
+    ({"node/cli.py": "def f():\n    from connect import cli\n", "connect/cli.py": ""},
+     "node.cli imports connect.cli: nothing imports connect/"),
+    ({"light/cli.py": "import connect.tls\n", "connect/tls.py": ""},
+     "light.cli imports connect.tls: nothing imports connect/"),
     ({"node/rpc/methods.py": "from node.chain import layout as L\n"},
      "node.rpc.methods imports the key table node.chain.layout: only storage code may"),
     ({"node/ops/maintenance.py": "import node.chain.layout\n"},
@@ -121,5 +134,6 @@ def test_each_rule_fires_on_a_synthetic_tree(tmp_path, files, expected):
 def test_a_clean_synthetic_tree_passes(tmp_path):
     root = _tree(tmp_path, {**BASE, "light/cli.py": "from core import primitives\nfrom . import verify\n",
                             "light/verify.py": "from core.primitives import Header\n",
+                            "connect/cli.py": "from light import verify\nfrom core import primitives\n",
                             "node/resolver/ekeys.py": "from node.chain import layout as L\n"})
     assert violations(root) == []
