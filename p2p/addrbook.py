@@ -194,6 +194,12 @@ class AddressBook:
         self.rng.shuffle(keys)
         return [(self.entries[k].host, self.entries[k].port, self.entries[k].seen) for k in keys[:n]]
 
+    def listing(self, n: int) -> list[Entry]:
+        """n entries (0: all) in random order, terrible ones included (for operators)."""
+        keys = list(self.entries)
+        self.rng.shuffle(keys)
+        return [self.entries[k] for k in (keys[:n] if n else keys)]
+
     def __len__(self) -> int:
         return len(self.entries)
 
