@@ -24,6 +24,10 @@ from p2p.peer import Peer
 
 log = logging.getLogger("dotbit.p2p")
 SELECT_TRIES = 50             # picks from the book per dial round (each round is 0.5 s)
+# New automatic dials per round: a book of dead addresses costs a few refused dials a second,
+# not a burst of eight every half second (Bitcoin Core opens one per 0.5 s).
+DIALS_PER_ROUND = 2
+MAX_RETRY_ENTRIES = 2_000     # back-off records kept; beyond, the expired ones are forgotten
 
 
 @dataclass
@@ -156,14 +160,22 @@ class Connections(abc.ABC):
         outbound = sum(1 for p in self.peers.values() if not p.inbound and not p.feeler) + len(
             [t for t in self._dialling if t not in self.added])
         free = min(self.config.max_outbound, self.config.maxpeers) - outbound
+        if len(self._retry_at) > MAX_RETRY_ENTRIES:
+            self._forget_retries(now)
         if free > 0:
-            for t in self._automatic_targets(free, busy, now):
+            for t in self._automatic_targets(min(free, DIALS_PER_ROUND), busy, now):
                 self._start_dial(t)
         elif self.config.feeler_interval and now >= self._next_feeler:
             self._next_feeler = now + self.config.feeler_interval
             t = self.book.select(new_only=True)
             if t is not None and t != (self.config.bind, self.config.port) and self._dialable(t, busy, now):
                 self._start_dial(t, feeler=True)
+
+    def _forget_retries(self, now: float) -> None:
+        """Automatic dials reach any address in the book: keep their back-off records bounded."""
+        for t in [t for t, at in self._retry_at.items() if at <= now]:
+            del self._retry_at[t]
+            self._fails.pop(t, None)
 
     def _start_dial(self, t: tuple[str, int], feeler: bool = False) -> None:
         self._dialling.add(t)

@@ -40,6 +40,12 @@ def test_picks_come_from_distinct_networks_after_the_anchors(tmp_path):
     c._dialling.add(("10.0.0.1", 18600))
     later = c._automatic_targets(8, set(c._dialling), time.monotonic())
     assert not any(addr_group(h) == "10.0.0.0/24" for h, _ in later)
+    # back-off records of addresses dialled long ago are forgotten (the book reaches thousands)
+    now = time.monotonic()
+    c._retry_at = {(f"10.9.{i >> 8}.{i & 255}", 1): now - 1 for i in range(3000)}
+    c._retry_at[("10.8.0.1", 1)] = now + 30
+    c._forget_retries(now)
+    assert c._retry_at == {("10.8.0.1", 1): now + 30}
 
 
 async def _until(fn, timeout=10.0):
