@@ -148,3 +148,26 @@ def test_dead_addresses_are_demoted_and_the_honest_peer_is_reached(tmp_path):
             p.close()
         stop_node(v, keep_data=True)
         stop_node(h, keep_data=True)
+
+
+def test_a_node_upgraded_in_place_migrates_its_old_address_book(tmp_path):
+    h = NodeProcess(str(tmp_path / "honest"))
+    v = NodeProcess(str(tmp_path / "victim"))
+    try:
+        h.start()
+        os.makedirs(v.datadir)
+        now = int(time.time())
+        # the format before new/tried tables: {"host:port": last_seen}, the dead one "seen" ahead
+        with open(os.path.join(v.datadir, "peers.json"), "w") as f:
+            json.dump({h.p2p_addr: now - 100, "127.3.0.1:1": now + 10 ** 6, "junk": "x"}, f)
+        v.start()
+        entries = book(v)
+        assert set(entries) >= {h.p2p_addr, "127.3.0.1:1"} and entries["127.3.0.1:1"]["time"] <= now
+        wait_until(lambda: outbound_to(v, h.p2p_addr), 20, "an outbound connection from the migrated book")
+        v.stop()
+        with open(os.path.join(v.datadir, "peers.json")) as f:
+            saved = json.load(f)
+        assert saved["version"] == 2 and ["127.0.0.1", h.p2p_port] in [r[:2] for r in saved["tried"]]
+    finally:
+        stop_node(v, keep_data=True)
+        stop_node(h, keep_data=True)
