@@ -175,3 +175,39 @@ def test_timestamps_are_never_in_the_future(seen, relayed):
     assert 0 <= t <= NOW
     if seen > NOW + P.FUTURE_SLACK:
         assert t <= NOW - P.UNBELIEVED_AGE
+
+
+OPS = st.lists(st.tuples(st.sampled_from(["add", "good", "attempt", "tick"]),
+                         st.integers(0, 40), st.integers(0, 5), st.integers(-10 ** 6, 10 ** 6)),
+               max_size=200)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=OPS)
+def test_the_tables_stay_consistent_whatever_happens(tmp_path_factory, ops):
+    # Few networks and sources, so slots collide often: every entry sits in exactly one table,
+    # at the slot its keyed hash gives, and a reload rebuilds the same book.
+    clock = Clock()
+    path = tmp_path_factory.mktemp("book") / "peers.json"
+    book = book_at(path, clock)
+    for op, a, s, t in ops:
+        host, src = f"10.{a % 3}.{a}.1", f"192.0.2.{s}"
+        if op == "add":
+            book.add(host, 1 + a % 2, clock.now + t, src)
+        elif op == "good":
+            book.good(host, 1 + a % 2)
+        elif op == "attempt":
+            book.attempt(host, 1 + a % 2)
+        else:
+            clock.now += abs(t)
+    placed = {k: ("new", pos) for pos, k in book.new.items()}
+    placed.update({k: ("tried", pos) for pos, k in book.tried.items()})
+    assert set(placed) == set(book.entries) and len(book.new) + len(book.tried) == len(book.entries)
+    for k, (table, pos) in placed.items():
+        e = book.entries[k]
+        assert e.tried == (table == "tried")
+        assert pos == (book._tried_pos(e) if e.tried else book._new_pos(e))
+        assert e.seen <= clock.now
+    book.save()
+    again = book_at(path, clock)
+    assert set(again.entries) == set(book.entries) and again.counts() == book.counts()
