@@ -149,9 +149,16 @@ class AddressBook:
             self._place_new(Entry(hp[0], hp[1], int(now), P.addr_group(hp[0])), now, force=True)
         e = self.entries[k]
         e.attempts, e.last_success, e.last_try, e.seen = 0, int(now), now, int(now)
-        if not e.tried:
-            self._drop(k)
-            self._to_tried(e, now)
+        if e.tried:
+            return
+        held = self.tried.get(self._tried_pos(e))
+        if held is not None and now - self.entries[held].last_success < P.REPLACEMENT:
+            # Bitcoin Core's rule: a tried entry that worked in the last 4 hours is not evicted
+            # for a newcomer, so fresh successes (an attacker's, say) cannot churn "tried".
+            self.refused += 1
+            return
+        self._drop(k)
+        self._to_tried(e, now)
 
     def _to_tried(self, e: Entry, now: float) -> None:
         pos = self._tried_pos(e)

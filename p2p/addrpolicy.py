@@ -30,6 +30,7 @@ FUTURE_SLACK = 600                     # a timestamp further ahead than this is 
 UNBELIEVED_AGE = 5 * 86400             # what such a timestamp becomes (Bitcoin Core's choice)
 RELAY_PENALTY = 2 * 3600               # an address heard from someone else is older than claimed
 RECENT_TRY = 600                       # tried this recently: rarely picked again
+REPLACEMENT = 4 * 3600                 # a tried entry good this recently keeps its slot
 
 
 def addr_group(host: str) -> str:
