@@ -27,7 +27,8 @@ FILE_NAME = "dotbit.toml"
 SCHEMA: dict[str, dict[str, type]] = {
     "node": {"network": str, "datadir": str, "log_level": str, "log_format": str, "metrics_port": int},
     "rpc": {"port": int, "bind": str, "url": str, "cookie": str, "allow_remote": bool},
-    "p2p": {"port": int, "bind": str, "listen": bool, "connect": list, "addnode": list, "maxpeers": int},
+    "p2p": {"port": int, "bind": str, "listen": bool, "connect": list, "addnode": list, "maxpeers": int,
+            "addr_rate": float, "feeler_interval": float},
     "mining": {"enabled": bool, "address": str, "interval": float, "processes": int},
     "resolver": {"enabled": bool, "dns_port": int, "http_port": int, "key": str, "dane_zones": list,
                  "dane_anchors": str, "axfr_allow": list, "record_sources": str,

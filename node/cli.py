@@ -87,6 +87,13 @@ def _node_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--addnode", action="append", metavar="HOST:PORT",
                    help="keep a connection to this peer besides others (repeatable)")
     p.add_argument("--maxpeers", type=int, help="maximum peer connections (default 32)")
+    p.add_argument("--addr-rate", type=float, metavar="N",
+                   help="addresses per second one peer may send us in addr messages, saved up to "
+                        "1,000 (plus 1,000 per getaddr we send); the rest are dropped; 0 turns the "
+                        "limit off (default 0.1)")
+    p.add_argument("--feeler-interval", type=float, metavar="SECONDS",
+                   help="seconds between feeler connections testing an address heard of, once the "
+                        "outbound slots are full; 0: none (default 120)")
 
 
 def _resolver_flags(p: argparse.ArgumentParser) -> None:

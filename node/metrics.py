@@ -99,6 +99,7 @@ class NodeMetrics:
             m.metric("dotbit_p2p_refused_total", "counter", "what peers sent that could not become the chain",
                      [({"what": "low_work_headers"}, sync.low_work_refused),
                       ({"what": "unrequested_blocks"}, sync.unrequested_refused)])
+            self._addrbook(m, self.node.p2p)
         m.metric("dotbit_mempool_transactions", "gauge", "transactions in the mempool", [({}, s["mempool_txs"])])
         m.metric("dotbit_mempool_bytes", "gauge", "serialized size of the mempool", [({}, s["mempool_bytes"])])
         m.metric("dotbit_names", "gauge", f"names in the index, expired included (capped at {NAMES_COUNT_CAP})",
@@ -108,6 +109,22 @@ class NodeMetrics:
             self._resolver(m, r)
         self._connections(m, r)
         return m.text().encode()
+
+    def _addrbook(self, m: "_Writer", p2p) -> None:
+        """The address book's tables, and what addr messages and dials did to it (issue 15 §3)."""
+        book = p2p.book
+        m.metric("dotbit_p2p_addrbook_entries", "gauge", "addresses in the book, by table",
+                 [({"table": t}, n) for t, n in book.counts().items()])
+        m.metric("dotbit_p2p_addr_total", "counter",
+                 "addresses received in addr messages: added, already known or refused (slot held), "
+                 "or dropped over the per-peer rate limit",
+                 [({"result": k}, n) for k, n in p2p.addr_counts.items()])
+        m.metric("dotbit_p2p_addrbook_changes_total", "counter",
+                 "newcomers refused because a good entry holds their slot; entries evicted "
+                 "(terrible, or pushed out of tried)",
+                 [({"change": "refused"}, book.refused), ({"change": "evicted"}, book.evicted)])
+        m.metric("dotbit_p2p_outbound_dials_total", "counter", "outbound TCP dials, by result",
+                 [({"result": k}, n) for k, n in p2p.dials.items()])
 
     def _resolver(self, m: "_Writer", r) -> None:
         """DNS, zone transfer, rate limit, NOTIFY and signed-HTTP counters of the resolver."""

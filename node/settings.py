@@ -108,7 +108,12 @@ def p2p_settings(cfg: Config, params, flags) -> P2PConfig:
     def get(key: str, flag: str, default=None):
         return cfg.get("p2p", key, _flag(flags, flag), default)
 
+    addr_rate = get("addr_rate", "addr_rate", P2PConfig.addr_rate)
+    feeler_interval = get("feeler_interval", "feeler_interval", P2PConfig.feeler_interval)
+    if addr_rate < 0 or feeler_interval < 0:
+        raise ValueError("--addr-rate and --feeler-interval must be 0 (off) or more")
     return P2PConfig(port=get("port", "p2p_port", params.p2p_port), bind=get("bind", "p2p_bind", "127.0.0.1"),
                      listen=get("listen", "listen", True), maxpeers=max(1, get("maxpeers", "maxpeers", 32)),
                      connect=[parse_hostport(a, params.p2p_port) for a in get("connect", "connect", [])],
-                     addnode=[parse_hostport(a, params.p2p_port) for a in get("addnode", "addnode", [])])
+                     addnode=[parse_hostport(a, params.p2p_port) for a in get("addnode", "addnode", [])],
+                     addr_rate=addr_rate, feeler_interval=feeler_interval)

@@ -16,11 +16,18 @@ import time
 from dataclasses import dataclass, field
 
 from core.connlimit import SourceLimiter, source_group
-from p2p.addrbook import AddressBook, BanList
+from p2p.addrbook import AddressBook
+from p2p.addrpolicy import addr_group, is_loopback
+from p2p.banlist import BanList
 from p2p.messages import Ping
 from p2p.peer import Peer
 
 log = logging.getLogger("dotbit.p2p")
+SELECT_TRIES = 50             # picks from the book per dial round (each round is 0.5 s)
+# New automatic dials per round: a book of dead addresses costs a few refused dials a second,
+# not a burst of eight every half second (Bitcoin Core opens one per 0.5 s).
+DIALS_PER_ROUND = 2
+MAX_RETRY_ENTRIES = 2_000     # back-off records kept; beyond, the expired ones are forgotten
 
 
 @dataclass
@@ -40,6 +47,12 @@ class P2PConfig:
     ping_timeout: float = 20.0
     idle_timeout: float = 90.0
     ban_seconds: float = 24 * 3600
+    # addr entries processed per second per peer (a token bucket of MAX_ADDR, plus MAX_ADDR
+    # more for each getaddr we send); 0 turns the limit off. Bitcoin Core's rate.
+    addr_rate: float = 0.1
+    # Seconds between feeler connections (a short dial to a "new" address to learn whether
+    # it is alive, made only when the outbound slots are full); 0: none.
+    feeler_interval: float = 120.0
 
 
 def parse_hostport(text: str, default_port: int) -> tuple[str, int]:
@@ -64,6 +77,9 @@ class Connections(abc.ABC):
         self._self_targets: set[tuple[str, int]] = set()
         self._server: asyncio.base_events.Server | None = None
         self._dials: set[asyncio.Task] = set()
+        self.dials = {"connected": 0, "failed": 0}           # outbound TCP dials (read by /metrics)
+        self.anchors = list(self.book.anchors)               # dialled first after a restart
+        self._next_feeler = time.monotonic() + config.feeler_interval
         # Inbound peers per address and per /24 or /56; when every slot is taken, the biggest
         # inbound holder's oldest peer makes room for a newcomer from elsewhere (read by /metrics).
         per_host = config.max_inbound_per_host or max(1, config.maxpeers // 2)
@@ -102,51 +118,94 @@ class Connections(abc.ABC):
             if held.closed.is_set():
                 self.inbound_limiter.release(held)
 
-    def _targets(self) -> list[tuple[str, int]]:
+    def _forced_targets(self) -> list[tuple[str, int]]:
         # --connect means no automatic connections; peers added by addnode are still kept.
-        targets = list(self.config.connect) + [t for t in self.added if t not in self.config.connect]
-        if self.config.connect:
-            return targets
-        for host, port, _ in self.book.sample(64):
-            if len(targets) >= self.config.max_outbound + len(self.added):
+        return list(self.config.connect) + [t for t in self.added if t not in self.config.connect]
+
+    def _dialable(self, t: tuple[str, int], busy: set, now: float) -> bool:
+        return (t not in busy and t not in self._self_targets and self._retry_at.get(t, 0) <= now
+                and not self.bans.is_banned(t[0]))
+
+    def _automatic_targets(self, want: int, busy: set, now: float) -> list[tuple[str, int]]:
+        """Up to `want` addresses to dial: the anchors (once each), then picks from the book,
+        each from a network (/24, /56) none of our outbound peers is in, so one operator's
+        addresses cannot take every outbound slot. Loopback is exempt: it is this machine."""
+        groups = {addr_group(p.target[0]) for p in self.peers.values()
+                  if p.target is not None and not is_loopback(p.target[0])}
+        groups |= {addr_group(t[0]) for t in self._dialling if not is_loopback(t[0])}
+        out: list[tuple[str, int]] = []
+        tries = 0
+        while len(out) < want and tries < SELECT_TRIES:
+            t = self.anchors.pop(0) if self.anchors else self.book.select()
+            tries += 1
+            if t is None:
                 break
-            if (host, port) not in targets and (host, port) != (self.config.bind, self.config.port):
-                targets.append((host, port))
-        return targets
+            group = None if is_loopback(t[0]) else addr_group(t[0])
+            if (t in out or group in groups or t == (self.config.bind, self.config.port)
+                    or not self._dialable(t, busy, now)):
+                continue
+            out.append(t)
+            if group is not None:
+                groups.add(group)
+        return out
+
+    def _dial_round(self, now: float) -> None:
+        busy = {p.target for p in self.peers.values() if p.target is not None} | self._dialling
+        for t in self._forced_targets():
+            if self._dialable(t, busy, now):
+                self._start_dial(t)
+                busy.add(t)
+        if self.config.connect:
+            return
+        outbound = sum(1 for p in self.peers.values() if not p.inbound and not p.feeler) + len(
+            [t for t in self._dialling if t not in self.added])
+        free = min(self.config.max_outbound, self.config.maxpeers) - outbound
+        if len(self._retry_at) > MAX_RETRY_ENTRIES:
+            self._forget_retries(now)
+        if free > 0:
+            for t in self._automatic_targets(min(free, DIALS_PER_ROUND), busy, now):
+                self._start_dial(t)
+        elif self.config.feeler_interval and now >= self._next_feeler:
+            self._next_feeler = now + self.config.feeler_interval
+            t = self.book.select(new_only=True)
+            if t is not None and t != (self.config.bind, self.config.port) and self._dialable(t, busy, now):
+                self._start_dial(t, feeler=True)
+
+    def _forget_retries(self, now: float) -> None:
+        """Automatic dials reach any address in the book: keep their back-off records bounded."""
+        for t in [t for t, at in self._retry_at.items() if at <= now]:
+            del self._retry_at[t]
+            self._fails.pop(t, None)
+
+    def _start_dial(self, t: tuple[str, int], feeler: bool = False) -> None:
+        self._dialling.add(t)
+        self.book.attempt(*t)
+        task = asyncio.create_task(self._dial(t, feeler))
+        self._dials.add(task)              # held, so the loop cannot collect it early
+        task.add_done_callback(self._dials.discard)
 
     async def _dial_loop(self) -> None:
         while True:
-            connected = {p.target for p in self.peers.values() if p.target is not None}
-            outbound = sum(1 for p in self.peers.values() if not p.inbound)
-            now = time.monotonic()
-            for t in self._targets():
-                if t in connected or t in self._dialling or t in self._self_targets:
-                    continue
-                if self._retry_at.get(t, 0) > now or self.bans.is_banned(t[0]):
-                    continue
-                forced = self.config.connect or t in self.added
-                if not forced and outbound >= min(self.config.max_outbound, self.config.maxpeers):
-                    continue
-                self._dialling.add(t)
-                outbound += 1
-                task = asyncio.create_task(self._dial(t))
-                self._dials.add(task)              # held, so the loop cannot collect it early
-                task.add_done_callback(self._dials.discard)
+            self._dial_round(time.monotonic())
             await asyncio.sleep(0.5)
 
-    async def _dial(self, target: tuple[str, int]) -> bool:
+    async def _dial(self, target: tuple[str, int], feeler: bool = False) -> bool:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*target, limit=1 << 16), 5)
         except (OSError, asyncio.TimeoutError) as e:
             fails = self._fails[target] = self._fails.get(target, 0) + 1
             self._retry_at[target] = time.monotonic() + min(30.0, 0.5 * 2 ** min(fails, 6))
+            self.dials["failed"] += 1
             log.debug("cannot connect to %s:%d: %s", *target, e)
             return False
         finally:
             self._dialling.discard(target)
         self._fails.pop(target, None)
         self._retry_at[target] = time.monotonic() + 1.0
-        self._add_peer(Peer(self, reader, writer, inbound=False, target=target))
+        self.dials["connected"] += 1
+        peer = Peer(self, reader, writer, inbound=False, target=target)
+        peer.feeler = feeler
+        self._add_peer(peer)
         return True
 
     async def connect_once(self, target: tuple[str, int]) -> bool:

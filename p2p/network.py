@@ -49,6 +49,7 @@ class Network(Connections):
         self.rejected = BoundedSet(50_000)
         self.tx_requested: dict[bytes, float] = {}
         self.tx_asked: dict[int, dict[bytes, float]] = {}      # peer id -> txid -> asked at
+        self.addr_counts = {"added": 0, "known_or_refused": 0, "rate_limited": 0}   # addr entries (/metrics)
         self._tasks: list[asyncio.Task] = []
         view.add_tip_listener(self._on_tip)
 
@@ -67,6 +68,7 @@ class Network(Connections):
             t.cancel()
         if self._server is not None:
             self._server.close()
+        anchors = self.anchor_targets()          # before closing them: they are the anchors
         for p in list(self.peers.values()):
             p.close("shutting down")
         if self._server is not None:
@@ -75,7 +77,7 @@ class Network(Connections):
             except asyncio.TimeoutError:
                 pass
         try:
-            self.book.save()
+            self.book.save(anchors)
         except OSError as e:
             log.warning("cannot save address book: %s", e)
 
@@ -94,6 +96,13 @@ class Network(Connections):
                           self.config.port if self.config.listen else 0, USER_AGENT))
         log.info("peer %d %s %s", peer.id, "from" if peer.inbound else "to", peer.addr)
 
+    def anchor_targets(self) -> list[tuple[str, int]]:
+        """Outbound peers that completed the handshake, longest held first: dialled first after
+        a restart, so a book poisoned meanwhile cannot keep us from peers that worked."""
+        held = sorted((p for p in self.ready_peers() if p.target is not None and not p.feeler),
+                      key=lambda p: p.connected_at)
+        return [p.target for p in held]
+
     def on_closed(self, peer: Peer) -> None:
         self.peers.pop(peer.id, None)
         self.tx_asked.pop(peer.id, None)
@@ -109,7 +118,7 @@ class Network(Connections):
                 self._maintain()
                 if time.monotonic() - last_save > 60:
                     last_save = time.monotonic()
-                    self.book.save()
+                    self.book.save(self.anchor_targets())
             except Exception:
                 log.exception("p2p maintenance failed")
 
@@ -154,7 +163,7 @@ class Network(Connections):
         peer.best_height = v.height
         peer.send(Verack())
         if peer.inbound and v.listen_port:
-            self.book.add(peer.host, v.listen_port)
+            self.book.add(peer.host, v.listen_port, source=peer.host)
 
     def _on_verack(self, peer: Peer) -> None:
         if peer.version is None or peer.verack:
@@ -163,7 +172,11 @@ class Network(Connections):
         peer.verack = True
         peer.ping_sent = time.monotonic()
         if peer.target is not None:
-            self.book.add(*peer.target)
+            self.book.good(*peer.target)
+            if peer.feeler:
+                peer.close("feeler: the address is alive")
+                return
+            peer.addr_tokens += MAX_ADDR          # its answer to our getaddr is not a flood
             peer.send(GetAddr())
         self.sync.ask_headers(peer)
 
@@ -181,9 +194,12 @@ class Network(Connections):
             peer.send(Addr(tuple(self.book.sample(MAX_ADDR))))
 
     def _on_addr(self, peer: Peer, msg: Addr) -> None:
-        now = int(time.time())
-        for host, port, seen in msg.addrs:
-            self.book.add(host, port, min(seen, now))
+        # Rate-limited, not punished (Bitcoin Core's way): what is over the peer's allowance
+        # is dropped and counted. The book places the rest by who told us (peer.host).
+        allowed = peer.take_addr_tokens(len(msg.addrs), self.config.addr_rate)
+        self.addr_counts["rate_limited"] += len(msg.addrs) - allowed
+        for host, port, seen in msg.addrs[:allowed]:
+            self.addr_counts["added" if self.book.add(host, port, seen, peer.host) else "known_or_refused"] += 1
 
     def _on_inv(self, peer: Peer, msg: Inv) -> None:
         want = []

@@ -24,6 +24,7 @@ MAX_KNOWN_INV = 50_000
 MAX_GETDATA_QUEUE = 50_000
 MSG_RATE = 2000.0                 # messages/s sustained per peer ...
 MSG_BURST = 8000.0                # ... with this burst; beyond it the peer is flooding
+MAX_ADDR_TOKENS = 1000.0          # addr entries a peer may send at once (one full addr message)
 
 _ids = itertools.count(1)
 
@@ -73,6 +74,10 @@ class Peer:
         self.block_progress = 0.0             # last time they delivered (or began to owe) a block
         self.inv_queue: list = []              # tx/ephkey announcements, sent in batches
         self.sent_addr = False
+        self.feeler = False                   # a short outbound dial only to learn it is alive
+        # addr entries it may still send us (Bitcoin Core starts at 1 and adds MAX_ADDR per getaddr)
+        self.addr_tokens = 1.0
+        self._addr_refill = time.monotonic()
         self.lacks: set[bytes] = set()           # blocks they answered notfound for
         self.getdata: deque = deque()           # (type, hash) they asked us for
         self.ping_nonce: int | None = None
@@ -155,6 +160,19 @@ class Peer:
         self._refill = now
         self._tokens -= 1
         return self._tokens >= 0
+
+    def take_addr_tokens(self, n: int, rate: float) -> int:
+        """How many of n addr entries fit its allowance (refilled at `rate` per second up to
+        MAX_ADDR_TOKENS; rate 0: no limit); those are spent."""
+        if rate <= 0:
+            return n
+        now = time.monotonic()
+        if self.addr_tokens < MAX_ADDR_TOKENS:
+            self.addr_tokens = min(MAX_ADDR_TOKENS, self.addr_tokens + (now - self._addr_refill) * rate)
+        self._addr_refill = now
+        allowed = min(n, int(self.addr_tokens))
+        self.addr_tokens -= allowed
+        return allowed
 
     def _answers_us(self, msg) -> bool:
         # What we asked for does not count against the rate limit: a fast sync of small blocks

@@ -96,6 +96,18 @@ def setban(node, subnet: str, command: str, bantime: int = 0, absolute: bool = F
 
 
 @rpc()
+def getnodeaddresses(node, count: int = 1) -> list:
+    """Addresses from the address book, in random order (count 0: all), with where they sit:
+    "tried" (a handshake once completed) or "new", failed attempts since, and the network
+    (/24, /56) of the peer that told us."""
+    if count < 0:
+        raise RPCError(INVALID_PARAMETER, "Address count out of range")
+    return [{"time": e.seen, "services": 1, "address": e.host, "port": e.port,
+             "network": "ipv6" if ":" in e.host else "ipv4", "tried": e.tried, "attempts": e.attempts,
+             "source": e.source} for e in _net(node).book.listing(count)]
+
+
+@rpc()
 def listbanned(node) -> list:
     """Banned hosts with when the ban ends and why."""
     return _net(node).bans.entries()

@@ -473,7 +473,7 @@ def _rpc_seeds() -> list[bytes]:
              ["name_show", ["642f6578616d706c65", {"nameEncoding": "hex", "allowExpired": True}]],
              ["name_history", ["d/example"]], ["name_scan", ["", 10, {"prefix": "d/", "regexp": "^d/"}]],
              ["name_pending", ["d/example"]], ["name_checkdb", []], ["getnameproof", ["d/example", h]],
-             ["getpeerinfo", []], ["getconnectioncount", []], ["getnetworkinfo", []],
+             ["getpeerinfo", []], ["getconnectioncount", []], ["getnetworkinfo", []], ["getnodeaddresses", [0]],
              ["addnode", ["127.0.0.1:1", "add"]], ["setban", ["1.2.3.4", "add"]], ["listbanned", []]]
     out = [json.dumps({"method": m, "params": p, "id": i}).encode() for i, (m, p) in enumerate(calls)]
     out.append(json.dumps([{"method": "getblockcount", "id": 1},

@@ -55,7 +55,7 @@ async def _scenario(tmp_path):
         # a accepted and would relay it: it now serves it to others by its id
         assert b"ok:key1" in a.p2p.ephkeys.values()
         # the address book: b learnt a's address by dialling it and saves it on stop
-        assert f"127.0.0.1:{pa}" in b.p2p.book.addrs
+        assert f"127.0.0.1:{pa}" in b.p2p.book and b.p2p.book.entries[f"127.0.0.1:{pa}"].tried
         # a raw peer sending a payload the handler rejects is banned
         r, w = await asyncio.open_connection("127.0.0.1", pa, local_addr=("127.0.0.8", 0))
         raw.append(w)
@@ -78,6 +78,6 @@ async def _scenario(tmp_path):
         await b.stop()
         await a.stop()
     with open(os.path.join(tmp_path, "b", "peers.json")) as f:
-        assert f"127.0.0.1:{pa}" in json.load(f)
+        assert ["127.0.0.1", pa] in [row[:2] for row in json.load(f)["tried"]]
     with open(os.path.join(tmp_path, "a", "banlist.json")) as f:
         assert "127.0.0.8" in json.load(f)
