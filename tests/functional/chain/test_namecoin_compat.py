@@ -5,13 +5,19 @@ mature 12 blocks deep, names expire 30 blocks after their last update). Where do
 lists every difference. The name_encodings replay is test_namecoin_encodings.py."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from core.consensus import COIN
-from core.primitives import TxOut
+from core.params import REGTEST
+from core.primitives import Header, TxOut
+from node.mining.miner import solve_quick
+from p2p import messages as M
 from support.harness import NodeProcess
 from support.name_txs import build
 from support.namecoin_rpc import Names, assert_rpc_error
+from support.p2p import RawPeer, wait_until
 
 
 @pytest.fixture
@@ -171,3 +177,65 @@ def test_name_allowexpired(names):
     assert rpc.name_show("d/expired")["expires_in"] == -1
     assert rpc.name_show("d/expired", {"allowExpired": True})["expired"] is True
     assert_rpc_error(-4, "name expired", rpc.name_show, "d/expired", {"allowExpired": False})
+
+
+def test_chain_rpcs_namecoin_shapes(names, tmp_path):
+    rpc = names.rpc
+    info = rpc.getblockchaininfo()
+    assert info["chain"] == "regtest" and info["pruned"] is False
+    assert info["verificationprogress"] == 1 and info["size_on_disk"] > 0
+    tip = rpc.getbestblockhash()
+    assert rpc.getblock(tip, True)["hash"] == tip                      # bitcoind's boolean form
+    assert rpc.getblock(tip, False) == rpc.getblock(tip, 0)
+    assert_rpc_error(-3, "Expected type int or bool", rpc.getblock, tip, "2")
+
+    names.register([(b"d/hashed", b"v")])
+    names.generate(1)
+    assert rpc.name_show("d/hashed", {"byHash": "direct"})["name"] == "d/hashed"
+    # no name-hash index: refused with Namecoin's words, never silently read as a name
+    assert_rpc_error(-1, "-namehashindex is not enabled", rpc.name_show, "00" * 32,
+                     {"byHash": "sha256d", "nameEncoding": "hex"})
+    assert_rpc_error(-8, "Invalid value for byHash: sha1", rpc.name_history, "d/hashed", {"byHash": "sha1"})
+
+    testnet = NodeProcess(str(tmp_path / "testnet"), network="testnet").start()
+    try:
+        assert testnet.call("getblockchaininfo")["chain"] == "test"     # bitcoind's name for it
+    finally:
+        testnet.stop()
+
+
+def test_name_lookups_refused_while_syncing(names):
+    """A node fetching blocks it has headers for would answer stale names as current:
+    Namecoin answers RPC_CLIENT_IN_INITIAL_DOWNLOAD (-10) instead, and so does dotbit."""
+    rpc = names.rpc
+    names.register([(b"d/sync", b"v")])
+    names.generate(1)
+    tip = Header.from_bytes(bytes.fromhex(rpc.getblockheader(rpc.getbestblockhash(), False)))
+    headers, prev = [], tip
+    for i in range(10):
+        # stamped after the tip: generatetoaddress runs the chain's clock ahead of the wall's
+        prev = solve_quick(Header(1, prev.hash, bytes(32), bytes(32), tip.time + 1 + i,
+                                  REGTEST.pow_limit_bits, 0), REGTEST.pow_limit)
+        headers.append(prev.to_bytes())
+    staller = RawPeer(names.node.p2p_port, "127.0.0.9")      # has headers, never serves blocks
+    try:
+        staller.handshake(height=tip_height(rpc) + 10)
+
+        def stall(peer, msg):
+            if msg.command == "getheaders":
+                peer.send(M.Headers(tuple(headers)))
+            elif msg.command == "ping":
+                peer.send(M.Pong(msg.nonce))
+        staller.serve_forever_in_thread(stall)
+        staller.send(M.Headers(tuple(headers)))              # announced: the node asks for blocks
+        wait_until(lambda: rpc.getblockchaininfo()["initialblockdownload"], 20, "the node syncing")
+        for method, args in (("name_show", ["d/sync"]), ("name_history", ["d/sync"]), ("name_scan", [])):
+            assert_rpc_error(-10, "downloading blocks", getattr(rpc, method), *args)
+        assert rpc.getblockchaininfo()["verificationprogress"] < 1
+        assert rpc.name_pending() == []                      # the mempool view stays open, as Namecoin
+    finally:
+        staller.close()
+
+
+def tip_height(rpc) -> int:
+    return rpc.getblockcount()
