@@ -5,8 +5,6 @@ mature 12 blocks deep, names expire 30 blocks after their last update). Where do
 lists every difference. The name_encodings replay is test_namecoin_encodings.py."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from core.consensus import COIN
