@@ -76,12 +76,15 @@ def node_settings(cfg: Config, params, flags) -> NodeSettings:
         mine_interval=cfg.get("mining", "interval", _flag(flags, "mine_interval"), 5.0),
         miner_processes=cfg.get("mining", "processes", _flag(flags, "miner_processes")),
         p2p=p2p_settings(cfg, params, flags), resolver=resolver,
-        name_encoding=check_setting("name_encoding (--name-encoding)", cfg.get("rpc", "name_encoding", _flag(flags, "name_encoding"),
-                                                               DEFAULT_NAME_ENCODING)),
-        value_encoding=check_setting("value_encoding (--value-encoding)", cfg.get("rpc", "value_encoding",
-                                                                 _flag(flags, "value_encoding"), DEFAULT_VALUE_ENCODING)),
+        name_encoding=_encoding(cfg, flags, "name_encoding", DEFAULT_NAME_ENCODING),
+        value_encoding=_encoding(cfg, flags, "value_encoding", DEFAULT_VALUE_ENCODING),
         allow_expired=cfg.get("rpc", "allow_expired", _flag(flags, "allow_expired"), False),
         metrics_port=cfg.get("node", "metrics_port", _flag(flags, "metrics_port")))
+
+
+def _encoding(cfg: Config, flags, key: str, default: str) -> str:
+    flag = "--" + key.replace("_", "-")
+    return check_setting(f"{key} ({flag})", cfg.get("rpc", key, _flag(flags, key), default))
 
 
 def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:
