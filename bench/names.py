@@ -180,6 +180,9 @@ def inprocess_name_show(chain, names: list[bytes]) -> list[float]:
 
     class N:
         params = PARAMS
+        p2p = None
+        name_encoding = value_encoding = "ascii"       # the node's defaults
+        allow_expired = False
     node = N()
     node.chain = chain
     lat = []

@@ -29,6 +29,7 @@ from node.ops.zone_export import zone_command
 from node.resolver.ca.authority import CAError, ca_dir, init_ca
 from node.resolver.identity import load_or_create
 from node.resolver.service import default_key_path
+from node.rpc.name_encoding import ENCODINGS
 from node.service import Node, open_chain
 from node.settings import node_settings
 from wallet.nodeclient import NodeError, OperatorClient
@@ -74,6 +75,12 @@ def _node_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rpc-bind", help="JSON-RPC address (default 127.0.0.1)")
     p.add_argument("--rpc-allow-remote", action="store_true", default=None,
                    help="allow --rpc-bind on a non-loopback address (the cookie then crosses the network)")
+    p.add_argument("--name-encoding", "--nameencoding", choices=ENCODINGS,
+                   help="name RPCs: default encoding of names, as Namecoin's -nameencoding (default ascii)")
+    p.add_argument("--value-encoding", "--valueencoding", choices=ENCODINGS,
+                   help="name RPCs: default encoding of values, as Namecoin's -valueencoding (default ascii)")
+    p.add_argument("--allow-expired", "--allowexpired", action=argparse.BooleanOptionalAction, default=None,
+                   help="name_show: answer expired names by default, as Namecoin's -allowexpired (default off)")
     p.add_argument("--mine", action="store_true", default=None, help="mine blocks continuously")
     p.add_argument("--mine-address", help="address for mined coins (default: the node's own key)")
     p.add_argument("--mine-interval", type=float, help="seconds between mined blocks with --mine (default 5)")

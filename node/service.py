@@ -25,6 +25,7 @@ from node.compose import build_resolver, resolver_parts, rpc_registry
 from node.metrics import MetricsServer, NodeMetrics
 from node.mining.loop import Mining
 from node.resolver.ekeys import EKeyError, EKeyStore
+from node.rpc.name_encoding import check_setting
 from node.rpc.server import RPCServer, remove_cookie, write_cookie
 from node.secretfile import read_or_create
 from node.settings import NodeSettings
@@ -66,6 +67,9 @@ class Node:
         self.mine_enabled = settings.mine
         self.mine_interval = settings.mine_interval
         self.metrics_port = settings.metrics_port
+        self.name_encoding = check_setting("name_encoding", settings.name_encoding)
+        self.value_encoding = check_setting("value_encoding", settings.value_encoding)
+        self.allow_expired = settings.allow_expired
         self.p2p_config = settings.p2p             # a p2p.network.P2PConfig, or None for no networking
         self.started_at = time.time()
         self.stopping = asyncio.Event()

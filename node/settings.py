@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from core.config import Config
 from core.connlimit import ConnCaps, parse_exempt
 from core.sources import DEFAULT_ORDER, parse_order
+from node.rpc.name_encoding import DEFAULT_NAME_ENCODING, DEFAULT_VALUE_ENCODING, check_setting
 from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind
 from p2p.network import P2PConfig, parse_hostport
 
@@ -51,6 +52,10 @@ class NodeSettings:
     miner_processes: int | None = None      # None: every core
     p2p: P2PConfig | None = None            # None: no networking
     metrics_port: int | None = None
+    # Name RPCs' defaults, Namecoin's -nameencoding / -valueencoding / -allowexpired.
+    name_encoding: str = DEFAULT_NAME_ENCODING
+    value_encoding: str = DEFAULT_VALUE_ENCODING
+    allow_expired: bool = False
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
 
 
@@ -71,7 +76,15 @@ def node_settings(cfg: Config, params, flags) -> NodeSettings:
         mine_interval=cfg.get("mining", "interval", _flag(flags, "mine_interval"), 5.0),
         miner_processes=cfg.get("mining", "processes", _flag(flags, "miner_processes")),
         p2p=p2p_settings(cfg, params, flags), resolver=resolver,
+        name_encoding=_encoding(cfg, flags, "name_encoding", DEFAULT_NAME_ENCODING),
+        value_encoding=_encoding(cfg, flags, "value_encoding", DEFAULT_VALUE_ENCODING),
+        allow_expired=cfg.get("rpc", "allow_expired", _flag(flags, "allow_expired"), False),
         metrics_port=cfg.get("node", "metrics_port", _flag(flags, "metrics_port")))
+
+
+def _encoding(cfg: Config, flags, key: str, default: str) -> str:
+    flag = "--" + key.replace("_", "-")
+    return check_setting(f"{key} ({flag})", cfg.get("rpc", key, _flag(flags, key), default))
 
 
 def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:

@@ -22,6 +22,11 @@ WALLET_ERROR = -4            # name_show: "name never existed" / "name expired"
 VERIFY_REJECTED = -26
 VERIFY_ALREADY_IN_CHAIN = -27
 
+# Name reads and where their options object sits. The node's default encodings are
+# Namecoin's (ascii), set by its operator; the wallet takes names and values as Unicode text,
+# so it asks for utf8 itself, whatever the node's settings (an explicit option still wins).
+NAME_READS = {"name_show": 1, "name_history": 1, "name_pending": 1, "name_scan": 2}
+
 
 class NodeError(Exception):
     def __init__(self, message: str, code: int | None = None):
@@ -31,6 +36,9 @@ class NodeError(Exception):
 
 
 class NodeClient:
+    # (name, value) encodings added to name reads that do not choose one; None: the node's.
+    name_encodings: tuple[str, str] | None = ("utf8", "utf8")
+
     def __init__(self, url: str, cookie_file: str | None = None, credentials: str | None = None,
                  timeout: float = 60.0):
         self.url = urllib.parse.urlsplit(url)
@@ -53,8 +61,24 @@ class NodeClient:
                 raise NodeError(self.no_cookie_text()) from None
         return "Basic " + base64.b64encode(creds.encode()).decode()
 
+    def _with_encodings(self, method: str, params: list) -> list:
+        at = NAME_READS.get(method)
+        if at is None or self.name_encodings is None:
+            return params
+        # Missing leading arguments become null, which the node reads as their defaults.
+        params = params + [None] * (at + 1 - len(params))
+        if params[at] is None or isinstance(params[at], dict):
+            params[at] = self._options(params[at])
+        return params
+
+    def _options(self, options: dict | None) -> dict:
+        out = {"nameEncoding": self.name_encodings[0], "valueEncoding": self.name_encodings[1]}
+        out.update(options or {})
+        return out
+
     def call(self, method: str, *params):
-        body = json.dumps({"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": list(params)})
+        params = self._with_encodings(method, list(params))
+        body = json.dumps({"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": params})
         headers = {"Authorization": self._authorization(), "Content-Type": "application/json"}
         for attempt in (0, 1):      # one retry: a kept-alive connection may have been dropped
             try:
@@ -101,7 +125,10 @@ class NodeClient:
 
 
 class OperatorClient(NodeClient):
-    """The node's own commands: the operator sees the node's whole error and its code."""
+    """The node's own commands: the operator sees the node's whole error and its code, and
+    names and values in the node's own encodings."""
+
+    name_encodings = None
 
     def no_cookie_text(self) -> str:
         return f"cannot read RPC cookie {self.cookie_file!r}: is the node running?"

@@ -3,6 +3,7 @@ helpers the other method modules share. Mining methods live in node/mining/rpc.p
 in the Registry (node/rpc/registry.py)."""
 from __future__ import annotations
 
+import os
 import time
 
 from core.crypto import AddressError, decode_address, encode_address
@@ -10,7 +11,7 @@ from core.errors import DecodeError, ValidationError
 from core.primitives import Tx
 
 from node.rpc.registry import (DESERIALIZATION_ERROR, INVALID_ADDRESS_OR_KEY, INVALID_PARAMETER,
-                               MISC_ERROR, VERIFY_ALREADY_IN_CHAIN, VERIFY_REJECTED, RPCError, rpc)
+                               MISC_ERROR, TYPE_ERROR, VERIFY_ALREADY_IN_CHAIN, VERIFY_REJECTED, RPCError, rpc)
 from node.rpc.views import coins, covenant_view, header_view, tx_view
 
 
@@ -40,6 +41,32 @@ def parse_address(node, text) -> bytes:
         raise RPCError(INVALID_ADDRESS_OR_KEY, f"Invalid address: {e}") from None
 
 
+def encodings(node) -> tuple[str, str]:
+    """The node's configured (name, value) encodings (settings name_encoding / value_encoding)."""
+    return node.name_encoding, node.value_encoding
+
+
+def syncing(node) -> bool:
+    """Initial block download: p2p is still fetching blocks the node knows headers of."""
+    sync = node.p2p.sync if getattr(node, "p2p", None) is not None else None
+    return bool(sync is not None and sync.syncing)
+
+
+# Namecoin Core's chain names (bitcoind's "test" for its testnet), by dotbit network name.
+CHAIN_NAMES = {"main": "main", "testnet": "test", "regtest": "regtest"}
+
+
+def _size_on_disk(datadir: str) -> int:
+    total = 0
+    for root, _, files in os.walk(os.path.join(datadir, "chain")):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(root, f))
+            except OSError:
+                pass           # LevelDB removed a compacted file while we walked
+    return total
+
+
 def entry_for(node, block_hash: str):
     e = node.chain.entries.get(parse_hash(block_hash, "blockhash"))
     if e is None:
@@ -58,11 +85,14 @@ def getblockchaininfo(node) -> dict:
     headers = max(e.height for e in c.entries.values())
     if sync is not None:
         headers = max(headers, sync.best_header_height)
-    return {"chain": node.params.name, "blocks": c.height, "headers": headers,
-            "bestblockhash": tip.hash.hex(), "difficulty": header_view(c, tip)["difficulty"],
+    # Blocks done over blocks known: dotbit keeps no per-block tx counts for bitcoind's estimate.
+    progress = 1.0 if headers <= 0 else min(1.0, c.height / headers)
+    return {"chain": CHAIN_NAMES.get(node.params.name, node.params.name), "blocks": c.height,
+            "headers": headers, "bestblockhash": tip.hash.hex(), "difficulty": header_view(c, tip)["difficulty"],
             "mediantime": tip.median_time_past(), "time": tip.header.time,
-            "chainwork": f"{tip.work:064x}", "name_root": tip.header.name_root.hex(),
-            "initialblockdownload": bool(sync is not None and sync.syncing), "warnings": ""}
+            "verificationprogress": progress, "initialblockdownload": syncing(node),
+            "chainwork": f"{tip.work:064x}", "size_on_disk": _size_on_disk(node.datadir), "pruned": False,
+            "name_root": tip.header.name_root.hex(), "warnings": ""}
 
 
 @rpc()
@@ -93,9 +123,22 @@ def getblockheader(node, blockhash: str, verbose: bool = True):
     return header_view(node.chain, e) if verbose else e.header.to_bytes().hex()
 
 
+def _verbosity(v) -> int:
+    # bitcoind takes a boolean here too (true: 1, false: 0), and so do old clients.
+    if isinstance(v, bool):
+        return int(v)
+    if type(v) is not int:
+        raise RPCError(TYPE_ERROR, f"Expected type int or bool for verbosity, got {type(v).__name__}")
+    if v < 0:
+        raise RPCError(INVALID_PARAMETER, "verbosity must be 0, 1 or 2")
+    return min(v, 2)
+
+
 @rpc(offload=True)
-def getblock(node, blockhash: str, verbosity: int = 1):
-    """Returns a block: hex (verbosity 0), an object with txids (1) or with full transactions (2)."""
+def getblock(node, blockhash: str, verbosity: int | bool = 1):
+    """Returns a block: hex (verbosity 0 or false), an object with txids (1 or true) or with full
+    transactions (2)."""
+    verbosity = _verbosity(verbosity)
     e = entry_for(node, blockhash)
     block = node.chain.get_block(e.hash)
     if block is None:
@@ -106,7 +149,7 @@ def getblock(node, blockhash: str, verbosity: int = 1):
     v["size"] = len(block.to_bytes())
     v["nTx"] = len(block.txs)
     v["tx"] = ([t.txid.hex() for t in block.txs] if verbosity == 1
-               else [tx_view(t, node.params) for t in block.txs])
+               else [tx_view(t, node.params, encodings(node)) for t in block.txs])
     return v
 
 
@@ -122,7 +165,7 @@ def getrawtransaction(node, txid: str, verbose: bool = False, blockhash: str | N
         tx = node.chain.get_block(loc[0]).txs[loc[1]]
     if not verbose:
         return tx.to_bytes().hex()
-    v = tx_view(tx, node.params)
+    v = tx_view(tx, node.params, encodings(node))
     if loc is not None:
         e = node.chain.entries[loc[0]]
         v.update(blockhash=loc[0].hex(), confirmations=node.chain.height - e.height + 1,
@@ -140,7 +183,7 @@ def decode_tx(hexstr) -> Tx:
 @rpc()
 def decoderawtransaction(node, hexstring: str) -> dict:
     """Decodes a transaction given as hex."""
-    return tx_view(decode_tx(hexstring), node.params)
+    return tx_view(decode_tx(hexstring), node.params, encodings(node))
 
 
 @rpc()

@@ -7,73 +7,56 @@ import re2
 from core.crypto import encode_address
 from node.ops.maintenance import checkdb
 from core.names.rules import MAX_NAME, NameRecord, expires_in, is_expired, name_output
-from core.primitives import NAME_FIRSTUPDATE, NAME_NEW
+from core.primitives import NAME_FIRSTUPDATE, NAME_UPDATE
 
-from node.rpc import budget
-from node.rpc.registry import INVALID_PARAMETER, NAME_INVALID_ENCODING, WALLET_ERROR, RPCError, rpc
-from node.rpc.methods import entry_for
-
-ENCODINGS = ("ascii", "utf8", "hex")
-
-
-def _encoding(options: dict, key: str) -> str:
-    enc = options.get(key, "ascii" if key == "nameEncoding" else "utf8")
-    if enc not in ENCODINGS:
-        raise RPCError(INVALID_PARAMETER, f"invalid {key} {enc!r}, use one of {', '.join(ENCODINGS)}")
-    return enc
-
-
-def decode_text(text, enc: str, what: str) -> bytes:
-    if not isinstance(text, str):
-        raise RPCError(NAME_INVALID_ENCODING, f"{what} must be a string")
-    try:
-        if enc == "hex":
-            return bytes.fromhex(text)
-        if enc == "ascii":
-            b = text.encode("ascii")
-            if any(c < 0x20 or c == 0x7F for c in b):
-                raise ValueError("control character")
-            return b
-        return text.encode("utf-8")
-    except ValueError:
-        raise RPCError(NAME_INVALID_ENCODING, f"{what} {text!r} is not valid {enc}") from None
-
-
-def encode_text(b: bytes, enc: str, what: str) -> str:
-    try:
-        if enc == "hex":
-            return b.hex()
-        if enc == "ascii":
-            s = b.decode("ascii")
-            if any(ord(c) < 0x20 or ord(c) == 0x7F for c in s):
-                raise ValueError
-            return s
-        return b.decode("utf-8")
-    except (ValueError, UnicodeDecodeError):
-        raise RPCError(NAME_INVALID_ENCODING, f"{what} cannot be shown as {enc}; use {what}Encoding hex") from None
+from node.rpc import budget, name_encoding
+from node.rpc.registry import (CLIENT_IN_INITIAL_DOWNLOAD, INVALID_PARAMETER, METHOD_NOT_FOUND, MISC_ERROR,
+                               TYPE_ERROR, WALLET_ERROR, RPCError, rpc)
+from node.rpc.methods import entry_for, syncing
+from node.rpc.name_encoding import json_type
 
 
 def _options(options) -> dict:
     if options is None:
         return {}
     if not isinstance(options, dict):
-        raise RPCError(INVALID_PARAMETER, "options must be an object")
+        raise RPCError(TYPE_ERROR, f"Expected type object for options, got {json_type(options)}")
     return options
 
 
-def record_view(node, rec: NameRecord, opts: dict) -> dict:
+def _encodings(node, opts: dict) -> tuple[str, str]:
+    """(name, value) encodings of one call: the options', else the node's settings."""
+    return (name_encoding.from_options(opts, "nameEncoding", node.name_encoding),
+            name_encoding.from_options(opts, "valueEncoding", node.value_encoding))
+
+
+def _option(opts: dict, key: str, kind: type, default):
+    """An option of a JSON type (Namecoin's RPCTypeCheckObj): null or absent is the default."""
+    v = opts.get(key)
+    if v is None:
+        return default
+    ok = isinstance(v, bool) if kind is bool else (type(v) is int if kind is int else isinstance(v, kind))
+    if not ok:
+        want = {bool: "bool", int: "number", str: "string"}[kind]
+        raise RPCError(TYPE_ERROR, f"JSON value of type {json_type(v)} for field {key} is not of expected type {want}")
+    return v
+
+
+def record_view(node, rec: NameRecord, encs: tuple[str, str]) -> dict:
+    """A name result as Namecoin's getNameInfo shapes it; a name or value the encoding cannot
+    show becomes name_error / value_error, so the call still succeeds."""
     params = node.params
-    ne, ve = _encoding(opts, "nameEncoding"), _encoding(opts, "valueEncoding")
-    return {"name": encode_text(rec.name, ne, "name"), "name_encoding": ne,
-            "value": encode_text(rec.value, ve, "value"), "value_encoding": ve,
-            "txid": rec.txid.hex(), "vout": rec.vout,
-            "address": encode_address(params.address_version, rec.address),
-            "height": rec.height, "expires_in": expires_in(rec, node.chain.height, params),
-            "expired": is_expired(rec, node.chain.height, params)}
+    tip = node.chain.height
+    v: dict = {}
+    name_encoding.put(v, "name", rec.name, encs[0])
+    name_encoding.put(v, "value", rec.value, encs[1])
+    v.update(txid=rec.txid.hex(), vout=rec.vout, address=encode_address(params.address_version, rec.address),
+             height=rec.height, expires_in=expires_in(rec, tip, params), expired=is_expired(rec, tip, params))
+    return v
 
 
-def _name_arg(name, opts) -> bytes:
-    key = decode_text(name, _encoding(opts, "nameEncoding"), "name")
+def _name_arg(node, name, opts) -> bytes:
+    key = name_encoding.decode(name, _encodings(node, opts)[0])
     # No name on chain is longer (consensus), and the index keys carry a one-byte length: a
     # longer argument is the caller's error, not a lookup (Namecoin: "the name is too long").
     if len(key) > MAX_NAME:
@@ -81,17 +64,40 @@ def _name_arg(name, opts) -> bytes:
     return key
 
 
+def _lookup_name(node, name, opts) -> bytes:
+    """The name a name_show / name_history argument means, with Namecoin's byHash option:
+    "direct" is the name itself; "sha256d" would need Namecoin's -namehashindex, which dotbit
+    does not keep, so it is refused with Namecoin's own message rather than ignored."""
+    key = _name_arg(node, name, opts)
+    by_hash = _option(opts, "byHash", str, "direct")
+    if by_hash == "direct":
+        return key
+    if by_hash == "sha256d":
+        raise RPCError(MISC_ERROR, "-namehashindex is not enabled (dotbit keeps no name-hash index)")
+    raise RPCError(INVALID_PARAMETER, f"Invalid value for byHash: {by_hash}")
+
+
+def _not_syncing(node) -> None:
+    # A node still downloading blocks would serve stale names as current (Namecoin: -10).
+    if syncing(node):
+        raise RPCError(CLIENT_IN_INITIAL_DOWNLOAD, "dotbit is downloading blocks...")
+
+
 @rpc()
 def name_show(node, name: str, options: dict | None = None) -> dict:
-    """The current state of a name. options: allowExpired (default false), nameEncoding,
-    valueEncoding (ascii|utf8|hex)."""
+    """The current state of a name. options: allowExpired (default: the allow_expired setting,
+    off), nameEncoding, valueEncoding (ascii|utf8|hex; default: the node's settings, ascii),
+    byHash ("direct"; "sha256d" is refused: no name-hash index)."""
+    _not_syncing(node)
     opts = _options(options)
-    rec = node.chain.names.get(_name_arg(name, opts))
+    allow_expired = _option(opts, "allowExpired", bool, node.allow_expired)
+    key = _lookup_name(node, name, opts)
+    rec = node.chain.names.get(key)
     if rec is None:
-        raise RPCError(WALLET_ERROR, "name never existed")
-    view = record_view(node, rec, opts)
-    if view["expired"] and not opts.get("allowExpired", False):
-        raise RPCError(WALLET_ERROR, "name expired")
+        raise RPCError(WALLET_ERROR, f"name never existed: {name_encoding.for_message(key)}")
+    view = record_view(node, rec, _encodings(node, opts))
+    if view["expired"] and not allow_expired:
+        raise RPCError(WALLET_ERROR, f"name expired: {name_encoding.for_message(key)}")
     return view
 
 
@@ -116,31 +122,50 @@ def _regexp(pattern):
 
 @rpc(offload=True)
 def name_history(node, name: str, options: dict | None = None) -> list:
-    """Every state the name has had, oldest first."""
+    """Every state the name has had, oldest first (expired ones included). options:
+    nameEncoding, valueEncoding, byHash."""
+    _not_syncing(node)
     opts = _options(options)
-    key = _name_arg(name, opts)
+    key = _lookup_name(node, name, opts)
+    encs = _encodings(node, opts)
     out = []
     for r in node.chain.names.history(key):
         budget.check("name_history")
-        out.append(record_view(node, r, opts))
+        out.append(record_view(node, r, encs))
     if not out:
-        raise RPCError(WALLET_ERROR, "name never existed")
+        raise RPCError(WALLET_ERROR, f"name not found: {name_encoding.for_message(key)}")
     return out
 
 
+def _scan_filters(node, opts: dict):
+    """(min_conf, max_conf or None, prefix bytes, compiled regexp or None), checked as Namecoin."""
+    min_conf = _option(opts, "minConf", int, 1)
+    if min_conf < 1:
+        raise RPCError(INVALID_PARAMETER, "minConf must be >= 1")
+    max_conf = _option(opts, "maxConf", int, None)
+    if max_conf is not None and max_conf < 0:
+        raise RPCError(INVALID_PARAMETER, "maxConf must not be negative")
+    prefix = _name_arg(node, _option(opts, "prefix", str, ""), opts)
+    pattern = _option(opts, "regexp", str, None)
+    return min_conf, max_conf, prefix, (_regexp(pattern) if pattern is not None else None)
+
+
 @rpc(offload=True)
-def name_scan(node, start: str = "", count: int = 500, options: dict | None = None) -> list:
-    """Names from `start` on, in length-first order. options: prefix, regexp (RE2 syntax),
-    minConf, maxConf, nameEncoding, valueEncoding. At most 10,000 names per call; a call that
-    runs past 5 s stops with an error."""
+def name_scan(node, start: str | None = None, count: int | None = None, options: dict | None = None) -> list:
+    """Names from `start` on, in length-first order, expired ones included (expired: true).
+    count: default 500, at most 10,000; 0 or less returns []. options: prefix, regexp (RE2
+    syntax, matched against the name as UTF-8; names that are not UTF-8 never match),
+    minConf (>= 1), maxConf (>= 0), nameEncoding, valueEncoding. A call that runs past 5 s
+    stops with an error."""
+    _not_syncing(node)
     opts = _options(options)
-    if not 0 <= count <= MAX_SCAN_COUNT:
-        raise RPCError(INVALID_PARAMETER, f"count must be between 0 and {MAX_SCAN_COUNT}")
-    start_b = _name_arg(start, opts) if start else b""
-    prefix = _name_arg(opts["prefix"], opts) if opts.get("prefix") else b""
-    regexp = _regexp(opts["regexp"]) if opts.get("regexp") else None
-    min_conf, max_conf = opts.get("minConf", 1), opts.get("maxConf")
-    out = []
+    count = 500 if count is None else count
+    if count > MAX_SCAN_COUNT:
+        raise RPCError(INVALID_PARAMETER, f"count must be at most {MAX_SCAN_COUNT}")
+    start_b = _name_arg(node, start, opts) if start else b""
+    min_conf, max_conf, prefix, regexp = _scan_filters(node, opts)
+    encs = _encodings(node, opts)
+    out: list = []
     tip = node.chain.height
     for rec in node.chain.names.scan(start_b):
         if len(out) >= count:
@@ -149,41 +174,49 @@ def name_scan(node, start: str = "", count: int = 500, options: dict | None = No
         conf = tip - rec.height + 1
         if conf < min_conf or (max_conf is not None and conf > max_conf):
             continue
-        if prefix and not rec.name.startswith(prefix):
+        if not rec.name.startswith(prefix):
             continue
-        if is_expired(rec, tip + 1, node.params):
+        if regexp is not None and not _matches(regexp, rec.name):
             continue
-        if regexp is not None and not regexp.search(rec.name.decode("utf-8", "replace")):
-            continue
-        out.append(record_view(node, rec, opts))
+        out.append(record_view(node, rec, encs))
     return out
+
+
+def _matches(regexp, name: bytes) -> bool:
+    try:
+        return regexp.search(name.decode("utf-8")) is not None
+    except UnicodeDecodeError:
+        return False
 
 
 @rpc()
 def name_pending(node, name: str | None = None, options: dict | None = None) -> list:
-    """Name operations waiting in the mempool (optionally for one name)."""
+    """Pending name_firstupdate and name_update operations in the mempool (optionally for one
+    name), each with op, name, value, txid, vout, address. options: nameEncoding,
+    valueEncoding, mineOnly (needs a wallet: ask dotbit-wallet serve)."""
     opts = _options(options)
-    want = _name_arg(name, opts) if name is not None else None
+    want = _name_arg(node, name, opts) if name is not None else None
+    if _option(opts, "mineOnly", bool, False):
+        # The node holds no keys; dotbit-wallet serve answers mineOnly (docs/wallet-rpc.md).
+        raise RPCError(METHOD_NOT_FOUND, "mineOnly requires wallet support, which is disabled")
+    encs = _encodings(node, opts)
     out = []
     ver = node.params.address_version
     for entry in node.mempool.entries.values():
         found = name_output(entry.tx)
-        if not found:
+        if not found or found[1].covenant.type not in (NAME_FIRSTUPDATE, NAME_UPDATE):
             continue
         vout, o = found
-        cov = o.covenant
-        if cov.type == NAME_NEW:
-            if want is None:
-                out.append({"op": "name_new", "txid": entry.txid.hex(), "vout": vout,
-                            "address": encode_address(ver, o.address), "commitment": cov.items[0].hex()})
+        items = o.covenant.items
+        if want is not None and items[0] != want:
             continue
-        if want is not None and cov.items[0] != want:
-            continue
-        value = cov.items[2] if cov.type == NAME_FIRSTUPDATE else cov.items[1]
-        out.append({"op": "name_firstupdate" if cov.type == NAME_FIRSTUPDATE else "name_update",
-                    "name": encode_text(cov.items[0], _encoding(opts, "nameEncoding"), "name"),
-                    "value": encode_text(value, _encoding(opts, "valueEncoding"), "value"),
-                    "txid": entry.txid.hex(), "vout": vout, "address": encode_address(ver, o.address)})
+        first = o.covenant.type == NAME_FIRSTUPDATE
+        v: dict = {}
+        name_encoding.put(v, "name", items[0], encs[0])
+        name_encoding.put(v, "value", items[2] if first else items[1], encs[1])
+        v.update(txid=entry.txid.hex(), vout=vout, address=encode_address(ver, o.address),
+                 op="name_firstupdate" if first else "name_update")
+        out.append(v)
     return out
 
 
@@ -198,7 +231,7 @@ def getnameproof(node, name: str, blockhash: str | None = None, options: dict | 
     """A name-tree proof of a name's record (or of its absence) against the name_root of a
     main-chain block (default: the tip), with that block's 112-byte header."""
     opts = _options(options)
-    key = _name_arg(name, opts)
+    key = _name_arg(node, name, opts)
     chain = node.chain
     entry = entry_for(node, blockhash) if blockhash else chain.tip
     if not chain.on_main_chain(entry):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from core.consensus import COIN, bits_to_target
 from core.crypto import encode_address
 from core.primitives import COVENANT_NAMES, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE, Covenant, Tx
+from node.rpc import name_encoding
 
 
 def coins(value: int) -> float:
@@ -29,16 +30,45 @@ def covenant_view(c: Covenant) -> dict:
     return v
 
 
-def tx_view(tx: Tx, params) -> dict:
+def name_op_view(c: Covenant, encodings: tuple[str, str]) -> dict | None:
+    """Namecoin's vout[].scriptPubKey.nameOp: {op, hash | rand, name, name_encoding, value,
+    value_encoding}, names and values in the node's encodings (an `_error` field where the
+    encoding cannot show them); None for an output without a name operation."""
+    if c.type == NAME_NEW and len(c.items) == 1:
+        return {"op": "name_new", "hash": c.items[0].hex()}
+    if c.type == NAME_FIRSTUPDATE and len(c.items) == 3:
+        op = {"op": "name_firstupdate", "rand": c.items[1].hex()}
+        name, value = c.items[0], c.items[2]
+    elif c.type == NAME_UPDATE and len(c.items) == 2:
+        op = {"op": "name_update"}
+        name, value = c.items
+    else:
+        return None
+    name_encoding.put(op, "name", name, encodings[0])
+    name_encoding.put(op, "value", value, encodings[1])
+    return op
+
+
+def output_view(n: int, o, ver: int, encodings: tuple[str, str]) -> dict:
+    address = encode_address(ver, o.address)
+    # bitcoind-shaped scriptPubKey for clients that read vout[].scriptPubKey (ncdns, ElectrumX
+    # ports): dotbit outputs are an address plus a covenant, so there is no asm or hex script.
+    spk = {"address": address, "type": "pubkeyhash"}
+    op = name_op_view(o.covenant, encodings)
+    if op is not None:
+        spk["nameOp"] = op
+    return {"n": n, "value": coins(o.value), "value_sat": o.value, "address": address,
+            "covenant": covenant_view(o.covenant), "scriptPubKey": spk}
+
+
+def tx_view(tx: Tx, params, encodings: tuple[str, str] = ("ascii", "ascii")) -> dict:
+    """`encodings`: (name, value) encodings of vout[].scriptPubKey.nameOp."""
     ver = params.address_version
     vin = [{"txid": i.prev_txid.hex(), "vout": i.prev_index, "pubkey": i.pubkey.hex(), "sig": i.sig.hex()}
            for i in tx.inputs]
     if tx.is_coinbase:
         vin = [{"coinbase": True, "height": tx.locktime}]
-    vout = []
-    for n, o in enumerate(tx.outputs):
-        vout.append({"n": n, "value": coins(o.value), "value_sat": o.value,
-                     "address": encode_address(ver, o.address), "covenant": covenant_view(o.covenant)})
+    vout = [output_view(n, o, ver, encodings) for n, o in enumerate(tx.outputs)]
     return {"txid": tx.txid.hex(), "hash": tx.wtxid.hex(), "version": tx.version, "size": tx.size,
             "locktime": tx.locktime, "vin": vin, "vout": vout, "hex": tx.to_bytes().hex()}
 

@@ -84,7 +84,7 @@ def register_wait(w: W, name: str, value: str) -> subprocess.CompletedProcess:
     checked = False
     while p.poll() is None and time.monotonic() < deadline:
         time.sleep(0.3)
-        if not checked and w.node.call("name_pending") != []:
+        if not checked and w.node.call("getrawmempool") != []:
             w.json("balance")              # the waiting process does not hold the wallet locked
             checked = True
         if not _resolves(w.node, name):
