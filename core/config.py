@@ -28,6 +28,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "node": {"network": str, "datadir": str, "log_level": str, "log_format": str, "metrics_port": int},
     "rpc": {"port": int, "bind": str, "url": str, "cookie": str, "allow_remote": bool},
     "p2p": {"port": int, "bind": str, "listen": bool, "connect": list, "addnode": list, "maxpeers": int},
+    "mempool": {"max_bytes": int},
     "mining": {"enabled": bool, "address": str, "interval": float, "processes": int},
     "resolver": {"enabled": bool, "dns_port": int, "http_port": int, "key": str, "dane_zones": list,
                  "dane_anchors": str, "axfr_allow": list, "record_sources": str,

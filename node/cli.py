@@ -87,6 +87,8 @@ def _node_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--addnode", action="append", metavar="HOST:PORT",
                    help="keep a connection to this peer besides others (repeatable)")
     p.add_argument("--maxpeers", type=int, help="maximum peer connections (default 32)")
+    p.add_argument("--mempool-max-bytes", type=int, metavar="BYTES",
+                   help="memory the mempool may hold, as it counts it (default 100,000,000; at least 10,000)")
 
 
 def _resolver_flags(p: argparse.ArgumentParser) -> None:

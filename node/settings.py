@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from core.config import Config
 from core.connlimit import ConnCaps, parse_exempt
 from core.sources import DEFAULT_ORDER, parse_order
+from node.chain.mempool import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind
 from p2p.network import P2PConfig, parse_hostport
 
@@ -51,6 +52,7 @@ class NodeSettings:
     miner_processes: int | None = None      # None: every core
     p2p: P2PConfig | None = None            # None: no networking
     metrics_port: int | None = None
+    mempool_max_bytes: int = DEFAULT_MAX_BYTES   # memory, as node/chain/mempool_policy.py counts it
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
 
 
@@ -64,6 +66,9 @@ def node_settings(cfg: Config, params, flags) -> NodeSettings:
     resolver = resolver_settings(cfg, params, flags)       # first: its errors were reported first
     rpc_bind = cfg.get("rpc", "bind", _flag(flags, "rpc_bind"), "127.0.0.1")
     check_rpc_bind(rpc_bind, cfg.get("rpc", "allow_remote", _flag(flags, "rpc_allow_remote"), False))
+    mempool_max = cfg.get("mempool", "max_bytes", _flag(flags, "mempool_max_bytes"), DEFAULT_MAX_BYTES)
+    if mempool_max < MIN_MAX_BYTES:
+        raise ValueError(f"--mempool-max-bytes: {mempool_max} is below the minimum {MIN_MAX_BYTES:,}")
     return NodeSettings(
         rpc_host=rpc_bind, rpc_port=cfg.get("rpc", "port", _flag(flags, "rpc_port")),
         mine=cfg.get("mining", "enabled", _flag(flags, "mine"), False),
@@ -71,7 +76,8 @@ def node_settings(cfg: Config, params, flags) -> NodeSettings:
         mine_interval=cfg.get("mining", "interval", _flag(flags, "mine_interval"), 5.0),
         miner_processes=cfg.get("mining", "processes", _flag(flags, "miner_processes")),
         p2p=p2p_settings(cfg, params, flags), resolver=resolver,
-        metrics_port=cfg.get("node", "metrics_port", _flag(flags, "metrics_port")))
+        metrics_port=cfg.get("node", "metrics_port", _flag(flags, "metrics_port")),
+        mempool_max_bytes=mempool_max)
 
 
 def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:
