@@ -159,3 +159,20 @@ def test_chain_of_unconfirmed_is_limited(chain, params, clock):
     pool.remove(prev.txid)
     assert first.desc_count == MAX_CHAIN - 1
     assert first.desc_size == sum(e.size for e in pool.entries.values())
+
+
+def test_the_cap_is_a_setting_flag_over_environment_over_file():
+    from argparse import Namespace
+    from core.config import Config
+    from core.params import REGTEST
+    from node.chain.mempool import DEFAULT_MAX_BYTES
+    from node.settings import node_settings
+    assert node_settings(Config({}, {}), REGTEST, Namespace()).mempool_max_bytes == DEFAULT_MAX_BYTES
+    file = {"mempool": {"max_bytes": 300_000}}
+    assert node_settings(Config(file, {}), REGTEST, Namespace()).mempool_max_bytes == 300_000
+    env = {"DOTBIT_MEMPOOL_MAX_BYTES": "200000"}
+    assert node_settings(Config(file, env), REGTEST, Namespace()).mempool_max_bytes == 200_000
+    flags = Namespace(mempool_max_bytes=150_000)
+    assert node_settings(Config(file, env), REGTEST, flags).mempool_max_bytes == 150_000
+    with pytest.raises(ValueError, match="--mempool-max-bytes: 999 is below the minimum 10,000"):
+        node_settings(Config({}, {}), REGTEST, Namespace(mempool_max_bytes=999))
