@@ -123,7 +123,7 @@ class Mempool:
             self.refused[e.reason] += 1
             raise
 
-    def _accept(self, tx: Tx) -> MempoolEntry:
+    def _accept(self, tx: Tx, reorg: bool = False) -> MempoolEntry:
         txid = tx.txid
         if tx.is_coinbase:
             raise ValidationError("coinbase", 100, "coinbase transactions are only valid in blocks")
@@ -135,7 +135,7 @@ class Mempool:
         coins = self._coins(tx)
         size = tx.size
         usage = entry_usage(tx)
-        ancestors = self._admission_policy(tx, coins, size, usage)      # before any signature
+        ancestors = self._admission_policy(tx, coins, size, usage, reorg)   # before any signature
         height = self.chain.height + 1
         fee = check_tx_inputs(tx, coins, height, self.params)
         self.names.check_mempool(tx, coins, height, self)
@@ -160,16 +160,19 @@ class Mempool:
             coins.append(coin)
         return coins
 
-    def _admission_policy(self, tx: Tx, coins: list[Coin], size: int, usage: int) -> list[MempoolEntry]:
+    def _admission_policy(self, tx: Tx, coins: list[Coin], size: int, usage: int,
+                          reorg: bool) -> list[MempoolEntry]:
         """The cheap refusals, from values alone: fee rate below the floor, not enough to
-        displace what a full pool holds, too long a chain. Returns the in-pool ancestors."""
+        displace what a full pool holds, too long a chain. Returns the in-pool ancestors.
+        Re-admitted after a reorg, a tx meets only the relay minimum (as in Bitcoin Core): it
+        was in a block or in the pool before the floor rose; the cap is enforced by _trim."""
         fee = sum(c.value for c in coins) - sum(o.value for o in tx.outputs)
         if fee >= 0:            # (below zero check_tx_inputs says so, with its own reason)
-            floor = self.min_fee_rate()
+            floor = MIN_FEE_RATE if reorg else self.min_fee_rate()
             if fee < floor * size:
                 reason = "min-relay-fee-not-met" if floor == MIN_FEE_RATE else "mempool-min-fee-not-met"
                 raise ValidationError(reason, 0, f"fee {fee} below {floor * size:.0f}")
-            worst = self._worst() if self.usage + usage > self.max_bytes else None
+            worst = self._worst() if self.usage + usage > self.max_bytes and not reorg else None
             if worst is not None and fee / size <= worst.score:
                 raise ValidationError("mempool-full", 0, f"fee rate {fee / size:.2f} does not beat "
                                       f"{worst.score:.2f}, the lowest in a full mempool")
@@ -317,7 +320,7 @@ class Mempool:
         self.names.mempool_reset()
         for tx in list(first) + [e.tx for e in old]:
             try:
-                self._accept(tx)
+                self._accept(tx, reorg=True)
             except ValidationError as e:
                 log.debug("mempool: dropped %s after reorg: %s", tx.txid.hex(), e.reason)
 

@@ -176,3 +176,14 @@ def test_the_cap_is_a_setting_flag_over_environment_over_file():
     assert node_settings(Config(file, env), REGTEST, flags).mempool_max_bytes == 150_000
     with pytest.raises(ValueError, match="--mempool-max-bytes: 999 is below the minimum 10,000"):
         node_settings(Config({}, {}), REGTEST, Namespace(mempool_max_bytes=999))
+
+
+def test_a_reorg_keeps_entries_below_a_raised_floor(chain, params, clock):
+    pool, coins = funded(chain, params, clock, cap=60_000)
+    txs = fill(pool, chain, coins, lambda i: 5_000 + 100 * i)
+    pool.max_bytes = pool.usage
+    pool.accept(pay(chain, coins[-1], 90_000))
+    assert pool.min_fee_rate() > 5_100 / txs[1].size        # some entries are below the floor now
+    kept = set(pool.entries)
+    pool.revalidate()                  # what a reorg does with the pool
+    assert set(pool.entries) == kept
