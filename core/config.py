@@ -30,6 +30,7 @@ SCHEMA: dict[str, dict[str, type]] = {
             "name_encoding": str, "value_encoding": str, "allow_expired": bool},
     "p2p": {"port": int, "bind": str, "listen": bool, "connect": list, "addnode": list, "maxpeers": int,
             "addr_rate": float, "feeler_interval": float},
+    "mempool": {"max_bytes": int},
     "mining": {"enabled": bool, "address": str, "interval": float, "processes": int},
     "resolver": {"enabled": bool, "dns_port": int, "http_port": int, "key": str, "dane_zones": list,
                  "dane_anchors": str, "axfr_allow": list, "record_sources": str,

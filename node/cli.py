@@ -101,6 +101,8 @@ def _node_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--feeler-interval", type=float, metavar="SECONDS",
                    help="seconds between feeler connections testing an address heard of, once the "
                         "outbound slots are full; 0: none (default 120)")
+    p.add_argument("--mempool-max-bytes", type=int, metavar="BYTES",
+                   help="memory the mempool may hold, as it counts it (default 100,000,000; at least 10,000)")
 
 
 def _resolver_flags(p: argparse.ArgumentParser) -> None:

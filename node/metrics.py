@@ -102,6 +102,7 @@ class NodeMetrics:
             self._addrbook(m, self.node.p2p)
         m.metric("dotbit_mempool_transactions", "gauge", "transactions in the mempool", [({}, s["mempool_txs"])])
         m.metric("dotbit_mempool_bytes", "gauge", "serialized size of the mempool", [({}, s["mempool_bytes"])])
+        self._mempool(m, self.node.mempool)
         m.metric("dotbit_names", "gauge", f"names in the index, expired included (capped at {NAMES_COUNT_CAP})",
                  [({}, s["names"])])
         r = self.node.resolver
@@ -125,6 +126,21 @@ class NodeMetrics:
                  [({"change": "refused"}, book.refused), ({"change": "evicted"}, book.evicted)])
         m.metric("dotbit_p2p_outbound_dials_total", "counter", "outbound TCP dials, by result",
                  [({"result": k}, n) for k, n in p2p.dials.items()])
+
+    @staticmethod
+    def _mempool(m: "_Writer", pool) -> None:
+        """What a full mempool does (docs/security.md): memory against the cap, the rolling
+        minimum fee rate, refusals by reason and evictions."""
+        m.metric("dotbit_mempool_usage_bytes", "gauge", "memory the mempool holds, as its cap counts it",
+                 [({}, pool.usage)])
+        m.metric("dotbit_mempool_max_bytes", "gauge", "the mempool's cap (--mempool-max-bytes)",
+                 [({}, pool.max_bytes)])
+        m.metric("dotbit_mempool_min_fee_rate", "gauge",
+                 "fee rate (base units per byte) a new transaction must reach now", [({}, pool.min_fee_rate())])
+        m.metric("dotbit_mempool_refused_total", "counter", "transactions the mempool refused, by reason",
+                 [({"reason": r}, n) for r, n in sorted(pool.refused.items())])
+        m.metric("dotbit_mempool_evicted_total", "counter", "transactions evicted from a full mempool",
+                 [({}, pool.evicted)])
 
     def _resolver(self, m: "_Writer", r) -> None:
         """DNS, zone transfer, rate limit, NOTIFY and signed-HTTP counters of the resolver."""

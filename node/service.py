@@ -74,7 +74,7 @@ class Node:
         self.started_at = time.time()
         self.stopping = asyncio.Event()
         self.chain = open_chain(params, datadir)
-        self.mempool = Mempool(self.chain, params)
+        self.mempool = Mempool(self.chain, params, max_bytes=settings.mempool_max_bytes)
         self.mining = Mining(self.chain, self.mempool, settings.miner_processes)
         if settings.mine_address:
             self.mining_address = decode_address(params.address_version, settings.mine_address)

@@ -13,6 +13,7 @@ from core.config import Config
 from core.connlimit import ConnCaps, parse_exempt
 from core.sources import DEFAULT_ORDER, parse_order
 from node.rpc.name_encoding import DEFAULT_NAME_ENCODING, DEFAULT_VALUE_ENCODING, check_setting
+from node.chain.mempool import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind
 from p2p.network import P2PConfig, parse_hostport
 
@@ -56,6 +57,7 @@ class NodeSettings:
     name_encoding: str = DEFAULT_NAME_ENCODING
     value_encoding: str = DEFAULT_VALUE_ENCODING
     allow_expired: bool = False
+    mempool_max_bytes: int = DEFAULT_MAX_BYTES   # memory, as node/chain/mempool_policy.py counts it
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
 
 
@@ -69,6 +71,9 @@ def node_settings(cfg: Config, params, flags) -> NodeSettings:
     resolver = resolver_settings(cfg, params, flags)       # first: its errors were reported first
     rpc_bind = cfg.get("rpc", "bind", _flag(flags, "rpc_bind"), "127.0.0.1")
     check_rpc_bind(rpc_bind, cfg.get("rpc", "allow_remote", _flag(flags, "rpc_allow_remote"), False))
+    mempool_max = cfg.get("mempool", "max_bytes", _flag(flags, "mempool_max_bytes"), DEFAULT_MAX_BYTES)
+    if mempool_max < MIN_MAX_BYTES:
+        raise ValueError(f"--mempool-max-bytes: {mempool_max} is below the minimum {MIN_MAX_BYTES:,}")
     return NodeSettings(
         rpc_host=rpc_bind, rpc_port=cfg.get("rpc", "port", _flag(flags, "rpc_port")),
         mine=cfg.get("mining", "enabled", _flag(flags, "mine"), False),
@@ -79,7 +84,8 @@ def node_settings(cfg: Config, params, flags) -> NodeSettings:
         name_encoding=_encoding(cfg, flags, "name_encoding", DEFAULT_NAME_ENCODING),
         value_encoding=_encoding(cfg, flags, "value_encoding", DEFAULT_VALUE_ENCODING),
         allow_expired=cfg.get("rpc", "allow_expired", _flag(flags, "allow_expired"), False),
-        metrics_port=cfg.get("node", "metrics_port", _flag(flags, "metrics_port")))
+        metrics_port=cfg.get("node", "metrics_port", _flag(flags, "metrics_port")),
+        mempool_max_bytes=mempool_max)
 
 
 def _encoding(cfg: Config, flags, key: str, default: str) -> str:

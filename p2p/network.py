@@ -31,6 +31,10 @@ MAX_EPHKEYS = 10_000
 # only its own allowance, and the others' announcements are still fetched at once.
 MAX_TX_ASKED_PER_PEER = 5_000
 INV_INTERVAL = 0.1
+# A transaction nobody asked for that the mempool refuses: honest nodes only send what was
+# asked for after an inv, so a stream of them (say low-fee variants of one coin at a full
+# pool) is a flood; twenty of them cost the peer its connection and a ban.
+UNSOLICITED_TX_SCORE = 5
 
 
 __all__ = ["Network", "P2PConfig", "parse_hostport"]    # the config lives in connections.py
@@ -292,7 +296,7 @@ class Network(Connections):
         txid = tx.txid
         peer.known.add((INV_TX, txid))
         self.tx_requested.pop(txid, None)
-        self.tx_asked.get(peer.id, {}).pop(txid, None)
+        solicited = self.tx_asked.get(peer.id, {}).pop(txid, None) is not None
         if self.view.has_tx(txid) or txid in self.rejected:
             return
         try:
@@ -300,8 +304,9 @@ class Network(Connections):
         except ValidationError as e:
             if e.reason != "bad-txns-inputs-missingorspent":   # its parent may still come
                 self.rejected.add(txid)
-            if e.ban_score:
-                self.misbehave(peer, e.ban_score, f"tx {e.reason}")
+            score = e.ban_score + (0 if solicited else UNSOLICITED_TX_SCORE)
+            if score:
+                self.misbehave(peer, score, f"tx {e.reason}" + ("" if solicited else " (unsolicited)"))
 
     def _on_ephkey(self, peer: Peer, msg: EphKey) -> None:
         key = sha256d(msg.payload)
