@@ -54,7 +54,11 @@ class NodeClient:
         return "Basic " + base64.b64encode(creds.encode()).decode()
 
     def call(self, method: str, *params):
-        body = json.dumps({"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": list(params)})
+        return self.call_params(method, list(params))
+
+    def call_params(self, method: str, params: list | dict):
+        """A call with its params as given: a list, or an object of named arguments."""
+        body = json.dumps({"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": params})
         headers = {"Authorization": self._authorization(), "Content-Type": "application/json"}
         for attempt in (0, 1):      # one retry: a kept-alive connection may have been dropped
             try:
@@ -114,3 +118,11 @@ class OperatorClient(NodeClient):
 
     def error_text(self, message, code) -> str:
         return f"{message} (code {code})"
+
+
+class ForwardingClient(NodeClient):
+    """The wallet daemon's forwarder (wallet/daemon.py): the node's error message reaches the
+    caller whole and unchanged, as if it had called the node itself."""
+
+    def error_text(self, message, code) -> str:
+        return str(message)
