@@ -18,10 +18,10 @@ from wallet import names as N
 from wallet.errors import WalletError
 from wallet.keys import RECEIVE
 from wallet.rpc_args import (INSUFFICIENT_FUNDS, INVALID_ADDRESS, INVALID_PARAMETER, TRANSACTION_ERROR,
-                             WALLET_ERROR, RPCError, amount_arg, bool_arg, decode_arg, encode_out,
+                             VERIFY_REJECTED, WALLET_ERROR, RPCError, amount_arg, bool_arg, decode_arg, encode_out,
                              hex_arg, int_arg, options_arg, str_arg)
 from wallet.txbuild import COIN
-from wallet.wallet import NoFunds
+from wallet.wallet import NoFunds, Rejected
 
 METHODS: dict = {}
 
@@ -64,6 +64,11 @@ def _wallet_errors(fn, *args, **kw):
         return fn(*args, **kw)
     except NoFunds as e:
         raise RPCError(INSUFFICIENT_FUNDS, f"Insufficient funds: {e}") from None
+    except Rejected as e:
+        raise RPCError(VERIFY_REJECTED, str(e)) from None
+    except S.StepError as e:
+        code = {"not_mine": INSUFFICIENT_FUNDS, "invalid": INVALID_PARAMETER}.get(e.kind, TRANSACTION_ERROR)
+        raise RPCError(code, str(e)) from None
     except WalletError as e:
         raise RPCError(WALLET_ERROR, str(e)) from None
 
@@ -91,12 +96,8 @@ def name_firstupdate(svc, name, rand, txid, value, options=None, allow_active=Fa
     nm, val = _name(name, opts), _value(value, opts)
     rand_b, txid_b = hex_arg(rand, "rand"), hex_arg(txid, "txid", 32)
     w = svc.wallet()
-    try:
-        return _wallet_errors(S.name_firstupdate, w, nm, rand_b, txid_b, val, svc.fee_rate, _dest(w, opts),
-                              not bool_arg(allow_active, "allowActive"))
-    except S.StepError as e:
-        code = {"not_mine": INSUFFICIENT_FUNDS, "invalid": INVALID_PARAMETER}.get(e.kind, TRANSACTION_ERROR)
-        raise RPCError(code, str(e)) from None
+    return _wallet_errors(S.name_firstupdate, w, nm, rand_b, txid_b, val, svc.fee_rate, _dest(w, opts),
+                          not bool_arg(allow_active, "allowActive"))
 
 
 @method

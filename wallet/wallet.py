@@ -30,6 +30,10 @@ class NoFunds(WalletError):
         self.shortfall = shortfall
 
 
+class Rejected(WalletError):
+    """The node refused a transaction this wallet built (its reason in the message)."""
+
+
 class Wallet:
     def __init__(self, path: str, doc: dict, sealer: storage.Sealer, params, node: NodeClient | None):
         self.path = path
@@ -198,7 +202,7 @@ class Wallet:
             self.call("sendrawtransaction", tx.to_bytes().hex())
         except NodeError as e:
             if e.code != VERIFY_ALREADY_IN_CHAIN:
-                raise WalletError(f"node rejected the transaction: {e}") from None
+                raise Rejected(f"node rejected the transaction: {e}") from None
         self._apply(tx)
         return tx.txid.hex()
 
