@@ -14,7 +14,7 @@ import pytest
 from bitcoinrpc.authproxy import JSONRPCException
 
 from support.harness import NodeProcess, running
-from support.wallet_cli import DEPTH, PASS, mature, mine, new_wallet
+from support.wallet_cli import DEPTH, PASS, mature, mine, new_wallet, register_wait
 from support.wallet_rpc import WalletDaemon
 
 log = logging.getLogger("test.wallet_rpc")
@@ -86,11 +86,13 @@ def test_non_ascii_names_through_the_daemon_and_the_cli(node, wallet, daemon):
     assert shown["value"] == "ff"
     assert node.call("name_show", "d/café".encode().hex(), {"nameEncoding": "hex"})["value"] == '{"ip":"5.6.7.8"}'
 
-    log.info("the CLI on the same wallet file once the daemon is gone: show, list, update, renew")
+    log.info("the CLI on the same wallet file once the daemon is gone: register, show, list, update, renew")
     daemon.stop()
+    register_wait(wallet, "id/josé", "héllo ☃")
+    assert node.call("name_show", "id/josé".encode().hex(), {"nameEncoding": "hex"})["value"] == "héllo ☃"
     assert json.loads(wallet.run("name", "show", "d/café", "--json").stdout)["value"] == '{"ip":"5.6.7.8"}'
     listed = wallet.run("name", "list").stdout
-    assert "d/café" in listed and "x/\ufffd" in listed
+    assert "d/café" in listed and "x/\ufffd" in listed and "id/josé expires in" in listed
     wallet.run("name", "update", "d/café", "--value", '{"ip":"9.9.9.9"}')
     wallet.run("name", "update", BYTES_NAME.hex(), "--name-encoding", "hex", "--value", "00",
                "--value-encoding", "hex")
