@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
+import inspect
 import json
 import logging
 import os
@@ -31,8 +32,11 @@ from aiohttp import web
 from core.connlimit import SourceLimiter
 
 from wallet import rpc_methods
+from wallet.errors import WalletError
+from wallet.nodeclient import NodeError
 from wallet.rpc_args import (CLIENT_NOT_CONNECTED, INVALID_REQUEST, METHOD_NOT_FOUND, MISC_ERROR,
-                             PARSE_ERROR, RPCError)
+                             PARSE_ERROR, WALLET_ERROR, RPCError)
+from wallet.storage import StorageError
 from wallet.walletservice import WalletService
 
 log = logging.getLogger("dotbit.wallet.rpc")
@@ -153,23 +157,21 @@ class WalletRPCServer:
 
     def _local(self, rid, fn, params) -> dict:
         try:
-            if isinstance(params, dict):
-                result = fn(self.svc, **params)
-            else:
-                result = fn(self.svc, *params)
-            return {"result": result, "error": None, "id": rid}
+            bound = (inspect.signature(fn).bind(self.svc, **params) if isinstance(params, dict)
+                     else inspect.signature(fn).bind(self.svc, *params))
+        except TypeError:
+            return _error(rid, MISC_ERROR, f"{fn.__name__}: wrong number of arguments\n{fn.__doc__ or ''}")
+        try:
+            return {"result": fn(*bound.args, **bound.kwargs), "error": None, "id": rid}
         except RPCError as e:
             return _error(rid, e.code, e.message)
-        except TypeError as e:
-            if "positional argument" in str(e) or "keyword argument" in str(e):
-                return _error(rid, MISC_ERROR, f"{fn.__name__}: wrong number of arguments\n{fn.__doc__ or ''}")
-            return self._internal(rid, fn.__name__, e)
         except Exception as e:  # noqa: BLE001 — one bad call never takes the daemon down
             return self._internal(rid, fn.__name__, e)
 
     @staticmethod
     def _internal(rid, name: str, e: Exception) -> dict:
-        from wallet.nodeclient import NodeError
+        if isinstance(e, (WalletError, StorageError)):     # a refusal meant for the user: one line
+            return _error(rid, WALLET_ERROR, str(e))
         if isinstance(e, NodeError):
             code = CLIENT_NOT_CONNECTED if e.code is None else e.code
             return _error(rid, code, e.message)
@@ -177,7 +179,6 @@ class WalletRPCServer:
         return _error(rid, MISC_ERROR, f"internal error: {type(e).__name__}: {e}")
 
     def _forwarded(self, rid, name: str, params) -> dict:
-        from wallet.nodeclient import NodeError
         try:
             return {"result": self.forward(name, params), "error": None, "id": rid}
         except NodeError as e:
