@@ -18,7 +18,7 @@ from core.config import ConfigError
 from core.config import load as load_config
 from core.params import NETWORKS, get_params
 
-from wallet import cli_coins, cli_names, cli_resolver, cli_serve  # noqa: F401 (importing registers the commands)
+from wallet import cli_coins, cli_names, cli_resolver, cli_serve
 from wallet import storage
 from wallet.cliutil import COMMANDS, PROG, printable
 from wallet.errors import WalletError
@@ -27,6 +27,10 @@ from wallet.names import name_text
 from wallet.nodeclient import NodeError
 from wallet.storage import StorageError
 from wallet.txbuild import DEFAULT_FEE_RATE
+
+
+# Importing a command module registers its commands (in this order in --help).
+COMMAND_MODULES = (cli_coins, cli_names, cli_resolver, cli_serve)
 
 
 # --- argument parsing --------------------------------------------------------------------------------
