@@ -102,6 +102,9 @@ def test_non_ascii_names_through_the_daemon_and_the_cli(node, wallet, daemon):
     shown = node.call("name_show", BYTES_NAME.hex(), {"nameEncoding": "hex", "valueEncoding": "hex"})
     assert shown["value"] == "00" and shown["height"] == node.call("getblockcount")
     assert json.loads(wallet.run("name", "show", "d/café", "--json").stdout)["value"] == '{"ip":"9.9.9.9"}'
+    history = json.loads(wallet.run("name", "history", BYTES_NAME.hex(), "--name-encoding", "hex", "--json").stdout)
+    assert [r["op"] for r in history] == ["register", "update", "update", "renew"]
+    assert [r["value"] for r in history][-1] == "\x00"
 
 
 def _post(daemon, body: bytes, auth: str | None) -> tuple[int, bytes]:
