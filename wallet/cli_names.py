@@ -8,13 +8,14 @@ import time
 
 from wallet import names as N
 from wallet import values as V
-from wallet.cliutil import (FORCE, NAME, NAME_ENC, VALUE, VALUE_ENC, arg, command, lock_wallet, note, open_wallet, out,
-                            read_input, report_events)
+from wallet.cliutil import (FORCE, NAME, NAME_ENC, VALUE, VALUE_ENC, arg, command, lock_wallet, note,
+                            open_wallet, out, read_input, report_events)
 from wallet.errors import WalletError
 from wallet.nodeclient import NodeError
 from wallet.storage import reload
 
-@command("name register", "register a name: name_new now, firstupdate 12 blocks later", NAME, VALUE, FORCE, NAME_ENC, VALUE_ENC,
+@command("name register", "register a name: name_new now, firstupdate 12 blocks later", NAME, VALUE, FORCE,
+          NAME_ENC, VALUE_ENC,
           arg("--wait", action="store_true", help="wait until the name resolves (its firstupdate is mined)"),
           arg("--poll", type=float, default=1.0, help=argparse.SUPPRESS))
 def cmd_name_register(args, params):
@@ -174,7 +175,7 @@ def cmd_name_history(args, params):
     w = open_wallet(args, params, True)
     w.save()
     try:
-        rows = w.call("name_history", N.name_bytes(args.name).hex(), {"nameEncoding": "hex", "valueEncoding": "hex"})
+        rows = w.call("name_history", N.name_bytes(args.name).hex(), N.HEX)
     except NodeError:
         raise WalletError(f"unknown name: {N.display(N.name_bytes(args.name))} was never registered") from None
     for row in rows:

@@ -24,6 +24,7 @@ from wallet.nodeclient import WALLET_ERROR, NodeError
 
 SALT_TAG = b"dotbit/name-salt/v1"
 IMMATURE = "tx-firstupdate-immature"     # the node's reason: the NAME_NEW is not deep enough
+HEX = {"nameEncoding": "hex", "valueEncoding": "hex"}     # names and values on the wire: any bytes
 
 
 class RegistrationOver(WalletError):
@@ -61,8 +62,7 @@ def show(w, name: str) -> dict | None:
     over the wire as hex, so no byte of either is refused by, or lost to, a text encoding;
     `value` is for reading (UTF-8, undecodable bytes replaced), `value_hex` is exact."""
     try:
-        rec = w.call("name_show", name_bytes(name).hex(),
-                     {"allowExpired": True, "nameEncoding": "hex", "valueEncoding": "hex"})
+        rec = w.call("name_show", name_bytes(name).hex(), {"allowExpired": True, **HEX})
     except NodeError as e:
         if e.code == WALLET_ERROR:
             return None
@@ -142,7 +142,7 @@ def register(w, name: str, value: bytes, fee_rate: int) -> dict:
 
 def pending_ops(w, name: str) -> list[dict]:
     try:
-        ops = w.call("name_pending", name_bytes(name).hex(), {"nameEncoding": "hex", "valueEncoding": "hex"})
+        ops = w.call("name_pending", name_bytes(name).hex(), HEX)
         return [op | {"name": name, "value": display(bytes.fromhex(op["value"]))} for op in ops]
     except NodeError as e:
         raise WalletError(f"name_pending failed: {e}") from None
@@ -336,8 +336,9 @@ def owned_names(w) -> list[dict]:
         if rec is None:
             continue
         expiring = rec["expires_in"] <= warn_blocks(w.params)
-        out.append({"name": name, "value": rec["value"], "value_hex": rec["value_hex"], "address": rec["address"],
-                    "txid": rec["txid"], "vout": rec["vout"], "height": rec["height"], "expires_in": rec["expires_in"], "pending": c.height < 0,
+        out.append({"name": name, "value": rec["value"], "value_hex": rec["value_hex"],
+                    "address": rec["address"], "txid": rec["txid"], "vout": rec["vout"],
+                    "height": rec["height"], "expires_in": rec["expires_in"], "pending": c.height < 0,
                     "status": "expiring" if expiring else "ok"})
     out += _expired_names(w, {r["name"] for r in out})
     for name, st in w.doc["pending"].items():
