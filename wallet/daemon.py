@@ -189,13 +189,16 @@ def _error(rid, code: int, message: str) -> dict:
     return {"result": None, "error": {"code": code, "message": message}, "id": rid}
 
 
-_DECIMAL = re.compile(r'"\\u0000dec:([-0-9.E+]+)"')
+# A mark no caller can put into a string of its own (a name's value, say): it is random per
+# process and never shown, so only the daemon's own amounts are unquoted.
+_MARK = secrets.token_hex(16)
+_DECIMAL = re.compile(rf'"{_MARK}:(-?[0-9]+\.[0-9]+)"')
 
 
 def dumps(obj) -> bytes:
     """JSON with amounts (Decimal) as exact numbers, as bitcoind writes them: json would
     round them through float, so they go out as marked strings and are unquoted after."""
-    text = json.dumps(obj, default=lambda o: f"\0dec:{o:.8f}" if isinstance(o, Decimal) else str(o))
+    text = json.dumps(obj, default=lambda o: f"{_MARK}:{o:.8f}" if isinstance(o, Decimal) else str(o))
     return _DECIMAL.sub(r"\1", text).encode()
 
 

@@ -99,3 +99,10 @@ def test_bad_amounts(bad):
     with pytest.raises(RPCError) as e:
         amount_arg(bad)
     assert e.value.code == TYPE_ERROR
+
+
+@settings(max_examples=200, derandomize=True)
+@given(st.text(max_size=40))
+def test_strings_stay_strings_next_to_amounts(s):
+    """Only the daemon's own amounts become numbers; a value that looks like one stays text."""
+    assert json.loads(dumps({"v": s, "w": f"\0dec:{s}", "a": Decimal(1)})) == {"v": s, "w": f"\0dec:{s}", "a": 1}
