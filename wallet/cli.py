@@ -18,14 +18,19 @@ from core.config import ConfigError
 from core.config import load as load_config
 from core.params import NETWORKS, get_params
 
-from wallet import cli_coins, cli_names, cli_resolver  # noqa: F401 (importing registers the commands)
+from wallet import cli_coins, cli_names, cli_resolver, cli_serve
 from wallet import storage
-from wallet.cliutil import COMMANDS, PROG
+from wallet.cliutil import COMMANDS, PROG, printable
 from wallet.errors import WalletError
 from wallet.keys import SeedError
+from wallet.names import name_text
 from wallet.nodeclient import NodeError
 from wallet.storage import StorageError
 from wallet.txbuild import DEFAULT_FEE_RATE
+
+
+# Importing a command module registers its commands (in this order in --help).
+COMMAND_MODULES = (cli_coins, cli_names, cli_resolver, cli_serve)
 
 
 # --- argument parsing --------------------------------------------------------------------------------
@@ -90,6 +95,8 @@ def _run(argv) -> int:
         # The node's config file and data dir: the wallet finds the node's RPC port and cookie there.
         args.cfg, args.network, args.datadir = load_config(args.conf, args.network, None, os.environ,
                                                             storage.read_optional, os.getcwd())
+        if getattr(args, "name_encoding", "utf8") == "hex":
+            args.name = _hex_name(args.name)
         args.fee_rate = args.cfg.get("wallet", "fee_rate", args.fee_rate, DEFAULT_FEE_RATE)
         try:
             params = get_params(args.network)
@@ -98,7 +105,7 @@ def _run(argv) -> int:
         args.fn(args, params)
         return 0
     except (WalletError, StorageError, NodeError, SeedError, ConfigError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
+        print(printable(f"{PROG}: error: {e}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
@@ -110,6 +117,13 @@ def _run(argv) -> int:
             raise
         print(f"{PROG}: internal error: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
+
+
+def _hex_name(text: str) -> str:
+    try:
+        return name_text(bytes.fromhex(text))
+    except ValueError:
+        raise WalletError("name is not valid hex") from None
 
 
 if __name__ == "__main__":

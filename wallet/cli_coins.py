@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from wallet.coins import coin_rows, history_rows, send
 from wallet.cliutil import (arg, command, lock_wallet, node_client, note, open_wallet, out,
                             read_input, read_passphrase, wallet_path)
 from wallet.errors import WalletError
@@ -71,9 +72,7 @@ def cmd_balance(args, params):
 def cmd_coins(args, params):
     w = open_wallet(args, params, True)
     w.save()
-    rows = [{"txid": c.txid.hex(), "vout": c.vout, "value": fmt(c.value), "value_sat": c.value,
-             "address": w.text(c.key.address), "kind": c.kind, "name": c.covenant.get("name"),
-             "confirmations": c.confirmations(w.tip), "coinbase": c.coinbase} for c in w.coins]
+    rows = coin_rows(w)
     out(args, rows, "\n".join(f"{r['txid']}:{r['vout']} {r['value']:>16} {r['kind']:16} "
                               f"{r['confirmations']:5} conf {r['name'] or ''}" for r in rows) or "no coins")
 
@@ -82,21 +81,9 @@ def cmd_coins(args, params):
 def cmd_history(args, params):
     w = open_wallet(args, params, True)
     w.save()
-    rows = []
-    mine = {k.address for k in w.derived()}
-    pending = sorted({c.txid.hex() for c in w.coins if c.height < 0})
-    for r in w.history + [{"txid": t, "height": -1} for t in pending]:
-        tx = w.call("getrawtransaction", r["txid"], True)
-        delta = sum(o["value_sat"] for o in tx["vout"] if w.parse_address(o["address"]) in mine)
-        for i in tx["vin"]:
-            if i.get("coinbase"):
-                continue
-            prev = w.call("getrawtransaction", i["txid"], True)["vout"][i["vout"]]
-            if w.parse_address(prev["address"]) in mine:
-                delta -= prev["value_sat"]
-        ops = [o["covenant"] for o in tx["vout"] if o["covenant"]["type"] not in ("none", "burn")]
-        rows.append({"txid": r["txid"], "height": r["height"], "delta": fmt(delta), "delta_sat": delta,
-                     "name_op": ops[0] if ops else None})
+    rows = history_rows(w)
+    for r in rows:
+        del r["coinbase"]
     out(args, rows, "\n".join(f"{r['height']:>7} {r['txid']} {r['delta']:>17} "
                               f"{(r['name_op'] or {}).get('type', '')} {(r['name_op'] or {}).get('name', '')}"
                               for r in rows) or "no transactions")
@@ -107,9 +94,5 @@ def cmd_send(args, params):
     w = open_wallet(args, params, True)
     to = w.parse_address(args.address)
     amount = parse_amount(args.amount)
-    from core.primitives import TxOut
-    tx, fee = w.build([TxOut(amount, to)], args.fee_rate)
-    w.save()
-    txid = w.broadcast(tx)
-    out(args, {"txid": txid, "amount": fmt(amount), "fee": fmt(fee), "fee_sat": fee, "size": tx.size},
-        f"sent {fmt(amount)} to {args.address}: {txid} (fee {fmt(fee)})")
+    res = send(w, to, amount, args.fee_rate)
+    out(args, res, f"sent {fmt(amount)} to {args.address}: {res['txid']} (fee {res['fee']})")

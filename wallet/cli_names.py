@@ -8,13 +8,14 @@ import time
 
 from wallet import names as N
 from wallet import values as V
-from wallet.cliutil import (FORCE, NAME, VALUE, arg, command, lock_wallet, note, open_wallet, out,
-                            read_input, report_events)
+from wallet.cliutil import (FORCE, NAME, NAME_ENC, VALUE, VALUE_ENC, arg, command, lock_wallet, note,
+                            open_wallet, out, read_input, report_events)
 from wallet.errors import WalletError
 from wallet.nodeclient import NodeError
 from wallet.storage import reload
 
 @command("name register", "register a name: name_new now, firstupdate 12 blocks later", NAME, VALUE, FORCE,
+          NAME_ENC, VALUE_ENC,
           arg("--wait", action="store_true", help="wait until the name resolves (its firstupdate is mined)"),
           arg("--poll", type=float, default=1.0, help=argparse.SUPPRESS))
 def cmd_name_register(args, params):
@@ -107,7 +108,7 @@ def _update(args, params, value_text: str | None, to_text: str | None, transform
     return w, res
 
 
-@command("name update", "set a name's value", NAME, VALUE, FORCE)
+@command("name update", "set a name's value", NAME, VALUE, FORCE, NAME_ENC, VALUE_ENC)
 def cmd_name_update(args, params):
     _, res = _update(args, params, args.value, None)
     out(args, res, f"{args.name}: updated ({res['txid']})")
@@ -116,13 +117,15 @@ def cmd_name_update(args, params):
 KEEP_VALUE = arg("--value", help="the value to sign (default: the one the name holds, if this wallet set it)")
 
 
-@command("name renew", "renew a name (same value, resets its expiry)", NAME, KEEP_VALUE, FORCE)
+@command("name renew", "renew a name (same value, resets its expiry)", NAME, KEEP_VALUE, FORCE,
+          NAME_ENC, VALUE_ENC)
 def cmd_name_renew(args, params):
     _, res = _update(args, params, args.value, None)
     out(args, res, f"{args.name}: renewed ({res['txid']}) with value {res['value']}")
 
 
-@command("name transfer", "give a name to another address", NAME, arg("address"), KEEP_VALUE, FORCE)
+@command("name transfer", "give a name to another address", NAME, arg("address"), KEEP_VALUE, FORCE,
+          NAME_ENC, VALUE_ENC)
 def cmd_name_transfer(args, params):
     _, res = _update(args, params, args.value, args.address)
     out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']}) with value {res['value']}")
@@ -148,7 +151,7 @@ def _list_line(r: dict) -> str:
     return f"{name} expires in {r['expires_in']} blocks  {r['value']}"
 
 
-@command("name show", "show a name's current record (and an update waiting for a block)", NAME)
+@command("name show", "show a name's current record (and an update waiting for a block)", NAME, NAME_ENC)
 def cmd_name_show(args, params):
     w = open_wallet(args, params, True)
     w.save()
@@ -166,14 +169,17 @@ def cmd_name_show(args, params):
     out(args, rec, "\n".join(lines))
 
 
-@command("name history", "show every state a name has had, with the operation that made it", NAME)
+@command("name history", "show every state a name has had, with the operation that made it", NAME,
+          NAME_ENC)
 def cmd_name_history(args, params):
     w = open_wallet(args, params, True)
     w.save()
     try:
-        rows = w.call("name_history", args.name)
+        rows = w.call("name_history", N.name_bytes(args.name).hex(), N.HEX)
     except NodeError:
-        raise WalletError(f"unknown name: {args.name} was never registered") from None
+        raise WalletError(f"unknown name: {N.display(N.name_bytes(args.name))} was never registered") from None
+    for row in rows:
+        row.update(name=args.name, value=N.display(bytes.fromhex(row["value"])))
     for prev, row in zip([None] + rows, rows):
         row["op"] = _operation(w, prev, row)
     width = max(len(r["address"]) for r in rows)
@@ -227,6 +233,16 @@ def cmd_minimalt(args, params):
 
 
 def value_arg(w, args, text: str) -> bytes:
+    """The value's bytes. A d/ value is a JSON object resolvers read, checked and compacted;
+    any other namespace holds whatever bytes the user gives (consensus allows any)."""
+    raw = V.value_bytes(text, getattr(args, "value_encoding", "utf8"))
+    if not args.name.startswith("d/"):
+        return V.check_length(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        refuse_or_warn(["a d/ value must be UTF-8 JSON text"], [], args.force)
+        return V.check_length(raw)
     obj = V.parse_value(text)
     data, errors, warnings = V.check_value(args.name, obj, lambda n: _value_of(w, n))
     refuse_or_warn(errors, warnings, args.force, "resolvers would skip an item of this value: ")

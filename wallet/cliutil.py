@@ -39,12 +39,22 @@ def command(name: str, help: str, *arguments):
 
 NAME = arg("name", help="e.g. d/example")
 VALUE = arg("--value", required=True, help="JSON object, at most 520 bytes")
+NAME_ENC = arg("--name-encoding", choices=("utf8", "hex"), default="utf8",
+               help="hex: the name argument is hex bytes (any bytes a name may hold)")
+VALUE_ENC = arg("--value-encoding", choices=("utf8", "hex"), default="utf8",
+                help="hex: --value is hex bytes (a d/ value must still be a JSON object)")
 FORCE = arg("--force", action="store_true",
             help="go ahead with a name or value that resolvers will never serve")
 
 
+def printable(text: str) -> str:
+    """Text safe to print: a name of non-UTF-8 bytes carries lone surrogates (names.name_text),
+    which a terminal cannot encode; they show as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def out(args, obj, text: str) -> None:
-    print(json.dumps(obj, indent=1, sort_keys=True) if args.json else text)
+    print(json.dumps(obj, indent=1, sort_keys=True) if args.json else printable(text))
 
 
 def utc(epoch: int) -> str:
@@ -53,7 +63,7 @@ def utc(epoch: int) -> str:
 
 
 def note(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+    print(printable(msg), file=sys.stderr, flush=True)
 
 
 def read_passphrase(args, confirm: bool = False) -> str:

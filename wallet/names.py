@@ -24,6 +24,7 @@ from wallet.nodeclient import WALLET_ERROR, NodeError
 
 SALT_TAG = b"dotbit/name-salt/v1"
 IMMATURE = "tx-firstupdate-immature"     # the node's reason: the NAME_NEW is not deep enough
+HEX = {"nameEncoding": "hex", "valueEncoding": "hex"}     # names and values on the wire: any bytes
 
 
 class RegistrationOver(WalletError):
@@ -37,27 +38,44 @@ def registration_salt(secret: bytes, name: bytes) -> bytes:
 
 
 def name_bytes(name: str) -> bytes:
-    b = name.encode("utf-8")
+    b = name.encode("utf-8", "surrogateescape")
     if not b or len(b) > 255:
         raise WalletError("names are 1..255 bytes")
     return b
 
 
+def name_text(b: bytes) -> str:
+    """The wallet's text for any name bytes. Consensus allows any bytes in a name, so bytes
+    that are not UTF-8 become lone surrogates (PEP 383): name_bytes gives the same bytes
+    back, and the wallet file's JSON keeps them (as \\udcXX escapes) without a format change."""
+    return b.decode("utf-8", "surrogateescape")
+
+
+def display(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
 # --- reading names ---------------------------------------------------------------------------------
 
-def show(w, name: str, value_encoding: str = "utf8") -> dict | None:
-    """The name's record (expired ones too), or None if it never existed."""
+def show(w, name: str) -> dict | None:
+    """The name's record (expired ones too), or None if it never existed. Name and value go
+    over the wire as hex, so no byte of either is refused by, or lost to, a text encoding;
+    `value` is for reading (UTF-8, undecodable bytes replaced), `value_hex` is exact."""
     try:
-        return w.call("name_show", name, {"allowExpired": True, "valueEncoding": value_encoding})
+        rec = w.call("name_show", name_bytes(name).hex(), {"allowExpired": True, **HEX})
     except NodeError as e:
         if e.code == WALLET_ERROR:
             return None
         raise WalletError(f"name_show failed: {e}") from None
+    value = bytes.fromhex(rec["value"])
+    rec.pop("name_encoding", None)
+    rec.pop("value_encoding", None)
+    return rec | {"name": name, "value": display(value), "value_hex": value.hex()}
 
 
 def pending_update(w, name: str) -> dict | None:
     """The name's operation waiting in the mempool, if any: what `name show` will say next."""
-    ops = [op for op in _pending_ops(w, name) if op["op"] == "name_update"]
+    ops = [op for op in pending_ops(w, name) if op["op"] == "name_update"]
     return ops[0] if ops else None
 
 
@@ -93,7 +111,7 @@ def register(w, name: str, value: bytes, fee_rate: int) -> dict:
         w.save()
         return {"name": name, "state": pending[name]["state"], "txid": pending[name]["new_txid"],
                 "resumed": True}
-    for op in _pending_ops(w, name):
+    for op in pending_ops(w, name):
         if op["op"] == "name_firstupdate":
             if w.owns(w.parse_address(op["address"])):
                 raise WalletError(f"{name} is already being registered by this wallet "
@@ -122,9 +140,10 @@ def register(w, name: str, value: bytes, fee_rate: int) -> dict:
     return {"name": name, "state": "new", "txid": tx.txid.hex(), "fee": fee, "resumed": False}
 
 
-def _pending_ops(w, name: str) -> list[dict]:
+def pending_ops(w, name: str) -> list[dict]:
     try:
-        return w.call("name_pending", name)
+        ops = w.call("name_pending", name_bytes(name).hex(), HEX)
+        return [op | {"name": name, "value": display(bytes.fromhex(op["value"]))} for op in ops]
     except NodeError as e:
         raise WalletError(f"name_pending failed: {e}") from None
 
@@ -253,7 +272,7 @@ def update(w, name: str, value: bytes | None, to_address: bytes | None, fee_rate
     else:
         w.doc["values"].pop(name, None)
     return {"name": name, "txid": tx.txid.hex(), "fee": fee, "address": w.text(to),
-            "value": value.decode("utf-8", "replace")}
+            "value": display(value)}
 
 
 def warn_blocks(params) -> int:
@@ -301,7 +320,7 @@ def kept_value(w, name: str, coin) -> bytes:
 
 
 def _shown(value: bytes, limit: int = 80) -> str:
-    text = value.decode("utf-8", "replace")
+    text = display(value)
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
@@ -317,7 +336,8 @@ def owned_names(w) -> list[dict]:
         if rec is None:
             continue
         expiring = rec["expires_in"] <= warn_blocks(w.params)
-        out.append({"name": name, "value": rec["value"], "address": rec["address"],
+        out.append({"name": name, "value": rec["value"], "value_hex": rec["value_hex"],
+                    "address": rec["address"], "txid": rec["txid"], "vout": rec["vout"],
                     "height": rec["height"], "expires_in": rec["expires_in"], "pending": c.height < 0,
                     "status": "expiring" if expiring else "ok"})
     out += _expired_names(w, {r["name"] for r in out})
@@ -340,10 +360,10 @@ def _expired_names(w, live: set[str]) -> list[dict]:
     sits on a receive address), so a restored wallet sees them too."""
     held = set()
     for txid in sorted({r["txid"] for r in w.history}):
-        for o in w.call("getrawtransaction", txid, True)["vout"]:
-            cov = o["covenant"]
-            if cov["type"] in ("name_firstupdate", "name_update") and w.owns(w.parse_address(o["address"])):
-                held.add(cov["name"])
+        tx = Tx.from_bytes(bytes.fromhex(w.call("getrawtransaction", txid)))
+        for o in tx.outputs:        # from the raw tx: the exact name bytes, whatever they are
+            if o.covenant.type in (NAME_FIRSTUPDATE, NAME_UPDATE) and w.owns(o.address):
+                held.add(name_text(o.covenant.items[0]))
     out = []
     for name in sorted(held - live):
         rec = show(w, name)

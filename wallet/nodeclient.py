@@ -77,7 +77,10 @@ class NodeClient:
         return out
 
     def call(self, method: str, *params):
-        params = self._with_encodings(method, list(params))
+        return self.call_params(method, self._with_encodings(method, list(params)))
+
+    def call_params(self, method: str, params: list | dict):
+        """A call with its params as given: a list, or an object of named arguments."""
         body = json.dumps({"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": params})
         headers = {"Authorization": self._authorization(), "Content-Type": "application/json"}
         for attempt in (0, 1):      # one retry: a kept-alive connection may have been dropped
@@ -141,3 +144,14 @@ class OperatorClient(NodeClient):
 
     def error_text(self, message, code) -> str:
         return f"{message} (code {code})"
+
+
+class ForwardingClient(NodeClient):
+    """The wallet daemon's forwarder (wallet/daemon.py): the node's error message reaches the
+    caller whole and unchanged, as if it had called the node itself; names and values in the
+    node's own encodings (Namecoin's -nameencoding/-valueencoding), not the wallet's."""
+
+    name_encodings = None
+
+    def error_text(self, message, code) -> str:
+        return str(message)

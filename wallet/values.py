@@ -41,12 +41,25 @@ def parse_value(text: str) -> dict:
     return obj
 
 
-def encode_value(obj: dict) -> bytes:
-    """Compact JSON: every byte counts against the 520-byte limit."""
-    data = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def value_bytes(text: str, encoding: str) -> bytes:
+    """A value argument as bytes: UTF-8 text, or hex for bytes that are not text."""
+    if encoding == "hex":
+        try:
+            return bytes.fromhex(text)
+        except ValueError:
+            raise WalletError("value is not valid hex") from None
+    return text.encode("utf-8", "surrogateescape")
+
+
+def check_length(data: bytes) -> bytes:
     if len(data) > WALLET_MAX_VALUE:
         raise WalletError(f"value too long: {len(data)} bytes, at most {WALLET_MAX_VALUE}")
     return data
+
+
+def encode_value(obj: dict) -> bytes:
+    """Compact JSON: every byte counts against the 520-byte limit."""
+    return check_length(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
 
 def name_problem(name: str) -> str | None:

@@ -6,9 +6,11 @@ again, so the wallet cannot drift from the chain (the chain is the log; DESIGN Â
 """
 from __future__ import annotations
 
+import re
+
 from core.crypto import AddressError, decode_address, encode_address
 from core.primitives import (COVENANT_NAMES, NAME_FIRSTUPDATE, NAME_NEW, NAME_UPDATE,
-                                   TxOut)
+                                   Tx, TxOut)
 
 from wallet import storage
 from wallet.errors import WalletError
@@ -17,6 +19,19 @@ from wallet.nodeclient import VERIFY_ALREADY_IN_CHAIN, NodeClient, NodeError
 from wallet.txbuild import InsufficientFunds, WalletCoin, fmt, select_and_sign
 
 GAP_LIMIT = 20
+_HEXISH = re.compile(r"(?:[0-9a-f]{2})+")
+
+
+class NoFunds(WalletError):
+    """Not enough spendable coins; `shortfall` base units more would do."""
+
+    def __init__(self, message: str, shortfall: int):
+        super().__init__(message)
+        self.shortfall = shortfall
+
+
+class Rejected(WalletError):
+    """The node refused a transaction this wallet built (its reason in the message)."""
 
 
 class Wallet:
@@ -131,10 +146,20 @@ class Wallet:
         for u in utxos:
             key = self.keys.owner(self.parse_address(u["address"]))
             self._set_used(key.chain, key.index + 1)    # unconfirmed receipts count as use
+            cov = self._exact_name(u["covenant"], u["txid"], u["outputIndex"])
             self.coins.append(WalletCoin(bytes.fromhex(u["txid"]), u["outputIndex"], u["value_sat"], key,
-                                         u["covenant"], u["height"], u["coinbase"]))
+                                         cov, u["height"], u["coinbase"]))
         self.history = sorted(({"txid": t, "height": h} for t, h in history.items()),
                               key=lambda r: (r["height"], r["txid"]))
+
+    def _exact_name(self, cov: dict, txid: str, vout: int) -> dict:
+        """The node shows a name as ASCII text, or as hex when it is not printable ASCII; text
+        that looks like hex could be either, so the raw tx says which bytes it is."""
+        name = cov.get("name")
+        if name is None or not _HEXISH.fullmatch(name):
+            return cov
+        tx = Tx.from_bytes(bytes.fromhex(self.call("getrawtransaction", txid)))
+        return cov | {"name": tx.outputs[vout].covenant.items[0].decode("utf-8", "surrogateescape")}
 
     # --- money ---------------------------------------------------------------------------------
 
@@ -166,8 +191,8 @@ class Wallet:
             # A new owner holds a name coin but no coins for the fee: say what to get, and where.
             immature = self.balance()["immature"]
             wait = f" (or wait: {fmt(immature)} is immature coinbase)" if immature else ""
-            raise WalletError(f"{e}; need {fmt(e.shortfall)} more: receive coins at "
-                              f"{self.text(self.receive_key().address)}{wait}") from None
+            raise NoFunds(f"{e}; need {fmt(e.shortfall)} more: receive coins at "
+                          f"{self.text(self.receive_key().address)}{wait}", e.shortfall) from None
         if any(o.address == change.address for o in tx.outputs):
             self._set_used(CHANGE, change.index + 1)
         return tx, fee
@@ -177,7 +202,7 @@ class Wallet:
             self.call("sendrawtransaction", tx.to_bytes().hex())
         except NodeError as e:
             if e.code != VERIFY_ALREADY_IN_CHAIN:
-                raise WalletError(f"node rejected the transaction: {e}") from None
+                raise Rejected(f"node rejected the transaction: {e}") from None
         self._apply(tx)
         return tx.txid.hex()
 
@@ -193,7 +218,7 @@ class Wallet:
                 if o.covenant.type == NAME_NEW:
                     cov["commitment"] = o.covenant.items[0].hex()
                 elif o.covenant.type in (NAME_FIRSTUPDATE, NAME_UPDATE):
-                    cov["name"] = o.covenant.items[0].decode("utf-8", "replace")
+                    cov["name"] = o.covenant.items[0].decode("utf-8", "surrogateescape")
                 self.coins.append(WalletCoin(tx.txid, n, o.value, key, cov, -1, False))
 
     def coin_at(self, txid: bytes, vout: int) -> WalletCoin | None:
