@@ -89,7 +89,7 @@ def test_non_ascii_names_through_the_daemon_and_the_cli(node, wallet, daemon):
     log.info("the CLI on the same wallet file once the daemon is gone: register, show, list, update, renew")
     daemon.stop()
     register_wait(wallet, "id/josé", "héllo ☃")
-    assert node.call("name_show", "id/josé".encode().hex(), {"nameEncoding": "hex"})["value"] == "héllo ☃"
+    assert node.call("name_show", "id/josé".encode().hex(), {"nameEncoding": "hex", "valueEncoding": "utf8"})["value"] == "héllo ☃"
     assert json.loads(wallet.run("name", "show", "d/café", "--json").stdout)["value"] == '{"ip":"5.6.7.8"}'
     listed = wallet.run("name", "list").stdout
     assert "d/café" in listed and "x/\ufffd" in listed and "id/josé expires in" in listed
