@@ -49,3 +49,21 @@ def _grind_short(parent: bytes, target: int) -> bytes:
         if parent_hash_int(h) > target:
             return h
     raise AssertionError("no failing nonce")
+
+
+def aux_next(chain, address: bytes, clock=None, **kw) -> Block:
+    """The next block on chain's tip, merge-mined (not submitted); `kw` as for `merge`."""
+    from node.mining.template import assemble
+    now = int(clock()) if clock else int(chain.tip.header.time) + 600
+    return aux_block(assemble(chain, [], 0, address, now).block, chain.params, **kw)
+
+
+def aux_mine(chain, address: bytes, n: int = 1, clock=None) -> list[Block]:
+    blocks = []
+    for _ in range(n):
+        if clock is not None:
+            clock.now += 600
+        b = aux_next(chain, address, clock)
+        assert chain.process_block(b) == "active"
+        blocks.append(b)
+    return blocks
