@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from core.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
 from core.errors import DecodeError
-from core.primitives import MAX_BLOCK_DECODE, MAX_HEADER_WIRE, MAX_TX_DECODE
+from core.primitives import HEADER_SIZE, MAX_BLOCK_DECODE, MAX_HEADER_WIRE, MAX_TX_DECODE
 
 PROTOCOL_VERSION = 1
 NODE_NETWORK = 1                 # services bit: serves full blocks
@@ -193,7 +193,10 @@ class Headers(Message):
         items = expect_list(obj, what="headers")
         if len(items) > MAX_HEADERS:
             raise DecodeError(f"headers: more than {MAX_HEADERS}")
-        return cls(tuple(expect_bytes(h, what="header", max_len=MAX_HEADER_WIRE) for h in items))
+        headers = tuple(expect_bytes(h, what="header", max_len=MAX_HEADER_WIRE) for h in items)
+        if any(len(h) < HEADER_SIZE for h in headers):
+            raise DecodeError(f"headers: a header shorter than {HEADER_SIZE} bytes")
+        return cls(headers)
 
 
 @dataclass(frozen=True, slots=True)
