@@ -16,7 +16,8 @@ single merged chain's coinbase then carries exactly the bytes of `createauxblock
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 
 from core.crypto import sha256d
 from core.errors import DecodeError, ValidationError
@@ -54,32 +55,20 @@ def aux_version(chain_id: int, base: int = 1) -> int:
 
 # --- Bitcoin encodings -----------------------------------------------------------------------
 
-class _Reader:
-    def __init__(self, data: bytes):
-        self.data, self.pos = data, 0
-
-    def take(self, n: int) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise DecodeError("auxpow: truncated")
-        out = self.data[self.pos:self.pos + n]
-        self.pos += n
-        return out
-
-    def varint(self) -> int:
-        first = self.take(1)[0]
-        if first < 0xFD:
-            return first
-        size = {0xFD: 2, 0xFE: 4, 0xFF: 8}[first]
-        n = int.from_bytes(self.take(size), "little")
-        if n < (0xFD if size == 2 else 1 << (8 * size // 2)):
-            raise DecodeError("auxpow: non-canonical compact size")
-        return n
-
-    def hashes(self, limit: int, what: str) -> tuple[bytes, ...]:
-        n = self.varint()
-        if n > limit:
-            raise DecodeError(f"auxpow: {what} longer than {limit}")
-        return tuple(self.take(32) for _ in range(n))
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position) of the compact size at `pos`; canonical only."""
+    if pos >= len(data):
+        raise DecodeError("auxpow: truncated")
+    first = data[pos]
+    if first < 0xFD:
+        return first, pos + 1
+    size = 2 if first == 0xFD else 4 if first == 0xFE else 8
+    if pos + 1 + size > len(data):
+        raise DecodeError("auxpow: truncated")
+    n = int.from_bytes(data[pos + 1:pos + 1 + size], "little")
+    if n < (0xFD if size == 2 else 1 << (4 * size)):
+        raise DecodeError("auxpow: non-canonical compact size")
+    return n, pos + 1 + size
 
 
 def varint(n: int) -> bytes:
@@ -96,38 +85,86 @@ def coinbase_script(tx: bytes) -> bytes:
     """The first input's script of a legacy-serialized Bitcoin transaction (DecodeError if
     `tx` is not exactly one such transaction). The txid is SHA-256d of these bytes, so a
     witness-serialized coinbase (marker 0) is refused: pools strip the witness."""
-    r = _Reader(tx)
-    script = _read_tx(r)
-    if r.pos != len(tx):
+    end, script = _read_tx(tx, 0)
+    if end != len(tx):
         raise DecodeError("auxpow: bytes after the parent coinbase")
     return script
 
 
-def _read_tx(r: _Reader) -> bytes:
-    """Reads one transaction from `r`; returns its first input's script."""
-    r.take(4)
-    n_in = r.varint()
+def _read_tx(data: bytes, pos: int) -> tuple[int, bytes]:
+    """(end, first input's script) of the transaction at `pos`. Positions are checked once
+    per field group rather than per byte: every header of a sync goes through here."""
+    n_in, pos = _varint(data, pos + 4)
     if n_in == 0:
         raise DecodeError("auxpow: parent coinbase has no input (or a witness marker)")
     script = b""
     for i in range(n_in):
-        r.take(36)
-        s = r.take(r.varint())
-        r.take(4)
+        n, pos = _varint(data, pos + 36)
         if i == 0:
-            script = s
-    for _ in range(r.varint()):
-        r.take(8)
-        r.take(r.varint())
-    r.take(4)
-    return script
+            script = data[pos:pos + n]
+        pos += n + 4
+    n_out, pos = _varint(data, pos)
+    for _ in range(n_out):
+        n, pos = _varint(data, pos + 8)
+        pos += n
+    pos += 4
+    if pos > len(data):
+        raise DecodeError("auxpow: truncated")
+    return pos, script
+
+
+def _hashes(data: bytes, pos: int, limit: int, what: str) -> tuple[tuple[bytes, ...], int]:
+    n, pos = _varint(data, pos)
+    if n > limit:
+        raise DecodeError(f"auxpow: {what} longer than {limit}")
+    end = pos + 32 * n
+    return tuple([data[i:i + 32] for i in range(pos, end, 32)]), end
+
+
+@dataclass(frozen=True, slots=True)
+class AuxPow:
+    coinbase_tx: bytes                   # legacy-serialized Bitcoin transaction
+    coinbase_branch: tuple[bytes, ...]   # from the coinbase txid to the parent Merkle root
+    chain_branch: tuple[bytes, ...]      # from our block hash to the committed chain root
+    chain_index: int
+    parent_header: bytes                 # 80-byte Bitcoin header
+    coinbase_index: int = 0              # must be 0: the coinbase is the parent's first tx
+    legacy_hash: bytes = bytes(32)       # CMerkleTx's unused block hash, kept for round trips
+    # The coinbase script, kept from decoding so a sync parses each coinbase once.
+    _script: bytes | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def script(self) -> bytes:
+        return self._script if self._script is not None else coinbase_script(self.coinbase_tx)
+
+    def to_bytes(self) -> bytes:
+        return b"".join((self.coinbase_tx, self.legacy_hash, varint(len(self.coinbase_branch)),
+                         *self.coinbase_branch, _I32.pack(self.coinbase_index),
+                         varint(len(self.chain_branch)), *self.chain_branch,
+                         _I32.pack(self.chain_index), self.parent_header))
+
+    @staticmethod
+    def from_bytes(data: bytes) -> "AuxPow":
+        if type(data) is not bytes or len(data) > MAX_AUXPOW_SIZE:
+            raise DecodeError(f"auxpow: more than {MAX_AUXPOW_SIZE} bytes")
+        pos, script = _read_tx(data, 0)     # no length prefix: its end is found by parsing it
+        coinbase, legacy = data[:pos], data[pos:pos + 32]
+        cb_branch, pos = _hashes(data, pos + 32, MAX_COINBASE_BRANCH, "coinbase branch")
+        cb_index = data[pos:pos + 4]
+        chain_branch, pos = _hashes(data, pos + 4, MAX_CHAIN_BRANCH, "chain branch")
+        chain_index, parent = data[pos:pos + 4], data[pos + 4:pos + 4 + PARENT_HEADER_SIZE]
+        if pos + 4 + PARENT_HEADER_SIZE != len(data):
+            raise DecodeError("auxpow: truncated" if pos + 4 + PARENT_HEADER_SIZE > len(data)
+                              else "auxpow: trailing bytes")
+        return AuxPow(coinbase, cb_branch, chain_branch, _I32.unpack(chain_index)[0], parent,
+                      _I32.unpack(cb_index)[0], legacy, script)
 
 
 def merkle_branch_root(leaf: bytes, branch, index: int) -> bytes:
     """Namecoin's CheckMerkleBranch, internal byte order throughout."""
-    h = leaf
+    h, sha = leaf, hashlib.sha256
     for sibling in branch:
-        h = sha256d(sibling + h) if index & 1 else sha256d(h + sibling)
+        h = sha(sha(sibling + h if index & 1 else h + sibling).digest()).digest()
         index >>= 1
     return h
 
@@ -145,40 +182,6 @@ def expected_index(nonce: int, chain_id: int, height: int) -> int:
 def parent_hash_int(parent_header: bytes) -> int:
     """The parent block's proof of work as Bitcoin reads it (SHA-256d, little-endian)."""
     return int.from_bytes(sha256d(parent_header), "little")
-
-
-@dataclass(frozen=True, slots=True)
-class AuxPow:
-    coinbase_tx: bytes                   # legacy-serialized Bitcoin transaction
-    coinbase_branch: tuple[bytes, ...]   # from the coinbase txid to the parent Merkle root
-    chain_branch: tuple[bytes, ...]      # from our block hash to the committed chain root
-    chain_index: int
-    parent_header: bytes                 # 80-byte Bitcoin header
-    coinbase_index: int = 0              # must be 0: the coinbase is the parent's first tx
-    legacy_hash: bytes = bytes(32)       # CMerkleTx's unused block hash, kept for round trips
-
-    def to_bytes(self) -> bytes:
-        return b"".join((self.coinbase_tx, self.legacy_hash, varint(len(self.coinbase_branch)),
-                         *self.coinbase_branch, _I32.pack(self.coinbase_index),
-                         varint(len(self.chain_branch)), *self.chain_branch,
-                         _I32.pack(self.chain_index), self.parent_header))
-
-    @staticmethod
-    def from_bytes(data: bytes) -> "AuxPow":
-        if type(data) is not bytes or len(data) > MAX_AUXPOW_SIZE:
-            raise DecodeError(f"auxpow: more than {MAX_AUXPOW_SIZE} bytes")
-        r = _Reader(data)
-        _read_tx(r)                      # no length prefix: its end is found by parsing it
-        coinbase = data[:r.pos]
-        legacy = r.take(32)
-        cb_branch = r.hashes(MAX_COINBASE_BRANCH, "coinbase branch")
-        cb_index = _I32.unpack(r.take(4))[0]
-        chain_branch = r.hashes(MAX_CHAIN_BRANCH, "chain branch")
-        chain_index = _I32.unpack(r.take(4))[0]
-        parent = r.take(PARENT_HEADER_SIZE)
-        if r.pos != len(data):
-            raise DecodeError("auxpow: trailing bytes")
-        return AuxPow(coinbase, cb_branch, chain_branch, chain_index, parent, cb_index, legacy)
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -203,7 +206,7 @@ def check_auxpow(aux: AuxPow, block_hash: bytes, chain_id: int, target: int) -> 
     if merkle_branch_root(sha256d(aux.coinbase_tx), aux.coinbase_branch, 0) != aux.parent_header[36:68]:
         raise ValidationError("auxpow-bad-coinbase-branch", 100, "coinbase is not in the parent's Merkle tree")
     root = merkle_branch_root(block_hash[::-1], aux.chain_branch, aux.chain_index)[::-1]
-    _check_commitment(coinbase_script(aux.coinbase_tx), root, aux, chain_id)
+    _check_commitment(aux.script, root, aux, chain_id)
 
 
 def _check_commitment(script: bytes, root: bytes, aux: AuxPow, chain_id: int) -> None:

@@ -175,13 +175,12 @@ class Header:
         """A header in wire form; its version's AuxPoW flag says whether an AuxPoW follows."""
         if type(data) is not bytes or not HEADER_SIZE <= len(data) <= MAX_HEADER_WIRE:
             raise DecodeError(f"header: expected {HEADER_SIZE} to {MAX_HEADER_WIRE} bytes")
-        base = Header(*_HEADER.unpack(data[:HEADER_SIZE]))
-        if not is_auxpow_version(base.version):
+        fields = _HEADER.unpack_from(data)
+        if not is_auxpow_version(fields[0]):
             if len(data) != HEADER_SIZE:
                 raise DecodeError("header: bytes after a header without the AuxPoW flag")
-            return base
-        return Header(base.version, base.prev_hash, base.merkle_root, base.name_root, base.time,
-                      base.bits, base.nonce, AuxPow.from_bytes(data[HEADER_SIZE:]))
+            return Header(*fields)
+        return Header(*fields, AuxPow.from_bytes(data[HEADER_SIZE:]))
 
     @property
     def hash(self) -> bytes:
