@@ -87,12 +87,15 @@ def aux_header(header: Header, chain_id: int) -> Header:
 
 
 def single_chain_auxpow(header: Header, chain_id: int, target: int, parent_version: int = 0x20000000,
-                        time: int = 0, bits: int = 0x207FFFFF) -> Header:
+                        time: int = 0, bits: int = 0x207FFFFF, branch_depth: int = 0) -> Header:
     """`header` (already an AuxPoW-version header) merge-mined alone under a parent made up
-    here, ground until the parent meets `target`: the simplest valid AuxPoW (tests, tools)."""
+    here, ground until the parent meets `target` (tests, benchmarks). `branch_depth`: made-up
+    sibling transactions, so the coinbase branch is as long as a real parent block's."""
     script = b"\x01\x01" + commitment(header.hash, 1, 0)
     cb = coinbase_tx(script, [(50 * 10**8, b"\x51")])
-    parent = grind_parent(parent_header(parent_version, bytes(32), sha256d(cb), time, bits), target)
+    branch = tuple(sha256d(bytes([i])) for i in range(branch_depth))
+    root = merkle_branch_root(sha256d(cb), branch, 0)
+    parent = grind_parent(parent_header(parent_version, bytes(32), root, time, bits), target)
     if parent is None:
         raise ValueError("no parent nonce meets the target")
-    return replace(header, auxpow=AuxPow(cb, (), (), 0, parent))
+    return replace(header, auxpow=AuxPow(cb, branch, (), 0, parent))

@@ -67,3 +67,13 @@ def aux_mine(chain, address: bytes, n: int = 1, clock=None) -> list[Block]:
         assert chain.process_block(b) == "active"
         blocks.append(b)
     return blocks
+
+
+def auxpow_for(aux: dict, **kw) -> str:
+    """An AuxPoW (hex) for the block a createauxblock/getauxblock answer describes, built from
+    its fields alone as a pool would (the hash committed as given); `kw` as for `merge`."""
+    h = bytes.fromhex(aux["hash"])
+    target = int.from_bytes(bytes.fromhex(aux["_target"]), "little")
+    stub = Header(0, bytes(32), bytes(32), bytes(32), 0, 0, 0)   # only its time reaches the parent
+    script = kw.pop("script", b"\x01\x01" + commitment(h, 1, 0))
+    return merge(stub, target, aux["chainid"], script=script, **kw).auxpow.to_bytes().hex()

@@ -6,22 +6,12 @@ from __future__ import annotations
 import pytest
 
 from core.auxpow import commitment
-from core.primitives import Block, Header
-from support.auxpow import merge
+from core.primitives import Block
+from support.auxpow import auxpow_for
 from support.chain import Key
 from wallet.nodeclient import NodeError
 
 A = Key.from_seed(51)
-
-
-def _auxpow_for(aux: dict, **kw) -> str:
-    """An AuxPoW (hex) for the block createauxblock described, built from its fields alone,
-    as a pool would: the node's hash is committed as given."""
-    h = bytes.fromhex(aux["hash"])
-    target = int.from_bytes(bytes.fromhex(aux["_target"]), "little")
-    stub = Header(0, bytes(32), bytes(32), bytes(32), 0, 0, 0)   # only its time reaches the parent
-    script = kw.pop("script", b"\x01\x01" + commitment(h, 1, 0))
-    return merge(stub, target, aux["chainid"], script=script, **kw).auxpow.to_bytes().hex()
 
 
 def test_auxpow_rpcs(node):
@@ -35,16 +25,16 @@ def test_auxpow_rpcs(node):
     assert node.call("createauxblock", A.addr_text()) == aux        # same block while the tip stands
     # a commitment in a second merged-mining header is refused: false, the tip stays
     twice = b"\x01\x01" + commitment(bytes.fromhex(aux["hash"]), 1, 0) * 2
-    assert node.call("submitauxblock", aux["hash"], _auxpow_for(aux, script=twice)) is False
+    assert node.call("submitauxblock", aux["hash"], auxpow_for(aux, script=twice)) is False
     assert node.call("getblockcount") == 9
-    assert node.call("submitauxblock", aux["hash"], _auxpow_for(aux)) is True
+    assert node.call("submitauxblock", aux["hash"], auxpow_for(aux)) is True
     assert node.call("getbestblockhash") == aux["hash"]
     block = Block.from_bytes(bytes.fromhex(node.call("getblock", aux["hash"], 0)))
     assert block.header.auxpow is not None and block.header.version >> 16 == aux["chainid"]
     # getauxblock: no arguments creates (paying the node's address), two submit
     mine = node.call("getauxblock")
     assert mine["height"] == 11
-    assert node.call("getauxblock", mine["hash"], _auxpow_for(mine)) is True
+    assert node.call("getauxblock", mine["hash"], auxpow_for(mine)) is True
     assert node.call("getblockcount") == 11
 
 
@@ -59,7 +49,7 @@ def test_submitauxblock_bad_input(node, args, code):
     aux = node.call("createauxblock", A.addr_text())
     h, proof = args
     with pytest.raises(NodeError) as e:
-        node.call("submitauxblock", h, proof if proof is not None else _auxpow_for(aux))
+        node.call("submitauxblock", h, proof if proof is not None else auxpow_for(aux))
     assert e.value.code == code
     with pytest.raises(NodeError) as e:
         node.call("getauxblock", aux["hash"])
