@@ -1,4 +1,4 @@
-"""Merged mining (AuxPoW) as Namecoin does it, byte for byte (docs/protocol.md §3.4).
+"""Merged mining (AuxPoW) as Namecoin does it, byte for byte (docs/protocol.md §3.1).
 
 A parent-chain (Bitcoin) miner commits to a dotbit block hash in its coinbase script:
 `fabe6d6d | chain Merkle root (32, display order) | tree size u32le | nonce u32le`, the root
@@ -15,8 +15,8 @@ single merged chain's coinbase then carries exactly the bytes of `createauxblock
 """
 from __future__ import annotations
 
-import struct
 import hashlib
+import struct
 from dataclasses import dataclass, field
 
 from core.crypto import sha256d

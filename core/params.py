@@ -50,7 +50,7 @@ class Params:
     # slot rule only looks at the ID's low bits for a tree of 2^h slots: ours is even (apart
     # from Namecoin's from h = 1) and 0 mod 4 (apart from Dogecoin's 0x62 from h = 2).
     auxpow_chain_id: int = 0x0B14
-    auxpow_height: int = 0
+    auxpow_height: int = 1 << 32      # never, unless the network states its height
     covenant_types: frozenset = field(default_factory=lambda: frozenset(
         {NONE, NAME_NEW, NAME_FIRSTUPDATE, NAME_UPDATE, BURN}))
 
