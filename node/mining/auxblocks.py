@@ -45,7 +45,9 @@ class AuxBlocks:
         self.blocks[block.hash] = block
         self._latest[address] = (now, block.hash)
         while len(self.blocks) > MAX_AUX_BLOCKS:
-            self.blocks.popitem(last=False)
+            gone, _ = self.blocks.popitem(last=False)
+            # and whoever was last handed it: _latest stays as bounded as `blocks`
+            self._latest = {a: v for a, v in self._latest.items() if v[1] != gone}
         return block, t.height
 
     def solved(self, block_hash: bytes, auxpow: AuxPow) -> Block | None:

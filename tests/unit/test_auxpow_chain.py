@@ -80,3 +80,18 @@ def test_restart_keeps_auxpow_headers(tmp_path, params, clock):
     assert c.tip.header.auxpow == blocks[-1].header.auxpow
     assert c.get_block(blocks[0].hash) == blocks[0]
     db.close()
+
+
+def test_aux_blocks_cache_is_bounded_and_follows_the_tip(chain, mempool, clock, params):
+    from node.mining.auxblocks import MAX_AUX_BLOCKS, AuxBlocks
+    mine(chain, mempool, ALICE.address, params.auxpow_height, clock)
+    aux = AuxBlocks(chain, mempool, clock=clock)
+    first, height = aux.create(ALICE.address)
+    assert height == chain.height + 1 and aux.create(ALICE.address)[0] == first   # same block while fresh
+    for i in range(MAX_AUX_BLOCKS + 5):
+        aux.create(Key.from_seed(100 + i).address)
+    assert len(aux.blocks) == MAX_AUX_BLOCKS and len(aux._latest) <= MAX_AUX_BLOCKS
+    assert aux.solved(first.hash, None) is None                     # dropped, oldest first
+    mine(chain, mempool, ALICE.address, 1, clock)
+    again, _ = aux.create(ALICE.address)
+    assert again.header.prev_hash == chain.tip.hash and len(aux.blocks) == 1
