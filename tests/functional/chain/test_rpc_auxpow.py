@@ -54,3 +54,21 @@ def test_submitauxblock_bad_input(node, args, code):
     with pytest.raises(NodeError) as e:
         node.call("getauxblock", aux["hash"])
     assert e.value.code == -8
+
+
+def test_mergemine_cli_refuses_in_one_line(node, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from support.harness import free_port
+    if node.call("getblockcount") < 9:
+        node.call("generatetoaddress", 9, A.addr_text())
+    base = [sys.executable, "-m", "node.mining.mergemine", "--dotbit-url", f"http://127.0.0.1:{node.rpc_port}/",
+            "--dotbit-cookie", os.path.join(node.datadir, ".cookie"), "--address", A.addr_text()]
+    cases = [(["--parent-url", f"http://127.0.0.1:{free_port()}/"], 1, "getblocktemplate"),   # nothing listens
+             (["--parent-url", "http://127.0.0.1:1/", "--parent-script", "zz"], 2, "non-hexadecimal"),
+             (["--parent-url", "http://127.0.0.1:1/", "--dotbit-cookie", str(tmp_path / "none")], 2, "No such file")]
+    for extra, code, words in cases:
+        r = subprocess.run(base + extra, capture_output=True, text=True, timeout=60)
+        lines = r.stderr.strip().splitlines()
+        assert r.returncode == code and len(lines) == 1 and words in lines[0], r.stderr
