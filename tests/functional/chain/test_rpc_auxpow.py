@@ -31,6 +31,9 @@ def test_auxpow_rpcs(node):
     assert node.call("getbestblockhash") == aux["hash"]
     block = Block.from_bytes(bytes.fromhex(node.call("getblock", aux["hash"], 0)))
     assert block.header.auxpow is not None and block.header.version >> 16 == aux["chainid"]
+    view = node.call("getblock", aux["hash"])["auxpow"]
+    assert view["parentblock"] == block.header.auxpow.parent_header.hex() and view["chainindex"] == 0
+    assert "auxpow" not in node.call("getblock", node.call("getblockhash", 9))
     # getauxblock: no arguments creates (paying the node's address), two submit
     mine = node.call("getauxblock")
     assert mine["height"] == 11
