@@ -20,7 +20,6 @@ from core.auxpow import AuxPow, commitment, parent_hash_int, varint
 from core.crypto import sha256d
 from node.mining.auxbuild import btc_merkle_branch, btc_merkle_levels, coinbase_tx, parent_header
 
-WITNESS_MAGIC = bytes.fromhex("aa21a9ed")
 GRIND = 1 << 20                  # nonces per round before asking for fresh templates
 
 
@@ -55,12 +54,6 @@ class Client:
         return out.get("result")
 
 
-def _witness_coinbase(tx: bytes) -> bytes:
-    """The coinbase with the 32-zero-byte witness reserved value (BIP141), for the parent
-    block only: the AuxPoW carries the legacy form, whose hash is the txid."""
-    return tx[:4] + b"\x00\x01" + tx[4:-4] + b"\x01\x20" + bytes(32) + tx[-4:]
-
-
 def _height_push(height: int) -> bytes:
     """BIP34's height, pushed as Bitcoin Core's `CScript() << height` does."""
     if 1 <= height <= 16:
@@ -70,21 +63,23 @@ def _height_push(height: int) -> bytes:
 
 
 def build_parent(tmpl: dict, aux_hash: bytes, extranonce: int, payout_script: bytes):
-    """(legacy coinbase, header without nonce, block body after the header) for a template."""
+    """(legacy coinbase, parent header with nonce 0, block body after the header, the
+    coinbase's Merkle branch) for a parent's block template."""
     script = (_height_push(tmpl["height"]) + commitment(aux_hash, 1, 0)
               + b"\x08" + extranonce.to_bytes(8, "little"))
-    outputs = [(tmpl["coinbasevalue"], payout_script)]
+    # Transactions with witness data would need a witness commitment and a witness-serialized
+    # coinbase in the parent block; this tool takes the template's transactions only when none
+    # has any, and otherwise mines the parent block with its coinbase alone (valid, fees lost).
     txs = tmpl.get("transactions", [])
-    witness = any(t.get("hash", t["txid"]) != t["txid"] for t in txs) and tmpl.get("default_witness_commitment")
-    if witness:
-        outputs.append((0, bytes.fromhex(tmpl["default_witness_commitment"])))
-    cb = coinbase_tx(script, outputs)
+    if any(t.get("hash", t["txid"]) != t["txid"] for t in txs):
+        txs = []
+    value = tmpl["coinbasevalue"] - (0 if txs else sum(t.get("fee", 0) for t in tmpl.get("transactions", [])))
+    cb = coinbase_tx(script, [(value, payout_script)])
     leaves = [sha256d(cb)] + [bytes.fromhex(t["txid"])[::-1] for t in txs]
     root = btc_merkle_levels(leaves)[-1][0]
     header = parent_header(tmpl["version"], bytes.fromhex(tmpl["previousblockhash"])[::-1], root,
                            tmpl["curtime"], int(tmpl["bits"], 16))
-    body = varint(1 + len(txs)) + (_witness_coinbase(cb) if witness else cb)
-    body += b"".join(bytes.fromhex(t["data"]) for t in txs)
+    body = varint(1 + len(txs)) + cb + b"".join(bytes.fromhex(t["data"]) for t in txs)
     return cb, header, body, tuple(btc_merkle_branch(leaves, 0))
 
 

@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 from core.auxpow import (AUXPOW_FLAG, MAX_AUXPOW_SIZE, AuxPow, aux_version, commitment, expected_index,
                          merkle_branch_root)
 from core.consensus import bits_to_target, check_header_context, check_pow
+from core.crypto import sha256d
 from core.errors import DecodeError, ValidationError
 from core.params import MAIN, REGTEST
 from core.primitives import MAX_HEADER_WIRE, Block, Header
@@ -127,7 +128,6 @@ def test_wire_mixes_are_decode_errors():
 
 def test_merkle_branch_matches_namecoin_order():
     a, b = b"\x01" * 32, b"\x02" * 32
-    from core.crypto import sha256d
     assert merkle_branch_root(a, [b], 0) == sha256d(a + b)
     assert merkle_branch_root(a, [b], 1) == sha256d(b + a)
 
@@ -156,3 +156,25 @@ def test_auxpow_decoder_fails_only_with_decode_error(data):
 
 def test_flag_bit_is_namecoins():
     assert AUXPOW_FLAG == 0x100 and aux_version(1) == 0x00010101
+
+
+def test_mergemine_builds_a_parent_block_that_proves_work():
+    from core.auxpow import parent_hash_int
+    from node.mining.auxbuild import btc_merkle_levels, coinbase_tx, grind_parent
+    from node.mining.mergemine import build_parent
+    txs = [coinbase_tx(bytes([i, i]), [(i, b"\x51")]) for i in (1, 2, 3)]     # stand-ins for template txs
+    tmpl = {"height": 300, "coinbasevalue": 50 * 10**8 + 30, "version": 0x20000000, "curtime": 1796155939,
+            "previousblockhash": "11" * 32, "bits": "207fffff",
+            "transactions": [{"data": t.hex(), "txid": sha256d(t)[::-1].hex(), "fee": 10} for t in txs]}
+    h = _header()
+    cb, header, body, branch = build_parent(tmpl, h.hash, 7, b"\x51")
+    assert header[36:68] == btc_merkle_levels([sha256d(cb)] + [sha256d(t) for t in txs])[-1][0]
+    assert body == b"\x04" + cb + b"".join(txs) and len(branch) == 2
+    parent = grind_parent(header, TARGET)
+    merged = replace(h, auxpow=AuxPow(cb, branch, (), 0, parent))
+    check_pow(merged, merged.hash, REGTEST)
+    assert parent_hash_int(parent) <= TARGET
+    # a witness transaction in the template: the parent block keeps its coinbase alone
+    tmpl["transactions"][0]["hash"] = "22" * 32
+    cb2, header2, body2, branch2 = build_parent(tmpl, h.hash, 7, b"\x51")
+    assert body2 == b"\x01" + cb2 and branch2 == () and header2[36:68] == sha256d(cb2)
