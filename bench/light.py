@@ -3,6 +3,10 @@
 1. sync: --headers regtest headers (built here with solve_quick) served by a local aiohttp
    server speaking the resolver's /v1/headers API, synced by LightClient into a fresh header
    store (every header fully checked: linkage, PoW, bits, median time). Target <= 10 s.
+1c. merge-mined: 1 and 1b again over a chain whose headers from the AuxPoW activation height on
+   carry an AuxPoW shaped like a real Bitcoin parent's (an 11-deep coinbase branch, a coinbase
+   with a payout and a witness commitment); reports the header size growth and the ratio of
+   the verification rates (target: within 2x of plain headers).
 1b. p2p sync: the same headers from a p2p listener speaking the node's wire protocol
    (core.p2pwire: version handshake, getheaders/headers with a locator, as
    node/chain/p2pview.headers_after answers it), synced by light.peer.PeerSource into a fresh
@@ -38,7 +42,10 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 import dns.message  # noqa: E402
 from aiohttp import web  # noqa: E402
 
+from dataclasses import replace  # noqa: E402
+from core.auxpow import AuxPow, commitment, merkle_branch_root  # noqa: E402
 from core.consensus import bits_to_target  # noqa: E402
+from node.mining.auxbuild import aux_header, coinbase_tx, grind_parent, parent_header  # noqa: E402
 from core.primitives import Header  # noqa: E402
 from node.mining.miner import solve_quick  # noqa: E402
 from core.names.proof import EMPTY  # noqa: E402
@@ -88,6 +95,31 @@ def build_headers(n: int, name_root: bytes) -> list[bytes]:
     return out
 
 
+def build_aux_headers(n: int, name_root: bytes) -> list[bytes]:
+    """As build_headers, but merge-mined (wire form) from the activation height on."""
+    genesis = REGTEST.genesis.header
+    target = bits_to_target(genesis.bits)
+    branch = tuple(sha256d(bytes([i])) for i in range(11))          # a parent of ~2,000 txs
+    payout = (5_000_000_000, b"\x00\x14" + bytes(20))
+    witness = (0, bytes.fromhex("6a24aa21a9ed") + bytes(32))
+    out, prev, parent_prev = [genesis.to_wire()], genesis, bytes(32)
+    for h in range(1, n + 1):
+        hdr = Header(1, prev.hash, bytes(32), name_root, genesis.time + h, genesis.bits, 0)
+        if h < REGTEST.auxpow_height:
+            hdr = solve_quick(hdr, target)
+        else:
+            hdr = aux_header(hdr, REGTEST.auxpow_chain_id)
+            script = b"\x03" + h.to_bytes(3, "little") + commitment(hdr.hash, 1, 0) + bytes(8) + b"/pool/"
+            cb = coinbase_tx(script, [payout, witness])
+            parent = grind_parent(parent_header(0x20000000, parent_prev, merkle_branch_root(sha256d(cb), branch, 0),
+                                                hdr.time, 0x207FFFFF), target)
+            parent_prev = sha256d(parent)
+            hdr = replace(hdr, auxpow=AuxPow(cb, branch, (), 0, parent))
+        out.append(hdr.to_wire())
+        prev = hdr
+    return out
+
+
 class Server:
     """Just enough of the resolver's HTTP API: /v1/resolver, /v1/headers, /v1/domain."""
 
@@ -99,7 +131,7 @@ class Server:
         tip = len(self.headers) - 1
         now = int(time.time())
         body = {"v": 1, "kind": kind, "question": question, "answer": answer,
-                "tip": {"height": tip, "hash": hashlib.sha256(hashlib.sha256(self.headers[tip]).digest()).digest(),
+                "tip": {"height": tip, "hash": hashlib.sha256(hashlib.sha256(self.headers[tip][:112]).digest()).digest(),
                         "name_root": self.root},
                 "served": now, "valid_until": now + 300, "proofs": list(proofs)}
         return seal(body, self.key.sign, "msgpack")
@@ -157,7 +189,7 @@ async def bench_sync(server: Server, repeat: int, keep_dir: str) -> list[float]:
 
 async def p2p_server(headers: list[bytes]):
     """A listener answering version with version+verack and getheaders like a node's chain view."""
-    index = {sha256d(raw): h for h, raw in enumerate(headers)}
+    index = {sha256d(raw[:112]): h for h, raw in enumerate(headers)}   # wire form: hash the 112 bytes
     magic = REGTEST.magic
 
     async def serve(reader, writer):
@@ -194,6 +226,28 @@ async def bench_p2p_sync(headers: list[bytes], repeat: int) -> list[float]:
         server.close()
         await server.wait_closed()
     return times
+
+
+async def bench_aux(args, records, tree, root, plain_http: float, plain_p2p: float) -> None:
+    """1c: the same syncs over a merge-mined chain, against the plain figures."""
+    headers = build_aux_headers(args.headers, root)
+    size = statistics.mean(len(h) for h in headers[REGTEST.auxpow_height:])
+    server = Server(ResolverKey(bytes(32)), headers, records, tree, root)
+    await server.start()
+    try:
+        keep = tempfile.mkdtemp(prefix="dotbit-light-bench-aux-")
+        at = statistics.median(await bench_sync(server, args.repeat, keep))
+        shutil.rmtree(keep, ignore_errors=True)
+        ap = statistics.median(await bench_p2p_sync(headers, args.repeat))
+    finally:
+        await server.runner.cleanup()
+    print(f"merge-mined headers: {size:.0f} bytes each on the wire (x{size / 112:.1f} of 112); light sync "
+          f"{args.headers / at:,.0f} headers/s (x{at / plain_http:.2f} the time of plain headers), p2p "
+          f"{args.headers / ap:,.0f} headers/s (x{ap / plain_p2p:.2f}); target within x2")
+    figure("auxpow_header_bytes", size, "bytes", "merge-mined header on the wire (112 hashed + AuxPoW)")
+    figure("auxpow_header_sync", at, "s", f"header sync of {args.headers:,} merge-mined headers", "<= 2x plain")
+    figure("auxpow_p2p_header_sync", ap, "s", f"p2p header sync of {args.headers:,} merge-mined headers",
+           "<= 2x plain")
 
 
 def bench_verify(server: Server, light_dir: str, n: int) -> list[float]:
@@ -290,6 +344,7 @@ async def main_async(args) -> None:
               f"({args.headers / pt:,.0f} headers/s; target <= 5 s)")
         figure("p2p_header_sync", pt, "s", f"p2p header sync of {args.headers:,} headers (all checks)",
                "<= 5 s (100,000)")
+        await bench_aux(args, records, tree, root, med, pt)
         vt = bench_verify(server, keep, 1000)
         print(f"light verify answer (2 proofs, {args.names} names): {statistics.median(vt) * 1000:.3f} ms median "
               f"(p90 {sorted(vt)[900] * 1000:.3f} ms; target <= 5 ms)")

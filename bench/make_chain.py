@@ -5,7 +5,10 @@ block fully validated as it is connected (the same path as a running node). Afte
 `dotbit-node --regtest --datadir DIR reindex` re-validates it, and bench/validate.py and
 bench/sync.py replay it.
 
-    python bench/make_chain.py --datadir /tmp/bench-chain [--blocks 2000] [--txs 100000]
+    python bench/make_chain.py --datadir /tmp/bench-chain [--blocks 2000] [--txs 100000] [--auxpow]
+
+--auxpow merge-mines every block from the activation height on (an AuxPoW whose coinbase
+branch is 11 deep, as under a real Bitcoin block), for the sync benchmark's AuxPoW figures.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from core.crypto import hash160, pubkey_from_secret  # noqa: E402
 from core.primitives import Block, Tx, TxIn, TxOut  # noqa: E402
 from core.signing import sign_tx  # noqa: E402
+from node.mining.auxbuild import aux_header, single_chain_auxpow  # noqa: E402
 from node.mining.miner import solve_quick  # noqa: E402
 from node.mining.template import assemble  # noqa: E402
 from core.params import REGTEST  # noqa: E402
@@ -36,6 +40,7 @@ def main() -> int:
     ap.add_argument("--blocks", type=int, default=2000)
     ap.add_argument("--txs", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--auxpow", action="store_true", help="merge-mine from the activation height on")
     args = ap.parse_args()
     if os.path.exists(os.path.join(args.datadir, "chain")):
         print(f"{args.datadir} already holds a chain; use an empty directory", file=sys.stderr)
@@ -74,7 +79,12 @@ def main() -> int:
         made += len(txs)
         miner_key = height % 16
         tmpl = assemble(chain, txs, FEE * len(txs), keys[miner_key][2], now)
-        block = Block(solve_quick(tmpl.block.header, tmpl.target), tmpl.block.txs)
+        if args.auxpow and height >= REGTEST.auxpow_height:
+            header = aux_header(tmpl.block.header, REGTEST.auxpow_chain_id)
+            block = Block(single_chain_auxpow(header, REGTEST.auxpow_chain_id, tmpl.target, branch_depth=11),
+                          tmpl.block.txs)
+        else:
+            block = Block(solve_quick(tmpl.block.header, tmpl.target), tmpl.block.txs)
         chain.process_block(block)
         cb = block.txs[0]
         pending_cb.append((cb.txid, 0, cb.outputs[0].value, miner_key, height))

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from core.auxpow import check_auxpow, chain_id_of, is_auxpow_version
 from core.crypto import hash160, sighash, verify_digest
 from core.errors import ValidationError
-from core.primitives import (BURN, HEADER_SIZE, NONE, Block, Covenant, Header, Tx,
+from core.primitives import (BURN, NONE, Block, Covenant, Header, Tx,
                          block_merkle_root)
 
 COIN = 100_000_000
@@ -65,11 +66,20 @@ def block_work(bits: int) -> int:
 
 
 def check_pow(header: Header, block_hash: bytes, params) -> None:
+    """The header's own proof of work, or (AuxPoW flag in its version) its parent block's.
+    Whether AuxPoW is active at the header's height is a context rule (check_header_context)."""
     target = bits_to_target(header.bits)
     if target <= 0 or target > params.pow_limit:
         raise ValidationError("bad-diffbits", 100, "target out of range")
-    if int.from_bytes(block_hash, "big") > target:
-        raise ValidationError("high-hash", 50, "proof of work failed")
+    if is_auxpow_version(header.version) != (header.auxpow is not None):
+        raise ValidationError("auxpow-flag-mismatch", 100, "AuxPoW flag and AuxPoW data disagree")
+    if header.auxpow is None:
+        if int.from_bytes(block_hash, "big") > target:
+            raise ValidationError("high-hash", 50, "proof of work failed")
+        return
+    if chain_id_of(header.version) != params.auxpow_chain_id:
+        raise ValidationError("auxpow-wrong-chain-id", 100, "AuxPoW block without our chain ID")
+    check_auxpow(header.auxpow, block_hash, params.auxpow_chain_id, target)
 
 
 def next_bits(params, prev_height: int, prev_bits: int, prev_time: int, first_time: int | None) -> int:
@@ -131,6 +141,8 @@ def check_header_context(header: Header, height: int, prev_bits: int, time_at: T
     """The rules a header must meet on its branch: difficulty, time after the median time
     past, BIP94's period start (every network, whether it retargets or not) and not too far
     in the future."""
+    if is_auxpow_version(header.version) and height < params.auxpow_height:
+        raise ValidationError("auxpow-before-activation", 100, f"AuxPoW is valid from height {params.auxpow_height}")
     if header.bits != required_bits(params, height, prev_bits, time_at):
         raise ValidationError("bad-diffbits", 100, "incorrect proof of work target")
     mtp = median_time_at(height, time_at)
@@ -224,7 +236,7 @@ def check_block_sanity(block: Block, params) -> None:
     # block (the caller must not remember the hash as invalid); every failure after it is not.
     if block_merkle_root(block.txs) != block.header.merkle_root:
         raise ValidationError("bad-txnmrklroot", 100, "merkle root mismatch")
-    size = HEADER_SIZE + sum(t.size for t in block.txs)
+    size = len(block.header.to_wire()) + sum(t.size for t in block.txs)
     if size > params.max_block_size:
         raise ValidationError("bad-blk-length", 100)
     seen = set()

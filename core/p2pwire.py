@@ -16,14 +16,16 @@ from dataclasses import dataclass
 
 from core.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
 from core.errors import DecodeError
-from core.primitives import HEADER_SIZE, MAX_BLOCK_DECODE, MAX_TX_DECODE
+from core.primitives import HEADER_SIZE, MAX_BLOCK_DECODE, MAX_HEADER_WIRE, MAX_TX_DECODE
 
 PROTOCOL_VERSION = 1
 NODE_NETWORK = 1                 # services bit: serves full blocks
 FRAME_HEADER = struct.Struct("<4sI")
-MAX_FRAME = MAX_BLOCK_DECODE + 64 * 1024     # a full block plus room for the envelope
-MAX_INV = 20_000                 # x ~37 bytes: well inside one frame
 MAX_HEADERS = 2000
+# A full block plus room for the envelope, or a full headers message of merge-mined headers
+# (each with its AuxPoW), whichever is larger: about 4.3 MB.
+MAX_FRAME = max(MAX_BLOCK_DECODE, MAX_HEADERS * (MAX_HEADER_WIRE + 3)) + 64 * 1024
+MAX_INV = 20_000                 # x ~37 bytes: well inside one frame
 MAX_LOCATOR = 64
 MAX_ADDR = 1000
 MAX_EPHKEY = 4096
@@ -180,7 +182,7 @@ class GetHeaders(Message):
 
 @dataclass(frozen=True, slots=True)
 class Headers(Message):
-    headers: tuple[bytes, ...]     # raw 112-byte headers; the receiver parses and checks them
+    headers: tuple[bytes, ...]     # headers in wire form (with AuxPoW); the receiver parses and checks them
     command = "headers"
 
     def to_obj(self):
@@ -191,7 +193,10 @@ class Headers(Message):
         items = expect_list(obj, what="headers")
         if len(items) > MAX_HEADERS:
             raise DecodeError(f"headers: more than {MAX_HEADERS}")
-        return cls(tuple(expect_bytes(h, HEADER_SIZE, "header") for h in items))
+        headers = tuple(expect_bytes(h, what="header", max_len=MAX_HEADER_WIRE) for h in items)
+        if any(len(h) < HEADER_SIZE for h in headers):
+            raise DecodeError(f"headers: a header shorter than {HEADER_SIZE} bytes")
+        return cls(headers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +256,7 @@ def encode_frame(magic: bytes, msg: Message) -> bytes:
 
 
 assert len(pack([Inv.command, [[INV_TX, bytes(32)]] * MAX_INV])) < MAX_FRAME
-assert len(pack([Headers.command, [bytes(HEADER_SIZE)] * MAX_HEADERS])) < MAX_FRAME
+assert len(pack([Headers.command, [bytes(MAX_HEADER_WIRE)] * MAX_HEADERS])) < MAX_FRAME
 
 
 def decode_frame_header(magic: bytes, head: bytes) -> int:

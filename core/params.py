@@ -44,6 +44,13 @@ class Params:
     # Registration burn (anti-squatting): base price by name length in bytes (after the
     # namespace prefix), names longer than the table cost the last entry.
     burn_table: tuple[int, ...] = (0,)
+    # Merged mining (core/auxpow.py): blocks from `auxpow_height` on may carry an AuxPoW; the
+    # chain ID in an AuxPoW block's version picks its slot in a parent's merged-mining tree
+    # (Namecoin is 1; a BIP9 Bitcoin version reads as 0x2000, so neither may be ours). The
+    # slot rule only looks at the ID's low bits for a tree of 2^h slots: ours is even (apart
+    # from Namecoin's from h = 1) and 0 mod 4 (apart from Dogecoin's 0x62 from h = 2).
+    auxpow_chain_id: int = 0x0B14
+    auxpow_height: int = 1 << 32      # never, unless the network states its height
     covenant_types: frozenset = field(default_factory=lambda: frozenset(
         {NONE, NAME_NEW, NAME_FIRSTUPDATE, NAME_UPDATE, BURN}))
 
@@ -77,6 +84,7 @@ MAIN = Params(
     pow_limit_bits=0x1E0FFFFF, retarget=True,
     genesis_time=1795305600, genesis_nonce=14782,
     genesis_hash_hex="00000acf7c24b9b846b248779140e582e6e4605d14c01919e60b2ebb2b07bc1d", burn_table=_MAIN_BURN,
+    auxpow_height=20_000,
 )
 TESTNET = Params(
     name="testnet", magic=bytes.fromhex("d07b1702"), address_version=111,
@@ -84,6 +92,7 @@ TESTNET = Params(
     pow_limit_bits=0x1E0FFFFF, retarget=True,
     genesis_time=1795305601, genesis_nonce=137788,
     genesis_hash_hex="000009b70950b4b67ce59a3aaea9165363ef3854f9029eefa107a7e5065c0787", burn_table=_MAIN_BURN,
+    auxpow_height=1_000,
 )
 REGTEST = Params(
     name="regtest", magic=bytes.fromhex("d07b17ff"), address_version=60,
@@ -92,6 +101,7 @@ REGTEST = Params(
     genesis_time=1795305602, genesis_nonce=0,
     genesis_hash_hex="6bb878f30af83c880afce00692ea4aa5caae1a5d1612aac84b2fdbb7d7440c4e",
     halving_interval=150, expiry_depth=30, burn_table=_REGTEST_BURN,
+    auxpow_height=10,        # low, so tests merge-mine at once, yet leave heights to test before it
 )
 
 NETWORKS = {p.name: p for p in (MAIN, TESTNET, REGTEST)}

@@ -1,10 +1,12 @@
 """Transactions, headers and blocks with their one canonical encoding each (DESIGN §3).
 
-Header: fixed 112 bytes, little-endian integers. Everything else: msgpack arrays.
+Header: fixed 112 bytes, little-endian integers; hashed as such. A header whose version has the
+AuxPoW flag travels and is stored as those 112 bytes followed by its AuxPoW (core/auxpow.py,
+Namecoin's encoding): the "wire" form, up to MAX_HEADER_WIRE bytes. Everything else: msgpack.
   tx       [version, inputs, outputs, locktime]
   input    [prev_txid32, prev_index, witness]      witness [sig64, pubkey33] (coinbase: no inputs)
   output   [value, address20, covenant]            covenant [type, items...]
-  block    [header112, [tx, ...]]
+  block    [header wire, [tx, ...]]
 txid  = SHA-256d(pack(tx without witnesses)); wtxid = SHA-256d(pack(tx)).
 The merkle root commits to wtxids so that nobody can mutate a witness of a relayed block
 without changing its hash (otherwise a peer could get a valid block marked invalid).
@@ -14,6 +16,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from core.auxpow import MAX_AUXPOW_SIZE, AuxPow, is_auxpow_version
 from core.crypto import sha256d
 from core.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
 from core.errors import DecodeError
@@ -21,6 +24,7 @@ from core.errors import DecodeError
 HEADER_SIZE = 112
 _HEADER = struct.Struct("<I32s32s32sIII")
 assert _HEADER.size == HEADER_SIZE
+MAX_HEADER_WIRE = HEADER_SIZE + MAX_AUXPOW_SIZE
 
 # Covenant types (the hsd idea: an output is an address plus a covenant; no script VM).
 NONE, NAME_NEW, NAME_FIRSTUPDATE, NAME_UPDATE, BURN = 0, 1, 2, 3, 4
@@ -152,10 +156,31 @@ class Header:
     time: int
     bits: int
     nonce: int
+    # The parent-chain proof of work of a merge-mined block; not part of the hashed bytes
+    # (the AuxPoW commits to the hash), so it is carried beside them.
+    auxpow: AuxPow | None = None
 
     def to_bytes(self) -> bytes:
+        """The 112 hashed bytes (without any AuxPoW)."""
         return _HEADER.pack(self.version, self.prev_hash, self.merkle_root, self.name_root,
                             self.time, self.bits, self.nonce)
+
+    def to_wire(self) -> bytes:
+        """The header as peers, the store and light clients carry it: with its AuxPoW."""
+        base = self.to_bytes()
+        return base + self.auxpow.to_bytes() if self.auxpow is not None else base
+
+    @staticmethod
+    def from_wire(data: bytes) -> "Header":
+        """A header in wire form; its version's AuxPoW flag says whether an AuxPoW follows."""
+        if type(data) is not bytes or not HEADER_SIZE <= len(data) <= MAX_HEADER_WIRE:
+            raise DecodeError(f"header: expected {HEADER_SIZE} to {MAX_HEADER_WIRE} bytes")
+        fields = _HEADER.unpack_from(data)
+        if not is_auxpow_version(fields[0]):
+            if len(data) != HEADER_SIZE:
+                raise DecodeError("header: bytes after a header without the AuxPoW flag")
+            return Header(*fields)
+        return Header(*fields, AuxPow.from_bytes(data[HEADER_SIZE:]))
 
     @property
     def hash(self) -> bytes:
@@ -178,7 +203,7 @@ class Block:
         return self.header.hash
 
     def to_obj(self) -> list:
-        return [self.header.to_bytes(), [t.to_obj() for t in self.txs]]
+        return [self.header.to_wire(), [t.to_obj() for t in self.txs]]
 
     def to_bytes(self) -> bytes:
         return pack(self.to_obj())
@@ -186,7 +211,7 @@ class Block:
     @staticmethod
     def from_obj(obj) -> "Block":
         expect_list(obj, 2, "block")
-        header = Header.from_bytes(expect_bytes(obj[0], HEADER_SIZE, "header"))
+        header = Header.from_wire(expect_bytes(obj[0], what="header", max_len=MAX_HEADER_WIRE))
         return Block(header, tuple(Tx.from_obj(t) for t in expect_list(obj[1], what="txs")))
 
     @staticmethod

@@ -1,6 +1,7 @@
 """The light client's header chain: a flat file of verified 112-byte headers, and its sync.
 
-`headers.dat` holds the headers of the most-work chain we know, header h at offset 112*h, so
+`headers.dat` holds the headers of the most-work chain we know, header h at offset 112*h (the
+hashed bytes only: a merge-mined header's AuxPoW is checked on arrival, then dropped), so
 a sync resumes from the file's length and a torn last write (a crash mid-append) is cut off
 on open. Only headers checked by verify.extend_headers are ever written. Writers take an
 exclusive lock on `headers.lock`, so a stub and a one-shot query can share one directory.
@@ -111,7 +112,7 @@ async def sync(store: HeaderStore, fetch: Fetch, now: Callable[[], float],
             tip = store.height
             ours = store.header(tip)
         batch = await fetch(tip, BATCH)
-        if batch and batch[0] == ours:
+        if batch and batch[0][:HEADER_SIZE] == ours:
             new = batch[1:]
             if not new:
                 return tip
@@ -186,7 +187,7 @@ async def _fork_point(store: HeaderStore, fetch: Fetch) -> int:
     while step <= tip:
         h = tip - step
         got = await fetch(h, 1)
-        if got and got[0] == store.header(h):
+        if got and got[0][:HEADER_SIZE] == store.header(h):
             low = h
             break
         high, step = h, step * 2
@@ -195,7 +196,7 @@ async def _fork_point(store: HeaderStore, fetch: Fetch) -> int:
         batch = await fetch(fork + 1, min(BATCH, high - fork))
         same = 0
         for raw in batch:
-            if raw != store.header(fork + 1 + same):
+            if raw[:HEADER_SIZE] != store.header(fork + 1 + same):
                 break
             same += 1
         fork += same
@@ -256,7 +257,7 @@ async def _skip_known(store: HeaderStore, ask: Ask, tip: int, fork: int, batch: 
     peer's answer was a full batch (so it has more to send)."""
     while True:
         same = 0
-        while same < len(batch) and fork + 1 + same <= tip and batch[same] == store.chain[fork + 1 + same]:
+        while same < len(batch) and fork + 1 + same <= tip and batch[same][:HEADER_SIZE] == store.chain[fork + 1 + same]:
             same += 1
         fork, rest = fork + same, batch[same:]
         if rest or len(batch) < BATCH:

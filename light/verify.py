@@ -1,8 +1,10 @@
 """Everything a light client checks, in one module others can embed (DESIGN §4-5).
 
-Headers: `extend_headers` checks raw 112-byte headers on top of a chain the caller keeps
-(linkage, proof of work, the retarget rule, median-time-past, the future-time bound) with the
-node's own pure consensus functions, so client and node can never disagree on validity.
+Headers: `extend_headers` checks headers in wire form on top of a chain the caller keeps
+(linkage, proof of work, own or merge-mined (AuxPoW), the retarget rule, median-time-past,
+the future-time bound) with the node's own pure consensus functions, so client and node can
+never disagree on validity. The chain keeps only the 112 hashed bytes of each: an AuxPoW,
+once checked, has told all it can.
 
 Answers: `open_answer` checks the resolver's signature and that the envelope answers the
 question asked; `verify_answer` then checks the answer's tip is a header of our own chain
@@ -65,8 +67,9 @@ def headers_work(raws) -> int:
 
 def extend_headers(chain: list[bytes], new, params, now: int,
                    checkpoints: dict[int, bytes] | None = None) -> None:
-    """Appends each header of `new` to `chain` (raw headers by height, genesis first) after
-    checking it; stops with VerifyError at the first bad one, the good ones kept appended."""
+    """Appends each header of `new` (wire form) to `chain` (112-byte headers by height, genesis
+    first) after checking it; stops with VerifyError at the first bad one, the good ones kept
+    appended."""
     height = len(chain) - 1
     prev_hash = sha256d(chain[-1])
     prev = Header.from_bytes(chain[-1])
@@ -77,11 +80,12 @@ def extend_headers(chain: list[bytes], new, params, now: int,
     for raw in new:
         height += 1
         try:
-            h = Header.from_bytes(raw)
+            h = Header.from_wire(raw)
         except DecodeError as e:
             raise VerifyError("header", f"height {height}: {e}") from None
         if h.prev_hash != prev_hash:
             raise VerifyError("header", f"height {height}: does not link to the previous header")
+        raw = raw[:HEADER_SIZE]
         block_hash = sha256d(raw)
         try:
             check_pow(h, block_hash, params)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from node import exposure
-from node.mining import rpc as mining_rpc
+from node.mining import auxrpc, rpc as mining_rpc
 from node.resolver.dane import DANESource
 from node.resolver.service import Resolver
 from node.resolver.zone.notify import parse_targets
@@ -23,7 +23,7 @@ from node.settings import ResolverSettings
 # Every module whose @rpc functions the node serves. net_methods is in even without p2p: its
 # methods then answer "p2p disabled", as bitcoind does; zone_methods serves `zone export`
 # while the node runs.
-RPC_MODULES = (methods, mining_rpc, name_methods, net_methods, status_methods, zone_methods)
+RPC_MODULES = (methods, mining_rpc, auxrpc, name_methods, net_methods, status_methods, zone_methods)
 
 
 def rpc_registry(modules=RPC_MODULES) -> Registry:

@@ -15,7 +15,7 @@ when the tree fills and when their sender leaves.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.consensus import block_work, check_header_context, check_pow
 from core.errors import ValidationError
@@ -103,7 +103,10 @@ class HeaderTree:
         parent_header = self._header(header.prev_hash)
         check_header_context(header, parent[0] + 1, parent_header.bits,
                              self._time_at(parent_header, parent[0]), self.params, int(self.clock()))
-        node = HeaderNode(h, header, parent[0] + 1, parent[1] + block_work(header.bits), peer)
+        # Checked, the AuxPoW is dead weight here (the block brings its own): the tree keeps
+        # the 112 hashed bytes' fields only, so MAX_TREE bounds memory as before merged mining.
+        kept = replace(header, auxpow=None) if header.auxpow is not None else header
+        node = HeaderNode(h, kept, parent[0] + 1, parent[1] + block_work(header.bits), peer)
         self._charge(node)
         if len(self.nodes) >= MAX_TREE:
             self._make_room()

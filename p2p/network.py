@@ -14,7 +14,7 @@ from typing import Callable
 
 from core.crypto import sha256d
 from core.errors import DecodeError, ValidationError
-from core.primitives import Block, Tx
+from core.primitives import Block, Header, Tx
 
 from p2p.chainview import ChainView
 from p2p.connections import Connections, P2PConfig, parse_hostport
@@ -277,7 +277,12 @@ class Network(Connections):
         peer.send(Headers(tuple(self.view.headers_after(msg.locator, msg.stop, MAX_HEADERS))))
 
     def _on_headers(self, peer: Peer, msg: Headers) -> None:
-        self.sync.on_headers(peer, msg.headers)
+        try:             # a header's length depends on its AuxPoW flag: parsed here, not in the frame
+            headers = [Header.from_wire(r) for r in msg.headers]
+        except DecodeError as e:
+            self.misbehave(peer, e.ban_score, f"headers {e.reason}: {e.detail}")
+            return
+        self.sync.on_headers(peer, headers)
 
     def _on_block(self, peer: Peer, msg: BlockMsg) -> None:
         try:

@@ -70,11 +70,10 @@ class BlockSync:
     def _tip_work(self) -> int:
         return self.view.known(self.view.tip_hash)[1]
 
-    def on_headers(self, peer, raws) -> None:
+    def on_headers(self, peer, headers: list[Header]) -> None:
         peer.headers_asked = 0.0
-        if not raws:
+        if not headers:
             return
-        headers = [Header.from_bytes(r) for r in raws]
         if not self.tree.connects(headers[0]):
             # Announced out of the blue (or we are behind): ask for the path to it.
             peer.unconnecting += 1
@@ -100,7 +99,7 @@ class BlockSync:
             height = node.height if node is not None else self.view.known(h)[0]
             peer.best_height = max(peer.best_height, height)
             last = h
-        if len(raws) == MAX_HEADERS:
+        if len(headers) == MAX_HEADERS:
             self.ask_headers(peer, [last])
         self.schedule()
 

@@ -27,7 +27,7 @@ class Entry:
         return bool(self.status & (FAILED | FAILED_CHILD))
 
     def encode(self) -> bytes:
-        return pack([self.header.to_bytes(), self.height, self.work.to_bytes(32, "big"), self.status])
+        return pack([self.header.to_wire(), self.height, self.work.to_bytes(32, "big"), self.status])
 
     def ancestor(self, height: int, main_chain: list["Entry"] | None = None) -> "Entry":
         """The ancestor at `height`; O(1) when this entry is on the given main chain."""

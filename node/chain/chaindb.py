@@ -79,7 +79,7 @@ class ChainDB:
         rows = []
         for key, value in self.db.iterator(prefix=L.HEADER):
             hb, height, work, status = _unpack(value)
-            rows.append((height, key[1:], Header.from_bytes(hb), int.from_bytes(work, "big"), status))
+            rows.append((height, key[1:], Header.from_wire(hb), int.from_bytes(work, "big"), status))
         rows.sort(key=lambda r: r[0])
         return rows
 

@@ -12,9 +12,10 @@ from typing import Callable
 
 from core.consensus import (BURN, Coin, check_block_sanity, check_coinbase_height, check_header_context,
                             check_tx_inputs, earliest_time, required_bits, subsidy)
+from core.auxpow import TRANSIT_REASONS
 from core.errors import StoreError, ValidationError
 from core.names.rules import check_name_tx
-from core.primitives import HEADER_SIZE, Block, Header
+from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
 from node.events import Event
@@ -24,14 +25,16 @@ log = logging.getLogger("dotbit.chain")
 
 
 def block_size(block: Block) -> int:
-    return HEADER_SIZE + sum(t.size for t in block.txs)
+    return len(block.header.to_wire()) + sum(t.size for t in block.txs)
 
 MAX_ORPHANS = 256
 # Orphans are held in memory only; bounded in bytes too, as 256 blocks of 1 MB would be 256 MB.
 MAX_ORPHAN_BYTES = 16_000_000
 # Reasons that may come from corruption in transit of an otherwise valid block, or from our
-# own clock: the block hash must not be remembered as invalid for these.
-NOT_REMEMBERED = {"bad-txnmrklroot", "high-hash", "bad-diffbits-range", "time-too-new", "bad-encoding"}
+# own clock: the block hash must not be remembered as invalid for these (an AuxPoW is not
+# hashed into the block hash, so none of its failures are).
+NOT_REMEMBERED = {"bad-txnmrklroot", "high-hash", "bad-diffbits-range", "time-too-new", "bad-encoding",
+                  *TRANSIT_REASONS}
 
 
 class ChainState:

@@ -64,7 +64,7 @@ class NodeChainView:
         out = []
         for height in range(start + 1, min(c.height, start + limit) + 1):
             e = c.chain[height]
-            out.append(e.header.to_bytes())
+            out.append(e.header.to_wire())
             if e.hash == stop:
                 break
         return out

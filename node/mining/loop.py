@@ -13,6 +13,7 @@ import time
 
 from core.errors import ValidationError
 from core.primitives import Block
+from node.mining.auxblocks import AuxBlocks
 from node.mining.miner import Miner, solve_quick
 from node.mining.template import create_template
 
@@ -28,6 +29,7 @@ class Mining:
         self.mempool = mempool
         self._processes = processes
         self._miner: Miner | None = None
+        self.aux = AuxBlocks(chain, mempool)      # blocks handed out for merge mining
 
     @property
     def miner(self) -> Miner:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.consensus import bits_to_target, subsidy
-from core.primitives import HEADER_SIZE, Block, Header, Tx, TxOut, block_merkle_root
+from core.primitives import MAX_HEADER_WIRE, Block, Header, Tx, TxOut, block_merkle_root
 
 COINBASE_RESERVE = 1000     # bytes kept free for the coinbase
 
@@ -19,7 +19,8 @@ class Template:
 
 def create_template(chain, mempool, address: bytes, now: int, version: int = 1) -> Template:
     params = chain.params
-    budget = params.max_block_size - HEADER_SIZE - COINBASE_RESERVE
+    # The header's room includes an AuxPoW, since any template may end up merge-mined.
+    budget = params.max_block_size - MAX_HEADER_WIRE - COINBASE_RESERVE
     # The pool holds only what this block may include (immature FIRSTUPDATEs are refused).
     txs = mempool.select(budget) if mempool is not None else []
     fees = sum(mempool.entries[t.txid].fee for t in txs)

@@ -62,7 +62,7 @@ class ChainReads:
     tip: Callable[[], object]                   # the tip's block-index entry
     name: Callable[[bytes], object]             # name -> NameRecord or None
     prove: Callable[[bytes, bytes], object]     # (name_root, name) -> Proof
-    header_at: Callable[[int], bytes]           # main-chain height -> 112-byte header
+    header_at: Callable[[int], bytes]           # main-chain height -> header, wire form (with AuxPoW)
     submit_ekey: Callable[[bytes], dict]
 
 

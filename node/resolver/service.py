@@ -146,7 +146,7 @@ class Resolver:
         if self.http_port is not None:
             chain = self.chain
             reads = ChainReads(self.params, lambda: chain.height, lambda: chain.tip, chain.names.get,
-                               chain.names.prove, lambda h: chain.entry_at(h).header.to_bytes(), self.submit_ekey)
+                               chain.names.prove, lambda h: chain.entry_at(h).header.to_wire(), self.submit_ekey)
             self.http = HTTPAPI(self, reads)
             chain.listeners.subscribe(self.http.tip_changed)
             await self.http.start(self.host, self.http_port)

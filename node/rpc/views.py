@@ -86,7 +86,18 @@ def header_view(chain, entry) -> dict:
         v["previousblockhash"] = entry.prev.hash.hex()
     if nxt is not None:
         v["nextblockhash"] = nxt.hash.hex()
+    if h.auxpow is not None:
+        v["auxpow"] = auxpow_view(h.auxpow)
     return v
+
+
+def auxpow_view(aux) -> dict:
+    """Namecoin Core's `auxpow` object of getblock/getblockheader (the coinbase as hex only);
+    branch hashes in Bitcoin's display order, as Namecoin shows them."""
+    return {"tx": {"hex": aux.coinbase_tx.hex()}, "index": aux.coinbase_index,
+            "merklebranch": [b[::-1].hex() for b in aux.coinbase_branch],
+            "chainindex": aux.chain_index, "chainmerklebranch": [b[::-1].hex() for b in aux.chain_branch],
+            "parentblock": aux.parent_header.hex()}
 
 
 def difficulty(params, bits: int) -> float:

@@ -13,6 +13,7 @@ import os
 import shutil
 import time
 
+from support.auxpow import auxpow_for
 from support.chain import Key
 from support.crash import Scenario, Trial, after_kill, kill_during
 from support.crash_wallet import Wallet
@@ -48,6 +49,29 @@ class Mining(Scenario):
         def step(client):
             time.sleep(0.02)          # paced, so the chain (and each checkdb replay) stays small
             return client.call("generatetoaddress", rng.randint(1, 5), self.address)
+        killed = kill_during(self.node, step, rng.uniform(0, 1.5), started=lambda rec: rec.acked, mid_call=True,
+                             rng=rng)
+        record(t, killed)
+        t.in_work = killed.began and killed.interrupted
+        self.node = after_kill(self.node, t, killed.acked, main_chain=True, names=[])
+
+
+class MergeMining(Scenario):
+    """A pool's loop against the merged-mining RPCs (createauxblock, then submitauxblock with
+    an AuxPoW built from its answer); the kill lands inside one of the calls."""
+
+    def setup(self) -> None:
+        self.node = NodeProcess(os.path.join(self.workdir, "node")).start()
+        self.address = self.node.call("getminingaddress")
+        self.node.call("generatetoaddress", REGTEST.auxpow_height, self.address)
+
+    def trial(self, t: Trial) -> None:
+        rng = self.rng
+
+        def step(client):
+            time.sleep(0.02)
+            aux = client.call("createauxblock", self.address)
+            return [aux["hash"]] if client.call("submitauxblock", aux["hash"], auxpow_for(aux)) else []
         killed = kill_during(self.node, step, rng.uniform(0, 1.5), started=lambda rec: rec.acked, mid_call=True,
                              rng=rng)
         record(t, killed)
@@ -245,4 +269,4 @@ class Names(Scenario):
         self.node = after_kill(self.node, t, acked, main_chain=True, names=self.names())
 
 
-SCENARIOS = {"mining": Mining, "sync": Sync, "reorg": Reorg, "names": Names, "wallet": Wallet}
+SCENARIOS = {"mining": Mining, "mergemine": MergeMining, "sync": Sync, "reorg": Reorg, "names": Names, "wallet": Wallet}

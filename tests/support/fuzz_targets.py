@@ -29,7 +29,8 @@ import msgpack
 
 # Everything the targets reach is imported here, at the top, so that bench/fuzz.py's atheris
 # engine (which instruments what this module imports) sees coverage of all of it.
-from core.consensus import bits_to_target
+from core.auxpow import AuxPow, coinbase_script
+from core.consensus import bits_to_target, check_pow
 from core.crypto import hash160, pubkey_from_secret
 from core.errors import ValidationError
 from core.primitives import NAME_UPDATE, Block, Covenant, Header, Tx, TxIn, TxOut
@@ -173,6 +174,32 @@ def run_primitives(data: bytes) -> None:
         header = Header.from_bytes(body)
         if header.to_bytes() != body:
             raise ContractBroken("header does not round-trip")
+
+
+# --- merged mining (AuxPoW) ---------------------------------------------------------------------------
+
+def _auxpow_seeds() -> list[bytes]:
+    from support.auxpow import aux_block
+    block = aux_block(Block(REGTEST.genesis.header, REGTEST.genesis.txs))
+    return [b"\x00" + block.header.auxpow.to_bytes(), b"\x01" + block.header.to_wire()]
+
+
+def run_auxpow(data: bytes) -> None:
+    """First byte picks the decoder (an AuxPoW, or a header in wire form); what decodes
+    re-encodes to the same bytes, and checking a header fails only with a ValidationError."""
+    if not data:
+        return
+    body = data[1:]
+    if data[0] % 2 == 0:
+        aux = AuxPow.from_bytes(body)
+        if aux.to_bytes() != body:
+            raise ContractBroken("auxpow does not round-trip")
+        coinbase_script(aux.coinbase_tx)
+    else:
+        header = Header.from_wire(body)
+        if header.to_wire() != body:
+            raise ContractBroken("header does not round-trip")
+        check_pow(header, header.hash, REGTEST)
 
 
 # --- DNS packets ---------------------------------------------------------------------------------------
@@ -510,6 +537,7 @@ def run_rpc(data: bytes) -> None:
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("p2p", (ValidationError,), _p2p_seeds, run_p2p),
     Target("primitives", (ValidationError,), _primitives_seeds, run_primitives),
+    Target("auxpow", (ValidationError,), _auxpow_seeds, run_auxpow),
     Target("dns", (), _dns_seeds, run_dns),
     Target("dvalue", (), _dvalue_seeds, run_dvalue),
     Target("rpc", (), _rpc_seeds, run_rpc),

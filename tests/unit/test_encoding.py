@@ -2,14 +2,18 @@
 ids come from the canonical re-encoding."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgpack
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from core.auxpow import AUXPOW_FLAG, AuxPow
 from core.encoding import pack
 from core.errors import DecodeError
 from core.primitives import (HEADER_SIZE, Block, Covenant, Header, Tx, TxIn, TxOut,
                                    block_merkle_root, merkle_root)
+from node.mining.auxbuild import coinbase_tx
 
 b32 = st.binary(min_size=32, max_size=32)
 u32 = st.integers(0, 2**32 - 1)
@@ -17,7 +21,13 @@ covenants = st.builds(Covenant, st.integers(0, 4), st.lists(st.binary(max_size=6
 txins = st.builds(TxIn, b32, u32, st.binary(min_size=64, max_size=64), st.binary(min_size=33, max_size=33))
 txouts = st.builds(TxOut, st.integers(0, 2**63), st.binary(min_size=20, max_size=20), covenants)
 txs = st.builds(Tx, u32, st.lists(txins, max_size=4).map(tuple), st.lists(txouts, min_size=1, max_size=4).map(tuple), u32)
-headers = st.builds(Header, u32, b32, b32, b32, u32, u32, u32)
+_plain = st.builds(Header, u32.map(lambda v: v & ~AUXPOW_FLAG), b32, b32, b32, u32, u32, u32)
+_auxpows = st.builds(AuxPow, st.binary(max_size=100).map(lambda s: coinbase_tx(s, [(1, b"\x51")])),
+                     st.lists(b32, max_size=3).map(tuple), st.lists(b32, max_size=3).map(tuple),
+                     st.integers(-2**31, 2**31 - 1), st.binary(min_size=80, max_size=80))
+_merged = st.builds(Header, u32.map(lambda v: v | AUXPOW_FLAG), b32, b32, b32, u32, u32, u32, _auxpows)
+# The AuxPoW flag in the version says whether an AuxPoW follows (core/auxpow.py).
+headers = st.one_of(_plain, _merged)
 
 
 @settings(max_examples=300, derandomize=True)
@@ -33,6 +43,10 @@ def test_tx_roundtrip(tx):
 @settings(max_examples=200, derandomize=True)
 @given(headers)
 def test_header_roundtrip(h):
+    assert Header.from_wire(h.to_wire()) == h
+    with pytest.raises(DecodeError):
+        Header.from_wire(h.to_wire() + b"\x00")
+    h = replace(h, auxpow=None)          # the hashed 112 bytes alone
     data = h.to_bytes()
     assert len(data) == HEADER_SIZE and Header.from_bytes(data) == h
     with pytest.raises(DecodeError):

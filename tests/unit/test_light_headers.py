@@ -189,3 +189,53 @@ def test_peer_deep_fork_below_a_sparse_locator_gap(tmp_path):
     run(store, ours)
     theirs = grow(ours[:2101], 7000, salt=4)
     assert run_peer(store, peer(theirs)) == 9100 and store.chain == theirs
+
+
+# --- merge-mined headers (AuxPoW) ------------------------------------------------------------
+
+def grow_merged(chain: list[bytes], n: int, salt: int = 0) -> list[bytes]:
+    """chain (wire form) plus n merge-mined headers."""
+    from support.auxpow import merge
+    from node.mining.auxbuild import aux_header
+    out = list(chain)
+    for _ in range(n):
+        prev = Header.from_wire(out[-1])
+        h = aux_header(Header(1, prev.hash, salt.to_bytes(32, "little"), bytes(32), prev.time + 1, GENESIS.bits, 0),
+                       REGTEST.auxpow_chain_id)
+        out.append(merge(h, TARGET, REGTEST.auxpow_chain_id).to_wire())
+    return out
+
+
+MERGED = grow_merged(BASE[:REGTEST.auxpow_height], 20)
+
+
+def test_merge_mined_headers_sync_and_store_112_bytes(tmp_path):
+    store = HeaderStore(str(tmp_path), REGTEST)
+    assert len(MERGED[-1]) > 112
+    assert run(store, MERGED[:15]) == 14
+    assert run(store, MERGED) == len(MERGED) - 1            # resumes: our tip matches its wire form
+    assert store.chain == [raw[:112] for raw in MERGED]
+    assert os.path.getsize(os.path.join(str(tmp_path), "headers.dat")) == 112 * len(MERGED)
+    d = os.path.join(str(tmp_path), "p2p")
+    assert run_peer(HeaderStore(d, REGTEST), peer(MERGED)) == len(MERGED) - 1
+
+
+def test_merge_mined_fork_with_more_work_wins(tmp_path):
+    store = HeaderStore(str(tmp_path), REGTEST)
+    run(store, MERGED)
+    fork = grow_merged(MERGED[:15], 20, salt=1)            # 35 headers against 30
+    assert run(store, fork) == len(fork) - 1 and store.chain == [raw[:112] for raw in fork]
+
+
+def test_spoiled_or_early_auxpow_stops_sync(tmp_path):
+    from core.auxpow import AuxPow
+    store = HeaderStore(str(tmp_path), REGTEST)
+    h = Header.from_wire(MERGED[12])
+    spoiled = replace(h, auxpow=replace(h.auxpow, chain_index=1)).to_wire()
+    with pytest.raises(VerifyError, match="height 12: auxpow-wrong-slot"):
+        run(store, MERGED[:12] + [spoiled] + MERGED[13:])
+    assert store.height == 11
+    early = grow_merged(BASE[:5], 3)                      # AuxPoW below the activation height
+    with pytest.raises(VerifyError, match="height 5: auxpow-before-activation"):
+        run(HeaderStore(os.path.join(str(tmp_path), "e"), REGTEST), early)
+    assert AuxPow.from_bytes(h.auxpow.to_bytes()) == h.auxpow

@@ -110,3 +110,21 @@ def test_orphan_pool_is_bounded_in_bytes():
         chain._add_orphan(hdr.hash, Block(hdr, (fat,)))
     assert chain.orphan_bytes <= MAX_ORPHAN_BYTES
     assert chain.orphan_bytes == sum(112 + b.txs[0].size for b in chain.orphans.values())
+
+
+def test_merge_mined_headers_are_checked_then_kept_without_their_auxpow(chain):
+    from dataclasses import replace
+    from support.auxpow import merge
+    from node.mining.auxbuild import aux_header
+    tree = tree_on(chain)
+    tip = chain[-1]
+    hdr = aux_header(Header(1, tip.hash, bytes(32), bytes(32), tip.time + 1, REGTEST.pow_limit_bits, 0),
+                     REGTEST.auxpow_chain_id)
+    good = merge(hdr, REGTEST.pow_limit, REGTEST.auxpow_chain_id)
+    spoiled = replace(good, auxpow=replace(good.auxpow, coinbase_branch=(bytes(32),)))
+    with pytest.raises(ValidationError) as e:
+        tree.add(spoiled, peer=1)
+    assert e.value.reason == "auxpow-bad-coinbase-branch"
+    node = tree.add(good, peer=1)                    # the same hash, now with a good AuxPoW
+    assert node.hash == good.hash and node.header.auxpow is None
+    assert node.header == replace(good, auxpow=None)

@@ -1,5 +1,5 @@
 """Crash consistency, the short run of bench/crash.py: real node and wallet processes are
-SIGKILLed at seeded random moments inside their work while they mine, sync from a peer, take a longer competing
+SIGKILLed at seeded random moments inside their work while they mine (on their own or merged), sync from a peer, take a longer competing
 branch, process name operations, and (the wallet) register a name; after each kill `checkdb`
 passes, nothing acknowledged is lost, the tip's name_root is the root of the node's own name
 records, and the wallet file opens, keeps its keys and completes its pending registration."""
@@ -22,5 +22,5 @@ def test_kill_and_restart_every_scenario(tmp_path):
     # node scenarios' kills came after blocks were acknowledged.
     outside = [(t.scenario, f"{t.killed_at:.2f} s in", t.note) for t in results if not t.in_work]
     assert not outside, outside
-    assert all(t.acked > 0 for t in results if t.scenario in ("mining", "names", "reorg", "sync"))
+    assert all(t.acked > 0 for t in results if t.scenario in ("mining", "mergemine", "names", "reorg", "sync"))
     print("\n".join(summary(results)), f"\n{time.perf_counter() - t0:.1f} s")

@@ -1,0 +1,234 @@
+"""Merged mining (AuxPoW) as Namecoin does it, byte for byte (docs/protocol.md §3.1).
+
+A parent-chain (Bitcoin) miner commits to a dotbit block hash in its coinbase script:
+`fabe6d6d | chain Merkle root (32, display order) | tree size u32le | nonce u32le`, the root
+over one slot per merged chain. An AuxPoW proves that commitment: the parent coinbase, its
+Merkle branch to the parent header's root, the branch from our block hash to the chain root,
+and the 80-byte parent header whose hash carries the work. The serialization is Namecoin's
+CAuxPow (coinbase tx | legacy block hash 32 | coinbase branch | index i32 | chain branch |
+chain index i32 | parent header 80) so that merge-mining pool software speaks it unchanged.
+
+Hashes inside Bitcoin structures are in Bitcoin's internal byte order; a dotbit block hash is
+shown as its raw SHA-256d bytes, which is what Namecoin calls the reversed ("display") order,
+so our slot's leaf is the block hash reversed and the committed root is the root reversed: a
+single merged chain's coinbase then carries exactly the bytes of `createauxblock`'s hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass, field
+
+from core.crypto import sha256d
+from core.errors import DecodeError, ValidationError
+
+AUXPOW_FLAG = 0x100                 # version bit saying "my work is in an AuxPoW"
+MERGED_MINING_MAGIC = bytes.fromhex("fabe6d6d")
+PARENT_HEADER_SIZE = 80
+MAX_CHAIN_BRANCH = 30               # Namecoin's bound: 2^30 merged chains is more than enough
+MAX_COINBASE_BRANCH = 24            # a parent block of 16 million transactions
+# The whole encoding; a pool's coinbase gets what the branches leave (over 1 kB even with a
+# 14-deep parent branch). Bounded so that a full headers message stays near Bitcoin's 4 MB.
+MAX_AUXPOW_SIZE = 2048
+# Failures of the AuxPoW itself. It is not part of the hashed header, so a relay can spoil it
+# on a valid block: a node must never remember the block hash as invalid for these.
+TRANSIT_REASONS = frozenset({
+    "auxpow-flag-mismatch", "auxpow-high-hash", "auxpow-parent-chain-id", "auxpow-not-coinbase",
+    "auxpow-chain-branch-too-long", "auxpow-bad-coinbase-branch", "auxpow-missing-commitment",
+    "auxpow-multiple-commitments", "auxpow-misplaced-commitment", "auxpow-bad-chain-branch",
+    "auxpow-missing-size-nonce", "auxpow-bad-tree-size", "auxpow-wrong-slot"})
+_U32 = struct.Struct("<I")
+_I32 = struct.Struct("<i")
+
+
+def chain_id_of(version: int) -> int:
+    return version >> 16
+
+
+def is_auxpow_version(version: int) -> bool:
+    return bool(version & AUXPOW_FLAG)
+
+
+def aux_version(chain_id: int, base: int = 1) -> int:
+    return (chain_id << 16) | AUXPOW_FLAG | (base & 0xFF)
+
+
+# --- Bitcoin encodings -----------------------------------------------------------------------
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, next position) of the compact size at `pos`; canonical only."""
+    if pos >= len(data):
+        raise DecodeError("auxpow: truncated")
+    first = data[pos]
+    if first < 0xFD:
+        return first, pos + 1
+    size = 2 if first == 0xFD else 4 if first == 0xFE else 8
+    if pos + 1 + size > len(data):
+        raise DecodeError("auxpow: truncated")
+    n = int.from_bytes(data[pos + 1:pos + 1 + size], "little")
+    if n < (0xFD if size == 2 else 1 << (4 * size)):
+        raise DecodeError("auxpow: non-canonical compact size")
+    return n, pos + 1 + size
+
+
+def varint(n: int) -> bytes:
+    if n < 0xFD:
+        return bytes([n])
+    if n <= 0xFFFF:
+        return b"\xfd" + n.to_bytes(2, "little")
+    if n <= 0xFFFFFFFF:
+        return b"\xfe" + n.to_bytes(4, "little")
+    return b"\xff" + n.to_bytes(8, "little")
+
+
+def coinbase_script(tx: bytes) -> bytes:
+    """The first input's script of a legacy-serialized Bitcoin transaction (DecodeError if
+    `tx` is not exactly one such transaction). The txid is SHA-256d of these bytes, so a
+    witness-serialized coinbase (marker 0) is refused: pools strip the witness."""
+    end, script = _read_tx(tx, 0)
+    if end != len(tx):
+        raise DecodeError("auxpow: bytes after the parent coinbase")
+    return script
+
+
+def _read_tx(data: bytes, pos: int) -> tuple[int, bytes]:
+    """(end, first input's script) of the transaction at `pos`. Positions are checked once
+    per field group rather than per byte: every header of a sync goes through here."""
+    n_in, pos = _varint(data, pos + 4)
+    if n_in == 0:
+        raise DecodeError("auxpow: parent coinbase has no input (or a witness marker)")
+    script = b""
+    for i in range(n_in):
+        n, pos = _varint(data, pos + 36)
+        if i == 0:
+            script = data[pos:pos + n]
+        pos += n + 4
+    n_out, pos = _varint(data, pos)
+    for _ in range(n_out):
+        n, pos = _varint(data, pos + 8)
+        pos += n
+    pos += 4
+    if pos > len(data):
+        raise DecodeError("auxpow: truncated")
+    return pos, script
+
+
+def _hashes(data: bytes, pos: int, limit: int, what: str) -> tuple[tuple[bytes, ...], int]:
+    n, pos = _varint(data, pos)
+    if n > limit:
+        raise DecodeError(f"auxpow: {what} longer than {limit}")
+    end = pos + 32 * n
+    return tuple([data[i:i + 32] for i in range(pos, end, 32)]), end
+
+
+@dataclass(frozen=True, slots=True)
+class AuxPow:
+    coinbase_tx: bytes                   # legacy-serialized Bitcoin transaction
+    coinbase_branch: tuple[bytes, ...]   # from the coinbase txid to the parent Merkle root
+    chain_branch: tuple[bytes, ...]      # from our block hash to the committed chain root
+    chain_index: int
+    parent_header: bytes                 # 80-byte Bitcoin header
+    coinbase_index: int = 0              # must be 0: the coinbase is the parent's first tx
+    legacy_hash: bytes = bytes(32)       # CMerkleTx's unused block hash, kept for round trips
+    # The coinbase script, kept from decoding so a sync parses each coinbase once.
+    _script: bytes | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def script(self) -> bytes:
+        return self._script if self._script is not None else coinbase_script(self.coinbase_tx)
+
+    def to_bytes(self) -> bytes:
+        return b"".join((self.coinbase_tx, self.legacy_hash, varint(len(self.coinbase_branch)),
+                         *self.coinbase_branch, _I32.pack(self.coinbase_index),
+                         varint(len(self.chain_branch)), *self.chain_branch,
+                         _I32.pack(self.chain_index), self.parent_header))
+
+    @staticmethod
+    def from_bytes(data: bytes) -> "AuxPow":
+        if type(data) is not bytes or len(data) > MAX_AUXPOW_SIZE:
+            raise DecodeError(f"auxpow: more than {MAX_AUXPOW_SIZE} bytes")
+        pos, script = _read_tx(data, 0)     # no length prefix: its end is found by parsing it
+        coinbase, legacy = data[:pos], data[pos:pos + 32]
+        cb_branch, pos = _hashes(data, pos + 32, MAX_COINBASE_BRANCH, "coinbase branch")
+        cb_index = data[pos:pos + 4]
+        chain_branch, pos = _hashes(data, pos + 4, MAX_CHAIN_BRANCH, "chain branch")
+        chain_index, parent = data[pos:pos + 4], data[pos + 4:pos + 4 + PARENT_HEADER_SIZE]
+        if pos + 4 + PARENT_HEADER_SIZE != len(data):
+            raise DecodeError("auxpow: truncated" if pos + 4 + PARENT_HEADER_SIZE > len(data)
+                              else "auxpow: trailing bytes")
+        return AuxPow(coinbase, cb_branch, chain_branch, _I32.unpack(chain_index)[0], parent,
+                      _I32.unpack(cb_index)[0], legacy, script)
+
+
+def merkle_branch_root(leaf: bytes, branch, index: int) -> bytes:
+    """Namecoin's CheckMerkleBranch, internal byte order throughout."""
+    h, sha = leaf, hashlib.sha256
+    for sibling in branch:
+        h = sha(sha(sibling + h if index & 1 else h + sibling).digest()).digest()
+        index >>= 1
+    return h
+
+
+def expected_index(nonce: int, chain_id: int, height: int) -> int:
+    """The slot a chain must use in a merged-mining tree of 2^height leaves: a fixed function
+    of the nonce and the chain ID, so one parent block can hold two blocks of one chain in no
+    way (each chain has exactly one slot per nonce)."""
+    rand = (nonce * 1103515245 + 12345) & 0xFFFFFFFF
+    rand = (rand + chain_id) & 0xFFFFFFFF
+    rand = (rand * 1103515245 + 12345) & 0xFFFFFFFF
+    return rand % (1 << height)
+
+
+def parent_hash_int(parent_header: bytes) -> int:
+    """The parent block's proof of work as Bitcoin reads it (SHA-256d, little-endian)."""
+    return int.from_bytes(sha256d(parent_header), "little")
+
+
+# --- validation ------------------------------------------------------------------------------
+
+def commitment(root_display: bytes, size: int, nonce: int) -> bytes:
+    """What a parent coinbase script carries for a merged-mining tree (miners build it)."""
+    return MERGED_MINING_MAGIC + root_display + _U32.pack(size) + _U32.pack(nonce)
+
+
+def check_auxpow(aux: AuxPow, block_hash: bytes, chain_id: int, target: int) -> None:
+    """Checks that `aux` proves work of at least `target` for the dotbit block `block_hash`
+    (raw SHA-256d bytes). Cheapest first, so unworked junk costs one hash: parent PoW, then
+    what the parent is, then the two branches, then the commitment's place and slot."""
+    if parent_hash_int(aux.parent_header) > target:
+        raise ValidationError("auxpow-high-hash", 50, "parent block's proof of work is short of our target")
+    if chain_id_of(_U32.unpack(aux.parent_header[:4])[0]) == chain_id:
+        raise ValidationError("auxpow-parent-chain-id", 100, "parent block claims our chain ID")
+    if aux.coinbase_index != 0:
+        raise ValidationError("auxpow-not-coinbase", 100, "AuxPoW transaction is not the parent's coinbase")
+    if len(aux.chain_branch) > MAX_CHAIN_BRANCH:
+        raise ValidationError("auxpow-chain-branch-too-long", 100)
+    if merkle_branch_root(sha256d(aux.coinbase_tx), aux.coinbase_branch, 0) != aux.parent_header[36:68]:
+        raise ValidationError("auxpow-bad-coinbase-branch", 100, "coinbase is not in the parent's Merkle tree")
+    root = merkle_branch_root(block_hash[::-1], aux.chain_branch, aux.chain_index)[::-1]
+    _check_commitment(aux.script, root, aux, chain_id)
+
+
+def _check_commitment(script: bytes, root: bytes, aux: AuxPow, chain_id: int) -> None:
+    head = script.find(MERGED_MINING_MAGIC)
+    if head < 0:
+        # Namecoin still accepts a magic-less root in the first 20 bytes (2011 coinbases);
+        # a new chain has no such history, so the magic is required.
+        raise ValidationError("auxpow-missing-commitment", 100, "no merged-mining header in the parent coinbase")
+    if script.find(MERGED_MINING_MAGIC, head + 1) >= 0:
+        raise ValidationError("auxpow-multiple-commitments", 100, "two merged-mining headers in the parent coinbase")
+    at = head + len(MERGED_MINING_MAGIC)
+    if script[at:at + 32] != root:
+        if root in script:
+            raise ValidationError("auxpow-misplaced-commitment", 100,
+                                  "chain root is not just after the merged-mining header")
+        raise ValidationError("auxpow-bad-chain-branch", 100, "chain Merkle root (from our block hash) not committed")
+    tail = script[at + 32:at + 40]
+    if len(tail) < 8:
+        raise ValidationError("auxpow-missing-size-nonce", 100, "no tree size and nonce after the chain root")
+    size, nonce = _U32.unpack(tail[:4])[0], _U32.unpack(tail[4:])[0]
+    height = len(aux.chain_branch)
+    if size != 1 << height:
+        raise ValidationError("auxpow-bad-tree-size", 100, "tree size does not match the chain branch")
+    if aux.chain_index != expected_index(nonce, chain_id, height):
+        raise ValidationError("auxpow-wrong-slot", 100, "block is not in its chain's slot of the merged-mining tree")
