@@ -26,6 +26,7 @@ MAX_BODY = 4096
 MAX_CONNECTIONS = 1024
 IDLE_SECONDS = 30.0
 HEAD_SECONDS = 10.0      # from a request's first byte to the end of its body
+LINGER_SECONDS = 2.0     # an error response's connection is drained this long before it is closed
 REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
            408: "Request Timeout", 409: "Conflict",
            413: "Payload Too Large",
@@ -46,6 +47,7 @@ class _Protocol(asyncio.Protocol):
         self.buf = bytearray()
         self.last = time.monotonic()
         self.started = None            # when the request being received began (None: between requests)
+        self.lingering = False         # answered with an error: reading only to discard, then closing
 
     def connection_made(self, transport):
         self.transport = transport
@@ -70,6 +72,8 @@ class _Protocol(asyncio.Protocol):
         self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        if self.lingering:
+            return
         # Only whole requests count as activity: a trickled byte does not reset any clock.
         if self.started is None:
             self.started = time.monotonic()
@@ -130,7 +134,16 @@ class _Protocol(asyncio.Protocol):
         key = str(status).encode()
         self.server.statuses[key] = self.server.statuses.get(key, 0) + 1
         self.transport.write(render(status, "text/plain", REASONS[status].encode() + b"\n", True))
-        self.transport.close()
+        # A lingering close (as nginx does): closing a socket with unread input sends an RST,
+        # which can destroy the error response before the client reads it. So half-close,
+        # discard what still arrives, and close for good after LINGER_SECONDS.
+        if self.lingering or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.lingering = True
+        self.started = None
+        self.transport.write_eof()
+        asyncio.get_running_loop().call_later(LINGER_SECONDS, self.transport.close)
 
 
 class HTTPServer:
