@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tunnel import packet as P
 from tunnel.stream import SEND_BUFFER
 
 
@@ -48,6 +49,13 @@ class Connection:
     def close(self) -> None:
         """No more data from us (a FIN); the peer may still send."""
         self.session.finish(self.st)
+        self.endpoint.kick()
+
+    def abort(self) -> None:
+        """Drops the stream both ways (RESET): e.g. the service behind the server is down."""
+        self.st.reset = True
+        self.session.control.append(P.Reset(self.st.sid))
+        self._eof()
         self.endpoint.kick()
 
     async def wait_sent(self, timeout: float = 30) -> None:

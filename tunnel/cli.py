@@ -1,0 +1,229 @@
+"""`dotbit-tunnel`: MinimaLT-style tunnels to .bit names (docs/tunnel.md).
+
+  dotbit-tunnel keygen --keys FILE              a server identity and a first ephemeral key
+  dotbit-tunnel ekey-new --keys FILE            a new ephemeral key (publish it with
+                                                `dotbit-wallet ekey rotate NAME --eph-key KEY`)
+  dotbit-tunnel serve --name d/NAME --forward HOST:PORT --keys FILE [--listen HOST:PORT]
+  dotbit-tunnel connect NAME.bit --listen HOST:PORT     like ssh -L: TCP in, tunnel out
+
+serve and connect learn the name's keys through the light client's verified path (--resolver,
+--pin, --network, --light-dir as for dotbit-resolve). Exit status: 0 stopped cleanly, 2 a
+check failed or the input is bad, with ONE line on stderr naming the check.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+
+from core.params import get_params
+from light.client import LightClient
+from light.verdict import VerifyError
+from tunnel import keyfile
+from tunnel.client import Tunnel, TunnelError
+from tunnel.conn import pipe
+from tunnel.resolve import resolve_server
+from tunnel.server import Server, ServerLimits
+
+FIRST_WAIT = 0.2             # how long connect waits for a TCP client's first bytes, so they ride in the open
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="dotbit-tunnel", description="MinimaLT-style encrypted tunnels to .bit names.")
+    p.add_argument("command", choices=("keygen", "ekey-new", "serve", "connect"))
+    p.add_argument("target", nargs="?", help="connect: NAME.bit")
+    p.add_argument("--keys", help="the server's key file")
+    p.add_argument("--ttl", type=int, default=keyfile.DEFAULT_TTL, help="ephemeral key lifetime, seconds")
+    p.add_argument("--overlap", type=int, default=keyfile.DEFAULT_OVERLAP,
+                   help="seconds an expired ephemeral key is still accepted (default 3600)")
+    p.add_argument("--name", help="serve: the d/ name whose minimalT item this server answers for")
+    p.add_argument("--forward", metavar="HOST:PORT", help="serve: the TCP service behind the tunnel")
+    p.add_argument("--listen", metavar="HOST:PORT", help="serve: UDP address (default 127.0.0.1 and the "
+                                                         "published port); connect: TCP address")
+    p.add_argument("--puzzle-above", type=int, default=500, help="serve: open attempts/s above which opens "
+                                                                 "must carry a solved puzzle")
+    p.add_argument("--max-tunnels", type=int, default=4096)
+    p.add_argument("--network", default="main")
+    p.add_argument("--resolver", help="resolver HTTP API URL (default http://127.0.0.1:<network port>)")
+    p.add_argument("--pin", help="SHA-256 fingerprint (hex) of the resolver's key")
+    p.add_argument("--light-dir", help="header store (default ~/.local/share/dotbit/NETWORK/light)")
+    p.add_argument("--open-timeout", type=float, default=5.0, help="connect: seconds to wait for the server")
+    p.add_argument("--rekey-bytes", type=int, default=1 << 30, help="connect: rekey after this many bytes")
+    p.add_argument("--rekey-interval", type=float, default=600.0, help="connect: rekey after this many seconds")
+    return p
+
+
+def hostport(text: str | None, what: str) -> tuple[str, int]:
+    host, _, port = (text or "").rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise UsageError(f"{what} {text!r:.80}: expected HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+        if args.command in ("keygen", "ekey-new"):
+            return _keys(args)
+        args.params = get_params(args.network)
+        if args.pin is None:
+            raise UsageError("no --pin given: pin the fingerprint of the resolver (as for dotbit-resolve)")
+        return asyncio.run(_serve(args) if args.command == "serve" else _connect(args))
+    except UsageError as e:
+        return _fail(f"usage: {e}")
+    except ValueError as e:
+        return _fail(f"usage: {e}")
+    except VerifyError as e:
+        return _fail(f"verification failed: {e}")
+    except TunnelError as e:
+        return _fail(f"tunnel failed: {e}")
+    except keyfile.KeyFileError as e:
+        return _fail(f"keys: {e}")
+    except OSError as e:
+        return _fail(f"I/O error: {e}")
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(line: str) -> int:
+    print(f"dotbit-tunnel: {line}", file=sys.stderr, flush=True)
+    return 2
+
+
+def _keys(args) -> int:
+    if not args.keys:
+        raise UsageError("--keys FILE is required")
+    now = int(time.time())
+    if args.command == "keygen":
+        out = keyfile.keygen(args.keys, now, args.ttl)
+    else:
+        out = keyfile.new_eph(args.keys, now, args.ttl, args.overlap)
+    print(json.dumps(out, indent=1))
+    return 0
+
+
+def _light(args) -> LightClient:
+    url = args.resolver or f"http://127.0.0.1:{args.params.http_port}"
+    light_dir = args.light_dir or os.path.join(os.path.expanduser("~/.local/share/dotbit"), args.params.name, "light")
+    return LightClient(args.params, light_dir, url, args.pin)
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+# --- serve -----------------------------------------------------------------------------------
+
+async def _serve(args) -> int:
+    if not (args.name and args.name.startswith("d/") and args.keys):
+        raise UsageError("serve needs --name d/NAME and --keys FILE")
+    fhost, fport = hostport(args.forward, "--forward")
+    id_secret, eph = keyfile.read(args.keys)
+    async with _light(args) as light:
+        info = await resolve_server(light, args.name[2:] + ".bit")
+    _check_published(info, args.keys)
+    host, port = hostport(args.listen, "--listen") if args.listen else ("127.0.0.1", info.port)
+
+    async def forward(conn):
+        try:
+            reader, writer = await asyncio.open_connection(fhost, fport)
+        except OSError:
+            conn.abort()
+            return
+        await pipe(conn, reader, writer)
+
+    server = Server(id_secret, ServerLimits(max_tunnels=args.max_tunnels, puzzle_above=args.puzzle_above), forward)
+    server.set_eph_keys([(s, exp + args.overlap) for s, exp in eph])
+    bound = await server.start(host, port)
+    print(f"dotbit-tunnel: serving {args.name} on udp {host}:{bound} -> tcp {fhost}:{fport}", flush=True)
+    stop = _stop_event()
+    reload = asyncio.ensure_future(_reload_keys(server, args.keys, args.overlap))
+    await stop.wait()
+    reload.cancel()
+    server.close()
+    return 0
+
+
+def _check_published(info, path: str) -> None:
+    """The name must publish our id key, or no client could ever reach us."""
+    pub = keyfile.public_keys(path)
+    if base64.b64encode(info.id_key).decode() != pub["id_key"]:
+        raise VerifyError("published-keys", f"{info.name} publishes another id_key than {path} holds")
+    if base64.b64encode(info.eph_key).decode() not in {e["eph_key"] for e in pub["eph_keys"]}:
+        print(f"dotbit-tunnel: note: {info.name} publishes an eph_key {path} does not hold; clients "
+              f"cannot open until a held key is published", file=sys.stderr, flush=True)
+
+
+async def _reload_keys(server: Server, path: str, overlap: int) -> None:
+    """New ephemeral keys (ekey-new) are taken up within a second, without a restart."""
+    seen = os.stat(path).st_mtime_ns
+    while True:
+        await asyncio.sleep(1.0)
+        try:
+            mtime = os.stat(path).st_mtime_ns
+            if mtime != seen:
+                _, eph = keyfile.read(path)
+                server.set_eph_keys([(s, exp + overlap) for s, exp in eph])
+                seen = mtime
+        except (OSError, keyfile.KeyFileError) as e:
+            print(f"dotbit-tunnel: note: keeping the keys held, {e}", file=sys.stderr, flush=True)
+
+
+# --- connect ---------------------------------------------------------------------------------
+
+async def _connect(args) -> int:
+    if not args.target:
+        raise UsageError("connect needs NAME.bit")
+    host, port = hostport(args.listen, "--listen")
+    async with _light(args) as light:
+        info = await resolve_server(light, args.target)
+    failed: list[TunnelError] = []
+    stop = _stop_event()
+    async with Tunnel(info, rekey_bytes=args.rekey_bytes, rekey_interval=args.rekey_interval,
+                      open_timeout=args.open_timeout) as tunnel:
+        async def accepted(reader, writer):
+            try:
+                first = await asyncio.wait_for(reader.read(65536), FIRST_WAIT)
+            except asyncio.TimeoutError:
+                first = b""
+            conn = tunnel.connection()
+            work = asyncio.ensure_future(pipe(conn, reader, writer, first))
+            try:
+                await tunnel.wait_open()
+            except TunnelError as e:
+                failed.append(e)
+                stop.set()
+                work.cancel()
+                writer.close()
+
+        tcp = await asyncio.start_server(accepted, host, port)
+        bound = tcp.sockets[0].getsockname()[1]
+        print(f"dotbit-tunnel: {info.name} -> udp {info.host}:{info.port} (keys checked at height "
+              f"{info.height}); listening on tcp {host}:{bound}", flush=True)
+        await stop.wait()
+        tcp.close()
+    if failed:
+        raise failed[0]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
