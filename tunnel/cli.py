@@ -155,6 +155,9 @@ async def _serve(args) -> int:
     bound = await server.start(host, port)
     print(f"dotbit-tunnel: serving {args.name} on udp {host}:{bound} -> tcp {fhost}:{fport}", flush=True)
     stop = _stop_event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: print(
+        "dotbit-tunnel: stats " + " ".join(f"{k}={v}" for k, v in server.stats.items())
+        + f" tunnels={len(server.tunnels)} load={server.load():.0f}/s", file=sys.stderr, flush=True))
     reload = asyncio.ensure_future(_reload_keys(server, args.keys, args.overlap))
     await stop.wait()
     reload.cancel()
@@ -183,6 +186,8 @@ async def _reload_keys(server: Server, path: str, overlap: int) -> None:
                 _, eph = keyfile.read(path)
                 server.set_eph_keys([(s, exp + overlap) for s, exp in eph])
                 seen = mtime
+                print(f"dotbit-tunnel: note: key file re-read, {len(server.keys)} ephemeral keys accepted",
+                      file=sys.stderr, flush=True)
         except (OSError, keyfile.KeyFileError) as e:
             print(f"dotbit-tunnel: note: keeping the keys held, {e}", file=sys.stderr, flush=True)
 
