@@ -3,6 +3,8 @@
 
 - core/ imports nothing else of the project (it is what every party agrees on);
 - light/, wallet/ and p2p/ import only core/ and their own package;
+- tunnel/ (dotbit-tunnel) imports only core/, light/ and itself, and nothing imports it (a
+  tool at the edge: the node, wallet and light client never depend on it);
 - only storage code knows the LevelDB key table (node/chain/layout.py);
 - no two modules import each other (a lazy import inside a function counts too: it hides
   the cycle, it does not remove it).
@@ -18,8 +20,10 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PACKAGES = ("core", "light", "wallet", "p2p", "node")
-ONLY = {"core": {"core"}, "light": {"core", "light"}, "wallet": {"core", "wallet"}, "p2p": {"core", "p2p"}}
+PACKAGES = ("core", "light", "wallet", "p2p", "node", "tunnel")
+ONLY = {"core": {"core"}, "light": {"core", "light"}, "wallet": {"core", "wallet"}, "p2p": {"core", "p2p"},
+        "tunnel": {"core", "light", "tunnel"}}
+LEAVES = ("tunnel",)          # packages no other package may import
 KEY_TABLE = "node.chain.layout"
 # The chain store and the stores/projections that write their own keys into a block's batch
 # (or keep their own records): the only code that may read or build LevelDB keys.
@@ -69,6 +73,8 @@ def violations(root: str) -> list[str]:
             if allowed is not None and dep.split(".")[0] not in allowed:
                 bad.append(f"{name} imports {dep}: {name.split('.')[0]}/ may import only "
                            + " and ".join(sorted(allowed)))
+            if dep.split(".")[0] in LEAVES and name.split(".")[0] != dep.split(".")[0]:
+                bad.append(f"{name} imports {dep}: nothing may import {dep.split('.')[0]}/")
             if dep == KEY_TABLE and not name.startswith(KEY_OWNERS):
                 bad.append(f"{name} imports the key table {KEY_TABLE}: only storage code may")
             if dep < name and name in graph.get(dep, ()):
@@ -110,6 +116,10 @@ BASE = {"core/primitives.py": "", "node/chain/layout.py": "", "node/chain/storag
      "node.rpc.methods imports the key table node.chain.layout: only storage code may"),
     ({"node/ops/maintenance.py": "import node.chain.layout\n"},
      "node.ops.maintenance imports the key table node.chain.layout: only storage code may"),
+    ({"tunnel/client.py": "from node.service import Node\n"},
+     "tunnel.client imports node.service: tunnel/ may import only core and light and tunnel"),
+    ({"tunnel/client.py": "", "node/cli.py": "from tunnel import client\n"},
+     "node.cli imports tunnel.client: nothing may import tunnel/"),
     ({"node/a.py": "from . import b\n", "node/b.py": "def f():\n    from node.a import g\n"},
      "node.a and node.b import each other"),
 ])
@@ -121,5 +131,6 @@ def test_each_rule_fires_on_a_synthetic_tree(tmp_path, files, expected):
 def test_a_clean_synthetic_tree_passes(tmp_path):
     root = _tree(tmp_path, {**BASE, "light/cli.py": "from core import primitives\nfrom . import verify\n",
                             "light/verify.py": "from core.primitives import Header\n",
-                            "node/resolver/ekeys.py": "from node.chain import layout as L\n"})
+                            "node/resolver/ekeys.py": "from node.chain import layout as L\n",
+                            "tunnel/client.py": "from light import verify\nfrom core import primitives\n"})
     assert violations(root) == []
