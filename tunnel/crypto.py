@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from nacl.bindings import (crypto_aead_chacha20poly1305_ietf_decrypt, crypto_aead_chacha20poly1305_ietf_encrypt,
                            crypto_scalarmult, crypto_scalarmult_base)
 from nacl.exceptions import CryptoError
+from nacl.exceptions import RuntimeError as NaclRuntimeError
 
 from tunnel.packet import CHALLENGE_LEN, KEY_ID_LEN, SOLUTION_LEN
 
@@ -50,8 +51,13 @@ def key_id(eph_pub: bytes) -> bytes:
 
 
 def _dh(secret: bytes, public: bytes) -> bytes:
-    shared = crypto_scalarmult(secret, public)
-    if not any(shared):          # a low-order point: the "shared" secret would be public
+    # A low-order point would make the "shared" secret public; libsodium refuses it (an
+    # error, not a value), and the all-zero check stands in case a build does not.
+    try:
+        shared = crypto_scalarmult(secret, public)
+    except NaclRuntimeError:
+        shared = bytes(32)
+    if not any(shared):
         raise TunnelCryptoError("degenerate public key")
     return shared
 
