@@ -82,7 +82,7 @@ class Tunnel:
         await self._bind()
         old.close()
         self.session.start_rekey(time.monotonic())
-        self.kick()
+        self.kick(self.session)
 
     def _new_keys(self) -> None:
         """A fresh key pair and tunnel ID, and keys agreed with the server's published ones."""
@@ -108,7 +108,7 @@ class Tunnel:
     def connection(self) -> Connection:
         return Connection(self, self.session, self.session.open_stream())
 
-    def kick(self) -> None:
+    def kick(self, session=None) -> None:
         if not self._kicked:
             self._kicked = True
             asyncio.get_running_loop().call_soon(self._flush)

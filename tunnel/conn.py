@@ -15,7 +15,7 @@ from tunnel.stream import SEND_BUFFER
 
 class Connection:
     def __init__(self, endpoint, session, st):
-        self.endpoint = endpoint          # has kick(): flush soon
+        self.endpoint = endpoint          # has kick(session): flush it soon
         self.session = session
         self.st = st
         self.reader = asyncio.StreamReader(limit=2 ** 20)
@@ -34,13 +34,13 @@ class Connection:
         data = await self.reader.read(n)
         if data:
             self.session.consumed(self.st, len(data))
-            self.endpoint.kick()
+            self.endpoint.kick(self.session)
         return data
 
     def write(self, data: bytes) -> None:
         if data:
             self.session.write(self.st, data)
-            self.endpoint.kick()
+            self.endpoint.kick(self.session)
 
     async def drain(self) -> None:
         while self.st.send.queued() > SEND_BUFFER and not self.st.reset and not self.session.closed:
@@ -49,14 +49,14 @@ class Connection:
     def close(self) -> None:
         """No more data from us (a FIN); the peer may still send."""
         self.session.finish(self.st)
-        self.endpoint.kick()
+        self.endpoint.kick(self.session)
 
     def abort(self) -> None:
         """Drops the stream both ways (RESET): e.g. the service behind the server is down."""
         self.st.reset = True
         self.session.control.append(P.Reset(self.st.sid))
         self._eof()
-        self.endpoint.kick()
+        self.endpoint.kick(self.session)
 
     async def wait_sent(self, timeout: float = 30) -> None:
         """Until everything written (and the FIN) is acknowledged."""

@@ -55,7 +55,7 @@ class Server:
         self.stats = {"opens": 0, "puzzled": 0, "replays": 0, "bad": 0, "unknown-key": 0, "full": 0}
         self._attempts, self._window_start, self._rate = 0, 0.0, 0.0
         self._ticker = None
-        self._kicked = False
+        self._kicked: set = set()        # sessions the application gave something to send
         self._tasks: set = set()
 
     def set_eph_keys(self, pairs, now: float | None = None) -> None:
@@ -84,16 +84,17 @@ class Server:
         if self.transport:
             self.transport.close()
 
-    def kick(self) -> None:
+    def kick(self, session) -> None:
         if not self._kicked:
-            self._kicked = True
-            asyncio.get_running_loop().call_soon(self._flush_all)
+            asyncio.get_running_loop().call_soon(self._flush_kicked)
+        self._kicked.add(session)
 
-    def _flush_all(self) -> None:
-        self._kicked = False
+    def _flush_kicked(self) -> None:
+        kicked, self._kicked = self._kicked, set()
         now = time.monotonic()
-        for s in set(self.tunnels.values()):
-            s.flush(now)
+        for s in kicked:
+            if not s.closed:
+                s.flush(now)
 
     def _send(self, data: bytes, addr) -> None:
         if self.transport and not self.transport.is_closing():
@@ -206,17 +207,25 @@ class Server:
     # --- timers ----------------------------------------------------------------------------
 
     async def _tick(self) -> None:
+        """Retransmission timers every TICK, for the tunnels that have one running (an idle
+        tunnel costs nothing here); once a second, idle tunnels and expired keys go."""
+        ticks = 0
         while True:
             await asyncio.sleep(TICK)
-            now = time.monotonic()
-            for tid, s in list(self.tunnels.items()):
-                if s.closed or now - s.last_heard > IDLE:
-                    self._route(s, None, tid)
-                    continue
-                s.on_timer(now)
-                s.flush(now)
-            wall = time.time()
-            self.keys = {k: v for k, v in self.keys.items() if v.accept_until >= wall}
+            now, ticks = time.monotonic(), ticks + 1
+            for s in set(self.tunnels.values()):
+                if s.timer is not None or s.rekey is not None:
+                    s.on_timer(now)
+                    s.flush(now)
+            if ticks % int(1 / TICK) == 0:
+                self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        for tid, s in list(self.tunnels.items()):
+            if s.closed or now - s.last_heard > IDLE:
+                self._route(s, None, tid)
+        wall = time.time()
+        self.keys = {k: v for k, v in self.keys.items() if v.accept_until >= wall}
 
 
 class _Proto(asyncio.DatagramProtocol):

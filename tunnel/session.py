@@ -149,6 +149,8 @@ class Session:
             self._on_next_tid(f)
         elif isinstance(f, P.NextTidAck) and self.is_client and self.rekey and f.tid == self.rekey[0]:
             self._switch_client(now)
+        elif isinstance(f, P.Ping):
+            self.ack_due.update(self.streams)
         elif isinstance(f, P.Close):
             self.closed = True
             for st in self.streams.values():
@@ -254,8 +256,8 @@ class Session:
                     break
                 out.append(P.Stream(st.sid, *seg))
                 room -= len(seg[1]) + 1
-        if out and self.timer is None:
-            self.timer = now + self.rto
+        if self.timer is None and (out or any(st.send.has_new() for st in self.streams.values())):
+            self.timer = now + self.rto          # retransmission, or the probe of a closed window
         return out
 
     def _send_frames(self, frames: list, now: float) -> None:
@@ -286,7 +288,12 @@ class Session:
         if self.timer is None or now < self.timer:
             return
         if self.open_datagram is None and not self.in_flight():
-            self.timer = None
+            # Data waiting on a closed window: probe (a PING is answered with every stream's
+            # ack), or a lost window update would stall the stream for good (TCP's persist timer).
+            waiting = any(st.send.has_new() for st in self.streams.values())
+            self.timer = now + min(MAX_RTO, self.rto * 2) if waiting else None
+            if waiting:
+                self.control.append(P.Ping())
             return
         if self.open_datagram is not None:
             self.transmit(self.open_datagram, self.addr)
