@@ -187,7 +187,7 @@ def _opens(n: int, ep: bytes, ip: bytes, challenge: bytes | None) -> list[bytes]
         tid = os.urandom(8)
         keys = C.client_keys(csk, ep, ip, tid)
         ch, sol = (challenge, C.solve(challenge, tid, cp)) if challenge else (bytes(16), bytes(8))
-        header = P.Open(tid, 0, C.key_id(ep), cp, ch, sol, b"").header()
+        header = P.Open(tid, 0, C.key_id(ep), cp, int(time.time()), ch, sol, b"").header()
         body = P.encode_frames([P.Stream(1, 0, b"GET / HTTP/1.0\r\n\r\n")])
         out.append(header + C.seal(keys.send, 0, header, body))
     return out

@@ -119,7 +119,8 @@ class Tunnel:
         if not s.confirmed and s.open_datagram is None and not self._solving \
                 and any(st.send.has_new() for st in s.streams.values()):
             self._opened_at = now
-            self._send(s.build_open(C.key_id(self.info.eph_key), self.client_pub, *challenge_solution, now), None)
+            self._send(s.build_open(C.key_id(self.info.eph_key), self.client_pub, *challenge_solution, now,
+                                    int(time.time())), None)
             return
         s.flush(now)
 

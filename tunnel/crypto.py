@@ -148,26 +148,34 @@ def solve(challenge: bytes, tid: bytes, client_pub: bytes, limit: int = 1 << 28)
 # --- replay cache ----------------------------------------------------------------------------
 
 class ReplayCache:
-    """The client keys of every open accepted under one ephemeral key, kept as long as that key
-    is accepted (so a replayed first datagram is recognised for as long as it could be opened),
-    at most `limit` of them. When full it refuses new opens rather than forgetting old ones:
-    forgetting would let a replay through."""
+    """The client keys of the opens accepted under one ephemeral key whose time is within
+    `window` seconds of now: an open outside the window is refused by its time, so a key is
+    remembered exactly as long as its open could be replayed. At most `limit` are held; when
+    full it refuses new opens rather than forget one that is still replayable."""
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, window: float):
         self.limit = limit
-        self.seen: OrderedDict[bytes, None] = OrderedDict()
+        self.window = window
+        self.seen: OrderedDict[bytes, int] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self.seen)
 
-    def full(self) -> bool:
+    def full(self, now: float) -> bool:
+        # Forget from the oldest on what no longer passes the time check. Arrival order is
+        # nearly time order; an entry out of order is only kept a little longer.
+        while self.seen:
+            pub, when = next(iter(self.seen.items()))
+            if when >= now - self.window:
+                break
+            del self.seen[pub]
         return len(self.seen) >= self.limit
 
-    def check_and_add(self, client_pub: bytes) -> bool:
+    def check_and_add(self, client_pub: bytes, when: int, now: float) -> bool:
         """True if `client_pub` is new (and now remembered); False for a replay or when full."""
-        if client_pub in self.seen or self.full():
+        if client_pub in self.seen or self.full(now):
             return False
-        self.seen[client_pub] = None
+        self.seen[client_pub] = when
         return True
 
 

@@ -5,7 +5,7 @@ leftover bytes with PacketError, the one exception a stranger's datagram may rai
 the endpoints drop (and count) such datagrams and never answer them.
 
 Datagram kinds (first byte), integers big-endian:
-  OPEN   0x01 | tid 8 | pn 8 | key_id 4 | client_pub 32 | challenge 16 | solution 8 | sealed
+  OPEN   0x01 | tid 8 | pn 8 | key_id 4 | client_pub 32 | time 8 | challenge 16 | solution 8 | sealed
   DATA   0x02 | tid 8 | pn 8 | sealed
   PUZZLE 0x03 | tid 8 | challenge 16
 `sealed` is ChaCha20-Poly1305 ciphertext + 16-byte tag of a frame list; the datagram's
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 
 OPEN, DATA, PUZZLE = 1, 2, 3
 TID_LEN, PUB_LEN, KEY_ID_LEN, CHALLENGE_LEN, SOLUTION_LEN, TAG_LEN = 8, 32, 4, 16, 8, 16
-OPEN_HEADER = 1 + TID_LEN + 8 + KEY_ID_LEN + PUB_LEN + CHALLENGE_LEN + SOLUTION_LEN   # 77
+OPEN_HEADER = 1 + TID_LEN + 8 + KEY_ID_LEN + PUB_LEN + 8 + CHALLENGE_LEN + SOLUTION_LEN   # 85
 DATA_HEADER = 1 + TID_LEN + 8                                                          # 17
 PUZZLE_SIZE = 1 + TID_LEN + CHALLENGE_LEN                                              # 25
 MAX_DATAGRAM = 1400          # below common path MTUs after IP/UDP headers: no fragmentation
 MAX_PLAINTEXT = MAX_DATAGRAM - OPEN_HEADER - TAG_LEN
-assert OPEN_HEADER == 77 and DATA_HEADER == 17 and PUZZLE_SIZE == 25
+assert OPEN_HEADER == 85 and DATA_HEADER == 17 and PUZZLE_SIZE == 25
 
 # Frame types inside a sealed payload.
 F_PAD, F_STREAM, F_ACK, F_RESET, F_NEXT_TID, F_NEXT_TID_ACK, F_PING, F_CLOSE = range(8)
@@ -41,13 +41,14 @@ class Open:
     pn: int
     key_id: bytes
     client_pub: bytes
+    time: int               # the client's clock (unix seconds): bounds how long a replay is remembered
     challenge: bytes
     solution: bytes
     sealed: bytes
 
     def header(self) -> bytes:
         return (bytes([OPEN]) + self.tid + self.pn.to_bytes(8, "big") + self.key_id + self.client_pub
-                + self.challenge + self.solution)
+                + self.time.to_bytes(8, "big") + self.challenge + self.solution)
 
     def to_bytes(self) -> bytes:
         return self.header() + self.sealed
@@ -87,9 +88,10 @@ def parse_datagram(data: bytes) -> Open | Data | Puzzle:
         o += 8
         key_id, o = data[o:o + KEY_ID_LEN], o + KEY_ID_LEN
         pub, o = data[o:o + PUB_LEN], o + PUB_LEN
+        when, o = int.from_bytes(data[o:o + 8], "big"), o + 8
         challenge, o = data[o:o + CHALLENGE_LEN], o + CHALLENGE_LEN
         solution, o = data[o:o + SOLUTION_LEN], o + SOLUTION_LEN
-        return Open(data[1:1 + TID_LEN], pn, key_id, pub, challenge, solution, data[o:])
+        return Open(data[1:1 + TID_LEN], pn, key_id, pub, when, challenge, solution, data[o:])
     if kind == DATA:
         if len(data) < DATA_HEADER + TAG_LEN:
             raise PacketError("short data")

@@ -23,12 +23,13 @@ from tunnel import udp
 TICK = 0.01
 IDLE = 120.0                 # a tunnel silent this long is forgotten
 PUZZLE_EPOCH = 30            # seconds a challenge stays good (this epoch and the last)
+OPEN_WINDOW = 60             # an open's time may differ this much from ours (clock skew + delay)
 
 
 @dataclass
 class ServerLimits:
     max_tunnels: int = 4096
-    replay_limit: int = 1 << 16      # opens remembered per ephemeral key (then opens are refused)
+    replay_limit: int = 1 << 16      # opens remembered per key within OPEN_WINDOW (then opens are refused)
     puzzle_above: int = 500          # open attempts per second above which opens need a puzzle
     base_difficulty: int = 12        # leading zero bits asked at the threshold, +1 per doubling
     max_difficulty: int = 24
@@ -52,7 +53,7 @@ class Server:
         self.client_pubs: dict[bytes, bytes] = {}     # tid -> the open's client key (duplicate opens)
         self.puzzle_secret = os.urandom(32)
         self.transport = None
-        self.stats = {"opens": 0, "puzzled": 0, "replays": 0, "bad": 0, "unknown-key": 0, "full": 0}
+        self.stats = {"opens": 0, "puzzled": 0, "replays": 0, "stale": 0, "bad": 0, "unknown-key": 0, "full": 0}
         self._attempts, self._window_start, self._rate = 0, 0.0, 0.0
         self._ticker = None
         self._kicked: set = set()        # sessions the application gave something to send
@@ -66,7 +67,8 @@ class Server:
             pub = C.public_of(secret)
             kid = C.key_id(pub)
             old = self.keys.get(kid)
-            new[kid] = EphKey(secret, pub, until, old.replay if old else C.ReplayCache(self.limits.replay_limit))
+            new[kid] = EphKey(secret, pub, until,
+                              old.replay if old else C.ReplayCache(self.limits.replay_limit, OPEN_WINDOW))
         self.keys = new
 
     async def start(self, host: str, port: int):
@@ -126,15 +128,18 @@ class Server:
                 self.tunnels[pkt.tid].flush(now)
             return
         self._count_attempt(now)
-        key = self.keys.get(pkt.key_id)
-        if key is None or key.accept_until < time.time():
+        key, wall = self.keys.get(pkt.key_id), time.time()
+        if key is None or key.accept_until < wall:
             self.stats["unknown-key"] += 1
+            return
+        if abs(wall - pkt.time) > OPEN_WINDOW:
+            self.stats["stale"] += 1
             return
         if self._busy() and not self._solved(pkt, now):
             self.stats["puzzled"] += 1
             self._send(P.Puzzle(pkt.tid, self._challenge(now)).to_bytes(), addr)
             return
-        if pkt.client_pub in key.replay.seen or key.replay.full():
+        if pkt.client_pub in key.replay.seen or key.replay.full(wall):
             self.stats["replays" if pkt.client_pub in key.replay.seen else "full"] += 1
             return
         if len(self.tunnels) >= self.limits.max_tunnels:
@@ -146,7 +151,7 @@ class Server:
         except C.TunnelCryptoError:
             self.stats["bad"] += 1
             return
-        key.replay.check_and_add(pkt.client_pub)
+        key.replay.check_and_add(pkt.client_pub, pkt.time, wall)
         self._new_tunnel(pkt, keys, addr, now)
 
     def _new_tunnel(self, pkt: P.Open, keys: C.Keys, addr, now: float) -> None:

@@ -306,7 +306,7 @@ class Session:
         self.timer = now + self.rto
 
     def build_open(self, key_id: bytes, client_pub: bytes, challenge: bytes, solution: bytes,
-                   now: float) -> bytes:
+                   now: float, wall: int) -> bytes:
         """Client: the OPEN datagram, carrying as much queued stream data as fits (0-RTT); it
         is resent as is until the server's first reply confirms the tunnel."""
         frames, room = [], P.MAX_PLAINTEXT - 32
@@ -316,7 +316,7 @@ class Session:
                 frames.append(P.Stream(st.sid, *seg))
                 room -= P.STREAM_HEAD + len(seg[1])
         pn, self.send_pn = self.send_pn, self.send_pn + 1
-        header = P.Open(self.tid, pn, key_id, client_pub, challenge, solution, b"").header()
+        header = P.Open(self.tid, pn, key_id, client_pub, wall, challenge, solution, b"").header()
         self.open_datagram = header + C.seal(self.keys.send, pn, header, P.encode_frames(frames))
         self.timer = now + self.rto
         return self.open_datagram

@@ -408,7 +408,7 @@ def _tunnel_seeds() -> list[bytes]:
     body = TP.encode_frames(frames)
     header = TP.Data(TUN_TID, 0, b"").header()
     return [body, body + bytes(5), header + TC.seal(TUN_KEYS.recv, 0, header, body),
-            TP.Open(TUN_TID, 0, bytes(4), bytes(32), bytes(16), bytes(8), bytes(40)).to_bytes(),
+            TP.Open(TUN_TID, 0, bytes(4), bytes(32), 1000, bytes(16), bytes(8), bytes(40)).to_bytes(),
             TP.Puzzle(TUN_TID, bytes(16)).to_bytes()]
 
 

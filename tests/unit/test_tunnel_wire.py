@@ -34,10 +34,10 @@ def test_data_round_trip(tid, pn, sealed):
     assert P.parse_datagram(d.to_bytes()) == d
 
 
-@given(b(min_size=8, max_size=8), u64, b(min_size=4, max_size=4), b(min_size=32, max_size=32),
+@given(b(min_size=8, max_size=8), u64, b(min_size=4, max_size=4), b(min_size=32, max_size=32), u64,
        b(min_size=16, max_size=16), b(min_size=8, max_size=8), b(min_size=16, max_size=1300))
-def test_open_round_trip(tid, pn, kid, pub, challenge, solution, sealed):
-    o = P.Open(tid, pn, kid, pub, challenge, solution, sealed)
+def test_open_round_trip(tid, pn, kid, pub, when, challenge, solution, sealed):
+    o = P.Open(tid, pn, kid, pub, when, challenge, solution, sealed)
     assert len(o.header()) == P.OPEN_HEADER and P.parse_datagram(o.to_bytes()) == o
 
 
@@ -60,7 +60,7 @@ def test_golden_layouts():
 
 @pytest.mark.parametrize("data, why", [
     (b"", "datagram size"), (bytes([9]) + bytes(40), "unknown kind"), (bytes([2]) + bytes(20), "short data"),
-    (bytes([1]) + bytes(80), "short open"), (bytes([3]) + bytes(30), "puzzle size"),
+    (bytes([1]) + bytes(90), "short open"), (bytes([3]) + bytes(30), "puzzle size"),
     (bytes([2]) + bytes(P.MAX_DATAGRAM), "datagram size")])
 def test_malformed_datagrams(data, why):
     with pytest.raises(P.PacketError, match=why):
@@ -126,10 +126,13 @@ def test_puzzles():
 
 
 def test_replay_cache_refuses_repeats_and_refuses_all_when_full():
-    cache = C.ReplayCache(3)
-    assert all(cache.check_and_add(bytes([i] * 32)) for i in range(3))
-    assert not cache.check_and_add(bytes([0] * 32))
-    assert cache.full() and not cache.check_and_add(bytes([9] * 32))     # full: refuse, never forget
+    cache = C.ReplayCache(3, window=60)
+    assert all(cache.check_and_add(bytes([i] * 32), 1000 + i, 1000) for i in range(3))
+    assert not cache.check_and_add(bytes([0] * 32), 1000, 1000)
+    assert cache.full(1050) and not cache.check_and_add(bytes([9] * 32), 1050, 1050)   # full: refuse, never forget
+    assert not cache.check_and_add(bytes([0] * 32), 1000, 1060)          # still replayable: still known
+    assert cache.check_and_add(bytes([9] * 32), 1061, 1061)              # 1000 is out of the window: forgotten
+    assert bytes([0] * 32) not in cache.seen and bytes([1] * 32) in cache.seen
 
 
 def test_packet_window():

@@ -114,7 +114,7 @@ def _flood(port: int, key_id: bytes, stop: threading.Event, sent: list) -> None:
     junk = os.urandom(200)
     n = 0
     while not stop.is_set():
-        pkt = P.Open(os.urandom(8), 0, key_id, os.urandom(32), bytes(16), bytes(8), junk)
+        pkt = P.Open(os.urandom(8), 0, key_id, os.urandom(32), int(time.time()), bytes(16), bytes(8), junk)
         s.sendto(pkt.to_bytes(), ("127.0.0.1", port))
         n += 1
         if n % 50 == 0:
