@@ -169,7 +169,7 @@ class Tunnel:
             if s.confirmed and (s.key_bytes > self.rekey_bytes or now - s.key_since > self.rekey_interval):
                 s.start_rekey(now)
             s.on_timer(now)
-            s.flush(now)
+            s.flush(now, tick=True)
 
 
 class _Proto(asyncio.DatagramProtocol):

@@ -219,9 +219,9 @@ class Server:
             await asyncio.sleep(TICK)
             now, ticks = time.monotonic(), ticks + 1
             for s in set(self.tunnels.values()):
-                if s.timer is not None or s.rekey is not None:
+                if s.timer is not None or s.rekey is not None or s.ack_due:
                     s.on_timer(now)
-                    s.flush(now)
+                    s.flush(now, tick=True)
             if ticks % int(1 / TICK) == 0:
                 self._sweep(now)
 

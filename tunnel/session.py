@@ -31,6 +31,7 @@ class Session:
         self.streams: dict[int, StreamState] = {}
         self.next_sid = 1
         self.ack_due: set[int] = set()
+        self.ack_debt = 0                 # in-order data segments arrived since we last acked
         self.control: list = []           # frames sent once (acks of rekeys, pings, close)
         self.cwnd, self.ssthresh = INITIAL_CWND, 1 << 30
         self.srtt: float | None = None
@@ -171,6 +172,9 @@ class Session:
             if self.on_stream:
                 self.on_stream(st)
         self.ack_due.add(f.sid)
+        # Delayed acks (TCP's, RFC 1122): every second segment, or at once for a gap (the
+        # sender's duplicate acks), a FIN or a duplicate; the timer tick sends the rest.
+        self.ack_debt += 1 if f.seq == st.recv.expected and not f.fin else 2
         data = st.recv.on_data(f.seq, f.data, f.fin)
         if data and st.on_data:
             st.on_data(data)
@@ -234,17 +238,20 @@ class Session:
 
     # --- sending ---------------------------------------------------------------------------
 
-    def flush(self, now: float) -> None:
-        """Sends what is due: acks and control frames, then new data while the congestion
-        window has room. A client tunnel not yet confirmed sends only its open datagram."""
+    def flush(self, now: float, tick: bool = False) -> None:
+        """Sends what is due: acks (delayed to every second segment unless `tick` or other
+        frames go anyway) and control frames, then new data while the congestion window has
+        room. A client tunnel not yet confirmed sends only its open datagram."""
         if self.is_client and not self.confirmed:
             return
-        frames = [P.Ack(sid, st.recv.ack_value(), st.recv.window())
-                  for sid in sorted(self.ack_due) if (st := self.streams.get(sid))]
-        self.ack_due.clear()
-        frames += self.control
+        frames = self.control + self._new_segments(now)
         self.control = []
-        self._send_frames(frames + self._new_segments(now), now)
+        if self.ack_due and (tick or frames or self.ack_debt >= 2):
+            frames[:0] = [P.Ack(sid, st.recv.ack_value(), st.recv.window())
+                          for sid in sorted(self.ack_due) if (st := self.streams.get(sid))]
+            self.ack_due.clear()
+            self.ack_debt = 0
+        self._send_frames(frames, now)
         self._reap()
 
     def _new_segments(self, now: float) -> list:
