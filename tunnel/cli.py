@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "published port); connect: TCP address")
     p.add_argument("--puzzle-above", type=int, default=500, help="serve: open attempts/s above which opens "
                                                                  "must carry a solved puzzle")
-    p.add_argument("--max-tunnels", type=int, default=4096)
+    p.add_argument("--max-tunnels", type=int, default=1024, help="serve: tunnels held at once (each buffers "
+                                                                 "at most 1 MiB of stream data)")
     p.add_argument("--network", default="main")
     p.add_argument("--resolver", help="resolver HTTP API URL (default http://127.0.0.1:<network port>)")
     p.add_argument("--pin", help="SHA-256 fingerprint (hex) of the resolver's key")

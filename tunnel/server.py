@@ -28,7 +28,7 @@ OPEN_WINDOW = 60             # an open's time may differ this much from ours (cl
 
 @dataclass
 class ServerLimits:
-    max_tunnels: int = 4096
+    max_tunnels: int = 1024          # with RECV_BUDGET: at most 1 GiB of buffered stream data
     replay_limit: int = 1 << 16      # opens remembered per key within OPEN_WINDOW (then opens are refused)
     puzzle_above: int = 500          # open attempts per second above which opens need a puzzle
     base_difficulty: int = 12        # leading zero bits asked at the threshold, +1 per doubling

@@ -17,6 +17,7 @@ MSS = P.MAX_PLAINTEXT - 64          # room for a stream segment beside acks in o
 INITIAL_CWND = 10 * MSS
 MIN_RTO, MAX_RTO, INITIAL_RTO = 0.05, 10.0, 0.5
 MAX_STREAMS = 256                   # per tunnel: a peer cannot make us hold more
+RECV_BUDGET = 1 << 20               # bytes all of a tunnel's streams may hold unread or out of order
 
 
 class Session:
@@ -65,10 +66,18 @@ class Session:
         st.send.fin_queued = True
 
     def consumed(self, st: StreamState, n: int) -> None:
-        before = st.recv.window()
+        before = self._window(st)
         st.recv.consumed(n)
-        if before < P.MAX_PLAINTEXT <= st.recv.window():      # window reopened: tell the sender
+        if before < P.MAX_PLAINTEXT <= self._window(st):      # window reopened: tell the sender
             self.ack_due.add(st.sid)
+
+    def _held(self) -> int:
+        return sum(st.recv.unread + st.recv.ooo_bytes for st in self.streams.values())
+
+    def _window(self, st: StreamState) -> int:
+        """What a stream may still send: its own window, within what the tunnel's shared
+        budget has left, so many streams cannot make us hold many windows' worth."""
+        return max(0, min(st.recv.window(), RECV_BUDGET - self._held()))
 
     def in_flight(self) -> int:
         return sum(st.send.in_flight() for st in self.streams.values())
@@ -175,6 +184,8 @@ class Session:
         # Delayed acks (TCP's, RFC 1122): every second segment, or at once for a gap (the
         # sender's duplicate acks), a FIN or a duplicate; the timer tick sends the rest.
         self.ack_debt += 1 if f.seq == st.recv.expected and not f.fin else 2
+        if f.seq + len(f.data) > st.recv.expected and self._held() + len(f.data) > RECV_BUDGET:
+            return                           # over the tunnel's budget: resent once there is room
         data = st.recv.on_data(f.seq, f.data, f.fin)
         if data and st.on_data:
             st.on_data(data)
@@ -247,7 +258,7 @@ class Session:
         frames = self.control + self._new_segments(now)
         self.control = []
         if self.ack_due and (tick or frames or self.ack_debt >= 2):
-            frames[:0] = [P.Ack(sid, st.recv.ack_value(), st.recv.window())
+            frames[:0] = [P.Ack(sid, st.recv.ack_value(), self._window(st))
                           for sid in sorted(self.ack_due) if (st := self.streams.get(sid))]
             self.ack_due.clear()
             self.ack_debt = 0
