@@ -5,6 +5,7 @@ twice, loss/duplication/reordering/tampering are survived, and wrong keys or a l
 resolver mean no connection (exit 2, one line naming the check)."""
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -91,3 +92,24 @@ def test_a_lying_resolver_means_no_connection(world):
                            capture_output=True, text=True, timeout=60)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and "verification failed: ekey:" in lines[0], r.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["connect", "tun.bit", "--listen", "nowhere", "--pin", "0" * 64], "usage: --listen 'nowhere': expected HOST:PORT"),
+    (["connect", "tun.bit", "--listen", "127.0.0.1:1"], "usage: no --pin given"),
+    (["serve", "--name", "tun", "--forward", "127.0.0.1:1", "--pin", "0" * 64], "usage: serve needs --name d/NAME"),
+    (["ekey-new", "--keys", "/nonexistent/keys"], "keys: cannot read /nonexistent/keys"),
+    (["bogus"], "usage: argument command: invalid choice"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, words):
+    r = subprocess.run([TUNNEL, *args], capture_output=True, text=True, timeout=30)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and words in lines[0], r.stderr
+
+
+def test_keygen_refuses_to_replace_an_identity(tmp_path):
+    path = str(tmp_path / "k")
+    assert subprocess.run([TUNNEL, "keygen", "--keys", path], capture_output=True, timeout=30).returncode == 0
+    r = subprocess.run([TUNNEL, "keygen", "--keys", path], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "refusing to replace" in r.stderr
+    assert os.stat(path).st_mode & 0o777 == 0o600
