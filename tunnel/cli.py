@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pin", help="SHA-256 fingerprint (hex) of the resolver's key")
     p.add_argument("--light-dir", help="header store (default ~/.local/share/dotbit/NETWORK/light)")
     p.add_argument("--open-timeout", type=float, default=5.0, help="connect: seconds to wait for the server")
+    p.add_argument("--dead-after", type=float, default=15.0, help="connect: a tunnel silent this long with data "
+                                                                  "unacked is replaced by a new one")
     p.add_argument("--rekey-bytes", type=int, default=1 << 30, help="connect: rekey after this many bytes")
     p.add_argument("--rekey-interval", type=float, default=600.0, help="connect: rekey after this many seconds")
     return p
@@ -199,36 +201,73 @@ async def _connect(args) -> int:
     if not args.target:
         raise UsageError("connect needs NAME.bit")
     host, port = hostport(args.listen, "--listen")
-    async with _light(args) as light:
-        info = await resolve_server(light, args.target)
-    failed: list[TunnelError] = []
     stop = _stop_event()
-    async with Tunnel(info, rekey_bytes=args.rekey_bytes, rekey_interval=args.rekey_interval,
-                      open_timeout=args.open_timeout) as tunnel:
-        async def accepted(reader, writer):
-            try:
-                first = await asyncio.wait_for(reader.read(65536), FIRST_WAIT)
-            except asyncio.TimeoutError:
-                first = b""
-            conn = tunnel.connection()
-            work = asyncio.ensure_future(pipe(conn, reader, writer, first))
-            try:
-                await tunnel.wait_open()
-            except TunnelError as e:
-                failed.append(e)
-                stop.set()
-                work.cancel()
-                writer.close()
-
-        tcp = await asyncio.start_server(accepted, host, port)
+    async with _light(args) as light:
+        link = _Link(args, light, stop)
+        info = await link.resolve()
+        tcp = await asyncio.start_server(link.accepted, host, port)
         bound = tcp.sockets[0].getsockname()[1]
         print(f"dotbit-tunnel: {info.name} -> udp {info.host}:{info.port} (keys checked at height "
               f"{info.height}); listening on tcp {host}:{bound}", flush=True)
         await stop.wait()
         tcp.close()
-    if failed:
-        raise failed[0]
+        link.close()
+    if link.failed:
+        raise link.failed[0]
     return 0
+
+
+class _Link:
+    """connect's one tunnel, replaced by a fresh one (keys resolved again, verified) when the
+    server closed it or has not answered for --dead-after seconds while we had data out (a
+    restarted server, or rotated keys). A handshake that fails ends the program (exit 2)."""
+
+    def __init__(self, args, light, stop: asyncio.Event):
+        self.args, self.light, self.stop = args, light, stop
+        self.tunnel: Tunnel | None = None
+        self.failed: list[TunnelError] = []
+
+    async def resolve(self):
+        self.info = await resolve_server(self.light, self.args.target)
+        return self.info
+
+    async def current(self) -> Tunnel:
+        t = self.tunnel
+        s = t.session if t is not None else None
+        if s is not None and not s.closed and not (
+                s.confirmed and s.in_flight() and time.monotonic() - s.last_heard > self.args.dead_after):
+            return t
+        if t is not None:
+            t.close()
+            await self.resolve()
+        self.tunnel = Tunnel(self.info, rekey_bytes=self.args.rekey_bytes, rekey_interval=self.args.rekey_interval,
+                             open_timeout=self.args.open_timeout)
+        return await self.tunnel.__aenter__()
+
+    async def accepted(self, reader, writer) -> None:
+        try:
+            first = await asyncio.wait_for(reader.read(65536), FIRST_WAIT)
+        except asyncio.TimeoutError:
+            first = b""
+        try:
+            tunnel = await self.current()
+        except VerifyError as e:
+            self.failed.append(TunnelError("resolve", str(e)))
+            self.stop.set()
+            writer.close()
+            return
+        work = asyncio.ensure_future(pipe(tunnel.connection(), reader, writer, first))
+        try:
+            await tunnel.wait_open()
+        except TunnelError as e:
+            self.failed.append(e)
+            self.stop.set()
+            work.cancel()
+            writer.close()
+
+    def close(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.close()
 
 
 if __name__ == "__main__":

@@ -162,11 +162,7 @@ class Session:
         elif isinstance(f, P.Ping):
             self.ack_due.update(self.streams)
         elif isinstance(f, P.Close):
-            self.closed = True
-            for st in self.streams.values():
-                if st.on_eof and not st.eof_told:
-                    st.eof_told = True
-                    st.on_eof()
+            self._end_streams()
 
     def _on_stream_frame(self, f) -> None:
         st = self.streams.get(f.sid)
@@ -350,4 +346,12 @@ class Session:
     def close(self, now: float) -> None:
         if not self.closed and self.confirmed:
             self._send_frames([P.Close()], now)
+        self._end_streams()
+
+    def _end_streams(self) -> None:
+        """The tunnel is gone: every reader sees the end, so nothing waits on it forever."""
         self.closed = True
+        for st in self.streams.values():
+            if st.on_eof and not st.eof_told:
+                st.eof_told = True
+                st.on_eof()

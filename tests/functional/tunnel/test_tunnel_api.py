@@ -57,11 +57,17 @@ def test_rekey_mid_transfer(world, relay):
     info = resolved(world)
 
     async def go():
-        async with Tunnel(info, rekey_bytes=50_000) as t:
-            body = await fetch(t, "/big.bin")
-            return body, t.session.rekeys
-    body, rekeys = asyncio.run(go())
-    assert body == BIG and rekeys >= 2
+        async with Tunnel(info, rekey_bytes=20_000) as t:
+            tids, mid = {t.session.tid}, []
+
+            async def during(n):
+                tids.add(t.session.tid)
+                if n > 400_000 and not mid:
+                    mid.append(t.session.rekeys)
+            body = await fetch(t, "/big.bin", during)
+            return body, mid[0], len(tids)
+    body, rekeys_midway, tunnel_ids = asyncio.run(go())
+    assert body == BIG and rekeys_midway >= 1 and tunnel_ids >= 2     # rekeyed (new tunnel IDs) while data flowed
 
 
 def test_address_change_mid_transfer(world, relay):

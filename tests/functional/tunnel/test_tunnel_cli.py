@@ -113,3 +113,21 @@ def test_keygen_refuses_to_replace_an_identity(tmp_path):
     r = subprocess.run([TUNNEL, "keygen", "--keys", path], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "refusing to replace" in r.stderr
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_connect_opens_a_new_tunnel_when_the_server_restarted(world, relay):
+    port, tool = connect(world, "tun.bit", "--dead-after", "2")
+    with tool:
+        assert get(port, "/index.html?before-restart") == INDEX
+        fresh = free_port()                   # a new server process: it knows nothing of our tunnel
+        with running_tool("serve", "--name", "d/tun", "--forward", f"127.0.0.1:{world.web_port}", "--keys",
+                          world.keys, "--listen", f"127.0.0.1:{fresh}", *light_args(world.node, world.pin, world.light()),
+                          ready="serving d/tun"):
+            relay.server = ("127.0.0.1", fresh)
+            try:
+                with pytest.raises(OSError):
+                    get(port, "/index.html?lost", timeout=4)
+                time.sleep(2)
+                assert get(port, "/index.html?after-restart") == INDEX
+            finally:
+                relay.server = ("127.0.0.1", world.udp_port)
