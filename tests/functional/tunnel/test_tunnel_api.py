@@ -146,3 +146,17 @@ def test_open_flood_triggers_puzzles_and_a_real_client_still_connects(world, rel
         stop.set()
         flood.join(10)
     assert body == INDEX and puzzles >= 1 and sent[0] > 200
+
+
+def test_rekey_on_a_timer_keeps_the_tunnel(world, relay):
+    info = resolved(world)
+
+    async def go():
+        async with Tunnel(info, rekey_interval=0.3) as t:
+            first = await fetch(t, "/index.html?timer-1")
+            tid = t.session.tid
+            await asyncio.sleep(1.0)             # idle: the timer alone rekeys
+            second = await fetch(t, "/index.html?timer-2")
+            return first, second, t.session.rekeys, t.session.tid != tid
+    first, second, rekeys, moved = asyncio.run(go())
+    assert first == second == INDEX and rekeys >= 1 and moved
