@@ -27,6 +27,8 @@ from tunnel.session import Session
 from tunnel import udp
 
 TICK = 0.01
+MAX_PUZZLE_BITS = 24        # what a server asks at most (ServerLimits.max_difficulty): PUZZLEs are
+                            # unauthenticated, so a harder one is a forgery meant to burn our CPU
 NO_PUZZLE = bytes(P.CHALLENGE_LEN), bytes(P.SOLUTION_LEN)
 
 
@@ -143,7 +145,7 @@ class Tunnel:
             return
         s, now = self.session, time.monotonic()
         if isinstance(pkt, P.Puzzle):
-            if not s.confirmed and pkt.tid == s.tid and not self._solving:
+            if not s.confirmed and pkt.tid == s.tid and not self._solving and pkt.challenge[4] <= MAX_PUZZLE_BITS:
                 self._solving = True
                 asyncio.ensure_future(self._solve(pkt.challenge))
             return
