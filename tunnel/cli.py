@@ -17,6 +17,7 @@ import base64
 import asyncio
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -56,6 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "published port); connect: TCP address")
     p.add_argument("--puzzle-above", type=int, default=500, help="serve: open attempts/s above which opens "
                                                                  "must carry a solved puzzle")
+    p.add_argument("--rotate-every", type=float, help="serve: make a new ephemeral key this often (seconds) and "
+                                                     "publish it with --publish-cmd")
+    p.add_argument("--publish-cmd", help="serve: a command run with the new eph_key (base64) and its expiry "
+                                         "(unix time) appended, that signs and publishes it with the owner key")
     p.add_argument("--max-tunnels", type=int, default=1024, help="serve: tunnels held at once (each buffers "
                                                                  "at most 1 MiB of stream data)")
     p.add_argument("--network", default="main")
@@ -138,6 +143,8 @@ def _stop_event() -> asyncio.Event:
 async def _serve(args) -> int:
     if not (args.name and args.name.startswith("d/") and args.keys):
         raise UsageError("serve needs --name d/NAME and --keys FILE")
+    if args.rotate_every is not None and not (args.publish_cmd and 0 < args.rotate_every < args.ttl):
+        raise UsageError("--rotate-every needs --publish-cmd and must be > 0 and below --ttl")
     fhost, fport = hostport(args.forward, "--forward")
     id_secret, eph = keyfile.read(args.keys)
     async with _light(args) as light:
@@ -161,9 +168,12 @@ async def _serve(args) -> int:
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, lambda: print(
         "dotbit-tunnel: stats " + " ".join(f"{k}={v}" for k, v in server.stats.items())
         + f" tunnels={len(server.tunnels)} load={server.load():.0f}/s", file=sys.stderr, flush=True))
-    reload = asyncio.ensure_future(_reload_keys(server, args.keys, args.overlap))
+    tasks = [asyncio.ensure_future(_reload_keys(server, args.keys, args.overlap))]
+    if args.rotate_every:
+        tasks.append(asyncio.ensure_future(_rotate(server, args)))
     await stop.wait()
-    reload.cancel()
+    for task in tasks:
+        task.cancel()
     server.close()
     return 0
 
@@ -193,6 +203,33 @@ async def _reload_keys(server: Server, path: str, overlap: int) -> None:
                       file=sys.stderr, flush=True)
         except (OSError, keyfile.KeyFileError) as e:
             print(f"dotbit-tunnel: note: keeping the keys held, {e}", file=sys.stderr, flush=True)
+
+
+async def _rotate(server: Server, args) -> None:
+    """--rotate-every: a new ephemeral key goes into the key file and is accepted at once,
+    THEN it is published (a client must never get a key we cannot open); the signer is a
+    separate program holding the owner key, so this process never does."""
+    def note(line: str) -> None:
+        print(f"dotbit-tunnel: note: {line}", file=sys.stderr, flush=True)
+    while True:
+        await asyncio.sleep(args.rotate_every)
+        try:
+            new = keyfile.new_eph(args.keys, int(time.time()), args.ttl, args.overlap)
+            _, eph = keyfile.read(args.keys)
+        except keyfile.KeyFileError as e:
+            note(f"no rotation: {e}")
+            continue
+        server.set_eph_keys([(s, exp + args.overlap) for s, exp in eph])
+        try:
+            proc = await asyncio.create_subprocess_exec(*shlex.split(args.publish_cmd), new["eph_key"],
+                                                        str(new["expires"]), stdout=asyncio.subprocess.DEVNULL,
+                                                        stderr=asyncio.subprocess.PIPE)
+            _, err = await proc.communicate()
+            failed = proc.returncode != 0 and f"exit {proc.returncode}: {err.decode(errors='replace').strip()[-200:]}"
+        except OSError as e:
+            failed = str(e)
+        note(f"eph_key {new['eph_key']} not published ({failed}); the served key stays valid until it "
+             f"expires" if failed else f"eph_key {new['eph_key']} made and published")
 
 
 # --- connect ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -18,7 +19,9 @@ from dataclasses import replace
 import pytest
 
 from support.resolver import OWNER
-from support.tunnel import BIG, INDEX, TUNNEL
+import support.tunnel
+from support.harness import free_port
+from support.tunnel import BIG, INDEX, TUNNEL, light_args, running_tool
 from core.ekey import make_update
 from light.client import LightClient
 from core.params import REGTEST
@@ -160,3 +163,28 @@ def test_rekey_on_a_timer_keeps_the_tunnel(world, relay):
             return first, second, t.session.rekeys, t.session.tid != tid
     first, second, rekeys, moved = asyncio.run(go())
     assert first == second == INDEX and rekeys >= 1 and moved
+
+
+def test_serve_rotates_and_publishes_on_a_schedule(world, relay):
+    before = resolved(world)
+    signer = f"{sys.executable} {os.path.join(os.path.dirname(support.tunnel.__file__), 'tunnel_signer.py')} " \
+             f"http://127.0.0.1:{world.node.http_port} d/tun"
+    port = free_port()
+    with running_tool("serve", "--name", "d/tun", "--forward", f"127.0.0.1:{world.web_port}", "--keys", world.keys,
+                      "--listen", f"127.0.0.1:{port}", "--rotate-every", "1.5", "--publish-cmd", signer,
+                      *light_args(world.node, world.pin, world.light()), ready="serving d/tun") as serve:
+        relay.server = ("127.0.0.1", port)
+        try:
+            end = time.monotonic() + 30
+            while (after := resolved(world)).eph_key == before.eph_key and time.monotonic() < end:
+                time.sleep(0.5)
+            assert after.eph_key != before.eph_key, serve.stderr_text()
+
+            async def go(info):
+                async with Tunnel(info, open_timeout=3) as t:
+                    return await fetch(t, "/index.html?scheduled")
+            assert asyncio.run(go(after)) == INDEX        # the published key opens
+            assert asyncio.run(go(before)) == INDEX       # and the one before it, within the overlap
+        finally:
+            relay.server = ("127.0.0.1", world.udp_port)
+    assert "made and published" in serve.stderr_text()
