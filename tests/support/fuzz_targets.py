@@ -54,6 +54,9 @@ from node.rpc.registry import METHOD_NOT_FOUND
 from node.rpc.server import RPCServer
 from node.service import Node, load_mining_key
 from p2p import messages as M
+from tunnel import crypto as TC
+from tunnel import packet as TP
+from tunnel.session import Session as TunnelSession
 
 
 @dataclass(frozen=True)
@@ -421,6 +424,54 @@ def run_ekeys(data: bytes) -> None:
         raise ContractBroken("accepted update does not round-trip or is not current")
 
 
+# --- tunnel datagrams and frames -----------------------------------------------------------------
+
+TUN_TID, TUN_KEYS = bytes(range(8)), TC.Keys(bytes([3] * 32), bytes([4] * 32))
+
+
+def _tunnel_seeds() -> list[bytes]:
+    frames = [TP.Stream(1, 0, b"GET / HTTP/1.0\r\n\r\n", True), TP.Ack(1, 20, 65536), TP.Reset(3),
+              TP.NextTid(bytes(8), bytes(32)), TP.NextTidAck(bytes(8)), TP.Ping(), TP.Close()]
+    body = TP.encode_frames(frames)
+    header = TP.Data(TUN_TID, 0, b"").header()
+    return [body, body + bytes(5), header + TC.seal(TUN_KEYS.recv, 0, header, body),
+            TP.Open(TUN_TID, 0, bytes(4), bytes(32), 1000, bytes(16), bytes(8), bytes(40)).to_bytes(),
+            TP.Puzzle(TUN_TID, bytes(16)).to_bytes()]
+
+
+def run_tunnel(data: bytes) -> None:
+    """The datagram parser and the frame parser on the same bytes: PacketError or success
+    (caught here, since a seed valid for one parser is not for the other); what parses re-encodes."""
+    try:
+        pkt = TP.parse_datagram(data)
+        if pkt.to_bytes() != data:
+            raise ContractBroken("datagram does not re-encode")
+    except TP.PacketError:
+        pass
+    try:
+        frames = TP.decode_frames(data)
+    except TP.PacketError:
+        return
+    again = TP.encode_frames(frames)
+    if data[:len(again)] != again or any(data[len(again):]):
+        raise ContractBroken("frames do not re-encode (beyond zero padding)")
+
+
+def run_tunnel_session(data: bytes) -> None:
+    """Arbitrary plaintext behind a valid seal, fed to a server tunnel: whatever the frames
+    say, the session neither raises nor holds more streams than its bound."""
+    sent = []
+    s = TunnelSession(TUN_TID, TC.Keys(TUN_KEYS.send, TUN_KEYS.recv), False, lambda d, a: sent.append(d), None)
+    s.on_stream = lambda st: None
+    header = TP.Data(TUN_TID, 0, b"").header()
+    pkt = TP.Data(TUN_TID, 0, TC.seal(TUN_KEYS.recv, 0, header, data))
+    s.on_datagram(pkt, ("127.0.0.1", 1), 1.0)
+    s.flush(1.0)
+    s.on_timer(5.0)
+    if len(s.streams) > 256 or any(len(d) > TP.MAX_DATAGRAM for d in sent):
+        raise ContractBroken("session bounds broken")
+
+
 # --- JSON-RPC bodies ------------------------------------------------------------------------------------------
 
 # Methods a fuzzer must not call: they stop the node or mine (unbounded work by design).
@@ -545,6 +596,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("proof", (ProofError,), _proof_seeds, run_proof),
     Target("lightverify", (VerifyError,), _lightverify_seeds, run_lightverify),
     Target("ekeys", (EKeyError,), _ekey_seeds, run_ekeys),
+    Target("tunnel", (), _tunnel_seeds, run_tunnel),
+    Target("tunnel-session", (), _tunnel_seeds, run_tunnel_session),
 )}
 
 

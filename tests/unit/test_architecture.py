@@ -5,6 +5,8 @@
 - light/, wallet/ and p2p/ import only core/ and their own package;
 - connect/ (tools that connect with what names publish) imports only core/, light/ and
   itself, and nothing else of the project imports it;
+- tunnel/ (dotbit-tunnel) imports only core/, light/ and itself, and nothing imports it (a
+  tool at the edge: the node, wallet and light client never depend on it);
 - only storage code knows the LevelDB key table (node/chain/layout.py);
 - no two modules import each other (a lazy import inside a function counts too: it hides
   the cycle, it does not remove it).
@@ -20,11 +22,11 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PACKAGES = ("core", "light", "wallet", "p2p", "node", "connect")
+PACKAGES = ("core", "light", "wallet", "p2p", "node", "connect", "tunnel")
 ONLY = {"core": {"core"}, "light": {"core", "light"}, "wallet": {"core", "wallet"}, "p2p": {"core", "p2p"},
-        "connect": {"core", "light", "connect"}}
+        "connect": {"core", "light", "connect"}, "tunnel": {"core", "light", "tunnel"}}
 # Programs at the edge: they use the rest, nothing of the rest may depend on them.
-LEAVES = ("connect",)
+LEAVES = ("connect", "tunnel")
 KEY_TABLE = "node.chain.layout"
 # The chain store and the stores/projections that write their own keys into a block's batch
 # (or keep their own records): the only code that may read or build LevelDB keys.
@@ -123,6 +125,10 @@ BASE = {"core/primitives.py": "", "node/chain/layout.py": "", "node/chain/storag
      "node.rpc.methods imports the key table node.chain.layout: only storage code may"),
     ({"node/ops/maintenance.py": "import node.chain.layout\n"},
      "node.ops.maintenance imports the key table node.chain.layout: only storage code may"),
+    ({"tunnel/client.py": "from node.service import Node\n"},
+     "tunnel.client imports node.service: tunnel/ may import only core and light and tunnel"),
+    ({"tunnel/client.py": "", "node/cli.py": "from tunnel import client\n"},
+     "node.cli imports tunnel.client: nothing imports tunnel/"),
     ({"node/a.py": "from . import b\n", "node/b.py": "def f():\n    from node.a import g\n"},
      "node.a and node.b import each other"),
 ])
@@ -135,5 +141,6 @@ def test_a_clean_synthetic_tree_passes(tmp_path):
     root = _tree(tmp_path, {**BASE, "light/cli.py": "from core import primitives\nfrom . import verify\n",
                             "light/verify.py": "from core.primitives import Header\n",
                             "connect/cli.py": "from light import verify\nfrom core import primitives\n",
-                            "node/resolver/ekeys.py": "from node.chain import layout as L\n"})
+                            "node/resolver/ekeys.py": "from node.chain import layout as L\n",
+                            "tunnel/client.py": "from light import verify\nfrom core import primitives\n"})
     assert violations(root) == []
