@@ -93,13 +93,20 @@ class Recorder(threading.Thread):
         self.stop_flag = threading.Event()
         self.calls = 0                 # RPC calls begun
         self.in_flight = False
+        # Set while a call is in flight: the killer waits on it rather than polling, since a
+        # loaded machine can sleep through a short call between two polls (a CI flake).
+        self.calling = threading.Event()
         self.durations: list[float] = []
         self.interrupted = False       # the kill cut a call in flight
 
     def call(self, method: str, *params):
         self.calls += 1
         self.in_flight, t0 = True, time.perf_counter()
-        result = self.client.call(method, *params)
+        self.calling.set()
+        try:
+            result = self.client.call(method, *params)
+        finally:
+            self.calling.clear()
         self.durations.append(time.perf_counter() - t0)
         self.in_flight = False
         return result
@@ -145,7 +152,7 @@ def _into_a_call(rec: Recorder, rng) -> None:
     deadline = time.monotonic() + 10
     first = True
     while rec.is_alive() and time.monotonic() < deadline:
-        if not wait_until(lambda: rec.in_flight or not rec.is_alive(), 1.0) or not rec.in_flight:
+        if not rec.calling.wait(1.0) or not rec.in_flight:
             continue
         seq = rec.calls
         if first:
