@@ -208,6 +208,8 @@ class Session:
         if sample is not None:
             self._rtt(sample)
         if acked:
+            if st.on_acked:
+                st.on_acked()
             if self.cwnd < self.ssthresh:
                 self.cwnd += acked
             else:

@@ -173,6 +173,7 @@ class StreamState:
     recv: RecvSide = field(default_factory=RecvSide)
     on_data: object = None           # callable(bytes) set by the application
     on_eof: object = None            # callable()
+    on_acked: object = None          # callable(): some of our bytes were acknowledged
     eof_told: bool = False
     reset: bool = False
 
