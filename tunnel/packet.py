@@ -9,7 +9,8 @@ Datagram kinds (first byte), integers big-endian:
   DATA   0x02 | tid 8 | pn 8 | sealed
   PUZZLE 0x03 | tid 8 | challenge 16
 `sealed` is ChaCha20-Poly1305 ciphertext + 16-byte tag of a frame list; the datagram's
-header (every byte before `sealed`) is its associated data.
+header (every byte before `sealed`) is its associated data. An OPEN is at most BASE_DATAGRAM
+bytes; DATA may be larger up to MAX_DATAGRAM once path MTU discovery proved it (tunnel/pmtu.py).
 """
 from __future__ import annotations
 
@@ -84,6 +85,8 @@ def parse_datagram(data: bytes) -> Open | Data | Puzzle:
     if kind == OPEN:
         if len(data) < OPEN_HEADER + TAG_LEN:
             raise PacketError("short open")
+        if len(data) > BASE_DATAGRAM:        # no path is proven before the open: 0-RTT data stays small
+            raise PacketError("open size")
         o = 1 + TID_LEN
         pn = int.from_bytes(data[o:o + 8], "big")
         o += 8

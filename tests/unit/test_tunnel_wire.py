@@ -71,7 +71,7 @@ def test_datagrams_up_to_the_largest_udp_payload_parse():
 @pytest.mark.parametrize("data, why", [
     (b"", "datagram size"), (bytes([9]) + bytes(40), "unknown kind"), (bytes([2]) + bytes(20), "short data"),
     (bytes([1]) + bytes(90), "short open"), (bytes([3]) + bytes(30), "puzzle size"),
-    (bytes([2]) + bytes(P.MAX_DATAGRAM), "datagram size")])
+    (bytes([2]) + bytes(P.MAX_DATAGRAM), "datagram size"), (bytes([1]) + bytes(P.BASE_DATAGRAM), "open size")])
 def test_malformed_datagrams(data, why):
     with pytest.raises(P.PacketError, match=why):
         P.parse_datagram(data)
