@@ -284,6 +284,8 @@ class Session:
 
     def _new_segments(self, now: float) -> list:
         out, room = [], self.cwnd - self.in_flight()
+        if room < self.mss and sum(len(st.send.flight) for st in self.streams.values()) >= 2:
+            room = 0         # no runt segments while two unacked ones make the peer ack at once
         for st in list(self.streams.values()):
             while room > 0 and st.send.has_new() and not st.reset:
                 seg = st.send.take(min(self.mss, room), now)

@@ -67,6 +67,8 @@ class SendSide:
         fin = self.fin_queued and self.next + n == self.end and not self._fin_sent()
         if n <= 0 and not fin:
             return None
+        if n < room and n < self.end - self.next and len(self.flight) >= 2:
+            return None      # silly window avoidance: two unacked segments bring an ack at once
         seq = self.next
         data = self._slice(seq, n)
         self.flight[seq] = Segment(n, fin, now, seq < self.resent_below)

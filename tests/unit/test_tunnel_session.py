@@ -62,9 +62,15 @@ def run_pair(seed: int, loss: float, up: bytes, down: bytes, rekey_bytes: int, *
     client.write(cst, up)
     client.finish(cst)
     link.send(0.0, True, client.build_open(C.key_id(ep), cp, bytes(16), bytes(8), 0.0, 0))
-    while clock[0] < 120 and not (cst.send.fin_acked and cst.eof_told):
+    def done():
+        return cst.send.fin_acked and cst.eof_told
+    # After the transfer the client keeps talking (a PING every 50 ms) until a rekey it started
+    # near the end has completed: the server switches on the first datagram under the new tid.
+    while clock[0] < 120 and not (done() and client.rekey is None and server.rekey is None):
         clock[0] += 0.001
         now = clock[0]
+        if done() and round(now * 1000) % 50 == 0:
+            client.control.append(P.Ping())
         for _, _, to_server, data in link.due(now):
             (server if to_server else client).on_datagram(P.parse_datagram(data), "c" if to_server else "s", now)
         if client.confirmed and client.key_bytes > rekey_bytes:
