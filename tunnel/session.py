@@ -168,8 +168,10 @@ class Session:
             self.ack_due.update(self.streams)
         elif isinstance(f, P.Close):
             self._end_streams()
-        elif isinstance(f, P.Probe):
+        elif isinstance(f, P.Probe) and self._arrived:
+            # One answer per datagram: a datagram of PROBE bytes must not buy 5 bytes each.
             self.control.append(P.ProbeAck(self._arrived))
+            self._arrived = 0
         elif isinstance(f, P.ProbeAck):
             self.pmtu.on_ack(f.size)
             self.mss = P.max_plaintext(self.pmtu.size) - 64

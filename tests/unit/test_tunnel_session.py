@@ -135,3 +135,17 @@ def test_probe_answers_for_another_size_are_ignored_and_the_search_resumes_later
             assert m.probe_due(1.0 + i) == 1472
             m.sent(1472, 1.0 + i, 0.1)
     assert m.probe_due(10.0) is None and m.probe_due(3.0 + RAISE_AFTER) == 1472
+
+
+def test_a_datagram_of_many_probes_is_answered_once():
+    rng = random.Random(8)
+    tid, keys, sent = rng.randbytes(8), C.Keys(rng.randbytes(32), rng.randbytes(32)), []
+    server = Session(tid, keys, False, lambda d, a: sent.append(d), "c")
+    header = P.Data(tid, 0, b"").header()
+    plain = bytes([P.F_PROBE]) * 5000            # 5,000 PROBE frames in one datagram
+    assert server.on_datagram(P.Data(tid, 0, C.seal(keys.recv, 0, header, plain)), "c", 1.0)
+    server.flush(1.0)
+    (reply,) = sent
+    pkt = P.parse_datagram(reply)                # sealed with the server's send key
+    frames = P.decode_frames(C.unseal(keys.send, pkt.pn, pkt.header(), pkt.sealed))
+    assert frames == [P.ProbeAck(P.DATA_HEADER + 5000 + P.TAG_LEN)]
