@@ -83,6 +83,11 @@ class Session:
         budget has left, so many streams cannot make us hold many windows' worth."""
         return max(0, min(st.recv.window(), RECV_BUDGET - self._held()))
 
+    def new_path(self) -> None:
+        """The peer moved (or we did): what the old path carried proves nothing (as QUIC does
+        on migration), so datagrams go back to 1400 bytes and probing starts over."""
+        self.pmtu, self.mss = PathMtu(), MSS
+
     def in_flight(self) -> int:
         return sum(st.send.in_flight() for st in self.streams.values())
 
@@ -99,6 +104,8 @@ class Session:
         except P.PacketError:
             return False
         if not self.is_client and pkt.pn == self.window.highest:
+            if addr != self.addr:
+                self.new_path()
             self.addr = addr                 # the newest packet says where the client is now
         self.last_heard = now
         self.key_bytes += len(pkt.sealed)

@@ -149,3 +149,16 @@ def test_a_datagram_of_many_probes_is_answered_once():
     pkt = P.parse_datagram(reply)                # sealed with the server's send key
     frames = P.decode_frames(C.unseal(keys.send, pkt.pn, pkt.header(), pkt.sealed))
     assert frames == [P.ProbeAck(P.DATA_HEADER + 5000 + P.TAG_LEN)]
+
+
+def test_a_client_that_moves_is_sent_small_datagrams_until_probed_again():
+    rng = random.Random(9)
+    tid, keys = rng.randbytes(8), C.Keys(rng.randbytes(32), rng.randbytes(32))
+    server = Session(tid, keys, False, lambda d, a: None, "c")
+    server.pmtu.size, server.mss = P.MAX_DATAGRAM, P.max_plaintext(P.MAX_DATAGRAM) - 64   # as after probing
+    header = P.Data(tid, 0, b"").header()
+    assert server.on_datagram(P.Data(tid, 0, C.seal(keys.recv, 0, header, bytes([P.F_PING]))), "c", 1.0)
+    assert server.pmtu.size == P.MAX_DATAGRAM                     # same address: same path
+    header = P.Data(tid, 1, b"").header()
+    assert server.on_datagram(P.Data(tid, 1, C.seal(keys.recv, 1, header, bytes([P.F_PING]))), "c2", 1.1)
+    assert server.addr == "c2" and server.pmtu.size == P.BASE_DATAGRAM and server.mss == P.MAX_PLAINTEXT - 64
