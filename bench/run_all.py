@@ -41,6 +41,7 @@ def benches(chain_dir: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("ca_revoke", q(["--n", "200", "--repeat", "1"], ["--n", "1000", "--repeat", "3"])),
         ("wallet", q(["--repeat", "3"], [])),
         ("mempool", q(["--txs", "2000", "--samples", "500"], [])),
+        ("tunnel", q(["--bytes", "5000000", "--repeat", "3", "--opens", "300"], [])),
         ("load", q(["--nodes", "3", "--minutes", "0.5", "--mine-interval", "1"], [])),
         ("crash", q(["--trials", "10", "--small"], [])),
         ("fuzz", ["--target", "all"] + q(["--runs", "20000"], [])),

@@ -83,6 +83,7 @@ class Tunnel:
         old = self.transport
         await self._bind()
         old.close()
+        self.session.new_path()
         self.session.start_rekey(time.monotonic())
         self.kick(self.session)
 

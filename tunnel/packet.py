@@ -9,7 +9,8 @@ Datagram kinds (first byte), integers big-endian:
   DATA   0x02 | tid 8 | pn 8 | sealed
   PUZZLE 0x03 | tid 8 | challenge 16
 `sealed` is ChaCha20-Poly1305 ciphertext + 16-byte tag of a frame list; the datagram's
-header (every byte before `sealed`) is its associated data.
+header (every byte before `sealed`) is its associated data. An OPEN is at most BASE_DATAGRAM
+bytes; DATA may be larger up to MAX_DATAGRAM once path MTU discovery proved it (tunnel/pmtu.py).
 """
 from __future__ import annotations
 
@@ -21,12 +22,13 @@ TID_LEN, PUB_LEN, KEY_ID_LEN, CHALLENGE_LEN, SOLUTION_LEN, TAG_LEN = 8, 32, 4, 1
 OPEN_HEADER = 1 + TID_LEN + 8 + KEY_ID_LEN + PUB_LEN + 8 + CHALLENGE_LEN + SOLUTION_LEN   # 85
 DATA_HEADER = 1 + TID_LEN + 8                                                          # 17
 PUZZLE_SIZE = 1 + TID_LEN + CHALLENGE_LEN                                              # 25
-MAX_DATAGRAM = 1400          # below common path MTUs after IP/UDP headers: no fragmentation
-MAX_PLAINTEXT = MAX_DATAGRAM - OPEN_HEADER - TAG_LEN
+BASE_DATAGRAM = 1400         # below common path MTUs after IP/UDP headers: no fragmentation
+MAX_DATAGRAM = 65507         # the largest UDP payload over IPv4: what path MTU probing may reach
+MAX_PLAINTEXT = BASE_DATAGRAM - OPEN_HEADER - TAG_LEN    # in an OPEN, and in any datagram at BASE
 assert OPEN_HEADER == 85 and DATA_HEADER == 17 and PUZZLE_SIZE == 25
 
 # Frame types inside a sealed payload.
-F_PAD, F_STREAM, F_ACK, F_RESET, F_NEXT_TID, F_NEXT_TID_ACK, F_PING, F_CLOSE = range(8)
+F_PAD, F_STREAM, F_ACK, F_RESET, F_NEXT_TID, F_NEXT_TID_ACK, F_PING, F_CLOSE, F_PROBE, F_PROBE_ACK = range(10)
 STREAM_HEAD = 1 + 4 + 8 + 1 + 2       # type | sid | seq | flags | len
 FIN = 0x01
 
@@ -83,6 +85,8 @@ def parse_datagram(data: bytes) -> Open | Data | Puzzle:
     if kind == OPEN:
         if len(data) < OPEN_HEADER + TAG_LEN:
             raise PacketError("short open")
+        if len(data) > BASE_DATAGRAM:        # no path is proven before the open: 0-RTT data stays small
+            raise PacketError("open size")
         o = 1 + TID_LEN
         pn = int.from_bytes(data[o:o + 8], "big")
         o += 8
@@ -146,6 +150,27 @@ class Close:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A path MTU probe: padding follows it up to the size probed (tunnel/pmtu.py)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeAck:
+    size: int           # the length of the probe datagram that arrived
+
+
+def max_plaintext(datagram: int) -> int:
+    """The frames a DATA datagram of `datagram` bytes holds (an OPEN's longer header fits
+    MAX_PLAINTEXT into BASE_DATAGRAM, so DATA keeps the same margin)."""
+    return datagram - OPEN_HEADER - TAG_LEN
+
+
+def probe_plaintext(datagram: int) -> bytes:
+    """The frames of a probe DATA datagram of exactly `datagram` bytes."""
+    return bytes([F_PROBE]) + bytes(datagram - DATA_HEADER - TAG_LEN - 1)
+
+
 def encode_frames(frames) -> bytes:
     return b"".join(encode_frame(f) for f in frames)
 
@@ -165,6 +190,10 @@ def encode_frame(f) -> bytes:
         return bytes([F_PING])
     if isinstance(f, Close):
         return bytes([F_CLOSE])
+    if isinstance(f, Probe):
+        return bytes([F_PROBE])
+    if isinstance(f, ProbeAck):
+        return struct.pack(">BI", F_PROBE_ACK, f.size)
     raise TypeError(f"not a frame: {f!r}")
 
 
@@ -215,4 +244,9 @@ def _decode_one(t: int, data: bytes, o: int, n: int):
         return Ping(), o
     if t == F_CLOSE:
         return Close(), o
+    if t == F_PROBE:
+        return Probe(), o
+    if t == F_PROBE_ACK:
+        _need(o, 4, n)
+        return ProbeAck(struct.unpack_from(">I", data, o)[0]), o + 4
     raise PacketError(f"unknown frame type {t}")

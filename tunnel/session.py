@@ -11,9 +11,10 @@ import os
 
 from tunnel import crypto as C
 from tunnel import packet as P
+from tunnel.pmtu import PathMtu
 from tunnel.stream import StreamState
 
-MSS = P.MAX_PLAINTEXT - 64          # room for a stream segment beside acks in one datagram
+MSS = P.MAX_PLAINTEXT - 64          # at BASE: room for a stream segment beside acks in one datagram
 INITIAL_CWND = 10 * MSS
 MIN_RTO, MAX_RTO, INITIAL_RTO = 0.05, 10.0, 0.5
 MAX_STREAMS = 256                   # per tunnel: a peer cannot make us hold more
@@ -51,6 +52,9 @@ class Session:
         self.on_stream = None             # server: callable(StreamState) for a stream the peer opened
         self.on_tid = None                # server: callable(new_tid | None, old_tid) to re-route
         self.rekeys = 0
+        self.pmtu = PathMtu()             # how big our datagrams may be (probed, tunnel/pmtu.py)
+        self.mss = MSS
+        self._arrived = 0                 # size of the datagram being handled (a probe's answer)
 
     # --- the application's side ------------------------------------------------------------
 
@@ -79,6 +83,11 @@ class Session:
         budget has left, so many streams cannot make us hold many windows' worth."""
         return max(0, min(st.recv.window(), RECV_BUDGET - self._held()))
 
+    def new_path(self) -> None:
+        """The peer moved (or we did): what the old path carried proves nothing (as QUIC does
+        on migration), so datagrams go back to 1400 bytes and probing starts over."""
+        self.pmtu, self.mss = PathMtu(), MSS
+
     def in_flight(self) -> int:
         return sum(st.send.in_flight() for st in self.streams.values())
 
@@ -95,9 +104,12 @@ class Session:
         except P.PacketError:
             return False
         if not self.is_client and pkt.pn == self.window.highest:
+            if addr != self.addr:
+                self.new_path()
             self.addr = addr                 # the newest packet says where the client is now
         self.last_heard = now
         self.key_bytes += len(pkt.sealed)
+        self._arrived = P.DATA_HEADER + len(pkt.sealed)
         if self.is_client and not self.confirmed:
             self.confirmed, self.open_datagram = True, None
         for f in frames:
@@ -163,6 +175,13 @@ class Session:
             self.ack_due.update(self.streams)
         elif isinstance(f, P.Close):
             self._end_streams()
+        elif isinstance(f, P.Probe) and self._arrived:
+            # One answer per datagram: a datagram of PROBE bytes must not buy 5 bytes each.
+            self.control.append(P.ProbeAck(self._arrived))
+            self._arrived = 0
+        elif isinstance(f, P.ProbeAck):
+            self.pmtu.on_ack(f.size)
+            self.mss = P.max_plaintext(self.pmtu.size) - 64
 
     def _on_stream_frame(self, f) -> None:
         st = self.streams.get(f.sid)
@@ -198,13 +217,15 @@ class Session:
         if sample is not None:
             self._rtt(sample)
         if acked:
+            if st.on_acked:
+                st.on_acked()
             if self.cwnd < self.ssthresh:
                 self.cwnd += acked
             else:
-                self.cwnd += max(1, MSS * acked // self.cwnd)
+                self.cwnd += max(1, self.mss * acked // self.cwnd)
             self.timer = now + self.rto if self.in_flight() else None
         if fast:
-            self.ssthresh = max(2 * MSS, self.in_flight() // 2)
+            self.ssthresh = max(2 * self.mss, self.in_flight() // 2)
             self.cwnd = self.ssthresh
             first = st.send.first_in_flight()
             if first is not None:
@@ -259,13 +280,24 @@ class Session:
             self.ack_due.clear()
             self.ack_debt = 0
         self._send_frames(frames, now)
+        if self.timer is not None:       # probe only a path in use (data in flight or waiting)
+            self._probe(now)
         self._reap()
+
+    def _probe(self, now: float) -> None:
+        self.pmtu.check(now)
+        size = self.pmtu.probe_due(now)
+        if size is not None:
+            self.pmtu.sent(size, now, self.rto)
+            self._seal_and_send(None, P.probe_plaintext(size))
 
     def _new_segments(self, now: float) -> list:
         out, room = [], self.cwnd - self.in_flight()
+        if room < self.mss and sum(len(st.send.flight) for st in self.streams.values()) >= 2:
+            room = 0         # no runt segments while two unacked ones make the peer ack at once
         for st in list(self.streams.values()):
             while room > 0 and st.send.has_new() and not st.reset:
-                seg = st.send.take(min(MSS, room), now)
+                seg = st.send.take(min(self.mss, room), now)
                 if seg is None:
                     break
                 out.append(P.Stream(st.sid, *seg))
@@ -275,10 +307,10 @@ class Session:
         return out
 
     def _send_frames(self, frames: list, now: float) -> None:
-        batch, size = [], 0
+        batch, size, limit = [], 0, P.max_plaintext(self.pmtu.size)
         for f in frames:
             n = P.frame_size(f)
-            if batch and size + n > P.MAX_PLAINTEXT:
+            if batch and size + n > limit:
                 self._seal_and_send(batch)
                 batch, size = [], 0
             batch.append(f)
@@ -286,10 +318,10 @@ class Session:
         if batch:
             self._seal_and_send(batch)
 
-    def _seal_and_send(self, frames: list) -> None:
+    def _seal_and_send(self, frames: list | None, plain: bytes = b"") -> None:
         pn, self.send_pn = self.send_pn, self.send_pn + 1
         header = P.Data(self.tid, pn, b"").header()
-        sealed = C.seal(self.keys.send, pn, header, P.encode_frames(frames))
+        sealed = C.seal(self.keys.send, pn, header, P.encode_frames(frames) if frames else plain)
         self.key_bytes += len(sealed)
         self.transmit(header + sealed, self.addr)
 
@@ -312,8 +344,10 @@ class Session:
         if self.open_datagram is not None:
             self.transmit(self.open_datagram, self.addr)
         else:
-            self.ssthresh = max(2 * MSS, self.in_flight() // 2)
-            self.cwnd = MSS
+            if self.pmtu.on_timeout(now):    # maybe a black hole for big datagrams: back to BASE
+                self.mss = MSS
+            self.ssthresh = max(2 * self.mss, self.in_flight() // 2)
+            self.cwnd = self.mss
             for st in self.streams.values():
                 st.send.rewind()         # the next flush resends from each first unacked byte
         self.rto = min(MAX_RTO, self.rto * 2)

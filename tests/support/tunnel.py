@@ -45,6 +45,8 @@ class UdpRelay:
         self.server = server
         self.rng = random.Random(seed)
         self.drop = self.dup = self.reorder = self.tamper = 0.0
+        self.max_size: int | None = None   # datagrams longer than this vanish (a small path MTU)
+        self.too_big = self.largest = 0
         self.listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.listen.bind(("127.0.0.1", 0))
         self.port = self.listen.getsockname()[1]
@@ -66,8 +68,12 @@ class UdpRelay:
         for s in [self.listen, *self.up.values()]:
             s.close()
 
-    def impair(self, drop=0.0, dup=0.0, reorder=0.0, tamper=0.0) -> None:
+    def impair(self, drop=0.0, dup=0.0, reorder=0.0, tamper=0.0, max_size=None) -> None:
         self.drop, self.dup, self.reorder, self.tamper = drop, dup, reorder, tamper
+        self.max_size = max_size
+
+    def reset_sizes(self) -> None:
+        self.too_big = self.largest = 0
 
     def move(self) -> None:
         with self._lock:
@@ -102,6 +108,10 @@ class UdpRelay:
 
     def _emit(self, sock, data: bytes, to) -> None:
         self.count += 1
+        if self.max_size is not None and len(data) > self.max_size:
+            self.too_big += 1
+            return
+        self.largest = max(self.largest, len(data))
         r = self.rng.random
         if r() < self.drop:
             return

@@ -20,7 +20,8 @@ frames = st.one_of(
     st.builds(P.Stream, u32, u64, b(max_size=1200), st.booleans()),
     st.builds(P.Ack, u32, u64, u32), st.builds(P.Reset, u32),
     st.builds(P.NextTid, b(min_size=8, max_size=8), b(min_size=32, max_size=32)),
-    st.builds(P.NextTidAck, b(min_size=8, max_size=8)), st.just(P.Ping()), st.just(P.Close()))
+    st.builds(P.NextTidAck, b(min_size=8, max_size=8)), st.just(P.Ping()), st.just(P.Close()),
+    st.just(P.Probe()), st.builds(P.ProbeAck, u32))
 
 
 @given(st.lists(frames, max_size=8), st.integers(0, 30))
@@ -56,12 +57,21 @@ def test_golden_layouts():
     assert P.encode_frame(P.Ack(3, 4, 5)).hex() == "02" "00000003" "0000000000000004" "00000005"
     assert P.Data(bytes(range(8)), 1, b"").header().hex() == "02" "0001020304050607" "0000000000000001"
     assert P.Puzzle(bytes(8), bytes(16)).to_bytes()[0] == 3 and P.PUZZLE_SIZE < P.OPEN_HEADER + P.TAG_LEN
+    assert P.encode_frame(P.ProbeAck(65507)).hex() == "09" "0000ffe3"
+    probe = P.probe_plaintext(9000)
+    assert len(probe) == 9000 - 17 - 16 and probe[0] == 8 and P.decode_frames(probe) == [P.Probe()]
+    assert P.max_plaintext(P.BASE_DATAGRAM) == P.MAX_PLAINTEXT == 1400 - 85 - 16
+
+
+def test_datagrams_up_to_the_largest_udp_payload_parse():
+    d = P.Data(bytes(8), 7, bytes(P.MAX_DATAGRAM - P.DATA_HEADER))
+    assert len(d.to_bytes()) == 65507 and P.parse_datagram(d.to_bytes()) == d
 
 
 @pytest.mark.parametrize("data, why", [
     (b"", "datagram size"), (bytes([9]) + bytes(40), "unknown kind"), (bytes([2]) + bytes(20), "short data"),
     (bytes([1]) + bytes(90), "short open"), (bytes([3]) + bytes(30), "puzzle size"),
-    (bytes([2]) + bytes(P.MAX_DATAGRAM), "datagram size")])
+    (bytes([2]) + bytes(P.MAX_DATAGRAM), "datagram size"), (bytes([1]) + bytes(P.BASE_DATAGRAM), "open size")])
 def test_malformed_datagrams(data, why):
     with pytest.raises(P.PacketError, match=why):
         P.parse_datagram(data)

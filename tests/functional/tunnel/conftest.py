@@ -56,5 +56,6 @@ def world():
 def relay(world):
     """Every test starts with a clean relay, whatever impairment the last one left set."""
     world.relay.impair()
+    world.relay.reset_sizes()
     yield world.relay
     world.relay.impair()

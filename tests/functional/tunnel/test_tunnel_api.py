@@ -188,3 +188,36 @@ def test_serve_rotates_and_publishes_on_a_schedule(world, relay):
         finally:
             relay.server = ("127.0.0.1", world.udp_port)
     assert "made and published" in serve.stderr_text()
+
+
+# --- path MTU discovery over real sockets (tunnel/pmtu.py): the relay measures and limits sizes ---
+
+def _fetch_big(world, during=None) -> bytes:
+    info = resolved(world)
+
+    async def go():
+        async with Tunnel(info) as t:
+            return await fetch(t, "/big.bin", during)
+    return asyncio.run(go())
+
+
+def test_probes_raise_the_datagram_size_over_loopback(world, relay):
+    assert _fetch_big(world) == BIG
+    assert relay.largest > 8972 and relay.too_big == 0      # the server's answers grew past 1400 bytes
+
+
+def test_a_path_that_drops_big_datagrams_keeps_1400_bytes(world, relay):
+    relay.impair(max_size=P.BASE_DATAGRAM)
+    assert _fetch_big(world) == BIG
+    assert relay.largest <= P.BASE_DATAGRAM and relay.too_big >= 1     # probes were sent and lost, data was not
+
+
+def test_a_black_hole_mid_transfer_falls_back_and_the_transfer_completes(world, relay):
+    seen = []
+
+    async def during(n):
+        if n > 150_000 and not seen:
+            seen.append(relay.largest)
+            relay.impair(max_size=P.BASE_DATAGRAM)       # the route changes: big datagrams now vanish
+    assert _fetch_big(world, during) == BIG
+    assert seen[0] > P.BASE_DATAGRAM and relay.too_big >= 1

@@ -36,7 +36,7 @@ def frames(plain: bytes) -> list:
             out.append(("ack",) + struct.unpack_from(">IQI", plain, o + 1))
             o += 17
         else:
-            o += {3: 5, 4: 41, 5: 9, 6: 1, 7: 1}[t]
+            o += {3: 5, 4: 41, 5: 9, 6: 1, 7: 1, 8: 1, 9: 5}[t]     # 8: PROBE, padding follows
     return out
 
 
