@@ -103,7 +103,9 @@ def _read_tx(data: bytes, pos: int) -> tuple[int, bytes]:
         raise DecodeError("auxpow: parent coinbase has no input (or a witness marker)")
     script = b""
     for i in range(n_in):
-        n, pos = _varint(data, pos + 36)
+        pos += 36
+        first = data[pos] if pos < len(data) else 0xFD
+        n, pos = (first, pos + 1) if first < 0xFD else _varint(data, pos)
         if i == 0:
             script = data[pos:pos + n]
         pos += n + 4
@@ -119,13 +121,19 @@ def _read_tx(data: bytes, pos: int) -> tuple[int, bytes]:
     return pos, script
 
 
+# One struct per branch length: a branch's hashes come out as a tuple in one C call.
+_BRANCHES = [struct.Struct("32s" * n) for n in range(max(MAX_CHAIN_BRANCH, MAX_COINBASE_BRANCH) + 1)]
+
+
 def _hashes(data: bytes, pos: int, limit: int, what: str) -> tuple[tuple[bytes, ...], int]:
     first = data[pos] if pos < len(data) else 0xFD
     n, pos = (first, pos + 1) if first < 0xFD else _varint(data, pos)
     if n > limit:
         raise DecodeError(f"auxpow: {what} longer than {limit}")
     end = pos + 32 * n
-    return tuple([data[i:i + 32] for i in range(pos, end, 32)]), end
+    if end > len(data):
+        raise DecodeError("auxpow: truncated")
+    return _BRANCHES[n].unpack_from(data, pos), end
 
 
 @dataclass(frozen=True, slots=True)
