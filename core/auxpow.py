@@ -39,6 +39,8 @@ TRANSIT_REASONS = frozenset({
     "auxpow-missing-size-nonce", "auxpow-bad-tree-size", "auxpow-wrong-slot"})
 _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
+_SIZE_NONCE = struct.Struct("<II")
+_sha = hashlib.sha256
 
 
 def chain_id_of(version: int) -> int:
@@ -93,19 +95,25 @@ def coinbase_script(tx: bytes) -> bytes:
 
 def _read_tx(data: bytes, pos: int) -> tuple[int, bytes]:
     """(end, first input's script) of the transaction at `pos`. Positions are checked once
-    per field group rather than per byte: every header of a sync goes through here."""
-    n_in, pos = _varint(data, pos + 4)
+    per field group rather than per byte, and one-byte compact sizes (all but a long script)
+    are read inline: every header of a sync goes through here."""
+    first = data[pos + 4] if pos + 4 < len(data) else 0xFD
+    n_in, pos = (first, pos + 5) if first < 0xFD else _varint(data, pos + 4)
     if n_in == 0:
         raise DecodeError("auxpow: parent coinbase has no input (or a witness marker)")
     script = b""
     for i in range(n_in):
-        n, pos = _varint(data, pos + 36)
+        pos += 36
+        first = data[pos] if pos < len(data) else 0xFD
+        n, pos = (first, pos + 1) if first < 0xFD else _varint(data, pos)
         if i == 0:
             script = data[pos:pos + n]
         pos += n + 4
     n_out, pos = _varint(data, pos)
     for _ in range(n_out):
-        n, pos = _varint(data, pos + 8)
+        pos += 8
+        first = data[pos] if pos < len(data) else 0xFD
+        n, pos = (first, pos + 1) if first < 0xFD else _varint(data, pos)
         pos += n
     pos += 4
     if pos > len(data):
@@ -113,12 +121,19 @@ def _read_tx(data: bytes, pos: int) -> tuple[int, bytes]:
     return pos, script
 
 
+# One struct per branch length: a branch's hashes come out as a tuple in one C call.
+_BRANCHES = [struct.Struct("32s" * n) for n in range(max(MAX_CHAIN_BRANCH, MAX_COINBASE_BRANCH) + 1)]
+
+
 def _hashes(data: bytes, pos: int, limit: int, what: str) -> tuple[tuple[bytes, ...], int]:
-    n, pos = _varint(data, pos)
+    first = data[pos] if pos < len(data) else 0xFD
+    n, pos = (first, pos + 1) if first < 0xFD else _varint(data, pos)
     if n > limit:
         raise DecodeError(f"auxpow: {what} longer than {limit}")
     end = pos + 32 * n
-    return tuple([data[i:i + 32] for i in range(pos, end, 32)]), end
+    if end > len(data):
+        raise DecodeError("auxpow: truncated")
+    return _BRANCHES[n].unpack_from(data, pos), end
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,19 +165,24 @@ class AuxPow:
         pos, script = _read_tx(data, 0)     # no length prefix: its end is found by parsing it
         coinbase, legacy = data[:pos], data[pos:pos + 32]
         cb_branch, pos = _hashes(data, pos + 32, MAX_COINBASE_BRANCH, "coinbase branch")
-        cb_index = data[pos:pos + 4]
+        cb_at = pos
         chain_branch, pos = _hashes(data, pos + 4, MAX_CHAIN_BRANCH, "chain branch")
-        chain_index, parent = data[pos:pos + 4], data[pos + 4:pos + 4 + PARENT_HEADER_SIZE]
         if pos + 4 + PARENT_HEADER_SIZE != len(data):
             raise DecodeError("auxpow: truncated" if pos + 4 + PARENT_HEADER_SIZE > len(data)
                               else "auxpow: trailing bytes")
-        return AuxPow(coinbase, cb_branch, chain_branch, _I32.unpack(chain_index)[0], parent,
-                      _I32.unpack(cb_index)[0], legacy, script)
+        return AuxPow(coinbase, cb_branch, chain_branch, _I32.unpack_from(data, pos)[0], data[pos + 4:],
+                      _I32.unpack_from(data, cb_at)[0], legacy, script)
 
 
 def merkle_branch_root(leaf: bytes, branch, index: int) -> bytes:
-    """Namecoin's CheckMerkleBranch, internal byte order throughout."""
+    """Namecoin's CheckMerkleBranch, internal byte order throughout. Index 0 (every coinbase
+    branch, and a single merged chain's slot) gets its own loop: each header of a sync runs
+    this a dozen times, and the per-level bit test is a good part of the Python overhead."""
     h, sha = leaf, hashlib.sha256
+    if not index:
+        for sibling in branch:
+            h = sha(sha(h + sibling).digest()).digest()
+        return h
     for sibling in branch:
         h = sha(sha(sibling + h if index & 1 else h + sibling).digest()).digest()
         index >>= 1
@@ -194,18 +214,23 @@ def commitment(root_display: bytes, size: int, nonce: int) -> bytes:
 def check_auxpow(aux: AuxPow, block_hash: bytes, chain_id: int, target: int) -> None:
     """Checks that `aux` proves work of at least `target` for the dotbit block `block_hash`
     (raw SHA-256d bytes). Cheapest first, so unworked junk costs one hash: parent PoW, then
-    what the parent is, then the two branches, then the commitment's place and slot."""
-    if parent_hash_int(aux.parent_header) > target:
+    what the parent is, then the two branches, then the commitment's place and slot. Every
+    merge-mined header of a sync comes through here, so the hashes and field reads are inline."""
+    parent = aux.parent_header
+    if int.from_bytes(_sha(_sha(parent).digest()).digest(), "little") > target:
         raise ValidationError("auxpow-high-hash", 50, "parent block's proof of work is short of our target")
-    if chain_id_of(_U32.unpack(aux.parent_header[:4])[0]) == chain_id:
+    if _U32.unpack_from(parent)[0] >> 16 == chain_id:
         raise ValidationError("auxpow-parent-chain-id", 100, "parent block claims our chain ID")
     if aux.coinbase_index != 0:
         raise ValidationError("auxpow-not-coinbase", 100, "AuxPoW transaction is not the parent's coinbase")
-    if len(aux.chain_branch) > MAX_CHAIN_BRANCH:
+    chain_branch = aux.chain_branch
+    if len(chain_branch) > MAX_CHAIN_BRANCH:
         raise ValidationError("auxpow-chain-branch-too-long", 100)
-    if merkle_branch_root(sha256d(aux.coinbase_tx), aux.coinbase_branch, 0) != aux.parent_header[36:68]:
+    txid = _sha(_sha(aux.coinbase_tx).digest()).digest()
+    if merkle_branch_root(txid, aux.coinbase_branch, 0) != parent[36:68]:
         raise ValidationError("auxpow-bad-coinbase-branch", 100, "coinbase is not in the parent's Merkle tree")
-    root = merkle_branch_root(block_hash[::-1], aux.chain_branch, aux.chain_index)[::-1]
+    # An empty chain branch (a lone merged chain) has our block hash itself as its root.
+    root = merkle_branch_root(block_hash[::-1], chain_branch, aux.chain_index)[::-1] if chain_branch else block_hash
     _check_commitment(aux.script, root, aux, chain_id)
 
 
@@ -223,10 +248,9 @@ def _check_commitment(script: bytes, root: bytes, aux: AuxPow, chain_id: int) ->
             raise ValidationError("auxpow-misplaced-commitment", 100,
                                   "chain root is not just after the merged-mining header")
         raise ValidationError("auxpow-bad-chain-branch", 100, "chain Merkle root (from our block hash) not committed")
-    tail = script[at + 32:at + 40]
-    if len(tail) < 8:
+    if len(script) < at + 40:
         raise ValidationError("auxpow-missing-size-nonce", 100, "no tree size and nonce after the chain root")
-    size, nonce = _U32.unpack(tail[:4])[0], _U32.unpack(tail[4:])[0]
+    size, nonce = _SIZE_NONCE.unpack_from(script, at + 32)
     height = len(aux.chain_branch)
     if size != 1 << height:
         raise ValidationError("auxpow-bad-tree-size", 100, "tree size does not match the chain branch")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from core.auxpow import check_auxpow, chain_id_of, is_auxpow_version
+from core.auxpow import AUXPOW_FLAG, check_auxpow, chain_id_of
 from core.crypto import hash160, sighash, verify_digest
 from core.errors import ValidationError
 from core.primitives import (BURN, NONE, Block, Covenant, Header, Tx,
@@ -71,7 +71,9 @@ def check_pow(header: Header, block_hash: bytes, params) -> None:
     target = bits_to_target(header.bits)
     if target <= 0 or target > params.pow_limit:
         raise ValidationError("bad-diffbits", 100, "target out of range")
-    if is_auxpow_version(header.version) != (header.auxpow is not None):
+    # The flag is tested inline here and below (not via is_auxpow_version): every header of a
+    # sync passes, and plain headers should cost what they did before merged mining.
+    if bool(header.version & AUXPOW_FLAG) != (header.auxpow is not None):
         raise ValidationError("auxpow-flag-mismatch", 100, "AuxPoW flag and AuxPoW data disagree")
     if header.auxpow is None:
         if int.from_bytes(block_hash, "big") > target:
@@ -141,7 +143,7 @@ def check_header_context(header: Header, height: int, prev_bits: int, time_at: T
     """The rules a header must meet on its branch: difficulty, time after the median time
     past, BIP94's period start (every network, whether it retargets or not) and not too far
     in the future."""
-    if is_auxpow_version(header.version) and height < params.auxpow_height:
+    if header.version & AUXPOW_FLAG and height < params.auxpow_height:
         raise ValidationError("auxpow-before-activation", 100, f"AuxPoW is valid from height {params.auxpow_height}")
     if header.bits != required_bits(params, height, prev_bits, time_at):
         raise ValidationError("bad-diffbits", 100, "incorrect proof of work target")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from core.auxpow import MAX_AUXPOW_SIZE, AuxPow, is_auxpow_version
+from core.auxpow import AUXPOW_FLAG, MAX_AUXPOW_SIZE, AuxPow
 from core.crypto import sha256d
 from core.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
 from core.errors import DecodeError
@@ -176,7 +176,7 @@ class Header:
         if type(data) is not bytes or not HEADER_SIZE <= len(data) <= MAX_HEADER_WIRE:
             raise DecodeError(f"header: expected {HEADER_SIZE} to {MAX_HEADER_WIRE} bytes")
         fields = _HEADER.unpack_from(data)
-        if not is_auxpow_version(fields[0]):
+        if not fields[0] & AUXPOW_FLAG:            # inline: every synced header passes here
             if len(data) != HEADER_SIZE:
                 raise DecodeError("header: bytes after a header without the AuxPoW flag")
             return Header(*fields)

@@ -85,7 +85,8 @@ def extend_headers(chain: list[bytes], new, params, now: int,
             raise VerifyError("header", f"height {height}: {e}") from None
         if h.prev_hash != prev_hash:
             raise VerifyError("header", f"height {height}: does not link to the previous header")
-        raw = raw[:HEADER_SIZE]
+        if len(raw) != HEADER_SIZE:
+            raw = raw[:HEADER_SIZE]
         block_hash = sha256d(raw)
         try:
             check_pow(h, block_hash, params)
