@@ -6,6 +6,7 @@ again, so the wallet cannot drift from the chain (the chain is the log; DESIGN Â
 """
 from __future__ import annotations
 
+import math
 import re
 
 from core.crypto import AddressError, decode_address, encode_address
@@ -181,8 +182,21 @@ class Wallet:
         return [c for c in self.coins if c.spendable_payment(self.tip, self.params.coinbase_maturity)
                 and c.outpoint not in exclude]
 
+    def fee_floor(self) -> int:
+        """The node's minimum fee rate now (its rolling mempool floor, rounded up to whole units
+        per byte; 0 without a node). A full pool raises it, and a transaction below it would be
+        refused, so the wallet pays at least this, as Bitcoin Core's wallet does."""
+        if self.node is None:
+            return 0
+        try:
+            return max(0, math.ceil(float(self.node.call("getmempoolinfo")["mempoolminfee"])))
+        except (NodeError, KeyError, TypeError, ValueError, OverflowError):
+            return 0                # an older node, or none reachable: the broadcast will tell
+
     def build(self, outputs: list[TxOut], fee_rate: int, fixed: list[WalletCoin] = ()):
-        """Fund, add change to a fresh change address, sign."""
+        """Fund, add change to a fresh change address, sign; at the rate asked for, or the
+        node's floor if that is higher."""
+        fee_rate = max(fee_rate, self.fee_floor())
         change = self.keys.key(CHANGE, self.used(CHANGE))
         try:
             tx, fee = select_and_sign(outputs, self.payment_coins({c.outpoint for c in fixed}),

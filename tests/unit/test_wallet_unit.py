@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from core.consensus import check_tx_inputs, Coin
-from core.primitives import NAME_NEW, Covenant, TxOut
+from core.primitives import Covenant, TxOut
 from core.names.dvalue import lookup_records
 from core.params import REGTEST
 from support.wallet_cli import make_cert
@@ -20,6 +20,7 @@ from wallet import storage
 from wallet.errors import WalletError
 from wallet.keys import HARDENED, ExtendedKey, Keychain, SeedError, parse_path, seed_from_words
 from wallet.names import registration_salt
+from wallet.nodeclient import NodeError
 from wallet.txbuild import WalletCoin, parse_amount, select_and_sign
 from wallet.values import (add_tls, check_value, encode_value, minimalt_item, name_problem, parse_value,
                            tls_row)
@@ -270,6 +271,36 @@ def test_selection_skips_name_coins_and_immature_and_pays_exact_fee():
     coins = [Coin(c.value, c.key.address, Covenant(), 1, False) for c in (big, small)]
     order = {big.txid: coins[0], small.txid: coins[1]}
     assert check_tx_inputs(tx, [order[i.prev_txid] for i in tx.inputs], tip + 1, REGTEST) == fee
+
+
+class _FloorNode:
+    """A node whose full mempool raised its floor (or that answers without one)."""
+
+    def __init__(self, info):
+        self.info = info
+
+    def call(self, method, *params):
+        assert method == "getmempoolinfo"
+        if isinstance(self.info, Exception):
+            raise self.info
+        return self.info
+
+
+@pytest.mark.parametrize("info, asked, paid", [
+    ({"mempoolminfee": 34.69}, 2, 35),          # the floor rose above what was asked: pay the floor
+    ({"mempoolminfee": 1}, 2, 2),               # the floor is lower: pay what was asked
+    ({}, 3, 3),                                 # an older node without the field
+    ({"mempoolminfee": "nan"}, 3, 3),           # nonsense from the node is ignored
+    (NodeError("cannot reach node"), 3, 3),     # no node: the broadcast will say why
+])
+def test_the_wallet_pays_at_least_the_nodes_fee_floor(tmp_path, info, asked, paid):
+    from wallet.wallet import Wallet
+    w, _ = Wallet.create(str(tmp_path / "w.json"), "pw", REGTEST)
+    w.node = _FloorNode(info)
+    w.tip = 200
+    w.coins = [_coin(w.keys, 3, 5 * 10**8)]
+    tx, fee = w.build([TxOut(10**8, w.keys.key(0, 9).address)], asked)
+    assert paid * tx.size <= fee <= paid * (tx.size + 8)
 
 
 def test_selection_drops_dust_change_and_reports_insufficient_funds():
