@@ -139,7 +139,8 @@ class LightClient:
                 if tip is not None and tip != self.store.hash(self.store.height):
                     await run()
             if self.peers and all(tip is None for tip in after[-len(self.peers):]):
-                raise VerifyError("connect", f"no --peer answered ({'; '.join(self.notes[-len(self.peers):])})")
+                said = [n for n in self.notes if n.startswith("peer ")][-len(self.peers):]
+                raise VerifyError("connect", f"no --peer answered ({'; '.join(said)})")
             self._check_checkpoints()
             self._last_sync = time.monotonic()
             return self.store.height
@@ -151,18 +152,20 @@ class LightClient:
         return run
 
     def _peer_run(self, host: str, port: int):
-        """Headers from a full node; None if it cannot be reached (noted: one dead peer must not
-        stop us, but if no peer answers the sync fails, since the user asked for the network's
-        view and we do not have it)."""
+        """Headers from a full node; None if it cannot be reached or sends headers that fail
+        our checks (noted: one dead or lying peer must not stop us, since the valid headers
+        it sent are kept and the other sources go on; but if no peer gives good headers the
+        sync fails, since the user asked for the network's view and we do not have it)."""
         async def run():
             try:
                 async with PeerSource(host, port, self.params, self.store.height) as peer:
                     await sync_locator(self.store, peer.headers_after, time.time, self.checkpoints,
                                        self.progress, self._noter(peer.name))
             except VerifyError as e:
-                if e.check != "connect":
+                if e.check not in ("connect", "header"):
                     raise
-                self._noter(f"peer {host}:{port}")(f"gave no headers ({e})")
+                what = "gave no headers" if e.check == "connect" else "sent headers that fail our checks"
+                self._noter(f"peer {host}:{port}")(f"{what} ({e})")
                 return None
             return self.store.hash(self.store.height)
         return run
