@@ -38,6 +38,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 import dns.message  # noqa: E402
 from aiohttp import web  # noqa: E402
@@ -55,10 +56,10 @@ from core.params import REGTEST  # noqa: E402
 from core.envelope import seal  # noqa: E402
 from node.resolver.identity import ResolverKey  # noqa: E402
 from light.client import LightClient  # noqa: E402
+from support.header_peer import serve_headers  # noqa: E402
 from light.headers import HeaderStore, sync_locator  # noqa: E402
 from light.peer import PeerSource  # noqa: E402
 from core.crypto import sha256d  # noqa: E402
-from core import p2pwire as W  # noqa: E402
 from light.verify import open_answer, verify_answer  # noqa: E402
 from core.records import NameSource, select  # noqa: E402
 from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
@@ -187,30 +188,8 @@ async def bench_sync(server: Server, repeat: int, keep_dir: str) -> list[float]:
     return times
 
 
-async def p2p_server(headers: list[bytes]):
-    """A listener answering version with version+verack and getheaders like a node's chain view."""
-    index = {sha256d(raw[:112]): h for h, raw in enumerate(headers)}   # wire form: hash the 112 bytes
-    magic = REGTEST.magic
-
-    async def serve(reader, writer):
-        try:
-            while True:
-                head = await reader.readexactly(W.FRAME_HEADER.size)
-                msg = W.decode_payload(await reader.readexactly(W.decode_frame_header(magic, head)))
-                if isinstance(msg, W.Version):
-                    writer.write(W.encode_frame(magic, W.Version(1, 1, len(headers) - 1, 1, int(time.time()), 0)))
-                    writer.write(W.encode_frame(magic, W.Verack()))
-                elif isinstance(msg, W.GetHeaders):
-                    start = next((index[h] for h in msg.locator if h in index), 0)
-                    writer.write(W.encode_frame(magic, W.Headers(tuple(headers[start + 1:start + 1 + W.MAX_HEADERS]))))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            writer.close()
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    return server, server.sockets[0].getsockname()[1]
-
-
 async def bench_p2p_sync(headers: list[bytes], repeat: int) -> list[float]:
-    server, port = await p2p_server(headers)
+    server, port = await serve_headers(headers)
     times = []
     try:
         for _ in range(repeat):

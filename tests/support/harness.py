@@ -87,6 +87,26 @@ ADDRESS_IN_USE = "address already in use"
 START_ATTEMPTS = 3
 
 
+def kill_child(proc) -> None:
+    """SIGKILL a child process started by a test, if it still runs."""
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+def stop_child(proc, timeout: float = 30) -> int:
+    """SIGTERM a child process and wait for its exit status; SIGKILL (and raise) if it does
+    not exit within `timeout`."""
+    if proc is None or proc.poll() is not None:
+        return proc.returncode if proc else 0
+    proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        kill_child(proc)
+        raise
+
+
 class NodeProcess:
     """A node on free ports (see `ports`); `resolver` adds DNS and HTTP on ports of their own."""
 
@@ -164,21 +184,13 @@ class NodeProcess:
             return ""
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        kill_child(self.proc)
         if self.rpc:
             self.rpc.close()
 
     def stop(self, timeout: float = 30) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
+            return stop_child(self.proc, timeout)
         finally:
             if self.rpc:
                 self.rpc.close()

@@ -4,13 +4,12 @@ would use."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 
 from bitcoinrpc.authproxy import AuthServiceProxy
 
-from support.harness import free_port
+from support.harness import free_port, kill_child, stop_child
 from support.wallet_cli import W
 
 
@@ -63,16 +62,7 @@ class WalletDaemon:
             return ""
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        kill_child(self.proc)
 
     def stop(self, timeout: float = 30) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else 0
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise
+        return stop_child(self.proc, timeout)

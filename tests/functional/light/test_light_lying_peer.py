@@ -11,11 +11,10 @@ import time
 
 import pytest
 
-from core import p2pwire as W
 from core.crypto import sha256d
-from core.params import REGTEST
 from core.consensus import bits_to_target
 from core.primitives import Header
+from support.header_peer import serve_headers
 from support.light import caught, light_dir, resolve
 
 
@@ -55,7 +54,7 @@ def _lie(kind: str, headers: list[bytes]) -> list[bytes]:
 
 
 class LyingPeer:
-    """A p2p listener (version/verack, getheaders) serving `headers` as its main chain."""
+    """support.header_peer's listener serving `headers`, on a loop in a thread of its own."""
 
     def __init__(self, headers: list[bytes]):
         self.headers = headers
@@ -74,30 +73,13 @@ class LyingPeer:
 
     def _run(self):
         asyncio.set_event_loop(self.loop)
-        server = self.loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0))
-        self.addr = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        server, port = self.loop.run_until_complete(serve_headers(self.headers))
+        self.addr = f"127.0.0.1:{port}"
         self.ready.set()
         self.loop.run_forever()
         server.close()
         self.loop.run_until_complete(server.wait_closed())
         self.loop.close()
-
-    async def _serve(self, reader, writer):
-        magic, headers = REGTEST.magic, self.headers
-        index = {sha256d(raw[:112]): h for h, raw in enumerate(headers)}
-        try:
-            while True:
-                head = await reader.readexactly(W.FRAME_HEADER.size)
-                msg = W.decode_payload(await reader.readexactly(W.decode_frame_header(magic, head)))
-                if isinstance(msg, W.Version):
-                    writer.write(W.encode_frame(magic, W.Version(1, 1, len(headers) - 1, 1, int(time.time()), 0)))
-                    writer.write(W.encode_frame(magic, W.Verack()))
-                elif isinstance(msg, W.GetHeaders):
-                    start = next((index[h] for h in msg.locator if h in index), 0)
-                    writer.write(W.encode_frame(magic, W.Headers(tuple(headers[start + 1:start + 1 + W.MAX_HEADERS]))))
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            writer.close()
 
 
 @pytest.fixture(scope="module")
