@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from core.crypto import sha256d
-from core.consensus import bits_to_target
+from core.consensus import check_pow
+from core.errors import ValidationError
+from core.params import REGTEST
 from core.primitives import Header
 from support.header_peer import serve_headers
 from support.light import caught, light_dir, resolve
@@ -23,12 +24,16 @@ def _mined(prev: bytes, **fields) -> bytes:
     with pow_ok=False, misses) the target its bits say."""
     pow_ok = fields.pop("pow_ok", True)
     p = Header.from_wire(prev)
-    h = Header(p.version, sha256d(prev[:112]), bytes([9]) * 32, p.name_root, p.time + 1, p.bits, 0)
+    h = Header(p.version, p.hash, bytes([9]) * 32, p.name_root, p.time + 1, p.bits, 0)
     h = dataclasses.replace(h, **fields)
-    target = bits_to_target(h.bits)
     for nonce in range(1 << 20):
         h = dataclasses.replace(h, nonce=nonce)
-        if (int.from_bytes(sha256d(h.to_bytes()), "little") <= target) == pow_ok:
+        try:                                      # the consensus rule itself decides
+            check_pow(h, h.hash, REGTEST)
+            meets = True
+        except ValidationError:
+            meets = False
+        if meets == pow_ok:
             return h.to_bytes()
     raise AssertionError("no nonce found")
 
@@ -92,12 +97,18 @@ def url(n) -> str:
     return f"http://127.0.0.1:{n.http_port}"
 
 
-@pytest.mark.parametrize("kind", ["no-proof-of-work", "wrong-bits", "time-far-ahead", "does-not-link",
-                                  "foreign-start"])
-def test_a_lying_peer_is_skipped_and_an_honest_one_carries_the_answer(node, key, chain, kind):
+@pytest.mark.parametrize("kind, reason", [
+    ("no-proof-of-work", "high-hash"),
+    ("wrong-bits", "bad-diffbits"),
+    ("time-far-ahead", "time-too-new"),
+    ("does-not-link", "does not link to the previous header"),
+    ("foreign-start", "do not start from our locator"),
+])
+def test_a_lying_peer_is_skipped_and_an_honest_one_carries_the_answer(node, key, chain, kind, reason):
     with LyingPeer(_lie(kind, chain)) as liar:
         alone = resolve("light.bit", "--peer", liar.addr, url=url(node), pin=key.fingerprint, light_dir=light_dir())
         caught(alone, "connect", "sent headers that fail our checks")
+        assert reason in alone.stderr, alone.stderr          # refused for the lie planted, not another
         both = resolve("light.bit", "--peer", liar.addr, "--peer", node.p2p_addr, url=url(node),
                        pin=key.fingerprint, light_dir=light_dir())
     assert both.returncode == 0, both.stderr
