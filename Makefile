@@ -7,7 +7,7 @@ DATADIR ?= data/regtest
 
 .PHONY: install run test bench demo clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml core/_hashes.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'

@@ -15,11 +15,11 @@ single merged chain's coinbase then carries exactly the bytes of `createauxblock
 """
 from __future__ import annotations
 
-import hashlib
 import struct
 from dataclasses import dataclass, field
 
-from core.crypto import sha256d
+# merkle_branch_root is Namecoin's CheckMerkleBranch (core/crypto.py: native when built).
+from core.crypto import merkle_branch_root, native_function, sha256d  # noqa: F401  (re-exported)
 from core.errors import DecodeError, ValidationError
 
 AUXPOW_FLAG = 0x100                 # version bit saying "my work is in an AuxPoW"
@@ -40,7 +40,7 @@ TRANSIT_REASONS = frozenset({
 _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
 _SIZE_NONCE = struct.Struct("<II")
-_sha = hashlib.sha256
+_parse_native = native_function("parse_auxpow")
 
 
 def chain_id_of(version: int) -> int:
@@ -162,6 +162,18 @@ class AuxPow:
     def from_bytes(data: bytes) -> "AuxPow":
         if type(data) is not bytes or len(data) > MAX_AUXPOW_SIZE:
             raise DecodeError(f"auxpow: more than {MAX_AUXPOW_SIZE} bytes")
+        if _parse_native is not None:    # every header of a sync: one C call when well formed
+            got = _parse_native(data, MAX_COINBASE_BRANCH, MAX_CHAIN_BRANCH)
+            if got is not None:
+                end, at, n, cb_branch, cb_index, chain_branch, chain_index, parent_at = got
+                return AuxPow(data[:end], cb_branch, chain_branch, chain_index, data[parent_at:],
+                              cb_index, data[end:end + 32], data[at:at + n])
+        return AuxPow.parse(data)
+
+    @staticmethod
+    def parse(data: bytes) -> "AuxPow":
+        """The reference decoder: what the native fast path must agree with, and every
+        malformed encoding's precise DecodeError."""
         pos, script = _read_tx(data, 0)     # no length prefix: its end is found by parsing it
         coinbase, legacy = data[:pos], data[pos:pos + 32]
         cb_branch, pos = _hashes(data, pos + 32, MAX_COINBASE_BRANCH, "coinbase branch")
@@ -172,21 +184,6 @@ class AuxPow:
                               else "auxpow: trailing bytes")
         return AuxPow(coinbase, cb_branch, chain_branch, _I32.unpack_from(data, pos)[0], data[pos + 4:],
                       _I32.unpack_from(data, cb_at)[0], legacy, script)
-
-
-def merkle_branch_root(leaf: bytes, branch, index: int) -> bytes:
-    """Namecoin's CheckMerkleBranch, internal byte order throughout. Index 0 (every coinbase
-    branch, and a single merged chain's slot) gets its own loop: each header of a sync runs
-    this a dozen times, and the per-level bit test is a good part of the Python overhead."""
-    h, sha = leaf, hashlib.sha256
-    if not index:
-        for sibling in branch:
-            h = sha(sha(h + sibling).digest()).digest()
-        return h
-    for sibling in branch:
-        h = sha(sha(sibling + h if index & 1 else h + sibling).digest()).digest()
-        index >>= 1
-    return h
 
 
 def expected_index(nonce: int, chain_id: int, height: int) -> int:
@@ -215,9 +212,10 @@ def check_auxpow(aux: AuxPow, block_hash: bytes, chain_id: int, target: int) -> 
     """Checks that `aux` proves work of at least `target` for the dotbit block `block_hash`
     (raw SHA-256d bytes). Cheapest first, so unworked junk costs one hash: parent PoW, then
     what the parent is, then the two branches, then the commitment's place and slot. Every
-    merge-mined header of a sync comes through here, so the hashes and field reads are inline."""
+    merge-mined header of a sync comes through here, so field reads are inline and the hashing
+    is one native call per branch (core/crypto.py)."""
     parent = aux.parent_header
-    if int.from_bytes(_sha(_sha(parent).digest()).digest(), "little") > target:
+    if int.from_bytes(sha256d(parent), "little") > target:
         raise ValidationError("auxpow-high-hash", 50, "parent block's proof of work is short of our target")
     if _U32.unpack_from(parent)[0] >> 16 == chain_id:
         raise ValidationError("auxpow-parent-chain-id", 100, "parent block claims our chain ID")
@@ -226,8 +224,7 @@ def check_auxpow(aux: AuxPow, block_hash: bytes, chain_id: int, target: int) -> 
     chain_branch = aux.chain_branch
     if len(chain_branch) > MAX_CHAIN_BRANCH:
         raise ValidationError("auxpow-chain-branch-too-long", 100)
-    txid = _sha(_sha(aux.coinbase_tx).digest()).digest()
-    if merkle_branch_root(txid, aux.coinbase_branch, 0) != parent[36:68]:
+    if merkle_branch_root(sha256d(aux.coinbase_tx), aux.coinbase_branch, 0) != parent[36:68]:
         raise ValidationError("auxpow-bad-coinbase-branch", 100, "coinbase is not in the parent's Merkle tree")
     # An empty chain branch (a lone merged chain) has our block hash itself as its root.
     root = merkle_branch_root(block_hash[::-1], chain_branch, aux.chain_index)[::-1] if chain_branch else block_hash

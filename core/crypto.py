@@ -24,8 +24,36 @@ def sha256(data: bytes) -> bytes:
     return _sha256(data).digest()
 
 
-def sha256d(data: bytes) -> bytes:
+def py_sha256d(data: bytes) -> bytes:
     return _sha256(_sha256(data).digest()).digest()
+
+
+def py_merkle_branch_root(leaf: bytes, branch, index: int) -> bytes:
+    """Namecoin's CheckMerkleBranch, internal byte order throughout: at each level the running
+    hash is the right-hand side when the index's low bit is set."""
+    h = leaf
+    for sibling in branch:
+        h = _sha256(_sha256(sibling + h if index & 1 else h + sibling).digest()).digest()
+        index >>= 1
+    return h
+
+
+# The native versions (core/_hashes.c, OpenSSL's SHA256) are the same functions in one C call
+# each: a merge-mined header's check is a dozen double hashes, where CPython's per-call cost
+# is most of the time. The build makes the extension optional (no compiler or OpenSSL headers:
+# the pure-Python versions serve, only slower); DOTBIT_REQUIRE_NATIVE=1 makes CI insist on it.
+try:
+    from core import _hashes as _native
+except ImportError:                  # pragma: no cover - exercised on machines without a compiler
+    _native = None
+NATIVE = _native is not None
+sha256d = _native.sha256d if NATIVE else py_sha256d
+merkle_branch_root = _native.merkle_branch_root if NATIVE else py_merkle_branch_root
+
+
+def native_function(name: str):
+    """A function of core/_hashes.c, or None without the extension (callers keep a Python path)."""
+    return getattr(_native, name, None)
 
 
 def hash160(data: bytes) -> bytes:

@@ -14,7 +14,9 @@ switch only if it has more work (a longer chain at equal difficulty). Sources ar
 """
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import functools
 import os
 from contextlib import contextmanager
 from typing import Awaitable, Callable
@@ -102,27 +104,71 @@ class HeaderStore:
         self._size = len(self.chain) * HEADER_SIZE
 
 
+class _Ahead:
+    """The next batch, asked for while this one is checked. The check runs in a worker thread
+    (`_checked`), so the event loop keeps that request moving and the source prepares and
+    sends it meanwhile: a sync costs about the larger of the source's time and ours per batch,
+    not their sum. At most one request is ahead, and an answer that no longer fits (another
+    process moved the store) is still awaited and dropped, so a connection's answers stay in order."""
+    _NONE = object()
+
+    def __init__(self):
+        self.key, self.task = None, None
+
+    def ask(self, key, request: Awaitable) -> None:
+        self.key, self.task = key, asyncio.ensure_future(request)
+
+    async def take(self, key):
+        """The answer asked ahead for `key`, or _Ahead._NONE."""
+        task, asked = self.task, self.key
+        self.key, self.task = None, None
+        if task is None:
+            return self._NONE
+        got = await task
+        return got if asked == key else self._NONE
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self.key, self.task = None, None
+
+
+async def _checked(store: HeaderStore, tip: int, ours: bytes, new: list, now, checkpoints, progress) -> bool:
+    """_append in a worker thread (see _Ahead); the store's file lock still guards it."""
+    return await asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(_append, store, tip, ours, new, now, checkpoints, progress))
+
+
 async def sync(store: HeaderStore, fetch: Fetch, now: Callable[[], float],
                checkpoints: dict[int, bytes] | None = None,
                progress: Callable[[int], None] | None = None, note: Callable[[str], None] | None = None) -> int:
     """Brings `store` to the most-work chain of `store` and the source; returns the new height.
     Raises VerifyError if the source sends an invalid header (the valid ones before it stay)."""
-    while True:
-        with store.locked():
-            tip = store.height
-            ours = store.header(tip)
-        batch = await fetch(tip, BATCH)
-        if batch and batch[0][:HEADER_SIZE] == ours:
-            new = batch[1:]
-            if not new:
-                return tip
-            if not _append(store, tip, ours, new, now, checkpoints, progress):
-                continue                       # another process moved the store: start over
-            if len(batch) < BATCH:
-                return store.height
-            continue
-        await _maybe_switch(store, fetch, now, checkpoints, progress, note)
-        return store.height
+    ahead = _Ahead()
+    try:
+        while True:
+            with store.locked():
+                tip = store.height
+                ours = store.header(tip)
+            batch = await ahead.take(tip)
+            if batch is _Ahead._NONE:
+                batch = await fetch(tip, BATCH)
+            if batch and batch[0][:HEADER_SIZE] == ours:
+                new = batch[1:]
+                if not new:
+                    return tip
+                if len(batch) < BATCH:
+                    if _append(store, tip, ours, new, now, checkpoints, progress):
+                        return store.height
+                    continue                   # another process moved the store: start over
+                ahead.ask(tip + len(new), fetch(tip + len(new), BATCH))
+                await _checked(store, tip, ours, new, now, checkpoints, progress)
+                continue                       # (if another process moved the store: start over)
+            await _maybe_switch(store, fetch, now, checkpoints, progress, note)
+            return store.height
+    finally:
+        ahead.cancel()
 
 
 def _append(store: HeaderStore, tip: int, ours: bytes, new: list, now, checkpoints, progress) -> bool:
@@ -223,11 +269,21 @@ async def sync_locator(store: HeaderStore, ask: Ask, now: Callable[[], float],
     """`sync` for a p2p peer, which answers a locator of our chain with the headers of its own
     main chain after the highest locator hash it shares: on our tip they extend our chain;
     below it they are a branch, taken only if it has more work than ours."""
+    ahead = _Ahead()
+    try:
+        return await _sync_locator(store, ask, now, checkpoints, progress, note, ahead)
+    finally:
+        ahead.cancel()
+
+
+async def _sync_locator(store: HeaderStore, ask: Ask, now, checkpoints, progress, note, ahead: _Ahead) -> int:
     while True:
         with store.locked():
             tip, ours = store.height, store.header(store.height)
             heights = _locator(store)
-        batch = await ask(list(heights))
+        batch = await ahead.take(tip)
+        if batch is _Ahead._NONE:
+            batch = await ask(list(heights))
         if not batch:
             return tip                        # nothing beyond a header we have
         fork = heights.get(batch[0][PREV])
@@ -246,8 +302,13 @@ async def sync_locator(store: HeaderStore, ask: Ask, now: Callable[[], float],
                 full = len(batch) == BATCH
             _adopt(store, fork, branch, note)
             return store.height
-        if _append(store, tip, ours, batch, now, checkpoints, progress) and not full:
-            return store.height
+        if not full:
+            if _append(store, tip, ours, batch, now, checkpoints, progress):
+                return store.height
+            continue
+        # On our tip the peer's next headers follow its last one: ask now (see _Ahead).
+        ahead.ask(tip + len(batch), ask([sha256d(batch[-1][:HEADER_SIZE])]))
+        await _checked(store, tip, ours, batch, now, checkpoints, progress)
 
 
 async def _skip_known(store: HeaderStore, ask: Ask, tip: int, fork: int, batch: list) -> tuple[int, list, bool]:

@@ -19,6 +19,10 @@ from node.secretfile import read_or_create
 ZONE = dns.name.from_text("bit.")
 DNSKEY_FLAGS = 257          # zone key + SEP: the only key, so it is its own KSK
 ALGORITHM = 15              # Ed25519 (RFC 8080)
+# Ed25519 is deterministic, so libsodium and OpenSSL make the same signature; which is faster
+# depends on size (measured: 150 B, libsodium 33 us vs OpenSSL 59 us; 1.5 MB, libsodium 22 ms
+# vs OpenSSL 11 ms, its SHA-512 being the faster). Big answers are /v1/headers batches.
+LARGE_MESSAGE = 64 * 1024
 
 
 class ResolverKey:
@@ -39,6 +43,8 @@ class ResolverKey:
         return hashlib.sha256(self.public_key).hexdigest()
 
     def sign(self, message: bytes) -> bytes:
+        if len(message) >= LARGE_MESSAGE:
+            return self.crypto_key.sign(message)
         return self.signing_key.sign(message).signature
 
     def anchor_lines(self) -> tuple[str, str]:
