@@ -65,6 +65,17 @@ zone:
     master: dotbit
     acl: [dotbit-notify, local-transfer]"""
 
+# BIND gives a TCP connection 30 s of silence (tcp-idle-timeout, in tenths of a second), its
+# inbound transfers too; a node that signs the whole zone before its first message can take
+# longer at tens of thousands of names. 1200 is BIND's maximum. A server-wide option.
+BIND_OPTIONS = "tcp-idle-timeout 1200;"
+
+# Knot gives a primary 5 s (tcp-remote-io-timeout) to send each transfer message; a node that
+# signs the whole zone before its first message needs longer at tens of thousands of names (a
+# refresh that times out is retried only after the SOA retry, 10 minutes). A server option.
+KNOT_SERVER_OPTIONS = """server:
+    tcp-remote-io-timeout: 60000"""
+
 # The values docs/operator.md shows the stanzas with: the regtest DNS port, a placeholder secret.
 DOC_VALUES = {"key": KEY_NAME, "secret": "BASE64SECRET", "primary": "127.0.0.1", "port": 18653}
 
@@ -172,6 +183,7 @@ class BindSecondary(Secondary):
     recursion no;
     dnssec-validation no;
     notify no;
+    {BIND_OPTIONS}
 }};
 controls {{ }};
 {stanza}
@@ -210,7 +222,7 @@ class KnotSecondary(Secondary):
     def config(self, primary_port: int) -> str:
         stanza = knot_stanza(key=self.key, secret=self.secret, primary="127.0.0.1", port=primary_port)
         # storage: the zone file and the journal/timers databases stay in the temporary dir.
-        return f"""server:
+        return f"""{KNOT_SERVER_OPTIONS}
     listen: 127.0.0.1@{self.port}
     rundir: {self.work}
     background-workers: 1
