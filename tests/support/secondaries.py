@@ -119,8 +119,9 @@ class Secondary:
         with open(path, "w") as f:
             f.write(self.config(primary_port))
         self.conf_path = path
-        self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=open(
-            os.path.join(self.work, "stderr"), "w"))
+        # cwd: what a server writes before it reads its config (BIND's named.run) stays in work.
+        with open(os.path.join(self.work, "stderr"), "w") as err:
+            self.proc = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=err, cwd=self.work)
         return self
 
     def stop(self) -> None:
