@@ -42,7 +42,8 @@ zone "bit" {{
 }};"""
 
 # Knot asks for IXFR by default once it holds the zone. The acl admits the node's NOTIFY
-# (signed with the key) and transfers out to this machine.
+# (signed with the key) and transfers out to this machine. dnssec-validation: Knot checks each
+# version it receives (signatures, NSEC chain) before serving it, a third validator.
 KNOT_TEMPLATE = """key:
   - id: {key}
     algorithm: hmac-sha256
@@ -63,7 +64,8 @@ zone:
   - domain: bit.
     file: bit.zone
     master: dotbit
-    acl: [dotbit-notify, local-transfer]"""
+    acl: [dotbit-notify, local-transfer]
+    dnssec-validation: on"""
 
 # BIND gives a TCP connection 30 s of silence (tcp-idle-timeout, in tenths of a second), its
 # inbound transfers too; a node that signs the whole zone before its first message can take

@@ -190,6 +190,15 @@ def test_secondary_asks_for_ixfr(world, expiry, kind):
     assert len(asked) >= 5, text[-3000:]
 
 
+@needs_tools("knotd")
+def test_knot_validated_every_version_it_took(world, expiry):
+    """Knot's own DNSSEC validation (dnssec-validation: on) passed each version it loaded: the
+    first, the three blocks, both sides of the reorg and the expiry."""
+    text = world.secondaries["knot"].log(0)
+    passed = re.findall(r"DNSSEC, (?:incremental )?validation successful", text)     # whole zone or IXFR
+    assert len(passed) >= 7 and "validation failed" not in text, text[-3000:]
+
+
 @NEEDS_IXFR
 @pytest.mark.parametrize("kind", KIND)
 def test_secondary_follows_by_ixfr_after_the_first_transfer(world, expiry, kind):
