@@ -133,9 +133,13 @@ class Secondary:
     def remove(self) -> None:
         shutil.rmtree(self.work, ignore_errors=True)
 
+    def log_files(self) -> list[str]:
+        return [self.log_path, os.path.join(self.work, "stderr")]
+
     def log(self, tail: int = 4000) -> str:
+        """What it logged (the last `tail` characters; 0: all of it)."""
         text = ""
-        for name in (self.log_path, os.path.join(self.work, "stderr")):
+        for name in self.log_files():
             try:
                 with open(name, errors="replace") as f:
                     text += f.read()
@@ -205,14 +209,8 @@ logging {{
         its IXFR request was incremental ("got incremental response") or the whole zone."""
         return os.path.join(self.work, "xfer-in.log")
 
-    def log(self, tail: int = 4000) -> str:
-        text = super().log(0)
-        try:
-            with open(self.xfer_log, errors="replace") as f:
-                text += f.read()
-        except OSError:
-            pass
-        return text[-tail:] if tail else text
+    def log_files(self) -> list[str]:
+        return super().log_files() + [self.xfer_log]
 
     def command(self) -> list[str]:
         # -d 3: the debug level the xfer channel logs at (the other channels stay at info).
@@ -256,11 +254,18 @@ def started(kinds, node) -> dict[str, Secondary]:
 
 
 def stop_all(secondaries) -> None:
+    """Stop every one (one that fails to stop does not keep the others running), remove their
+    directories, then raise the first failure."""
+    failed = []
     for s in secondaries.values():
         try:
             s.stop()
+        except Exception as e:
+            failed.append(e)
         finally:
             s.remove()
+    if failed:
+        raise failed[0]
 
 
 def notify_args(secondaries) -> list[str]:
