@@ -30,12 +30,15 @@ def ip_of(i: int) -> str:
     return f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
 
 
-def build_chain(datadir: str, n: int) -> list[str]:
+def build_chain(datadir: str, n: int, params=REGTEST) -> list[str]:
+    """`params`: regtest by default; a bench that keeps more names alive than regtest's 30-block
+    expiry allows (bench/secondary.py) passes regtest with a longer expiry, and serves the chain
+    with the same parameters."""
     rng = random.Random(1)
     secret = rng.randbytes(32)
     pub = pubkey_from_secret(secret)
     addr = hash160(pub)
-    chain = open_chain(REGTEST, datadir)
+    chain = open_chain(params, datadir)
     now = int(time.time()) - 3600
 
     def mine(txs=()):
@@ -50,7 +53,7 @@ def build_chain(datadir: str, n: int) -> list[str]:
 
     per_coin = -(-n // FANOUT)
     coinbases = [mine().txs[0] for _ in range(per_coin)]
-    for _ in range(REGTEST.coinbase_maturity):
+    for _ in range(params.coinbase_maturity):
         mine()
     share = 12 * COIN // 100
     fan, coins = [], []
@@ -70,14 +73,14 @@ def build_chain(datadir: str, n: int) -> list[str]:
         news.append((tx, rand))
     for k in range(0, n, PER_BLOCK):
         mine([t for t, _ in news[k:k + PER_BLOCK]])
-    for _ in range(REGTEST.min_firstupdate_depth):
+    for _ in range(params.min_firstupdate_depth):
         mine()
     firsts = []
     height = chain.height + 1
     for i, (label, (new, rand)) in enumerate(zip(names, news)):
         name = ("d/" + label).encode()
         value = json.dumps({"ip": [ip_of(i)], "map": {"www": {"ip": [ip_of(i)]}}}).encode()
-        burn = registration_burn(name, height + len(firsts) // PER_BLOCK, REGTEST)
+        burn = registration_burn(name, height + len(firsts) // PER_BLOCK, params)
         change = share - LOCK - FEE - burn - FEE
         outs = firstupdate_outputs(name, rand, value, addr, LOCK, burn) + [TxOut(change, addr)]
         firsts.append(signed([(new.txid, 0), (new.txid, 1)], outs, [(LOCK, addr), (share - LOCK - FEE, addr)]))
