@@ -54,8 +54,9 @@ class _UDPFastPath:
 
 class DNSServer:
     def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None, limiter=None,
-                 caps: ConnCaps | None = None):
+                 caps: ConnCaps | None = None, reuse_port: bool = False):
         self.responder = responder
+        self.reuse_port = reuse_port    # one of several DNS worker processes on the port (worker.py)
         self.limiter = limiter          # a ratelimit.ResponseRateLimiter for UDP, or None
         self.transfer = transfer        # a zone_transfer.ZoneTransfer answering AXFR/IXFR, or None
         self.host = host
@@ -71,6 +72,8 @@ class DNSServer:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((self.host, self.port))
         except OSError:
             sock.close()
@@ -79,7 +82,8 @@ class DNSServer:
         self._udp = sock
         self.port = sock.getsockname()[1]
         loop.add_reader(sock.fileno(), _UDPFastPath(sock, self.responder.handle, self.limiter).readable)
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port,
+                                               reuse_port=self.reuse_port or None)
         log.info("DNS for bit. on %s:%d (UDP and TCP)", self.host, self.port)
 
     async def stop(self) -> None:
