@@ -195,7 +195,8 @@ class NodeMetrics:
         m.metric("dotbit_dns_worker_up", "gauge", "1 while the DNS worker process runs",
                  [({"worker": str(w.index)}, int(w.alive())) for w in ws])
         m.metric("dotbit_dns_worker_queries_total", "counter", "DNS queries answered (or dropped) by each worker",
-                 [({"worker": str(w.index)}, sum(w.stats.get("counts", ()))) for w in ws])
+                 [({"worker": str(w.index), "transport": transport}, sum(w.stats.get("counts", ())[part]))
+                  for w in ws for transport, part in (("udp", slice(0, 17)), ("tcp", slice(17, 34)))])
         m.metric("dotbit_dns_worker_lookups_total", "counter", "name lookups each worker asked of the node",
                  [({"worker": str(w.index)}, w.stats.get("lookups", 0)) for w in ws])
         m.metric("dotbit_dns_worker_restarts_total", "counter", "DNS worker processes restarted after dying",

@@ -83,7 +83,8 @@ class Worker:
             table, lock, salt = shared
             self.limiter = SharedRateLimiter(conf["rate"], table, lock, salt, exempt=conf["exempt"])
         self.dns = DNSServer(self.responder, conf["host"], conf["port"], None, self.limiter,
-                             conf["caps"] or ConnCaps(), reuse_port=True)
+                             conf["caps"] or ConnCaps(), reuse_port=True,
+                             wake=self._on_event)
         self._frames = FrameBuffer()
         self.done = asyncio.Event()
 
@@ -108,12 +109,16 @@ class Worker:
             await self.dns.stop()
 
     def _on_event(self) -> None:
+        """Apply whatever the node has pushed (also called before answering: DNSServer.wake)."""
+        if self.done.is_set():
+            return
         try:
-            data = self.events.recv(1 << 16)
-            if not data:
-                raise LinkClosed("the node closed the event link")
-            for ev in self._frames.feed(data):
-                self._apply(ev)
+            while True:
+                data = self.events.recv(1 << 16)
+                if not data:
+                    raise LinkClosed("the node closed the event link")
+                for ev in self._frames.feed(data):
+                    self._apply(ev)
         except (BlockingIOError, InterruptedError):
             return
         except (OSError, ValueError) as e:      # LinkClosed is an OSError; ValueError: a bad frame
@@ -132,10 +137,22 @@ class Worker:
             self.responder.invalidate(ev[1])
 
     def _send(self, msg) -> None:
+        data = frame(msg)
         try:
-            self.events.sendall(frame(msg))
+            sent = self.events.send(data)
         except BlockingIOError:
-            pass            # the node is not reading: a stats frame more or less does not matter
+            return          # the node is not reading: a stats frame more or less does not matter
+        except OSError:
+            self.done.set()
+            return
+        if sent < len(data):            # never leave half a frame: the rest, blocking briefly
+            self.events.settimeout(1.0)
+            try:
+                self.events.sendall(data[sent:])
+            except OSError:
+                self.done.set()
+            finally:
+                self.events.setblocking(False)
 
     async def _stats(self) -> None:
         while True:
