@@ -31,6 +31,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from node.resolver import fastdeny
 from node.resolver.dnssec import OnlineSigner, nsec_rrset, predecessor, successor, successor_after_subtree
 from node.resolver.identity import ZONE
 from core.records import Answer, NameSource
@@ -65,6 +66,7 @@ class Responder:
         self._raw: dict = {}
         self._raw_by_name: dict[str, set] = {}
         self._sets: dict = {}
+        self._fast = None                # fastdeny.FastDeny, made on first use
         self._soas: dict = {}            # (serial, ttl) -> the SOA RRset: parsing its text each time cost 10%
         # Plain ints for /metrics: counts[17 * tcp + rcode] (rcode 16: dropped unanswered), and
         # misses; hits are the rest, so a cached answer costs one increment (its index is kept
@@ -115,6 +117,14 @@ class Responder:
         return out
 
     def _respond(self, wire: bytes, tcp: bool) -> bytes | None:
+        parsed = fastdeny.parse(wire)
+        if parsed is not None:
+            out = self._deny(wire, tcp, parsed)
+            if out is not None:
+                return out
+        return self._general(wire, tcp)
+
+    def _general(self, wire: bytes, tcp: bool) -> bytes | None:
         try:
             q = dns.message.from_wire(wire)
         except dns.message.ShortHeader:
@@ -152,6 +162,19 @@ class Responder:
             resp.answer, resp.authority, resp.additional = [], [], []
             resp.flags |= dns.flags.TC
             return resp.to_wire(max_size=limit)
+
+    def _deny(self, wire: bytes, tcp: bool, parsed) -> bytes | None:
+        """The NXDOMAIN of a random-name flood, straight to wire (fastdeny.py), when the name is
+        absent and no other record source could make it exist; None: the general path answers."""
+        if parsed[3] and self.signer is None or not all(n == "chain" for n in getattr(self.policy, "sources", ())):
+            return None
+        if self.policy is not None and not hasattr(self.policy, "sources"):
+            return None                       # a policy that cannot say it has only the chain
+        if self.source.resolve(dns.name.Name((parsed[0].lower(), b"bit", b"")).to_text()).records:
+            return None
+        if self._fast is None:
+            self._fast = fastdeny.FastDeny(self.signer)
+        return self._fast.answer(wire, parsed, self._soa(NEG_TTL), NEG_TTL, tcp)
 
     # --- answers ------------------------------------------------------------------------------
 
