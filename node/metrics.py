@@ -194,8 +194,11 @@ class NodeMetrics:
         ws = pool.workers
         m.metric("dotbit_dns_worker_up", "gauge", "1 while the DNS worker process runs",
                  [({"worker": str(w.index)}, int(w.alive())) for w in ws])
-        m.metric("dotbit_dns_worker_queries_total", "counter", "DNS queries answered (or dropped) by each worker",
-                 [({"worker": str(w.index), "transport": transport}, sum(w.stats.get("counts", ())[part]))
+        limited = {w.index: w.stats.get("dropped", 0) + w.stats.get("slipped", 0) for w in ws}
+        m.metric("dotbit_dns_worker_queries_total", "counter",
+                 "DNS queries each worker received: answered, dropped, or rate-limited (UDP)",
+                 [({"worker": str(w.index), "transport": transport},
+                   sum(w.stats.get("counts", ())[part]) + (limited[w.index] if transport == "udp" else 0))
                   for w in ws for transport, part in (("udp", slice(0, 17)), ("tcp", slice(17, 34)))])
         m.metric("dotbit_dns_worker_lookups_total", "counter", "name lookups each worker asked of the node",
                  [({"worker": str(w.index)}, w.stats.get("lookups", 0)) for w in ws])
