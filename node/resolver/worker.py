@@ -69,7 +69,8 @@ class Worker:
     def __init__(self, index: int, conf: dict, lookups: socket.socket, events: socket.socket, shared):
         self.index = index
         self.conf = conf
-        self.link = NodeLink(lookups)
+        self.done = asyncio.Event()
+        self.link = NodeLink(lookups, self.done.set)
         self.events = events
         self.height = conf["height"]
         get = lambda name: _record(self.link.call("get", name))       # noqa: E731
@@ -86,7 +87,6 @@ class Worker:
                              conf["caps"] or ConnCaps(), reuse_port=True,
                              wake=self._on_event)
         self._frames = FrameBuffer()
-        self.done = asyncio.Event()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

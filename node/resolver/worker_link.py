@@ -2,8 +2,9 @@
 each a 4-byte big-endian length and one msgpack array, over two socketpairs per worker
 (made by the node and handed to the worker when it starts, so nothing else can connect):
 
-  lookups  worker -> node, one question at a time, each answered before the next with
-           [True, answer] or [False, error text]:
+  lookups  worker -> node, one question at a time as [seq, op, args...], each answered with
+           [seq, True, answer] or [seq, False, error text] (a reply to a question the worker
+           stopped waiting for is recognised by its seq and skipped):
            ["get", name]           -> the NameRecord as a list (NameRecord.to_obj), or None when
                                       the name is absent or expired at the node's tip
            ["ekey", name]          -> the current ephemeral-key update (EKeyUpdate bytes) or None
@@ -72,20 +73,32 @@ class NodeLink:
 
     TIMEOUT = 10.0
 
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, on_broken=lambda: None):
         sock.setblocking(True)
         sock.settimeout(self.TIMEOUT)
         self.sock = sock
         self.calls = 0
+        self.on_broken = on_broken      # the link cannot be trusted any more (the worker then ends)
 
     def call(self, *request):
+        try:
+            return self._call(request)
+        except OSError:                 # a timeout may leave half a frame behind: never reuse the link
+            self.on_broken()
+            raise
+
+    def _call(self, request):
         self.calls += 1
-        self.sock.sendall(frame(list(request)))
-        head = self._read(4)
-        n = _LEN.unpack(head)[0]
-        if n > MAX_FRAME:
-            raise LinkClosed(f"frame of {n} bytes")
-        ok, value = unframe(self._read(n))
+        seq = self.calls
+        self.sock.sendall(frame([seq, *request]))
+        while True:
+            head = self._read(4)
+            n = _LEN.unpack(head)[0]
+            if n > MAX_FRAME:
+                raise LinkClosed(f"frame of {n} bytes")
+            got, ok, value = unframe(self._read(n))
+            if got == seq:
+                break
         if not ok:
             raise LookupFailed(value)
         return value

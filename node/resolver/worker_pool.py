@@ -173,10 +173,10 @@ class WorkerPool:
         reader, writer = w.lookups
         while (req := await _read_frame(reader)) is not None:
             try:
-                reply = [True, self.lookup(req)]
+                reply = [req[0], True, self.lookup(req[1:])]
             except Exception as e:          # the worker answers SERVFAIL; the node goes on
-                log.exception("DNS worker %d lookup %r failed", w.index, req[:1])
-                reply = [False, f"{type(e).__name__}: {e}"]
+                log.exception("DNS worker %d lookup %r failed", w.index, req[1:2])
+                reply = [req[0] if req else 0, False, f"{type(e).__name__}: {e}"]
             writer.write(frame(reply))
 
     def lookup(self, req: list):
