@@ -21,7 +21,7 @@ from core.names.rules import is_expired
 from node.logs import JSONFormatter
 from node.resolver import worker
 from node.resolver.sharedlimit import new_table
-from node.resolver.worker_link import MAX_FRAME, frame, unframe
+from node.resolver.worker_link import MAX_FRAME, FrameBuffer, frame, unframe
 
 log = logging.getLogger("dotbit.resolver.workers")
 
@@ -38,7 +38,8 @@ class _Worker:
     def __init__(self, index: int):
         self.index = index
         self.proc = None
-        self.lookups = None         # (reader, writer)
+        self.lookups = None         # the node's end of the lookup socketpair (served by add_reader)
+        self.frames = None          # worker_link.FrameBuffer of that socket
         self.events = None
         self.tasks: list[asyncio.Task] = []
         self.stats: dict = {}
@@ -116,21 +117,23 @@ class WorkerPool:
         finally:
             lookups_child.close()
             events_child.close()
-        w.lookups = await asyncio.open_unix_connection(sock=lookups)
+        lookups.setblocking(False)
+        w.lookups, w.frames = lookups, FrameBuffer()
+        asyncio.get_running_loop().add_reader(lookups.fileno(), self._serve_lookups, w)
         w.events = await asyncio.open_unix_connection(sock=events, limit=MAX_FRAME)
         first = await asyncio.wait_for(_read_frame(w.events[0]), START_SECONDS)
         if first is None or first[0] != "ready":
             raise OSError(first[1] if first else f"DNS worker {w.index} exited while starting")
-        w.tasks = [asyncio.create_task(self._serve_lookups(w)), asyncio.create_task(self._watch(w))]
+        w.tasks = [asyncio.create_task(self._watch(w))]
 
     async def stop(self) -> None:
         self._stopping = True
         for w in self.workers:
             for t in w.tasks:
                 t.cancel()
-            for link in (w.lookups, w.events):
-                if link is not None:
-                    link[1].close()     # the worker sees its event link close and exits
+            self._close_lookups(w)
+            if w.events is not None:
+                w.events[1].close()     # the worker sees its event link close and exits
         deadline = time.monotonic() + STOP_SECONDS
         while any(w.alive() for w in self.workers) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -157,7 +160,7 @@ class WorkerPool:
                          RESTART_WINDOW, sum(x.alive() for x in self.workers), self.count)
             return
         log.error("DNS worker %d (pid %d) died (exit code %s): restarting it", w.index, w.pid, code)
-        w.lookups[1].close()
+        self._close_lookups(w)
         await asyncio.sleep(RESTART_DELAY)
         if self._stopping:
             return
@@ -169,15 +172,44 @@ class WorkerPool:
 
     # --- lookups and events -----------------------------------------------------------------------
 
-    async def _serve_lookups(self, w: _Worker) -> None:
-        reader, writer = w.lookups
-        while (req := await _read_frame(reader)) is not None:
+    def _serve_lookups(self, w: _Worker) -> None:
+        """Readable lookup socket: answer every whole question. Plain recv/send instead of an
+        asyncio stream: a lookup is then two syscalls and no task switch. A worker waits for
+        each reply before it asks again, so a reply always fits the empty socket buffer."""
+        try:
+            data = w.lookups.recv(1 << 16)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        try:
+            requests = w.frames.feed(data) if data else None
+        except (ValueError, ConnectionError):
+            requests = None
+        if requests is None:                # the worker went away (its watcher restarts it)
+            self._close_lookups(w)
+            return
+        for req in requests:
             try:
                 reply = [req[0], True, self.lookup(req[1:])]
             except Exception as e:          # the worker answers SERVFAIL; the node goes on
                 log.exception("DNS worker %d lookup %r failed", w.index, req[1:2])
-                reply = [req[0] if req else 0, False, f"{type(e).__name__}: {e}"]
-            writer.write(frame(reply))
+                reply = [req[0] if isinstance(req, list) and req else 0, False, f"{type(e).__name__}: {e}"]
+            try:
+                w.lookups.sendall(frame(reply))
+            except OSError:
+                self._close_lookups(w)
+                return
+
+    @staticmethod
+    def _close_lookups(w: _Worker) -> None:
+        if w.lookups is not None:
+            try:
+                asyncio.get_running_loop().remove_reader(w.lookups.fileno())
+            except (RuntimeError, ValueError):
+                pass
+            w.lookups.close()
+            w.lookups = None
 
     def lookup(self, req: list):
         r = self.resolver
