@@ -3,9 +3,10 @@ against Unbound with 1 and 2 threads serving the same A records, without and wit
 and uncached; the signed HTTP API's uncached req/s beside each node run.
 
   cached    dnsperf loops over the N names and www.N (after a warm-up pass): rendered answers
-  uncached  one pass over queries no one asked before: half random names that do not exist
-            (NXDOMAIN; with DO two NSEC white lies, each signed now), half existing names in
-            random letter case (a response-cache miss: parsed, looked up, rendered)
+  uncached  one pass over queries no one asked before, two kinds: random names that do not
+            exist ("NXDOMAIN": the random-name flood; with DO an NSEC white lie signed now), and
+            existing names in random letter case ("names": a response-cache miss, parsed,
+            looked up, rendered; their signatures are cached by content)
 
 Each figure is repeated --repeat times, min/median/max printed; dnsperf's lost queries and
 response codes are checked (a SERVFAIL or a loss above 1 % fails the run). The machine is
@@ -55,11 +56,12 @@ def dnsperf(port: int, qfile: str, do: bool, *limit: str, check: bool = True) ->
     return {"qps": float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1)), "lost": lost, "sent": sent}
 
 
-def uncached_queries(path: str, names: list[str], n: int, seed: int) -> str:
+def uncached_queries(path: str, names: list[str], n: int, seed: int, existing: bool) -> str:
+    """n never-asked queries: random names that do not exist, or existing names in random case."""
     rng = random.Random(seed)
     with open(path, "w") as f:
         for i in range(n):
-            if i % 2:
+            if existing:
                 label = "".join(c.upper() if rng.random() < 0.5 else c for c in rng.choice(names))
                 f.write(f"{label}.bit A\n")
             else:
@@ -118,11 +120,12 @@ def measure(port: int, qfile: str, names: list[str], work: str, args, tag: str, 
             got = dnsperf(port, qfile, do, "-l", str(args.seconds))
             res.setdefault(f"cached_{suffix}", []).append(got["qps"])
             res.setdefault(f"lost_cached_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
-            uq = uncached_queries(os.path.join(work, f"uq-{tag}-{r}-{do}.txt"), names, args.uncached,
-                                  zlib.crc32(f"{tag}/{r}/{do}".encode()) & 0xFFFF)
-            got = dnsperf(port, uq, do, "-n", "1")
-            res.setdefault(f"uncached_{suffix}", []).append(got["qps"])
-            res.setdefault(f"lost_uncached_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
+            for kind in ("nx", "names"):
+                uq = uncached_queries(os.path.join(work, f"uq-{tag}-{r}-{do}-{kind}.txt"), names, args.uncached,
+                                      zlib.crc32(f"{tag}/{r}/{do}/{kind}".encode()) & 0xFFFF, kind == "names")
+                got = dnsperf(port, uq, do, "-n", "1")
+                res.setdefault(f"uncached_{kind}_{suffix}", []).append(got["qps"])
+                res.setdefault(f"lost_uncached_{kind}_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
         if http_port is not None:
             rng = random.Random(r)
             paths = [f"/v1/domain/h{r}x{rng.randrange(10**12)}.bit?type=A" if i % 2 else
@@ -137,7 +140,7 @@ def main() -> int:
     ap.add_argument("--names", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--uncached", type=int, default=6000, help="queries in each uncached pass")
+    ap.add_argument("--uncached", type=int, default=5000, help="queries in each uncached pass")
     ap.add_argument("--workers", default="1,2")
     args = ap.parse_args()
     unbound = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")
@@ -187,14 +190,16 @@ def report(results: dict, args) -> None:
     print(f"\nDNS workers: {args.names} names, {os.cpu_count()} cores (shared, noisy), load {os.getloadavg()[0]:.1f}; "
           f"median (min .. max) of {args.repeat} runs; dnsperf -c 8 -q 300; uncached = one pass of "
           f"{args.uncached} never-asked queries")
-    cols = [("cached_nodo", "cached, no DO"), ("cached_do", "cached, DO"), ("uncached_nodo", "uncached, no DO"),
-            ("uncached_do", "uncached, DO"), ("http_uncached", "HTTP uncached req/s")]
+    cols = [("cached_nodo", "cached, no DO"), ("cached_do", "cached, DO"),
+            ("uncached_nx_nodo", "uncached NXDOMAIN, no DO"), ("uncached_nx_do", "uncached NXDOMAIN, DO"),
+            ("uncached_names_nodo", "uncached names, no DO"), ("uncached_names_do", "uncached names, DO"),
+            ("http_uncached", "HTTP uncached req/s")]
     for server, res in results.items():
         print(f"  {server}")
         for key, label in cols:
             if key in res:
                 lost = res.get("lost_" + key)
-                print(f"    {label:22s} {spread(res[key])}" + (f"   lost max {max(lost):.2%}" if lost else ""))
+                print(f"    {label:26s} {spread(res[key])}" + (f"   lost max {max(lost):.2%}" if lost else ""))
     for server, res in results.items():
         slug = re.sub(r"[^a-z0-9]+", "_", server.lower()).strip("_")
         for key, label in cols:
