@@ -124,6 +124,8 @@ class WorkerPool:
         first = await asyncio.wait_for(_read_frame(w.events[0]), START_SECONDS)
         if first is None or first[0] != "ready":
             raise OSError(first[1] if first else f"DNS worker {w.index} exited while starting")
+        # Events pushed while it started went nowhere: it starts over from the tip as it is now.
+        w.events[1].write(frame(["tip", self.resolver.chain.height]) + frame(["inv", None]))
         w.tasks = [asyncio.create_task(self._watch(w))]
 
     async def stop(self) -> None:
