@@ -73,9 +73,9 @@ class Worker:
         self.link = NodeLink(lookups, self.done.set)
         self.events = events
         self.height = conf["height"]
-        get = lambda name: _record(self.link.call("get", name))       # noqa: E731
+        self.known: set | None = None     # every name that may exist (None: ask the node for each)
         # The node has already checked expiry (worker_link.py), so the local height only names the SOA serial.
-        self.source = NameSource(get, lambda: self.height, conf["params"], _RemoteEKeys(self.link))
+        self.source = NameSource(self._get, lambda: self.height, conf["params"], _RemoteEKeys(self.link))
         policy = _RemotePolicy(self.link) if conf["remote_policy"] else None
         self.responder = Responder(self.source, OnlineSigner(ResolverKey(conf["seed"])), lambda: self.height,
                                    policy)
@@ -88,9 +88,23 @@ class Worker:
                              wake=self._on_event)
         self._frames = FrameBuffer()
 
+    def _get(self, name: bytes):
+        """A name's record from the node; a name it never had is known absent here, without asking
+        (a random-name flood would otherwise cost a round trip to the node per query)."""
+        if self.known is not None and name not in self.known:
+            return None
+        return _record(self.link.call("get", name))
+
+    def _load_names(self) -> set | None:
+        known: set = set()
+        while (batch := self.link.call("names")):
+            known.update(batch)
+        return None if batch is None else known
+
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self.events.setblocking(False)
+        self.known = self._load_names()
         try:
             await self.dns.start()
         except OSError as e:
@@ -131,6 +145,8 @@ class Worker:
             self.height = ev[1]
             self.responder.invalidate(SERIAL)
         elif kind == "inv":
+            if ev[1] is not None and self.known is not None:     # a name that may exist now
+                self.known.add(ev[1].encode("utf-8", "surrogateescape"))
             # Same order as Resolver.invalidate: the source first, so the front cache never
             # re-fills from a stale answer.
             self.source.invalidate(ev[1])

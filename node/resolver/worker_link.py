@@ -8,6 +8,9 @@ each a 4-byte big-endian length and one msgpack array, over two socketpairs per 
            ["get", name]           -> the NameRecord as a list (NameRecord.to_obj), or None when
                                       the name is absent or expired at the node's tip
            ["ekey", name]          -> the current ephemeral-key update (EKeyUpdate bytes) or None
+           ["names"]               -> the next batch of names in the index ([] at the end; None:
+                                      too many to keep, ask for each), so a worker knows which
+                                      names exist and answers a random name without asking
            ["alt", fqdn, qtype]    -> another record source's answer (sources.Policy.alternative)
                                       as [source, secure, [[owner, type, rdata]...], names_used],
                                       or None

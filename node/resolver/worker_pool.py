@@ -10,6 +10,7 @@ start pipe multiprocessing pickles the arguments into, never a command line or a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import multiprocessing
 import os
@@ -30,6 +31,8 @@ RESTART_DELAY = 1.0
 MAX_RESTARTS = 5                # within RESTART_WINDOW; beyond that a worker is left down, loudly
 RESTART_WINDOW = 60.0
 STOP_SECONDS = 5.0
+NAMES_BATCH = 5000
+MAX_KNOWN_NAMES = 2_000_000     # beyond this, workers ask the node for every name (memory bound)
 
 
 class _Worker:
@@ -40,6 +43,8 @@ class _Worker:
         self.proc = None
         self.lookups = None         # the node's end of the lookup socketpair (served by add_reader)
         self.frames = None          # worker_link.FrameBuffer of that socket
+        self.names = None           # the name index scan feeding its "names" questions
+        self.names_sent = 0
         self.events = None
         self.tasks: list[asyncio.Task] = []
         self.stats: dict = {}
@@ -118,7 +123,7 @@ class WorkerPool:
             lookups_child.close()
             events_child.close()
         lookups.setblocking(False)
-        w.lookups, w.frames = lookups, FrameBuffer()
+        w.lookups, w.frames, w.names = lookups, FrameBuffer(), None
         asyncio.get_running_loop().add_reader(lookups.fileno(), self._serve_lookups, w)
         w.events = await asyncio.open_unix_connection(sock=events, limit=MAX_FRAME)
         first = await asyncio.wait_for(_read_frame(w.events[0]), START_SECONDS)
@@ -193,7 +198,7 @@ class WorkerPool:
             return
         for req in requests:
             try:
-                reply = [req[0], True, self.lookup(req[1:])]
+                reply = [req[0], True, self._names(w) if req[1] == "names" else self.lookup(req[1:])]
             except Exception as e:          # the worker answers SERVFAIL; the node goes on
                 log.exception("DNS worker %d lookup %r failed", w.index, req[1:2])
                 reply = [req[0] if isinstance(req, list) and req else 0, False, f"{type(e).__name__}: {e}"]
@@ -212,6 +217,16 @@ class WorkerPool:
                 pass
             w.lookups.close()
             w.lookups = None
+
+    def _names(self, w: _Worker) -> list | None:
+        """The next NAMES_BATCH names of the index, [] at the end, for the worker's filter of
+        names that exist (worker.py); None once there are more than MAX_KNOWN_NAMES."""
+        if w.names is None:
+            w.names = (rec.name for rec in self.resolver.chain.names.scan())
+            w.names_sent = 0
+        batch = list(itertools.islice(w.names, NAMES_BATCH))
+        w.names_sent += len(batch)
+        return None if w.names_sent > MAX_KNOWN_NAMES else batch
 
     def lookup(self, req: list):
         r = self.resolver
