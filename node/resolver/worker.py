@@ -204,6 +204,9 @@ def main(index: int, conf: dict, lookups: socket.socket, events: socket.socket, 
         asyncio.run(Worker(index, conf, lookups, events, shared).run())
     except SystemExit:
         raise
+    except ConnectionError as e:        # the node went away (it stopped, or failed to start)
+        log.info("DNS worker %d ending: %s", index, e)
+        sys.exit(1)
     except BaseException:
         log.exception("DNS worker %d failed after %.1f s", index, time.monotonic() - started)
         sys.exit(1)
