@@ -197,7 +197,10 @@ def _die_with(parent: int) -> None:
 def main(index: int, conf: dict, lookups: socket.socket, events: socket.socket, shared) -> None:
     """The worker process's entry point (multiprocessing, spawn start method)."""
     _die_with(conf["parent"])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)      # a Ctrl-C at the terminal is the node's to handle
+    # A Ctrl-C at the terminal, or a service manager's SIGTERM to the whole group, is the node's to
+    # handle: it stops, closes the links, and the workers end then (never "died: restarting").
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logs(conf["log_level"], conf["log_format"])
     started = time.monotonic()
     try:

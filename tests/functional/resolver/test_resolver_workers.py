@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 
 import dns.flags
@@ -243,3 +244,16 @@ def test_a_dead_worker_is_restarted_and_a_killed_node_ends_them_all():
     finally:
         n.stop()
         shutil.rmtree(n.datadir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("flags,env,match", [
+    (("--dns-workers", "0"), {}, "--dns-workers must be 1 to 64"),
+    ((), {"DOTBIT_RESOLVER_DNS_WORKERS": "65"}, "--dns-workers must be 1 to 64"),
+    (("--dns-workers", "2", "--axfr-allow", "127.0.0.1/32"), {}, "cannot serve zone transfers"),
+])
+def test_unusable_worker_settings_are_one_line(tmp_path, flags, env, match):
+    run = subprocess.run([sys.executable, "-m", "node.cli", "--network", "regtest", "--datadir", str(tmp_path),
+                          "--dns-port", "0", *flags], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, **env})
+    lines = run.stderr.strip().splitlines()
+    assert run.returncode != 0 and len(lines) == 1 and match in lines[0], run.stderr
