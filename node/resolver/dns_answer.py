@@ -67,6 +67,7 @@ class Responder:
         self._raw_by_name: dict[str, set] = {}
         self._sets: dict = {}
         self._fast = None                # fastdeny.FastDeny, made on first use
+        self.absent = None               # name bytes -> True when surely absent (worker.py), or None
         self._soas: dict = {}            # (serial, ttl) -> the SOA RRset: parsing its text each time cost 10%
         # Plain ints for /metrics: counts[17 * tcp + rcode] (rcode 16: dropped unanswered), and
         # misses; hits are the rest, so a cached answer costs one increment (its index is kept
@@ -164,17 +165,10 @@ class Responder:
             return resp.to_wire(max_size=limit)
 
     def _deny(self, wire: bytes, tcp: bool, parsed) -> bytes | None:
-        """The NXDOMAIN of a random-name flood, straight to wire (fastdeny.py), when the name is
-        absent and no other record source could make it exist; None: the general path answers."""
-        if parsed[3] and self.signer is None or not all(n == "chain" for n in getattr(self.policy, "sources", ())):
-            return None
-        if self.policy is not None and not hasattr(self.policy, "sources"):
-            return None                       # a policy that cannot say it has only the chain
-        if self.source.resolve(dns.name.Name((parsed[0].lower(), b"bit", b"")).to_text()).records:
-            return None
+        """The NXDOMAIN of a random-name flood straight to wire, or None (fastdeny.deny)."""
         if self._fast is None:
             self._fast = fastdeny.FastDeny(self.signer)
-        return self._fast.answer(wire, parsed, self._soa(NEG_TTL), NEG_TTL, tcp)
+        return fastdeny.deny(self, self._fast, wire, tcp, parsed, NEG_TTL)
 
     # --- answers ------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ import struct
 import dns.name
 import dns.rrset
 
+from core.names.dnsname import is_domain_label
 from node.resolver.dnssec import predecessor, successor_after_subtree
 from node.resolver.identity import ALGORITHM
 
@@ -55,6 +56,23 @@ def parse(wire: bytes):
     elif len(wire) != end:
         return None
     return label, wire[12:end], qtype, do, limit
+
+
+def deny(resp, fast: "FastDeny", wire: bytes, tcp: bool, parsed, ttl: int) -> bytes | None:
+    """Responder `resp`'s NXDOMAIN for a parsed plain query, when the name is absent and no
+    other record source could make it exist; None: the general path answers."""
+    if parsed[3] and resp.signer is None or not all(n == "chain" for n in getattr(resp.policy, "sources", ())):
+        return None
+    if resp.policy is not None and not hasattr(resp.policy, "sources"):
+        return None                       # a policy that cannot say it has only the chain
+    label = parsed[0].lower()
+    text = label.decode("ascii") if label.isascii() else ""
+    if resp.absent is not None and is_domain_label(text) and resp.absent(b"d/" + label):
+        if resp.source.track is not None:         # what resolve() would have noted as read
+            resp.source.track.append("d/" + text)
+    elif resp.source.resolve(dns.name.Name((label, b"bit", b"")).to_text()).records:
+        return None
+    return fast.answer(wire, parsed, resp._soa(ttl), ttl, tcp)
 
 
 def _rr(owner: bytes, rtype: int, ttl: int, rdata: bytes) -> bytes:

@@ -79,6 +79,8 @@ class Worker:
         policy = _RemotePolicy(self.link) if conf["remote_policy"] else None
         self.responder = Responder(self.source, OnlineSigner(ResolverKey(conf["seed"])), lambda: self.height,
                                    policy)
+        # The fast NXDOMAIN skips even the name source for a name the worker knows never existed.
+        self.responder.absent = lambda name: self.known is not None and name not in self.known
         self.limiter = None
         if conf["rate"]:
             table, lock, salt = shared
