@@ -36,7 +36,7 @@ SCHEMA: dict[str, dict[str, type]] = {
                  "dane_anchors": str, "axfr_allow": list, "record_sources": str,
                  "ca_passphrase_file": str, "axfr_tsig": list, "axfr_tsig_file": str, "notify": list,
                  "dns_rate_limit": float, "dns_rate_limit_exempt": list, "bind": str,
-                 "conns_per_addr": int, "conns_per_net": int, "conns_exempt": list},
+                 "conns_per_addr": int, "conns_per_net": int, "conns_exempt": list, "dns_workers": int},
     "wallet": {"file": str, "passphrase_file": str, "fee_rate": int},
 }
 

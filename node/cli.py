@@ -142,6 +142,9 @@ def _resolver_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dns-rate-limit-exempt", action="append", metavar="CIDR",
                    help="a client network the DNS rate limit never applies to (repeatable; 'none' for "
                         "none; default loopback)")
+    p.add_argument("--dns-workers", type=int, metavar="N",
+                   help="DNS worker processes sharing the DNS port (SO_REUSEPORT); 1 (default) answers "
+                        "in the node process itself")
     p.add_argument("--conns-per-addr", type=int, metavar="N",
                    help="connections one client address may hold to the resolver's HTTP and DNS-over-TCP "
                         "servers (default 1/16 of each server's total: 64 HTTP, 16 DNS)")

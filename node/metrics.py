@@ -69,7 +69,9 @@ class NodeMetrics:
             out["p2p_port"] = node.p2p_config.port
         r = node.resolver
         if r is not None:
-            out["resolver"] = {"dns_port": r.dns_port if r.dns is not None else None,
+            serving_dns = r.dns is not None or r.workers is not None
+            out["resolver"] = {"dns_port": r.dns_port if serving_dns else None,
+                               "dns_workers": r.dns_workers if r.workers is not None else 1,
                                "http_port": r.http_port if r.http is not None else None,
                                "fingerprint": r.key.fingerprint, "key_tag": r.key.key_tag,
                                "ca": r.ca is not None, "ca_off": None if r.ca is not None else r.ca_off}
@@ -144,14 +146,14 @@ class NodeMetrics:
 
     def _resolver(self, m: "_Writer", r) -> None:
         """DNS, zone transfer, rate limit, NOTIFY and signed-HTTP counters of the resolver."""
-        resp = r.responder
+        resp, pool = r.responder, getattr(r, "workers", None)
         rows = []
-        counts = list(resp.counts)            # a copy: the total and the rows agree
+        counts = list(resp.counts) if pool is None else pool.counts()   # a copy: the total and the rows agree
         for i, n in enumerate(counts):
             if n:
                 tcp, rc = divmod(i, 17)
                 rows.append(({"transport": "tcp" if tcp else "udp", "rcode": RCODES.get(rc, str(rc))}, n))
-        misses = resp.cache_misses
+        misses = resp.cache_misses if pool is None else pool.total("misses")
         m.metric("dotbit_dns_queries_total", "counter", "DNS queries answered (or dropped), by transport and rcode",
                  rows)
         m.metric("dotbit_dns_cache_hits_total", "counter", "DNS answers served from the rendered-answer cache",
@@ -165,9 +167,13 @@ class NodeMetrics:
                      [({"result": k}, n) for k, n in transfer.results.items()])
         rl = r.dns_limiter
         if rl is not None:
+            dropped, slipped = (rl.dropped, rl.slipped) if pool is None else (pool.total("dropped"),
+                                                                               pool.total("slipped"))
             m.metric("dotbit_dns_rate_limited_total", "counter",
                      "UDP queries over the per-network rate limit: dropped, or answered TC=1 (slip)",
-                     [({"action": "drop"}, rl.dropped), ({"action": "slip"}, rl.slipped)])
+                     [({"action": "drop"}, dropped), ({"action": "slip"}, slipped)])
+        if pool is not None:
+            self._workers(m, pool)
         nt = getattr(r, "notifier", None)
         if nt is not None:
             m.metric("dotbit_dns_notify_total", "counter",
@@ -181,6 +187,23 @@ class NodeMetrics:
                      [({}, r.http.cache_hits)])
             m.metric("dotbit_http_cache_misses_total", "counter", "signed HTTP GETs computed (cache misses)",
                      [({}, r.http.cache_misses)])
+
+    @staticmethod
+    def _workers(m: "_Writer", pool) -> None:
+        """Per DNS worker process (--dns-workers): up, answers, restarts."""
+        ws = pool.workers
+        m.metric("dotbit_dns_worker_up", "gauge", "1 while the DNS worker process runs",
+                 [({"worker": str(w.index)}, int(w.alive())) for w in ws])
+        limited = {w.index: w.stats.get("dropped", 0) + w.stats.get("slipped", 0) for w in ws}
+        m.metric("dotbit_dns_worker_queries_total", "counter",
+                 "DNS queries each worker received: answered, dropped, or rate-limited (UDP)",
+                 [({"worker": str(w.index), "transport": transport},
+                   sum(w.stats.get("counts", ())[part]) + (limited[w.index] if transport == "udp" else 0))
+                  for w in ws for transport, part in (("udp", slice(0, 17)), ("tcp", slice(17, 34)))])
+        m.metric("dotbit_dns_worker_lookups_total", "counter", "name lookups each worker asked of the node",
+                 [({"worker": str(w.index)}, w.stats.get("lookups", 0)) for w in ws])
+        m.metric("dotbit_dns_worker_restarts_total", "counter", "DNS worker processes restarted after dying",
+                 [({"worker": str(w.index)}, w.restarts) for w in ws])
 
     def _connections(self, m: "_Writer", r) -> None:
         """Per-source connection caps (core/connlimit.py) of each server, and late heads."""

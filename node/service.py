@@ -4,7 +4,8 @@ mining, ephemeral keys, resolver with its CA and DANE sources, metrics, p2p, the
 registry and server), wires their events in one place, and runs them.
 
 All chain and mempool work happens on the event loop thread (one writer, no locks); only
-proof-of-work hashing leaves it, into the miner's worker processes.
+proof-of-work hashing leaves it, into the miner's worker processes, and with --dns-workers the
+answering of DNS queries, whose processes read names through this loop (resolver/worker_pool.py).
 """
 from __future__ import annotations
 

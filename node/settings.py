@@ -17,6 +17,8 @@ from node.chain.mempool import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
 from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind
 from p2p.network import P2PConfig, parse_hostport
 
+MAX_DNS_WORKERS = 64
+
 
 @dataclass(frozen=True)
 class ResolverSettings:
@@ -37,6 +39,7 @@ class ResolverSettings:
     dns_rate_limit: float = DEFAULT_DNS_RATE_LIMIT
     dns_rate_limit_exempt: tuple[str, ...] = tuple(DEFAULT_EXEMPT)
     conn_caps: ConnCaps = ConnCaps()        # per-source connection caps of HTTP and DNS over TCP
+    dns_workers: int = 1                    # > 1: DNS answered by that many worker processes
 
     @property
     def enabled(self) -> bool:
@@ -103,6 +106,12 @@ def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:
     axfr_allow = tuple(get("axfr_allow", "axfr_allow", []))
     if axfr_allow and dns_port is None:
         raise ValueError("--axfr-allow needs DNS: add --dns-port N or --resolver")
+    workers = get("dns_workers", "dns_workers", 1)
+    if not 1 <= workers <= MAX_DNS_WORKERS:
+        raise ValueError(f"--dns-workers must be 1 to {MAX_DNS_WORKERS}")
+    if workers > 1 and (axfr_allow or get("axfr_tsig", "axfr_tsig") or get("axfr_tsig_file", "axfr_tsig_file")):
+        # Zone transfers read the whole signed zone from the store, which workers cannot open.
+        raise ValueError("--dns-workers above 1 cannot serve zone transfers: drop --axfr-allow/--axfr-tsig")
     exempt = tuple(get("conns_exempt", "conns_exempt", []))
     try:
         parse_exempt(exempt)
@@ -120,7 +129,8 @@ def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:
         dns_rate_limit_exempt=tuple(get("dns_rate_limit_exempt", "dns_rate_limit_exempt", DEFAULT_EXEMPT)),
         conn_caps=ConnCaps(max(0, get("conns_per_addr", "conns_per_addr", 0)),
                            max(0, get("conns_per_net", "conns_per_net", 0)),
-                           exempt))
+                           exempt),
+        dns_workers=workers)
 
 
 def p2p_settings(cfg: Config, params, flags) -> P2PConfig:

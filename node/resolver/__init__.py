@@ -6,8 +6,13 @@ composition root (node/service.py, node/compose.py).
   ca/             the CA source: issuing CA, owner-proof issuance, revocation, CRL/OCSP
   dns_answer.py   one query packet -> one response packet (all DNS logic, fuzzable in-process)
   dnssec.py       online RRSIGs (cached), NSEC white lies
+  fastdeny.py     the random-name flood's NXDOMAIN (LABEL.bit.) rendered straight to wire
   dns_server.py   UDP (lean batch path) and TCP sockets (the TCP loop is light/dnstcp.py)
   ratelimit.py    response rate limiting per client network, slip to TC=1
+  sharedlimit.py  the same limit over one shared-memory table for DNS worker processes
+  worker_pool.py  --dns-workers N: the node starts, feeds, watches and stops its DNS workers
+  worker.py       one DNS worker process (Responder + DNSServer on the shared port)
+  worker_link.py  the msgpack frames between the node and its workers
   http_api.py     /v1 endpoints over injected ChainReads; http_server.py the lean HTTP/1.1 under them
   dane.py         names outside bit.: TLSA/A/AAAA/CNAME from DNSSEC-signed zone files,
                   checked against trust anchors (secure and insecure served, marked; bogus never)

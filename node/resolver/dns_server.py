@@ -27,13 +27,16 @@ class _UDPFastPath:
     with plain recvfrom/sendto. A cached answer then costs two syscalls and a dict lookup,
     not the per-datagram protocol machinery of asyncio, which roughly doubles throughput."""
 
-    def __init__(self, sock: socket.socket, handle, limiter=None):
+    def __init__(self, sock: socket.socket, handle, limiter=None, wake=None):
         self.sock = sock
         self.handle = handle
         self.limiter = limiter      # a ratelimit.ResponseRateLimiter, or None
+        self.wake = wake            # called before each batch, or None (worker.py: apply pending events)
 
     def readable(self) -> None:
         sock, handle, limiter = self.sock, self.handle, self.limiter
+        if self.wake is not None:
+            self.wake()
         for _ in range(UDP_BATCH):
             try:
                 data, addr = sock.recvfrom(65535)
@@ -54,8 +57,12 @@ class _UDPFastPath:
 
 class DNSServer:
     def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None, limiter=None,
-                 caps: ConnCaps | None = None):
+                 caps: ConnCaps | None = None, reuse_port: bool = False, wake=None):
         self.responder = responder
+        self.reuse_port = reuse_port    # one of several DNS worker processes on the port (worker.py)
+        # Called before answering (each UDP batch, each TCP message): a worker applies the cache
+        # drops the node has pushed, so an answer never predates an event already sent to it.
+        self.wake = wake
         self.limiter = limiter          # a ratelimit.ResponseRateLimiter for UDP, or None
         self.transfer = transfer        # a zone_transfer.ZoneTransfer answering AXFR/IXFR, or None
         self.host = host
@@ -71,6 +78,8 @@ class DNSServer:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+            if self.reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((self.host, self.port))
         except OSError:
             sock.close()
@@ -78,8 +87,9 @@ class DNSServer:
         sock.setblocking(False)
         self._udp = sock
         self.port = sock.getsockname()[1]
-        loop.add_reader(sock.fileno(), _UDPFastPath(sock, self.responder.handle, self.limiter).readable)
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+        loop.add_reader(sock.fileno(), _UDPFastPath(sock, self.responder.handle, self.limiter, self.wake).readable)
+        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port,
+                                               reuse_port=self.reuse_port or None)
         log.info("DNS for bit. on %s:%d (UDP and TCP)", self.host, self.port)
 
     async def stop(self) -> None:
@@ -95,6 +105,8 @@ class DNSServer:
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         answer = lambda wire: self.responder.handle(wire, True)      # noqa: E731
+        if self.wake is not None:
+            answer = lambda wire: self.wake() or self.responder.handle(wire, True)     # noqa: E731
         if self.transfer is not None:
             peer = (writer.get_extra_info("peername") or (None,))[0]
             answer = lambda wire: self.transfer.handle(wire, peer) or self.responder.handle(wire, True)  # noqa: E731

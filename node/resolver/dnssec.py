@@ -25,6 +25,7 @@ SKEW = 3600              # inception an hour back, for validators with slow cloc
 MAX_CACHE = 500_000
 
 _LOWER_MIN, _LOWER_MAX = 0x41, 0x5A      # canonical order compares labels lower-cased
+_BITMAPS: dict = {}                      # NSEC type bitmaps by type tuple (immutable, shared)
 
 
 class OnlineSigner:
@@ -32,6 +33,9 @@ class OnlineSigner:
         self.key = key
         self.clock = clock
         self._cache: dict = {}
+        # id(rrset) -> (rrset, sigset, until): an RRset object signed again (the Responder's
+        # shared SOA) skips building the content key, which costs more than the lookup it feeds.
+        self._by_object: dict = {}
 
     def dnskey_rrset(self, ttl: int) -> dns.rrset.RRset:
         rrset = dns.rrset.RRset(ZONE, dns.rdataclass.IN, dns.rdatatype.DNSKEY)
@@ -40,22 +44,30 @@ class OnlineSigner:
 
     def sign(self, rrset: dns.rrset.RRset) -> dns.rrset.RRset:
         """The RRSIG RRset covering `rrset` (cached by content)."""
-        ck = (rrset.name, rrset.rdtype, rrset.ttl, tuple(sorted(rd.to_digestable() for rd in rrset)))
         now = self.clock()
+        if rrset.rdtype == dns.rdatatype.NSEC:
+            # Denials are minimally covering white lies, one per queried name: a flood of random
+            # names would fill the cache with signatures no other query can reuse.
+            return self._sigset(rrset, now)
+        same = self._by_object.get(id(rrset))
+        if same is not None and same[0] is rrset and same[2] > now:
+            return same[1]
+        ck = (rrset.name, rrset.rdtype, rrset.ttl, tuple(sorted(rd.to_digestable() for rd in rrset)))
         hit = self._cache.get(ck)
-        if hit is not None and hit[1] > now:
-            return hit[0]
+        if hit is None or hit[1] <= now:
+            if len(self._cache) >= MAX_CACHE:
+                self._cache.clear()
+            hit = self._cache[ck] = (self._sigset(rrset, now), now + VALIDITY - REFRESH)
+        if len(self._by_object) >= 64:
+            self._by_object.clear()
+        self._by_object[id(rrset)] = (rrset, hit[0], hit[1])
+        return hit[0]
+
+    def _sigset(self, rrset: dns.rrset.RRset, now: float) -> dns.rrset.RRset:
         start = int(now) - SKEW
         rrsig = self.rrsig(rrset, start, start + SKEW + VALIDITY)
         sigset = dns.rrset.RRset(rrset.name, dns.rdataclass.IN, dns.rdatatype.RRSIG, rrset.rdtype)
         sigset.add(rrsig, rrset.ttl)
-        if rrset.rdtype == dns.rdatatype.NSEC:
-            # Denials are minimally covering white lies, one per queried name: a flood of random
-            # names would fill the cache with signatures no other query can reuse.
-            return sigset
-        if len(self._cache) >= MAX_CACHE:
-            self._cache.clear()
-        self._cache[ck] = (sigset, now + VALIDITY - REFRESH)
         return sigset
 
 
@@ -74,8 +86,13 @@ class OnlineSigner:
 
 
 def nsec_rrset(owner: dns.name.Name, next_name: dns.name.Name, types, ttl: int) -> dns.rrset.RRset:
-    kinds = sorted(set(types) | {dns.rdatatype.RRSIG, dns.rdatatype.NSEC})
-    rd = NSEC(dns.rdataclass.IN, dns.rdatatype.NSEC, next_name, Bitmap.from_rdtypes(kinds))
+    kinds = tuple(sorted(set(types) | {dns.rdatatype.RRSIG, dns.rdatatype.NSEC}))
+    bitmap = _BITMAPS.get(kinds)
+    if bitmap is None:          # a handful of type sets ever occur: parse each once
+        bitmap = _BITMAPS[kinds] = Bitmap.from_rdtypes(list(kinds))
+        if len(_BITMAPS) > 1024:
+            _BITMAPS.clear()
+    rd = NSEC(dns.rdataclass.IN, dns.rdatatype.NSEC, next_name, bitmap)
     rrset = dns.rrset.RRset(owner, dns.rdataclass.IN, dns.rdatatype.NSEC)
     rrset.add(rd, ttl)
     return rrset

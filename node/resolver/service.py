@@ -18,6 +18,7 @@ from node.resolver.dns_server import DNSServer
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.http_api import ChainReads, HTTPAPI
 from node.resolver.identity import load_or_create
+from node.resolver.worker_pool import WorkerPool
 from node.resolver.zone.notify import Notifier
 from node.resolver.zone.signed import ZoneCache
 from node.resolver.zone.transfer import ZoneTransfer
@@ -34,7 +35,8 @@ class Resolver:
     def __init__(self, chain, params, datadir: str, ekeys, submit_ekey, key_path: str | None = None, *,
                  host: str = "127.0.0.1", dns_port: int | None = None, http_port: int | None = None,
                  axfr_allow=(), dane=None, record_sources: tuple[str, ...] = DEFAULT_ORDER,
-                 ca_passphrase: str | None = None, axfr_keys=None, notify=(), dns_limiter=None, conn_caps=None):
+                 ca_passphrase: str | None = None, axfr_keys=None, notify=(), dns_limiter=None, conn_caps=None,
+                 dns_workers: int = 1):
         self.conn_caps = conn_caps           # core.connlimit.ConnCaps for HTTP and DNS over TCP, or None
         self.dns_limiter = dns_limiter       # ratelimit.ResponseRateLimiter for UDP, or None
         self.chain = chain
@@ -57,6 +59,8 @@ class Resolver:
             self.policy.add(dane)
         self.responder = Responder(self.source, self.signer, lambda: chain.height, self.policy)
         self.dns = None
+        self.dns_workers = dns_workers       # > 1: DNS answered by worker processes (worker_pool.py)
+        self.workers = None
         self.http = None
         self.metrics = None           # () -> Prometheus text, set by the node; serves GET /metrics
         self.axfr_allow = tuple(axfr_allow)      # networks (zone_transfer.parse_networks)
@@ -66,7 +70,7 @@ class Resolver:
         if notify:
             self.notifier = Notifier(notify, lambda: chain.height, axfr_keys)
             chain.listeners.subscribe(self.notifier.tip_changed)
-        chain.listeners.subscribe(lambda *_: self.responder.invalidate(SERIAL))
+        chain.listeners.subscribe(self._tip_changed)
         chain.names.listeners.subscribe(self._name_changed)
         chain.listeners.subscribe(self._expiry_reached)
         self.ekeys.listeners.subscribe(self._ekey_accepted)
@@ -115,10 +119,18 @@ class Resolver:
     def _ekey_accepted(self, data: bytes, update) -> None:
         self.invalidate(update.name.decode("utf-8", "surrogateescape"))
 
+    def _tip_changed(self, *_event) -> None:
+        """Answers carrying the SOA name the tip height as serial; workers learn the new height."""
+        self.responder.invalidate(SERIAL)
+        if self.workers is not None:
+            self.workers.push("tip", self.chain.height)
+
     def invalidate(self, name: str | None = None) -> None:
         """Order matters: the source first, so the front caches never re-fill from a stale answer."""
         self.source.invalidate(name)
         self.responder.invalidate(name)
+        if self.workers is not None:
+            self.workers.push("inv", name)
         if self.http is not None:
             self.http.invalidate(name)
 
@@ -132,7 +144,12 @@ class Resolver:
     async def start(self) -> None:
         if self.ca is not None:
             self.ca.reconcile()
-        if self.dns_port is not None:
+        if self.dns_port is not None and self.dns_workers > 1:
+            self.workers = WorkerPool(self.dns_workers, self, self.host, self.dns_port, self.dns_limiter,
+                                      self.conn_caps)
+            await self.workers.start()
+            self.dns_port = self.workers.port
+        elif self.dns_port is not None:
             transfer = None
             if self.axfr_allow:
                 transfer = ZoneTransfer(self.zones, self.axfr_allow, self.axfr_keys)
@@ -160,5 +177,7 @@ class Resolver:
             self.notifier.stop()
         if self.dns is not None:
             await self.dns.stop()
+        if self.workers is not None:
+            await self.workers.stop()
         if self.http is not None:
             await self.http.stop()

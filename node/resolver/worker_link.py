@@ -1,0 +1,117 @@
+"""The link between the node and its DNS worker processes (--dns-workers N): msgpack frames,
+each a 4-byte big-endian length and one msgpack array, over two socketpairs per worker
+(made by the node and handed to the worker when it starts, so nothing else can connect):
+
+  lookups  worker -> node, one question at a time as [seq, op, args...], each answered with
+           [seq, True, answer] or [seq, False, error text] (a reply to a question the worker
+           stopped waiting for is recognised by its seq and skipped):
+           ["get", name]           -> the NameRecord as a list (NameRecord.to_obj), or None when
+                                      the name is absent or expired at the node's tip
+           ["ekey", name]          -> the current ephemeral-key update (EKeyUpdate bytes) or None
+           ["names"]               -> the next batch of names in the index ([] at the end; None:
+                                      too many to keep, ask for each), so a worker knows which
+                                      names exist and answers a random name without asking
+           ["alt", fqdn, qtype]    -> another record source's answer (sources.Policy.alternative)
+                                      as [source, secure, [[owner, type, rdata]...], names_used],
+                                      or None
+  events   node -> worker: ["tip", height] and ["inv", name or None] (drop the answers that
+           read the name, or all), pushed from the node's chain, name and ephemeral-key events;
+           worker -> node: ["ready", port], ["error", text] and every second ["stats", {...}].
+
+The node checks expiry itself ("get" answers None for an expired name): a worker's own idea
+of the tip may lag by a frame, and expiry only grows with height, so the node's word wins.
+"""
+from __future__ import annotations
+
+import socket
+import struct
+
+import msgpack
+
+MAX_FRAME = 1 << 20          # a name record is at most a few KB; anything bigger is a bug
+_LEN = struct.Struct(">I")
+
+
+def frame(obj) -> bytes:
+    data = msgpack.packb(obj, use_bin_type=True)
+    return _LEN.pack(len(data)) + data
+
+
+def unframe(data: bytes):
+    return msgpack.unpackb(data, raw=False, use_list=True)
+
+
+class LinkClosed(ConnectionError):
+    """The other side went away."""
+
+
+class FrameBuffer:
+    """Incoming bytes -> whole frames (for a non-blocking reader)."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    def feed(self, data: bytes) -> list:
+        self.buf += data
+        out = []
+        while len(self.buf) >= 4:
+            n = _LEN.unpack_from(self.buf)[0]
+            if n > MAX_FRAME:
+                raise LinkClosed(f"frame of {n} bytes")
+            if len(self.buf) < 4 + n:
+                break
+            out.append(unframe(bytes(self.buf[4:4 + n])))
+            del self.buf[:4 + n]
+        return out
+
+
+class LookupFailed(RuntimeError):
+    """The node could not answer a lookup (its error, as text): the query gets SERVFAIL."""
+
+
+class NodeLink:
+    """The worker's side of `lookups`: blocking calls, answered in order. A worker answers one
+    query at a time, so a blocking call is the simplest correct thing; the node answers from
+    its store in microseconds (TIMEOUT only bounds a node that stopped answering)."""
+
+    TIMEOUT = 10.0
+
+    def __init__(self, sock: socket.socket, on_broken=lambda: None):
+        sock.setblocking(True)
+        sock.settimeout(self.TIMEOUT)
+        self.sock = sock
+        self.calls = 0
+        self.on_broken = on_broken      # the link cannot be trusted any more (the worker then ends)
+
+    def call(self, *request):
+        try:
+            return self._call(request)
+        except OSError:                 # a timeout may leave half a frame behind: never reuse the link
+            self.on_broken()
+            raise
+
+    def _call(self, request):
+        self.calls += 1
+        seq = self.calls
+        self.sock.sendall(frame([seq, *request]))
+        while True:
+            head = self._read(4)
+            n = _LEN.unpack(head)[0]
+            if n > MAX_FRAME:
+                raise LinkClosed(f"frame of {n} bytes")
+            got, ok, value = unframe(self._read(n))
+            if got == seq:
+                break
+        if not ok:
+            raise LookupFailed(value)
+        return value
+
+    def _read(self, n: int) -> bytes:
+        parts, left = [], n
+        while left:
+            chunk = self.sock.recv(left)
+            if not chunk:
+                raise LinkClosed("the node closed the lookup link")
+            parts.append(chunk)
+            left -= len(chunk)
+        return b"".join(parts)
