@@ -4,14 +4,10 @@ operations, connects, disconnects and expiries, the stored zone holds the same r
 signature in it verifies, the NSEC chain is closed, the serial only increased by one per block,
 and replaying the IXFR steps onto the first version gives the last one.
 
-The chain is modelled on an in-memory store holding the name records and expiry index the
-projection reads (the same keys NameIndex writes), with the projection's hooks called inside
-each block's batch as ChainState calls them."""
+The chain is modelled (support/zone_model.py) on an in-memory store."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from types import SimpleNamespace
 
 import dns.dnssec
 import dns.name
@@ -19,17 +15,13 @@ import dns.rdatatype
 import dns.rrset
 from hypothesis import given, seed, settings, strategies as st
 
-from core.names.rules import NameRecord, expiry_height
-from node.chain import layout as L
-from node.chain.storage import MemoryDB
-from node.resolver.identity import ZONE, ResolverKey
-from node.resolver.zone.projection import ZoneProjection, next_serial
+from node.resolver.identity import ZONE
+from node.resolver.zone.basis import next_serial
 from node.resolver.zone.reader import ZoneVersion
+from support.zone_model import KEY, ModelChain
 from support.zone_reference import build_zone, canonical
 
 T = dns.rdatatype
-KEY = ResolverKey(bytes(range(32)))
-PARAMS = SimpleNamespace(expiry_depth=4)
 NAMES = [b"d/a", b"d/b", b"d/c", b"d/dd", b"d/e-x", b"d/z"]
 VALUES = [
     {"ip": ["192.0.2.1"]},
@@ -44,83 +36,6 @@ VALUES = [
     {"translate": "a.bit."},
     "not json",
 ]
-
-
-@dataclass
-class Entry:
-    hash: bytes
-    height: int
-    header: SimpleNamespace
-    prev: "Entry | None"
-
-
-class ModelChain:
-    """Name records per block on a MemoryDB, the zone projection attached."""
-
-    def __init__(self, history: int = 50):
-        self.db = MemoryDB()
-        genesis = Entry(b"\x00" * 32, 0, SimpleNamespace(time=1_800_000_000), None)
-        self.chain = [genesis]
-        self.undo: list = []
-        self.projections: list = []
-        self.zone = ZoneProjection(self.db, PARAMS, KEY, history)
-        self.zone.attach(self)
-        self.nonce = 0
-
-    @property
-    def tip(self) -> Entry:
-        return self.chain[-1]
-
-    def get(self, name: bytes) -> NameRecord | None:
-        raw = self.db.get(L.name_key(name))
-        return NameRecord.from_obj(__import__("msgpack").unpackb(raw, raw=False)) if raw else None
-
-    def connect(self, ops: dict) -> None:
-        prev = self.tip
-        self.nonce += 1
-        entry = Entry(self.nonce.to_bytes(32, "big"), prev.height + 1,
-                      SimpleNamespace(time=prev.header.time + 600), prev)
-        final = {n: NameRecord(n, v.encode(), b"\x01" * 20, entry.height, b"\x02" * 32, 0) for n, v in ops.items()}
-        changed = []
-        with self.db.write_batch() as b:
-            for n, rec in final.items():
-                old = self.get(n)
-                changed.append([n, old.to_obj() if old else None])
-                if old is not None:
-                    b.delete(L.expiry_key(expiry_height(old.height, PARAMS), n))
-                b.put(L.name_key(n), rec.to_bytes())
-                b.put(L.expiry_key(expiry_height(rec.height, PARAMS), n), b"")
-            for p in self.projections:
-                p.connect(b, entry, final)
-        self.undo.append(changed)
-        self.chain.append(entry)
-
-    def disconnect(self) -> None:
-        entry = self.chain.pop()
-        changed = self.undo.pop()
-        with self.db.write_batch() as b:
-            for n, old in changed:
-                cur = self.get(n)
-                b.delete(L.expiry_key(expiry_height(cur.height, PARAMS), n))
-                if old is None:
-                    b.delete(L.name_key(n))
-                else:
-                    rec = NameRecord.from_obj(old)
-                    b.put(L.name_key(n), rec.to_bytes())
-                    b.put(L.expiry_key(expiry_height(rec.height, PARAMS), n), b"")
-            for p in self.projections:
-                p.disconnect(b, entry, changed)
-
-    def live_values(self) -> dict:
-        out = {}
-        for n in NAMES:
-            rec = self.get(n)
-            if rec is not None and self.tip.height < expiry_height(rec.height, PARAMS):
-                out[n.decode()] = rec.value.decode()
-        return out
-
-    def version(self) -> ZoneVersion:
-        return ZoneVersion(self.db.snapshot())
 
 
 def value_text(i: int, name: bytes) -> str:
@@ -151,7 +66,7 @@ def check_signed(rrsets, now: int) -> None:
 
 def check_equals_reference(chain: ModelChain) -> None:
     version = chain.version()
-    live = chain.live_values()
+    live = chain.live_values(NAMES)
     ref = build_zone(sorted(live), live.get, KEY, version.serial, chain.tip.header.time)
     got = stored_rrsets(version)
     assert without_signatures(got) == without_signatures(list(ref.rrsets()))

@@ -21,47 +21,21 @@ from __future__ import annotations
 
 import logging
 
-from core.names.rules import NameRecord, is_expired
+from core.names.rules import NameRecord
 from node.names.index import NameIndex
 from node.resolver.identity import ResolverKey
 from node.resolver.zone.patch import Patch
-from node.resolver.zone.signed import ZONE_SKEW, ZONE_VALIDITY
+from node.resolver.zone.basis import chain_value, next_serial, signing_window
+from node.resolver.zone.signed import ZONE_VALIDITY
 from node.resolver.zone.store import Meta, ZoneStore
 
 log = logging.getLogger("dotbit.resolver.zone")
 
-SERIAL_MASK = 0xFFFFFFFF
 DEFAULT_HISTORY = 300             # IXFR steps kept: about two days of blocks
 MAX_HISTORY = 100_000
 REFRESH_BATCH = 2000              # signatures refreshed per block: a million names in ~500 blocks
 REFRESH_AGE = ZONE_VALIDITY // 2  # refreshed once they are this close to expiring
 MAX_IMPORT_FANOUT = 100_000       # names re-rendered for one changed imported name, at most
-
-
-def next_serial(serial: int) -> int:
-    """RFC 1982: s + 1 (mod 2^32) is always greater than s, across the wrap too."""
-    return (serial + 1) & SERIAL_MASK
-
-
-def chain_value(names: NameIndex, params, height: int, overlay: dict | None = None):
-    """value(name) as NameSource gives it at `height`; `overlay` holds records as they will be
-    once the block's batch commits (None: gone)."""
-    overlay = overlay or {}
-
-    def value(name: str):
-        b = name.encode("utf-8", "surrogateescape")
-        rec = overlay[b] if b in overlay else names.get(b)
-        if rec is None or is_expired(rec, height, params):
-            return None
-        try:
-            return rec.value.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return value
-
-
-def signing_window(tip_time: int) -> tuple[int, int]:
-    return max(0, tip_time - ZONE_SKEW), tip_time + ZONE_VALIDITY
 
 
 class ZoneProjection:

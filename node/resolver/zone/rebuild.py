@@ -14,7 +14,7 @@ import dns.name
 
 from node.resolver.identity import ZONE
 from node.resolver.zone import rrwire
-from node.resolver.zone.projection import ZoneProjection, chain_value, next_serial, signing_window
+from node.resolver.zone.basis import chain_value, next_serial, signing_window
 from node.resolver.zone.render import IN_CHAIN, data_of, entry_bytes, render_name, sign
 from node.resolver.zone.store import Meta
 
@@ -24,7 +24,7 @@ NAMES_PER_BATCH = 2000
 OWNERS_PER_BATCH = 5000
 
 
-def rebuild(proj: ZoneProjection, tip) -> None:
+def rebuild(proj, tip) -> None:
     store = proj.store
     old = store.meta()
     serial = next_serial(old.serial) if old is not None else next_serial(tip.height)
@@ -42,7 +42,7 @@ def rebuild(proj: ZoneProjection, tip) -> None:
              time.monotonic() - started)
 
 
-def _render_all(proj: ZoneProjection, height: int, serial: int) -> int:
+def _render_all(proj, height: int, serial: int) -> int:
     store = proj.store
     value = chain_value(proj.names, proj.params, height)
     count = 0
@@ -74,7 +74,7 @@ def _render_all(proj: ZoneProjection, height: int, serial: int) -> int:
     return count
 
 
-def _sign_all(proj: ZoneProjection, tip_time: int) -> int:
+def _sign_all(proj, tip_time: int) -> int:
     """Pass two: each owner in the chain is signed once the next one is known."""
     store = proj.store
     inception, expiration = signing_window(tip_time)
