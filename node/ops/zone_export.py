@@ -15,7 +15,7 @@ import sys
 from node.resolver.identity import load_or_create
 from node.resolver.service import default_key_path
 from node.resolver.zone.projection import ZoneProjection
-from node.resolver.zone.reader import ZoneVersion
+from node.resolver.zone.reader import zone_text
 from node.service import open_chain
 
 USAGE = "usage: dotbit-node [--datadir DIR] [--network NET] zone export FILE"
@@ -49,16 +49,6 @@ def zone_command(params, datadir: str, args) -> int:
     rrs = sum(1 for line in text.splitlines() if line and not line.startswith("$"))
     print(f"zone bit. serial {serial}: {rrs} records written to {path}")
     return 0
-
-
-def zone_text(db) -> tuple[int, str]:
-    """The stored zone's serial and its master-file text, from one snapshot."""
-    snap = db.snapshot()
-    try:
-        version = ZoneVersion(snap)
-        return version.serial, "".join(version.text())
-    finally:
-        snap.close()
 
 
 def rebuild_zone(chain, params, key_path: str) -> int | None:

@@ -2,10 +2,10 @@
 runs (LevelDB admits one process, and the running node holds it)."""
 from __future__ import annotations
 
-from node.ops.zone_export import zone_text
 from node.resolver.identity import load_or_create
 from node.resolver.service import default_key_path
 from node.resolver.zone.projection import ZoneProjection
+from node.resolver.zone.reader import zone_text
 from node.rpc.registry import rpc
 
 

@@ -96,3 +96,13 @@ def _rrsets(rrs):
     for owner, group in itertools.groupby(rrs, key=lambda rr: rr[0]):
         name = dns.name.from_wire(owner, 0)[0]
         yield from rrwire.rrsets_of_rrs(name, [(t, ttl, w) for _, t, ttl, w in group])
+
+
+def zone_text(db) -> tuple[int, str]:
+    """The stored zone's serial and its master-file text, from one snapshot."""
+    snap = db.snapshot()
+    try:
+        version = ZoneVersion(snap)
+        return version.serial, "".join(version.text())
+    finally:
+        snap.close()
