@@ -31,13 +31,14 @@ class Entry:
 class ModelChain:
     """Name records per block on a MemoryDB, the zone projection attached."""
 
-    def __init__(self, history: int = 50):
-        self.db = MemoryDB()
+    def __init__(self, history: int = 50, db=None, params=PARAMS):
+        self.db = db if db is not None else MemoryDB()
+        self.params = params
         genesis = Entry(b"\x00" * 32, 0, SimpleNamespace(time=1_800_000_000), None)
         self.chain = [genesis]
         self.undo: list = []
         self.projections: list = []
-        self.zone = ZoneProjection(self.db, PARAMS, KEY, history)
+        self.zone = ZoneProjection(self.db, params, KEY, history)
         self.zone.attach(self)
         self.nonce = 0
 
@@ -61,9 +62,9 @@ class ModelChain:
                 old = self.get(n)
                 changed.append([n, old.to_obj() if old else None])
                 if old is not None:
-                    b.delete(L.expiry_key(expiry_height(old.height, PARAMS), n))
+                    b.delete(L.expiry_key(expiry_height(old.height, self.params), n))
                 b.put(L.name_key(n), rec.to_bytes())
-                b.put(L.expiry_key(expiry_height(rec.height, PARAMS), n), b"")
+                b.put(L.expiry_key(expiry_height(rec.height, self.params), n), b"")
             for p in self.projections:
                 p.connect(b, entry, final)
         self.undo.append(changed)
@@ -75,13 +76,13 @@ class ModelChain:
         with self.db.write_batch() as b:
             for n, old in changed:
                 cur = self.get(n)
-                b.delete(L.expiry_key(expiry_height(cur.height, PARAMS), n))
+                b.delete(L.expiry_key(expiry_height(cur.height, self.params), n))
                 if old is None:
                     b.delete(L.name_key(n))
                 else:
                     rec = NameRecord.from_obj(old)
                     b.put(L.name_key(n), rec.to_bytes())
-                    b.put(L.expiry_key(expiry_height(rec.height, PARAMS), n), b"")
+                    b.put(L.expiry_key(expiry_height(rec.height, self.params), n), b"")
             for p in self.projections:
                 p.disconnect(b, entry, changed)
 
@@ -89,7 +90,7 @@ class ModelChain:
         out = {}
         for n in names:
             rec = self.get(n)
-            if rec is not None and self.tip.height < expiry_height(rec.height, PARAMS):
+            if rec is not None and self.tip.height < expiry_height(rec.height, self.params):
                 out[n.decode()] = rec.value.decode()
         return out
 

@@ -16,7 +16,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-from dns.rdtypes.ANY.NSEC import NSEC, Bitmap
+from dns.rdtypes.ANY.NSEC import Bitmap
 
 from node.resolver.dns_answer import NS_NAME, TTL, soa_rrset
 from node.resolver.identity import ALGORITHM, ZONE, ResolverKey
@@ -43,8 +43,16 @@ def rdata_of(rdtype: int, wire: bytes) -> dns.rdata.Rdata:
     return dns.rdata.from_wire(IN, rdtype, wire, 0, len(wire))
 
 
+# Types whose canonical form is their uncompressed wire, so signing them needs no parse: no
+# domain name in the rdata (addresses, TXT, DS, TLSA, SSHFP, DNSKEY), or one RFC 6840 §5.1
+# says is not lower-cased (NSEC's next name). Most of a zone.
+_AS_WIRE = frozenset({T.A, T.AAAA, T.TXT, T.DS, T.TLSA, T.SSHFP, T.DNSKEY, T.NSEC})
+
+
 def digestable(rdtype: int, wire: bytes) -> bytes:
     """The rdata's canonical form (names lower-cased where RFC 4034 §6.2 says so)."""
+    if rdtype in _AS_WIRE:
+        return wire
     return rdata_of(rdtype, wire).to_digestable()
 
 
@@ -65,7 +73,8 @@ def covered(rrsig_wire: bytes) -> int:
 
 def nsec_wire(next_name: dns.name.Name, types) -> bytes:
     kinds = sorted(set(types) | {T.RRSIG, T.NSEC})
-    return NSEC(IN, T.NSEC, next_name, Bitmap.from_rdtypes(kinds)).to_wire()
+    bitmap = b"".join(bytes([window, len(bits)]) + bits for window, bits in Bitmap.from_rdtypes(kinds).windows)
+    return next_name.to_wire() + bitmap
 
 
 def soa_wire(serial: int) -> bytes:
