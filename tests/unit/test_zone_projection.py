@@ -180,3 +180,22 @@ def test_old_signatures_are_refreshed_before_they_expire():
     exps = {rd.expiration for r in stored_rrsets(chain.version()) if r.rdtype == T.RRSIG for rd in r}
     assert min(exps) > signed_at + REFRESH_AGE * 2
     check_signed(stored_rrsets(chain.version()), chain.tip.header.time)
+
+
+def test_a_zone_failure_never_stops_a_block(monkeypatch):
+    """A bug in the zone must not refuse a valid block: the zone goes stale (tip b"") and the
+    next attach (a resolver's start) rebuilds it with a higher serial."""
+    from node.resolver.zone.patch import Patch
+    chain = ModelChain()
+    serial = chain.zone.serial()
+
+    def boom(*_):
+        raise RuntimeError("injected")
+    monkeypatch.setattr(Patch, "rerender", boom)
+    chain.connect({b"d/a": value_text(0, b"d/a")})
+    chain.connect({b"d/b": value_text(1, b"d/b")})
+    assert chain.get(b"d/b") is not None and chain.zone.store.meta().tip == b""
+    monkeypatch.undo()
+    chain.zone.attach(chain)
+    assert chain.zone.describes(chain.tip.hash) and chain.zone.serial() == serial + 1
+    check_equals_reference(chain)

@@ -31,6 +31,7 @@ class Patch:
         self.nexts: dict[bytes, dns.name.Name] = {}      # owner key -> its NSEC's next name
         self._tops: list[bytes] = []                     # owner-key prefixes of the changed names
         self._sorted: list[bytes] | None = None
+        self._writes: list = []                          # (key, old entry, new bytes or None, expiration)
 
     # --- what changes ----------------------------------------------------------------------
 
@@ -118,32 +119,41 @@ class Patch:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def write(self, batch) -> tuple[list, list]:
-        """Put every change into `batch`; returns the (deleted, added) RRs of the IXFR step."""
+    def finish(self) -> tuple[list, list]:
+        """Sign every pending owner; returns the (deleted, added) RRs of the IXFR step. Nothing
+        is written yet, so a failure here leaves the block's batch untouched."""
         deleted, added = [], []
+        self._writes = []
         for k, e in self.pending.items():
             old = self.store.owner(k)
-            old_rrs = set()
-            if old is not None:
-                old_rrs = {(old[0], *rr) for rr in old[3]}
-                self.store.set_expiry(batch, old[2], k, False)
+            old_rrs = {(old[0], *rr) for rr in old[3]} if old is not None else set()
             if e is None:
-                self.store.delete_owner(batch, k)
+                self._writes.append((k, old, None, 0))
                 new_rrs = set()
             else:
                 name, flags, data = e
                 rrs = sign(self.key, name, flags, data, self.nexts.get(k), self.inception, self.expiration)
                 expiration = self.expiration if flags & IN_CHAIN else 0
                 wire = name.to_wire()
-                self.store.put_owner(batch, k, entry_bytes(wire, flags, expiration, rrs))
-                self.store.set_expiry(batch, expiration, k, True)
+                self._writes.append((k, old, entry_bytes(wire, flags, expiration, rrs), expiration))
                 new_rrs = {(wire, *rr) for rr in rrs}
             deleted += [rr for rr in old_rrs - new_rrs if rr[1] != SOA]
             added += [rr for rr in new_rrs - old_rrs if rr[1] != SOA]
+        return sorted(deleted), sorted(added)
+
+    def write(self, batch) -> None:
+        """Put the finished changes into `batch`."""
+        for k, old, raw, expiration in self._writes:
+            if old is not None:
+                self.store.set_expiry(batch, old[2], k, False)
+            if raw is None:
+                self.store.delete_owner(batch, k)
+            else:
+                self.store.put_owner(batch, k, raw)
+                self.store.set_expiry(batch, expiration, k, True)
         for name, ((old_keys, old_deps), (new_keys, new_deps)) in self.names.items():
             self.store.put_name(batch, name, new_keys, new_deps)
             for dep in set(old_deps) - set(new_deps):
                 self.store.set_import(batch, dep, name, False)
             for dep in set(new_deps) - set(old_deps):
                 self.store.set_import(batch, dep, name, True)
-        return sorted(deleted), sorted(added)

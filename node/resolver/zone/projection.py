@@ -84,12 +84,13 @@ class ZoneProjection:
             return                                  # stale: rebuilt when a resolver next attaches
         try:
             patch = self._patch(meta, after, changed, expiry_height)
+            deleted, added = patch.finish()
         except Exception:
             # A zone bug must never stop a valid block: the zone goes stale and is rebuilt.
             log.exception("zone: update for block %s failed; the zone is rebuilt at next start", after.hash.hex())
             self.store.put_meta(batch, Meta(meta.serial, b"", meta.key, meta.first_step, meta.next_step))
             return
-        deleted, added = patch.write(batch)
+        patch.write(batch)
         serial = next_serial(meta.serial)
         step = meta.next_step
         if self.history > 0:
