@@ -57,14 +57,14 @@ class ZoneVersion:
     def ixfr(self, client_serial: int):
         """The RRsets of an incremental transfer from `client_serial` (RFC 1995 §4), or None
         when the steps from that serial are no longer (or never were) kept."""
-        first = None
-        for n, step in self.store.steps(self.meta.first_step):
-            if n >= self.meta.next_step:
-                break
-            if step[0] == client_serial:
-                first = n
-                break
-        if first is None:
+        # Kept steps are consecutive serials ending at ours (a rebuild drops them all), so the
+        # client's step is found by arithmetic, not by reading the history.
+        behind = (self.serial - client_serial) & 0xFFFFFFFF
+        first = self.meta.next_step - behind
+        if behind == 0 or first < self.meta.first_step:
+            return None
+        step = next(self.store.steps(first), None)
+        if step is None or step[0] != first or step[1][0] != client_serial:
             return None
         return self._ixfr_from(first)
 
