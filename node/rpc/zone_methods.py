@@ -2,6 +2,8 @@
 runs (LevelDB admits one process, and the running node holds it)."""
 from __future__ import annotations
 
+import asyncio
+
 from node.resolver.identity import load_or_create
 from node.resolver.service import default_key_path
 from node.resolver.zone.projection import ZoneProjection
@@ -13,7 +15,8 @@ def _zone(node) -> ZoneProjection:
     if node.resolver is not None:
         return node.resolver.kept_zone()
     # No resolver: sign with the key the resolver would use (dnssec-anchor's default), and keep
-    # the zone from now on (built once here; later blocks only change it).
+    # the zone from now on (built once here, on the event loop so no block connects half way
+    # through; later blocks only change it).
     zone = getattr(node, "_exported_zone", None)
     if zone is None:
         zone = node._exported_zone = ZoneProjection(node.chain.db, node.params,
@@ -27,5 +30,6 @@ async def dumpzone(node) -> dict:
     """The DNSSEC-signed bit. zone of every live name at the current tip, in BIND master-file
     format: {"serial", "tip", "zone"}. Signed with the resolver's key; the same zone AXFR gives."""
     _zone(node)
-    serial, text = zone_text(node.chain.db)
+    # Read from a store snapshot in a worker thread: blocks keep connecting meanwhile.
+    serial, text = await asyncio.get_running_loop().run_in_executor(None, zone_text, node.chain.db)
     return {"serial": serial, "tip": node.chain.tip.hash.hex(), "zone": text}
