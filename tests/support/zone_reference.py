@@ -60,8 +60,8 @@ def build_zone(domains, value, key: ResolverKey, serial: int, tip_time: int) -> 
         for name in domains:
             if value(name) is None:
                 continue
-            for rrset in name_sets(name, value).values():
-                txn.add(rrset)
+            for (owner, _), rdatas in name_sets(name, value).items():
+                txn.add(dns.rrset.from_rdata_list(owner, TTL, rdatas))
         dns.dnssec.sign_zone(zone, txn=txn, add_dnskey=False, rrset_signer=sign)
     return SignedZone(serial, zone)
 

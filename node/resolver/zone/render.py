@@ -11,11 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import dns.name
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
+from dns.rdtypes.IN.A import A
+from dns.rdtypes.IN.AAAA import AAAA
 
 from core.encoding import pack
 from core.names.dnsname import is_domain_label
-from node.resolver.dns_answer import NEG_TTL, rrsets_of
+from node.resolver.dns_answer import NEG_TTL, TTL
 from node.resolver.identity import ResolverKey
 from node.resolver.zone import rrwire
 from node.resolver.zone.signed import _fit_for_zone, _strictly_below, domain_records
@@ -46,12 +50,43 @@ def top_of(name: str) -> dns.name.Name | None:
         return None
 
 
+IN = dns.rdataclass.IN
+
+
+def _sets_of(records) -> dict:
+    """(owner, type) -> [rdata], parsed and de-duplicated as dns_answer.rrsets_of does (what
+    dnspython will not parse is left out), without building RRsets: addresses, most of a
+    zone, go straight to their rdata class, and each owner's name is parsed once."""
+    names: dict = {}
+    sets: dict = {}
+    seen: set = set()
+    for owner, rtype, text in records:
+        try:
+            name = names.get(owner)
+            if name is None:
+                name = names[owner] = dns.name.from_text(owner)
+            kind = dns.rdatatype.from_text(rtype)
+            if kind == T.A:
+                rd = A(IN, T.A, text)
+            elif kind == T.AAAA:
+                rd = AAAA(IN, T.AAAA, text)
+            else:
+                rd = dns.rdata.from_text(IN, kind, text)
+            canonical = rd.to_digestable()
+        except Exception:
+            continue
+        if (name, kind, canonical) not in seen:
+            seen.add((name, kind, canonical))
+            sets.setdefault((name, kind), []).append(rd)
+    return sets
+
+
 def name_sets(name: str, value) -> dict:
-    """(owner, type) -> RRset of one d/ name as the zone holds it."""
+    """(owner, type) -> [rdata] of one d/ name as the zone holds it (all with TTL)."""
     top = top_of(name)
     if top is None:
         return {}
-    sets = {k: v for k, v in rrsets_of(domain_records([name], value)).items() if k[0].is_subdomain(top)}
+    sets = {k: v for k, v in _sets_of(domain_records([name], value)).items() if k[0].is_subdomain(top)}
     return _fit_for_zone(sets, within=top)
 
 
@@ -70,8 +105,8 @@ def render_name(name: bytes, value) -> tuple[list[Owner], set[bytes]]:
     sets = name_sets(text, tracked)
     cuts = {owner for owner, t in sets if t == T.NS}
     by_owner: dict = {}
-    for (owner, t), rrset in sets.items():
-        by_owner.setdefault(owner, []).extend((t, rrset.ttl, rd.to_wire()) for rd in rrset)
+    for (owner, t), rdatas in sets.items():
+        by_owner.setdefault(owner, []).extend((t, TTL, rd.to_wire()) for rd in rdatas)
     owners = [Owner(o, rrwire.owner_key(o),
                     (0 if _strictly_below(o, cuts) else IN_CHAIN) | (AT_CUT if o in cuts else 0), sorted(rrs))
               for o, rrs in by_owner.items()]
