@@ -30,7 +30,6 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-import dns.serial
 
 from node.resolver.zone import tsig
 from node.resolver.identity import ZONE
