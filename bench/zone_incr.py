@@ -1,9 +1,9 @@
 """Incremental zone benchmark: the stored signed zone (node/resolver/zone/projection.py) at N
 names, on LevelDB.
 
-N name records are written into a store (in blocks of 10,000 names, the zone not kept), then:
-the whole zone is built (what a first enable or a reindex does), timed, with the process's peak
-RSS; then REPEAT blocks each changing CHANGED names update it in their batch (median time);
+N name records are written into a store (in blocks of 10,000 names, the zone not kept), then, in
+a child process (so the peak RSS is the build's, not the writer's): the whole zone is built
+(what a first enable or a reindex does), timed, with the process's peak RSS; then REPEAT blocks each changing CHANGED names update it in their batch (median time);
 then the IXFR bytes per changed name (one block's step as the transfer messages carry it).
 Each value has an address and a `www` subdomain, as bench/zone.py's names.
 
@@ -17,6 +17,7 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,18 +51,29 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(path: str, n: int, changed: int, repeat: int) -> dict:
+def write_names(path: str, n: int) -> None:
+    """N name records into a fresh store, the zone not kept (another process builds it, so its
+    peak RSS is the build's alone)."""
     chain = ModelChain(history=10, db=LevelDB(path), params=PARAMS)
     try:
-        chain.projections.clear()                       # names first, the zone not kept
+        chain.projections.clear()
         for start in range(0, n, PER_BLOCK):
             chain.connect({b"d/n%07d" % i: value(i) for i in range(start, min(n, start + PER_BLOCK))})
-        forget_zone(chain.db)
-        rss_before = peak_rss_mib()
-        c0, t0 = time.process_time(), time.perf_counter()
-        chain.zone.attach(chain)
-        build, build_cpu = time.perf_counter() - t0, time.process_time() - c0
-        rss_build = peak_rss_mib()
+            chain.undo.clear()
+        forget_zone(chain.db)                           # the child builds it whole
+    finally:
+        chain.db.close()
+
+
+def build_and_update(path: str, n: int, changed: int, repeat: int) -> dict:
+    """In the child process: the whole build (a model chain opening a store whose zone is not
+    its tip's rebuilds it, as a node's resolver does), then blocks of `changed` names."""
+    rss_before = peak_rss_mib()
+    c0, t0 = time.process_time(), time.perf_counter()
+    chain = ModelChain(history=10, db=LevelDB(path), params=PARAMS)
+    build, build_cpu = time.perf_counter() - t0, time.process_time() - c0
+    rss_build = peak_rss_mib()
+    try:
         blocks, blocks_cpu = [], []
         for r in range(repeat):
             serial = chain.zone.serial()
@@ -82,12 +94,24 @@ def measure(path: str, n: int, changed: int, repeat: int) -> dict:
             "ixfr_per_name": ixfr / changed}
 
 
+def measure(path: str, n: int, changed: int, repeat: int) -> dict:
+    write_names(path, n)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", path, "--names", str(n),
+                          "--changed", str(changed), "--repeat", str(repeat)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--names", type=int, nargs="+", default=[10_000])
     ap.add_argument("--changed", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        print(json.dumps(build_and_update(args.child, args.names[0], args.changed, args.repeat)))
+        return 0
     tmp = tempfile.mkdtemp(prefix="dotbit-zone-incr-")
     try:
         print(f"| names | whole build (s) | build CPU (s) | peak RSS (MiB) | block of {args.changed:,} changed "
@@ -96,7 +120,7 @@ def main() -> int:
         for n in args.names:
             m = measure(os.path.join(tmp, f"n{n}"), n, args.changed, args.repeat)
             print(f"| {n:,} | {m['build']:.1f} | {m['build_cpu']:.1f} | {m['rss_build']:.0f} "
-                  f"(before the build {m['rss_before']:.0f}) | {m['block']:.2f} | {m['block_cpu']:.2f} | {m['ixfr_per_name']:.0f} |",
+                  f"(at start {m['rss_before']:.0f}) | {m['block']:.2f} | {m['block_cpu']:.2f} | {m['ixfr_per_name']:.0f} |",
                   flush=True)
             figure(f"zone_build_s_{n}", round(m["build"], 1), "s", f"whole signed zone built, {n:,} names")
             figure(f"zone_rss_mib_{n}", round(m["rss_build"]), "MiB", f"peak RSS building the zone, {n:,} names")
