@@ -199,3 +199,27 @@ def test_a_zone_failure_never_stops_a_block(monkeypatch):
     chain.zone.attach(chain)
     assert chain.zone.describes(chain.tip.hash) and chain.zone.serial() == serial + 1
     check_equals_reference(chain)
+
+
+def test_transfer_forms_by_client_serial():
+    """IXFR: current or newer (RFC 1982) -> the SOA alone; in the history -> incremental;
+    outside it -> the whole zone (RFC 1995 §4)."""
+    import dns.message
+    from node.resolver.zone.transfer import _bodies
+    chain = ModelChain(history=2)
+    first = chain.zone.serial()
+    for i in range(3):
+        chain.connect({b"d/a": json.dumps({"ip": [f"192.0.2.{i + 1}"]})})
+    v = chain.version()
+
+    def ixfr(serial):
+        q = dns.message.make_query(ZONE, "IXFR")
+        q.authority.append(dns.rrset.from_text(ZONE, 0, "IN", "SOA", f". . {serial} 0 0 0 0"))
+        return [r for b in _bodies(q, v) for r in dns.message.from_wire(b"\0\0" + b, xfr=True).answer]
+
+    assert [r.rdtype for r in ixfr(v.serial)] == [T.SOA]
+    assert [r.rdtype for r in ixfr((v.serial + 5) & 0xFFFFFFFF)] == [T.SOA]
+    rrs = ixfr(v.serial - 1)
+    assert rrs[0].rdtype == rrs[1].rdtype == T.SOA and rrs[1][0].serial == v.serial - 1
+    assert [r.rdtype for r in ixfr(first)][1] != T.SOA                 # outside: AXFR form
+    assert len(ixfr(first)) == len(list(v.axfr()))
