@@ -20,7 +20,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, HERE)
+sys.path.append(HERE)                    # after the project: bench/light.py must not shadow light/
 sys.path.append(os.path.join(HERE, "..", "tests"))     # the chain builder: tests/support/name_chain.py
 
 import dns.message  # noqa: E402

@@ -25,7 +25,7 @@ from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, HERE)
+sys.path.append(HERE)                    # after the project: bench/light.py must not shadow light/
 sys.path.append(os.path.join(HERE, "..", "tests"))     # the chain model: tests/support/zone_model.py
 
 import dns.message  # noqa: E402
