@@ -40,6 +40,7 @@ def benches(chain_dir: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("light", q(["--headers", "20000", "--names", "2000", "--repeat", "1", "--seconds", "1"], [])),
         ("zone", q(["--names", "1000", "--repeat", "1"], [])),
         ("secondary", q(["--names", "1000", "--blocks", "2"], [])),
+        ("zone_incr", q(["--names", "5000", "--repeat", "1"], ["--names", "100000", "1000000"])),
         ("ca_revoke", q(["--n", "200", "--repeat", "1"], ["--n", "1000", "--repeat", "3"])),
         ("wallet", q(["--repeat", "3"], [])),
         ("mempool", q(["--txs", "2000", "--samples", "500"], [])),

@@ -2,8 +2,9 @@
 
 Builds a regtest chain registering N names the normal way (bench/resolver.py's builder, into
 LevelDB; each value has an address and a `www` subdomain), then measures on that chain,
-REPEAT times (medians; CPU time too, as the machine may be shared): building and signing the zone (`chain_zone`, what `zone export` and
-AXFR share), rendering the master file, and rendering the AXFR messages.
+REPEAT times (medians; CPU time too, as the machine may be shared): building and signing the
+whole stored zone (what a first enable or a reindex does; blocks then change it incrementally,
+bench/zone_incr.py), rendering the master file, and rendering the AXFR messages.
 
     python bench/zone.py [--names 1000 10000] [--repeat 3]
 """
@@ -19,15 +20,16 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
-sys.path.insert(0, HERE)
+sys.path.append(HERE)                    # after the project: bench/light.py must not shadow light/
 sys.path.append(os.path.join(HERE, "..", "tests"))     # the chain builder: tests/support/name_chain.py
 
 import dns.message  # noqa: E402
 
 from core.params import REGTEST  # noqa: E402
 from node.resolver.identity import ResolverKey  # noqa: E402
-from node.resolver.zone.signed import chain_zone  # noqa: E402
-from node.resolver.zone.transfer import _render  # noqa: E402
+from node.resolver.zone.projection import ZoneProjection, forget_zone  # noqa: E402
+from node.resolver.zone.reader import ZoneVersion, zone_text  # noqa: E402
+from node.resolver.zone.transfer import _bodies  # noqa: E402
 from node.service import open_chain  # noqa: E402
 from figures import figure  # noqa: E402
 from support.name_chain import build_chain  # noqa: E402
@@ -40,11 +42,14 @@ def measure(datadir: str, repeat: int) -> dict:
     try:
         for _ in range(repeat):
             c0, t0 = time.process_time(), time.perf_counter()
-            zone = chain_zone(chain, REGTEST, key)
+            forget_zone(chain.db)
+            ZoneProjection(chain.db, REGTEST, key).attach(chain)
             t1 = time.perf_counter()
-            body = zone.text()
+            _, body = zone_text(chain.db)
             t2, c2 = time.perf_counter(), time.process_time()
-            msgs = _render(dns.message.make_query("bit.", "AXFR"), zone)
+            snap = chain.db.snapshot()
+            msgs = list(_bodies(dns.message.make_query("bit.", "AXFR"), ZoneVersion(snap)))
+            snap.close()
             t3 = time.perf_counter()
             build.append(t1 - t0)
             text.append(t2 - t1)

@@ -35,6 +35,7 @@ SCHEMA: dict[str, dict[str, type]] = {
     "resolver": {"enabled": bool, "dns_port": int, "http_port": int, "key": str, "dane_zones": list,
                  "dane_anchors": str, "axfr_allow": list, "record_sources": str,
                  "ca_passphrase_file": str, "axfr_tsig": list, "axfr_tsig_file": str, "notify": list,
+                 "ixfr_history": int,
                  "dns_rate_limit": float, "dns_rate_limit_exempt": list, "bind": str,
                  "conns_per_addr": int, "conns_per_net": int, "conns_exempt": list, "dns_workers": int},
     "wallet": {"file": str, "passphrase_file": str, "fee_rate": int},

@@ -25,7 +25,8 @@ async def serve_dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
                         limiter: SourceLimiter) -> bool:
     """DNS over TCP (RFC 7766): two-byte length-prefixed messages on one connection until the
     client closes it or idles. `answer(wire)` gives the response bytes (or an awaitable of
-    them; a list of messages for a zone transfer), or None to close the connection. `limiter`
+    them; a list or an async iterator of messages for a zone transfer, each written once the
+    one before has drained), or None to close the connection. `limiter`
     holds the per-source caps; when full, the biggest holder's idlest connection is closed
     for a newcomer from elsewhere. True when the client was closed for being too slow.
     Shared by the resolver and the light stub."""
@@ -44,9 +45,14 @@ async def serve_dns_tcp(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
                 out = await out
             if out is None:
                 break
-            for message in out if isinstance(out, list) else (out,):
-                writer.write(struct.pack(">H", len(message)) + message)
-                await writer.drain()
+            if hasattr(out, "__aiter__"):
+                async for message in out:
+                    writer.write(struct.pack(">H", len(message)) + message)
+                    await writer.drain()
+            else:
+                for message in out if isinstance(out, list) else (out,):
+                    writer.write(struct.pack(">H", len(message)) + message)
+                    await writer.drain()
             limiter.touch(writer)
     except (asyncio.IncompleteReadError, ConnectionError):
         pass

@@ -25,9 +25,10 @@ from node.logs import FORMATS, LEVELS
 from node.logs import configure as configure_logs
 from node.ops.maintenance import checkdb, reindex
 from node.ops.status import print_status
-from node.ops.zone_export import zone_command
+from node.ops.zone_export import rebuild_zone, zone_command
 from node.resolver.ca.authority import CAError, ca_dir, init_ca
 from node.resolver.identity import load_or_create
+from node.resolver.zone.projection import forget_zone
 from node.resolver.service import default_key_path
 from node.rpc.name_encoding import ENCODINGS
 from node.service import Node, open_chain
@@ -122,6 +123,9 @@ def _resolver_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--axfr-tsig-file", metavar="FILE",
                    help="TSIG keys in BIND syntax (key \"NAME\" { algorithm ...; secret \"...\"; };), "
                         "as tsig-keygen writes them")
+    p.add_argument("--ixfr-history", type=int, metavar="N",
+                   help="keep the differences of the last N zone serials for IXFR (default 300, at most "
+                        "100000; 0: IXFR is answered in AXFR form)")
     p.add_argument("--notify", action="append", metavar="IP:PORT",
                    help="send a NOTIFY for bit. to this secondary on each new tip (repeatable)")
     p.add_argument("--dane-zone", action="append", metavar="FILE",
@@ -197,7 +201,7 @@ def _main(argv=None) -> int:
 def _command(command: str, params, datadir: str, args, cfg) -> int:
     """Every subcommand but `run`."""
     if command == "reindex":
-        return _reindex(params, datadir)
+        return _reindex(params, datadir, cfg.get("resolver", "key", args.resolver_key))
     if command == "checkdb":
         return _checkdb(params, datadir)
     if command == "call":
@@ -250,12 +254,16 @@ async def _run(node, log_format: str = "text") -> int:
     return 0
 
 
-def _reindex(params, datadir: str) -> int:
+def _reindex(params, datadir: str, resolver_key: str | None) -> int:
     chain = open_chain(params, datadir)
     try:
+        forget_zone(chain.db)
         reindex(chain, show_progress=True)
         print(f"reindex done: height {chain.height}, tip {chain.tip.hash.hex()}, "
               f"name_root {chain.tip.header.name_root.hex()}")
+        serial = rebuild_zone(chain, params, resolver_key or default_key_path(datadir))
+        if serial is not None:
+            print(f"zone bit. rebuilt: serial {serial}")
     finally:
         chain.db.close()
     return 0

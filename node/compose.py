@@ -82,4 +82,5 @@ def build_resolver(rs: ResolverSettings, parts: ResolverParts, node) -> Resolver
                     host=rs.host or node.rpc_host, dns_port=rs.dns_port, http_port=rs.http_port,
                     axfr_allow=parts.axfr_networks, dane=parts.dane, record_sources=rs.record_sources,
                     ca_passphrase=parts.ca_passphrase, axfr_keys=parts.axfr_keys, notify=parts.notify,
-                    dns_limiter=parts.dns_limiter, conn_caps=rs.conn_caps, dns_workers=rs.dns_workers)
+                    dns_limiter=parts.dns_limiter, conn_caps=rs.conn_caps, dns_workers=rs.dns_workers,
+                    ixfr_history=rs.ixfr_history)

@@ -32,6 +32,7 @@ class ResolverSettings:
     axfr_tsig: tuple[str, ...] = ()         # NAME:ALGORITHM:BASE64SECRET
     axfr_tsig_file: str | None = None
     notify: tuple[str, ...] = ()            # IP:PORT
+    ixfr_history: int = 300                 # IXFR steps kept (projection.DEFAULT_HISTORY)
     dane_zones: tuple[str, ...] = ()
     dane_anchors: str | None = None
     ca_passphrase_file: str | None = None
@@ -112,6 +113,9 @@ def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:
     if workers > 1 and (axfr_allow or get("axfr_tsig", "axfr_tsig") or get("axfr_tsig_file", "axfr_tsig_file")):
         # Zone transfers read the whole signed zone from the store, which workers cannot open.
         raise ValueError("--dns-workers above 1 cannot serve zone transfers: drop --axfr-allow/--axfr-tsig")
+    history = get("ixfr_history", "ixfr_history", 300)
+    if not 0 <= history <= 100_000:
+        raise ValueError(f"--ixfr-history: expected 0 to 100000 serials, got {history}")
     exempt = tuple(get("conns_exempt", "conns_exempt", []))
     try:
         parse_exempt(exempt)
@@ -121,7 +125,7 @@ def resolver_settings(cfg: Config, params, flags) -> ResolverSettings:
         dns_port=dns_port, http_port=get("http_port", "http_port", params.http_port if on else None),
         host=get("bind", "resolver_bind"), key=get("key", "resolver_key"), record_sources=record_sources,
         axfr_allow=axfr_allow, axfr_tsig=tuple(get("axfr_tsig", "axfr_tsig", [])),
-        axfr_tsig_file=get("axfr_tsig_file", "axfr_tsig_file"), notify=tuple(get("notify", "notify", [])),
+        axfr_tsig_file=get("axfr_tsig_file", "axfr_tsig_file"), notify=tuple(get("notify", "notify", [])), ixfr_history=history,
         dane_zones=tuple(get("dane_zones", "dane_zone", [])), dane_anchors=get("dane_anchors", "dane_anchors"),
         ca_passphrase_file=get("ca_passphrase_file", "ca_passphrase_file"),
         ca_passphrase=cfg.environ.get("DOTBIT_CA_PASSPHRASE"),

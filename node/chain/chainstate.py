@@ -45,6 +45,10 @@ class ChainState:
         self.clock = clock
         self.verify_sigs = verify_sigs
         self.names = NameIndex(db, params)   # the name projection, part of consensus
+        # Further projections written in each block's batch, not part of consensus (the
+        # resolver's signed zone): connect(batch, entry, {name: record}) and
+        # disconnect(batch, entry, name_undo_changed); reset(db) and attach(chain) on reindex.
+        self.projections: list = []
         self.entries: dict[bytes, Entry] = {}
         self.chain: list[Entry] = []         # main chain by height
         self.orphans: dict[bytes, Block] = {}  # orphan hash -> block
@@ -344,6 +348,8 @@ class ChainState:
                 name_undo = names.connect(block, height, name_ops, prev_root, b, before)
                 entry.status |= VALID
                 self.store.write_connect(b, block, entry, view, spent_undo, name_undo)
+                for p in self.projections:
+                    p.connect(b, entry, {rec.name: rec for _, rec in name_ops})
         except BaseException:
             names.discard_events()
             raise
@@ -361,6 +367,8 @@ class ChainState:
         with self.db.write_batch() as b:
             self.names.disconnect(block, entry.height, name_undo, b)
             self.store.write_disconnect(b, block, entry, spent_undo)
+            for p in self.projections:
+                p.disconnect(b, entry, name_undo[0])
         self.chain.pop()
         self.names.publish()
         self._emit("disconnect", block, entry)
@@ -375,6 +383,9 @@ class ChainState:
         """Forget every projection and rebuild it by re-validating the stored blocks from
         genesis (signatures included); the best valid stored branch becomes the tip."""
         self.store.wipe_projections()
+        projections, self.projections = self.projections, []
+        for p in projections:
+            p.reset(self.db)
         with self.db.write_batch() as b:
             for e in self.entries.values():
                 e.status &= HAVE_DATA
@@ -383,3 +394,5 @@ class ChainState:
         self.failure_reasons.clear()
         self._activate(self.entries[self.params.genesis.hash])
         self._activate_best()
+        for p in projections:
+            p.attach(self)

@@ -20,6 +20,16 @@ shows, and keeps one name's history prefix from matching a longer name)
   X + serial16                   -> CA-issued certificate record (off-chain, resolver CA)
   x + len1 + name + serial16     -> b"" a name's CA-issued certificates
   Y                              -> the CA's current CRL pack([crl_number, der])
+  Z                              -> zone meta pack([serial, tip_hash, resolver_pubkey, first_step, next_step])
+  z o + owner_key                -> one owner of the signed bit. zone pack([owner_wire, flags, sig_expiration, [[type, ttl, rdata]...]])
+  z n + len1 + name              -> a d/ name's share of the zone pack([owner_keys, imported_names])
+  z r + len1 + imported + name   -> b"" reverse import index: who must be re-rendered when `imported` changes
+  z s + expiration4 + owner_key  -> b"" signature expiry index (oldest signatures are refreshed first)
+  z i + step8                    -> one IXFR step pack([old_serial, new_serial, tip_hash, deleted, added])
+(owner_key: labels from the root down, lower-cased, each closed by 0x00, so key order is DNS
+canonical order and AXFR iterates in it; the zone keys are the resolver's projection, kept in
+each block's batch while a resolver with DNS runs, rebuilt when it starts on a stale one; reindex
+rebuilds them but keeps Z's serial, which must only increase for secondaries)
 (K, X, x and Y are not projections: they are not derived from blocks, so reindex and checkdb
 leave them alone; a CA's issuance and revocation history cannot be rebuilt from the chain)
 Integers in keys are big-endian fixed width so key order is numeric order.
@@ -50,6 +60,13 @@ EKEY = b"K"
 CA_CERT = b"X"
 CA_BY_NAME = b"x"
 CA_CRL = b"Y"
+ZONE_META = b"Z"
+ZONE_OWNER = b"zo"
+ZONE_NAME = b"zn"
+ZONE_IMPORT = b"zr"
+ZONE_SIGEXP = b"zs"
+ZONE_STEP = b"zi"
+ZONE_PARTS = (ZONE_OWNER, ZONE_NAME, ZONE_IMPORT, ZONE_SIGEXP, ZONE_STEP)
 
 # Prefixes rebuilt by reindex and compared by checkdb (everything derived from the blocks).
 PROJECTIONS = (TIP, HEIGHT, UNDO, COIN, TXINDEX, ADDR_COIN, ADDR_HIST, NAME, NAME_HIST, EXPIRY)
@@ -81,3 +98,9 @@ def ekey_key(name: bytes) -> bytes: return EKEY + bytes([len(name)]) + name
 def ca_cert_key(serial: bytes) -> bytes: return CA_CERT + serial
 def ca_name_prefix(name: bytes) -> bytes: return CA_BY_NAME + bytes([len(name)]) + name
 def ca_name_key(name: bytes, serial: bytes) -> bytes: return ca_name_prefix(name) + serial
+def zone_owner_key(okey: bytes) -> bytes: return ZONE_OWNER + okey
+def zone_name_key(name: bytes) -> bytes: return ZONE_NAME + bytes([len(name)]) + name
+def zone_import_prefix(dep: bytes) -> bytes: return ZONE_IMPORT + bytes([len(dep)]) + dep
+def zone_import_key(dep: bytes, name: bytes) -> bytes: return zone_import_prefix(dep) + name
+def zone_sigexp_key(expiration: int, okey: bytes) -> bytes: return ZONE_SIGEXP + _U32.pack(expiration) + okey
+def zone_step_key(n: int) -> bytes: return ZONE_STEP + n.to_bytes(8, "big")

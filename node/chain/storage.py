@@ -58,6 +58,17 @@ class MemoryDB:
         data = self._data
         return iter([(k, data[k]) for k in selected])
 
+    def range(self, start: bytes, stop: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """Keys in [start, stop) (the zone's neighbour lookups: seek, not scan)."""
+        if self._keys is None:
+            self._keys = sorted(self._data)
+        keys = self._keys
+        selected = keys[bisect.bisect_left(keys, start):bisect.bisect_left(keys, stop)]
+        if reverse:
+            selected.reverse()
+        data = self._data
+        return iter([(k, data[k]) for k in selected])
+
     def snapshot(self) -> "MemoryDB":
         """A read-only view of the store as it is now, for readers in another thread."""
         snap = MemoryDB()
@@ -86,6 +97,9 @@ class LevelDB:
     def iterator(self, prefix: bytes = b"", reverse: bool = False):
         return self._db.iterator(prefix=prefix, reverse=reverse)
 
+    def range(self, start: bytes, stop: bytes, reverse: bool = False):
+        return self._db.iterator(start=start, stop=stop, reverse=reverse)
+
     def snapshot(self) -> "LevelSnapshot":
         """A read-only view of the store as it is now (LevelDB keeps it consistent while
         blocks connect), for readers in another thread; close() it when done."""
@@ -104,6 +118,9 @@ class LevelSnapshot:
 
     def iterator(self, prefix: bytes = b"", reverse: bool = False):
         return self._snap.iterator(prefix=prefix, reverse=reverse)
+
+    def range(self, start: bytes, stop: bytes, reverse: bool = False):
+        return self._snap.iterator(start=start, stop=stop, reverse=reverse)
 
     def close(self) -> None:
         self._snap.close()

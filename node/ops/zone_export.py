@@ -3,8 +3,9 @@
 An operator runs this from cron next to a running node, so it works both ways: with the node
 stopped it opens the chain itself; while a node holds the database (LevelDB admits one
 process) it asks that node over JSON-RPC (`dumpzone`), which signs with the key its resolver
-uses. Either way the zone is the one AXFR serves at that tip. The file is replaced atomically,
-so a secondary loading it never reads half a zone.
+uses. Either way it is the stored zone (node/resolver/zone/projection.py) AXFR serves, built
+first when no resolver kept it up to the tip. The file is replaced atomically, so a secondary
+loading it never reads half a zone.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import sys
 
 from node.resolver.identity import load_or_create
 from node.resolver.service import default_key_path
-from node.resolver.zone.signed import chain_zone
+from node.resolver.zone.projection import ZoneProjection
+from node.resolver.zone.reader import zone_text
 from node.service import open_chain
 
 USAGE = "usage: dotbit-node [--datadir DIR] [--network NET] zone export FILE"
@@ -49,12 +51,23 @@ def zone_command(params, datadir: str, args) -> int:
     return 0
 
 
+def rebuild_zone(chain, params, key_path: str) -> int | None:
+    """After reindex: the zone again, with the next serial, if this node has a resolver key
+    (without one there is no zone to keep; a resolver's first start builds it)."""
+    if not os.path.exists(key_path):
+        return None
+    zone = ZoneProjection(chain.db, params, load_or_create(key_path))
+    zone.attach(chain)
+    return zone.serial()
+
+
 def _offline(params, datadir: str, args) -> tuple[int, str]:
     chain = open_chain(params, datadir)
     try:
         key = load_or_create(args.resolver_key or default_key_path(datadir))
-        zone = chain_zone(chain, params, key)
-        return zone.serial, zone.text()
+        # The stored zone, built first if no resolver kept it up to this tip.
+        ZoneProjection(chain.db, params, key).attach(chain)
+        return zone_text(chain.db)
     finally:
         chain.db.close()
 

@@ -20,7 +20,7 @@ from node.resolver.http_api import ChainReads, HTTPAPI
 from node.resolver.identity import load_or_create
 from node.resolver.worker_pool import WorkerPool
 from node.resolver.zone.notify import Notifier
-from node.resolver.zone.signed import ZoneCache
+from node.resolver.zone.projection import DEFAULT_HISTORY, ZoneProjection
 from node.resolver.zone.transfer import ZoneTransfer
 from node.resolver.zone.tsig import SignedResponder
 
@@ -36,7 +36,7 @@ class Resolver:
                  host: str = "127.0.0.1", dns_port: int | None = None, http_port: int | None = None,
                  axfr_allow=(), dane=None, record_sources: tuple[str, ...] = DEFAULT_ORDER,
                  ca_passphrase: str | None = None, axfr_keys=None, notify=(), dns_limiter=None, conn_caps=None,
-                 dns_workers: int = 1):
+                 dns_workers: int = 1, ixfr_history: int = DEFAULT_HISTORY):
         self.conn_caps = conn_caps           # core.connlimit.ConnCaps for HTTP and DNS over TCP, or None
         self.dns_limiter = dns_limiter       # ratelimit.ResponseRateLimiter for UDP, or None
         self.chain = chain
@@ -57,18 +57,25 @@ class Resolver:
         self.ca = self._open_ca(ca_passphrase) if "ca" in record_sources else None
         if dane is not None:
             self.policy.add(dane)
-        self.responder = Responder(self.source, self.signer, lambda: chain.height, self.policy)
+        # With DNS the signed zone is kept in the store, block by block (built first if it is
+        # not the tip's); the online SOA carries its serial, so a secondary's SOA check and its
+        # transfer agree. Without DNS nothing serves the zone, and it is not kept.
+        self.zone = None
+        if dns_port is not None:
+            self.zone = ZoneProjection(chain.db, params, self.key, ixfr_history)
+            self.zone.attach(chain)
+        self.responder = Responder(self.source, self.signer, self.zone.serial if self.zone else lambda: 0,
+                                   self.policy)
         self.dns = None
         self.dns_workers = dns_workers       # > 1: DNS answered by worker processes (worker_pool.py)
         self.workers = None
         self.http = None
         self.metrics = None           # () -> Prometheus text, set by the node; serves GET /metrics
         self.axfr_allow = tuple(axfr_allow)      # networks (zone_transfer.parse_networks)
-        self._zones = None
         self.axfr_keys = axfr_keys               # a tsig.Keyring, or None
         self.notifier = None
         if notify:
-            self.notifier = Notifier(notify, lambda: chain.height, axfr_keys)
+            self.notifier = Notifier(notify, self.zone.serial, axfr_keys)
             chain.listeners.subscribe(self.notifier.tip_changed)
         chain.listeners.subscribe(self._tip_changed)
         chain.names.listeners.subscribe(self._name_changed)
@@ -134,12 +141,12 @@ class Resolver:
         if self.http is not None:
             self.http.invalidate(name)
 
-    @property
-    def zones(self):
-        """The signed zone per tip (zone export and AXFR), built on first use."""
-        if self._zones is None:
-            self._zones = ZoneCache(self.chain, self.params, self.key)
-        return self._zones
+    def kept_zone(self) -> ZoneProjection:
+        """The stored zone (zone export over RPC); a resolver without DNS starts keeping it now."""
+        if self.zone is None:
+            self.zone = ZoneProjection(self.chain.db, self.params, self.key)
+            self.zone.attach(self.chain)
+        return self.zone
 
     async def start(self) -> None:
         if self.ca is not None:
@@ -152,7 +159,7 @@ class Resolver:
         elif self.dns_port is not None:
             transfer = None
             if self.axfr_allow:
-                transfer = ZoneTransfer(self.zones, self.axfr_allow, self.axfr_keys)
+                transfer = ZoneTransfer(self.chain.db, self.axfr_allow, self.axfr_keys)
             responder = self.responder
             if self.axfr_keys is not None:
                 responder = SignedResponder(responder, self.axfr_keys, log)

@@ -177,3 +177,12 @@ def raw_transfer(port: int, query, source: str = "127.0.0.1") -> list[bytes]:
             if m.rcode() != dns.rcode.NOERROR or soas >= 2 or (ixfr and soas == 1 and len(m.answer) == 1):
                 break
     return out
+
+
+def zone_serial(node) -> int:
+    """The serial of bit. as the node's DNS gives it (the stored zone's: one more per block
+    connected or disconnected, not the height)."""
+    import dns.message
+    import dns.query
+    r = dns.query.tcp(dns.message.make_query("bit.", "SOA"), "127.0.0.1", port=node.dns_port, timeout=5)
+    return r.answer[0][0].serial

@@ -30,7 +30,8 @@ LEAVES = ("connect", "tunnel")
 KEY_TABLE = "node.chain.layout"
 # The chain store and the stores/projections that write their own keys into a block's batch
 # (or keep their own records): the only code that may read or build LevelDB keys.
-KEY_OWNERS = ("node.chain.", "node.names.index", "node.resolver.ekeys", "node.resolver.ca.store")
+KEY_OWNERS = ("node.chain.", "node.names.index", "node.resolver.ekeys", "node.resolver.ca.store",
+              "node.resolver.zone.store")
 
 
 def modules(root: str) -> dict[str, str]:

@@ -1,11 +1,15 @@
-"""Zone transfer of the signed `bit.` zone over TCP (AXFR, RFC 5936), so BIND, Knot or NSD
-secondaries can serve .bit: the same SignedZone `dotbit-node zone export` writes, SOA first and
-last, in messages of at most 64 KiB.
+"""Zone transfer of the signed `bit.` zone over TCP to BIND, Knot or NSD secondaries: AXFR
+(RFC 5936) and IXFR (RFC 1995) from the stored zone (projection.py), in messages of at most
+64 KiB, built and written one at a time from a store snapshot (bounded memory: the zone is
+never rendered whole).
+
+IXFR answers the kept steps from the client's serial on: SOA(new), then per step SOA(old) and
+its deletions, SOA(next) and its additions, and SOA(new) last. A client whose serial is not in
+the kept history gets the whole zone in AXFR form (§4); a client with this serial or a newer
+one gets the SOA alone.
 
 Only sources inside an `--axfr-allow` network get it (none by default); everyone else, and
-every transfer asked over UDP, gets the Responder's REFUSED. IXFR (RFC 1995) is answered with
-the whole zone in AXFR form, which §4 allows of a server that keeps no history, or with the
-SOA alone when the client already has this serial or a newer one.
+every transfer asked over UDP, gets the Responder's REFUSED.
 
 With TSIG keys configured (tsig.py) a transfer needs both: an allowed source and a valid TSIG
 by one of the keys, so a leaked key alone is not enough and neither is a spoofable address.
@@ -26,11 +30,10 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-import dns.serial
 
 from node.resolver.zone import tsig
 from node.resolver.identity import ZONE
-from node.resolver.zone.signed import SignedZone, ZoneCache
+from node.resolver.zone.reader import ZoneVersion
 
 log = logging.getLogger("dotbit.resolver.axfr")
 
@@ -62,41 +65,41 @@ def allowed(peer: str | None, networks) -> bool:
     return any(addr in n for n in networks)
 
 
-def pack(zone: SignedZone, budget: int) -> list[list]:
-    """RRsets split into message-sized groups by their uncompressed wire size (an upper bound,
-    since compression only shrinks); an RRset too big for one message is split by RR."""
-    groups: list[list] = [[]]
+def pack(rrsets, budget: int):
+    """RRsets grouped into message-sized lists by their uncompressed wire size (an upper
+    bound, since compression only shrinks); an RRset too big for one message is split by RR."""
+    group: list = []
     used = 0
-    for rrset in zone.rrsets():
+    for rrset in rrsets:
         owner = len(rrset.name.to_wire())
         sizes = [owner + 10 + len(rd.to_wire()) for rd in rrset]
         if used + sum(sizes) <= budget:
-            groups[-1].append(rrset)
+            group.append(rrset)
             used += sum(sizes)
             continue
         for rd, size in zip(rrset, sizes):
-            if used + size > budget and groups[-1]:
-                groups.append([])
-                used = 0
+            if used + size > budget and group:
+                yield group
+                group, used = [], 0
             part = dns.rrset.RRset(rrset.name, rrset.rdclass, rrset.rdtype, rrset.covers)
             part.add(rd, rrset.ttl)
-            groups[-1].append(part)
+            group.append(part)
             used += size
-    return groups
+    if group:
+        yield group
 
 
 class ZoneTransfer:
-    def __init__(self, zones: ZoneCache, networks, keyring: tsig.Keyring | None = None):
-        self.zones = zones
+    def __init__(self, db, networks, keyring: tsig.Keyring | None = None):
+        self.db = db                    # the store holding the zone (projection.py)
         self.networks = tuple(networks)
         self.keyring = keyring          # None: the address is the only check
-        self._rendered: dict = {}       # (tip, query bytes after the ID, TSIG room) -> message bodies
         # Transfers by result, for /metrics: a transfer is one query with many answers, which
         # the Responder's per-query counters never see.
         self.results = {"ok": 0, "failed": 0, "refused": 0}
 
     def handle(self, wire: bytes, peer: str | None):
-        """A coroutine giving the transfer's messages, the bytes of a TSIG error answer, or
+        """The transfer's messages as an async iterator, the bytes of a TSIG error answer, or
         None when this query is not a zone transfer we give to `peer` (the Responder then
         answers it, REFUSED for AXFR/IXFR)."""
         if not allowed(peer, self.networks) or len(wire) < 12 or wire[2] & 0x80:
@@ -124,47 +127,51 @@ class ZoneTransfer:
             return None
         return self._transfer(signed.query, signed.unsigned, peer, signed)
 
-    async def _transfer(self, q, wire: bytes, peer: str, signed: tsig.Signed | None = None) -> list[bytes]:
+    async def _transfer(self, q, wire: bytes, peer: str, signed: tsig.Signed | None = None):
         room = tsig.reserve(signed.key) if signed is not None else 0
-        try:
-            out = await self._messages(q, wire, peer, room)
-            self.results["ok"] += 1
-        except Exception:
-            log.exception("zone transfer to %s failed", peer)
-            self.results["failed"] += 1
-            resp = _response(q)
-            resp.set_rcode(dns.rcode.SERVFAIL)
-            out = [resp.to_wire()]
-        if signed is None:
-            return out
+        loop = asyncio.get_running_loop()
+        snap = self.db.snapshot()
         ctx = None
-        for i, message in enumerate(out):
-            out[i], ctx = signed.sign(message, ctx=ctx, multi=True)
-        return out
+        count = 0
+        failed = False
+        try:
+            version = ZoneVersion(snap)
+            bodies = _bodies(q, version, room)
+            while True:
+                try:
+                    # Built off the event loop (a message of a large zone takes milliseconds),
+                    # one at a time: the loop writes it, waits for the socket, asks for the next.
+                    body = await loop.run_in_executor(None, next, bodies, None)
+                except Exception:
+                    log.exception("zone transfer to %s failed", peer)
+                    self.results["failed"] += 1
+                    failed = True
+                    if count:           # mid-transfer: closing the connection tells the client
+                        raise ConnectionAbortedError("zone transfer failed") from None
+                    resp = _response(q)
+                    resp.set_rcode(dns.rcode.SERVFAIL)
+                    body = resp.to_wire()[2:]
+                    bodies = iter(())
+                if body is None:
+                    break
+                message = wire[:2] + body
+                if signed is not None:
+                    message, ctx = signed.sign(message, ctx=ctx, multi=True)
+                count += 1
+                yield message
+            if not failed:
+                self.results["ok"] += 1
+                log.info("zone transfer of bit. serial %d to %s: %d messages%s", version.serial, peer, count,
+                         "" if not room else " (TSIG)")
+        finally:
+            snap.close()
 
-    async def _messages(self, q, wire: bytes, peer: str, room: int = 0) -> list[bytes]:
-        zone = await self.zones.current()
-        if q.question[0].rdtype == T.IXFR and _client_is_current(q, zone.serial):
-            resp = _response(q)
-            resp.answer.append(next(zone.rrsets()))
-            return [resp.to_wire()]
-        key = (zone.tip_hash, wire[2:], room)
-        bodies = self._rendered.get(key)
-        if bodies is None:
-            bodies = await asyncio.get_running_loop().run_in_executor(None, _render, q, zone, room)
-            self._rendered = {k: v for k, v in self._rendered.items() if k[0] == zone.tip_hash}
-            if len(self._rendered) < 16:
-                self._rendered[key] = bodies
-        log.info("zone transfer of bit. serial %d to %s: %d messages%s", zone.serial, peer, len(bodies),
-                 "" if not room else " (TSIG)")
-        return [wire[:2] + b for b in bodies]
 
-
-def _client_is_current(q, serial: int) -> bool:
+def _client_serial(q) -> int | None:
     for rrset in q.authority:
         if rrset.rdtype == T.SOA and rrset.name == ZONE and len(rrset):
-            return dns.serial.Serial(rrset[0].serial) >= dns.serial.Serial(serial)
-    return False
+            return rrset[0].serial
+    return None
 
 
 def _response(q) -> dns.message.Message:
@@ -174,17 +181,22 @@ def _response(q) -> dns.message.Message:
     return resp
 
 
-def _render(q, zone: SignedZone, room: int = 0) -> list[bytes]:
-    """Message bodies (without the 2-byte ID); the SOA opens the first and closes the last;
-    `room` bytes are kept free in each for the TSIG appended later."""
-    soa = next(zone.rrsets())
-    closing = len(soa.name.to_wire()) + 10 + len(soa[0].to_wire())
-    overhead = 12 + len(q.question[0].name.to_wire()) + 4 + _SLACK + closing + room
-    groups = pack(zone, MAX_MESSAGE - overhead)
-    groups[-1].append(soa)
-    out = []
-    for group in groups:
+def _bodies(q, version: ZoneVersion, room: int = 0):
+    """Message bodies (without the 2-byte ID) of the transfer `q` asks for; `room` bytes are
+    kept free in each for the TSIG appended later."""
+    if not version.ready:
+        raise RuntimeError("the zone is not built yet")
+    rrsets = None
+    if q.question[0].rdtype == T.IXFR:
+        client = _client_serial(q)
+        if client is not None and version.client_is_current(client):
+            rrsets = iter([version.soa()])
+        elif client is not None:
+            rrsets = version.ixfr(client)
+    if rrsets is None:
+        rrsets = version.axfr()
+    overhead = 12 + len(q.question[0].name.to_wire()) + 4 + _SLACK + room
+    for group in pack(rrsets, MAX_MESSAGE - overhead):
         resp = _response(q)
         resp.answer.extend(group)
-        out.append(resp.to_wire(max_size=MAX_MESSAGE)[2:])
-    return out
+        yield resp.to_wire(max_size=MAX_MESSAGE)[2:]

@@ -32,8 +32,6 @@ SECRET = base64.b64encode(bytes(range(40, 72))).decode()
 KIND = [pytest.param("bind", marks=needs_tools("named", "named-checkconf")),
         pytest.param("knot", marks=needs_tools("knotd", "knotc"))]
 VERIFY = needs_tools("dnssec-verify", "ldns-verify-zone")
-NEEDS_IXFR = pytest.mark.xfail(strict=True,
-                               reason="needs the incremental zone with monotonic serial and IXFR (issue 20)")
 WAIT = 30                 # seconds a secondary may take to serve a new serial (NOTIFY makes it ~1 s)
 
 
@@ -199,7 +197,6 @@ def test_knot_validated_every_version_it_took(world, expiry):
     assert len(passed) >= 7 and "validation failed" not in text, text[-3000:]
 
 
-@NEEDS_IXFR
 @pytest.mark.parametrize("kind", KIND)
 def test_secondary_follows_by_ixfr_after_the_first_transfer(world, expiry, kind):
     """Only the first transfer is the whole zone; every later one is incremental."""

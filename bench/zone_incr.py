@@ -1,0 +1,137 @@
+"""Incremental zone benchmark: the stored signed zone (node/resolver/zone/projection.py) at N
+names, on LevelDB.
+
+N name records are written into a store (in blocks of 10,000 names, the zone not kept), then, in
+a child process (so the peak RSS is the build's, not the writer's): the whole zone is built
+(what a first enable or a reindex does), timed, with the process's peak RSS; then REPEAT blocks each changing CHANGED names update it in their batch (median time);
+then the IXFR bytes per changed name (one block's step as the transfer messages carry it).
+Each value has an address and a `www` subdomain, as bench/zone.py's names.
+
+    python bench/zone_incr.py [--names 10000 100000] [--changed 1000] [--repeat 3]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from types import SimpleNamespace
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.append(HERE)                    # after the project: bench/light.py must not shadow light/
+sys.path.append(os.path.join(HERE, "..", "tests"))     # the chain model: tests/support/zone_model.py
+
+import dns.message  # noqa: E402
+import dns.rrset  # noqa: E402
+
+from node.chain.storage import LevelDB  # noqa: E402
+from node.resolver.zone.projection import forget_zone  # noqa: E402
+from node.resolver.zone.reader import ZoneVersion  # noqa: E402
+from node.resolver.zone.transfer import _bodies  # noqa: E402
+from figures import figure  # noqa: E402
+from support.zone_model import ModelChain  # noqa: E402
+
+PARAMS = SimpleNamespace(expiry_depth=1_000_000)
+PER_BLOCK = 10_000
+
+
+def value(i: int, salt: int = 0) -> str:
+    a = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+    return json.dumps({"ip": [a], "map": {"www": {"ip": [a]}}, "txt": [f"v{salt}"]})
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_names(path: str, n: int) -> None:
+    """N name records into a fresh store, the zone not kept (another process builds it, so its
+    peak RSS is the build's alone)."""
+    chain = ModelChain(history=10, db=LevelDB(path), params=PARAMS)
+    try:
+        chain.projections.clear()
+        for start in range(0, n, PER_BLOCK):
+            chain.connect({b"d/n%07d" % i: value(i) for i in range(start, min(n, start + PER_BLOCK))})
+            chain.undo.clear()
+        forget_zone(chain.db)                           # the child builds it whole
+    finally:
+        chain.db.close()
+
+
+def build_and_update(path: str, n: int, changed: int, repeat: int) -> dict:
+    """In the child process: the whole build (a model chain opening a store whose zone is not
+    its tip's rebuilds it, as a node's resolver does), then blocks of `changed` names."""
+    rss_before = peak_rss_mib()
+    c0, t0 = time.process_time(), time.perf_counter()
+    chain = ModelChain(history=10, db=LevelDB(path), params=PARAMS)
+    build, build_cpu = time.perf_counter() - t0, time.process_time() - c0
+    rss_build = peak_rss_mib()
+    try:
+        blocks, blocks_cpu = [], []
+        for r in range(repeat):
+            serial = chain.zone.serial()
+            ops = {b"d/n%07d" % ((i * 7919 + r) % n): value(i, r + 1) for i in range(changed)}
+            c0, t0 = time.process_time(), time.perf_counter()
+            chain.connect(ops)
+            blocks.append(time.perf_counter() - t0)
+            blocks_cpu.append(time.process_time() - c0)
+        snap = chain.db.snapshot()
+        q = dns.message.make_query("bit.", "IXFR")
+        q.authority.append(dns.rrset.from_text("bit.", 0, "IN", "SOA", f". . {serial} 0 0 0 0"))
+        ixfr = sum(len(b) + 4 for b in _bodies(q, ZoneVersion(snap)))
+        snap.close()
+    finally:
+        chain.db.close()
+    return {"build": build, "build_cpu": build_cpu, "rss_before": rss_before, "rss_build": rss_build,
+            "block": statistics.median(blocks), "block_cpu": statistics.median(blocks_cpu),
+            "ixfr_per_name": ixfr / changed}
+
+
+def measure(path: str, n: int, changed: int, repeat: int) -> dict:
+    write_names(path, n)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", path, "--names", str(n),
+                          "--changed", str(changed), "--repeat", str(repeat)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--names", type=int, nargs="+", default=[10_000])
+    ap.add_argument("--changed", type=int, default=1000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--child", metavar="PATH", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(build_and_update(args.child, args.names[0], args.changed, args.repeat)))
+        return 0
+    tmp = tempfile.mkdtemp(prefix="dotbit-zone-incr-")
+    try:
+        print(f"| names | whole build (s) | build CPU (s) | peak RSS (MiB) | block of {args.changed:,} changed "
+              "names (s) | its CPU (s) | IXFR bytes per changed name |")
+        print("|---|---|---|---|---|---|---|")
+        for n in args.names:
+            m = measure(os.path.join(tmp, f"n{n}"), n, args.changed, args.repeat)
+            print(f"| {n:,} | {m['build']:.1f} | {m['build_cpu']:.1f} | {m['rss_build']:.0f} "
+                  f"(at start {m['rss_before']:.0f}) | {m['block']:.2f} | {m['block_cpu']:.2f} | {m['ixfr_per_name']:.0f} |",
+                  flush=True)
+            figure(f"zone_build_s_{n}", round(m["build"], 1), "s", f"whole signed zone built, {n:,} names")
+            figure(f"zone_rss_mib_{n}", round(m["rss_build"]), "MiB", f"peak RSS building the zone, {n:,} names")
+            figure(f"zone_block_s_{n}", round(m["block"], 2), "s",
+                   f"zone update for a block of {args.changed:,} changed names, {n:,} names")
+            figure(f"ixfr_bytes_per_name_{n}", round(m["ixfr_per_name"]), "B", "IXFR bytes per changed name")
+            shutil.rmtree(os.path.join(tmp, f"n{n}"), ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The incremental signed zone (node/resolver/zone/projection.py) against the whole zone built at
+once (tests/support/zone_reference.py, the old dnspython builder): after any sequence of name
+operations, connects, disconnects and expiries, the stored zone holds the same records, every
+signature in it verifies, the NSEC chain is closed, the serial only increased by one per block,
+and replaying the IXFR steps onto the first version gives the last one.
+
+The chain is modelled (support/zone_model.py) on an in-memory store."""
+from __future__ import annotations
+
+import json
+
+import dns.dnssec
+import dns.name
+import dns.rdatatype
+import dns.rrset
+from hypothesis import given, seed, settings, strategies as st
+
+from node.resolver.identity import ZONE
+from node.resolver.zone.basis import next_serial
+from node.resolver.zone.reader import ZoneVersion
+from support.zone_model import KEY, ModelChain
+from support.zone_reference import build_zone, canonical
+
+T = dns.rdatatype
+NAMES = [b"d/a", b"d/b", b"d/c", b"d/dd", b"d/e-x", b"d/z"]
+VALUES = [
+    {"ip": ["192.0.2.1"]},
+    {"ip": ["192.0.2.2"], "map": {"www": {"ip6": ["2001:db8::2"]}, "*": {"txt": ["wild"]}}},
+    {"ns": ["ns1.{n}.bit.", "ns.elsewhere.net."], "ds": [[1, 15, 2, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]],
+     "map": {"ns1": {"ip": ["192.0.2.53"]}}},
+    {"ns": ["ns1.{n}.bit."]},                                          # lame: left out
+    {"alias": "a.bit."},
+    {"import": "d/a", "txt": ["imports a"]},
+    {"mx": [[10, "mail.{n}.bit."]], "map": {"mail": {"ip": ["192.0.2.25"]}, "_tcp": {"map": {
+        "_443": {"tls": [[3, 1, 1, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]]}}}}},
+    {"translate": "a.bit."},
+    "not json",
+]
+
+
+def value_text(i: int, name: bytes) -> str:
+    v = VALUES[i]
+    return v if isinstance(v, str) else json.dumps(v).replace("{n}", name.decode()[2:])
+
+
+def stored_rrsets(version: ZoneVersion) -> list:
+    return list(version.axfr())[:-1]
+
+
+def without_signatures(rrsets) -> set:
+    """Records but RRSIG rdata (signature times differ: unchanged names keep older ones)."""
+    out = {x for x in canonical(rrsets) if x[2] != T.RRSIG}
+    out |= {(r.name.canonicalize().to_text(), r.ttl, T.RRSIG, r.covers, "") for r in rrsets if r.rdtype == T.RRSIG}
+    return out
+
+
+def check_signed(rrsets, now: int) -> None:
+    by = {}
+    for r in rrsets:
+        by.setdefault((r.name, r.rdtype if r.rdtype != T.RRSIG else r.covers, r.rdtype == T.RRSIG), r)
+    keys = {ZONE: dns.rrset.from_rdata(ZONE, 300, KEY.dnskey)}
+    for (name, rdtype, is_sig), sigs in by.items():
+        if is_sig:
+            dns.dnssec.validate(by[(name, rdtype, False)], sigs, keys, now=now)
+
+
+def check_equals_reference(chain: ModelChain) -> None:
+    version = chain.version()
+    live = chain.live_values(NAMES)
+    ref = build_zone(sorted(live), live.get, KEY, version.serial, chain.tip.header.time)
+    got = stored_rrsets(version)
+    assert without_signatures(got) == without_signatures(list(ref.rrsets()))
+    check_signed(got, chain.tip.header.time)
+
+
+op = st.one_of(
+    st.tuples(st.just("block"), st.dictionaries(st.sampled_from(NAMES), st.integers(0, len(VALUES) - 1),
+                                                max_size=3)),
+    st.tuples(st.just("undo"), st.none()),
+)
+
+
+@seed(20261201)
+@settings(max_examples=25, deadline=None)
+@given(st.lists(op, min_size=1, max_size=14))
+def test_incremental_zone_equals_a_whole_build(ops):
+    chain = ModelChain()
+    first = chain.version()
+    serial = first.serial
+    first_rrsets = stored_rrsets(first)
+    for kind, arg in ops:
+        if kind == "block":
+            chain.connect({n: value_text(i, n) for n, i in arg.items()})
+        elif len(chain.chain) > 1:
+            chain.disconnect()
+        else:
+            continue
+        v = chain.version()
+        assert v.serial == next_serial(serial)
+        serial = v.serial
+        check_equals_reference(chain)
+    # The IXFR steps from the first serial rebuild the last version from the first.
+    replayed = canonical(first_rrsets)
+    steps = chain.version().ixfr(first.serial)
+    if serial != first.serial:
+        assert steps is not None
+        replayed = apply_ixfr(replayed, list(steps))
+        assert replayed == canonical(stored_rrsets(chain.version()))
+
+
+def apply_ixfr(records: set, rrsets: list) -> set:
+    """RFC 1995 §4 by hand: SOA(new), then per step SOA(old) deletions SOA(next) additions."""
+    records = set(records)
+    soas = [i for i, r in enumerate(rrsets) if r.rdtype == T.SOA]
+    assert soas[0] == 0 and soas[-1] == len(rrsets) - 1
+    inner = soas[1:-1]
+    for j in range(0, len(inner), 2):
+        old_at, new_at = inner[j], inner[j + 1]
+        end = inner[j + 2] if j + 2 < len(inner) else soas[-1]
+        records -= canonical([rrsets[old_at]])
+        records -= canonical(rrsets[old_at + 1:new_at])
+        records |= canonical([rrsets[new_at]])
+        records |= canonical(rrsets[new_at + 1:end])
+    return records
+
+
+def test_expiry_removes_and_disconnect_restores():
+    chain = ModelChain()
+    chain.connect({b"d/a": value_text(0, b"d/a"), b"d/b": value_text(5, b"d/b")})
+    names = {r.name.to_text() for r in stored_rrsets(chain.version())}
+    assert {"a.bit.", "b.bit."} <= names
+    for _ in range(4):
+        chain.connect({})
+    assert {r.name.to_text() for r in stored_rrsets(chain.version())} == {"bit."}
+    check_equals_reference(chain)
+    chain.disconnect()
+    assert {"a.bit.", "b.bit."} <= {r.name.to_text() for r in stored_rrsets(chain.version())}
+    check_equals_reference(chain)
+
+
+def test_import_change_rerenders_the_importer():
+    chain = ModelChain()
+    chain.connect({b"d/a": json.dumps({"ip": ["192.0.2.1"]}), b"d/b": json.dumps({"import": "d/a"})})
+    chain.connect({b"d/a": json.dumps({"ip": ["192.0.2.77"]})})
+    got = {(r.name.to_text(), rd.to_text()) for r in stored_rrsets(chain.version()) if r.rdtype == T.A for rd in r}
+    assert ("b.bit.", "192.0.2.77") in got and ("b.bit.", "192.0.2.1") not in got
+    check_equals_reference(chain)
+
+
+def test_serial_wraps_and_still_increases():
+    import dns.serial
+    chain = ModelChain()
+    with chain.db.write_batch() as b:
+        meta = chain.zone.store.meta()
+        meta.serial = 0xFFFFFFFF
+        chain.zone.store.put_meta(b, meta)
+    chain.connect({b"d/a": value_text(0, b"d/a")})
+    assert chain.zone.serial() == 0 and dns.serial.Serial(0) > dns.serial.Serial(0xFFFFFFFF)
+
+
+def test_history_is_bounded_and_old_serials_get_none():
+    chain = ModelChain(history=3)
+    first = chain.zone.serial()
+    for i in range(6):
+        chain.connect({b"d/a": json.dumps({"ip": [f"192.0.2.{i + 1}"]})})
+    v = chain.version()
+    assert v.ixfr(first) is None                    # outside the history: AXFR form
+    assert v.ixfr(v.serial - 3) is not None and v.ixfr(v.serial - 4) is None
+    assert len(list(v.store.steps(0))) == 3
+
+
+def test_old_signatures_are_refreshed_before_they_expire():
+    from node.resolver.zone.projection import REFRESH_AGE
+    chain = ModelChain()
+    chain.connect({n: value_text(0, n) for n in NAMES})
+    signed_at = chain.tip.header.time
+    # Blocks far apart in time: after REFRESH_AGE the old signatures are re-made.
+    chain.tip.header.time += REFRESH_AGE + 3600
+    chain.connect({})
+    exps = {rd.expiration for r in stored_rrsets(chain.version()) if r.rdtype == T.RRSIG for rd in r}
+    assert min(exps) > signed_at + REFRESH_AGE * 2
+    check_signed(stored_rrsets(chain.version()), chain.tip.header.time)
+
+
+def test_a_zone_failure_never_stops_a_block(monkeypatch):
+    """A bug in the zone must not refuse a valid block: the zone goes stale (tip b"") and the
+    next attach (a resolver's start) rebuilds it with a higher serial."""
+    from node.resolver.zone.patch import Patch
+    chain = ModelChain()
+    serial = chain.zone.serial()
+
+    def boom(*_):
+        raise RuntimeError("injected")
+    monkeypatch.setattr(Patch, "rerender", boom)
+    chain.connect({b"d/a": value_text(0, b"d/a")})
+    chain.connect({b"d/b": value_text(1, b"d/b")})
+    assert chain.get(b"d/b") is not None and chain.zone.store.meta().tip == b""
+    monkeypatch.undo()
+    chain.zone.attach(chain)
+    assert chain.zone.describes(chain.tip.hash) and chain.zone.serial() == serial + 1
+    check_equals_reference(chain)
+
+
+def test_transfer_forms_by_client_serial():
+    """IXFR: current or newer (RFC 1982) -> the SOA alone; in the history -> incremental;
+    outside it -> the whole zone (RFC 1995 §4)."""
+    import dns.message
+    from node.resolver.zone.transfer import _bodies
+    chain = ModelChain(history=2)
+    first = chain.zone.serial()
+    for i in range(3):
+        chain.connect({b"d/a": json.dumps({"ip": [f"192.0.2.{i + 1}"]})})
+    v = chain.version()
+
+    def ixfr(serial):
+        q = dns.message.make_query(ZONE, "IXFR")
+        q.authority.append(dns.rrset.from_text(ZONE, 0, "IN", "SOA", f". . {serial} 0 0 0 0"))
+        return [r for b in _bodies(q, v) for r in dns.message.from_wire(b"\0\0" + b, xfr=True).answer]
+
+    assert [r.rdtype for r in ixfr(v.serial)] == [T.SOA]
+    assert [r.rdtype for r in ixfr((v.serial + 5) & 0xFFFFFFFF)] == [T.SOA]
+    rrs = ixfr(v.serial - 1)
+    assert rrs[0].rdtype == rrs[1].rdtype == T.SOA and rrs[1][0].serial == v.serial - 1
+    assert [r.rdtype for r in ixfr(first)][1] != T.SOA                 # outside: AXFR form
+    assert len(ixfr(first)) == len(list(v.axfr()))
