@@ -16,15 +16,18 @@ and LevelDB handle into the workers. The workers start on the first block big en
 them (regtest blocks never are) and stop with the node.
 
 The answer never depends on the workers: a bad block gets the first error in serial order
-(core/sigcheck.py). A worker that does not answer within WORKER_TIMEOUT, or dies, costs that
-wait once: its chunks are checked in line, the workers are ended (logged) and new ones start
-on the next big block; after MAX_FAILURES failures in a row the node stays in line.
+(core/sigcheck.py). Nor does the connecting thread ever wait for them: a chunk a worker has
+not answered when the block's other checks are done is checked in line (the same pure
+answer; the worker's later one is dropped). A worker that dies, or has not answered for
+WORKER_TIMEOUT, is given up: the workers are ended (logged) and new ones start on the next
+big block; after MAX_FAILURES failures in a row the node stays in line.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
 import os
+import time
 from collections import deque
 
 from core.sigcheck import bad_signature, first_bad
@@ -35,7 +38,7 @@ log = logging.getLogger("dotbit.chain")
 MAX_PAR = 16                 # as Core's cap on script threads: more adds processes, not speed
 MIN_PARALLEL_INPUTS = 32     # below this a block is checked in line: a round trip costs more
 CHUNK = 16                   # jobs per hand-out: ~0.8 ms of work against ~0.05 ms of pickling
-WORKER_TIMEOUT = 20.0        # seconds a worker may take to answer before it is given up
+WORKER_TIMEOUT = 20.0        # seconds without an answer before a worker is given up
 MAX_FAILURES = 3             # worker failures in a row before the node stops starting them
 
 
@@ -61,20 +64,25 @@ class _Worker:
         self.proc = ctx.Process(target=serve, args=(child,), daemon=True, name="dotbit-sigcheck")
         self.proc.start()
         child.close()
-        self.pending: deque = deque()     # (BlockSigs, start, end) sent and not answered, in order
+        self.pending: deque = deque()     # (BlockSigs, start, sent at) not answered yet, in order
 
     def send(self, owner: "BlockSigs", start: int, end: int) -> None:
         self.conn.send(owner.jobs[start:end])
-        self.pending.append((owner, start, end))
+        self.pending.append((owner, start, time.monotonic()))
 
-    def harvest(self, timeout: float | None) -> bool:
-        """Takes one answer if there is one (waiting up to `timeout`); False when none came."""
-        if not self.conn.poll(timeout):
-            return False
-        bad = self.conn.recv()                   # EOFError when the worker died
-        owner, start, _ = self.pending.popleft()
-        owner.results[start] = bad
-        return True
+    def harvest(self) -> int:
+        """Takes every answer already there (EOFError when the worker died). An answer for a
+        chunk its block checked itself meanwhile is the same answer: it is simply kept."""
+        taken = 0
+        while self.pending and self.conn.poll(0):
+            bad = self.conn.recv()
+            owner, start, _ = self.pending.popleft()
+            owner.results[start] = bad
+            taken += 1
+        return taken
+
+    def stuck(self, timeout: float) -> bool:
+        return bool(self.pending) and time.monotonic() - self.pending[0][2] > timeout
 
 
 class SigPool:
@@ -114,8 +122,6 @@ class SigPool:
                     ", and from now on" if last else "; new workers on the next big block")
         workers, self.workers = self.workers, []
         for w in workers:
-            for owner, start, end in w.pending:
-                owner.results.pop(start, None)      # the owner checks these itself
             w.proc.kill()            # our own child; a stopped one would never exit otherwise
             w.proc.join(5)
             w.conn.close()
@@ -163,42 +169,46 @@ class BlockSigs:
             self.chunks.append((start, end))
             self.sent = end
 
-    def _free_worker(self) -> _Worker | None:
-        """A worker with fewer than two chunks outstanding (one running, one queued)."""
+    def _free_worker(self, most: int = 2) -> _Worker | None:
+        """A worker with fewer than `most` chunks outstanding (2: one running, one queued)."""
+        pool = self.pool
         try:
-            for w in self.pool.workers:
-                while w.pending and w.harvest(0):
-                    pass
-                if len(w.pending) < 2:
+            for w in pool.workers:
+                if w.harvest():
+                    pool.failures = 0
+                if w.stuck(pool.timeout):
+                    pool.retire(f"no answer in {pool.timeout:g} s")
+                    return None
+                if len(w.pending) < most:
                     return w
         except (EOFError, OSError) as e:
-            self.pool.retire(f"{type(e).__name__}: {e}")
+            pool.retire(f"{type(e).__name__}: {e}")
         return None
 
     def finish(self) -> None:
         """Every job checked; raises bad_signature of the earliest failing one in job order.
-        The connecting thread first checks what was never handed out, while workers run."""
-        jobs = self.jobs
-        local = first_bad(jobs[self.sent:])
-        self._collect()
+        What was never handed out is shared: a chunk to each worker that falls idle, the
+        rest checked here meanwhile. Then a chunk a worker has not answered yet is checked
+        here too, the last first, instead of waited for: on a busy machine the scheduler may
+        let a runnable worker wait for milliseconds, and every block would pay that."""
+        jobs, step = self.jobs, self.pool.chunk
+        while self.sent < len(jobs):
+            start, end = self.sent, min(self.sent + step, len(jobs))
+            self.sent = end
+            self.chunks.append((start, end))
+            worker = self._free_worker(most=1)
+            if worker is not None:
+                try:
+                    worker.send(self, start, end)
+                    continue
+                except OSError as e:
+                    self.pool.retire(f"{type(e).__name__}: {e}")
+            self.results[start] = first_bad(jobs[start:end])
+        for start, end in reversed(self.chunks):
+            self._free_worker(most=0)                # takes answers that came meanwhile
+            if start not in self.results:
+                self.results[start] = first_bad(jobs[start:end])
         for start, end in self.chunks:
-            bad = self.results.get(start)
-            if bad is None:                          # its worker failed: check it here
-                bad = first_bad(jobs[start:end])
+            bad = self.results[start]
             if bad >= 0:
                 raise bad_signature(jobs[start + bad])
-        if local >= 0:
-            raise bad_signature(jobs[self.sent + local])
-
-    def _collect(self) -> None:
-        pool = self.pool
-        try:
-            for w in pool.workers:
-                while any(owner is self for owner, _, _ in w.pending):
-                    if not w.harvest(pool.timeout):
-                        pool.retire(f"no answer in {pool.timeout:g} s")
-                        return
-        except (EOFError, OSError) as e:
-            pool.retire(f"{type(e).__name__}: {e}")
-            return
-        pool.failures = 0
