@@ -97,6 +97,10 @@ class SigPool:
         self.workers: list[_Worker] = []
         self.failures = 0            # worker failures in a row
         self.fallbacks = 0           # worker failures since start (each checked in line)
+        # Signature checks of spread blocks answered by a worker / done by the connecting
+        # thread (never handed out, or not answered in time): the benches report the share.
+        self.by_workers = 0
+        self.in_line = 0
 
     def begin(self, block) -> "BlockSigs | None":
         """The collector for `block`'s signature jobs, or None to verify them in line."""
@@ -192,6 +196,7 @@ class BlockSigs:
         here too, the last first, instead of waited for: on a busy machine the scheduler may
         let a runnable worker wait for milliseconds, and every block would pay that."""
         jobs, step = self.jobs, self.pool.chunk
+        here = set()                                 # chunk starts checked by this thread
         while self.sent < len(jobs):
             start, end = self.sent, min(self.sent + step, len(jobs))
             self.sent = end
@@ -204,10 +209,15 @@ class BlockSigs:
                 except OSError as e:
                     self.pool.retire(f"{type(e).__name__}: {e}")
             self.results[start] = first_bad(jobs[start:end])
+            here.add(start)
         for start, end in reversed(self.chunks):
             self._free_worker(most=0)                # takes answers that came meanwhile
             if start not in self.results:
                 self.results[start] = first_bad(jobs[start:end])
+                here.add(start)
+        done_here = sum(end - start for start, end in self.chunks if start in here)
+        self.pool.in_line += done_here
+        self.pool.by_workers += len(jobs) - done_here
         for start, end in self.chunks:
             bad = self.results[start]
             if bad >= 0:
