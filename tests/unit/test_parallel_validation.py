@@ -210,7 +210,10 @@ def test_stopped_worker_never_stalls_and_is_given_up(twins, caplog):
             serial, parallel = twins.both(big_block(twins, fault_at=33))
         assert serial == parallel and signature_failure(serial, 0)
         assert "no answer in 1 s" in caplog.text
-        assert pool.workers == [] and all(not os.path.exists(f"/proc/{p}") or _zombie(p) for p in pids)
+        # (On a very busy machine it may have been given up during the first block already,
+        # and new workers started for the second: those are not the stopped ones.)
+        assert not set(pool.worker_pids()) & set(pids)
+        assert all(not os.path.exists(f"/proc/{p}") or _zombie(p) for p in pids)
     finally:
         pool.timeout = 30
 
