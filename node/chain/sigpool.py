@@ -37,7 +37,7 @@ log = logging.getLogger("dotbit.chain")
 
 MAX_PAR = 16                 # as Core's cap on script threads: more adds processes, not speed
 MIN_PARALLEL_INPUTS = 32     # below this a block is checked in line: a round trip costs more
-CHUNK = 16                   # jobs per hand-out: ~0.8 ms of work against ~0.05 ms of pickling
+CHUNK = 8                    # jobs per hand-out: ~0.4 ms of work against ~0.04 ms of pickling
 WORKER_TIMEOUT = 20.0        # seconds without an answer before a worker is given up
 MAX_FAILURES = 3             # worker failures in a row before the node stops starting them
 
