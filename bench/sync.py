@@ -88,6 +88,20 @@ def network_sync(source: Node, height: int, workdir: str, par: int = 1) -> float
         shutil.rmtree(sink.datadir, ignore_errors=True)
 
 
+def report_par(net: list[float], net2: list[float], ntx: int, pre: str) -> None:
+    """Syncs with --par 1 (net) against --par 2 (net2), paired run by run."""
+    par_ratios = [a / b for a, b in zip(net, net2)]
+    speedup = statistics.median(par_ratios)
+    print(f"p2p sync --par 2 / --par 1: {ntx / statistics.median(net2):,.0f} tx/s, {speedup:.2f}x "
+          f"(runs {min(par_ratios):.2f}x to {max(par_ratios):.2f}x; target >= 1.6x)")
+    figure(pre + "p2p_par2_tx", ntx / statistics.median(net2), "tx/s",
+           "initial sync, the syncing node with --par 2 (one signature worker process)")
+    figure(pre + "p2p_par2_speedup", speedup, "x",
+           f"--par 2 over --par 1, median of {len(par_ratios)} paired syncs", ">= 1.6x")
+    figure(pre + "p2p_par2_speedup_min", min(par_ratios), "x", "same, lowest paired run (shared machine)")
+    figure(pre + "p2p_par2_speedup_max", max(par_ratios), "x", "same, highest paired run")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--blocks", type=int, default=2000)
@@ -136,16 +150,7 @@ def main() -> int:
         paired = [lt / nt for (lt, _, _), nt in zip(local, net)]
         print(f"per-run ratios:             {', '.join(f'{r:.0%}' for r in paired)} "
               f"(median {statistics.median(paired):.1%})")
-        par_ratios = [a / b for a, b in zip(net, net2)]
-        speedup = statistics.median(par_ratios)
-        print(f"p2p sync --par 2 / --par 1: {ntx / statistics.median(net2):,.0f} tx/s, {speedup:.2f}x "
-              f"(runs {min(par_ratios):.2f}x to {max(par_ratios):.2f}x; target >= 1.6x)")
-        figure(pre + "p2p_par2_tx", ntx / statistics.median(net2), "tx/s",
-               "initial sync, the syncing node with --par 2 (one signature worker process)")
-        figure(pre + "p2p_par2_speedup", speedup, "x",
-               f"--par 2 over --par 1, median of {len(par_ratios)} paired syncs", ">= 1.6x")
-        figure(pre + "p2p_par2_speedup_min", min(par_ratios), "x", "same, lowest paired run (shared machine)")
-        figure(pre + "p2p_par2_speedup_max", max(par_ratios), "x", "same, highest paired run")
+        report_par(net, net2, ntx, pre)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
