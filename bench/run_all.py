@@ -30,7 +30,7 @@ def benches(chain_dir: str, quick: bool) -> list[tuple[str, list[str]]]:
     q = (lambda small, full: small if quick else full)
     return [
         ("make_chain", ["--datadir", chain_dir] + q(["--blocks", "400", "--txs", "10000"], [])),
-        ("validate", ["--datadir", chain_dir, "--repeat", q("1", "3")]),
+        ("validate", ["--datadir", chain_dir, "--repeat", q("1", "3"), "--par-repeat", q("1", "5")]),
         ("node_memory", ["--datadir", chain_dir]),
         ("mine", ["--seconds", q("1", "3"), "--repeat", q("1", "3")]),
         ("names", ["--names", q("5000", "1000000"), "--samples", q("2000", "20000")]),

@@ -3,7 +3,10 @@ of the same chain measured in the same run (bench/validate.py's connect_all).
 
 A source node serves a bench/make_chain.py chain; a fresh node is started empty, told to
 connect (`addnode ... onetry`) and timed until it reaches the source's height. Prints the
-medians of --repeat runs and the ratio network/local (target >= 70%).
+medians of --repeat runs and the ratio network/local (target >= 70%). Each run syncs twice,
+the fresh node with --par 1 (in line: the figure set beside the local connect) and with
+--par 2 (one signature worker process), in alternating order; their ratio is printed with its
+spread (target >= 1.6x).
 
     python bench/sync.py [--blocks 2000] [--txs N] [--datadir EXISTING_CHAIN] [--repeat 3] [--auxpow]
 
@@ -69,8 +72,8 @@ class Node:
         self.rpc.close()
 
 
-def network_sync(source: Node, height: int, workdir: str) -> float:
-    sink = Node(os.path.join(workdir, "sink"), "--no-listen")
+def network_sync(source: Node, height: int, workdir: str, par: int = 1) -> float:
+    sink = Node(os.path.join(workdir, "sink"), "--no-listen", "--par", str(par))
     try:
         t0 = time.perf_counter()
         sink.rpc.call("addnode", f"127.0.0.1:{source.p2p_port}", "onetry")
@@ -83,6 +86,20 @@ def network_sync(source: Node, height: int, workdir: str) -> float:
     finally:
         sink.stop()
         shutil.rmtree(sink.datadir, ignore_errors=True)
+
+
+def report_par(net: list[float], net2: list[float], ntx: int, pre: str) -> None:
+    """Syncs with --par 1 (net) against --par 2 (net2), paired run by run."""
+    par_ratios = [a / b for a, b in zip(net, net2)]
+    speedup = statistics.median(par_ratios)
+    print(f"p2p sync --par 2 / --par 1: {ntx / statistics.median(net2):,.0f} tx/s, {speedup:.2f}x "
+          f"(runs {min(par_ratios):.2f}x to {max(par_ratios):.2f}x; target >= 1.6x)")
+    figure(pre + "p2p_par2_tx", ntx / statistics.median(net2), "tx/s",
+           "initial sync, the syncing node with --par 2 (one signature worker process)")
+    figure(pre + "p2p_par2_speedup", speedup, "x",
+           f"--par 2 over --par 1, median of {len(par_ratios)} paired syncs", ">= 1.6x")
+    figure(pre + "p2p_par2_speedup_min", min(par_ratios), "x", "same, lowest paired run (shared machine)")
+    figure(pre + "p2p_par2_speedup_max", max(par_ratios), "x", "same, highest paired run")
 
 
 def main() -> int:
@@ -104,17 +121,17 @@ def main() -> int:
                             "--blocks", str(args.blocks), "--txs", str(txs)] + (["--auxpow"] if args.auxpow else []),
                            check=True)
         raws = load_blocks(src_dir)
-        local, net = [], []
-        source = Node(src_dir)
+        local, net, net2 = [], [], []
+        source = Node(src_dir, "--par", "1")
         try:
             height = source.rpc.call("getblockcount")
             for i in range(args.repeat):
                 elapsed, ntx, nblocks = connect_all(raws)
                 local.append((elapsed, ntx, nblocks))
-                net_elapsed = network_sync(source, height, work)
-                net.append(net_elapsed)
-                print(f"  run {i + 1}: local connect {elapsed:.2f}s, p2p sync {net_elapsed:.2f}s "
-                      f"({nblocks} blocks, {ntx} txs)", file=sys.stderr)
+                for par in ((1, 2) if i % 2 == 0 else (2, 1)):
+                    (net if par == 1 else net2).append(network_sync(source, height, work, par))
+                print(f"  run {i + 1}: local connect {elapsed:.2f}s, p2p sync {net[-1]:.2f}s, "
+                      f"with --par 2 {net2[-1]:.2f}s ({nblocks} blocks, {ntx} txs)", file=sys.stderr)
         finally:
             source.stop()
         _, ntx, nblocks = local[0]
@@ -133,6 +150,7 @@ def main() -> int:
         paired = [lt / nt for (lt, _, _), nt in zip(local, net)]
         print(f"per-run ratios:             {', '.join(f'{r:.0%}' for r in paired)} "
               f"(median {statistics.median(paired):.1%})")
+        report_par(net, net2, ntx, pre)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -25,7 +25,8 @@ FILE_NAME = "dotbit.toml"
 
 # section -> key -> type. Types: str, int, float, bool, list (of str).
 SCHEMA: dict[str, dict[str, type]] = {
-    "node": {"network": str, "datadir": str, "log_level": str, "log_format": str, "metrics_port": int},
+    "node": {"network": str, "datadir": str, "log_level": str, "log_format": str, "metrics_port": int,
+             "par": int},
     "rpc": {"port": int, "bind": str, "url": str, "cookie": str, "allow_remote": bool,
             "name_encoding": str, "value_encoding": str, "allow_expired": bool},
     "p2p": {"port": int, "bind": str, "listen": bool, "connect": list, "addnode": list, "maxpeers": int,

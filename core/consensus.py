@@ -204,8 +204,11 @@ def check_tx_sanity(tx: Tx, params) -> None:
         raise ValidationError("bad-cb-covenant", 100)
 
 
-def check_tx_inputs(tx: Tx, coins: list[Coin], height: int, params, verify_sigs: bool = True) -> int:
-    """Checks a non-coinbase tx against the coins it spends (in input order); returns its fee."""
+def check_tx_inputs(tx: Tx, coins: list[Coin], height: int, params, verify_sigs: bool = True,
+                    sig_jobs: list | None = None, tx_pos: int = 0) -> int:
+    """Checks a non-coinbase tx against the coins it spends (in input order); returns its fee.
+    With `sig_jobs`, each signature check is appended there as a core.sigcheck job (tx_pos
+    names the tx in its block) instead of run, at the point serial validation would run it."""
     total_in = 0
     txid = tx.txid
     for n, (txin, coin) in enumerate(zip(tx.inputs, coins)):
@@ -218,8 +221,11 @@ def check_tx_inputs(tx: Tx, coins: list[Coin], height: int, params, verify_sigs:
             raise ValidationError("bad-txns-inputvalues-outofrange", 100)
         if hash160(txin.pubkey) != coin.address:
             raise ValidationError("bad-txns-wrong-key", 100, f"input {n} pubkey does not match address")
-        if verify_sigs and not verify_digest(txin.pubkey, txin.sig,
-                                             sighash(txid, n, coin.value, coin.address)):
+        if not verify_sigs:
+            continue
+        if sig_jobs is not None:
+            sig_jobs.append((tx_pos, n, txid, coin.value, coin.address, txin.pubkey, txin.sig))
+        elif not verify_digest(txin.pubkey, txin.sig, sighash(txid, n, coin.value, coin.address)):
             raise ValidationError("bad-txns-bad-signature", 100, f"input {n}")
     total_out = sum(o.value for o in tx.outputs)
     if total_in < total_out:

@@ -32,7 +32,7 @@ from node.resolver.zone.projection import forget_zone
 from node.resolver.service import default_key_path
 from node.rpc.name_encoding import ENCODINGS
 from node.service import Node, open_chain
-from node.settings import node_settings
+from node.settings import node_settings, par_setting
 from wallet.nodeclient import NodeError, OperatorClient
 
 # What building the node may raise for a bad setting, a locked or broken store, an unreadable
@@ -62,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datadir", help="data directory (default: ~/.local/share/dotbit/NETWORK)")
     _node_flags(p)
     _resolver_flags(p)
+    p.add_argument("--par", type=int, metavar="N",
+                   help="block validation threads, this one included: N-1 worker processes check the "
+                        "signatures of big blocks (0 = every core, up to 16; 1 = in line; default 0); "
+                        "also for reindex and checkdb")
     p.add_argument("--metrics-port", type=int, help="serve Prometheus GET /metrics on this port (default: off; "
                                                     "also on the resolver HTTP port when that is on)")
     p.add_argument("--json", action="store_true", help="status: print the node's status as one JSON object")
@@ -201,9 +205,9 @@ def _main(argv=None) -> int:
 def _command(command: str, params, datadir: str, args, cfg) -> int:
     """Every subcommand but `run`."""
     if command == "reindex":
-        return _reindex(params, datadir, cfg.get("resolver", "key", args.resolver_key))
+        return _reindex(params, datadir, cfg.get("resolver", "key", args.resolver_key), par_setting(cfg, args))
     if command == "checkdb":
-        return _checkdb(params, datadir)
+        return _checkdb(params, datadir, par_setting(cfg, args))
     if command == "call":
         return _call(params, datadir, args, cfg)
     if command == "status":
@@ -254,8 +258,8 @@ async def _run(node, log_format: str = "text") -> int:
     return 0
 
 
-def _reindex(params, datadir: str, resolver_key: str | None) -> int:
-    chain = open_chain(params, datadir)
+def _reindex(params, datadir: str, resolver_key: str | None, par: int) -> int:
+    chain = open_chain(params, datadir, par=par)
     try:
         forget_zone(chain.db)
         reindex(chain, show_progress=True)
@@ -265,15 +269,17 @@ def _reindex(params, datadir: str, resolver_key: str | None) -> int:
         if serial is not None:
             print(f"zone bit. rebuilt: serial {serial}")
     finally:
+        chain.sigpool.close()
         chain.db.close()
     return 0
 
 
-def _checkdb(params, datadir: str) -> int:
-    chain = open_chain(params, datadir)
+def _checkdb(params, datadir: str, par: int) -> int:
+    chain = open_chain(params, datadir, par=par)
     try:
         problems = checkdb(chain, show_progress=sys.stderr.isatty())
     finally:
+        chain.sigpool.close()
         chain.db.close()
     for p in problems:
         print(f"checkdb: {p}", file=sys.stderr)

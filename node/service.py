@@ -74,7 +74,7 @@ class Node:
         self.p2p_config = settings.p2p             # a p2p.network.P2PConfig, or None for no networking
         self.started_at = time.time()
         self.stopping = asyncio.Event()
-        self.chain = open_chain(params, datadir)
+        self.chain = open_chain(params, datadir, par=settings.par)
         self.mempool = Mempool(self.chain, params, max_bytes=settings.mempool_max_bytes)
         self.mining = Mining(self.chain, self.mempool, settings.miner_processes)
         if settings.mine_address:
@@ -174,6 +174,7 @@ class Node:
             if server is not None:
                 await server.stop()
         self.mining.close()
+        self.chain.sigpool.close()
         remove_cookie(self.datadir)
         self.chain.db.close()
         log.info("stopped")

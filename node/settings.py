@@ -14,6 +14,7 @@ from core.connlimit import ConnCaps, parse_exempt
 from core.sources import DEFAULT_ORDER, parse_order
 from node.rpc.name_encoding import DEFAULT_NAME_ENCODING, DEFAULT_VALUE_ENCODING, check_setting
 from node.chain.mempool import DEFAULT_MAX_BYTES, MIN_MAX_BYTES
+from node.chain.sigpool import resolve_par
 from node.exposure import DEFAULT_DNS_RATE_LIMIT, DEFAULT_EXEMPT, check_rpc_bind
 from p2p.network import P2PConfig, parse_hostport
 
@@ -62,6 +63,7 @@ class NodeSettings:
     value_encoding: str = DEFAULT_VALUE_ENCODING
     allow_expired: bool = False
     mempool_max_bytes: int = DEFAULT_MAX_BYTES   # memory, as node/chain/mempool_policy.py counts it
+    par: int = 1                            # block validation threads, this one included (--par)
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
 
 
@@ -89,7 +91,13 @@ def node_settings(cfg: Config, params, flags) -> NodeSettings:
         value_encoding=_encoding(cfg, flags, "value_encoding", DEFAULT_VALUE_ENCODING),
         allow_expired=cfg.get("rpc", "allow_expired", _flag(flags, "allow_expired"), False),
         metrics_port=cfg.get("node", "metrics_port", _flag(flags, "metrics_port")),
-        mempool_max_bytes=mempool_max)
+        mempool_max_bytes=mempool_max, par=par_setting(cfg, flags))
+
+
+def par_setting(cfg: Config, flags) -> int:
+    """--par / [node] par as a thread count (0 or unset: every core, capped); also read by
+    reindex and checkdb, which validate every block again."""
+    return resolve_par(cfg.get("node", "par", _flag(flags, "par")))
 
 
 def _encoding(cfg: Config, flags, key: str, default: str) -> str:

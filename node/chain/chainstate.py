@@ -10,14 +10,15 @@ import logging
 import time
 from typing import Callable
 
-from core.consensus import (BURN, Coin, check_block_sanity, check_coinbase_height, check_header_context,
-                            check_tx_inputs, earliest_time, required_bits, subsidy)
+from core.consensus import (Coin, check_block_sanity, check_coinbase_height, check_header_context,
+                            earliest_time, required_bits, subsidy)
 from core.auxpow import TRANSIT_REASONS
 from core.errors import StoreError, ValidationError
-from core.names.rules import check_name_tx
 from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
+from node.chain.blockcheck import check_block_txs
+from node.chain.sigpool import SigPool
 from node.events import Event
 from node.names.index import NameIndex
 
@@ -38,12 +39,14 @@ NOT_REMEMBERED = {"bad-txnmrklroot", "high-hash", "bad-diffbits-range", "time-to
 
 
 class ChainState:
-    def __init__(self, db, params, *, clock: Callable[[], float] = time.time, verify_sigs: bool = True):
+    def __init__(self, db, params, *, clock: Callable[[], float] = time.time, verify_sigs: bool = True,
+                 par: int = 1):
         self.db = db
         self.store = ChainDB(db)             # every chain key is read and written there
         self.params = params
         self.clock = clock
         self.verify_sigs = verify_sigs
+        self.sigpool = SigPool(par)          # --par: signature workers for big blocks
         self.names = NameIndex(db, params)   # the name projection, part of consensus
         # Further projections written in each block's batch, not part of consensus (the
         # resolver's signed zone): connect(batch, entry, {name: record}) and
@@ -221,11 +224,15 @@ class ChainState:
 
     def _best_candidate(self) -> Entry:
         """The most-work entry whose whole branch is stored and not known invalid."""
-        best = self.tip
-        for e in self.entries.values():
-            if e.work > best.work and self._branch_ok(e):
-                best = e
-        return best
+        tip = self.tip
+        # Most work first, and the first usable branch wins: a reindex (tip at genesis, every
+        # stored block a candidate) then walks one branch instead of every entry's (quadratic:
+        # 9% of a 2,000-block reindex). The sort is stable: ties go to the first indexed, as before.
+        more = sorted((e for e in self.entries.values() if e.work > tip.work), key=lambda e: e.work, reverse=True)
+        for e in more:
+            if self._branch_ok(e):
+                return e
+        return tip
 
     def _branch_ok(self, e: Entry) -> bool:
         while e is not None and not self.on_main_chain(e):
@@ -301,43 +308,19 @@ class ChainState:
     def _connect(self, block: Block, entry: Entry) -> None:
         height = entry.height
         params = self.params
-        view = CoinView(self.db)
-        spent_undo = []
-        fees = 0
         names = self.names
-        name_ops = []            # (tx position, new record)
-        in_block: dict = {}      # name -> record as changed earlier in this block
-        before: dict = {}        # name -> record before this block (read once, reused by names.connect)
-
-        def lookup(name):
-            rec = in_block.get(name)
-            if rec is not None:
-                return rec
-            if name not in before:
-                before[name] = names.get(name)
-            return before[name]
-
-        for n, tx in enumerate(block.txs):
-            txid = tx.txid
-            if n:
-                coins = []
-                for txin in tx.inputs:
-                    coin = view.get(txin.outpoint)
-                    if coin is None:
-                        raise ValidationError("bad-txns-inputs-missingorspent", 100,
-                                              f"{txin.prev_txid.hex()}:{txin.prev_index}")
-                    coins.append(coin)
-                fees += check_tx_inputs(tx, coins, height, params, self.verify_sigs)
-                op = check_name_tx(tx, coins, height, params, lookup)
-                if op is not None and op.record is not None:
-                    in_block[op.name] = op.record
-                    name_ops.append((n, op.record))
-                for txin, coin in zip(tx.inputs, coins):
-                    if view.spend(txin.outpoint, coin):
-                        spent_undo.append([txin.prev_txid, txin.prev_index, coin.to_obj()])
-            for i, out in enumerate(tx.outputs):
-                if out.covenant.type != BURN:
-                    view.created[(txid, i)] = Coin(out.value, out.address, out.covenant, height, n == 0)
+        view = CoinView(self.db)
+        # Signatures of a big block go to the worker processes while this thread does the
+        # coin and name work; the error reported is the first in serial order either way.
+        sigs = self.sigpool.begin(block) if self.verify_sigs else None
+        try:
+            fees, spent_undo, name_ops, before = check_block_txs(block, height, view, params, names, self.verify_sigs, sigs)
+        except ValidationError:
+            if sigs is not None:
+                sigs.finish()        # a bad signature checked before this failure comes first
+            raise
+        if sigs is not None:
+            sigs.finish()
         coinbase_out = sum(o.value for o in block.txs[0].outputs)
         if coinbase_out > subsidy(height, params) + fees:
             raise ValidationError("bad-cb-amount", 100, "coinbase pays more than subsidy + fees")

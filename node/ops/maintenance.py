@@ -45,6 +45,7 @@ def reindex(chain: ChainState, show_progress: bool = True) -> None:
 def replay_projection(chain: ChainState, show_progress: bool = False) -> MemoryDB:
     """Feed the main chain's stored blocks to a fresh in-memory chain state."""
     fresh = ChainState(MemoryDB(), chain.params, clock=chain.clock)
+    fresh.sigpool = chain.sigpool        # the same workers (and --par) as the chain being checked
     progress = Progress("checkdb") if show_progress else None
     for e in chain.chain[1:]:
         fresh.process_block(chain.get_block(e.hash))

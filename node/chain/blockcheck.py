@@ -1,0 +1,57 @@
+"""The transaction checks of a block connect: each transaction against the coins and names
+before it, in block order, filling the block's coin view. ChainState._connect runs this,
+then writes the batch; signature jobs go to a sigpool.BlockSigs when one is given.
+"""
+from __future__ import annotations
+
+from core.consensus import BURN, Coin, check_tx_inputs
+from core.errors import ValidationError
+from core.names.rules import check_name_tx
+from core.primitives import Block
+from node.chain.chaindb import CoinView
+from node.chain.sigpool import BlockSigs
+
+
+def check_block_txs(block: Block, height: int, view: CoinView, params, names, verify_sigs: bool,
+                    sigs: BlockSigs | None):
+    """Every transaction against the coins and names before it: (fees, spent undo, name
+    ops, names as they were before the block). Signature jobs go to `sigs` when given."""
+    spent_undo = []
+    fees = 0
+    name_ops = []            # (tx position, new record)
+    in_block: dict = {}      # name -> record as changed earlier in this block
+    before: dict = {}        # name -> record before this block (read once, reused by names.connect)
+    jobs = sigs.jobs if sigs is not None else None
+
+    def lookup(name):
+        rec = in_block.get(name)
+        if rec is not None:
+            return rec
+        if name not in before:
+            before[name] = names.get(name)
+        return before[name]
+
+    for n, tx in enumerate(block.txs):
+        txid = tx.txid
+        if n:
+            coins = []
+            for txin in tx.inputs:
+                coin = view.get(txin.outpoint)
+                if coin is None:
+                    raise ValidationError("bad-txns-inputs-missingorspent", 100,
+                                          f"{txin.prev_txid.hex()}:{txin.prev_index}")
+                coins.append(coin)
+            fees += check_tx_inputs(tx, coins, height, params, verify_sigs, jobs, n)
+            if sigs is not None:
+                sigs.dispatch()
+            op = check_name_tx(tx, coins, height, params, lookup)
+            if op is not None and op.record is not None:
+                in_block[op.name] = op.record
+                name_ops.append((n, op.record))
+            for txin, coin in zip(tx.inputs, coins):
+                if view.spend(txin.outpoint, coin):
+                    spent_undo.append([txin.prev_txid, txin.prev_index, coin.to_obj()])
+        for i, out in enumerate(tx.outputs):
+            if out.covenant.type != BURN:
+                view.created[(txid, i)] = Coin(out.value, out.address, out.covenant, height, n == 0)
+    return fees, spent_undo, name_ops, before

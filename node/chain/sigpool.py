@@ -1,0 +1,224 @@
+"""Signature checks of a connecting block spread over worker processes (`--par N`).
+
+As Bitcoin Core's -par, N counts the connecting thread too: N - 1 worker processes verify
+signatures while the connecting thread does the coin and name work that needs the store;
+when that is done it verifies whatever is still queued itself, then collects the workers'
+answers. The jobs are core.sigcheck's plain tuples and the workers run its pure functions
+(node/chain/sigworker.py).
+
+Why processes: libsecp256k1's verify is one cffi call, but the sighash and the call around
+it are Python, so threads would mostly take turns on the GIL. Why a pipe per worker and no
+concurrent.futures: an executor's feeder and result threads need the GIL to move each chunk,
+and a busy connecting thread hands it over only every switch interval (5 ms), which starved
+the workers in measurement; here the connecting thread writes and polls the pipes itself.
+Why forkserver (spawn where there is none): fork would copy the node's event loop, sockets
+and LevelDB handle into the workers. The workers start on the first block big enough to use
+them (regtest blocks never are) and stop with the node.
+
+The answer never depends on the workers: a bad block gets the first error in serial order
+(core/sigcheck.py). Nor does the connecting thread ever wait for them: a chunk a worker has
+not answered when the block's other checks are done is checked in line (the same pure
+answer; the worker's later one is dropped). A worker that dies, or has not answered for
+WORKER_TIMEOUT, is given up: the workers are ended (logged) and new ones start on the next
+big block; after MAX_FAILURES failures in a row the node stays in line.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import time
+from collections import deque
+
+from core.sigcheck import bad_signature, first_bad
+from node.chain.sigworker import serve
+
+log = logging.getLogger("dotbit.chain")
+
+MAX_PAR = 16                 # as Core's cap on script threads: more adds processes, not speed
+MIN_PARALLEL_INPUTS = 32     # below this a block is checked in line: a round trip costs more
+CHUNK = 8                    # jobs per hand-out: ~0.4 ms of work against ~0.04 ms of pickling
+WORKER_TIMEOUT = 20.0        # seconds without an answer before a worker is given up
+MAX_FAILURES = 3             # worker failures in a row before the node stops starting them
+
+
+def resolve_par(par: int | None, cores: int | None = None) -> int:
+    """The --par setting as a thread count: None or 0 = every core (capped at MAX_PAR)."""
+    if par is None or par == 0:
+        return max(1, min(cores or os.cpu_count() or 1, MAX_PAR))
+    if not 1 <= par <= MAX_PAR:
+        raise ValueError(f"--par: {par} is out of range (0 = every core, or 1 to {MAX_PAR})")
+    return par
+
+
+def _context():
+    methods = mp.get_all_start_methods()
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+class _Worker:
+    __slots__ = ("proc", "conn", "pending")
+
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=serve, args=(child,), daemon=True, name="dotbit-sigcheck")
+        self.proc.start()
+        child.close()
+        self.pending: deque = deque()     # (BlockSigs, start, sent at) not answered yet, in order
+
+    def send(self, owner: "BlockSigs", start: int, end: int) -> None:
+        self.conn.send(owner.jobs[start:end])
+        self.pending.append((owner, start, time.monotonic()))
+
+    def harvest(self) -> int:
+        """Takes every answer already there (EOFError when the worker died). An answer for a
+        chunk its block checked itself meanwhile is the same answer: it is simply kept."""
+        taken = 0
+        while self.pending and self.conn.poll(0):
+            bad = self.conn.recv()
+            owner, start, _ = self.pending.popleft()
+            owner.results[start] = bad
+            taken += 1
+        return taken
+
+    def stuck(self, timeout: float) -> bool:
+        return bool(self.pending) and time.monotonic() - self.pending[0][2] > timeout
+
+
+class SigPool:
+    """The worker processes of one chain state; `par` 1 keeps every check in line."""
+
+    def __init__(self, par: int = 1, *, min_inputs: int = MIN_PARALLEL_INPUTS, chunk: int = CHUNK,
+                 timeout: float = WORKER_TIMEOUT):
+        self.size = max(0, par - 1)
+        self.min_inputs = max(1, min_inputs)
+        self.chunk = max(1, chunk)
+        self.timeout = timeout
+        self.workers: list[_Worker] = []
+        self.failures = 0            # worker failures in a row
+        self.fallbacks = 0           # worker failures since start (each checked in line)
+        # Signature checks of spread blocks answered by a worker / done by the connecting
+        # thread (never handed out, or not answered in time): the benches report the share.
+        self.by_workers = 0
+        self.in_line = 0
+
+    def begin(self, block) -> "BlockSigs | None":
+        """The collector for `block`'s signature jobs, or None to verify them in line."""
+        if not self.size or self.failures >= MAX_FAILURES:
+            return None
+        if sum(len(tx.inputs) for tx in block.txs) < self.min_inputs:
+            return None
+        if not self.workers:
+            ctx = _context()
+            self.workers = [_Worker(ctx) for _ in range(self.size)]
+            log.info("block validation: %d signature worker process(es) started", self.size)
+        return BlockSigs(self)
+
+    def worker_pids(self) -> list[int]:
+        return [w.proc.pid for w in self.workers]
+
+    def retire(self, why: str) -> None:
+        """Gives up on the current workers: logged, their processes ended, none waited for."""
+        self.failures += 1
+        self.fallbacks += 1
+        last = self.failures >= MAX_FAILURES
+        log.warning("block validation: a signature worker failed (%s); checking in line%s", why,
+                    ", and from now on" if last else "; new workers on the next big block")
+        workers, self.workers = self.workers, []
+        for w in workers:
+            w.proc.kill()            # our own child; a stopped one would never exit otherwise
+            w.proc.join(5)
+            w.conn.close()
+
+    def close(self) -> None:
+        workers, self.workers = self.workers, []
+        for w in workers:
+            try:
+                w.conn.send(None)                   # the worker's signal to exit
+            except OSError:
+                pass
+        for w in workers:
+            w.proc.join(5)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join(5)
+            w.conn.close()
+
+
+class BlockSigs:
+    """One block's signature jobs: `jobs` is filled in serial order by check_tx_inputs;
+    dispatch() hands full chunks to workers; finish() raises the first failure."""
+
+    __slots__ = ("pool", "jobs", "sent", "chunks", "results")
+
+    def __init__(self, pool: SigPool):
+        self.pool = pool
+        self.jobs: list = []
+        self.sent = 0
+        self.chunks: list[tuple[int, int]] = []      # (start, end) handed out, in job order
+        self.results: dict[int, int] = {}            # chunk start -> first_bad within it
+
+    def dispatch(self) -> None:
+        pool = self.pool
+        while len(self.jobs) - self.sent >= pool.chunk:
+            worker = self._free_worker()
+            if worker is None:
+                return
+            start, end = self.sent, self.sent + pool.chunk
+            try:
+                worker.send(self, start, end)
+            except OSError as e:
+                pool.retire(f"{type(e).__name__}: {e}")
+                return
+            self.chunks.append((start, end))
+            self.sent = end
+
+    def _free_worker(self, most: int = 2) -> _Worker | None:
+        """A worker with fewer than `most` chunks outstanding (2: one running, one queued)."""
+        pool = self.pool
+        try:
+            for w in pool.workers:
+                if w.harvest():
+                    pool.failures = 0
+                if w.stuck(pool.timeout):
+                    pool.retire(f"no answer in {pool.timeout:g} s")
+                    return None
+                if len(w.pending) < most:
+                    return w
+        except (EOFError, OSError) as e:
+            pool.retire(f"{type(e).__name__}: {e}")
+        return None
+
+    def finish(self) -> None:
+        """Every job checked; raises bad_signature of the earliest failing one in job order.
+        What was never handed out is shared: a chunk to each worker that falls idle, the
+        rest checked here meanwhile. Then a chunk a worker has not answered yet is checked
+        here too, the last first, instead of waited for: on a busy machine the scheduler may
+        let a runnable worker wait for milliseconds, and every block would pay that."""
+        jobs, step = self.jobs, self.pool.chunk
+        here = set()                                 # chunk starts checked by this thread
+        while self.sent < len(jobs):
+            start, end = self.sent, min(self.sent + step, len(jobs))
+            self.sent = end
+            self.chunks.append((start, end))
+            worker = self._free_worker(most=1)
+            if worker is not None:
+                try:
+                    worker.send(self, start, end)
+                    continue
+                except OSError as e:
+                    self.pool.retire(f"{type(e).__name__}: {e}")
+            self.results[start] = first_bad(jobs[start:end])
+            here.add(start)
+        for start, end in reversed(self.chunks):
+            self._free_worker(most=0)                # takes answers that came meanwhile
+            if start not in self.results:
+                self.results[start] = first_bad(jobs[start:end])
+                here.add(start)
+        done_here = sum(end - start for start, end in self.chunks if start in here)
+        self.pool.in_line += done_here
+        self.pool.by_workers += len(jobs) - done_here
+        for start, end in self.chunks:
+            bad = self.results[start]
+            if bad >= 0:
+                raise bad_signature(jobs[start + bad])

@@ -1,0 +1,245 @@
+"""--par: signature checks in worker processes give the serial answer, always.
+
+Two chain states fed the same blocks, one checking in line (par 1), one with a worker
+process and chunks so small that every block is spread; random blocks (hypothesis, seeded)
+with random corruptions (bad signatures at random transactions and inputs, keys that do not
+own the coin, missing inputs, overspends) must get the same verdict and the very same error
+(reason and detail). Then the worker's failures: killed, stopped, and the pool's lifecycle.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import time
+from dataclasses import replace
+
+import pytest
+from hypothesis import HealthCheck, given, seed, settings, strategies as st
+
+from core.errors import ValidationError
+from core.params import REGTEST
+from core.primitives import Tx, TxIn, TxOut
+from core.signing import sign_tx
+from node.chain.chainstate import ChainState
+from node.chain.sigpool import SigPool, resolve_par
+from node.chain.storage import MemoryDB
+from support.chain import Key, make_block
+
+KEY, OTHER = Key.from_seed(31), Key.from_seed(32)
+FAR_FUTURE = 2 ** 31          # nothing these tests build is "too new"
+FAN_OUT = 80
+FEE = 1000
+
+
+class Collect(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+def signature_failure(verdict, input_index: int) -> bool:
+    reason, lines = verdict
+    return reason == "bad-txns-bad-signature" and len(lines) == 1 and \
+        lines[0].endswith(f"invalid: bad-txns-bad-signature: input {input_index}")
+
+
+class Twins:
+    """A serial and a parallel chain state on the same blocks, and the coins KEY may spend."""
+
+    def __init__(self):
+        self.serial = ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE, par=1)
+        self.parallel = ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE)
+        self.parallel.sigpool = SigPool(2, min_inputs=2, chunk=3, timeout=30)
+        self.coins: list[tuple[bytes, int, int]] = []      # (txid, index, value)
+        self.made = 0
+
+    def both(self, block):
+        """Each chain's verdict on `block`: its status, or the reason of its error and the
+        connect failure it logged (which carries the detail, e.g. "input 1")."""
+        out = []
+        for chain in (self.serial, self.parallel):
+            handler = Collect()
+            logging.getLogger("dotbit.chain").addHandler(handler)
+            try:
+                out.append(chain.process_block(block))
+            except ValidationError as e:
+                out.append((e.reason, [m for m in handler.lines if " invalid: " in m]))
+            finally:
+                logging.getLogger("dotbit.chain").removeHandler(handler)
+        return out
+
+    def block(self, txs):
+        # A new time each call: hypothesis replays examples, and a block both chains already
+        # refused would only be "duplicate-invalid" the second time.
+        self.made += 1
+        return make_block(self.serial, None, KEY.address, extra_txs=txs, time_offset=self.made)
+
+
+@pytest.fixture(scope="module")
+def twins():
+    t = Twins()
+    for _ in range(REGTEST.coinbase_maturity + 1):
+        b = t.block(())
+        assert t.both(b) == ["active", "active"]
+    cb = t.serial.get_block(t.serial.chain[1].hash).txs[0]
+    value = cb.outputs[0].value
+    each = (value - FEE) // FAN_OUT
+    fan = Tx(1, (TxIn(cb.txid, 0),), tuple(TxOut(each, KEY.address) for _ in range(FAN_OUT)), 0)
+    fan = sign_tx(fan, [(value, KEY.address)], [KEY.secret], [KEY.pubkey])
+    assert t.both(t.block([fan])) == ["active", "active"]
+    t.coins = [(fan.txid, i, each) for i in range(FAN_OUT)]
+    yield t
+    t.parallel.sigpool.close()
+
+
+def build_txs(plan, missing_at=None, overspend_at=None):
+    """Payments back to KEY; plan[i] lists tx i's inputs as (coin, fault) with fault one of
+    None, "sig" (a corrupted signature), "key" (a key that does not own the coin)."""
+    txs = []
+    for pos, inputs in enumerate(plan):
+        total = sum(c[2] for c, _ in inputs)
+        k = len(inputs)
+        outs = tuple(TxOut((total - FEE) // k + (FEE * 2 if pos == overspend_at else 0), KEY.address)
+                     for _ in range(k))
+        ins = tuple(TxIn(c[0], c[1]) for c, _ in inputs)
+        if pos == missing_at:
+            ins = ins[:-1] + (TxIn(bytes(32), 7),)
+        tx = sign_tx(Tx(1, ins, outs, 0), [(c[2], KEY.address) for c, _ in inputs],
+                     [KEY.secret] * k, [KEY.pubkey] * k)
+        witnessed = []
+        for txin, (_, fault) in zip(tx.inputs, inputs):
+            if fault == "sig":
+                txin = replace(txin, sig=bytes([txin.sig[0] ^ 1]) + txin.sig[1:])
+            elif fault == "key":
+                txin = replace(txin, pubkey=OTHER.pubkey)
+            witnessed.append(txin)
+        txs.append(Tx(tx.version, tuple(witnessed), tx.outputs, tx.locktime))
+    return txs
+
+
+@st.composite
+def block_plans(draw):
+    n_txs = draw(st.integers(1, 14))
+    sizes = [draw(st.integers(1, 3)) for _ in range(n_txs)]
+    fault_rate = draw(st.sampled_from([0.0, 0.05, 0.2]))
+    faults = [[draw(st.sampled_from(["sig", "key"])) if draw(st.floats(0, 1)) < fault_rate else None
+               for _ in range(k)] for k in sizes]
+    missing_at = draw(st.one_of(st.none(), st.integers(0, n_txs - 1)))
+    overspend_at = draw(st.one_of(st.none(), st.integers(0, n_txs - 1)))
+    return sizes, faults, missing_at, overspend_at
+
+
+@seed(20261201)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=block_plans(), order=st.randoms(use_true_random=False))
+def test_parallel_and_serial_agree(twins, plan, order):
+    sizes, faults, missing_at, overspend_at = plan
+    coins = list(twins.coins)
+    order.shuffle(coins)
+    it = iter(coins)
+    inputs = [[(next(it), f) for f in fs] for fs in faults]
+    txs = build_txs(inputs, missing_at, overspend_at)
+    block = twins.block(txs)
+    serial, parallel = twins.both(block)
+    assert serial == parallel
+    assert serial == "active" or len(serial[1]) == 1       # the one connect failure, its detail
+    bad = any(f for fs in faults for f in fs) or missing_at is not None or overspend_at is not None
+    assert (serial == "active") == (not bad), serial
+    if serial == "active":               # the spent coins are gone, the new ones spendable
+        spent = {(c[0], c[1]) for ins in inputs for c, _ in ins}
+        twins.coins = [c for c in twins.coins if (c[0], c[1]) not in spent]
+        twins.coins += [(tx.txid, i, o.value) for tx in txs for i, o in enumerate(tx.outputs)]
+
+
+def test_first_failure_in_block_order_wins(twins):
+    """Bad signatures in an early and a late chunk and a missing input after both: the
+    earliest signature is reported (input 1 of tx 5, where later ones are input 0), as serial
+    validation does; and a wrong key before any bad signature is reported instead of them."""
+    coins = twins.coins[:14]
+    plan = [[(c, None)] for c in coins[:12]]
+    plan[4] = [(coins[4], None), (coins[12], "sig")]
+    plan[9] = [(coins[9], "sig")]
+    serial, parallel = twins.both(twins.block(build_txs(plan, missing_at=11)))
+    assert serial == parallel and signature_failure(serial, 1)
+    plan = [[(c, None)] for c in coins[:12]]
+    plan[2] = [(coins[2], "key")]
+    plan[8] = [(coins[8], "sig")]
+    serial, parallel = twins.both(twins.block(build_txs(plan)))
+    assert serial == parallel and serial[0] == "bad-txns-wrong-key"
+
+
+def big_block(twins, fault_at=None):
+    coins = twins.coins[:40]
+    plan = [[(c, "sig" if i == fault_at else None)] for i, c in enumerate(coins)]
+    return twins.block(build_txs(plan))
+
+
+def test_killed_worker_falls_back_in_line(twins, caplog):
+    pool = twins.parallel.sigpool
+    pool.begin(big_block(twins))              # workers up
+    for pid in pool.worker_pids():
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)
+    with caplog.at_level(logging.WARNING, logger="dotbit.chain"):
+        serial, parallel = twins.both(big_block(twins, fault_at=30))
+    assert serial == parallel and signature_failure(serial, 0)
+    assert "signature worker failed" in caplog.text
+
+
+def test_stopped_worker_never_stalls_and_is_given_up(twins, caplog):
+    """A stopped worker: its chunks are checked in line at once (no waiting), and once it has
+    owed an answer for longer than the timeout it is ended."""
+    pool = twins.parallel.sigpool
+    pool.timeout = 1.0
+    try:
+        pool.begin(big_block(twins))
+        pids = pool.worker_pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        t0 = time.monotonic()
+        serial, parallel = twins.both(big_block(twins, fault_at=25))
+        assert time.monotonic() - t0 < 5
+        assert serial == parallel and signature_failure(serial, 0)
+        time.sleep(1.2)
+        with caplog.at_level(logging.WARNING, logger="dotbit.chain"):
+            serial, parallel = twins.both(big_block(twins, fault_at=33))
+        assert serial == parallel and signature_failure(serial, 0)
+        assert "no answer in 1 s" in caplog.text
+        # (On a very busy machine it may have been given up during the first block already,
+        # and new workers started for the second: those are not the stopped ones.)
+        assert not set(pool.worker_pids()) & set(pids)
+        assert all(not os.path.exists(f"/proc/{p}") or _zombie(p) for p in pids)
+    finally:
+        pool.timeout = 30
+
+
+def _zombie(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().split(")")[1].split()[0] == "Z"
+
+
+def test_small_blocks_stay_in_line_and_close_ends_workers():
+    pool = SigPool(3)
+    chain = ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE, par=3)
+    assert chain.sigpool.size == 2 and pool.size == 2
+    small = make_block(chain, None, KEY.address, extra_txs=())
+    assert pool.begin(small) is None and pool.workers == []
+    rng = random.Random(5)
+    fake = [Tx(1, tuple(TxIn(rng.randbytes(32), 0) for _ in range(40)), (TxOut(1, KEY.address),), 0)]
+    assert pool.begin(replace(small, txs=(small.txs[0], *fake))) is not None
+    procs = [w.proc for w in pool.workers]
+    assert len(procs) == 2 and all(p.is_alive() for p in procs)
+    pool.close()
+    assert pool.workers == [] and not any(p.is_alive() for p in procs)
+
+
+def test_par_setting():
+    assert resolve_par(None, cores=2) == 2 and resolve_par(0, cores=64) == 16 and resolve_par(1) == 1
+    for bad in (-1, 17):
+        with pytest.raises(ValueError, match="--par"):
+            resolve_par(bad)
