@@ -33,6 +33,18 @@ sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from support.name_chain import build_chain, ip_of  # noqa: E402
 from figures import figure  # noqa: E402  (bench/ is on sys.path when run as a script)
 
+
+def stop(proc) -> None:
+    """SIGTERM a bench's server and wait; SIGKILL if it has not gone within 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -242,12 +254,7 @@ def main() -> int:
               f"HTTP >= 5000 req/s: {med(h, 'rps') >= 5000}")
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop(p)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
         else:

@@ -22,7 +22,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from support.name_chain import build_chain  # noqa: E402
 from figures import figure  # noqa: E402
-from resolver import free_port, unbound_conf, wait_dns  # noqa: E402
+from resolver import free_port, stop, unbound_conf, wait_dns  # noqa: E402
 
 MAX_LOSS = 0.01
 
@@ -98,16 +97,6 @@ def start(cmd: list[str], log: str, port: int):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
     wait_dns(port, proc)
     return proc
-
-
-def stop(proc) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def measure(port: int, qfile: str, names: list[str], work: str, args, tag: str, http_port=None) -> dict:
