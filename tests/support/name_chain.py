@@ -24,6 +24,7 @@ FEE = 10_000
 LOCK = COIN // 100
 PER_BLOCK = 1500
 FANOUT = 400
+FAN_PER_BLOCK = 50        # fan-out txs (400 outputs each) per block: 100,000 names need 250, over a block's size
 
 
 def ip_of(i: int) -> str:
@@ -63,7 +64,8 @@ def build_chain(datadir: str, n: int, params=REGTEST) -> list[str]:
         tx = signed([(cb.txid, 0)], outs + [TxOut(value - share * FANOUT - FEE, addr)], [(value, addr)])
         fan.append(tx)
         coins += [(tx.txid, i) for i in range(FANOUT)]
-    mine(fan)
+    for k in range(0, len(fan), FAN_PER_BLOCK):
+        mine(fan[k:k + FAN_PER_BLOCK])
     names = [f"name{i:05d}" for i in range(n)]
     news = []
     for i, label in enumerate(names):
