@@ -52,18 +52,26 @@ def build_chain(datadir: str, n: int, params=REGTEST) -> list[str]:
         tx = Tx(1, tuple(TxIn(t, i) for t, i in ins), tuple(outs), 0)
         return sign_tx(tx, spent, [secret] * len(ins), [pub] * len(ins))
 
-    per_coin = -(-n // FANOUT)
-    coinbases = [mine().txs[0] for _ in range(per_coin)]
+    share = 12 * COIN // 100
+    # Each coinbase is split into up to FANOUT coins of `share`; the subsidy halves as the chain
+    # grows (every 150 blocks on regtest), so later coinbases fund fewer names.
+    coinbases, capacity = [], 0
+    while capacity < n:
+        cb = mine().txs[0]
+        k = min(FANOUT, (cb.outputs[0].value - FEE - 1) // share)
+        if k < 1:
+            raise RuntimeError(f"the subsidy at height {chain.height} no longer funds a name")
+        coinbases.append((cb, k))
+        capacity += k
     for _ in range(params.coinbase_maturity):
         mine()
-    share = 12 * COIN // 100
     fan, coins = [], []
-    for cb in coinbases:
+    for cb, k in coinbases:
         value = cb.outputs[0].value
-        outs = [TxOut(share, addr)] * FANOUT
-        tx = signed([(cb.txid, 0)], outs + [TxOut(value - share * FANOUT - FEE, addr)], [(value, addr)])
+        outs = [TxOut(share, addr)] * k
+        tx = signed([(cb.txid, 0)], outs + [TxOut(value - share * k - FEE, addr)], [(value, addr)])
         fan.append(tx)
-        coins += [(tx.txid, i) for i in range(FANOUT)]
+        coins += [(tx.txid, i) for i in range(k)]
     for k in range(0, len(fan), FAN_PER_BLOCK):
         mine(fan[k:k + FAN_PER_BLOCK])
     names = [f"name{i:05d}" for i in range(n)]
