@@ -26,12 +26,13 @@ def proxy(node, timeout: int = 60) -> AuthServiceProxy:
 
 
 def assert_rpc_error(code: int, fragment: str, fn, *args):
-    """As Namecoin's assert_raises_rpc_error: this code, and `fragment` in the message."""
+    """As Namecoin's assert_raises_rpc_error: this code, and `fragment` in the message; returns the error."""
     with pytest.raises(JSONRPCException) as e:
         fn(*args)
     err = e.value.error
     assert err["code"] == code, err
     assert fragment in err["message"], err
+    return err
 
 
 class Names:

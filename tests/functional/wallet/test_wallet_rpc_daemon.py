@@ -14,19 +14,13 @@ import pytest
 from bitcoinrpc.authproxy import JSONRPCException
 
 from support.harness import NodeProcess, running
+from support.namecoin_rpc import assert_rpc_error
 from support.wallet_cli import DEPTH, PASS, mature, mine, new_wallet, register_wait
 from support.wallet_rpc import WalletDaemon
 
 log = logging.getLogger("test.wallet_rpc")
 BYTES_NAME = bytes([0x78, 0x2F, 0xFF, 0x00, 0xC3])      # "x/", then bytes that are not UTF-8
 BYTES_VALUE = bytes([0x00, 0xFF, 0xFE, 0x80])
-
-
-def raises(code: int, text: str, fn, *args):
-    with pytest.raises(JSONRPCException) as e:
-        fn(*args)
-    assert e.value.error["code"] == code and text in e.value.error["message"], e.value.error
-    return e.value.error
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +70,7 @@ def test_non_ascii_names_through_the_daemon_and_the_cli(node, wallet, daemon):
         "d/café".encode().hex(): '{"ip":"1.2.3.4","info":"naïve ☃"}'.encode().hex(),
         BYTES_NAME.hex(): BYTES_VALUE.hex()}
     assert [r["value"] for r in rpc.name_list("d/café")] == ['{"ip":"1.2.3.4","info":"naïve ☃"}']
-    raises(-1000, "cannot be shown as utf8", rpc.name_list)     # the bytes name has no UTF-8 text
+    assert_rpc_error(-1000, "cannot be shown as utf8", rpc.name_list)     # the bytes name has no UTF-8 text
 
     log.info("update both through the daemon")
     rpc.name_update("d/café", '{"ip":"5.6.7.8"}')
@@ -131,24 +125,24 @@ def test_auth_bad_params_and_bounds(node, daemon):
 
     rpc = daemon.proxy()
     log.info("bad params: Namecoin's codes")
-    raises(-3, "expected type string", rpc.name_update, 123, "v")
-    raises(-3, "expected type object", rpc.name_new, "x/y", "not an object")
-    raises(-3, "expected type number", rpc.getbalance, "*", "x")
-    raises(-5, "Invalid address", rpc.sendtoaddress, "not-an-address", 1)
-    raises(-3, "Amount out of range", rpc.sendtoaddress, rpc.getnewaddress(), -1)
-    raises(-3, "Invalid amount", rpc.sendtoaddress, rpc.getnewaddress(), "0.000000001")
-    raises(-8, "hexadecimal", rpc.name_firstupdate, "x/y", "zz", "00" * 32, "v")
-    raises(-8, "invalid nameEncoding", rpc.name_new, "x/y", {"nameEncoding": "latin1"})
-    raises(-1000, "not valid hex", rpc.name_new, "x/y", {"nameEncoding": "hex"})
-    raises(-5, "name not found", rpc.sendtoname, "d/nobody", 1)
-    raises(-1, "wrong number of arguments", rpc.name_update, "x/y")
-    raises(-6, "Insufficient funds", rpc.sendtoaddress, rpc.getnewaddress(), 1_000_000)
+    assert_rpc_error(-3, "expected type string", rpc.name_update, 123, "v")
+    assert_rpc_error(-3, "expected type object", rpc.name_new, "x/y", "not an object")
+    assert_rpc_error(-3, "expected type number", rpc.getbalance, "*", "x")
+    assert_rpc_error(-5, "Invalid address", rpc.sendtoaddress, "not-an-address", 1)
+    assert_rpc_error(-3, "Amount out of range", rpc.sendtoaddress, rpc.getnewaddress(), -1)
+    assert_rpc_error(-3, "Invalid amount", rpc.sendtoaddress, rpc.getnewaddress(), "0.000000001")
+    assert_rpc_error(-8, "hexadecimal", rpc.name_firstupdate, "x/y", "zz", "00" * 32, "v")
+    assert_rpc_error(-8, "invalid nameEncoding", rpc.name_new, "x/y", {"nameEncoding": "latin1"})
+    assert_rpc_error(-1000, "not valid hex", rpc.name_new, "x/y", {"nameEncoding": "hex"})
+    assert_rpc_error(-5, "name not found", rpc.sendtoname, "d/nobody", 1)
+    assert_rpc_error(-1, "wrong number of arguments", rpc.name_update, "x/y")
+    assert_rpc_error(-6, "Insufficient funds", rpc.sendtoaddress, rpc.getnewaddress(), 1_000_000)
 
     log.info("forwarded: the node's answers and errors unchanged")
     assert rpc.getblockcount() == node.call("getblockcount")
     assert rpc.getblockhash(1) == node.call("getblockhash", 1)
-    raises(-32601, "Method not found: 'nosuchmethod'", rpc.nosuchmethod)
-    raises(-8, "the name is too long", rpc.name_show, "x" * 256)
+    assert_rpc_error(-32601, "Method not found: 'nosuchmethod'", rpc.nosuchmethod)
+    assert_rpc_error(-8, "the name is too long", rpc.name_show, "x" * 256)
 
     log.info("bounds: a request body over the limit, a batch over its length")
     status, _ = _post(daemon, b"[" + b"1," * (1 << 20) + b"1]", daemon.credentials())
@@ -163,18 +157,18 @@ def test_locked_wallet_answers_minus_13(node, wallet):
     d = WalletDaemon(wallet, "--locked").start()
     try:
         rpc = d.proxy()
-        raises(-13, "walletpassphrase first", rpc.getbalance)
-        raises(-13, "walletpassphrase first", rpc.name_register, "d/locked", "{}")
+        assert_rpc_error(-13, "walletpassphrase first", rpc.getbalance)
+        assert_rpc_error(-13, "walletpassphrase first", rpc.name_register, "d/locked", "{}")
         assert rpc.getblockcount() == node.call("getblockcount")       # forwarded while locked
-        raises(-14, "passphrase entered was incorrect", rpc.walletpassphrase, "wrong", 60)
+        assert_rpc_error(-14, "passphrase entered was incorrect", rpc.walletpassphrase, "wrong", 60)
         assert rpc.walletpassphrase(PASS, 60) is None
         assert rpc.getbalance() >= Decimal("50")
         assert rpc.walletlock() is None
-        raises(-13, "walletpassphrase first", rpc.getnewaddress)
+        assert_rpc_error(-13, "walletpassphrase first", rpc.getnewaddress)
         rpc.walletpassphrase(PASS, 1)
         rpc.getbalance()
         time.sleep(1.5)
-        raises(-13, "walletpassphrase first", rpc.listunspent)
+        assert_rpc_error(-13, "walletpassphrase first", rpc.listunspent)
     finally:
         d.stop()
 

@@ -10,20 +10,13 @@ import logging
 from decimal import Decimal
 
 import pytest
-from bitcoinrpc.authproxy import JSONRPCException
 
 from support.harness import NodeProcess, running
+from support.namecoin_rpc import assert_rpc_error
 from support.wallet_cli import DEPTH, EXPIRY, mine, new_wallet
 from support.wallet_rpc import WalletDaemon
 
 log = logging.getLogger("test.wallet_rpc")
-
-
-def raises(code: int, text: str, fn, *args):
-    with pytest.raises(JSONRPCException) as e:
-        fn(*args)
-    assert e.value.error["code"] == code and text in e.value.error["message"], e.value.error
-    return e.value.error
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +70,7 @@ def test_name_registration_replay(node, daemons):
     addr = n0.getnewaddress()
     new_b = n0.name_new("name-1", {"destAddress": addr})
     n0.name_new("x" * 255)
-    raises(-8, "name is too long", n0.name_new, "x" * 256)
+    assert_rpc_error(-8, "name is too long", n0.name_new, "x" * 256)
     assert len(new_a) == 2 and len(new_a[1]) == 40 and new_a[1] != new_a_confl[1]
 
     log.info("the name_new with destAddress pays that address (seen in the raw tx, forwarded to the node)")
@@ -88,13 +81,13 @@ def test_name_registration_replay(node, daemons):
     log.info("firstupdate the names; a too long value; a second registration of name-0 in the mempool")
     addr = n0.getnewaddress()
     txid_a = n0.name_firstupdate("name-0", new_a[1], new_a[0], "value-0", {"destAddress": addr})
-    raises(-8, "value is too long", n0.name_firstupdate, "name-1", new_b[1], new_b[0], "x" * 521)
+    assert_rpc_error(-8, "value is too long", n0.name_firstupdate, "name-1", new_b[1], new_b[0], "x" * 521)
     n0.name_firstupdate("name-1", new_b[1], new_b[0], "x" * 520)
-    raises(-25, "is already being registered", n0.name_firstupdate, "name-0", new_a_confl[1],
+    assert_rpc_error(-25, "is already being registered", n0.name_firstupdate, "name-0", new_a_confl[1],
            new_a_confl[0], "foo")
 
     log.info("not there before its block; the node's own error passes through the wallet URL unchanged")
-    err = raises(-4, "name never existed", n0.name_show, "name-0")
+    err = assert_rpc_error(-4, "name never existed", n0.name_show, "name-0")
     with pytest.raises(Exception) as direct:
         node.call("name_show", "name-0")
     assert direct.value.code == err["code"] and err["message"] in direct.value.message
@@ -113,9 +106,9 @@ def test_name_registration_replay(node, daemons):
 
 def _allow_existing(n0):
     log.info("name_new's allowExisting option")
-    raises(-25, "exists already", n0.name_new, "name-0")
-    raises(-25, "exists already", n0.name_new, "name-0", {"allowExisting": False})
-    raises(-3, "is not of expected type bool", n0.name_new, "other", {"allowExisting": 42.5})
+    assert_rpc_error(-25, "exists already", n0.name_new, "name-0")
+    assert_rpc_error(-25, "exists already", n0.name_new, "name-0", {"allowExisting": False})
+    assert_rpc_error(-3, "is not of expected type bool", n0.name_new, "other", {"allowExisting": 42.5})
     n0.name_new("name-0", {"allowExisting": True})
 
 
@@ -123,8 +116,8 @@ def _rand_and_foreign_input(n0, n1, generate_to_other):
     log.info("a wrong rand; another wallet's name_new")
     new_a = n0.name_new("test-name")
     generate_to_other(DEPTH)
-    raises(-25, "rand value is wrong", n0.name_firstupdate, "test-name-wrong", new_a[1], new_a[0], "value")
-    raises(-6, "Not found pre-selected input", n1.name_firstupdate, "test-name", new_a[1], new_a[0], "value")
+    assert_rpc_error(-25, "rand value is wrong", n0.name_firstupdate, "test-name-wrong", new_a[1], new_a[0], "value")
+    assert_rpc_error(-6, "Not found pre-selected input", n1.name_firstupdate, "test-name", new_a[1], new_a[0], "value")
     n0.name_firstupdate("test-name", new_a[1], new_a[0], "test-value")
 
 
@@ -135,7 +128,7 @@ def _steal_after_expiry(node, n0, generate_to_other):
     left = n0.name_show("name-0")["expires_in"]
     generate_to_other(left - 1)
     check_name(n0, "name-0", "value-0", 1, False)
-    raises(-25, "this name is already active", n0.name_firstupdate, "name-0", steal[1], steal[0], "stolen")
+    assert_rpc_error(-25, "this name is already active", n0.name_firstupdate, "name-0", steal[1], steal[0], "stolen")
     generate_to_other(1)
     assert steal[1] != steal2[1]
     n0.name_firstupdate("name-0", steal[1], steal[0], "stolen")
@@ -145,14 +138,14 @@ def _steal_after_expiry(node, n0, generate_to_other):
     check_history(n0, "name-0", ["value-0", "stolen"])
 
     log.info("without the wallet's own check the node still refuses a firstupdate of an active name")
-    raises(-26, "rejected", n0.name_firstupdate, "name-0", steal2[1], steal2[0], "unstolen", {}, True)
+    assert_rpc_error(-26, "rejected", n0.name_firstupdate, "name-0", steal2[1], steal2[0], "unstolen", {}, True)
     assert node.call("getrawmempool") == []
     check_name(n0, "name-0", "stolen", None, False)
 
 
 def _updates(n0, n1, generate_to_other):
     log.info("updates: value limits, a transfer to node 1, node 1 updating it")
-    raises(-8, "value is too long", n0.name_update, "test-name", "x" * 521)
+    assert_rpc_error(-8, "value is too long", n0.name_update, "test-name", "x" * 521)
     n0.name_update("test-name", "x" * 520)
     check_name(n0, "test-name", "test-value", None, False)
     generate_to_other(1)
@@ -164,20 +157,20 @@ def _updates(n0, n1, generate_to_other):
     generate_to_other(1)
     assert check_name(n0, "test-name", "sent", EXPIRY, False)["address"] == addr_other
     n1.name_update("test-name", "updated")
-    raises(-25, "there is already a pending update for this name", n1.name_update, "test-name", "again")
+    assert_rpc_error(-25, "there is already a pending update for this name", n1.name_update, "test-name", "again")
     generate_to_other(1)
     check_name(n1, "test-name", "updated", EXPIRY, False)
     check_history(n0, "test-name", ["test-value", "x" * 520, "sent", "updated"])
 
     log.info("invalid updates")
-    raises(-25, "this name can not be updated", n0.name_update, "wrong-name", "foo")
-    raises(-6, "Not found pre-selected input", n0.name_update, "test-name", "stolen?")
+    assert_rpc_error(-25, "this name can not be updated", n0.name_update, "wrong-name", "foo")
+    assert_rpc_error(-6, "Not found pre-selected input", n0.name_update, "test-name", "stolen?")
 
 
 def _reregister_and_low_balance(node, n0, n1, generate_to_other):
     log.info("an expired name cannot be updated, but registered again")
     check_name(n0, "name-1", "x" * 520, None, True)
-    raises(-25, "this name can not be updated", n0.name_update, "name-1", "updated?")
+    assert_rpc_error(-25, "this name can not be updated", n0.name_update, "name-1", "updated?")
     steal = n0.name_new("name-1")
     generate_to_other(DEPTH)
     n0.name_firstupdate("name-1", steal[1], steal[0], "reregistered")
