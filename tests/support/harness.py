@@ -83,6 +83,7 @@ def run_cli(*args, timeout: float = 300) -> subprocess.CompletedProcess:
                           timeout=timeout)
 
 
+# Python prints "[Errno 98] Address already in use": matched without case
 ADDRESS_IN_USE = "address already in use"
 START_ATTEMPTS = 3
 
@@ -133,7 +134,7 @@ class NodeProcess:
             try:
                 return self._start_once(timeout)
             except RuntimeError:
-                if attempt + 1 == START_ATTEMPTS or ADDRESS_IN_USE not in self.log(since=offset):
+                if attempt + 1 == START_ATTEMPTS or ADDRESS_IN_USE not in self.log(since=offset).lower():
                     raise
             self.new_ports()
         raise AssertionError("unreachable")
