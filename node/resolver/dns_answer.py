@@ -31,7 +31,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from node.resolver import fastdeny
+from node.resolver import fastanswer, fastdeny
 from node.resolver.dnssec import OnlineSigner, nsec_rrset, predecessor, successor, successor_after_subtree
 from node.resolver.identity import ZONE
 from core.records import Answer, NameSource
@@ -121,6 +121,11 @@ class Responder:
         parsed = fastdeny.parse(wire)
         if parsed is not None:
             out = self._deny(wire, tcp, parsed)
+            if out is not None:
+                return out
+        parsed = fastanswer.parse(wire)
+        if parsed is not None:
+            out = fastanswer.answer(self, wire, tcp, parsed)
             if out is not None:
                 return out
         return self._general(wire, tcp)
