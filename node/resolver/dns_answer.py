@@ -67,6 +67,7 @@ class Responder:
         self._raw_by_name: dict[str, set] = {}
         self._sets: dict = {}
         self._fast = None                # fastdeny.FastDeny, made on first use
+        self._fast_answer = None         # fastanswer.FastAnswer, made on first use
         self.absent = None               # name bytes -> True when surely absent (worker.py), or None
         self._soas: dict = {}            # (serial, ttl) -> the SOA RRset: parsing its text each time cost 10%
         # Plain ints for /metrics: counts[17 * tcp + rcode] (rcode 16: dropped unanswered), and
@@ -118,17 +119,15 @@ class Responder:
         return out
 
     def _respond(self, wire: bytes, tcp: bool) -> bytes | None:
+        """A random name's NXDOMAIN and a name's own records straight to wire (fastdeny.py,
+        fastanswer.py) for the plain query shape; dnspython's general path for the rest."""
         parsed = fastdeny.parse(wire)
-        if parsed is not None:
-            out = self._deny(wire, tcp, parsed)
-            if out is not None:
-                return out
-        parsed = fastanswer.parse(wire)
-        if parsed is not None:
-            out = fastanswer.answer(self, wire, tcp, parsed)
-            if out is not None:
-                return out
-        return self._general(wire, tcp)
+        out = None if parsed is None else self._deny(wire, tcp, parsed)
+        if out is None and (parsed := fastanswer.parse(wire)) is not None:
+            if self._fast_answer is None:
+                self._fast_answer = fastanswer.FastAnswer(self.signer)
+            out = self._fast_answer.answer(self, wire, tcp, parsed)
+        return out if out is not None else self._general(wire, tcp)
 
     def _general(self, wire: bytes, tcp: bool) -> bytes | None:
         try:

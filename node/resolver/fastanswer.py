@@ -8,20 +8,28 @@ letters, digits, '-' and '_' labels under `bit.` (the last label exactly "bit"),
 data type, at most an OPT record without options, EDNS version 0. The answer is the RRset at
 the name of that type (and its RRSIG with DO), taken from the same RRsets and signer as
 Responder's own path; only name compression is left out (test_fastanswer.py compares both
-paths parsed, and validates the signatures). Anything else returns None and the general path
+paths parsed, and validates the signatures). The records and their RRSIG are written from the
+record text without dnspython objects for A and AAAA (dnspython parses the other types' rdata),
+and signed as OnlineSigner.rrsig signs. Anything else returns None and the general path
 answers: the apex, a zone cut or DNAME at or above the name, CNAME following, NODATA,
 NXDOMAIN, another record source (CA, DANE zones), or a response over the UDP size limit.
 """
 from __future__ import annotations
 
-import io
 import re
+import socket
 import struct
 
-import dns.name
-import dns.rrset
+import dns.rdata
+import dns.rdatatype
 
-OPT, NS, DS, DNAME = 41, 2, 43, 39
+from node.resolver.dnssec import REFRESH, SKEW, VALIDITY
+from node.resolver.identity import ALGORITHM, ZONE
+
+OPT, RRSIG, A, AAAA = 41, 46, 1, 28
+TTL = 300                      # dns_answer.TTL (not imported: dns_answer imports this module)
+MAX_SIGS = 50_000              # signatures kept by content, as OnlineSigner keeps them
+_BIT = b"\x03bit\x00"
 _OK = re.compile(rb"\A[A-Za-z0-9_-]+\Z")
 
 
@@ -67,40 +75,99 @@ def parse(wire: bytes):
     return tuple(labels), wire[12:end], qtype, do, limit
 
 
-def answer(resp, wire: bytes, tcp: bool, parsed) -> bytes | None:
-    """Responder `resp`'s answer when the name holds an RRset of the asked type and nothing
-    above it cuts or redirects; None: the general path answers."""
-    labels, question, qtype, edns, limit = parsed
-    do = bool(edns)
-    if do and resp.signer is None or not chain_only(resp.policy):
-        return None                       # another source could add records: general path
-    qname = dns.name.Name(labels + (b"",))
-    sets = resp._rrsets(resp.source.resolve(b".".join(labels).decode("ascii") + "."))
-    rrset = sets.get((qname, qtype))
-    if rrset is None:
-        return None
-    for owner, rtype in sets:             # a referral, or a DNAME's synthesis (as Responder._answer)
-        if (rtype == NS and not (qtype == DS and owner == qname) or rtype == DNAME and owner != qname) \
-                and qname.is_subdomain(owner):
+class FastAnswer:
+    """Renders and signs the answer; the name source says what the name holds."""
+
+    def __init__(self, signer):
+        self.signer = signer
+        self._sigs: dict = {}          # (owner, type, rdatas) -> (RRSIG record bytes, valid until)
+
+    def answer(self, resp, wire: bytes, tcp: bool, parsed) -> bytes | None:
+        """Responder `resp`'s answer when the name holds records of the asked type and nothing
+        at or above it cuts or redirects; None: the general path answers."""
+        labels, question, qtype, edns, limit = parsed
+        do = bool(edns)
+        if do and self.signer is None or not chain_only(resp.policy):
+            return None                   # another source could add records: general path
+        qtext = b".".join(labels).decode("ascii") + "."
+        found = _rdatas(resp.source.resolve(qtext).records, qtext, qtype)
+        if not found:
             return None
-    body = _wire(rrset)
-    count = len(rrset)
-    if do:
-        body += _wire(resp.signer.sign(rrset))
-        count += 1
-    flags = 0x8000 | 0x0400 | (wire[2] << 8 & 0x0100)          # QR AA (RD copied) NOERROR
-    opt = b"" if edns is None else b"\x00" + struct.pack(">HHBBHH", OPT, 1232, 0, 0, 0x8000 if do else 0, 0)
-    out = wire[:2] + struct.pack(">HHHHH", flags, 1, count, 0, 1 if opt else 0) + question + body + opt
-    return out if tcp or len(out) <= limit else None      # too big: the general path compresses or truncates
+        owner = wire[12:12 + len(question) - 4].lower()
+        fixed = owner + struct.pack(">HHI", qtype, 1, TTL)
+        body = b"".join(fixed + struct.pack(">H", len(w)) + w for w, _ in found)
+        count = len(found)
+        if do:
+            body += self._rrsig(qtext, owner, len(labels), qtype, fixed, found)
+            count += 1
+        flags = 0x8000 | 0x0400 | (wire[2] << 8 & 0x0100)          # QR AA (RD copied) NOERROR
+        opt = b"" if edns is None else b"\x00" + struct.pack(">HHBBHH", OPT, 1232, 0, 0, 0x8000 if do else 0, 0)
+        out = wire[:2] + struct.pack(">HHHHH", flags, 1, count, 0, 1 if opt else 0) + question + body + opt
+        return out if tcp or len(out) <= limit else None      # too big: the general path compresses or truncates
+
+    def _rrsig(self, qtext: str, owner: bytes, labels: int, qtype: int, fixed: bytes, found) -> bytes:
+        """The RRSIG record over the RRset, as OnlineSigner.rrsig makes it (cached by content)."""
+        digests = sorted({d for _, d in found})
+        key = (qtext, qtype, tuple(digests))
+        now = self.signer.clock()
+        hit = self._sigs.get(key)
+        if hit is None or hit[1] <= now:
+            signer = self.signer.key
+            start = int(now) - SKEW
+            head = struct.pack(">HBBIIIH", qtype, ALGORITHM, labels, TTL, start + SKEW + VALIDITY, start,
+                               signer.key_tag) + _BIT
+            data = head + b"".join(fixed + struct.pack(">H", len(d)) + d for d in digests)
+            rdata = head + signer.sign(data)
+            if len(self._sigs) >= MAX_SIGS:
+                self._sigs.clear()
+            hit = self._sigs[key] = (owner + struct.pack(">HHIH", RRSIG, 1, TTL, len(rdata)) + rdata,
+                                     now + VALIDITY - REFRESH)
+        return hit[0]
+
+
+def _rdatas(records, qtext: str, qtype: int) -> list | None:
+    """[(wire, canonical wire)] of the RRset at qtext of type qtype, as dns_answer.rrsets_of
+    would build it (unparsable rdata left out, duplicates once); None when there is none, or
+    a cut or DNAME at or above qtext makes it a referral or a synthesis (Responder._answer)."""
+    name = dns.rdatatype.to_text(qtype)
+    out, seen = [], set()
+    for r in records:
+        if r.rtype in ("NS", "DNAME") and (qtext == r.owner or qtext.endswith("." + r.owner)):
+            if r.rtype == "NS" and not (qtype == 43 and r.owner == qtext) or r.rtype == "DNAME" and r.owner != qtext:
+                return None
+        if r.owner != qtext or r.rtype != name:
+            continue
+        got = _native(qtype, r.rdata)
+        if got is None:
+            try:
+                rd = dns.rdata.from_text(1, qtype, r.rdata)
+            except Exception:
+                continue                  # as rrsets_of: left out
+            try:
+                got = (rd.to_wire(), rd.to_digestable(ZONE))
+            except Exception:
+                return None
+        elif got is False:
+            return None                   # not in the form parsed here: the general path decides
+        if got[1] not in seen:
+            seen.add(got[1])
+            out.append(got)
+    return out or None
+
+
+def _native(qtype: int, text: str):
+    """(wire, wire) of an A or AAAA rdata in canonical text form; False for another form of
+    those types; None for other types."""
+    family = socket.AF_INET if qtype == A else socket.AF_INET6 if qtype == AAAA else None
+    if family is None:
+        return None
+    try:
+        raw = socket.inet_pton(family, text)
+    except (OSError, ValueError):
+        return False
+    return (raw, raw) if socket.inet_ntop(family, raw) == text else False
 
 
 def chain_only(policy) -> bool:
     """No record source besides the chain (a policy that cannot say so is taken to have one)."""
     return policy is None or hasattr(policy, "sources") and all(n == "chain" for n in policy.sources)
-
-
-def _wire(rrset: dns.rrset.RRset) -> bytes:
-    """An RRset's records, uncompressed."""
-    f = io.BytesIO()
-    rrset.to_wire(f)
-    return f.getvalue()
