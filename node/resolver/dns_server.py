@@ -12,6 +12,7 @@ import socket
 
 from core.connlimit import ConnCaps
 from light.dnstcp import serve_dns_tcp
+from node.resolver.dns_answer import Responder
 from node.resolver.ratelimit import SLIP, truncated_reply
 
 log = logging.getLogger("dotbit.resolver.dns")
@@ -25,18 +26,51 @@ UDP_BATCH = 256          # datagrams handled per wake-up before yielding to othe
 class _UDPFastPath:
     """UDP without a transport: on each readiness event drain up to UDP_BATCH datagrams
     with plain recvfrom/sendto. A cached answer then costs two syscalls and a dict lookup,
-    not the per-datagram protocol machinery of asyncio, which roughly doubles throughput."""
+    not the per-datagram protocol machinery of asyncio, which roughly doubles throughput.
 
-    def __init__(self, sock: socket.socket, handle, limiter=None, wake=None):
+    With `cached` (Responder.cached) the batch is read first and its cached answers sent; the
+    rest are handed to `prefetch` (worker.py: the names they will read, fetched from the node in
+    one round trip instead of one per query) and then answered one by one."""
+
+    def __init__(self, sock: socket.socket, handle, limiter=None, wake=None, cached=None, prefetch=None):
         self.sock = sock
         self.handle = handle
         self.limiter = limiter      # a ratelimit.ResponseRateLimiter, or None
         self.wake = wake            # called before each batch, or None (worker.py: apply pending events)
+        self.cached = cached        # query -> its kept answer or None (Responder.cached), or None
+        self.prefetch = prefetch    # called with the batch's uncached queries, or None
 
     def readable(self) -> None:
-        sock, handle, limiter = self.sock, self.handle, self.limiter
         if self.wake is not None:
             self.wake()
+        if self.cached is None:
+            return self._each()
+        sock, cached, limiter = self.sock, self.cached, self.limiter
+        misses = []
+        for _ in range(UDP_BATCH):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue        # ICMP errors from clients that went away
+            if limiter is not None and (verdict := limiter.check(addr[0])):
+                out = truncated_reply(data) if verdict == SLIP else None
+            elif len(data) < 12 or (out := cached(data)) is None:
+                misses.append((data, addr))
+                continue
+            if out is not None:
+                _send(sock, out, addr)
+        if misses:
+            if self.prefetch is not None:
+                self.prefetch([data for data, _ in misses])
+            for data, addr in misses:
+                if (out := self.handle(data, False)) is not None:
+                    _send(sock, out, addr)
+
+    def _each(self) -> None:
+        """Each datagram answered as it is read (a responder without `cached`: SignedResponder)."""
+        sock, handle, limiter = self.sock, self.handle, self.limiter
         for _ in range(UDP_BATCH):
             try:
                 data, addr = sock.recvfrom(65535)
@@ -49,20 +83,25 @@ class _UDPFastPath:
             else:
                 out = handle(data, False)
             if out is not None:
-                try:
-                    sock.sendto(out, addr)
-                except OSError:
-                    pass        # full buffer: the client retries, as over any UDP path
+                _send(sock, out, addr)
+
+
+def _send(sock: socket.socket, out: bytes, addr) -> None:
+    try:
+        sock.sendto(out, addr)
+    except OSError:
+        pass        # full buffer: the client retries, as over any UDP path
 
 
 class DNSServer:
     def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None, limiter=None,
-                 caps: ConnCaps | None = None, reuse_port: bool = False, wake=None):
+                 caps: ConnCaps | None = None, reuse_port: bool = False, wake=None, prefetch=None):
         self.responder = responder
         self.reuse_port = reuse_port    # one of several DNS worker processes on the port (worker.py)
         # Called before answering (each UDP batch, each TCP message): a worker applies the cache
         # drops the node has pushed, so an answer never predates an event already sent to it.
         self.wake = wake
+        self.prefetch = prefetch        # worker.py: fetches the names a UDP batch's uncached queries read
         self.limiter = limiter          # a ratelimit.ResponseRateLimiter for UDP, or None
         self.transfer = transfer        # a zone_transfer.ZoneTransfer answering AXFR/IXFR, or None
         self.host = host
@@ -87,7 +126,10 @@ class DNSServer:
         sock.setblocking(False)
         self._udp = sock
         self.port = sock.getsockname()[1]
-        loop.add_reader(sock.fileno(), _UDPFastPath(sock, self.responder.handle, self.limiter, self.wake).readable)
+        # Only a plain Responder's kept answers are sent unseen: SignedResponder must see every query.
+        cached = self.responder.cached if isinstance(self.responder, Responder) else None
+        udp = _UDPFastPath(sock, self.responder.handle, self.limiter, self.wake, cached, self.prefetch)
+        loop.add_reader(sock.fileno(), udp.readable)
         self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port,
                                                reuse_port=self.reuse_port or None)
         log.info("DNS for bit. on %s:%d (UDP and TCP)", self.host, self.port)

@@ -75,6 +75,21 @@ def parse(wire: bytes):
     return tuple(labels), wire[12:end], qtype, do, limit
 
 
+def domain_of(wire: bytes) -> bytes | None:
+    """b"d/LABEL" for a query whose question name ends in LABEL.bit. (any letter case), else None:
+    the name the answer reads first (a worker fetches it ahead, worker.py)."""
+    i, last, prev, size = 12, None, None, min(len(wire), 12 + 255)
+    while i < size:
+        n = wire[i]
+        if n == 0:
+            return b"d/" + prev.lower() if last is not None and prev and last.lower() == b"bit" else None
+        if n > 63:
+            return None
+        prev, last = last, wire[i + 1:i + 1 + n]
+        i += 1 + n
+    return None
+
+
 class FastAnswer:
     """Renders and signs the answer; the name source says what the name holds."""
 

@@ -106,6 +106,29 @@ class NodeLink:
             raise LookupFailed(value)
         return value
 
+    def call_many(self, requests: list) -> list:
+        """Several questions in one write and their (answered, answer or error text) in order: one
+        round trip, not one each. The node answers every whole
+        question of a read, so len(requests) replies must fit its socket buffer: callers keep
+        it small (worker.PREFETCH_MAX)."""
+        try:
+            first = self.calls + 1
+            self.calls += len(requests)
+            self.sock.sendall(b"".join(frame([first + i, *r]) for i, r in enumerate(requests)))
+            out, left = [None] * len(requests), len(requests)
+            while left:
+                n = _LEN.unpack(self._read(4))[0]
+                if n > MAX_FRAME:
+                    raise LinkClosed(f"frame of {n} bytes")
+                got, ok, value = unframe(self._read(n))
+                if first <= got < first + len(requests):
+                    out[got - first] = (ok, value)
+                    left -= 1
+            return out
+        except OSError:
+            self.on_broken()
+            raise
+
     def _read(self, n: int) -> bytes:
         parts, left = [], n
         while left:
