@@ -130,7 +130,13 @@ def spread(xs: list[float]) -> str:
 
 def start(cmd: list[str], log: str, port: int):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-    wait_dns(port, proc)
+    try:
+        wait_dns(port, proc)
+    except RuntimeError:
+        stop(proc)
+        with open(log) as f:
+            sys.stderr.write(f.read()[-2000:])
+        raise
     return proc
 
 

@@ -30,6 +30,7 @@ OPT, RRSIG, A, AAAA = 41, 46, 1, 28
 TTL = 300                      # dns_answer.TTL (not imported: dns_answer imports this module)
 MAX_SIGS = 50_000              # signatures kept by content, as OnlineSigner keeps them
 _BIT = b"\x03bit\x00"
+_TYPE_TEXT = {t: dns.rdatatype.to_text(t) for t in range(1, 128)}     # the record text's type names
 _OK = re.compile(rb"\A[A-Za-z0-9_-]+\Z")
 
 
@@ -144,7 +145,7 @@ def _rdatas(records, qtext: str, qtype: int) -> list | None:
     """[(wire, canonical wire)] of the RRset at qtext of type qtype, as dns_answer.rrsets_of
     would build it (unparsable rdata left out, duplicates once); None when there is none, or
     a cut or DNAME at or above qtext makes it a referral or a synthesis (Responder._answer)."""
-    name = dns.rdatatype.to_text(qtype)
+    name = _TYPE_TEXT.get(qtype) or dns.rdatatype.to_text(qtype)
     out, seen = [], set()
     for r in records:
         if r.rtype in ("NS", "DNAME") and (qtext == r.owner or qtext.endswith("." + r.owner)):
