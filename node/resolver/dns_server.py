@@ -13,7 +13,13 @@ import socket
 from core.connlimit import ConnCaps
 from light.dnstcp import serve_dns_tcp
 from node.resolver.dns_answer import Responder
-from node.resolver.ratelimit import SLIP, truncated_reply
+from node.resolver.ratelimit import ALLOW, SLIP, truncated_reply
+
+try:                                    # optional C drain (pyproject.toml); the Python one serves without it
+    from node.resolver import _udpfast
+except ImportError:                     # pragma: no cover - exercised on machines without a compiler
+    _udpfast = None
+NATIVE = _udpfast is not None
 
 log = logging.getLogger("dotbit.resolver.dns")
 
@@ -30,10 +36,14 @@ class _UDPFastPath:
 
     With `cached` (Responder.cached) the batch is read first and its cached answers sent; the
     rest are handed to `prefetch` (worker.py: the names they will read, fetched from the node in
-    one round trip instead of one per query) and then answered one by one."""
+    one round trip instead of one per query) and then answered one by one. With the optional C
+    drain (_udpfast.c, given `responder`) the cached part runs in one C call per batch, with
+    recvmmsg/sendmmsg and the same rate-limiter check per datagram; `_cached` is its reference."""
 
-    def __init__(self, sock: socket.socket, handle, limiter=None, wake=None, cached=None, prefetch=None):
+    def __init__(self, sock: socket.socket, handle, limiter=None, wake=None, cached=None, prefetch=None,
+                 responder=None):
         self.sock = sock
+        self.responder = responder  # with _udpfast built: the Responder whose kept answers C sends
         self.handle = handle
         self.limiter = limiter      # a ratelimit.ResponseRateLimiter, or None
         self.wake = wake            # called before each batch, or None (worker.py: apply pending events)
@@ -45,6 +55,28 @@ class _UDPFastPath:
             self.wake()
         if self.cached is None:
             return self._each()
+        misses = self._native() if self.responder is not None else self._cached()
+        if misses:
+            sock, handle = self.sock, self.handle
+            if self.prefetch is not None:
+                self.prefetch([data for data, _, verdict in misses if not verdict])
+            for data, addr, verdict in misses:
+                if verdict:
+                    out = truncated_reply(data) if verdict == SLIP else None
+                else:
+                    out = handle(data, False)
+                if out is not None:
+                    _send(sock, out, addr)
+
+    def _native(self) -> list:
+        """_udpfast.drain: the batch's cached answers sent from C; the rest, rate-limiter verdict
+        included, returned for the Python path (the same check per datagram as _cached)."""
+        r = self.responder
+        return _udpfast.drain(self.sock.fileno(), r._raw, r.counts, self.limiter.check if self.limiter else None,
+                              UDP_BATCH)
+
+    def _cached(self) -> list:
+        """The batch's cached answers sent; the rest returned as (query, address, verdict)."""
         sock, cached, limiter = self.sock, self.cached, self.limiter
         misses = []
         for _ in range(UDP_BATCH):
@@ -54,19 +86,12 @@ class _UDPFastPath:
                 break
             except OSError:
                 continue        # ICMP errors from clients that went away
-            if limiter is not None and (verdict := limiter.check(addr[0])):
-                out = truncated_reply(data) if verdict == SLIP else None
-            elif len(data) < 12 or (out := cached(data)) is None:
-                misses.append((data, addr))
-                continue
-            if out is not None:
+            verdict = limiter.check(addr[0]) if limiter is not None else ALLOW
+            if verdict or len(data) < 12 or (out := cached(data)) is None:
+                misses.append((data, addr, verdict))
+            else:
                 _send(sock, out, addr)
-        if misses:
-            if self.prefetch is not None:
-                self.prefetch([data for data, _ in misses])
-            for data, addr in misses:
-                if (out := self.handle(data, False)) is not None:
-                    _send(sock, out, addr)
+        return misses
 
     def _each(self) -> None:
         """Each datagram answered as it is read (a responder without `cached`: SignedResponder)."""
@@ -95,19 +120,22 @@ def _send(sock: socket.socket, out: bytes, addr) -> None:
 
 class DNSServer:
     def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None, limiter=None,
-                 caps: ConnCaps | None = None, reuse_port: bool = False, wake=None, prefetch=None):
+                 caps: ConnCaps | None = None, reuse_port: bool = False, wake=None, prefetch=None,
+                 native: bool = True):
         self.responder = responder
         self.reuse_port = reuse_port    # one of several DNS worker processes on the port (worker.py)
         # Called before answering (each UDP batch, each TCP message): a worker applies the cache
         # drops the node has pushed, so an answer never predates an event already sent to it.
         self.wake = wake
         self.prefetch = prefetch        # worker.py: fetches the names a UDP batch's uncached queries read
+        self.native = native            # False: the Python drain even with _udpfast built (tests compare)
         self.limiter = limiter          # a ratelimit.ResponseRateLimiter for UDP, or None
         self.transfer = transfer        # a zone_transfer.ZoneTransfer answering AXFR/IXFR, or None
         self.host = host
         self.port = port
         self._udp = None
         self._tcp = None
+        self.udp_path = None            # the _UDPFastPath serving the UDP socket once started
         self.tcp_limiter = (caps or ConnCaps()).limiter(MAX_TCP_CONNECTIONS)   # read by /metrics
         self.tcp_timeouts = 0           # clients closed for an idle or too slow message (read by /metrics)
 
@@ -127,8 +155,10 @@ class DNSServer:
         self._udp = sock
         self.port = sock.getsockname()[1]
         # Only a plain Responder's kept answers are sent unseen: SignedResponder must see every query.
-        cached = self.responder.cached if isinstance(self.responder, Responder) else None
-        udp = _UDPFastPath(sock, self.responder.handle, self.limiter, self.wake, cached, self.prefetch)
+        plain = isinstance(self.responder, Responder)
+        udp = _UDPFastPath(sock, self.responder.handle, self.limiter, self.wake, self.responder.cached if plain else None,
+                           self.prefetch, self.responder if plain and NATIVE and self.native else None)
+        self.udp_path = udp
         loop.add_reader(sock.fileno(), udp.readable)
         self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port,
                                                reuse_port=self.reuse_port or None)
