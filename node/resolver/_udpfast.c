@@ -22,7 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define BATCH 32
+#define BATCH 64
 #define BUFSZ 65536              /* the largest UDP payload: a query is never cut short */
 
 static unsigned char *bufs;      /* BATCH x BUFSZ, allocated on first use */
@@ -36,13 +36,31 @@ static double monotonic(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The address's text (a new reference). The last one is kept: a busy client sends datagram
+ * after datagram from one address, and the limiter is asked about each. */
+static PyObject *last_host;
+static unsigned char last_ip[16];
+static int last_family;
+
 static PyObject *host_of(const struct sockaddr_storage *a) {
     char text[INET6_ADDRSTRLEN];
-    const void *src = a->ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr
-                                               : (const void *)&((const struct sockaddr_in *)a)->sin_addr;
+    int v6 = a->ss_family == AF_INET6;
+    const void *src = v6 ? (const void *)&((const struct sockaddr_in6 *)a)->sin6_addr
+                         : (const void *)&((const struct sockaddr_in *)a)->sin_addr;
+    size_t size = v6 ? 16 : 4;
+    if (last_host && last_family == a->ss_family && memcmp(last_ip, src, size) == 0) {
+        Py_INCREF(last_host);
+        return last_host;
+    }
     if (!inet_ntop(a->ss_family, src, text, sizeof text))
         return PyErr_SetFromErrno(PyExc_OSError);
-    return PyUnicode_FromString(text);
+    PyObject *host = PyUnicode_FromString(text);
+    if (host) {
+        Py_XSETREF(last_host, Py_NewRef(host));
+        memcpy(last_ip, src, size);
+        last_family = a->ss_family;
+    }
+    return host;
 }
 
 /* (host, port) as socket.recvfrom gives it (AF_INET6: (host, port, flowinfo, scope_id)). */
