@@ -111,7 +111,12 @@ class Worker:
                                   if n is not None and (self.known is None or n in self.known)))
         for k in range(0, len(want), PREFETCH_MAX):
             part = want[k:k + PREFETCH_MAX]
-            for name, (ok, value) in zip(part, self.link.call_many([["get", n] for n in part])):
+            try:
+                got = self.link.call_many([["get", n] for n in part])
+            except (OSError, ValueError) as e:      # the link is given up (the worker ends)
+                log.info("DNS worker %d: lookup link failed: %s", self.index, e)
+                return
+            for name, (ok, value) in zip(part, got):
                 if ok:
                     self._ahead[name] = value
 

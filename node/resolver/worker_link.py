@@ -115,17 +115,17 @@ class NodeLink:
             first = self.calls + 1
             self.calls += len(requests)
             self.sock.sendall(b"".join(frame([first + i, *r]) for i, r in enumerate(requests)))
-            out, left = [None] * len(requests), len(requests)
-            while left:
-                n = _LEN.unpack(self._read(4))[0]
-                if n > MAX_FRAME:
-                    raise LinkClosed(f"frame of {n} bytes")
-                got, ok, value = unframe(self._read(n))
-                if first <= got < first + len(requests):
-                    out[got - first] = (ok, value)
-                    left -= 1
+            out, left, frames = [None] * len(requests), len(requests), FrameBuffer()
+            while left:                 # the replies come together: read them in as few reads as fit
+                data = self.sock.recv(1 << 16)
+                if not data:
+                    raise LinkClosed("the node closed the lookup link")
+                for got, ok, value in frames.feed(data):
+                    if first <= got < first + len(requests):
+                        out[got - first] = (ok, value)
+                        left -= 1
             return out
-        except OSError:
+        except (OSError, ValueError):   # a timeout or a bad frame: never reuse the link
             self.on_broken()
             raise
 
