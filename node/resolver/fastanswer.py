@@ -6,11 +6,11 @@ compression) cost several times the Ed25519 signature that a DO answer needs any
 common shape is read by hand here, as fastdeny.py does for the NXDOMAIN: one question of
 letters, digits, '-' and '_' labels under `bit.` (the last label exactly "bit"), class IN, a
 data type, at most an OPT record without options, EDNS version 0. The answer is the RRset at
-the name of that type (and its RRSIG with DO), taken from the same RRsets and signer as
-Responder's own path; only name compression is left out (test_fastanswer.py compares both
-paths parsed, and validates the signatures). The records and their RRSIG are written from the
-record text without dnspython objects for A and AAAA (dnspython parses the other types' rdata),
-and signed as OnlineSigner.rrsig signs. Anything else returns None and the general path
+the name of that type (and its RRSIG with DO): the records dns_answer.rrsets_of would keep,
+written from the record text without dnspython objects for A and AAAA (dnspython parses the
+other types' rdata), signed with the resolver key as OnlineSigner.rrsig signs; only name
+compression is left out (test_fastanswer.py compares both paths parsed, and validates the
+signatures). Anything else returns None and the general path
 answers: the apex, a zone cut or DNAME at or above the name, CNAME following, NODATA,
 NXDOMAIN, another record source (CA, DANE zones), or a response over the UDP size limit.
 """
