@@ -2,7 +2,8 @@
 each a 4-byte big-endian length and one msgpack array, over two socketpairs per worker
 (made by the node and handed to the worker when it starts, so nothing else can connect):
 
-  lookups  worker -> node, one question at a time as [seq, op, args...], each answered with
+  lookups  worker -> node, questions as [seq, op, args...] (one at a time, or a UDP batch's
+           names in one write: NodeLink.call_many), each answered with
            [seq, True, answer] or [seq, False, error text] (a reply to a question the worker
            stopped waiting for is recognised by its seq and skipped):
            ["get", name]           -> the NameRecord as a list (NameRecord.to_obj), or None when
