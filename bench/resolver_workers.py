@@ -5,14 +5,18 @@ and uncached; the signed HTTP API's uncached req/s beside each node run.
   cached    dnsperf loops over the N names and www.N (after a warm-up pass): rendered answers
   uncached  one pass over queries no one asked before, two kinds: random names that do not
             exist ("NXDOMAIN": the random-name flood; with DO an NSEC white lie signed now), and
-            existing names in random letter case ("names": a response-cache miss, parsed,
-            looked up, rendered; their signatures are cached by content)
+            existing names ("names"): each query a distinct registered name that no query of
+            the server's run has asked before (the chain holds N + repeat x 2 x uncached names
+            for it), so neither a response cache nor a signature cache can serve it: the name
+            is read through the node, its records rendered and, with DO, signed per answer
 
 Each figure is repeated --repeat times, min/median/max printed; dnsperf's lost queries and
-response codes are checked (a SERVFAIL or a loss above 1 % fails the run). The machine is
-shared and noisy: read medians and the spread, not single figures.
+response codes are checked (NXDOMAIN passes must answer NXDOMAIN only, names passes NOERROR
+only; a loss above 1 % is noted), and after each DO pass a sample of its answers is fetched
+again and its RRSIGs validated against the server's DNSKEY. The machine is shared and noisy:
+read medians and the spread, not single figures.
 
-    python bench/resolver_workers.py [--names 2000] [--seconds 5] [--repeat 3] [--uncached 6000]
+    python bench/resolver_workers.py [--names 2000] [--seconds 5] [--repeat 3] [--uncached 5000]
 """
 from __future__ import annotations
 
@@ -32,14 +36,18 @@ import zlib
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-from support.name_chain import build_chain  # noqa: E402
+from core.params import REGTEST  # noqa: E402
+from support.name_chain import PER_BLOCK, build_chain  # noqa: E402
 from figures import figure  # noqa: E402
 from resolver import free_port, stop, unbound_conf, wait_dns  # noqa: E402
 
 MAX_LOSS = 0.01
+# Regtest names expire 30 blocks after registration and the builder registers PER_BLOCK a block:
+# more names than this and the first ones would be gone at the tip.
+MAX_NAMES = PER_BLOCK * (REGTEST.expiry_depth - 4)
 
 
-def dnsperf(port: int, qfile: str, do: bool, *limit: str, check: bool = True) -> dict:
+def dnsperf(port: int, qfile: str, do: bool, *limit: str, check: bool = True, expect=("NOERROR", "NXDOMAIN")) -> dict:
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-c", "8", "-q", "300", "-t", "3",
            *limit] + (["-D"] if do else [])
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900).stdout
@@ -47,25 +55,52 @@ def dnsperf(port: int, qfile: str, do: bool, *limit: str, check: bool = True) ->
     lost = int(re.search(r"Queries lost:\s+(\d+)", out).group(1))
     codes = dict((k, int(v)) for k, v in re.findall(r"(\w+) (\d+) \([\d.]+%\)", out.split("Response codes:")[1]
                                                                                  .split("\n")[0]))
-    bad = {k: v for k, v in codes.items() if k not in ("NOERROR", "NXDOMAIN")}
+    bad = {k: v for k, v in codes.items() if k not in expect}
     if check and bad:
-        raise RuntimeError(f"dnsperf on port {port}: lost {lost} of {sent}, codes {codes}")
+        raise RuntimeError(f"dnsperf on port {port}: lost {lost} of {sent}, codes {codes}, expected only {expect}")
     if check and lost > MAX_LOSS * max(1, sent):
         print(f"  note: port {port} lost {lost} of {sent} queries ({lost / sent:.1%})", file=sys.stderr)
     return {"qps": float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1)), "lost": lost, "sent": sent}
 
 
-def uncached_queries(path: str, names: list[str], n: int, seed: int, existing: bool) -> str:
-    """n never-asked queries: random names that do not exist, or existing names in random case."""
+def nx_queries(path: str, n: int, seed: int) -> str:
+    """n random names that do not exist, never asked before."""
     rng = random.Random(seed)
     with open(path, "w") as f:
-        for i in range(n):
-            if existing:
-                label = "".join(c.upper() if rng.random() < 0.5 else c for c in rng.choice(names))
-                f.write(f"{label}.bit A\n")
-            else:
-                f.write(f"u{seed}x{rng.randrange(10**12)}.bit A\n")
+        for _ in range(n):
+            f.write(f"u{seed}x{rng.randrange(10**12)}.bit A\n")
     return path
+
+
+def name_queries(path: str, fresh: list[str], n: int) -> tuple[str, list[str]]:
+    """n existing names taken off `fresh` (so no query of this server's run repeats one)."""
+    if len(fresh) < n:
+        raise RuntimeError(f"only {len(fresh)} unasked names left for an uncached pass of {n}")
+    picked = [fresh.pop() for _ in range(n)]
+    with open(path, "w") as f:
+        f.writelines(f"{label}.bit A\n" for label in picked)
+    return path, picked
+
+
+def check_signed(port: int, labels: list[str], sample: int = 20) -> None:
+    """A sample of a DO pass's answers asked again, their RRSIGs validated with the DNSKEY (Unbound
+    serves unsigned local data: there the answer is only checked to hold the A record)."""
+    import dns.dnssec
+    import dns.message
+    import dns.query
+    import dns.rdatatype
+    key = dns.query.udp(dns.message.make_query("bit.", "DNSKEY", want_dnssec=True), "127.0.0.1", port=port,
+                        timeout=2).answer
+    keys = {k.name: k for k in key if k.rdtype == dns.rdatatype.DNSKEY}
+    for label in random.Random(len(labels)).sample(labels, min(sample, len(labels))):
+        got = dns.query.udp(dns.message.make_query(f"{label}.bit.", "A", want_dnssec=True), "127.0.0.1",
+                            port=port, timeout=2).answer
+        data = [r for r in got if r.rdtype == dns.rdatatype.A]
+        sigs = [r for r in got if r.rdtype == dns.rdatatype.RRSIG]
+        if len(data) != 1 or keys and len(sigs) != 1:
+            raise RuntimeError(f"port {port}: {label}.bit. answered {[r.to_text() for r in got]}")
+        if keys:
+            dns.dnssec.validate(data[0], sigs[0], keys)
 
 
 async def http_pass(port: int, paths: list[str], conns: int = 16) -> float:
@@ -95,13 +130,21 @@ def spread(xs: list[float]) -> str:
 
 def start(cmd: list[str], log: str, port: int):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-    wait_dns(port, proc)
+    try:
+        wait_dns(port, proc)
+    except RuntimeError:
+        stop(proc)
+        with open(log) as f:
+            sys.stderr.write(f.read()[-2000:])
+        raise
     return proc
 
 
-def measure(port: int, qfile: str, names: list[str], work: str, args, tag: str, http_port=None) -> dict:
-    """{figure: [per-run values]} for one server."""
+def measure(port: int, qfile: str, names: list[str], fresh: list[str], work: str, args, tag: str,
+            http_port=None) -> dict:
+    """{figure: [per-run values]} for one server; `fresh`: registered names no one asked yet."""
     res: dict[str, list[float]] = {}
+    fresh = list(fresh)
     for r in range(args.repeat):
         for do in (False, True):
             dnsperf(port, qfile, do, "-n", "1", check=False)         # warm: every answer rendered once
@@ -110,9 +153,15 @@ def measure(port: int, qfile: str, names: list[str], work: str, args, tag: str, 
             res.setdefault(f"cached_{suffix}", []).append(got["qps"])
             res.setdefault(f"lost_cached_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
             for kind in ("nx", "names"):
-                uq = uncached_queries(os.path.join(work, f"uq-{tag}-{r}-{do}-{kind}.txt"), names, args.uncached,
-                                      zlib.crc32(f"{tag}/{r}/{do}/{kind}".encode()) & 0xFFFF, kind == "names")
-                got = dnsperf(port, uq, do, "-n", "1")
+                path = os.path.join(work, f"uq-{tag}-{r}-{do}-{kind}.txt")
+                if kind == "nx":
+                    uq = nx_queries(path, args.uncached, zlib.crc32(f"{tag}/{r}/{do}".encode()) & 0xFFFF)
+                    got = dnsperf(port, uq, do, "-n", "1", expect=("NXDOMAIN",))
+                else:
+                    uq, picked = name_queries(path, fresh, args.uncached)
+                    got = dnsperf(port, uq, do, "-n", "1", expect=("NOERROR",))
+                    if do:
+                        check_signed(port, picked)
                 res.setdefault(f"uncached_{kind}_{suffix}", []).append(got["qps"])
                 res.setdefault(f"lost_uncached_{kind}_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
         if http_port is not None:
@@ -124,6 +173,22 @@ def measure(port: int, qfile: str, names: list[str], work: str, args, tag: str, 
     return res
 
 
+def chain(where: str, n: int) -> list[str]:
+    """The names of a chain of at least n names in `where`, built there unless one is already."""
+    listing = os.path.join(where, "names.txt")
+    if os.path.exists(listing):
+        with open(listing) as f:
+            names = f.read().split()
+        if len(names) >= n:
+            return names
+        shutil.rmtree(where)
+    os.makedirs(where, exist_ok=True)
+    names = build_chain(os.path.join(where, "node"), n)
+    with open(listing, "w") as f:
+        f.write("\n".join(names))
+    return names
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--names", type=int, default=2000)
@@ -131,7 +196,14 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--uncached", type=int, default=5000, help="queries in each uncached pass")
     ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--chain", help="keep the built chain in this directory and reuse it next time (it is "
+                                    "only read: a server run leaves its names as they were)")
     args = ap.parse_args()
+    total = args.names + args.repeat * 2 * args.uncached
+    if total > MAX_NAMES:
+        print(f"{total} names needed (--names + --repeat x 2 x --uncached); regtest's expiry keeps at most "
+              f"{MAX_NAMES} alive", file=sys.stderr)
+        return 2
     unbound = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")
     if not (shutil.which("dnsperf") and unbound):
         print("dnsperf and unbound are needed (apt-get install dnsperf unbound)", file=sys.stderr)
@@ -139,7 +211,9 @@ def main() -> int:
     work = tempfile.mkdtemp(prefix="dotbit-bench-workers-")
     results: dict[str, dict] = {}
     try:
-        names = build_chain(os.path.join(work, "node"), args.names)
+        every = chain(args.chain or os.path.join(work, "chain"), total)
+        names, fresh = every[:args.names], every[args.names:total]
+        datadir = os.path.join(args.chain or os.path.join(work, "chain"), "node")
         qfile = os.path.join(work, "queries.txt")
         with open(qfile, "w") as f:
             for label in names:
@@ -147,18 +221,18 @@ def main() -> int:
         for workers in (int(w) for w in args.workers.split(",")):
             dport, hport, rport = free_port(), free_port(), free_port()
             node = start([sys.executable, "-m", "node.cli", "--network", "regtest", "--datadir",
-                          os.path.join(work, "node"), "--rpc-port", str(rport), "--dns-port", str(dport),
+                          datadir, "--rpc-port", str(rport), "--dns-port", str(dport),
                           "--http-port", str(hport), "--log-level", "warning", "--dns-workers", str(workers)],
                          os.path.join(work, f"node-{workers}.log"), dport)
             try:
                 results[f"dotbit, {workers} worker{'s' if workers > 1 else ''}"] = measure(
-                    dport, qfile, names, work, args, f"w{workers}", hport)
+                    dport, qfile, names, fresh, work, args, f"w{workers}", hport)
             finally:
                 stop(node)
         for threads in (1, 2):
             uport = free_port()
             path = os.path.join(work, f"unbound-{threads}.conf")
-            with open(unbound_conf(work, uport, names)) as src, open(path, "w") as dst:
+            with open(unbound_conf(work, uport, every)) as src, open(path, "w") as dst:
                 # The node's DNS socket has 4 MiB buffers: Unbound gets the same, so neither loses
                 # queries to a small default buffer under dnsperf's bursts.
                 dst.write(src.read().replace("num-threads: 1", f"num-threads: {threads}\n"
@@ -166,7 +240,7 @@ def main() -> int:
             ub = start([unbound, "-d", "-c", path], os.path.join(work, f"unbound-{threads}.log"), uport)
             try:
                 results[f"Unbound, {threads} thread{'s' if threads > 1 else ''}"] = measure(
-                    uport, qfile, names, work, args, f"u{threads}")
+                    uport, qfile, names, fresh, work, args, f"u{threads}")
             finally:
                 stop(ub)
         report(results, args)
@@ -176,19 +250,22 @@ def main() -> int:
 
 
 def report(results: dict, args) -> None:
-    print(f"\nDNS workers: {args.names} names, {os.cpu_count()} cores (shared, noisy), load {os.getloadavg()[0]:.1f}; "
-          f"median (min .. max) of {args.repeat} runs; dnsperf -c 8 -q 300; uncached = one pass of "
-          f"{args.uncached} never-asked queries")
+    print(f"\nDNS workers: {args.names} names cached, {os.cpu_count()} cores (shared, noisy), load "
+          f"{os.getloadavg()[0]:.1f}; median (min .. max) of {args.repeat} runs; dnsperf -c 8 -q 300; uncached = "
+          f"one pass of {args.uncached} never-asked queries, the names passes each over {args.uncached} distinct "
+          f"registered names no query of that server's run asked before "
+          f"({args.names + args.repeat * 2 * args.uncached} names on the chain)")
     cols = [("cached_nodo", "cached, no DO"), ("cached_do", "cached, DO"),
             ("uncached_nx_nodo", "uncached NXDOMAIN, no DO"), ("uncached_nx_do", "uncached NXDOMAIN, DO"),
-            ("uncached_names_nodo", "uncached names, no DO"), ("uncached_names_do", "uncached names, DO"),
+            ("uncached_names_nodo", "uncached distinct names, no DO"),
+            ("uncached_names_do", "uncached distinct names, DO"),
             ("http_uncached", "HTTP uncached req/s")]
     for server, res in results.items():
         print(f"  {server}")
         for key, label in cols:
             if key in res:
                 lost = res.get("lost_" + key)
-                print(f"    {label:26s} {spread(res[key])}" + (f"   lost max {max(lost):.2%}" if lost else ""))
+                print(f"    {label:32s} {spread(res[key])}" + (f"   lost max {max(lost):.2%}" if lost else ""))
     for server, res in results.items():
         slug = re.sub(r"[^a-z0-9]+", "_", server.lower()).strip("_")
         for key, label in cols:

@@ -31,7 +31,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from node.resolver import fastdeny
+from node.resolver import fastanswer, fastdeny
 from node.resolver.dnssec import OnlineSigner, nsec_rrset, predecessor, successor, successor_after_subtree
 from node.resolver.identity import ZONE
 from core.records import Answer, NameSource
@@ -63,15 +63,12 @@ class Responder:
         self.policy = policy
         self.signer = signer
         self.serial = serial
-        self._raw: dict = {}
-        self._raw_by_name: dict[str, set] = {}
-        self._sets: dict = {}
-        self._fast = None                # fastdeny.FastDeny, made on first use
+        self._raw, self._raw_by_name, self._sets = {}, {}, {}    # answers, their keys by name read, RRsets
+        self._fast = self._fast_answer = None    # fastdeny.FastDeny, fastanswer.FastAnswer: made on first use
         self.absent = None               # name bytes -> True when surely absent (worker.py), or None
         self._soas: dict = {}            # (serial, ttl) -> the SOA RRset: parsing its text each time cost 10%
-        # Plain ints for /metrics: counts[17 * tcp + rcode] (rcode 16: dropped unanswered), and
-        # misses; hits are the rest, so a cached answer costs one increment (its index is kept
-        # in the cache entry).
+        # Plain ints for /metrics: counts[17 * tcp + rcode] (rcode 16: dropped unanswered), and misses;
+        # hits are the rest, so a cached answer costs one increment (its index is in the cache entry).
         self.counts = [0] * 34
         self.cache_misses = 0
 
@@ -87,15 +84,21 @@ class Responder:
 
     # --- packets ------------------------------------------------------------------------------
 
+    def cached(self, wire: bytes, tcp: bool = False) -> bytes | None:
+        """The answer kept for this very query (counted), or None. Only queries that passed
+        handle()'s checks are ever kept, so none are needed here (dns_server.py's UDP drain)."""
+        hit = self._raw.get((tcp, wire[2:]))
+        if hit is not None and hit[1] > time.monotonic():
+            self.counts[hit[2]] += 1
+            return wire[:2] + hit[0]
+        return None
+
     def handle(self, wire: bytes, tcp: bool = False) -> bytes | None:
         if len(wire) < 12 or wire[2] & 0x80:        # no header, or a response: never answer
             return None
-        key = (tcp, wire[2:])
-        hit = self._raw.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[1] > now:
-            self.counts[hit[2]] += 1
-            return wire[:2] + hit[0]
+        if (out := self.cached(wire, tcp)) is not None:
+            return out
+        key, now = (tcp, wire[2:]), time.monotonic()
         self.cache_misses += 1
         used = self.source.track = []
         try:
@@ -118,12 +121,14 @@ class Responder:
         return out
 
     def _respond(self, wire: bytes, tcp: bool) -> bytes | None:
+        """fastdeny.py's NXDOMAIN or fastanswer.py's records straight to wire, else the general path."""
         parsed = fastdeny.parse(wire)
-        if parsed is not None:
-            out = self._deny(wire, tcp, parsed)
-            if out is not None:
-                return out
-        return self._general(wire, tcp)
+        out = None if parsed is None else self._deny(wire, tcp, parsed)
+        if out is None and (parsed := fastanswer.parse(wire)) is not None:
+            if self._fast_answer is None:
+                self._fast_answer = fastanswer.FastAnswer(self.signer)
+            out = self._fast_answer.answer(self, wire, tcp, parsed)
+        return out if out is not None else self._general(wire, tcp)
 
     def _general(self, wire: bytes, tcp: bool) -> bytes | None:
         try:
@@ -164,8 +169,7 @@ class Responder:
             resp.flags |= dns.flags.TC
             return resp.to_wire(max_size=limit)
 
-    def _deny(self, wire: bytes, tcp: bool, parsed) -> bytes | None:
-        """The NXDOMAIN of a random-name flood straight to wire, or None (fastdeny.deny)."""
+    def _deny(self, wire: bytes, tcp: bool, parsed) -> bytes | None:       # fastdeny.deny, or None
         if self._fast is None:
             self._fast = fastdeny.FastDeny(self.signer)
         return fastdeny.deny(self, self._fast, wire, tcp, parsed, NEG_TTL)

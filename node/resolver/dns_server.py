@@ -12,7 +12,14 @@ import socket
 
 from core.connlimit import ConnCaps
 from light.dnstcp import serve_dns_tcp
-from node.resolver.ratelimit import SLIP, truncated_reply
+from node.resolver.dns_answer import Responder
+from node.resolver.ratelimit import ALLOW, SLIP, truncated_reply
+
+try:                                    # optional C drain (pyproject.toml); the Python one serves without it
+    from node.resolver import _udpfast
+except ImportError:                     # pragma: no cover - exercised on machines without a compiler
+    _udpfast = None
+NATIVE = _udpfast is not None
 
 log = logging.getLogger("dotbit.resolver.dns")
 
@@ -25,18 +32,70 @@ UDP_BATCH = 256          # datagrams handled per wake-up before yielding to othe
 class _UDPFastPath:
     """UDP without a transport: on each readiness event drain up to UDP_BATCH datagrams
     with plain recvfrom/sendto. A cached answer then costs two syscalls and a dict lookup,
-    not the per-datagram protocol machinery of asyncio, which roughly doubles throughput."""
+    not the per-datagram protocol machinery of asyncio, which roughly doubles throughput.
 
-    def __init__(self, sock: socket.socket, handle, limiter=None, wake=None):
+    With `cached` (Responder.cached) the batch is read first and its cached answers sent; the
+    rest are handed to `prefetch` (worker.py: the names they will read, fetched from the node in
+    one round trip instead of one per query) and then answered one by one. With the optional C
+    drain (_udpfast.c, given `responder`) the cached part runs in one C call per batch, with
+    recvmmsg/sendmmsg and the same rate-limiter check per datagram; `_cached` is its reference."""
+
+    def __init__(self, sock: socket.socket, handle, limiter=None, wake=None, cached=None, prefetch=None,
+                 responder=None):
         self.sock = sock
+        self.responder = responder  # with _udpfast built: the Responder whose kept answers C sends
         self.handle = handle
         self.limiter = limiter      # a ratelimit.ResponseRateLimiter, or None
         self.wake = wake            # called before each batch, or None (worker.py: apply pending events)
+        self.cached = cached        # query -> its kept answer or None (Responder.cached), or None
+        self.prefetch = prefetch    # called with the batch's uncached queries, or None
 
     def readable(self) -> None:
-        sock, handle, limiter = self.sock, self.handle, self.limiter
         if self.wake is not None:
             self.wake()
+        if self.cached is None:
+            return self._each()
+        misses = self._native() if self.responder is not None else self._cached()
+        if misses:
+            sock, handle = self.sock, self.handle
+            if self.prefetch is not None:
+                self.prefetch([data for data, _, verdict in misses if not verdict])
+            for data, addr, verdict in misses:
+                if verdict:
+                    out = truncated_reply(data) if verdict == SLIP else None
+                else:
+                    out = handle(data, False)
+                if out is not None:
+                    _send(sock, out, addr)
+
+    def _native(self) -> list:
+        """_udpfast.drain: the batch's cached answers sent from C; the rest, rate-limiter verdict
+        included, returned for the Python path (the same check per datagram as _cached)."""
+        r = self.responder
+        return _udpfast.drain(self.sock.fileno(), r._raw, r.counts, self.limiter.check if self.limiter else None,
+                              UDP_BATCH)
+
+    def _cached(self) -> list:
+        """The batch's cached answers sent; the rest returned as (query, address, verdict)."""
+        sock, cached, limiter = self.sock, self.cached, self.limiter
+        misses = []
+        for _ in range(UDP_BATCH):
+            try:
+                data, addr = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue        # ICMP errors from clients that went away
+            verdict = limiter.check(addr[0]) if limiter is not None else ALLOW
+            if verdict or len(data) < 12 or (out := cached(data)) is None:
+                misses.append((data, addr, verdict))
+            else:
+                _send(sock, out, addr)
+        return misses
+
+    def _each(self) -> None:
+        """Each datagram answered as it is read (a responder without `cached`: SignedResponder)."""
+        sock, handle, limiter = self.sock, self.handle, self.limiter
         for _ in range(UDP_BATCH):
             try:
                 data, addr = sock.recvfrom(65535)
@@ -49,26 +108,34 @@ class _UDPFastPath:
             else:
                 out = handle(data, False)
             if out is not None:
-                try:
-                    sock.sendto(out, addr)
-                except OSError:
-                    pass        # full buffer: the client retries, as over any UDP path
+                _send(sock, out, addr)
+
+
+def _send(sock: socket.socket, out: bytes, addr) -> None:
+    try:
+        sock.sendto(out, addr)
+    except OSError:
+        pass        # full buffer: the client retries, as over any UDP path
 
 
 class DNSServer:
     def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None, limiter=None,
-                 caps: ConnCaps | None = None, reuse_port: bool = False, wake=None):
+                 caps: ConnCaps | None = None, reuse_port: bool = False, wake=None, prefetch=None,
+                 native: bool = True):
         self.responder = responder
         self.reuse_port = reuse_port    # one of several DNS worker processes on the port (worker.py)
         # Called before answering (each UDP batch, each TCP message): a worker applies the cache
         # drops the node has pushed, so an answer never predates an event already sent to it.
         self.wake = wake
+        self.prefetch = prefetch        # worker.py: fetches the names a UDP batch's uncached queries read
+        self.native = native            # False: the Python drain even with _udpfast built (tests compare)
         self.limiter = limiter          # a ratelimit.ResponseRateLimiter for UDP, or None
         self.transfer = transfer        # a zone_transfer.ZoneTransfer answering AXFR/IXFR, or None
         self.host = host
         self.port = port
         self._udp = None
         self._tcp = None
+        self.udp_path = None            # the _UDPFastPath serving the UDP socket once started
         self.tcp_limiter = (caps or ConnCaps()).limiter(MAX_TCP_CONNECTIONS)   # read by /metrics
         self.tcp_timeouts = 0           # clients closed for an idle or too slow message (read by /metrics)
 
@@ -87,7 +154,12 @@ class DNSServer:
         sock.setblocking(False)
         self._udp = sock
         self.port = sock.getsockname()[1]
-        loop.add_reader(sock.fileno(), _UDPFastPath(sock, self.responder.handle, self.limiter, self.wake).readable)
+        # Only a plain Responder's kept answers are sent unseen: SignedResponder must see every query.
+        plain = isinstance(self.responder, Responder)
+        udp = _UDPFastPath(sock, self.responder.handle, self.limiter, self.wake, self.responder.cached if plain else None,
+                           self.prefetch, self.responder if plain and NATIVE and self.native else None)
+        self.udp_path = udp
+        loop.add_reader(sock.fileno(), udp.readable)
         self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port,
                                                reuse_port=self.reuse_port or None)
         log.info("DNS for bit. on %s:%d (UDP and TCP)", self.host, self.port)

@@ -67,11 +67,12 @@ def deny(resp, fast: "FastDeny", wire: bytes, tcp: bool, parsed, ttl: int) -> by
         return None                       # a policy that cannot say it has only the chain
     label = parsed[0].lower()
     text = label.decode("ascii") if label.isascii() else ""
-    if resp.absent is not None and is_domain_label(text) and resp.absent(b"d/" + label):
+    ldh = is_domain_label(text)
+    if resp.absent is not None and ldh and resp.absent(b"d/" + label):
         if resp.source.track is not None:         # what resolve() would have noted as read
             resp.source.track.append("d/" + text)
-    elif resp.source.resolve(dns.name.Name((label, b"bit", b"")).to_text()).records:
-        return None
+    elif resp.source.resolve(text + ".bit." if ldh else dns.name.Name((label, b"bit", b"")).to_text()).records:
+        return None                               # (an LDH label's text needs no escaping)
     return fast.answer(wire, parsed, resp._soa(ttl), ttl, tcp)
 
 

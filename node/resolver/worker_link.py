@@ -2,7 +2,8 @@
 each a 4-byte big-endian length and one msgpack array, over two socketpairs per worker
 (made by the node and handed to the worker when it starts, so nothing else can connect):
 
-  lookups  worker -> node, one question at a time as [seq, op, args...], each answered with
+  lookups  worker -> node, questions as [seq, op, args...] (one at a time, or a UDP batch's
+           names in one write: NodeLink.call_many), each answered with
            [seq, True, answer] or [seq, False, error text] (a reply to a question the worker
            stopped waiting for is recognised by its seq and skipped):
            ["get", name]           -> the NameRecord as a list (NameRecord.to_obj), or None when
@@ -105,6 +106,29 @@ class NodeLink:
         if not ok:
             raise LookupFailed(value)
         return value
+
+    def call_many(self, requests: list) -> list:
+        """Several questions in one write and their (answered, answer or error text) in order: one
+        round trip, not one each. The node answers every whole
+        question of a read, so len(requests) replies must fit its socket buffer: callers keep
+        it small (worker.PREFETCH_MAX)."""
+        try:
+            first = self.calls + 1
+            self.calls += len(requests)
+            self.sock.sendall(b"".join(frame([first + i, *r]) for i, r in enumerate(requests)))
+            out, left, frames = [None] * len(requests), len(requests), FrameBuffer()
+            while left:                 # the replies come together: read them in as few reads as fit
+                data = self.sock.recv(1 << 16)
+                if not data:
+                    raise LinkClosed("the node closed the lookup link")
+                for got, ok, value in frames.feed(data):
+                    if first <= got < first + len(requests):
+                        out[got - first] = (ok, value)
+                        left -= 1
+            return out
+        except (OSError, ValueError):   # a timeout or a bad frame: never reuse the link
+            self.on_broken()
+            raise
 
     def _read(self, n: int) -> bytes:
         parts, left = [], n

@@ -182,7 +182,8 @@ class WorkerPool:
     def _serve_lookups(self, w: _Worker) -> None:
         """Readable lookup socket: answer every whole question. Plain recv/send instead of an
         asyncio stream: a lookup is then two syscalls and no task switch. A worker waits for
-        each reply before it asks again, so a reply always fits the empty socket buffer."""
+        the replies before it asks again and asks at most worker.PREFETCH_MAX at once (each
+        reply ~1.4 KB at most), so they always fit the empty socket buffer."""
         try:
             data = w.lookups.recv(1 << 16)
         except (BlockingIOError, InterruptedError):

@@ -65,3 +65,36 @@ def test_the_link_skips_stale_replies_and_reports_failures():
     t.join()
     ours.close()
     assert unframe(frame([1, "a", b"b", None])[4:]) == [1, "a", b"b", None]
+
+
+def test_call_many_sends_together_and_pairs_replies_by_seq():
+    ours, node = socket.socketpair()
+    broken = []
+    link = NodeLink(ours, lambda: broken.append(True))
+    link.call_many([])                  # nothing to ask: no write, no wait
+    reads = []
+
+    def serve():
+        buf = FrameBuffer()
+        data = node.recv(65536)
+        reads.append(buf.feed(data))
+        asked = reads[0]
+        # a stale reply first, then the rest in reverse order, one failing
+        replies = [frame([asked[0][0] - 1, True, "stale"])]
+        replies += [frame([seq, op != "fail", args[0] if op == "get" else "KeyError: x"])
+                    for seq, op, *args in reversed(asked)]
+        node.sendall(b"".join(replies))
+        node.recv(65536)                # then the link breaks: the node goes away mid-answer
+        node.sendall(frame([0, True, None])[:3])
+        node.close()
+
+    t = threading.Thread(target=serve)
+    t.start()
+    got = link.call_many([["get", b"d/a"], ["fail", b"d/b"], ["get", b"d/c"]])
+    assert got == [(True, b"d/a"), (False, "KeyError: x"), (True, b"d/c")]
+    assert len(reads[0]) == 3 and not broken          # the three questions came in one read
+    with pytest.raises(ConnectionError):
+        link.call_many([["get", b"d/x"]])
+    assert broken
+    t.join()
+    ours.close()

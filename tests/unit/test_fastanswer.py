@@ -1,0 +1,147 @@
+"""A name's records rendered straight to wire (node/resolver/fastanswer.py) say exactly what the
+general dnspython path says: the same header, question, records and (one clock, deterministic
+Ed25519) the same signatures, which verify; every other shape (cuts, DNAMEs, CNAME chasing,
+NODATA, NXDOMAIN, other record sources, odd packets) is left to the general path."""
+from __future__ import annotations
+
+import json
+
+import dns.dnssec
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+from hypothesis import given, settings, strategies as st
+
+from core.names.rules import NameRecord
+from core.params import REGTEST
+from core.records import NameSource
+from node.resolver import fastanswer
+from node.resolver.dns_answer import Responder
+from node.resolver.dnssec import OnlineSigner
+from node.resolver.identity import ResolverKey, ZONE
+
+NOW = 1_800_000_000.0
+KEY = ResolverKey(bytes(range(32)))
+B64 = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k="     # 32 bytes, base64 (dvalue's form)
+TLSA = [3, 1, 1, B64]
+VALUES = {
+    "example": {"ip": ["192.0.2.1", "192.0.2.2"], "ip6": ["2001:db8::1"], "txt": [["hello", "world"]],
+                "mx": [[10, "mail"]], "sshfp": [[4, 2, B64]],
+                "map": {"www": {"ip": ["192.0.2.3"]}, "mail": {"ip": ["192.0.2.4"]},
+                        "_tcp": {"map": {"_443": {"tls": [TLSA]}}},
+                        "sub": {"ns": ["ns1.example.bit."], "ds": [[1, 8, 2, B64]]},
+                        "moved": {"translate": "other.bit."}, "alias": {"alias": "www"},
+                        "deep": {"map": {"a": {"map": {"b": {"ip": ["192.0.2.5"]}}}}}}},
+    "big": {"txt": [["x" * 200] for _ in range(8)]},       # over 512 bytes: compression or TC
+    "cut": {"ns": ["ns.cut.bit."], "ip": ["192.0.2.9"]},
+    "wild": {"ip6": ["2001:db8::7", "2001:db8::8"], "map": {"*": {"ip": ["192.0.2.7"], "txt": [["w"]]}}},
+}
+RECORDS = {("d/" + k).encode(): NameRecord(("d/" + k).encode(), json.dumps(v).encode(), b"\0" * 20, 1,
+                                           b"\0" * 32, 0) for k, v in VALUES.items()}
+OWNERS = ["example", "www.example", "mail.example", "_443._tcp.example", "_tcp.example", "sub.example",
+          "x.sub.example", "moved.example", "y.moved.example", "alias.example", "b.a.deep.example",
+          "a.deep.example", "nosuch.example", "big", "cut", "www.cut", "nosuch", "deep.example",
+          "wild", "any.wild", "a.b.wild"]
+QTYPES = ["A", "AAAA", "TXT", "MX", "TLSA", "SRV", "NS", "DS", "CNAME", "SSHFP", "PTR", "DNAME", "SOA"]
+
+
+def responder(signed: bool = True, policy=None) -> Responder:
+    source = NameSource(RECORDS.get, lambda: 7, REGTEST)
+    return Responder(source, OnlineSigner(KEY, clock=lambda: NOW) if signed else None, lambda: 7, policy)
+
+
+def fast(r: Responder, wire: bytes, tcp: bool = False) -> bytes | None:
+    return fastanswer.FastAnswer(r.signer).answer(r, wire, tcp, fastanswer.parse(wire))
+
+
+def mixed_case(text: str, flips: int) -> str:
+    return "".join(c.upper() if flips >> (i % 30) & 1 else c for i, c in enumerate(text))
+
+
+def has_rrset(r: Responder, qname: dns.name.Name, qtype: int) -> bool:
+    sets = r._rrsets(r.source.resolve(qname.to_text()))
+    return (qname, qtype) in sets and not any(qname.is_subdomain(o) and (t == 2 and not (qtype == 43 and o == qname)
+                                                                     or t == 39 and o != qname) for o, t in sets)
+
+
+@settings(max_examples=400, deadline=None)
+@given(owner=st.sampled_from(OWNERS), qtype=st.sampled_from(QTYPES), flips=st.integers(0, 2**30),
+       edns=st.sampled_from([None, 512, 1232, 4096]), do=st.booleans(), rd=st.booleans(), tcp=st.booleans())
+def test_fastanswer_matches_the_general_path(owner, qtype, flips, edns, do, rd, tcp):
+    qname = dns.name.from_text(mixed_case(owner, flips) + ".bit.")
+    q = dns.message.make_query(qname, qtype, use_edns=0 if edns else False, payload=edns or 512,
+                               want_dnssec=do and bool(edns))
+    q.flags = dns.flags.RD if rd else 0
+    wire = q.to_wire()
+    r = responder()
+    parsed = fastanswer.parse(wire)
+    assert parsed is not None
+    used = r.source.track = []
+    fast = fastanswer.FastAnswer(r.signer).answer(r, wire, tcp, parsed)
+    fast_used, used = used, []
+    r.source.track = used
+    general = r._general(wire, tcp)
+    r.source.track = None
+    kind = dns.rdatatype.from_text(qtype)
+    if fast is None:
+        small = not tcp and len(general) <= max(512, min(edns or 512, 1232)) and (edns or 512) < 1232
+        assert not has_rrset(r, qname.canonicalize(), kind) or small or owner == "big"
+        return
+    assert fast_used == used                       # the same names noted as read (cache drops)
+    a, b = dns.message.from_wire(fast), dns.message.from_wire(general)
+    assert a.rcode() == b.rcode() == dns.rcode.NOERROR
+    assert (a.id, a.flags, a.ednsflags, a.payload, a.edns) == (b.id, b.flags, b.ednsflags, b.payload, b.edns)
+    assert a.question == b.question and a.authority == b.authority == [] and a.additional == b.additional
+    assert a.answer == b.answer, (a.to_text(), b.to_text())
+    assert len(fast) <= (65535 if tcp else max(512, min(edns or 512, 1232)))
+    if do and edns:
+        keys = {ZONE: dns.rrset.from_text(ZONE, 300, "IN", "DNSKEY", KEY.dnskey.to_text())}
+        data, sig = sorted(a.answer, key=lambda s: s.rdtype == dns.rdatatype.RRSIG)
+        assert sig.rdtype == dns.rdatatype.RRSIG
+        dns.dnssec.validate(data, sig, keys, now=NOW)
+
+
+def test_the_common_shapes_take_the_fast_path():
+    r = responder()
+    for qname, qtype in [("example.bit.", "A"), ("WWW.Example.bit.", "A"), ("example.bit.", "TXT"),
+                         ("_443._tcp.example.bit.", "TLSA"), ("b.a.deep.example.bit.", "A"),
+                         ("sub.example.bit.", "DS"), ("alias.example.bit.", "CNAME")]:
+        wire = dns.message.make_query(qname, qtype, want_dnssec=True).to_wire()
+        out = fast(r, wire)
+        assert out is not None and dns.message.from_wire(out).answer, (qname, qtype)
+        sent = r.handle(wire)          # what the Responder sends: the same bytes up to record order
+        assert len(sent) == len(out) and dns.message.from_wire(sent) == dns.message.from_wire(out)
+
+
+def test_other_shapes_and_sources_are_left_to_the_general_path():
+    r = responder()
+    for qname, qtype in [("x.sub.example.bit.", "A"), ("y.moved.example.bit.", "A"), ("alias.example.bit.", "A"),
+                         ("example.bit.", "SRV"), ("nosuch.bit.", "A"), ("www.cut.bit.", "A"), ("cut.bit.", "A")]:
+        wire = dns.message.make_query(qname, qtype, want_dnssec=True).to_wire()
+        assert fast(r, wire) is None, (qname, qtype)
+    wire = dns.message.make_query("example.bit.", "A", want_dnssec=True).to_wire()
+    assert fast(responder(signed=False), wire) is None
+
+    class WithCA:
+        sources = {"chain": None, "ca": None}
+    assert fast(responder(policy=WithCA()), wire) is None
+
+
+def test_odd_packets_are_not_parsed():
+    def wire(qname, qtype="A", **kw):
+        return dns.message.make_query(qname, qtype, **kw).to_wire()
+
+    plain = wire("www.x.bit.")
+    assert fastanswer.parse(plain) is not None
+    pointer = plain[:12] + b"\x03www\xc0\x0c" + plain[-4:]
+    for w in (wire("x.com."), wire("bit.", "SOA"), wire("x.bit.", "ANY"), wire("x.bit.", "AXFR"), wire("*.x.bit."),
+              wire("a\\.b.x.bit."), wire("x.BIT."), wire("x.bit.", use_edns=1), wire("x.bit.", "OPT"),
+              wire("x.bit.", options=[dns.edns.GenericOption(12, b"")]), wire("x.bit.", "TYPE300"),
+              plain[:2] + b"\x80" + plain[3:], plain[:2] + b"\x28" + plain[3:], plain[:-1], plain + b"\x00",
+              plain[:5] + b"\x02" + plain[6:], b"", plain[:12], pointer, plain[:12] + b"\x05ab",
+              plain[:-1] + b"\x03"):
+        assert fastanswer.parse(w) is None, w
