@@ -56,18 +56,22 @@ def find(node: Node, relative: str) -> Node | None:
     return node
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(name)
+
+
+# One decoder for every value (json.loads with an argument builds a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_no_constants)
+
+
 def parse_json(text: Any, issues: Issues) -> Any:
     """Decode a name value; None (and an error) when it is not JSON. NaN/Infinity are not
     JSON, and absurd nesting is refused rather than allowed to exhaust the stack."""
     if not isinstance(text, str):
         issues.error("value is not text")
         return None
-
-    def no_constants(name: str) -> Any:
-        raise ValueError(name)
-
     try:
-        return json.loads(text, parse_constant=no_constants)
+        return _DECODER.decode(text)
     except (ValueError, RecursionError):
         issues.error("value is not valid JSON")
         return None

@@ -356,3 +356,24 @@ def test_random_values_never_raise(root, a, b, qname):
 def test_garbage_text_never_raises(text):
     result = lookup_records("d/example", {"d/example": text}.get)
     assert result.errors >= 0
+
+
+def _ipaddress_text(raw: str):
+    import ipaddress
+    try:
+        return str(ipaddress.IPv4Address(raw))
+    except ValueError:
+        return None
+
+
+@settings(max_examples=3000, derandomize=True)
+@given(st.one_of(
+    st.text(alphabet="0123456789.", max_size=17),
+    st.text(alphabet="0123456789.\u0663\u00b2 \n+-x", max_size=17),
+    st.tuples(*[st.integers(0, 300)] * 4).map(lambda t: ".".join(map(str, t))),
+    st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(f"0{n}" for n in t))))
+def test_ipv4_fast_form_accepts_exactly_what_ipaddress_does(raw):
+    """dvalue_items.ipv4_text takes canonical dotted quads without ipaddress: the same answer
+    for every text (Unicode digits, leading zeros, a trailing newline, out-of-range octets)."""
+    from core.names.dvalue_items import ipv4_text
+    assert ipv4_text(raw) == _ipaddress_text(raw)
