@@ -90,12 +90,13 @@ class Reply:
 
 
 class HTTPAPI:
-    def __init__(self, resolver, reads: ChainReads):
+    def __init__(self, resolver, reads: ChainReads, limiter=None):
         self.resolver = resolver     # its own parts: key, source, policy, dane, ca, metrics
         self.reads = reads
         self.port = None
         caps = getattr(resolver, "conn_caps", None) or ConnCaps()
-        self._server = HTTPServer(self.dispatch, caps.limiter(MAX_CONNECTIONS))
+        # `limiter`: a DNS worker's share of the caps (connshare.py), counted with the others'.
+        self._server = HTTPServer(self.dispatch, limiter if limiter is not None else caps.limiter(MAX_CONNECTIONS))
         self._cache: dict = {}
         self._by_name: dict[str, set] = {}
         self.cache_hits = 0
@@ -128,8 +129,8 @@ class HTTPAPI:
     def server_statuses(self) -> dict[str, int]:
         return {k.decode("ascii", "replace"): v for k, v in self._server.statuses.items()}
 
-    async def start(self, host: str, port: int) -> None:
-        await self._server.start(host, port)
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
+        await self._server.start(host, port, reuse_port)
         self.port = self._server.port
 
     async def stop(self) -> None:

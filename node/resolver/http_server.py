@@ -160,10 +160,11 @@ class HTTPServer:
         self._sweeper = None
         self.port = None
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
+        """`reuse_port`: one of several processes on the port (DNS workers, SO_REUSEPORT)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Protocol(self), host, port, reuse_address=True,
-                                                backlog=1024)
+                                                reuse_port=reuse_port or None, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(self._sweep())
 
