@@ -48,6 +48,7 @@ class _Protocol(asyncio.Protocol):
         self.last = time.monotonic()
         self.started = None            # when the request being received began (None: between requests)
         self.lingering = False         # answered with an error: reading only to discard, then closing
+        self.waiting = False           # an answer is being made elsewhere (a future): requests queue up
 
     def connection_made(self, transport):
         self.transport = transport
@@ -73,6 +74,11 @@ class _Protocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.lingering:
+            return
+        if self.waiting:                 # answers go out in order: the next request waits its turn
+            self.buf += data
+            if len(self.buf) > MAX_HEAD + MAX_BODY:
+                self.transport.pause_reading()
             return
         # Only whole requests count as activity: a trickled byte does not reset any clock.
         if self.started is None:
@@ -122,13 +128,38 @@ class _Protocol(asyncio.Protocol):
                 log.exception("internal error serving %s %s", method, target[:100])
                 out = render(500, "text/plain", b"internal error\n", True)
                 close = True
-            statuses = self.server.statuses
-            st = out[9:12]                          # "HTTP/1.1 200 ..."
-            statuses[st] = statuses.get(st, 0) + 1
-            self.transport.write(out)
-            if close:
-                self.transport.close()
+            if not isinstance(out, bytes):          # a future: the rest of the buffer waits for it
+                self.waiting = True
+                self.started = None                 # the server's wait, not the client's
+                out.add_done_callback(lambda f, m=method, t=target, c=close: self._answered(f, m, t, c))
                 return
+            if not self._send(out, close):
+                return
+
+    def _send(self, out: bytes, close: bool) -> bool:
+        """Write one answer; False once the connection is closing."""
+        statuses = self.server.statuses
+        st = out[9:12]                          # "HTTP/1.1 200 ..."
+        statuses[st] = statuses.get(st, 0) + 1
+        self.transport.write(out)
+        if close:
+            self.transport.close()
+        return not close
+
+    def _answered(self, fut, method: str, target: str, close: bool) -> None:
+        """A future answer is ready: send it, then go on with the requests queued behind it."""
+        self.waiting = False
+        if self.transport.is_closing():
+            return
+        try:
+            out = fut.result()
+        except (Exception, asyncio.CancelledError):
+            log.exception("internal error serving %s %s", method, target[:100])
+            out, close = render(500, "text/plain", b"internal error\n", True), True
+        if self._send(out, close):
+            self.transport.resume_reading()
+            if self.buf:
+                self.data_received(b"")
 
     def _fail(self, status: int) -> None:
         key = str(status).encode()
@@ -147,7 +178,8 @@ class _Protocol(asyncio.Protocol):
 
 
 class HTTPServer:
-    """`dispatch(method, target, headers, body, close) -> response bytes` does the work."""
+    """`dispatch(method, target, headers, body, close) -> response bytes` does the work (or an
+    asyncio future of them: a DNS worker's API waits for the node's snapshot that way)."""
 
     def __init__(self, dispatch, limiter: SourceLimiter | None = None):
         self.dispatch = dispatch

@@ -4,13 +4,21 @@ the node's, on the same port (SO_REUSEPORT), reading the chain through snapshots
 An envelope binds its answer to the tip it names and carries a proof for every name it used, so
 one answer must never mix data from two tips. The node is one thread and answers a lookup
 synchronously, so one "snap" lookup (worker_link.py) is one tip: its height, hash and name
-root, and for each name asked its record and name-tree proof at that root. A handler runs over
-one Snapshot (and a NameSource over it made for that request alone, so no answer built at
-another tip is reused). The first "snap" asks for the names the request names (a /v1/name's
-name, a /v1/domain's d/ name); a name read beyond those (a delegation or an import) is asked
-then, and used only if the node answers it at the same tip hash; else the request is run again
-over a snapshot at the new tip with every name seen so far. Only the last run is signed. The signature, the rendering and the
-name resolution are the worker's: the node does one store read and one proof per name.
+root, and for each name asked its record and name-tree proof at that root. A request is
+answered over one Snapshot: the first "snap" asks for the names the request names (a /v1/name's
+name, a /v1/domain's d/ name); when the handler reads a name the snapshot lacks (a delegation
+or an import), it stops (_Missing) and the request is run again over a new snapshot with every
+name seen so far, so only a run that read nothing outside its snapshot is signed. Snapshots go
+over their own link (worker_link.AsyncLink), many in flight: the HTTP server answers each
+connection in order and goes on with the others meanwhile, and the questions of one loop turn
+reach the node in one write. The node does one store read and one proof per name; the name
+resolution, the rendering and the signature are the worker's.
+
+Name resolution is cached by content (SnapSource): a cached resolution is reused only if every
+name it read has the same record, and the same expiry, in this request's snapshot (answers with
+MinimaLT keys, which the node may change without a block, are not cached). So a hot name is
+parsed once, yet every answer is what this snapshot gives; the proofs and the signature are
+made for each answer that is not in the signed-answer cache.
 
 What needs node state that cannot be shipped cheaply is forwarded whole (the "http" lookup
 carries the raw request, the node's own HTTPAPI answers it, the bytes come back): POST /v1/ekey
@@ -18,19 +26,25 @@ carries the raw request, the node's own HTTPAPI answers it, the bytes come back)
 store), /metrics (the node's counters), and /v1/domain when another record source than the
 chain runs (the CA's and DANE's state is the node's).
 
-Each worker caches its signed answers as the node does (HTTPAPI's cache), dropped by the node's
-pushed events: "tip" drops answers about the tip, "inv" those that read a changed name.
+Each worker caches its signed answers as the node does (HTTPAPI's cache, per URL), dropped by
+the node's pushed events: "tip" drops answers about the tip, "inv" those that read a changed
+name. An answer made at a tip the events have not reached yet is dropped when they do.
 """
 from __future__ import annotations
 
+import asyncio
+import socket
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from core.names.rules import NameRecord
+from core.names.dvalue import DEFAULT_MAX_LOADS
+from core.names.rules import NameRecord, is_expired
 from core.records import NameSource, domain_of
-from node.resolver.http_api import ChainReads, HTTPAPI
+from node.resolver.http_api import HTTPAPI, ChainReads, Request, response_format
+from node.resolver.worker_link import AsyncLink, LookupFailed
 
-MAX_ROUNDS = 4           # runs of one request: each new one means the tip moved during the last
+MAX_ROUNDS = DEFAULT_MAX_LOADS + 2     # snapshots for one request: a domain reads at most that many names
+MAX_RESOLVED = 100_000                 # cached resolutions (SnapSource)
 FORWARDED = ("/v1/headers", "/v1/ekey", "/v1/ca/", "/metrics")
 
 
@@ -66,14 +80,11 @@ class _Proof:
 
 
 class Snapshot:
-    """One or more "snap" answers at the same tip: the tip and some names' records and proofs.
-    A name it lacks is asked of the node (`fetch`); if the node's tip has moved meanwhile, the
-    answer is useless here (_Missing: the request starts over at the new tip)."""
+    """One "snap" answer: the tip, and some names' records and proofs at that tip."""
 
-    def __init__(self, reply: list, fetch=None):
+    def __init__(self, reply: list):
         height, hash_, root, entries = reply
         self.tip = _Tip(height, bytes(hash_), _Header(bytes(root)))
-        self.fetch = fetch
         self.records: dict[bytes, NameRecord | None] = {}
         self.proofs: dict[bytes, _Proof] = {}
         for name, rec, proof in entries:
@@ -81,36 +92,57 @@ class Snapshot:
             self.records[name] = NameRecord.from_obj(rec) if rec is not None else None
             self.proofs[name] = _Proof(bytes(proof))
 
-    def _add(self, name: bytes) -> None:
-        more = Snapshot(self.fetch([name])) if self.fetch is not None else None
-        if more is None or more.tip != self.tip:
-            raise _Missing(name)
-        self.records.update(more.records)
-        self.proofs.update(more.proofs)
-
     def name(self, name: bytes):
         if name not in self.records:
-            self._add(name)
+            raise _Missing(name)
         return self.records[name]
 
     def prove(self, root: bytes, name: bytes):
-        if root != self.tip.header.name_root:
+        if name not in self.proofs or root != self.tip.header.name_root:
             raise _Missing(name)
-        if name not in self.proofs:
-            self._add(name)
         return self.proofs[name]
 
-    def reads(self, params, submit_ekey) -> ChainReads:
+    def reads(self, params) -> ChainReads:
         tip = self.tip
-        return ChainReads(params, lambda: tip.height, lambda: tip, self.name, self.prove, _no_headers, submit_ekey)
+        return ChainReads(params, lambda: tip.height, lambda: tip, self.name, self.prove, _node_only, _node_only)
 
 
-def _no_headers(height: int) -> bytes:
-    raise RuntimeError("headers are the node's to serve (forwarded)")
+def _node_only(*_args):
+    raise RuntimeError("the node's to serve: a worker forwards it (FORWARDED)")
 
 
-def _no_ekey(data: bytes) -> dict:
-    raise RuntimeError("ephemeral keys are the node's to take (forwarded)")
+class SnapSource:
+    """records.NameSource.resolve() over one snapshot, with the worker's resolutions reused when
+    every name they read is the same in it (record and expiry): see the module's doc."""
+
+    def __init__(self, cache: dict, snap: Snapshot, params, ekeys):
+        self.cache = cache
+        self.snap = snap
+        self.params = params
+        self.ekeys = ekeys
+
+    def _state(self, name: bytes) -> tuple:
+        rec = self.snap.name(name)
+        return rec, rec is not None and is_expired(rec, self.snap.tip.height, self.params)
+
+    def resolve(self, qname: str):
+        q = qname.lower()
+        q = q if q.endswith(".") else q + "."
+        hit = self.cache.get(q)
+        if hit is not None and all(self._state(n) == state for n, state in hit[1]):
+            return hit[0]
+        read: list[bytes] = []
+
+        def get(name: bytes):
+            read.append(name)
+            return self.snap.name(name)
+
+        ans = NameSource(get, lambda: self.snap.tip.height, self.params, self.ekeys).resolve(q)
+        if not ans.minimalt:
+            if len(self.cache) >= MAX_RESOLVED:
+                self.cache.clear()
+            self.cache[q] = (ans, tuple((n, self._state(n)) for n in dict.fromkeys(read)))
+        return ans
 
 
 class _Parts:
@@ -129,66 +161,70 @@ class _Parts:
 
 
 class WorkerHTTPAPI(HTTPAPI):
-    def __init__(self, link, key, params, height, ekeys, forward_domain: bool, caps=None, limiter=None):
-        self.link = link
+    def __init__(self, link, http_link: socket.socket, key, params, height, ekeys, forward_domain: bool,
+                 caps=None, limiter=None):
+        self.link = link                        # the blocking lookup link: forwarded requests
+        self.http_link = http_link              # the snapshot link's socket (AsyncLink once started)
+        self.alink = None
         self.params = params
         self.ekeys = ekeys                      # the worker's remote ephemeral-key reader
         self.forward_domain = forward_domain    # another record source runs: /v1/domain is the node's
-        self.live_height = height               # () -> the worker's tip height (from the node's events)
+        self.resolved: dict = {}                # SnapSource's cache
         self.answered = 0                       # requests answered here (not forwarded)
         self.forwarded = 0
-        super().__init__(_Parts(key, caps), ChainReads(params, height, self._live_tip, self._live_name,
-                                                       self._live_prove, _no_headers, _no_ekey), limiter)
-        wrap = self._snapshotted
-        self.routes = [("GET", "/v1/resolver", False, wrap(self.info, _no_names)),
-                       ("GET", "/v1/name/", True, wrap(self.name, _name_of)),
-                       ("GET", "/v1/domain/", True, wrap(self.domain, _domain_names))]
+        super().__init__(_Parts(key, caps), ChainReads(params, height, _node_only, _node_only, _node_only,
+                                                       _node_only, _node_only), limiter)
+        self.routes = [r for r in self.routes if r[1] in ("/v1/resolver", "/v1/name/", "/v1/domain/")]
         self._live = self.reads
 
-    # A request outside the routes (a 404 or 405 envelope) reads the tip alone, live.
-    def _live_tip(self):
-        return self._snap([]).tip
+    async def start(self, host: str, port: int, reuse_port: bool = True, on_broken=lambda: None) -> None:
+        self.alink = await AsyncLink.open(self.http_link, on_broken)
+        await super().start(host, port, reuse_port)
 
-    def _live_name(self, name: bytes):
-        return self._snap([name]).name(name)
-
-    def _live_prove(self, root: bytes, name: bytes):
-        return self._snap([name]).prove(root, name)
-
-    def _snap(self, names) -> Snapshot:
-        return Snapshot(self._fetch(names), self._fetch)
-
-    def _fetch(self, names) -> list:
-        return self.link.call("snap", list(names))
-
-    def dispatch(self, method: str, target: str, headers: dict, body: bytes, close: bool) -> bytes:
-        path = unquote(urlsplit(target).path, errors="surrogateescape")
+    def dispatch(self, method: str, target: str, headers: dict, body: bytes, close: bool):
+        parts = urlsplit(target)
+        path = unquote(parts.path, errors="surrogateescape")
         if path.startswith(FORWARDED) or (self.forward_domain and path.startswith("/v1/domain/")):
             self.forwarded += 1
             return bytes(self.link.call("http", method, target, headers, body, close))
         self.answered += 1
-        return super().dispatch(method, target, headers, body, close)
+        fmt = response_format(target, headers)
+        hit = self.cached(method, target, fmt, close)
+        if hit is not None:
+            return hit
+        req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
+        fut = asyncio.get_running_loop().create_future()
+        self._ask(req, target, close, fut, _guess(path), 1)
+        return fut
 
-    def _snapshotted(self, handler, guess):
-        """`handler` run over one snapshot, started with the names `guess(request)` expects."""
-        def run(request):
-            names = list(guess(request))
-            for _ in range(MAX_ROUNDS):
-                snap = self._snap(names)
-                self.reads = snap.reads(self.params, _no_ekey)
-                tip = snap.tip
-                # A fresh NameSource per run: its answers are this snapshot's alone.
-                self.resolver.source = NameSource(snap.name, lambda: tip.height, self.params, self.ekeys)
-                try:
-                    return handler(request)
-                except _Missing as e:
-                    names.append(e.name)
-                finally:
-                    self.reads = self._live
-                    self.resolver.source = None
-            # Only if blocks came faster than MAX_ROUNDS snapshots: never on a real chain.
-            return self._error(request, {}, "busy", "the tip kept moving: try again", 503)
-        return run
+    def _ask(self, req: Request, target: str, close: bool, fut, names: list, rounds: int) -> None:
+        self.alink.call(lambda ok, value: self._answer(req, target, close, fut, names, rounds, ok, value),
+                        "snap", names)
+
+    def _answer(self, req, target, close, fut, names, rounds, ok, value) -> None:
+        """The node's snapshot is here: run the handler over it, or ask again with a name more."""
+        if fut.done():
+            return
+        if not ok:
+            fut.set_exception(LookupFailed(value))
+            return
+        snap = Snapshot(value)
+        self.reads = snap.reads(self.params)
+        self.resolver.source = SnapSource(self.resolved, snap, self.params, self.ekeys)
+        try:
+            reply = self.route(req)
+        except _Missing as e:
+            if rounds < MAX_ROUNDS:
+                self._ask(req, target, close, fut, names + [e.name], rounds + 1)
+                return
+            reply = self._error(req, {}, "busy", "the tip kept moving: try again", 503)
+        except Exception as e:
+            fut.set_exception(e)
+            return
+        finally:
+            self.reads = self._live
+            self.resolver.source = None
+        fut.set_result(self.finish(req, target, reply, close))
 
     def event(self, ev: list) -> None:
         """The node's pushed events, as the in-process API gets them (service.py)."""
@@ -204,15 +240,12 @@ class WorkerHTTPAPI(HTTPAPI):
                 "http_conns": len(self._server.limiter), "http_refused": self._server.limiter.refused}
 
 
-def _no_names(request) -> list:
+def _guess(path: str) -> list:
+    """The names a request surely reads: its snapshot's first ask."""
+    if path.startswith("/v1/name/"):
+        name = path[len("/v1/name/"):].encode("utf-8", "surrogateescape")
+        return [name] if 0 < len(name) <= 255 else []
+    if path.startswith("/v1/domain/"):
+        d = domain_of(path[len("/v1/domain/"):].lower().rstrip(".") + ".")
+        return [d.encode()] if d is not None and d.isascii() and len(d) <= 255 else []
     return []
-
-
-def _name_of(request) -> list:
-    name = request.match_info["rest"].encode("utf-8", "surrogateescape")
-    return [name] if 0 < len(name) <= 255 else []
-
-
-def _domain_names(request) -> list:
-    d = domain_of(request.match_info["rest"].lower().rstrip(".") + ".")
-    return [d.encode()] if d is not None else []

@@ -101,8 +101,8 @@ class Worker:
         base.max_total = max(1, MAX_CONNECTIONS // conf["workers"])
         table, lock, salt = conf["conns"]
         limiter = SharedSourceLimiter(base, table, lock, salt, self.index, conf["workers"])
-        return WorkerHTTPAPI(self.link, ResolverKey(conf["seed"]), conf["params"], lambda: self.height,
-                             _RemoteEKeys(self.link), forward_domain, conf["caps"], limiter)
+        return WorkerHTTPAPI(self.link, conf["http_link"], ResolverKey(conf["seed"]), conf["params"],
+                             lambda: self.height, _RemoteEKeys(self.link), forward_domain, conf["caps"], limiter)
 
     def _get(self, name: bytes):
         """A name's record from the node; a name it never had is known absent here, without asking
@@ -124,7 +124,7 @@ class Worker:
         try:
             await self.dns.start()
             if self.http is not None:
-                await self.http.start(self.conf["host"], self.conf["http_port"], reuse_port=True)
+                await self.http.start(self.conf["host"], self.conf["http_port"], on_broken=self.done.set)
         except OSError as e:
             self.events.setblocking(True)
             self.events.sendall(frame(["error", f"DNS worker {self.index}: {e}"]))

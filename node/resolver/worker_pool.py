@@ -47,6 +47,7 @@ class _Worker:
         self.names = None           # the name index scan feeding its "names" questions
         self.names_sent = 0
         self.events = None
+        self.http_link = None       # the transport of the node's end of its HTTP link, or None
         self.tasks: list[asyncio.Task] = []
         self.stats: dict = {}
         self.deaths: list[float] = []
@@ -134,13 +135,22 @@ class WorkerPool:
     async def _spawn(self, w: _Worker) -> None:
         lookups, lookups_child = socket.socketpair()
         events, events_child = socket.socketpair()
+        conf = self._conf()
+        http = None
+        if self.http_port is not None:
+            http, conf["http_link"] = socket.socketpair()
         w.proc = self._ctx.Process(target=worker.main, name=f"dotbit-dns-{w.index}", daemon=True,
-                                   args=(w.index, self._conf(), lookups_child, events_child, self._shared))
+                                   args=(w.index, conf, lookups_child, events_child, self._shared))
         try:
             w.proc.start()
         finally:
             lookups_child.close()
             events_child.close()
+            if http is not None:
+                conf["http_link"].close()
+        if http is not None:
+            w.http_link, _ = await asyncio.get_running_loop().create_unix_connection(
+                lambda: _HTTPLink(self, w), sock=http)
         lookups.setblocking(False)
         w.lookups, w.frames, w.names = lookups, FrameBuffer(), None
         asyncio.get_running_loop().add_reader(lookups.fileno(), self._serve_lookups, w)
@@ -229,6 +239,9 @@ class WorkerPool:
 
     @staticmethod
     def _close_lookups(w: _Worker) -> None:
+        if w.http_link is not None:
+            w.http_link.close()
+            w.http_link = None
         if w.lookups is not None:
             try:
                 asyncio.get_running_loop().remove_reader(w.lookups.fileno())
@@ -303,6 +316,35 @@ class WorkerPool:
             for i, n in enumerate(w.stats.get("counts", ())[:34]):
                 out[i] += n
         return out
+
+
+class _HTTPLink(asyncio.Protocol):
+    """The node's end of a worker's HTTP link (worker_link.AsyncLink): every whole question
+    answered, in order, all of one read in one write."""
+
+    def __init__(self, pool: WorkerPool, w: _Worker):
+        self.pool = pool
+        self.w = w
+        self.frames = FrameBuffer()
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            requests = self.frames.feed(data)
+        except (ValueError, ConnectionError):
+            self.transport.close()          # a broken link: the worker sees it and ends
+            return
+        out = []
+        for req in requests:
+            try:
+                out.append(frame([req[0], True, self.pool.lookup(req[1:])]))
+            except Exception as e:          # the request gets a 500; the node goes on
+                log.exception("DNS worker %d HTTP lookup %r failed", self.w.index, req[1:2])
+                out.append(frame([req[0] if isinstance(req, list) and req else 0, False, f"{type(e).__name__}: {e}"]))
+        self.transport.write(b"".join(out))
 
 
 async def _read_frame(reader: asyncio.StreamReader):
