@@ -19,6 +19,10 @@ inside their valid-until, and at most a block old) and dropped when a name they 
 (/v1/resolver, /v1/headers) are dropped on every block. So a hot name costs one signature a
 minute, not one per request. The handlers see a plain Request; http_server.py moves the bytes.
 
+With --dns-workers N the workers serve this API (http_worker.py subclasses it: same handlers,
+reads from one-tip snapshots the node sends), and the node's instance answers only the
+requests they forward to it.
+
 The API reads the chain only through the ChainReads it is given (the resolver service builds
 it), never by reaching into the node: what it may see and do is listed in one place.
 """

@@ -138,7 +138,9 @@ class SnapSource:
             return self.snap.name(name)
 
         ans = NameSource(get, lambda: self.snap.tip.height, self.params, self.ekeys).resolve(q)
-        if not ans.minimalt:
+        # Not a name nobody registered (cheap to rebuild; a random-name flood would fill the
+        # cache with them), nor one with MinimaLT keys.
+        if ans.records and not ans.minimalt:
             if len(self.cache) >= MAX_RESOLVED:
                 self.cache.clear()
             self.cache[q] = (ans, tuple((n, self._state(n)) for n in dict.fromkeys(read)))
