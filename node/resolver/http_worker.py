@@ -49,11 +49,11 @@ FORWARDED = ("/v1/headers", "/v1/ekey", "/v1/ca/", "/metrics")
 
 
 class _Missing(Exception):
-    """The handler read a name its snapshot does not have."""
+    """The handler read names its snapshot does not have."""
 
-    def __init__(self, name: bytes):
-        super().__init__(name)
-        self.name = name
+    def __init__(self, *names: bytes):
+        super().__init__(*names)
+        self.names = list(names)
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,12 @@ class SnapSource:
         q = qname.lower()
         q = q if q.endswith(".") else q + "."
         hit = self.cache.get(q)
-        if hit is not None and all(self._state(n) == state for n, state in hit[1]):
-            return hit[0]
+        if hit is not None:
+            lacking = [n for n, _ in hit[1] if n not in self.snap.records]
+            if lacking:                 # ask for them all at once, not one round each
+                raise _Missing(*lacking)
+            if all(self._state(n) == state for n, state in hit[1]):
+                return hit[0]
         read: list[bytes] = []
 
         def get(name: bytes):
@@ -196,8 +200,23 @@ class WorkerHTTPAPI(HTTPAPI):
             return hit
         req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
         fut = asyncio.get_running_loop().create_future()
-        self._ask(req, target, close, fut, _guess(path), 1)
+        self._ask(req, target, close, fut, self._guess(path), 1)
         return fut
+
+    def _guess(self, path: str) -> list:
+        """The names a request will read, as far as known before it runs (its first snapshot's
+        ask): a /v1/name's name; a /v1/domain's d/ name, and every name its last resolution read."""
+        if path.startswith("/v1/name/"):
+            name = path[len("/v1/name/"):].encode("utf-8", "surrogateescape")
+            return [name] if 0 < len(name) <= 255 else []
+        if path.startswith("/v1/domain/"):
+            fqdn = path[len("/v1/domain/"):].lower().rstrip(".") + "."
+            d = domain_of(fqdn)
+            if d is None or not d.isascii() or len(d) > 255:
+                return []
+            hit = self.resolved.get(fqdn)
+            return [d.encode()] + ([n for n, _ in hit[1] if n != d.encode()] if hit is not None else [])
+        return []
 
     def _ask(self, req: Request, target: str, close: bool, fut, names: list, rounds: int) -> None:
         self.alink.call(lambda ok, value: self._answer(req, target, close, fut, names, rounds, ok, value),
@@ -217,7 +236,7 @@ class WorkerHTTPAPI(HTTPAPI):
             reply = self.route(req)
         except _Missing as e:
             if rounds < MAX_ROUNDS:
-                self._ask(req, target, close, fut, names + [e.name], rounds + 1)
+                self._ask(req, target, close, fut, list(dict.fromkeys(names + e.names)), rounds + 1)
                 return
             reply = self._error(req, {}, "busy", "the tip kept moving: try again", 503)
         except Exception as e:
@@ -242,12 +261,3 @@ class WorkerHTTPAPI(HTTPAPI):
                 "http_conns": len(self._server.limiter), "http_refused": self._server.limiter.refused}
 
 
-def _guess(path: str) -> list:
-    """The names a request surely reads: its snapshot's first ask."""
-    if path.startswith("/v1/name/"):
-        name = path[len("/v1/name/"):].encode("utf-8", "surrogateescape")
-        return [name] if 0 < len(name) <= 255 else []
-    if path.startswith("/v1/domain/"):
-        d = domain_of(path[len("/v1/domain/"):].lower().rstrip(".") + ".")
-        return [d.encode()] if d is not None and d.isascii() and len(d) <= 255 else []
-    return []
