@@ -40,6 +40,30 @@ def render(status: int, ctype: str, body: bytes, close: bool = False) -> bytes:
     return head.encode("latin-1") + body
 
 
+def _parse_head(raw: bytes):
+    """(method, target, version, headers, body length), or the status to fail with."""
+    lines = raw.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1].startswith("/"):
+        return 400
+    method, target, version = parts
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            return 400
+        headers[name.lower()] = value.strip()
+    if "transfer-encoding" in headers:
+        return 501
+    length = headers.get("content-length", "0")
+    if not length.isdigit():
+        return 400
+    n = int(length)
+    if n > MAX_BODY:
+        return 413
+    return method, target, version, headers, n
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, server: "HTTPServer"):
         self.server = server
@@ -95,25 +119,10 @@ class _Protocol(asyncio.Protocol):
                 return
             if end > MAX_HEAD:
                 return self._fail(431)
-            lines = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ")
-            if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1].startswith("/"):
-                return self._fail(400)
-            method, target, version = parts
-            headers = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if not sep or not name or name != name.strip():
-                    return self._fail(400)
-                headers[name.lower()] = value.strip()
-            if "transfer-encoding" in headers:
-                return self._fail(501)
-            length = headers.get("content-length", "0")
-            if not length.isdigit():
-                return self._fail(400)
-            n = int(length)
-            if n > MAX_BODY:
-                return self._fail(413)
+            head = _parse_head(bytes(self.buf[:end]))
+            if isinstance(head, int):
+                return self._fail(head)
+            method, target, version, headers, n = head
             if len(self.buf) < end + 4 + n:
                 return                              # the body is still on its way
             body = bytes(self.buf[end + 4:end + 4 + n])
