@@ -97,8 +97,9 @@ class WorkerPool:
         finally:
             for s in placeholders:     # the workers hold the port now
                 s.close()
-        log.info("DNS on %s:%d answered by %d worker processes (pids %s)", self.host, self.port, self.count,
-                 ", ".join(str(w.pid) for w in self.workers))
+        log.info("DNS on %s:%d%s answered by %d worker processes (pids %s)", self.host, self.port,
+                 f" and the signed HTTP API on port {self.http_port}" if self.http_port is not None else "",
+                 self.count, ", ".join(str(w.pid) for w in self.workers))
 
     def _reserve(self) -> list[socket.socket]:
         """Port 0: one port free for both UDP and TCP, held (SO_REUSEPORT, TCP not listening)
