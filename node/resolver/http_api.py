@@ -177,10 +177,10 @@ class HTTPAPI:
         return self._error(req, {"path": path[:200].encode("utf-8", "surrogateescape")}, "not-found",
                            "no such endpoint", 404)
 
-    def finish(self, req: Request, target: str, reply: Reply, close: bool) -> bytes:
-        """The reply rendered, and kept in the cache when it may be."""
+    def finish(self, req: Request, target: str, reply: Reply, close: bool, keep: bool = True) -> bytes:
+        """The reply rendered, and kept in the cache when it may be (`keep`: the caller's say)."""
         out = render(reply.status, reply.content_type, reply.body, close)
-        if req.method == "GET" and reply.status in (200, 404) and not close and reply.names:
+        if keep and req.method == "GET" and reply.status in (200, 404) and not close and reply.names:
             if len(self._cache) >= MAX_CACHE:
                 self.invalidate()
             key = (target, req.fmt)

@@ -151,6 +151,16 @@ class SnapSource:
         return ans
 
 
+@dataclass
+class _Asked:
+    """A request waiting for its snapshot."""
+    request: Request
+    target: str
+    close: bool
+    future: asyncio.Future
+    events: int             # WorkerHTTPAPI.events when it was asked
+
+
 class _Parts:
     """What HTTPAPI reads of `resolver` in a worker: its key, and a chain-only name source that
     is replaced for every request (set by WorkerHTTPAPI)."""
@@ -168,7 +178,8 @@ class _Parts:
 
 class WorkerHTTPAPI(HTTPAPI):
     def __init__(self, link, http_link: socket.socket, key, params, height, ekeys, forward_domain: bool,
-                 caps=None, limiter=None):
+                 caps=None, limiter=None, wake=lambda: None):
+        self.wake = wake                        # applies the node's events that have arrived
         self.link = link                        # the blocking lookup link: forwarded requests
         self.http_link = http_link              # the snapshot link's socket (AsyncLink once started)
         self.alink = None
@@ -176,6 +187,7 @@ class WorkerHTTPAPI(HTTPAPI):
         self.ekeys = ekeys                      # the worker's remote ephemeral-key reader
         self.forward_domain = forward_domain    # another record source runs: /v1/domain is the node's
         self.resolved: dict = {}                # SnapSource's cache
+        self.events = 0                         # node events applied (see _answer)
         self.answered = 0                       # requests answered here (not forwarded)
         self.forwarded = 0
         super().__init__(_Parts(key, caps), ChainReads(params, height, _node_only, _node_only, _node_only,
@@ -194,14 +206,17 @@ class WorkerHTTPAPI(HTTPAPI):
             self.forwarded += 1
             return bytes(self.link.call("http", method, target, headers, body, close))
         self.answered += 1
+        # The node's events that have arrived first (as DNSServer's wake): a block the client
+        # already saw accepted must not be answered from the cache of the tip before it.
+        self.wake()
         fmt = response_format(target, headers)
         hit = self.cached(method, target, fmt, close)
         if hit is not None:
             return hit
         req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
-        fut = asyncio.get_running_loop().create_future()
-        self._ask(req, target, close, fut, self._guess(path), 1)
-        return fut
+        ask = _Asked(req, target, close, asyncio.get_running_loop().create_future(), self.events)
+        self._ask(ask, self._guess(path), 1)
+        return ask.future
 
     def _guess(self, path: str) -> list:
         """The names a request will read, as far as known before it runs (its first snapshot's
@@ -218,37 +233,41 @@ class WorkerHTTPAPI(HTTPAPI):
             return [d.encode()] + ([n for n, _ in hit[1] if n != d.encode()] if hit is not None else [])
         return []
 
-    def _ask(self, req: Request, target: str, close: bool, fut, names: list, rounds: int) -> None:
-        self.alink.call(lambda ok, value: self._answer(req, target, close, fut, names, rounds, ok, value),
-                        "snap", names)
+    def _ask(self, ask: "_Asked", names: list, rounds: int) -> None:
+        self.alink.call(lambda ok, value: self._answer(ask, names, rounds, ok, value), "snap", names)
 
-    def _answer(self, req, target, close, fut, names, rounds, ok, value) -> None:
-        """The node's snapshot is here: run the handler over it, or ask again with a name more."""
-        if fut.done():
+    def _answer(self, ask: "_Asked", names: list, rounds: int, ok: bool, value) -> None:
+        """The node's snapshot is here: run the handler over it, or ask again with names more."""
+        if ask.future.done():
             return
         if not ok:
-            fut.set_exception(LookupFailed(value))
+            ask.future.set_exception(LookupFailed(value))
             return
         snap = Snapshot(value)
         self.reads = snap.reads(self.params)
         self.resolver.source = SnapSource(self.resolved, snap, self.params, self.ekeys)
         try:
-            reply = self.route(req)
+            reply = self.route(ask.request)
         except _Missing as e:
             if rounds < MAX_ROUNDS:
-                self._ask(req, target, close, fut, list(dict.fromkeys(names + e.names)), rounds + 1)
+                self._ask(ask, list(dict.fromkeys(names + e.names)), rounds + 1)
                 return
-            reply = self._error(req, {}, "busy", "the tip kept moving: try again", 503)
+            reply = self._error(ask.request, {}, "busy", "the chain moved on while answering: try again", 503)
         except Exception as e:
-            fut.set_exception(e)
+            ask.future.set_exception(e)
             return
         finally:
             self.reads = self._live
             self.resolver.source = None
-        fut.set_result(self.finish(req, target, reply, close))
+        # An event applied since the ask may be one the snapshot predates (the node pushed it
+        # after answering, and it was read first): then the answer is sent, not cached, or that
+        # event's invalidation would have come before the answer it should drop.
+        keep = ask.events == self.events
+        ask.future.set_result(self.finish(ask.request, ask.target, reply, ask.close, keep))
 
     def event(self, ev: list) -> None:
         """The node's pushed events, as the in-process API gets them (service.py)."""
+        self.events += 1
         if ev[0] == "tip":
             self.tip_changed()
         elif ev[0] == "inv":

@@ -102,7 +102,8 @@ class Worker:
         table, lock, salt = conf["conns"]
         limiter = SharedSourceLimiter(base, table, lock, salt, self.index, conf["workers"])
         return WorkerHTTPAPI(self.link, conf["http_link"], ResolverKey(conf["seed"]), conf["params"],
-                             lambda: self.height, _RemoteEKeys(self.link), forward_domain, conf["caps"], limiter)
+                             lambda: self.height, _RemoteEKeys(self.link), forward_domain, conf["caps"], limiter,
+                             wake=self._on_event)
 
     def _get(self, name: bytes):
         """A name's record from the node; a name it never had is known absent here, without asking
