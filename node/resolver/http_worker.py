@@ -28,7 +28,8 @@ chain runs (the CA's and DANE's state is the node's).
 
 Each worker caches its signed answers as the node does (HTTPAPI's cache, per URL), dropped by
 the node's pushed events: "tip" drops answers about the tip, "inv" those that read a changed
-name. An answer made at a tip the events have not reached yet is dropped when they do.
+name. The events that have arrived are applied before each request; an answer whose snapshot
+may predate an event applied while it was asked for is sent but not cached.
 """
 from __future__ import annotations
 
