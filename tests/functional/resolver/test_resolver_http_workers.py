@@ -3,8 +3,8 @@
 /v1/headers, POST /v1/ekey and /metrics to the node; their envelopes open with the resolver key
 and verify with the light client against the headers the API serves; after a block both
 workers answer at the new tip; the per-address connection cap holds in total across workers;
-malformed HTTP gets a 400 and never kills a worker. (Killing the node ends the workers, HTTP
-included: test_resolver_workers.py.)"""
+malformed HTTP gets a 400 and never kills a worker; with DANE zones /v1/domain is forwarded to
+the node. (Killing the node ends the workers, HTTP included: test_resolver_workers.py.)"""
 from __future__ import annotations
 
 import base64
@@ -161,3 +161,22 @@ def test_the_connection_cap_holds_in_total_across_workers():
                 s.close()
         # Closed connections are uncounted everywhere: four more fit.
         assert until(lambda: all(fetch(n, "/v1/resolver")[0] == 200 for _ in range(4)), 5)
+
+
+def test_with_another_record_source_domains_are_forwarded_to_the_node(tmp_path):
+    """DANE zones run in the node: /v1/domain is answered there, whichever worker takes it."""
+    from support.dane_zones import TLSA_HEX, signed_zone, write_zone
+    zone = write_zone(signed_zone("plain.test.", None), str(tmp_path / "plain.test.zone"))
+    n = ResolverNode(new_datadir(), *WORKERS, "--dane-zone", zone)
+    for _ in running(n):
+        key = base64.b64decode("".join(run_cli("--network", "regtest", "--datadir", n.datadir, "dnssec-anchor",
+                                               timeout=60).stdout.splitlines()[0].split()[7:]))
+        for i in range(16):
+            status, data = fetch(n, f"/v1/domain/_443._tcp.www.plain.test?type=TLSA&i={i}")
+            ans = open_envelope(data, key)["answer"]
+            assert status == 200 and ans["source"] == "dane" and ans["secure"] is False
+            assert ans["records"] == [["_443._tcp.www.plain.test.", "TLSA", f"3 1 1 {TLSA_HEX}"]]
+            assert open_envelope(fetch(n, f"/v1/name/d/nosuch?i={i}")[1], key)["kind"] == "error"
+        took = until(lambda: (c := worker_metric(n, "dotbit_http_worker_requests_total"))
+                     and sum(c.get((w, "node"), 0) for w in "01") >= 16 and c)
+        assert took and sum(took.get((w, "worker"), 0) for w in "01") >= 16, took
