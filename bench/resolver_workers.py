@@ -38,6 +38,9 @@ sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from core.params import REGTEST  # noqa: E402
 from support.name_chain import PER_BLOCK, build_chain  # noqa: E402
+from core.envelope import open_envelope  # noqa: E402
+from node.resolver.identity import load_or_create  # noqa: E402
+from node.resolver.service import default_key_path  # noqa: E402
 from figures import figure  # noqa: E402
 from resolver import free_port, stop, unbound_conf, wait_dns  # noqa: E402
 
@@ -103,9 +106,14 @@ def check_signed(port: int, labels: list[str], sample: int = 20) -> None:
             dns.dnssec.validate(data[0], sigs[0], keys)
 
 
-async def http_pass(port: int, paths: list[str], conns: int = 16) -> float:
-    """Each path once over `conns` keep-alive connections: req/s (200 and signed 404 both count)."""
+async def http_pass(port: int, paths: list[str], public_key: bytes, conns: int = 16, verify_every: int = 16) -> float:
+    """Each path once over `conns` keep-alive connections: req/s. A 200 and a signed 404 both
+    count; every response's status line and envelope shape are checked, and one in
+    `verify_every` is opened with the resolver's key (signature, body and view), so a server
+    answering junk fails the run instead of scoring. Opening every one would make this Python
+    client, on the same cores, the thing measured."""
     todo = list(paths)
+    done = [0]
 
     async def one():
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -113,15 +121,36 @@ async def http_pass(port: int, paths: list[str], conns: int = 16) -> float:
             while todo:
                 writer.write(f"GET {todo.pop()} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
                 head = await reader.readuntil(b"\r\n\r\n")
-                if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 404")):
-                    raise RuntimeError(head[:40])
-                await reader.readexactly(int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1)))
+                status = head[9:12]
+                if not head.startswith(b"HTTP/1.1 ") or status not in (b"200", b"404"):
+                    raise RuntimeError(f"HTTP on port {port}: {head[:40]!r}")
+                body = await reader.readexactly(int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1)))
+                if not (body.startswith(b'{"body":"') and b'"sig":"' in body):
+                    raise RuntimeError(f"HTTP on port {port}: not a signed envelope: {body[:60]!r}")
+                done[0] += 1
+                if done[0] % verify_every == 1:
+                    kind = open_envelope(body, public_key)["kind"]
+                    if (kind == "error") != (status == b"404"):
+                        raise RuntimeError(f"HTTP on port {port}: {status!r} with a {kind!r} envelope")
         finally:
             writer.close()
 
     t0 = time.perf_counter()
     await asyncio.gather(*(one() for _ in range(conns)))
-    return len(paths) / (time.perf_counter() - t0)
+    elapsed = time.perf_counter() - t0
+    if done[0] != len(paths):
+        raise RuntimeError(f"HTTP on port {port}: {done[0]} answers to {len(paths)} requests")
+    return len(paths) / elapsed
+
+
+def uncached_paths(names: list[str], n: int, tag: str) -> list[str]:
+    """n paths no one asked before in this node run (the tag is unique per pass; the answer
+    cache is per URL): existing names in random case, and random names that do not exist,
+    half each (the random-subdomain flood, over HTTP)."""
+    rng = random.Random(tag)
+    return [f"/v1/domain/h{tag}x{rng.randrange(10**12)}.bit?type=A" if i % 2 else
+            f"/v1/domain/{''.join(c.upper() if rng.random() < 0.5 else c for c in rng.choice(names))}.bit"
+            f"?type=A&u={tag}-{i}" for i in range(n)]
 
 
 def spread(xs: list[float]) -> str:
@@ -165,11 +194,9 @@ def measure(port: int, qfile: str, names: list[str], fresh: list[str], work: str
                 res.setdefault(f"uncached_{kind}_{suffix}", []).append(got["qps"])
                 res.setdefault(f"lost_uncached_{kind}_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
         if http_port is not None:
-            rng = random.Random(r)
-            paths = [f"/v1/domain/h{r}x{rng.randrange(10**12)}.bit?type=A" if i % 2 else
-                     f"/v1/domain/{''.join(c.upper() if rng.random() < 0.5 else c for c in rng.choice(names))}.bit"
-                     f"?type=A&r={i}" for i in range(args.uncached // 2)]
-            res.setdefault("http_uncached", []).append(asyncio.run(http_pass(http_port, paths)))
+            key = load_or_create(default_key_path(args.datadir)).public_key
+            res.setdefault("http_uncached", []).append(asyncio.run(http_pass(
+                http_port, uncached_paths(names, args.uncached // 2, f"{tag}r{r}"), key)))
     return res
 
 
@@ -213,7 +240,7 @@ def main() -> int:
     try:
         every = chain(args.chain or os.path.join(work, "chain"), total)
         names, fresh = every[:args.names], every[args.names:total]
-        datadir = os.path.join(args.chain or os.path.join(work, "chain"), "node")
+        datadir = args.datadir = os.path.join(args.chain or os.path.join(work, "chain"), "node")
         qfile = os.path.join(work, "queries.txt")
         with open(qfile, "w") as f:
             for label in names:
@@ -222,7 +249,7 @@ def main() -> int:
             dport, hport, rport = free_port(), free_port(), free_port()
             node = start([sys.executable, "-m", "node.cli", "--network", "regtest", "--datadir",
                           datadir, "--rpc-port", str(rport), "--dns-port", str(dport),
-                          "--http-port", str(hport), "--log-level", "warning", "--dns-workers", str(workers)],
+                          "--http-port", str(hport), "--log-level", "warning", "--dns-workers", str(workers), "--no-listen"],
                          os.path.join(work, f"node-{workers}.log"), dport)
             try:
                 results[f"dotbit, {workers} worker{'s' if workers > 1 else ''}"] = measure(

@@ -102,12 +102,16 @@ BASE64_FIELDS = frozenset({"id_key", "eph_key"})
 
 def to_jsonable(o, base64_bytes: bool = False):
     """bytes become lower-case hex strings (base64 under a BASE64_FIELDS key); everything
-    else maps one to one."""
-    if isinstance(o, bytes):
+    else maps one to one. (Exact-type tests first: every signed JSON answer walks its body
+    here, and the verifier walks it again.)"""
+    t = type(o)
+    if t is str or t is int or o is None:
+        return o
+    if t is bytes or isinstance(o, bytes):
         return _b64(o) if base64_bytes else o.hex()
-    if isinstance(o, dict):
+    if t is dict or isinstance(o, dict):
         return {str(k): to_jsonable(v, k in BASE64_FIELDS) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
+    if t is list or t is tuple or isinstance(o, (list, tuple)):
         return [to_jsonable(v) for v in o]
     return o
 

@@ -180,13 +180,36 @@ class NodeMetrics:
                      "NOTIFY datagrams sent to secondaries (retries included) and acknowledged",
                      [({"result": "sent"}, nt.sent), ({"result": "acked"}, nt.acked)])
         if r.http is not None:
-            stats = r.http.server_statuses()
-            m.metric("dotbit_http_requests_total", "counter", "resolver HTTP responses, by status",
-                     [({"status": st}, n) for st, n in sorted(stats.items())])
-            m.metric("dotbit_http_cache_hits_total", "counter", "signed HTTP answers served from cache",
-                     [({}, r.http.cache_hits)])
-            m.metric("dotbit_http_cache_misses_total", "counter", "signed HTTP GETs computed (cache misses)",
-                     [({}, r.http.cache_misses)])
+            self._http(m, r.http, pool)
+
+    @staticmethod
+    def _http(m: "_Writer", http, pool) -> None:
+        """The signed HTTP API's counters: the node's own server, plus every worker's when the
+        workers serve the port (the node's server then only answers what they forward)."""
+        stats = http.server_statuses()
+        hits, misses = http.cache_hits, http.cache_misses
+        ws = [w for w in pool.workers if "http" in w.stats] if pool is not None else []
+        for w in ws:
+            for st, n in w.stats["http"].items():
+                stats[st] = stats.get(st, 0) + n
+            hits += w.stats.get("http_cache_hits", 0)
+            misses += w.stats.get("http_cache_misses", 0)
+        m.metric("dotbit_http_requests_total", "counter", "resolver HTTP responses, by status",
+                 [({"status": st}, n) for st, n in sorted(stats.items())])
+        m.metric("dotbit_http_cache_hits_total", "counter", "signed HTTP answers served from cache",
+                 [({}, hits)])
+        m.metric("dotbit_http_cache_misses_total", "counter", "signed HTTP GETs computed (cache misses)",
+                 [({}, misses)])
+        if ws:
+            m.metric("dotbit_http_worker_requests_total", "counter",
+                     "HTTP requests each DNS worker took: answered itself, or forwarded whole to the node",
+                     [({"worker": str(w.index), "by": by}, w.stats.get(key, 0))
+                      for w in ws for by, key in (("worker", "http_answered"), ("node", "http_forwarded"))])
+            m.metric("dotbit_http_worker_connections_open", "gauge", "HTTP connections each DNS worker holds",
+                     [({"worker": str(w.index)}, w.stats.get("http_conns", 0)) for w in ws])
+            m.metric("dotbit_http_worker_connections_refused_total", "counter",
+                     "HTTP newcomers each DNS worker refused (per-source caps counted across workers, or full)",
+                     [({"worker": str(w.index)}, w.stats.get("http_refused", 0)) for w in ws])
 
     @staticmethod
     def _workers(m: "_Writer", pool) -> None:

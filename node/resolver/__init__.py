@@ -11,9 +11,11 @@ composition root (node/service.py, node/compose.py).
   ratelimit.py    response rate limiting per client network, slip to TC=1
   sharedlimit.py  the same limit over one shared-memory table for DNS worker processes
   worker_pool.py  --dns-workers N: the node starts, feeds, watches and stops its DNS workers
-  worker.py       one DNS worker process (Responder + DNSServer on the shared port)
+  worker.py       one DNS worker process (Responder + DNSServer, and the HTTP API, on the shared ports)
   worker_link.py  the msgpack frames between the node and its workers
   http_api.py     /v1 endpoints over injected ChainReads; http_server.py the lean HTTP/1.1 under them
+  http_worker.py  the same API in a DNS worker, over one-tip snapshots from the node
+  connshare.py    the HTTP per-source connection caps counted across workers (shared memory)
   dane.py         names outside bit.: TLSA/A/AAAA/CNAME from DNSSEC-signed zone files,
                   checked against trust anchors (secure and insecure served, marked; bogus never)
   ekeys.py        off-chain MinimaLT ephemeral-key updates (checked, stored, listened to)

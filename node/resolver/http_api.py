@@ -19,6 +19,10 @@ inside their valid-until, and at most a block old) and dropped when a name they 
 (/v1/resolver, /v1/headers) are dropped on every block. So a hot name costs one signature a
 minute, not one per request. The handlers see a plain Request; http_server.py moves the bytes.
 
+With --dns-workers N the workers serve this API (http_worker.py subclasses it: same handlers,
+reads from one-tip snapshots the node sends), and the node's instance answers only the
+requests they forward to it.
+
 The API reads the chain only through the ChainReads it is given (the resolver service builds
 it), never by reaching into the node: what it may see and do is listed in one place.
 """
@@ -90,12 +94,13 @@ class Reply:
 
 
 class HTTPAPI:
-    def __init__(self, resolver, reads: ChainReads):
+    def __init__(self, resolver, reads: ChainReads, limiter=None):
         self.resolver = resolver     # its own parts: key, source, policy, dane, ca, metrics
         self.reads = reads
         self.port = None
         caps = getattr(resolver, "conn_caps", None) or ConnCaps()
-        self._server = HTTPServer(self.dispatch, caps.limiter(MAX_CONNECTIONS))
+        # `limiter`: a DNS worker's share of the caps (connshare.py), counted with the others'.
+        self._server = HTTPServer(self.dispatch, limiter if limiter is not None else caps.limiter(MAX_CONNECTIONS))
         self._cache: dict = {}
         self._by_name: dict[str, set] = {}
         self.cache_hits = 0
@@ -128,23 +133,18 @@ class HTTPAPI:
     def server_statuses(self) -> dict[str, int]:
         return {k.decode("ascii", "replace"): v for k, v in self._server.statuses.items()}
 
-    async def start(self, host: str, port: int) -> None:
-        await self._server.start(host, port)
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
+        await self._server.start(host, port, reuse_port)
         self.port = self._server.port
 
     async def stop(self) -> None:
         await self._server.stop()
 
     def dispatch(self, method: str, target: str, headers: dict, body: bytes, close: bool) -> bytes:
-        fmt = _format(target, headers)
-        key = (target, fmt)
-        if method == "GET":
-            hit = self._cache.get(key)
-            if (hit is not None and hit[1] > time.monotonic()
-                    and self.reads.height() - hit[3] <= MAX_TIP_LAG):
-                self.cache_hits += 1
-                return hit[0] if not close else render(hit[2].status, hit[2].content_type, hit[2].body, True)
-            self.cache_misses += 1
+        fmt = response_format(target, headers)
+        hit = self.cached(method, target, fmt, close)
+        if hit is not None:
+            return hit
         parts = urlsplit(target)
         path = unquote(parts.path, errors="surrogateescape")
         if path == "/metrics" and self.resolver.metrics is not None:     # unsigned, for Prometheus
@@ -152,21 +152,38 @@ class HTTPAPI:
                 return render(405, "text/plain", b"use GET\n", close)
             return render(200, METRICS_TYPE, self.resolver.metrics(), close)
         req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
+        return self.finish(req, target, self.route(req), close)
+
+    def cached(self, method: str, target: str, fmt: str, close: bool) -> bytes | None:
+        """A GET's rendered answer from the cache, or None (counted as a miss)."""
+        if method != "GET":
+            return None
+        hit = self._cache.get((target, fmt))
+        if (hit is not None and hit[1] > time.monotonic()
+                and self.reads.height() - hit[3] <= MAX_TIP_LAG):
+            self.cache_hits += 1
+            return hit[0] if not close else render(hit[2].status, hit[2].content_type, hit[2].body, True)
+        self.cache_misses += 1
+        return None
+
+    def route(self, req: Request) -> Reply:
+        path, method = req.path, req.method
         for m, prefix, is_prefix, handler in self.routes:
             if path == prefix or (is_prefix and path.startswith(prefix) and len(path) > len(prefix)):
                 if method != m and m != "*":
-                    reply = self._error(req, {}, "bad-method", f"use {m}", 405)
-                    break
+                    return self._error(req, {}, "bad-method", f"use {m}", 405)
                 req.match_info["rest"] = path[len(prefix):]
-                reply = handler(req)
-                break
-        else:
-            reply = self._error(req, {"path": path[:200].encode("utf-8", "surrogateescape")}, "not-found",
-                                "no such endpoint", 404)
+                return handler(req)
+        return self._error(req, {"path": path[:200].encode("utf-8", "surrogateescape")}, "not-found",
+                           "no such endpoint", 404)
+
+    def finish(self, req: Request, target: str, reply: Reply, close: bool, keep: bool = True) -> bytes:
+        """The reply rendered, and kept in the cache when it may be (`keep`: the caller's say)."""
         out = render(reply.status, reply.content_type, reply.body, close)
-        if method == "GET" and reply.status in (200, 404) and not close and reply.names:
+        if keep and req.method == "GET" and reply.status in (200, 404) and not close and reply.names:
             if len(self._cache) >= MAX_CACHE:
                 self.invalidate()
+            key = (target, req.fmt)
             self._cache[key] = (out, time.monotonic() + CACHE_SECONDS, reply, self.reads.height())
             for n in reply.names:
                 self._by_name.setdefault(n, set()).add(key)
@@ -326,7 +343,7 @@ def _known_type(qtype: str) -> bool:
     return True
 
 
-def _format(target: str, headers: dict) -> str:
+def response_format(target: str, headers: dict) -> str:
     """`?format=msgpack|json` wins over the Accept header (checked on the raw target so a
     cache hit needs no URL parsing)."""
     if "format=msgpack" in target:

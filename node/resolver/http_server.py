@@ -40,6 +40,30 @@ def render(status: int, ctype: str, body: bytes, close: bool = False) -> bytes:
     return head.encode("latin-1") + body
 
 
+def _parse_head(raw: bytes):
+    """(method, target, version, headers, body length), or the status to fail with."""
+    lines = raw.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1].startswith("/"):
+        return 400
+    method, target, version = parts
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            return 400
+        headers[name.lower()] = value.strip()
+    if "transfer-encoding" in headers:
+        return 501
+    length = headers.get("content-length", "0")
+    if not length.isdigit():
+        return 400
+    n = int(length)
+    if n > MAX_BODY:
+        return 413
+    return method, target, version, headers, n
+
+
 class _Protocol(asyncio.Protocol):
     def __init__(self, server: "HTTPServer"):
         self.server = server
@@ -48,6 +72,7 @@ class _Protocol(asyncio.Protocol):
         self.last = time.monotonic()
         self.started = None            # when the request being received began (None: between requests)
         self.lingering = False         # answered with an error: reading only to discard, then closing
+        self.waiting = False           # an answer is being made elsewhere (a future): requests queue up
 
     def connection_made(self, transport):
         self.transport = transport
@@ -74,6 +99,11 @@ class _Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return
+        if self.waiting:                 # answers go out in order: the next request waits its turn
+            self.buf += data
+            if len(self.buf) > MAX_HEAD + MAX_BODY:
+                self.transport.pause_reading()
+            return
         # Only whole requests count as activity: a trickled byte does not reset any clock.
         if self.started is None:
             self.started = time.monotonic()
@@ -89,25 +119,10 @@ class _Protocol(asyncio.Protocol):
                 return
             if end > MAX_HEAD:
                 return self._fail(431)
-            lines = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
-            parts = lines[0].split(" ")
-            if len(parts) != 3 or not parts[2].startswith("HTTP/1.") or not parts[1].startswith("/"):
-                return self._fail(400)
-            method, target, version = parts
-            headers = {}
-            for line in lines[1:]:
-                name, sep, value = line.partition(":")
-                if not sep or not name or name != name.strip():
-                    return self._fail(400)
-                headers[name.lower()] = value.strip()
-            if "transfer-encoding" in headers:
-                return self._fail(501)
-            length = headers.get("content-length", "0")
-            if not length.isdigit():
-                return self._fail(400)
-            n = int(length)
-            if n > MAX_BODY:
-                return self._fail(413)
+            head = _parse_head(bytes(self.buf[:end]))
+            if isinstance(head, int):
+                return self._fail(head)
+            method, target, version, headers, n = head
             if len(self.buf) < end + 4 + n:
                 return                              # the body is still on its way
             body = bytes(self.buf[end + 4:end + 4 + n])
@@ -122,13 +137,38 @@ class _Protocol(asyncio.Protocol):
                 log.exception("internal error serving %s %s", method, target[:100])
                 out = render(500, "text/plain", b"internal error\n", True)
                 close = True
-            statuses = self.server.statuses
-            st = out[9:12]                          # "HTTP/1.1 200 ..."
-            statuses[st] = statuses.get(st, 0) + 1
-            self.transport.write(out)
-            if close:
-                self.transport.close()
+            if not isinstance(out, bytes):          # a future: the rest of the buffer waits for it
+                self.waiting = True
+                self.started = None                 # the server's wait, not the client's
+                out.add_done_callback(lambda f, m=method, t=target, c=close: self._answered(f, m, t, c))
                 return
+            if not self._send(out, close):
+                return
+
+    def _send(self, out: bytes, close: bool) -> bool:
+        """Write one answer; False once the connection is closing."""
+        statuses = self.server.statuses
+        st = out[9:12]                          # "HTTP/1.1 200 ..."
+        statuses[st] = statuses.get(st, 0) + 1
+        self.transport.write(out)
+        if close:
+            self.transport.close()
+        return not close
+
+    def _answered(self, fut, method: str, target: str, close: bool) -> None:
+        """A future answer is ready: send it, then go on with the requests queued behind it."""
+        self.waiting = False
+        if self.transport.is_closing():
+            return
+        try:
+            out = fut.result()
+        except (Exception, asyncio.CancelledError):
+            log.exception("internal error serving %s %s", method, target[:100])
+            out, close = render(500, "text/plain", b"internal error\n", True), True
+        if self._send(out, close):
+            self.transport.resume_reading()
+            if self.buf:
+                self.data_received(b"")
 
     def _fail(self, status: int) -> None:
         key = str(status).encode()
@@ -147,7 +187,8 @@ class _Protocol(asyncio.Protocol):
 
 
 class HTTPServer:
-    """`dispatch(method, target, headers, body, close) -> response bytes` does the work."""
+    """`dispatch(method, target, headers, body, close) -> response bytes` does the work (or an
+    asyncio future of them: a DNS worker's API waits for the node's snapshot that way)."""
 
     def __init__(self, dispatch, limiter: SourceLimiter | None = None):
         self.dispatch = dispatch
@@ -160,10 +201,11 @@ class HTTPServer:
         self._sweeper = None
         self.port = None
 
-    async def start(self, host: str, port: int) -> None:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> None:
+        """`reuse_port`: one of several processes on the port (DNS workers, SO_REUSEPORT)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Protocol(self), host, port, reuse_address=True,
-                                                backlog=1024)
+                                                reuse_port=reuse_port or None, backlog=1024)
         self.port = self._server.sockets[0].getsockname()[1]
         self._sweeper = asyncio.create_task(self._sweep())
 

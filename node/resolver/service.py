@@ -151,33 +151,43 @@ class Resolver:
     async def start(self) -> None:
         if self.ca is not None:
             self.ca.reconcile()
+        if self.http_port is not None:
+            self.http = self._http_api()
         if self.dns_port is not None and self.dns_workers > 1:
+            # The workers serve the HTTP port too (http_worker.py); the node's API answers only
+            # what they forward to it, and does not listen.
             self.workers = WorkerPool(self.dns_workers, self, self.host, self.dns_port, self.dns_limiter,
-                                      self.conn_caps)
+                                      self.conn_caps, self.http_port)
             await self.workers.start()
             self.dns_port = self.workers.port
+            self.http_port = self.workers.http_port
         elif self.dns_port is not None:
-            transfer = None
-            if self.axfr_allow:
-                transfer = ZoneTransfer(self.chain.db, self.axfr_allow, self.axfr_keys)
-            responder = self.responder
-            if self.axfr_keys is not None:
-                responder = SignedResponder(responder, self.axfr_keys, log)
-            self.dns = DNSServer(responder, self.host, self.dns_port, transfer, self.dns_limiter,
-                                 self.conn_caps)
-            await self.dns.start()
-            self.dns_port = self.dns.port
-        if self.http_port is not None:
-            chain = self.chain
-            reads = ChainReads(self.params, lambda: chain.height, lambda: chain.tip, chain.names.get,
-                               chain.names.prove, lambda h: chain.entry_at(h).header.to_wire(), self.submit_ekey)
-            self.http = HTTPAPI(self, reads)
-            chain.listeners.subscribe(self.http.tip_changed)
+            await self._start_dns()
+        if self.http is not None and self.workers is None:
             await self.http.start(self.host, self.http_port)
             self.http_port = self.http.port
         if self.notifier is not None:
             self.notifier.start()
         log.info("resolver key fingerprint %s (DNSKEY tag %d)", self.key.fingerprint, self.key.key_tag)
+
+    def _http_api(self) -> HTTPAPI:
+        chain = self.chain
+        reads = ChainReads(self.params, lambda: chain.height, lambda: chain.tip, chain.names.get,
+                           chain.names.prove, lambda h: chain.entry_at(h).header.to_wire(), self.submit_ekey)
+        http = HTTPAPI(self, reads)
+        chain.listeners.subscribe(http.tip_changed)
+        return http
+
+    async def _start_dns(self) -> None:
+        transfer = None
+        if self.axfr_allow:
+            transfer = ZoneTransfer(self.chain.db, self.axfr_allow, self.axfr_keys)
+        responder = self.responder
+        if self.axfr_keys is not None:
+            responder = SignedResponder(responder, self.axfr_keys, log)
+        self.dns = DNSServer(responder, self.host, self.dns_port, transfer, self.dns_limiter, self.conn_caps)
+        await self.dns.start()
+        self.dns_port = self.dns.port
 
     async def stop(self) -> None:
         if self.notifier is not None:
@@ -186,5 +196,5 @@ class Resolver:
             await self.dns.stop()
         if self.workers is not None:
             await self.workers.stop()
-        if self.http is not None:
+        if self.http is not None and self.workers is None:
             await self.http.stop()

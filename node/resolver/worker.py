@@ -30,6 +30,9 @@ from node.resolver.dns_answer import SERIAL, Responder
 from node.resolver.dns_server import DNSServer
 from node.resolver.dnssec import OnlineSigner
 from node.resolver.fastanswer import domain_of
+from node.resolver.http_server import MAX_CONNECTIONS
+from node.resolver.http_worker import WorkerHTTPAPI
+from node.resolver.connshare import SharedSourceLimiter
 from node.resolver.identity import ResolverKey
 from node.resolver.sharedlimit import SharedRateLimiter
 from node.resolver.worker_link import FrameBuffer, LinkClosed, NodeLink, frame
@@ -92,6 +95,18 @@ class Worker:
                              wake=self._on_event, prefetch=self._prefetch)
         self._ahead: dict = {}            # name -> the node's "get" answer, fetched for a UDP batch
         self._frames = FrameBuffer()
+        self.http = self._http_api(conf, policy is not None) if conf.get("http_port") is not None else None
+
+    def _http_api(self, conf: dict, forward_domain: bool) -> WorkerHTTPAPI:
+        """The signed HTTP API on this worker (http_worker.py): its share of the connections,
+        and per-source caps counted across every worker (connshare.py)."""
+        base = (conf["caps"] or ConnCaps()).limiter(MAX_CONNECTIONS)
+        base.max_total = max(1, MAX_CONNECTIONS // conf["workers"])
+        table, lock, salt = conf["conns"]
+        limiter = SharedSourceLimiter(base, table, lock, salt, self.index, conf["workers"])
+        return WorkerHTTPAPI(self.link, conf["http_link"], ResolverKey(conf["seed"]), conf["params"],
+                             lambda: self.height, _RemoteEKeys(self.link), forward_domain, conf["caps"], limiter,
+                             wake=self._on_event)
 
     def _get(self, name: bytes):
         """A name's record from the node; a name it never had is known absent here, without asking
@@ -132,6 +147,8 @@ class Worker:
         self.known = self._load_names()
         try:
             await self.dns.start()
+            if self.http is not None:
+                await self.http.start(self.conf["host"], self.conf["http_port"], on_broken=self.done.set)
         except OSError as e:
             self.events.setblocking(True)
             self.events.sendall(frame(["error", f"DNS worker {self.index}: {e}"]))
@@ -146,6 +163,8 @@ class Worker:
             stats.cancel()
             loop.remove_reader(self.events.fileno())
             await self.dns.stop()
+            if self.http is not None:
+                await self.http.stop()
 
     def _on_event(self) -> None:
         """Apply whatever the node has pushed (also called before answering: DNSServer.wake)."""
@@ -165,6 +184,8 @@ class Worker:
             self.done.set()
 
     def _apply(self, ev: list) -> None:
+        if self.http is not None:
+            self.http.event(ev)
         kind = ev[0]
         self._ahead = {}                  # a fetched record may predate this event
         if kind == "tip":
@@ -201,7 +222,8 @@ class Worker:
             r, rl = self.responder, self.limiter
             self._send(["stats", {"counts": list(r.counts), "misses": r.cache_misses,
                                   "dropped": rl.dropped if rl else 0, "slipped": rl.slipped if rl else 0,
-                                  "lookups": self.link.calls, "tcp_timeouts": self.dns.tcp_timeouts}])
+                                  "lookups": self.link.calls, "tcp_timeouts": self.dns.tcp_timeouts,
+                                  **(self.http.stats() if self.http is not None else {})}])
             await asyncio.sleep(STATS_SECONDS)
 
 

@@ -15,6 +15,14 @@ each a 4-byte big-endian length and one msgpack array, over two socketpairs per 
            ["alt", fqdn, qtype]    -> another record source's answer (sources.Policy.alternative)
                                       as [source, secure, [[owner, type, rdata]...], names_used],
                                       or None
+  http     worker -> node, the HTTP API's questions (http_worker.py), many in flight, each
+           [seq, op, args...] answered [seq, True, answer] or [seq, False, error text] in order:
+           ["snap", [name...]]      -> [height, hash, name_root, [[name, record or None, proof]...]]:
+                                      the tip and each name's record (as stored, expired or not)
+                                      and name-tree proof, all at one tip (the node answers one
+                                      question at a time, between blocks)
+           ["http", method, target, headers, body, close] -> the node's own answer, rendered
+                                      (the endpoints a worker forwards whole)
   events   node -> worker: ["tip", height] and ["inv", name or None] (drop the answers that
            read the name, or all), pushed from the node's chain, name and ephemeral-key events;
            worker -> node: ["ready", port], ["error", text] and every second ["stats", {...}].
@@ -24,6 +32,7 @@ of the tip may lag by a frame, and expiry only grows with height, so the node's 
 """
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
 
@@ -139,3 +148,58 @@ class NodeLink:
             parts.append(chunk)
             left -= len(chunk)
         return b"".join(parts)
+
+
+class AsyncLink(asyncio.Protocol):
+    """The worker's side of `http`: many questions in flight, each answered by a callback. The
+    questions asked while one batch of events is handled go out in one write, so the node wakes
+    once for them all and answers them in one write too."""
+
+    def __init__(self, on_broken=lambda: None):
+        self.transport = None
+        self.frames = FrameBuffer()
+        self.waiting: dict[int, object] = {}      # seq -> callback(ok, value)
+        self.outgoing: list[bytes] = []
+        self.seq = 0
+        self.calls = 0
+        self.on_broken = on_broken
+
+    @classmethod
+    async def open(cls, sock: socket.socket, on_broken) -> "AsyncLink":
+        loop = asyncio.get_running_loop()
+        _, link = await loop.create_unix_connection(lambda: cls(on_broken), sock=sock)
+        return link
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def call(self, callback, *request) -> None:
+        """Ask; `callback(ok, value)` runs when the node answers (never before this returns)."""
+        self.seq += 1
+        self.calls += 1
+        self.waiting[self.seq] = callback
+        if not self.outgoing:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.outgoing.append(frame([self.seq, *request]))
+
+    def _flush(self) -> None:
+        data, self.outgoing = b"".join(self.outgoing), []
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            replies = self.frames.feed(data)
+        except (ValueError, ConnectionError):
+            self.transport.close()
+            return
+        for seq, ok, value in replies:
+            callback = self.waiting.pop(seq, None)
+            if callback is not None:
+                callback(ok, value)
+
+    def connection_lost(self, exc) -> None:
+        waiting, self.waiting = self.waiting, {}
+        for callback in waiting.values():
+            callback(False, "the node closed the link")
+        self.on_broken()

@@ -20,7 +20,7 @@ import time
 
 from core.names.rules import is_expired
 from node.logs import JSONFormatter
-from node.resolver import worker
+from node.resolver import connshare, worker
 from node.resolver.sharedlimit import new_table
 from node.resolver.worker_link import MAX_FRAME, FrameBuffer, frame, unframe
 
@@ -33,6 +33,7 @@ RESTART_WINDOW = 60.0
 STOP_SECONDS = 5.0
 NAMES_BATCH = 5000
 MAX_KNOWN_NAMES = 2_000_000     # beyond this, workers ask the node for every name (memory bound)
+MAX_SNAP_NAMES = 80             # names in one "snap" (a domain reads at most 64: dvalue.DEFAULT_MAX_LOADS)
 
 
 class _Worker:
@@ -46,6 +47,7 @@ class _Worker:
         self.names = None           # the name index scan feeding its "names" questions
         self.names_sent = 0
         self.events = None
+        self.http_link = None       # the transport of the node's end of its HTTP link, or None
         self.tasks: list[asyncio.Task] = []
         self.stats: dict = {}
         self.deaths: list[float] = []
@@ -60,11 +62,16 @@ class _Worker:
 
 
 class WorkerPool:
-    def __init__(self, count: int, resolver, host: str, port: int, limiter=None, caps=None):
+    def __init__(self, count: int, resolver, host: str, port: int, limiter=None, caps=None, http_port=None):
         self.count = count
         self.resolver = resolver        # its chain, params, ekeys, policy and key are what workers read
         self.host = host
         self.port = port
+        # The signed HTTP API's port, served by the workers too (http_worker.py), or None. The
+        # node does not listen on it: it answers the workers' lookups, and a node taking a share
+        # of the connections would slow every worker waiting on it.
+        self.http_port = http_port
+        self._conns = None              # connshare's table, lock and salt (HTTP per-source caps)
         self.limiter = limiter          # the node's ratelimit.ResponseRateLimiter: its settings, or None
         self.caps = caps
         self.workers = [_Worker(i) for i in range(count)]
@@ -77,7 +84,11 @@ class WorkerPool:
     async def start(self) -> None:
         if self.limiter is not None:
             self._shared = (*new_table(self._ctx), os.urandom(16))
+        if self.http_port is not None:
+            self._conns = (*connshare.new_table(self._ctx, self.count), os.urandom(16))
         placeholders = self._reserve() if self.port == 0 else []
+        if self.http_port == 0:
+            placeholders.append(self._reserve_http())
         try:
             await asyncio.gather(*(self._spawn(w) for w in self.workers))
         except BaseException:
@@ -86,8 +97,9 @@ class WorkerPool:
         finally:
             for s in placeholders:     # the workers hold the port now
                 s.close()
-        log.info("DNS on %s:%d answered by %d worker processes (pids %s)", self.host, self.port, self.count,
-                 ", ".join(str(w.pid) for w in self.workers))
+        log.info("DNS on %s:%d%s answered by %d worker processes (pids %s)", self.host, self.port,
+                 f" and the signed HTTP API on port {self.http_port}" if self.http_port is not None else "",
+                 self.count, ", ".join(str(w.pid) for w in self.workers))
 
     def _reserve(self) -> list[socket.socket]:
         """Port 0: one port free for both UDP and TCP, held (SO_REUSEPORT, TCP not listening)
@@ -101,13 +113,22 @@ class WorkerPool:
         tcp.bind((self.host, self.port))
         return [udp, tcp]
 
+    def _reserve_http(self) -> socket.socket:
+        """Port 0 for HTTP: a free TCP port, held (SO_REUSEPORT, not listening) until the workers
+        have bound it."""
+        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        tcp.bind((self.host, 0))
+        self.http_port = tcp.getsockname()[1]
+        return tcp
+
     def _conf(self) -> dict:
         r, rl, root = self.resolver, self.limiter, logging.getLogger()
         return {"parent": os.getpid(), "host": self.host, "port": self.port, "params": r.params,
                 "seed": r.key.seed, "height": r.chain.height,
                 "remote_policy": any(name != "chain" for name in r.policy.sources),
                 "rate": rl.rate if rl else 0, "exempt": [str(n) for n in rl.exempt] if rl else [],
-                "caps": self.caps,
+                "caps": self.caps, "http_port": self.http_port, "workers": self.count, "conns": self._conns,
                 "log_level": logging.getLevelName(root.level).lower(),
                 "log_format": "json" if any(isinstance(h.formatter, JSONFormatter) for h in root.handlers)
                 else "text"}
@@ -115,13 +136,22 @@ class WorkerPool:
     async def _spawn(self, w: _Worker) -> None:
         lookups, lookups_child = socket.socketpair()
         events, events_child = socket.socketpair()
+        conf = self._conf()
+        http = None
+        if self.http_port is not None:
+            http, conf["http_link"] = socket.socketpair()
         w.proc = self._ctx.Process(target=worker.main, name=f"dotbit-dns-{w.index}", daemon=True,
-                                   args=(w.index, self._conf(), lookups_child, events_child, self._shared))
+                                   args=(w.index, conf, lookups_child, events_child, self._shared))
         try:
             w.proc.start()
         finally:
             lookups_child.close()
             events_child.close()
+            if http is not None:
+                conf["http_link"].close()
+        if http is not None:
+            w.http_link, _ = await asyncio.get_running_loop().create_unix_connection(
+                lambda: _HTTPLink(self, w), sock=http)
         lookups.setblocking(False)
         w.lookups, w.frames, w.names = lookups, FrameBuffer(), None
         asyncio.get_running_loop().add_reader(lookups.fileno(), self._serve_lookups, w)
@@ -211,6 +241,9 @@ class WorkerPool:
 
     @staticmethod
     def _close_lookups(w: _Worker) -> None:
+        if w.http_link is not None:
+            w.http_link.close()
+            w.http_link = None
         if w.lookups is not None:
             try:
                 asyncio.get_running_loop().remove_reader(w.lookups.fileno())
@@ -240,6 +273,11 @@ class WorkerPool:
         if op == "ekey":
             u = r.ekeys.current(bytes(req[1]))
             return u.to_bytes() if u is not None else None
+        if op == "snap":
+            return self._snapshot(req[1])
+        if op == "http":
+            method, target, headers, body, close = req[1:6]
+            return r.http.dispatch(str(method), str(target), dict(headers), bytes(body), bool(close))
         if op == "alt":
             ans = r.policy.alternative(str(req[1]), str(req[2]))
             if ans is None:
@@ -247,6 +285,20 @@ class WorkerPool:
             return [ans.source, ans.secure, [[x.owner, x.rtype, x.rdata] for x in ans.records],
                     list(ans.names_used)]
         raise ValueError(f"unknown lookup {op!r}")
+
+    def _snapshot(self, names: list) -> list:
+        """[height, hash, name_root, [[name, record or None, proof]...]], all at the tip as it is
+        now (the node answers one lookup at a time, between blocks): http_worker.py signs
+        answers from it. Records as stored, expired or not: the handlers check expiry."""
+        r = self.resolver
+        tip = r.chain.tip
+        root = tip.header.name_root
+        out = []
+        for n in names[:MAX_SNAP_NAMES]:
+            name = bytes(n)[:255]
+            rec = r.chain.names.get(name)
+            out.append([name, rec.to_obj() if rec is not None else None, r.chain.names.prove(root, name).to_bytes()])
+        return [tip.height, tip.hash, root, out]
 
     def push(self, *event) -> None:
         """An event for every worker (["tip", height] or ["inv", name or None])."""
@@ -266,6 +318,35 @@ class WorkerPool:
             for i, n in enumerate(w.stats.get("counts", ())[:34]):
                 out[i] += n
         return out
+
+
+class _HTTPLink(asyncio.Protocol):
+    """The node's end of a worker's HTTP link (worker_link.AsyncLink): every whole question
+    answered, in order, all of one read in one write."""
+
+    def __init__(self, pool: WorkerPool, w: _Worker):
+        self.pool = pool
+        self.w = w
+        self.frames = FrameBuffer()
+        self.transport = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            requests = self.frames.feed(data)
+        except (ValueError, ConnectionError):
+            self.transport.close()          # a broken link: the worker sees it and ends
+            return
+        out = []
+        for req in requests:
+            try:
+                out.append(frame([req[0], True, self.pool.lookup(req[1:])]))
+            except Exception as e:          # the request gets a 500; the node goes on
+                log.exception("DNS worker %d HTTP lookup %r failed", self.w.index, req[1:2])
+                out.append(frame([req[0] if isinstance(req, list) and req else 0, False, f"{type(e).__name__}: {e}"]))
+        self.transport.write(b"".join(out))
 
 
 async def _read_frame(reader: asyncio.StreamReader):

@@ -38,12 +38,19 @@ def node():
 
 
 def metrics(node) -> str:
-    conn = http.client.HTTPConnection("127.0.0.1", node.http_port, timeout=5)
-    try:
-        conn.request("GET", "/metrics")
-        return conn.getresponse().read().decode()
-    finally:
-        conn.close()
+    """The workers serve the HTTP port too: a connection the kernel gave a worker that is being
+    killed is reset (SO_REUSEPORT), so a scrape is retried on another."""
+    for attempt in range(5):
+        conn = http.client.HTTPConnection("127.0.0.1", node.http_port, timeout=5)
+        try:
+            conn.request("GET", "/metrics")
+            return conn.getresponse().read().decode()
+        except ConnectionError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2)
+        finally:
+            conn.close()
 
 
 def per_worker(node, metric: str) -> dict:

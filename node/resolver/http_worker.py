@@ -1,0 +1,283 @@
+"""The signed HTTP API in a DNS worker process (--dns-workers N): the same HTTPAPI handlers as
+the node's, on the same port (SO_REUSEPORT), reading the chain through snapshots the node sends.
+
+An envelope binds its answer to the tip it names and carries a proof for every name it used, so
+one answer must never mix data from two tips. The node is one thread and answers a lookup
+synchronously, so one "snap" lookup (worker_link.py) is one tip: its height, hash and name
+root, and for each name asked its record and name-tree proof at that root. A request is
+answered over one Snapshot: the first "snap" asks for the names the request names (a /v1/name's
+name, a /v1/domain's d/ name); when the handler reads a name the snapshot lacks (a delegation
+or an import), it stops (_Missing) and the request is run again over a new snapshot with every
+name seen so far, so only a run that read nothing outside its snapshot is signed. Snapshots go
+over their own link (worker_link.AsyncLink), many in flight: the HTTP server answers each
+connection in order and goes on with the others meanwhile, and the questions of one loop turn
+reach the node in one write. The node does one store read and one proof per name; the name
+resolution, the rendering and the signature are the worker's.
+
+Name resolution is cached by content (SnapSource): a cached resolution is reused only if every
+name it read has the same record, and the same expiry, in this request's snapshot (answers with
+MinimaLT keys, which the node may change without a block, are not cached). So a hot name is
+parsed once, yet every answer is what this snapshot gives; the proofs and the signature are
+made for each answer that is not in the signed-answer cache.
+
+What needs node state that cannot be shipped cheaply is forwarded whole (the "http" lookup
+carries the raw request, the node's own HTTPAPI answers it, the bytes come back): POST /v1/ekey
+(the node's one write), /v1/headers (up to 2,000 headers), /v1/ca/... (the CA's keys and
+store), /metrics (the node's counters), and /v1/domain when another record source than the
+chain runs (the CA's and DANE's state is the node's).
+
+Each worker caches its signed answers as the node does (HTTPAPI's cache, per URL), dropped by
+the node's pushed events: "tip" drops answers about the tip, "inv" those that read a changed
+name. The events that have arrived are applied before each request; an answer whose snapshot
+may predate an event applied while it was asked for is sent but not cached.
+"""
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from core.names.dvalue import DEFAULT_MAX_LOADS
+from core.names.rules import NameRecord, is_expired
+from core.records import NameSource, domain_of
+from node.resolver.http_api import HTTPAPI, ChainReads, Request, response_format
+from node.resolver.worker_link import AsyncLink, LookupFailed
+
+MAX_ROUNDS = DEFAULT_MAX_LOADS + 2     # snapshots for one request: a domain reads at most that many names
+MAX_RESOLVED = 100_000                 # cached resolutions (SnapSource)
+FORWARDED = ("/v1/headers", "/v1/ekey", "/v1/ca/", "/metrics")
+
+
+class _Missing(Exception):
+    """The handler read names its snapshot does not have."""
+
+    def __init__(self, *names: bytes):
+        super().__init__(*names)
+        self.names = list(names)
+
+
+@dataclass(frozen=True)
+class _Header:
+    name_root: bytes
+
+
+@dataclass(frozen=True)
+class _Tip:
+    height: int
+    hash: bytes
+    header: _Header
+
+
+class _Proof:
+    """A proof as the node sent it (the handlers only ship its bytes)."""
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def to_bytes(self) -> bytes:
+        return self.data
+
+
+class Snapshot:
+    """One "snap" answer: the tip, and some names' records and proofs at that tip."""
+
+    def __init__(self, reply: list):
+        height, hash_, root, entries = reply
+        self.tip = _Tip(height, bytes(hash_), _Header(bytes(root)))
+        self.records: dict[bytes, NameRecord | None] = {}
+        self.proofs: dict[bytes, _Proof] = {}
+        for name, rec, proof in entries:
+            name = bytes(name)
+            self.records[name] = NameRecord.from_obj(rec) if rec is not None else None
+            self.proofs[name] = _Proof(bytes(proof))
+
+    def name(self, name: bytes):
+        if name not in self.records:
+            raise _Missing(name)
+        return self.records[name]
+
+    def prove(self, root: bytes, name: bytes):
+        if name not in self.proofs or root != self.tip.header.name_root:
+            raise _Missing(name)
+        return self.proofs[name]
+
+    def reads(self, params) -> ChainReads:
+        tip = self.tip
+        return ChainReads(params, lambda: tip.height, lambda: tip, self.name, self.prove, _node_only, _node_only)
+
+
+def _node_only(*_args):
+    raise RuntimeError("the node's to serve: a worker forwards it (FORWARDED)")
+
+
+class SnapSource:
+    """records.NameSource.resolve() over one snapshot, with the worker's resolutions reused when
+    every name they read is the same in it (record and expiry): see the module's doc."""
+
+    def __init__(self, cache: dict, snap: Snapshot, params, ekeys):
+        self.cache = cache
+        self.snap = snap
+        self.params = params
+        self.ekeys = ekeys
+
+    def _state(self, name: bytes) -> tuple:
+        rec = self.snap.name(name)
+        return rec, rec is not None and is_expired(rec, self.snap.tip.height, self.params)
+
+    def resolve(self, qname: str):
+        q = qname.lower()
+        q = q if q.endswith(".") else q + "."
+        hit = self.cache.get(q)
+        if hit is not None:
+            lacking = [n for n, _ in hit[1] if n not in self.snap.records]
+            if lacking:                 # ask for them all at once, not one round each
+                raise _Missing(*lacking)
+            if all(self._state(n) == state for n, state in hit[1]):
+                return hit[0]
+        read: list[bytes] = []
+
+        def get(name: bytes):
+            read.append(name)
+            return self.snap.name(name)
+
+        ans = NameSource(get, lambda: self.snap.tip.height, self.params, self.ekeys).resolve(q)
+        # Not a name nobody registered (cheap to rebuild; a random-name flood would fill the
+        # cache with them), nor one with MinimaLT keys.
+        if ans.records and not ans.minimalt:
+            if len(self.cache) >= MAX_RESOLVED:
+                self.cache.clear()
+            self.cache[q] = (ans, tuple((n, self._state(n)) for n in dict.fromkeys(read)))
+        return ans
+
+
+@dataclass
+class _Asked:
+    """A request waiting for its snapshot."""
+    request: Request
+    target: str
+    close: bool
+    future: asyncio.Future
+    events: int             # WorkerHTTPAPI.events when it was asked
+
+
+class _Parts:
+    """What HTTPAPI reads of `resolver` in a worker: its key, and a chain-only name source that
+    is replaced for every request (set by WorkerHTTPAPI)."""
+
+    def __init__(self, key, caps):
+        self.key = key
+        self.conn_caps = caps
+        self.source = None
+        self.policy = None
+        self.dane = None
+        self.ca = None
+        self.ca_off = "the CA runs in the node"       # never read: /v1/ca/ is forwarded
+        self.metrics = None
+
+
+class WorkerHTTPAPI(HTTPAPI):
+    def __init__(self, link, http_link: socket.socket, key, params, height, ekeys, forward_domain: bool,
+                 caps=None, limiter=None, wake=lambda: None):
+        self.wake = wake                        # applies the node's events that have arrived
+        self.link = link                        # the blocking lookup link: forwarded requests
+        self.http_link = http_link              # the snapshot link's socket (AsyncLink once started)
+        self.alink = None
+        self.params = params
+        self.ekeys = ekeys                      # the worker's remote ephemeral-key reader
+        self.forward_domain = forward_domain    # another record source runs: /v1/domain is the node's
+        self.resolved: dict = {}                # SnapSource's cache
+        self.events = 0                         # node events applied (see _answer)
+        self.answered = 0                       # requests answered here (not forwarded)
+        self.forwarded = 0
+        super().__init__(_Parts(key, caps), ChainReads(params, height, _node_only, _node_only, _node_only,
+                                                       _node_only, _node_only), limiter)
+        self.routes = [r for r in self.routes if r[1] in ("/v1/resolver", "/v1/name/", "/v1/domain/")]
+        self._live = self.reads
+
+    async def start(self, host: str, port: int, reuse_port: bool = True, on_broken=lambda: None) -> None:
+        self.alink = await AsyncLink.open(self.http_link, on_broken)
+        await super().start(host, port, reuse_port)
+
+    def dispatch(self, method: str, target: str, headers: dict, body: bytes, close: bool):
+        parts = urlsplit(target)
+        path = unquote(parts.path, errors="surrogateescape")
+        if path.startswith(FORWARDED) or (self.forward_domain and path.startswith("/v1/domain/")):
+            self.forwarded += 1
+            return bytes(self.link.call("http", method, target, headers, body, close))
+        self.answered += 1
+        # The node's events that have arrived first (as DNSServer's wake): a block the client
+        # already saw accepted must not be answered from the cache of the tip before it.
+        self.wake()
+        fmt = response_format(target, headers)
+        hit = self.cached(method, target, fmt, close)
+        if hit is not None:
+            return hit
+        req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
+        ask = _Asked(req, target, close, asyncio.get_running_loop().create_future(), self.events)
+        self._ask(ask, self._guess(path), 1)
+        return ask.future
+
+    def _guess(self, path: str) -> list:
+        """The names a request will read, as far as known before it runs (its first snapshot's
+        ask): a /v1/name's name; a /v1/domain's d/ name, and every name its last resolution read."""
+        if path.startswith("/v1/name/"):
+            name = path[len("/v1/name/"):].encode("utf-8", "surrogateescape")
+            return [name] if 0 < len(name) <= 255 else []
+        if path.startswith("/v1/domain/"):
+            fqdn = path[len("/v1/domain/"):].lower().rstrip(".") + "."
+            d = domain_of(fqdn)
+            if d is None or not d.isascii() or len(d) > 255:
+                return []
+            hit = self.resolved.get(fqdn)
+            return [d.encode()] + ([n for n, _ in hit[1] if n != d.encode()] if hit is not None else [])
+        return []
+
+    def _ask(self, ask: "_Asked", names: list, rounds: int) -> None:
+        self.alink.call(lambda ok, value: self._answer(ask, names, rounds, ok, value), "snap", names)
+
+    def _answer(self, ask: "_Asked", names: list, rounds: int, ok: bool, value) -> None:
+        """The node's snapshot is here: run the handler over it, or ask again with names more."""
+        if ask.future.done():
+            return
+        if not ok:
+            ask.future.set_exception(LookupFailed(value))
+            return
+        snap = Snapshot(value)
+        self.reads = snap.reads(self.params)
+        self.resolver.source = SnapSource(self.resolved, snap, self.params, self.ekeys)
+        try:
+            reply = self.route(ask.request)
+        except _Missing as e:
+            if rounds < MAX_ROUNDS:
+                self._ask(ask, list(dict.fromkeys(names + e.names)), rounds + 1)
+                return
+            reply = self._error(ask.request, {}, "busy", "the chain moved on while answering: try again", 503)
+        except Exception as e:
+            ask.future.set_exception(e)
+            return
+        finally:
+            self.reads = self._live
+            self.resolver.source = None
+        # An event applied since the ask may be one the snapshot predates (the node pushed it
+        # after answering, and it was read first): then the answer is sent, not cached, or that
+        # event's invalidation would have come before the answer it should drop.
+        keep = ask.events == self.events
+        ask.future.set_result(self.finish(ask.request, ask.target, reply, ask.close, keep))
+
+    def event(self, ev: list) -> None:
+        """The node's pushed events, as the in-process API gets them (service.py)."""
+        self.events += 1
+        if ev[0] == "tip":
+            self.tip_changed()
+        elif ev[0] == "inv":
+            self.invalidate(ev[1])
+
+    def stats(self) -> dict:
+        return {"http": {k.decode("ascii", "replace"): v for k, v in self._server.statuses.items()},
+                "http_answered": self.answered, "http_forwarded": self.forwarded,
+                "http_cache_hits": self.cache_hits, "http_cache_misses": self.cache_misses,
+                "http_conns": len(self._server.limiter), "http_refused": self._server.limiter.refused}
+
+
