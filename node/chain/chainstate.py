@@ -306,39 +306,50 @@ class ChainState:
     # --- connect / disconnect --------------------------------------------------------------
 
     def _connect(self, block: Block, entry: Entry) -> None:
-        height = entry.height
-        params = self.params
-        names = self.names
-        view = CoinView(self.db)
         # Signatures of a big block go to the worker processes while this thread does the
-        # coin and name work; the error reported is the first in serial order either way.
+        # coin and name work and builds the block's batch: they are collected only before the
+        # batch commits, so the workers have that much longer. Every other failure is raised
+        # through sigs.finish() first: a bad signature checked before it in serial order wins.
         sigs = self.sigpool.begin(block) if self.verify_sigs else None
         try:
-            fees, spent_undo, name_ops, before = check_block_txs(block, height, view, params, names, self.verify_sigs, sigs)
+            self._connect_checked(block, entry, sigs)
         except ValidationError:
             if sigs is not None:
                 sigs.finish()        # a bad signature checked before this failure comes first
             raise
+        self.chain.append(entry)
+        self.names.publish()
+        self._emit("connect", block, entry)
+
+    def _connect_checked(self, block: Block, entry: Entry, sigs) -> None:
+        """The connect's checks and its one batch; the batch commits only once `sigs` (the
+        signatures the workers hold) all hold."""
+        height = entry.height
+        params = self.params
+        names = self.names
+        view = CoinView(self.db)
+        fees, spent_undo, name_ops, before = check_block_txs(block, height, view, params, names, self.verify_sigs, sigs)
         if sigs is not None:
-            sigs.finish()
+            sigs.flush()             # the tail of the jobs to an idle worker, not kept for the end
         coinbase_out = sum(o.value for o in block.txs[0].outputs)
         if coinbase_out > subsidy(height, params) + fees:
             raise ValidationError("bad-cb-amount", 100, "coinbase pays more than subsidy + fees")
 
         prev_root = entry.prev.header.name_root if entry.prev is not None else bytes(32)
+        was_valid = entry.status & VALID
         try:
             with self.db.write_batch() as b:
                 name_undo = names.connect(block, height, name_ops, prev_root, b, before)
                 entry.status |= VALID
                 self.store.write_connect(b, block, entry, view, spent_undo, name_undo)
+                if sigs is not None:
+                    sigs.finish()    # raising here drops the batch
                 for p in self.projections:
                     p.connect(b, entry, {rec.name: rec for _, rec in name_ops})
         except BaseException:
+            entry.status = entry.status & ~VALID | was_valid
             names.discard_events()
             raise
-        self.chain.append(entry)
-        names.publish()
-        self._emit("connect", block, entry)
 
     def _disconnect_tip(self) -> None:
         entry = self.tip

@@ -147,9 +147,10 @@ class SigPool:
 
 class BlockSigs:
     """One block's signature jobs: `jobs` is filled in serial order by check_tx_inputs;
-    dispatch() hands full chunks to workers; finish() raises the first failure."""
+    dispatch() hands full chunks to workers, flush() the rest once the jobs are complete;
+    finish() raises the first failure (once: a second call returns)."""
 
-    __slots__ = ("pool", "jobs", "sent", "chunks", "results")
+    __slots__ = ("pool", "jobs", "sent", "chunks", "results", "finished")
 
     def __init__(self, pool: SigPool):
         self.pool = pool
@@ -157,6 +158,7 @@ class BlockSigs:
         self.sent = 0
         self.chunks: list[tuple[int, int]] = []      # (start, end) handed out, in job order
         self.results: dict[int, int] = {}            # chunk start -> first_bad within it
+        self.finished = False
 
     def dispatch(self) -> None:
         pool = self.pool
@@ -165,6 +167,24 @@ class BlockSigs:
             if worker is None:
                 return
             start, end = self.sent, self.sent + pool.chunk
+            try:
+                worker.send(self, start, end)
+            except OSError as e:
+                pool.retire(f"{type(e).__name__}: {e}")
+                return
+            self.chunks.append((start, end))
+            self.sent = end
+
+    def flush(self) -> None:
+        """Every job is in: the rest, a last short chunk included, to workers with room (the
+        connecting thread still has the block's batch to build before it needs the answers)."""
+        pool = self.pool
+        jobs = self.jobs
+        while self.sent < len(jobs):
+            worker = self._free_worker()
+            if worker is None:
+                return
+            start, end = self.sent, min(self.sent + pool.chunk, len(jobs))
             try:
                 worker.send(self, start, end)
             except OSError as e:
@@ -195,6 +215,9 @@ class BlockSigs:
         rest checked here meanwhile. Then a chunk a worker has not answered yet is checked
         here too, the last first, instead of waited for: on a busy machine the scheduler may
         let a runnable worker wait for milliseconds, and every block would pay that."""
+        if self.finished:
+            return
+        self.finished = True
         jobs, step = self.jobs, self.pool.chunk
         here = set()                                 # chunk starts checked by this thread
         while self.sent < len(jobs):
