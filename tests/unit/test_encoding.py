@@ -12,7 +12,7 @@ from core.auxpow import AUXPOW_FLAG, AuxPow
 from core.encoding import pack
 from core.errors import DecodeError
 from core.primitives import (HEADER_SIZE, PLAIN, Block, Covenant, Header, Tx, TxIn, TxOut,
-                                   block_merkle_root, checked_input_from_obj, input_from_obj, merkle_root)
+                                   checked_input_from_obj, input_from_obj, merkle_root)
 from node.mining.auxbuild import coinbase_tx
 
 b32 = st.binary(min_size=32, max_size=32)
