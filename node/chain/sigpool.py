@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import select
 import time
 from collections import deque
 
@@ -57,7 +58,7 @@ def _context():
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "pending")
+    __slots__ = ("proc", "conn", "pending", "watch")
 
     def __init__(self, ctx):
         self.conn, child = ctx.Pipe()
@@ -65,6 +66,10 @@ class _Worker:
         self.proc.start()
         child.close()
         self.pending: deque = deque()     # (BlockSigs, start, sent at) not answered yet, in order
+        # One poll object for the worker's life: Connection.poll(0) builds a selector per
+        # call (5 us against 0.7 us), and the connecting thread asks after every chunk.
+        self.watch = select.poll()
+        self.watch.register(self.conn.fileno(), select.POLLIN)
 
     def send(self, owner: "BlockSigs", start: int, end: int) -> None:
         self.conn.send(owner.jobs[start:end])
@@ -74,7 +79,7 @@ class _Worker:
         """Takes every answer already there (EOFError when the worker died). An answer for a
         chunk its block checked itself meanwhile is the same answer: it is simply kept."""
         taken = 0
-        while self.pending and self.conn.poll(0):
+        while self.pending and self.watch.poll(0):
             bad = self.conn.recv()
             owner, start, _ = self.pending.popleft()
             owner.results[start] = bad
