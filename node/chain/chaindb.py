@@ -7,6 +7,7 @@ key. Writes take the caller's batch, so a block's changes still land in ONE batc
 """
 from __future__ import annotations
 
+from itertools import islice
 from typing import Iterator
 
 import msgpack
@@ -218,7 +219,7 @@ class ChainDB:
         """Delete every projection (reindex rebuilds them), in bounded batches."""
         for prefix in L.PROJECTIONS:
             while True:
-                keys = [k for k, _ in zip((k for k, _ in self.db.iterator(prefix=prefix)), range(50_000))]
+                keys = list(islice(self.db.keys(prefix), 50_000))
                 if not keys:
                     break
                 with self.db.write_batch() as b:
