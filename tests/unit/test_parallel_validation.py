@@ -20,11 +20,13 @@ from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
 from core.errors import ValidationError
 from core.params import REGTEST
-from core.primitives import Tx, TxIn, TxOut
+from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
 from core.signing import sign_tx
 from node.chain.chainstate import ChainState
 from node.chain.sigpool import SigPool, resolve_par
 from node.chain.storage import MemoryDB
+from node.mining.miner import solve_quick
+from node.mining.template import assemble
 from support.chain import Key, make_block
 
 KEY, OTHER = Key.from_seed(31), Key.from_seed(32)
@@ -171,6 +173,43 @@ def test_first_failure_in_block_order_wins(twins):
     plan[8] = [(coins[8], "sig")]
     serial, parallel = twins.both(twins.block(build_txs(plan)))
     assert serial == parallel and serial[0] == "bad-txns-wrong-key"
+
+
+def tampered_block(twins, txs, fees: int, tamper: str):
+    """A block of `txs` (paying `fees`) whose coinbase claims one unit more ("cb-amount") or whose header
+    commits to a wrong name root ("name-root"): failures found after the transactions' checks,
+    the second while the block's batch is built, when the workers' answers are still out."""
+    twins.made += 1
+    t = assemble(twins.serial, list(txs), fees, KEY.address, int(twins.serial.tip.header.time) + 600 + twins.made)
+    block, header = t.block, t.block.header
+    if tamper == "cb-amount":
+        cb = block.txs[0]
+        cb = Tx(cb.version, cb.inputs, (TxOut(cb.outputs[0].value + 1, KEY.address),), cb.locktime)
+        block = Block(header, (cb, *block.txs[1:]))
+        header = replace(header, merkle_root=block_merkle_root(block.txs))
+    else:
+        header = replace(header, name_root=bytes(range(32)))
+    return Block(solve_quick(header, t.target), block.txs)
+
+
+@pytest.mark.parametrize("tamper,reason", [("cb-amount", "bad-cb-amount"), ("name-root", "bad-name-root")])
+def test_signature_before_a_later_block_failure(twins, tamper, reason):
+    """The block's signatures are collected only just before its batch commits: a bad one
+    still comes before a coinbase overpaying or a wrong name root, as in serial order; without
+    it the later failure is reported, and neither chain keeps anything of the block."""
+    coins = twins.coins[:40]
+    for fault_at in (33, None):
+        plan = [[(c, "sig" if i == fault_at else None)] for i, c in enumerate(coins)]
+        txs = build_txs(plan)
+        fees = sum(c[2] for c in coins) - sum(o.value for tx in txs for o in tx.outputs)
+        serial, parallel = twins.both(tampered_block(twins, txs, fees, tamper))
+        assert serial == parallel
+        if fault_at is None:
+            assert serial[0] == reason, serial
+        else:
+            assert signature_failure(serial, 0), serial
+    assert twins.serial.tip.hash == twins.parallel.tip.hash
+    assert all(twins.parallel.get_coin(c[0], c[1]) is not None for c in coins)
 
 
 def big_block(twins, fault_at=None):
