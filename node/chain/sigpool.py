@@ -1,9 +1,9 @@
 """Signature checks of a connecting block spread over worker processes (`--par N`).
 
 As Bitcoin Core's -par, N counts the connecting thread too: N - 1 worker processes verify
-signatures while the connecting thread does the coin and name work that needs the store;
-when that is done it verifies whatever is still queued itself, then collects the workers'
-answers. The jobs are core.sigcheck's plain tuples and the workers run its pure functions
+signatures while the connecting thread does the coin and name work that needs the store and
+builds the block's batch; only before that batch commits does it collect the workers' answers,
+verifying itself whatever is still queued (ChainState._connect). The jobs are core.sigcheck's plain tuples and the workers run its pure functions
 (node/chain/sigworker.py).
 
 Why processes: libsecp256k1's verify is one cffi call, but the sighash and the call around
@@ -166,26 +166,18 @@ class BlockSigs:
         self.finished = False
 
     def dispatch(self) -> None:
-        pool = self.pool
-        while len(self.jobs) - self.sent >= pool.chunk:
-            worker = self._free_worker()
-            if worker is None:
-                return
-            start, end = self.sent, self.sent + pool.chunk
-            try:
-                worker.send(self, start, end)
-            except OSError as e:
-                pool.retire(f"{type(e).__name__}: {e}")
-                return
-            self.chunks.append((start, end))
-            self.sent = end
+        """Full chunks to workers with room (called after each transaction's checks)."""
+        if len(self.jobs) - self.sent >= self.pool.chunk:
+            self._hand_out(self.pool.chunk)
 
     def flush(self) -> None:
         """Every job is in: the rest, a last short chunk included, to workers with room (the
         connecting thread still has the block's batch to build before it needs the answers)."""
-        pool = self.pool
-        jobs = self.jobs
-        while self.sent < len(jobs):
+        self._hand_out(1)
+
+    def _hand_out(self, least: int) -> None:
+        pool, jobs = self.pool, self.jobs
+        while len(jobs) - self.sent >= least:
             worker = self._free_worker()
             if worker is None:
                 return
