@@ -18,6 +18,7 @@ from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
 from node.chain.blockcheck import check_block_txs
+from node.chain.blockfeed import BlockFeed
 from node.chain.sigpool import SigPool
 from node.events import Event
 from node.names.index import NameIndex
@@ -280,11 +281,10 @@ class ChainState:
         while e is not None and e.height >= start:
             path.append(e)
             e = e.prev
-        for entry in reversed(path):
-            fresh = self._just_stored
-            block = fresh[1] if fresh is not None and fresh[0] == entry.hash else self.get_block(entry.hash)
+        feed = BlockFeed(path[::-1], self._block_for)
+        for entry, block in feed:
             try:
-                self._connect(block, entry)
+                self._connect(block, entry, feed.ahead)
                 if self.progress is not None:
                     self.progress(entry, target)
             except ValidationError as err:
@@ -292,6 +292,10 @@ class ChainState:
                 self._mark_failed(entry, err.reason)
                 return False
         return True
+
+    def _block_for(self, entry: Entry) -> Block | None:
+        fresh = self._just_stored
+        return fresh[1] if fresh is not None and fresh[0] == entry.hash else self.get_block(entry.hash)
 
     def _mark_failed(self, entry: Entry, reason: str) -> None:
         entry.status |= FAILED
@@ -305,14 +309,14 @@ class ChainState:
 
     # --- connect / disconnect --------------------------------------------------------------
 
-    def _connect(self, block: Block, entry: Entry) -> None:
+    def _connect(self, block: Block, entry: Entry, ahead: Callable[[], None] | None = None) -> None:
         # Signatures of a big block go to the worker processes while this thread does the
         # coin and name work and builds the block's batch: they are collected only before the
         # batch commits, so the workers have that much longer. Every other failure is raised
         # through sigs.finish() first: a bad signature checked before it in serial order wins.
         sigs = self.sigpool.begin(block) if self.verify_sigs else None
         try:
-            self._connect_checked(block, entry, sigs)
+            self._connect_checked(block, entry, sigs, ahead)
         except ValidationError:
             if sigs is not None:
                 sigs.finish()        # a bad signature checked before this failure comes first
@@ -321,9 +325,9 @@ class ChainState:
         self.names.publish()
         self._emit("connect", block, entry)
 
-    def _connect_checked(self, block: Block, entry: Entry, sigs) -> None:
+    def _connect_checked(self, block: Block, entry: Entry, sigs, ahead) -> None:
         """The connect's checks and its one batch; the batch commits only once `sigs` (the
-        signatures the workers hold) all hold."""
+        signatures the workers hold) all hold. `ahead()` decodes the next block meanwhile."""
         height = entry.height
         params = self.params
         names = self.names
@@ -343,6 +347,8 @@ class ChainState:
                 entry.status |= VALID
                 self.store.write_connect(b, block, entry, view, spent_undo, name_undo)
                 if sigs is not None:
+                    if ahead is not None:
+                        ahead()      # the workers go on with this block's signatures meanwhile
                     sigs.finish()    # raising here drops the batch
                 for p in self.projections:
                     p.connect(b, entry, {rec.name: rec for _, rec in name_ops})
