@@ -25,12 +25,14 @@ class BlockFeed:
             block, self.early = self.early, None
             yield entry, block if block is not None else self.fetch(entry)
 
-    def ahead(self) -> None:
-        """Fetches the block after the current one now, if there is one."""
+    def ahead(self):
+        """Fetches the block after the current one now, if there is one; returns it (None
+        when there is none or it could not be had yet)."""
         nxt = self.pos + 1
         if self.early is not None or nxt >= len(self.path):
-            return
+            return self.early
         try:
             self.early = self.fetch(self.path[nxt])
         except Exception:           # noqa: BLE001 — only an early start: the fetch in the
             self.early = None       # block's own turn raises it where it belongs, as before
+        return self.early

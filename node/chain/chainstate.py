@@ -17,7 +17,7 @@ from core.errors import StoreError, ValidationError
 from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
-from node.chain.blockcheck import check_block_txs
+from node.chain.blockcheck import ahead_jobs, check_block_txs
 from node.chain.blockfeed import BlockFeed
 from node.chain.sigpool import SigPool
 from node.events import Event
@@ -309,7 +309,7 @@ class ChainState:
 
     # --- connect / disconnect --------------------------------------------------------------
 
-    def _connect(self, block: Block, entry: Entry, ahead: Callable[[], None] | None = None) -> None:
+    def _connect(self, block: Block, entry: Entry, ahead: Callable[[], Block | None] | None = None) -> None:
         # Signatures of a big block go to the worker processes while this thread does the
         # coin and name work and builds the block's batch: they are collected only before the
         # batch commits, so the workers have that much longer. Every other failure is raised
@@ -347,8 +347,9 @@ class ChainState:
                 entry.status |= VALID
                 self.store.write_connect(b, block, entry, view, spent_undo, name_undo)
                 if sigs is not None:
-                    if ahead is not None:
-                        ahead()      # the workers go on with this block's signatures meanwhile
+                    nxt = ahead() if ahead is not None else None   # the workers go on meanwhile
+                    if nxt is not None:
+                        self.sigpool.check_ahead(ahead_jobs(nxt, view))
                     sigs.finish()    # raising here drops the batch
                 for p in self.projections:
                     p.connect(b, entry, {rec.name: rec for _, rec in name_ops})

@@ -234,6 +234,55 @@ def test_reindex_with_workers_and_early_decoding_rebuilds_the_same_state(twins):
         assert coin is not None and coin.value == value and coin == twins.serial.get_coin(txid, index)
 
 
+def test_reindex_checks_ahead_and_still_refuses_a_bad_block_as_serially(twins):
+    """A big block G and its child B with one bad signature, B refused by both chains. In a
+    reindex B comes right after G in one path: B's jobs go to the worker while G is written,
+    the good ones are skipped in B's own check, and the bad one is still found there."""
+    coins = twins.coins[:80]
+    good = build_txs([[(c, None)] for c in coins[:40]])
+    assert twins.both(twins.block(good)) == ["active", "active"]
+    spent = {(c[0], c[1]) for c in coins[:40]}
+    twins.coins = [c for c in twins.coins if (c[0], c[1]) not in spent]
+    twins.coins += [(tx.txid, i, o.value) for tx in good for i, o in enumerate(tx.outputs)]
+    bad = twins.block(build_txs([[(c, "sig" if i == 30 else None)] for i, c in enumerate(coins[40:])]))
+    serial, parallel = twins.both(bad)
+    assert serial == parallel and signature_failure(serial, 0)
+    tip = twins.serial.tip.hash
+    pool = twins.parallel.sigpool
+    ahead_before = pool.by_ahead
+    twins.parallel.reindex()
+    twins.serial.reindex()
+    assert twins.serial.tip.hash == twins.parallel.tip.hash == tip
+    assert twins.parallel.failure_reasons[bad.hash] == twins.serial.failure_reasons[bad.hash] == \
+        "bad-txns-bad-signature"
+    assert pool.by_ahead > ahead_before
+
+
+def test_checked_ahead_only_good_jobs_are_known():
+    """The verdicts for jobs sent ahead: exactly the good ones become known, so a bad one is
+    always checked again in its block."""
+    coins = [(bytes([i]) * 32, 0, 50_000) for i in range(40)]
+    txs = build_txs([[(c, "sig" if i in (3, 17) else None)] for i, c in enumerate(coins)])
+    jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
+            for pos, (tx, c) in enumerate(zip(txs, coins))]
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)      # 5 chunks: within AHEAD_CHUNKS
+    try:
+        small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
+        assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
+        pool.check_ahead(jobs)
+        deadline = time.monotonic() + 20
+        while any(w.pending for w in pool.workers) and time.monotonic() < deadline:
+            pool.free_worker(0)
+            time.sleep(0.01)
+        assert pool.known == {j for i, j in enumerate(jobs) if i not in (3, 17)}
+        sigs = pool.begin(replace(small, txs=(small.txs[0], *txs)))
+        for job in jobs:
+            sigs.jobs.append(job)
+        assert list(sigs.jobs) == [jobs[3], jobs[17]] and sigs.jobs.skipped == 38
+    finally:
+        pool.close()
+
+
 def test_block_feed_fetches_again_what_failed_early():
     fetched = []
 
