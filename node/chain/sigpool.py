@@ -147,9 +147,11 @@ class SigPool:
         if not self.workers or len(jobs) < self.min_inputs:
             return
         self.known = known = set()
+        self.free_worker(0)                      # answers taken, a stuck or dead worker retired
         for start in range(0, len(jobs), self.chunk):
-            worker = self.free_worker(AHEAD_CHUNKS)
-            if worker is None:
+            # The least loaded worker, so that with several each gets a share of the block.
+            worker = min(self.workers, key=lambda w: len(w.pending), default=None)
+            if worker is None or len(worker.pending) >= AHEAD_CHUNKS:
                 return
             try:
                 worker.send_ahead(jobs[start:start + self.chunk], known)
