@@ -5,7 +5,8 @@ Why: with --par, a block's signature answers are collected just before its batch
 and whatever the workers have not answered by then is checked in line. Decoding the next
 stored block is work the connecting thread must do anyway and that needs nothing of the
 current block, so doing it just before the collection gives the workers that much longer on
-the current block's signatures (reindex, and a sync whose blocks arrived ahead of the tip).
+the current block's signatures, and the next block's checks can be handed out while this
+one is written (SigPool.check_ahead): a reindex, or a reorganisation onto a stored branch.
 """
 from __future__ import annotations
 
