@@ -2,9 +2,10 @@
 
 As Bitcoin Core's -par, N counts the connecting thread too: N - 1 worker processes verify
 signatures while the connecting thread does the coin and name work that needs the store and
-builds the block's batch; only before that batch commits does it collect the workers' answers,
-verifying itself whatever is still queued (ChainState._connect). The jobs are core.sigcheck's plain tuples and the workers run its pure functions
-(node/chain/sigworker.py).
+builds the block's batch; only before that batch commits does it collect the workers'
+answers, verifying itself whatever is still queued (ChainState._connect). The jobs are
+core.sigcheck's plain tuples and the workers run its pure functions (node/chain/sigworker.py).
+When the next block is known, its jobs go out before this block commits (check_ahead).
 
 Why processes: libsecp256k1's verify is one cffi call, but the sighash and the call around
 it are Python, so threads would mostly take turns on the GIL. Why a pipe per worker and no
@@ -217,7 +218,7 @@ class BlockSigs:
     def __init__(self, pool: SigPool):
         self.pool = pool
         self.jobs = _Jobs(pool.known)
-        self.ahead = False           # jobs of this block went out ahead: take their verdicts as they come
+        self.ahead = False           # its jobs went out ahead: take their verdicts as they come
         self.sent = 0
         self.chunks: list[tuple[int, int]] = []      # (start, end) handed out, in job order
         self.results: dict[int, int] = {}            # chunk start -> first_bad within it
