@@ -9,7 +9,7 @@ from typing import Callable
 from core.auxpow import AUXPOW_FLAG, check_auxpow, chain_id_of
 from core.crypto import hash160, sighash, verify_digest
 from core.errors import ValidationError
-from core.primitives import (BURN, NONE, Block, Covenant, Header, Tx,
+from core.primitives import (BURN, NONE, PLAIN, Block, Covenant, Header, Tx,
                          block_merkle_root)
 
 COIN = 100_000_000
@@ -34,7 +34,10 @@ class Coin:
 
     @staticmethod
     def from_obj(obj) -> "Coin":
-        return Coin(obj[0], obj[1], Covenant(obj[2][0], tuple(obj[2][1:])), obj[3], obj[4])
+        cov = obj[2]
+        # Most coins are plain payments: they share PLAIN (equal to a new Covenant(0, ())).
+        covenant = PLAIN if cov == [NONE] else Covenant(cov[0], tuple(cov[1:]))
+        return Coin(obj[0], obj[1], covenant, obj[3], obj[4])
 
 
 # --- proof of work ---------------------------------------------------------------------------

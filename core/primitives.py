@@ -33,6 +33,7 @@ COVENANT_NAMES = {NONE: "none", NAME_NEW: "name_new", NAME_FIRSTUPDATE: "name_fi
 MAX_COVENANT_ITEM = 1023          # the largest item is a name value
 MAX_TX_DECODE = 100_000           # consensus tx size limit; decoding refuses more up front
 MAX_BLOCK_DECODE = 1_000_000
+_U32, _U64 = (1 << 32) - 1, (1 << 64) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,18 @@ class TxOut:
 
     @staticmethod
     def from_obj(obj) -> "TxOut":
+        # The common shape (a plain payment) is checked inline and shares PLAIN: block
+        # decoding is on the connecting thread's path. Anything else takes the checked path,
+        # which gives the errors (tests/unit/test_encoding.py: the two agree).
+        if type(obj) is list and len(obj) == 3:
+            value, address, cov = obj
+            if (type(value) is int and 0 <= value <= _U64 and type(address) is bytes and len(address) == 20
+                    and type(cov) is list and len(cov) == 1 and type(cov[0]) is int and cov[0] == NONE):
+                return TxOut(value, address, PLAIN)
+        return TxOut.checked_from_obj(obj)
+
+    @staticmethod
+    def checked_from_obj(obj) -> "TxOut":
         expect_list(obj, 3, "output")
         return TxOut(expect_uint(obj[0], 64, "output value"),
                      expect_bytes(obj[1], 20, "output address"),
@@ -133,18 +146,32 @@ class Tx:
     def from_obj(obj) -> "Tx":
         expect_list(obj, 4, "tx")
         version = expect_uint(obj[0], 32, "tx version")
-        inputs = []
-        for i in expect_list(obj[1], what="inputs"):
-            expect_list(i, 3, "input")
-            w = expect_list(i[2], 2, "witness")
-            inputs.append(TxIn(expect_bytes(i[0], 32, "prev txid"), expect_uint(i[1], 32, "prev index"),
-                               expect_bytes(w[0], 64, "signature"), expect_bytes(w[1], 33, "pubkey")))
+        inputs = tuple(input_from_obj(i) for i in expect_list(obj[1], what="inputs"))
         outputs = tuple(TxOut.from_obj(o) for o in expect_list(obj[2], what="outputs"))
-        return Tx(version, tuple(inputs), outputs, expect_uint(obj[3], 32, "locktime"))
+        return Tx(version, inputs, outputs, expect_uint(obj[3], 32, "locktime"))
 
     @staticmethod
     def from_bytes(data: bytes) -> "Tx":
         return Tx.from_obj(unpack(data, MAX_TX_DECODE))
+
+
+def input_from_obj(i) -> TxIn:
+    # Inline check of the one valid shape first (as TxOut.from_obj); the checked path gives the errors.
+    if type(i) is list and len(i) == 3:
+        prev, index, w = i
+        if (type(prev) is bytes and len(prev) == 32 and type(index) is int and 0 <= index <= _U32
+                and type(w) is list and len(w) == 2):
+            sig, pub = w
+            if type(sig) is bytes and len(sig) == 64 and type(pub) is bytes and len(pub) == 33:
+                return TxIn(prev, index, sig, pub)
+    return checked_input_from_obj(i)
+
+
+def checked_input_from_obj(i) -> TxIn:
+    expect_list(i, 3, "input")
+    w = expect_list(i[2], 2, "witness")
+    return TxIn(expect_bytes(i[0], 32, "prev txid"), expect_uint(i[1], 32, "prev index"),
+                expect_bytes(w[0], 64, "signature"), expect_bytes(w[1], 33, "pubkey"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,12 @@ def first_bad(jobs: list[SigJob]) -> int:
     return -1
 
 
+def verdicts(jobs: list[SigJob]) -> bytes:
+    """One byte per job, 1 where its signature holds: a worker's answer for jobs checked ahead
+    of their block (node/chain/sigpool.py), each a pure fact about its own job."""
+    return bytes(job_ok(job) for job in jobs)
+
+
 def bad_signature(job: SigJob) -> ValidationError:
     """The error serial validation raises for this input (same reason, score and detail)."""
     return ValidationError("bad-txns-bad-signature", 100, f"input {job[1]}")

@@ -55,3 +55,27 @@ def check_block_txs(block: Block, height: int, view: CoinView, params, names, ve
             if out.covenant.type != BURN:
                 view.created[(txid, i)] = Coin(out.value, out.address, out.covenant, height, n == 0)
     return fees, spent_undo, name_ops, before
+
+
+def ahead_jobs(block: Block, view: CoinView) -> list:
+    """`block`'s signature jobs as check_tx_inputs would make them if the coins are as `view`
+    has them (the block before it, not yet written) plus the block's own earlier outputs: what
+    SigPool.check_ahead hands out early. Stops at the first coin not found. A guess only: a job
+    is ever used only where the real check makes the very same one."""
+    jobs: list = []
+    created: dict = {}
+    try:
+        for pos, tx in enumerate(block.txs):
+            txid = tx.txid
+            if pos:
+                for n, txin in enumerate(tx.inputs):
+                    op = txin.outpoint
+                    coin = created.pop(op, None) or view.get(op)
+                    if coin is None:
+                        return jobs
+                    jobs.append((pos, n, txid, coin.value, coin.address, txin.pubkey, txin.sig))
+            for i, out in enumerate(tx.outputs):
+                created[(txid, i)] = out
+    except Exception:        # noqa: BLE001 — a guess must never fail the block being written:
+        pass                 # a store error is met again, where it belongs, by the real check
+    return jobs

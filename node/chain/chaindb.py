@@ -7,6 +7,7 @@ key. Writes take the caller's batch, so a block's changes still land in ONE batc
 """
 from __future__ import annotations
 
+from itertools import islice
 from typing import Iterator
 
 import msgpack
@@ -159,21 +160,25 @@ class ChainDB:
         """Everything a connect changes besides the names: coins, txindex, address index,
         undo record, height index and the tip (the caller has set entry's VALID status)."""
         height = entry.height
+        # Bound once: this runs for every output and input a block holds, on the connecting thread.
+        put, delete, coin_key, addr_coin_key, addr_hist_key = (b.put, b.delete, L.coin_key, L.addr_coin_key,
+                                                               L.addr_hist_key)
         for (txid, idx), coin in view.spent.items():
-            b.delete(L.coin_key(txid, idx))
-            b.delete(L.addr_coin_key(coin.address, txid, idx))
+            delete(coin_key(txid, idx))
+            delete(addr_coin_key(coin.address, txid, idx))
         for (txid, idx), coin in view.created.items():
-            b.put(L.coin_key(txid, idx), pack(coin.to_obj()))
-            b.put(L.addr_coin_key(coin.address, txid, idx), b"")
+            put(coin_key(txid, idx), pack(coin.to_obj()))
+            put(addr_coin_key(coin.address, txid, idx), b"")
+        block_hash = entry.hash
         for pos, tx in enumerate(block.txs):
             txid = tx.txid
-            b.put(L.txindex_key(txid), pack([entry.hash, pos]))
+            put(L.txindex_key(txid), pack([block_hash, pos]))
             for addr in {o.address for o in tx.outputs}:
-                b.put(L.addr_hist_key(addr, height, txid), b"")
+                put(addr_hist_key(addr, height, txid), b"")
         self._write_spender_history(b, block, spent_undo, height, put=True)
-        b.put(L.undo_key(entry.hash), pack([spent_undo, name_undo]))
-        b.put(L.height_key(height), entry.hash)
-        b.put(L.TIP, entry.hash)
+        put(L.undo_key(block_hash), pack([spent_undo, name_undo]))
+        put(L.height_key(height), block_hash)
+        put(L.TIP, block_hash)
         self.put_header(b, entry)
 
     def write_disconnect(self, b, block: Block, entry, spent_undo) -> None:
@@ -201,19 +206,20 @@ class ChainDB:
         """Address history entries for the spending side: the spent coin's address is in the
         undo record, or, for a coin created earlier in the same block, in that block's tx."""
         spent_addr = {(txid, idx): coin_obj[1] for txid, idx, coin_obj in spent_undo}
-        for tx in block.txs:
+        txids = [tx.txid for tx in block.txs]
+        for txid, tx in zip(txids, block.txs):
             for i, out in enumerate(tx.outputs):
-                spent_addr.setdefault((tx.txid, i), out.address)
-        for tx in block.txs[1:]:
-            for addr in {spent_addr[txin.outpoint] for txin in tx.inputs}:
-                key = L.addr_hist_key(addr, height, tx.txid)
+                spent_addr.setdefault((txid, i), out.address)
+        for txid, tx in zip(txids[1:], block.txs[1:]):
+            for addr in {spent_addr[txin.prev_txid, txin.prev_index] for txin in tx.inputs}:
+                key = L.addr_hist_key(addr, height, txid)
                 b.put(key, b"") if put else b.delete(key)
 
     def wipe_projections(self) -> None:
         """Delete every projection (reindex rebuilds them), in bounded batches."""
         for prefix in L.PROJECTIONS:
             while True:
-                keys = [k for k, _ in zip((k for k, _ in self.db.iterator(prefix=prefix)), range(50_000))]
+                keys = list(islice(self.db.keys(prefix), 50_000))
                 if not keys:
                     break
                 with self.db.write_batch() as b:

@@ -17,7 +17,8 @@ from core.errors import StoreError, ValidationError
 from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
-from node.chain.blockcheck import check_block_txs
+from node.chain.blockcheck import ahead_jobs, check_block_txs
+from node.chain.blockfeed import BlockFeed
 from node.chain.sigpool import SigPool
 from node.events import Event
 from node.names.index import NameIndex
@@ -280,11 +281,10 @@ class ChainState:
         while e is not None and e.height >= start:
             path.append(e)
             e = e.prev
-        for entry in reversed(path):
-            fresh = self._just_stored
-            block = fresh[1] if fresh is not None and fresh[0] == entry.hash else self.get_block(entry.hash)
+        feed = BlockFeed(path[::-1], self._block_for)
+        for entry, block in feed:
             try:
-                self._connect(block, entry)
+                self._connect(block, entry, feed.ahead)
                 if self.progress is not None:
                     self.progress(entry, target)
             except ValidationError as err:
@@ -292,6 +292,10 @@ class ChainState:
                 self._mark_failed(entry, err.reason)
                 return False
         return True
+
+    def _block_for(self, entry: Entry) -> Block | None:
+        fresh = self._just_stored
+        return fresh[1] if fresh is not None and fresh[0] == entry.hash else self.get_block(entry.hash)
 
     def _mark_failed(self, entry: Entry, reason: str) -> None:
         entry.status |= FAILED
@@ -305,40 +309,54 @@ class ChainState:
 
     # --- connect / disconnect --------------------------------------------------------------
 
-    def _connect(self, block: Block, entry: Entry) -> None:
-        height = entry.height
-        params = self.params
-        names = self.names
-        view = CoinView(self.db)
+    def _connect(self, block: Block, entry: Entry, ahead: Callable[[], Block | None] | None = None) -> None:
         # Signatures of a big block go to the worker processes while this thread does the
-        # coin and name work; the error reported is the first in serial order either way.
+        # coin and name work and builds the block's batch: they are collected only before the
+        # batch commits, so the workers have that much longer. Every other failure is raised
+        # through sigs.finish() first: a bad signature checked before it in serial order wins.
         sigs = self.sigpool.begin(block) if self.verify_sigs else None
         try:
-            fees, spent_undo, name_ops, before = check_block_txs(block, height, view, params, names, self.verify_sigs, sigs)
+            self._connect_checked(block, entry, sigs, ahead)
         except ValidationError:
             if sigs is not None:
                 sigs.finish()        # a bad signature checked before this failure comes first
             raise
+        self.chain.append(entry)
+        self.names.publish()
+        self._emit("connect", block, entry)
+
+    def _connect_checked(self, block: Block, entry: Entry, sigs, ahead) -> None:
+        """The connect's checks and its one batch; the batch commits only once `sigs` (the
+        signatures the workers hold) all hold. `ahead()` decodes the next block meanwhile."""
+        height = entry.height
+        params = self.params
+        names = self.names
+        view = CoinView(self.db)
+        fees, spent_undo, name_ops, before = check_block_txs(block, height, view, params, names, self.verify_sigs, sigs)
         if sigs is not None:
-            sigs.finish()
+            sigs.flush()             # the tail of the jobs to an idle worker, not kept for the end
         coinbase_out = sum(o.value for o in block.txs[0].outputs)
         if coinbase_out > subsidy(height, params) + fees:
             raise ValidationError("bad-cb-amount", 100, "coinbase pays more than subsidy + fees")
 
         prev_root = entry.prev.header.name_root if entry.prev is not None else bytes(32)
+        was_valid = entry.status & VALID
         try:
             with self.db.write_batch() as b:
                 name_undo = names.connect(block, height, name_ops, prev_root, b, before)
                 entry.status |= VALID
                 self.store.write_connect(b, block, entry, view, spent_undo, name_undo)
+                if sigs is not None:
+                    nxt = ahead() if ahead is not None else None   # the workers go on meanwhile
+                    if nxt is not None:
+                        self.sigpool.check_ahead(ahead_jobs(nxt, view))
+                    sigs.finish()    # raising here drops the batch
                 for p in self.projections:
                     p.connect(b, entry, {rec.name: rec for _, rec in name_ops})
         except BaseException:
+            entry.status = entry.status & ~VALID | was_valid
             names.discard_events()
             raise
-        self.chain.append(entry)
-        names.publish()
-        self._emit("connect", block, entry)
 
     def _disconnect_tip(self) -> None:
         entry = self.tip

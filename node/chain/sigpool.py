@@ -1,10 +1,11 @@
 """Signature checks of a connecting block spread over worker processes (`--par N`).
 
 As Bitcoin Core's -par, N counts the connecting thread too: N - 1 worker processes verify
-signatures while the connecting thread does the coin and name work that needs the store;
-when that is done it verifies whatever is still queued itself, then collects the workers'
-answers. The jobs are core.sigcheck's plain tuples and the workers run its pure functions
-(node/chain/sigworker.py).
+signatures while the connecting thread does the coin and name work that needs the store and
+builds the block's batch; only before that batch commits does it collect the workers'
+answers, verifying itself whatever is still queued (ChainState._connect). The jobs are
+core.sigcheck's plain tuples and the workers run its pure functions (node/chain/sigworker.py).
+When the next block is known, its jobs go out before this block commits (check_ahead).
 
 Why processes: libsecp256k1's verify is one cffi call, but the sighash and the call around
 it are Python, so threads would mostly take turns on the GIL. Why a pipe per worker and no
@@ -27,6 +28,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import select
 import time
 from collections import deque
 
@@ -40,6 +42,7 @@ MIN_PARALLEL_INPUTS = 32     # below this a block is checked in line: a round tr
 CHUNK = 8                    # jobs per hand-out: ~0.4 ms of work against ~0.04 ms of pickling
 WORKER_TIMEOUT = 20.0        # seconds without an answer before a worker is given up
 MAX_FAILURES = 3             # worker failures in a row before the node stops starting them
+AHEAD_CHUNKS = 8             # chunks of the next block a worker may hold (check_ahead)
 
 
 def resolve_par(par: int | None, cores: int | None = None) -> int:
@@ -57,7 +60,7 @@ def _context():
 
 
 class _Worker:
-    __slots__ = ("proc", "conn", "pending")
+    __slots__ = ("proc", "conn", "pending", "watch")
 
     def __init__(self, ctx):
         self.conn, child = ctx.Pipe()
@@ -65,19 +68,31 @@ class _Worker:
         self.proc.start()
         child.close()
         self.pending: deque = deque()     # (BlockSigs, start, sent at) not answered yet, in order
+        # One poll object for the worker's life: Connection.poll(0) builds a selector per
+        # call (5 us against 0.7 us), and the connecting thread asks after every chunk.
+        self.watch = select.poll()
+        self.watch.register(self.conn.fileno(), select.POLLIN)
 
     def send(self, owner: "BlockSigs", start: int, end: int) -> None:
         self.conn.send(owner.jobs[start:end])
         self.pending.append((owner, start, time.monotonic()))
 
+    def send_ahead(self, jobs: list, known: set) -> None:
+        self.conn.send(("ahead", jobs))
+        self.pending.append((known, jobs, time.monotonic()))
+
     def harvest(self) -> int:
         """Takes every answer already there (EOFError when the worker died). An answer for a
-        chunk its block checked itself meanwhile is the same answer: it is simply kept."""
+        chunk its block checked itself meanwhile is the same answer: it is simply kept. The
+        verdicts for jobs sent ahead put the good ones in the set they were sent for."""
         taken = 0
-        while self.pending and self.conn.poll(0):
-            bad = self.conn.recv()
+        while self.pending and self.watch.poll(0):
+            answer = self.conn.recv()
             owner, start, _ = self.pending.popleft()
-            owner.results[start] = bad
+            if type(answer) is bytes:            # owner: the known set, start: the jobs
+                owner.update(job for job, ok in zip(start, answer) if ok)
+            else:
+                owner.results[start] = answer
             taken += 1
         return taken
 
@@ -101,6 +116,11 @@ class SigPool:
         # thread (never handed out, or not answered in time): the benches report the share.
         self.by_workers = 0
         self.in_line = 0
+        self.by_ahead = 0            # of by_workers: answered ahead of their block (check_ahead)
+        # Jobs of the next block a worker found good while this one was still being written
+        # (check_ahead): that block's check skips them. Only the latest block's are kept.
+        self.known: set = set()
+        self.known_pending = False   # check_ahead sent jobs the next begin() may find answered
 
     def begin(self, block) -> "BlockSigs | None":
         """The collector for `block`'s signature jobs, or None to verify them in line."""
@@ -112,7 +132,50 @@ class SigPool:
             ctx = _context()
             self.workers = [_Worker(ctx) for _ in range(self.size)]
             log.info("block validation: %d signature worker process(es) started", self.size)
-        return BlockSigs(self)
+        sigs = BlockSigs(self)
+        if self.known_pending:
+            sigs.ahead = True
+            self.known_pending = False
+            self.free_worker(0)                  # the verdicts already there, before any job
+        return sigs
+
+    def check_ahead(self, jobs: list) -> None:
+        """Hands the next block's signature jobs, as the coins look before this block is
+        written, to workers with room: they work on them while this block commits and the
+        next one's checks begin, when they would otherwise wait. Only an answer for the very
+        same job is ever used (a pure fact about it); a guess that turns out wrong (the
+        block fails, a coin differs) is simply never asked for."""
+        if not self.workers or len(jobs) < self.min_inputs:
+            return
+        self.known = known = set()
+        self.free_worker(0)                      # answers taken, a stuck or dead worker retired
+        for start in range(0, len(jobs), self.chunk):
+            # The least loaded worker, so that with several each gets a share of the block.
+            worker = min(self.workers, key=lambda w: len(w.pending), default=None)
+            if worker is None or len(worker.pending) >= AHEAD_CHUNKS:
+                return
+            try:
+                worker.send_ahead(jobs[start:start + self.chunk], known)
+                self.known_pending = True
+            except OSError as e:
+                self.retire(f"{type(e).__name__}: {e}")
+                return
+
+    def free_worker(self, most: int = 2) -> _Worker | None:
+        """A worker with fewer than `most` chunks outstanding (2: one running, one queued),
+        after taking the answers there are."""
+        try:
+            for w in self.workers:
+                if w.harvest():
+                    self.failures = 0
+                if w.stuck(self.timeout):
+                    self.retire(f"no answer in {self.timeout:g} s")
+                    return None
+                if len(w.pending) < most:
+                    return w
+        except (EOFError, OSError) as e:
+            self.retire(f"{type(e).__name__}: {e}")
+        return None
 
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers]
@@ -147,24 +210,39 @@ class SigPool:
 
 class BlockSigs:
     """One block's signature jobs: `jobs` is filled in serial order by check_tx_inputs;
-    dispatch() hands full chunks to workers; finish() raises the first failure."""
+    dispatch() hands full chunks to workers, flush() the rest once the jobs are complete;
+    finish() raises the first failure (once: a second call returns)."""
 
-    __slots__ = ("pool", "jobs", "sent", "chunks", "results")
+    __slots__ = ("pool", "jobs", "sent", "chunks", "results", "finished", "ahead")
 
     def __init__(self, pool: SigPool):
         self.pool = pool
-        self.jobs: list = []
+        self.jobs = _Jobs(pool.known)
+        self.ahead = False           # its jobs went out ahead: take their verdicts as they come
         self.sent = 0
         self.chunks: list[tuple[int, int]] = []      # (start, end) handed out, in job order
         self.results: dict[int, int] = {}            # chunk start -> first_bad within it
+        self.finished = False
 
     def dispatch(self) -> None:
-        pool = self.pool
-        while len(self.jobs) - self.sent >= pool.chunk:
-            worker = self._free_worker()
+        """Full chunks to workers with room (called after each transaction's checks)."""
+        if len(self.jobs) - self.sent >= self.pool.chunk:
+            self._hand_out(self.pool.chunk)
+        elif self.ahead:
+            self.pool.free_worker(0)
+
+    def flush(self) -> None:
+        """Every job is in: the rest, a last short chunk included, to workers with room (the
+        connecting thread still has the block's batch to build before it needs the answers)."""
+        self._hand_out(1)
+
+    def _hand_out(self, least: int) -> None:
+        pool, jobs = self.pool, self.jobs
+        while len(jobs) - self.sent >= least:
+            worker = pool.free_worker()
             if worker is None:
                 return
-            start, end = self.sent, self.sent + pool.chunk
+            start, end = self.sent, min(self.sent + pool.chunk, len(jobs))
             try:
                 worker.send(self, start, end)
             except OSError as e:
@@ -173,35 +251,22 @@ class BlockSigs:
             self.chunks.append((start, end))
             self.sent = end
 
-    def _free_worker(self, most: int = 2) -> _Worker | None:
-        """A worker with fewer than `most` chunks outstanding (2: one running, one queued)."""
-        pool = self.pool
-        try:
-            for w in pool.workers:
-                if w.harvest():
-                    pool.failures = 0
-                if w.stuck(pool.timeout):
-                    pool.retire(f"no answer in {pool.timeout:g} s")
-                    return None
-                if len(w.pending) < most:
-                    return w
-        except (EOFError, OSError) as e:
-            pool.retire(f"{type(e).__name__}: {e}")
-        return None
-
     def finish(self) -> None:
         """Every job checked; raises bad_signature of the earliest failing one in job order.
         What was never handed out is shared: a chunk to each worker that falls idle, the
         rest checked here meanwhile. Then a chunk a worker has not answered yet is checked
         here too, the last first, instead of waited for: on a busy machine the scheduler may
         let a runnable worker wait for milliseconds, and every block would pay that."""
+        if self.finished:
+            return
+        self.finished = True
         jobs, step = self.jobs, self.pool.chunk
         here = set()                                 # chunk starts checked by this thread
         while self.sent < len(jobs):
             start, end = self.sent, min(self.sent + step, len(jobs))
             self.sent = end
             self.chunks.append((start, end))
-            worker = self._free_worker(most=1)
+            worker = self.pool.free_worker(most=1)
             if worker is not None:
                 try:
                     worker.send(self, start, end)
@@ -211,14 +276,34 @@ class BlockSigs:
             self.results[start] = first_bad(jobs[start:end])
             here.add(start)
         for start, end in reversed(self.chunks):
-            self._free_worker(most=0)                # takes answers that came meanwhile
+            self.pool.free_worker(most=0)                # takes answers that came meanwhile
             if start not in self.results:
                 self.results[start] = first_bad(jobs[start:end])
                 here.add(start)
         done_here = sum(end - start for start, end in self.chunks if start in here)
         self.pool.in_line += done_here
-        self.pool.by_workers += len(jobs) - done_here
+        self.pool.by_workers += len(jobs) - done_here + jobs.skipped
+        self.pool.by_ahead += jobs.skipped
         for start, end in self.chunks:
             bad = self.results[start]
             if bad >= 0:
                 raise bad_signature(jobs[start + bad])
+
+
+class _Jobs(list):
+    """A block's signature jobs as check_tx_inputs appends them, less those a worker already
+    found good ahead of the block (SigPool.check_ahead): the same job has the same answer,
+    so serial order's first failure is still among the jobs kept."""
+
+    __slots__ = ("known", "skipped")
+
+    def __init__(self, known: set):
+        super().__init__()
+        self.known = known
+        self.skipped = 0
+
+    def append(self, job) -> None:
+        if job in self.known:
+            self.skipped += 1
+        else:
+            super().append(job)

@@ -1,11 +1,11 @@
 """The loop of one signature worker process (node/chain/sigpool.py): a list of
-core.sigcheck jobs in, the position of the first bad one (-1: none) out, until None or the
-pipe closes. Kept apart so a worker imports only this and core/, not the chain state."""
+core.sigcheck jobs in, the position of the first bad one (-1: none) out; or ("ahead", jobs)
+in, every job's verdict out (core.sigcheck.verdicts); until None or the pipe closes. Kept apart so a worker imports only this and core/, not the chain state."""
 from __future__ import annotations
 
 import signal
 
-from core.sigcheck import first_bad
+from core.sigcheck import first_bad, verdicts
 
 
 def serve(conn) -> None:
@@ -17,6 +17,6 @@ def serve(conn) -> None:
             jobs = conn.recv()
             if jobs is None:
                 return
-            conn.send(first_bad(jobs))
+            conn.send(verdicts(jobs[1]) if type(jobs) is tuple else first_bad(jobs))
     except (EOFError, OSError):
         return                   # the node went away

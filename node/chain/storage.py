@@ -58,6 +58,9 @@ class MemoryDB:
         data = self._data
         return iter([(k, data[k]) for k in selected])
 
+    def keys(self, prefix: bytes = b"") -> Iterator[bytes]:
+        return (k for k, _ in self.iterator(prefix))
+
     def range(self, start: bytes, stop: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Keys in [start, stop) (the zone's neighbour lookups: seek, not scan)."""
         if self._keys is None:
@@ -99,6 +102,10 @@ class LevelDB:
 
     def range(self, start: bytes, stop: bytes, reverse: bool = False):
         return self._db.iterator(start=start, stop=stop, reverse=reverse)
+
+    def keys(self, prefix: bytes = b""):
+        """Keys alone: reindex deletes every projection key, and their values need not be read."""
+        return self._db.iterator(prefix=prefix, include_value=False)
 
     def snapshot(self) -> "LevelSnapshot":
         """A read-only view of the store as it is now (LevelDB keeps it consistent while

@@ -11,8 +11,8 @@ from hypothesis import given, settings, strategies as st
 from core.auxpow import AUXPOW_FLAG, AuxPow
 from core.encoding import pack
 from core.errors import DecodeError
-from core.primitives import (HEADER_SIZE, Block, Covenant, Header, Tx, TxIn, TxOut,
-                                   block_merkle_root, merkle_root)
+from core.primitives import (HEADER_SIZE, PLAIN, Block, Covenant, Header, Tx, TxIn, TxOut,
+                                   checked_input_from_obj, input_from_obj, merkle_root)
 from node.mining.auxbuild import coinbase_tx
 
 b32 = st.binary(min_size=32, max_size=32)
@@ -115,3 +115,56 @@ def test_merkle_no_duplication_collision():
     a, b, c = (bytes([i]) * 32 for i in (1, 2, 3))
     assert merkle_root([a, b, c]) != merkle_root([a, b, c, c])
     assert merkle_root([a]) == a
+
+
+# Near-valid shapes for the decoders' inline paths (a plain output, an input): a valid one
+# with at most one field made wrong in one of the ways msgpack can carry (bool for int, str
+# for bin, a length off by one, a value past its width, a covenant with items or of another
+# type, a list of another length).
+_odd = st.sampled_from([-1, 0, 1, 2, 2**32 - 1, 2**32, 2**64 - 1, 2**64, True, False, None, "x" * 20,
+                        *(bytes([n]) * n for n in (19, 20, 21, 31, 32, 33, 34, 63, 64, 65)),
+                        [0], [False], [0, b""], [1], [], [0.0], [b"s" * 64], [b"s" * 64, b"p" * 33, b""]])
+
+
+@st.composite
+def _near_valid(draw, valid, paths):
+    obj = valid(draw)
+    path = draw(st.sampled_from(paths))
+    if path is not None:
+        where = obj
+        for i in path[:-1]:
+            where = where[i]
+        where[path[-1]] = draw(_odd)
+    if draw(st.integers(0, 9)) == 0:
+        obj = obj + [0] if draw(st.booleans()) else obj[:-1]
+    return obj
+
+
+_outputs = _near_valid(lambda d: [d(st.sampled_from([0, 1, 2**64 - 1])), d(st.binary(min_size=20, max_size=20)), [0]],
+                       [None, (0,), (1,), (2,), (2, 0)])
+_inputs = _near_valid(lambda d: [d(st.binary(min_size=32, max_size=32)), d(st.sampled_from([0, 2**32 - 1])),
+                                 [d(st.binary(min_size=64, max_size=64)), d(st.binary(min_size=33, max_size=33))]],
+                      [None, (0,), (1,), (2,), (2, 0), (2, 1)])
+
+
+def _decoded(decoder, obj):
+    try:
+        return decoder(obj)
+    except DecodeError as e:
+        return ("error", str(e))
+
+
+@settings(max_examples=1000, derandomize=True)
+@given(_outputs, _inputs)
+def test_inline_decoding_agrees_with_the_checked_path(out, txin):
+    """The inline paths of TxOut.from_obj and input_from_obj decode exactly what the checked
+    paths accept, to equal values, and leave every error to them."""
+    assert _decoded(TxOut.from_obj, out) == _decoded(TxOut.checked_from_obj, out)
+    assert _decoded(input_from_obj, txin) == _decoded(checked_input_from_obj, txin)
+
+
+def test_inline_decoding_takes_the_plain_shapes():
+    out = [5, bytes(20), [0]]
+    assert TxOut.from_obj(out) == TxOut.checked_from_obj(out) and TxOut.from_obj(out).covenant is PLAIN
+    txin = [bytes(32), 2**32 - 1, [bytes(64), bytes(33)]]
+    assert input_from_obj(txin) == checked_input_from_obj(txin) == TxIn(bytes(32), 2**32 - 1, bytes(64), bytes(33))

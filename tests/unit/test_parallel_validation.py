@@ -20,11 +20,14 @@ from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
 from core.errors import ValidationError
 from core.params import REGTEST
-from core.primitives import Tx, TxIn, TxOut
+from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
 from core.signing import sign_tx
+from node.chain.blockfeed import BlockFeed
 from node.chain.chainstate import ChainState
 from node.chain.sigpool import SigPool, resolve_par
 from node.chain.storage import MemoryDB
+from node.mining.miner import solve_quick
+from node.mining.template import assemble
 from support.chain import Key, make_block
 
 KEY, OTHER = Key.from_seed(31), Key.from_seed(32)
@@ -173,10 +176,129 @@ def test_first_failure_in_block_order_wins(twins):
     assert serial == parallel and serial[0] == "bad-txns-wrong-key"
 
 
+def tampered_block(twins, txs, fees: int, tamper: str):
+    """A block of `txs` (paying `fees`) whose coinbase claims one unit more ("cb-amount") or whose header
+    commits to a wrong name root ("name-root"): failures found after the transactions' checks,
+    the second while the block's batch is built, when the workers' answers are still out."""
+    twins.made += 1
+    t = assemble(twins.serial, list(txs), fees, KEY.address, int(twins.serial.tip.header.time) + 600 + twins.made)
+    block, header = t.block, t.block.header
+    if tamper == "cb-amount":
+        cb = block.txs[0]
+        cb = Tx(cb.version, cb.inputs, (TxOut(cb.outputs[0].value + 1, KEY.address),), cb.locktime)
+        block = Block(header, (cb, *block.txs[1:]))
+        header = replace(header, merkle_root=block_merkle_root(block.txs))
+    else:
+        header = replace(header, name_root=bytes(range(32)))
+    return Block(solve_quick(header, t.target), block.txs)
+
+
+@pytest.mark.parametrize("tamper,reason", [("cb-amount", "bad-cb-amount"), ("name-root", "bad-name-root")])
+def test_signature_before_a_later_block_failure(twins, tamper, reason):
+    """The block's signatures are collected only just before its batch commits: a bad one
+    still comes before a coinbase overpaying or a wrong name root, as in serial order; without
+    it the later failure is reported, and neither chain keeps anything of the block."""
+    coins = twins.coins[:40]
+    for fault_at in (33, None):
+        plan = [[(c, "sig" if i == fault_at else None)] for i, c in enumerate(coins)]
+        txs = build_txs(plan)
+        fees = sum(c[2] for c in coins) - sum(o.value for tx in txs for o in tx.outputs)
+        serial, parallel = twins.both(tampered_block(twins, txs, fees, tamper))
+        assert serial == parallel
+        if fault_at is None:
+            assert serial[0] == reason, serial
+        else:
+            assert signature_failure(serial, 0), serial
+    assert twins.serial.tip.hash == twins.parallel.tip.hash
+    assert all(twins.parallel.get_coin(c[0], c[1]) is not None for c in coins)
+
+
 def big_block(twins, fault_at=None):
     coins = twins.coins[:40]
     plan = [[(c, "sig" if i == fault_at else None)] for i, c in enumerate(coins)]
     return twins.block(build_txs(plan))
+
+
+def test_reindex_with_workers_and_early_decoding_rebuilds_the_same_state(twins):
+    """A reindex connects the stored blocks in one path: each big block's next one is decoded
+    while the worker still holds its signatures (BlockFeed.ahead). Both chains end where they
+    were, with the same coins."""
+    tips = (twins.serial.tip.hash, twins.parallel.tip.hash)
+    before = twins.parallel.sigpool.by_workers
+    twins.parallel.reindex()
+    twins.serial.reindex()
+    assert (twins.serial.tip.hash, twins.parallel.tip.hash) == tips and tips[0] == tips[1]
+    assert twins.parallel.sigpool.by_workers > before          # the workers took part
+    for txid, index, value in twins.coins:
+        coin = twins.parallel.get_coin(txid, index)
+        assert coin is not None and coin.value == value and coin == twins.serial.get_coin(txid, index)
+
+
+def test_reindex_checks_ahead_and_still_refuses_a_bad_block_as_serially(twins):
+    """A big block G and its child B with one bad signature, B refused by both chains. In a
+    reindex B comes right after G in one path: B's jobs go to the worker while G is written,
+    the good ones are skipped in B's own check, and the bad one is still found there."""
+    coins = twins.coins[:80]
+    good = build_txs([[(c, None)] for c in coins[:40]])
+    assert twins.both(twins.block(good)) == ["active", "active"]
+    spent = {(c[0], c[1]) for c in coins[:40]}
+    twins.coins = [c for c in twins.coins if (c[0], c[1]) not in spent]
+    twins.coins += [(tx.txid, i, o.value) for tx in good for i, o in enumerate(tx.outputs)]
+    bad = twins.block(build_txs([[(c, "sig" if i == 30 else None)] for i, c in enumerate(coins[40:])]))
+    serial, parallel = twins.both(bad)
+    assert serial == parallel and signature_failure(serial, 0)
+    tip = twins.serial.tip.hash
+    pool = twins.parallel.sigpool
+    ahead_before = pool.by_ahead
+    twins.parallel.reindex()
+    twins.serial.reindex()
+    assert twins.serial.tip.hash == twins.parallel.tip.hash == tip
+    assert twins.parallel.failure_reasons[bad.hash] == twins.serial.failure_reasons[bad.hash] == \
+        "bad-txns-bad-signature"
+    assert pool.by_ahead > ahead_before
+
+
+def test_checked_ahead_only_good_jobs_are_known():
+    """The verdicts for jobs sent ahead: exactly the good ones become known, so a bad one is
+    always checked again in its block."""
+    coins = [(bytes([i]) * 32, 0, 50_000) for i in range(40)]
+    txs = build_txs([[(c, "sig" if i in (3, 17) else None)] for i, c in enumerate(coins)])
+    jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
+            for pos, (tx, c) in enumerate(zip(txs, coins))]
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)      # 5 chunks: within AHEAD_CHUNKS
+    try:
+        small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
+        assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
+        pool.check_ahead(jobs)
+        deadline = time.monotonic() + 20
+        while any(w.pending for w in pool.workers) and time.monotonic() < deadline:
+            pool.free_worker(0)
+            time.sleep(0.01)
+        assert pool.known == {j for i, j in enumerate(jobs) if i not in (3, 17)}
+        sigs = pool.begin(replace(small, txs=(small.txs[0], *txs)))
+        for job in jobs:
+            sigs.jobs.append(job)
+        assert list(sigs.jobs) == [jobs[3], jobs[17]] and sigs.jobs.skipped == 38
+    finally:
+        pool.close()
+
+
+def test_block_feed_fetches_again_what_failed_early():
+    fetched = []
+
+    def fetch(entry):
+        fetched.append(entry)
+        if entry == "b" and fetched.count("b") == 1:
+            raise OSError("read error")        # the early fetch fails: its turn fetches again
+        return entry.upper()
+
+    feed = BlockFeed(["a", "b", "c"], fetch)
+    out = []
+    for entry, block in feed:
+        out.append(block)
+        feed.ahead()
+        feed.ahead()                               # a second call fetches nothing more
+    assert out == ["A", "B", "C"] and fetched == ["a", "b", "b", "c"]
 
 
 def test_killed_worker_falls_back_in_line(twins, caplog):
