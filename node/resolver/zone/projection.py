@@ -35,6 +35,9 @@ DEFAULT_HISTORY = 300             # IXFR steps kept: about two days of blocks
 MAX_HISTORY = 100_000
 REFRESH_BATCH = 2000              # signatures refreshed per block: a million names in ~500 blocks
 REFRESH_AGE = ZONE_VALIDITY // 2  # refreshed once they are this close to expiring
+# Between blocks only once blocks have fallen behind: each timer refresh is a serial, and
+# serials spent on it push blocks' steps out of the IXFR history.
+TIMER_AGE = REFRESH_AGE // 2
 MAX_IMPORT_FANOUT = 100_000       # names re-rendered for one changed imported name, at most
 
 
@@ -90,16 +93,21 @@ class ZoneProjection:
             log.exception("zone: update for block %s failed; the zone is rebuilt at next start", after.hash.hex())
             self.store.put_meta(batch, Meta(meta.serial, b"", meta.key, meta.first_step, meta.next_step))
             return
+        self._commit(batch, meta, after.hash, patch, deleted, added)
+
+    def _commit(self, batch, meta: Meta, tip_hash: bytes, patch: Patch, deleted: list, added: list) -> int:
+        """A finished patch as the next serial, with its IXFR step, into `batch`."""
         patch.write(batch)
         serial = next_serial(meta.serial)
         step = meta.next_step
         if self.history > 0:
-            self.store.put_step(batch, step, [meta.serial, serial, after.hash, deleted, added])
+            self.store.put_step(batch, step, [meta.serial, serial, tip_hash, deleted, added])
             step += 1
         first = max(meta.first_step, step - self.history)
         for n in range(meta.first_step, first):
             self.store.delete_step(batch, n)
-        self.store.put_meta(batch, Meta(serial, after.hash, meta.key, first, step))
+        self.store.put_meta(batch, Meta(serial, tip_hash, meta.key, first, step))
+        return serial
 
     def _patch(self, meta: Meta, after, changed: dict, expiry_height: int) -> Patch:
         value = chain_value(self.names, self.params, after.height, changed)
@@ -113,6 +121,41 @@ class ZoneProjection:
         patch.patch_chain()
         patch.refresh(after.header.time + REFRESH_AGE, REFRESH_BATCH)
         return patch
+
+    # --- signatures refreshed between blocks (refresh.py's timer, on the chain's thread) ------
+
+    def oldest_expiration(self) -> int | None:
+        """When the zone's oldest signature expires (the apex's included); None: no zone."""
+        meta = self.store.meta()
+        if meta is None or not meta.tip or meta.key != self.key.public_key:
+            return None
+        return self.store.oldest_expiration()
+
+    def refresh_signatures(self, tip, now: int, limit: int = REFRESH_BATCH) -> int:
+        """Without a block, once the oldest signature expires within TIMER_AGE of `now`:
+        re-sign the apex (SOA, DNSKEY) and up to `limit` owners whose signatures expire within
+        REFRESH_AGE, oldest first, dated from `now` (a stalled chain's tip time would sign them
+        as old as they are), as one new serial with its IXFR step, in one batch. Returns the
+        new serial, or 0 when the zone is not `tip`'s (stale: a rebuild comes first) or
+        nothing is due.
+
+        It must run on the thread that connects blocks (the event loop), so a block's batch
+        and this one never interleave: a block arriving meanwhile waits, then finds the
+        refreshed serial and tip unchanged and goes on from there."""
+        meta = self.store.meta()
+        if meta is None or meta.tip != tip.hash or meta.key != self.key.public_key:
+            return 0
+        oldest = self.store.oldest_expiration()
+        if oldest is None or oldest >= now + TIMER_AGE:
+            return 0
+        inception, expiration = signing_window(max(now, tip.header.time))
+        patch = Patch(self.store, self.key, inception, expiration)
+        patch.apex(next_serial(meta.serial))
+        patch.patch_chain()
+        patch.refresh(now + REFRESH_AGE, limit)
+        deleted, added = patch.finish()
+        with self.db.write_batch() as b:
+            return self._commit(b, meta, meta.tip, patch, deleted, added)
 
     def _with_importers(self, targets: set) -> set:
         out = set(targets)
