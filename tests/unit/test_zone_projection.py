@@ -277,7 +277,7 @@ def test_a_stalled_chain_s_signatures_are_refreshed_by_the_timer():
 
 
 def test_the_timer_refreshes_in_bounded_batches_then_blocks_go_on_from_its_serial():
-    from node.resolver.zone.projection import TIMER_AGE
+    from node.resolver.zone.projection import REFRESH_AGE
     from node.resolver.zone.signed import ZONE_VALIDITY
     chain = ModelChain(history=50)
     chain.connect({n: value_text(6, n) for n in NAMES})                # 6 names, 3 signed owners each
@@ -288,7 +288,7 @@ def test_the_timer_refreshes_in_bounded_batches_then_blocks_go_on_from_its_seria
     while timer.tick() < 60:
         assert len(serials) < 10
     assert len(serials) == 5                                           # 18 owners and the apex, 4 at a time
-    assert signatures_valid_at(chain, clock.now + TIMER_AGE)
+    assert signatures_valid_at(chain, clock.now + REFRESH_AGE)
     # A block after the refreshes: one serial more, the zone still the whole build's.
     chain.connect({b"d/a": value_text(1, b"d/a")})
     assert chain.zone.serial() == next_serial(serials[-1])
@@ -339,3 +339,18 @@ def test_the_refreshed_zone_validates(tmp_path):
     assert v.returncode == 0 and "Zone fully signed" in v.stdout + v.stderr, v.stderr
     ldns = subprocess.run(["ldns-verify-zone", str(path)], capture_output=True, text=True, timeout=60)
     assert ldns.returncode == 0, ldns.stdout + ldns.stderr
+
+
+def test_while_blocks_come_the_timer_leaves_the_refresh_to_them():
+    from node.resolver.zone.projection import REFRESH_AGE
+    from node.resolver.zone.refresh import QUIET
+    chain = ModelChain()
+    chain.connect({n: value_text(0, n) for n in NAMES})
+    clock = Clock(chain.tip.header.time + REFRESH_AGE + 3600)        # due: within the refresh window
+    chain.tip.header.time = clock.now - 600                           # but a block came 10 minutes ago
+    timer, serials = timer_for(chain, clock)
+    timer.tick()
+    assert serials == []
+    clock.now += QUIET                                                # and then none for an hour
+    timer.tick()
+    assert serials == [chain.zone.serial()]

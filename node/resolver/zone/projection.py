@@ -35,9 +35,6 @@ DEFAULT_HISTORY = 300             # IXFR steps kept: about two days of blocks
 MAX_HISTORY = 100_000
 REFRESH_BATCH = 2000              # signatures refreshed per block: a million names in ~500 blocks
 REFRESH_AGE = ZONE_VALIDITY // 2  # refreshed once they are this close to expiring
-# Between blocks only once blocks have fallen behind: each timer refresh is a serial, and
-# serials spent on it push blocks' steps out of the IXFR history.
-TIMER_AGE = REFRESH_AGE // 2
 MAX_IMPORT_FANOUT = 100_000       # names re-rendered for one changed imported name, at most
 
 
@@ -132,9 +129,9 @@ class ZoneProjection:
         return self.store.oldest_expiration()
 
     def refresh_signatures(self, tip, now: int, limit: int = REFRESH_BATCH) -> int:
-        """Without a block, once the oldest signature expires within TIMER_AGE of `now`:
+        """Without a block, once the oldest signature expires within REFRESH_AGE of `now`:
         re-sign the apex (SOA, DNSKEY) and up to `limit` owners whose signatures expire within
-        REFRESH_AGE, oldest first, dated from `now` (a stalled chain's tip time would sign them
+        it, oldest first, dated from `now` (a stalled chain's tip time would sign them
         as old as they are), as one new serial with its IXFR step, in one batch. Returns the
         new serial, or 0 when the zone is not `tip`'s (stale: a rebuild comes first) or
         nothing is due.
@@ -146,7 +143,7 @@ class ZoneProjection:
         if meta is None or meta.tip != tip.hash or meta.key != self.key.public_key:
             return 0
         oldest = self.store.oldest_expiration()
-        if oldest is None or oldest >= now + TIMER_AGE:
+        if oldest is None or oldest >= now + REFRESH_AGE:
             return 0
         inception, expiration = signing_window(max(now, tip.header.time))
         patch = Patch(self.store, self.key, inception, expiration)

@@ -1,8 +1,10 @@
 """The stored zone's signatures kept valid while no block comes: blocks re-sign the apex every
 serial and the oldest owners a bounded batch at a time, but a chain that stalls longer than the
 signatures' validity would let them all expire. This timer looks at the oldest expiration now and
-then and, once blocks have fallen behind (projection.TIMER_AGE), re-signs a bounded batch as a
-new serial; the NOTIFY and the online SOA then carry it, so secondaries fetch it by IXFR.
+then and, when it is within the refresh window (projection.REFRESH_AGE) and no block has come
+for QUIET seconds (blocks do the refreshing while they come, and each timer refresh is a serial
+more, pushing blocks' steps out of the IXFR history), re-signs a bounded batch as a new serial;
+the NOTIFY and the online SOA carry it, so secondaries fetch it by IXFR.
 
 It runs on the event loop, the thread that connects blocks, so its batch and a block's never
 interleave (projection.refresh_signatures says what a block arriving meanwhile finds).
@@ -14,11 +16,12 @@ import logging
 import time
 from typing import Callable
 
-from node.resolver.zone.projection import REFRESH_BATCH, TIMER_AGE, ZoneProjection
+from node.resolver.zone.projection import REFRESH_AGE, REFRESH_BATCH, ZoneProjection
 
 log = logging.getLogger("dotbit.resolver.zone")
 
-EVERY = 60.0          # seconds between looks: a million owners refreshed in ~8 h of the 3.5 days left
+EVERY = 60.0          # seconds between looks: a million owners refreshed in ~8 h of the 7 days left
+QUIET = 3600          # the tip's block time this far behind the clock: blocks have stopped
 URGENT = 86400        # oldest signature expiring within a day (the node was off): catch up faster
 URGENT_EVERY = 1.0    # between batches then, so blocks and queries are still served in between
 
@@ -37,9 +40,10 @@ class SignatureTimer:
         """One look (one batch at most); returns the seconds until the next."""
         now = int(self.clock())
         oldest = self.zone.oldest_expiration()
-        if oldest is None or oldest >= now + TIMER_AGE:
+        tip = self.tip()
+        if oldest is None or oldest >= now + REFRESH_AGE or tip.header.time > now - QUIET:
             return EVERY
-        serial = self.zone.refresh_signatures(self.tip(), now, self.limit)
+        serial = self.zone.refresh_signatures(tip, now, self.limit)
         if serial:
             self.refreshed += 1
             log.info("zone bit. signatures refreshed without a block: serial %d (oldest was to expire at %d)",
