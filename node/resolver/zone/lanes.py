@@ -1,0 +1,102 @@
+"""The whole-zone build's CPU work (rendering names, signing owners) spread over worker processes
+while the building process reads and writes the store: a million names take minutes of one
+core, and the build may use the others.
+
+Work goes out in chunks and comes back in the order it went out, so the build writes exactly
+what the serial build writes (Ed25519 signatures are deterministic; tests compare the two). At
+most AHEAD chunks per worker are out at once, so memory stays bounded whatever the zone's size.
+Small zones never start a process: the first `inline` chunks are done in the building process,
+and the workers are started only when a further chunk comes.
+
+Workers are spawned, not forked: the node that builds has threads (event loop, executors), and
+a fork copies their locks in whatever state they are in.
+"""
+from __future__ import annotations
+
+import collections
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+from node.resolver.identity import ResolverKey
+from node.resolver.zone.render import entry_bytes, render_name, sign
+
+AHEAD = 3                 # chunks out per worker: one being done, the next ones queued
+MAX_WORKERS = 4
+
+_key: ResolverKey | None = None
+
+
+def default_workers() -> int:
+    return max(0, min(MAX_WORKERS, os.cpu_count() or 1))
+
+
+def _init(seed: bytes) -> None:
+    global _key
+    _key = ResolverKey(seed)
+
+
+def render_chunk(items: list) -> list:
+    """[(name, value text)] -> [(name, [(owner key, entry bytes)], deps)] for the names that read
+    no other name; one that does (an `import`) comes back as (name, None, None): its imports'
+    values are in the store the building process holds, so it renders it there."""
+    out = []
+    for name, text in items:
+        mine = name.decode("utf-8", "surrogateescape")
+        owners, deps = render_name(name, lambda n: text if n == mine else None)
+        if deps:
+            out.append((name, None, None))
+        else:
+            out.append((name, [(o.key, entry_bytes(o.name.to_wire(), o.flags, 0, o.data)) for o in owners], []))
+    return out
+
+
+def sign_chunk(items: list, inception: int, expiration: int) -> list:
+    """[(owner key, owner wire, flags, data, next owner wire)] -> [(owner key, entry bytes)]."""
+    import dns.name
+    out = []
+    for k, wire, flags, data, next_wire in items:
+        name = dns.name.from_wire(wire, 0)[0]
+        nxt = dns.name.from_wire(next_wire, 0)[0]
+        rrs = sign(_key, name, flags, [tuple(rr) for rr in data], nxt, inception, expiration)
+        out.append((k, entry_bytes(wire, flags, expiration, rrs)))
+    return out
+
+
+class Lanes:
+    """fn(chunk, *args) for chunk after chunk, results in submission order."""
+
+    def __init__(self, key: ResolverKey, workers: int, inline: int):
+        self.key = key
+        self.workers = workers
+        self.inline = inline          # chunks done here before any worker starts
+        self.pool: ProcessPoolExecutor | None = None
+        self.out: collections.deque = collections.deque()
+        self.submitted = 0
+
+    def submit(self, fn, chunk, *args):
+        """Yields the results now due, oldest first (the inline one at once)."""
+        self.submitted += 1
+        if self.workers < 1 or self.submitted <= self.inline:
+            global _key
+            _key = self.key
+            yield fn(chunk, *args)
+            return
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=_init, initargs=(self.key.seed,))
+        self.out.append(self.pool.submit(fn, chunk, *args))
+        while len(self.out) > AHEAD * self.workers:
+            yield self.out.popleft().result()
+
+    def drain(self):
+        while self.out:
+            yield self.out.popleft().result()
+
+    def close(self) -> None:
+        for f in self.out:
+            f.cancel()
+        self.out.clear()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
