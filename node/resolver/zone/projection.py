@@ -39,11 +39,13 @@ MAX_IMPORT_FANOUT = 100_000       # names re-rendered for one changed imported n
 
 
 class ZoneProjection:
-    def __init__(self, db, params, key: ResolverKey, history: int = DEFAULT_HISTORY):
+    def __init__(self, db, params, key: ResolverKey, history: int = DEFAULT_HISTORY,
+                 build_workers: int | None = None):
         self.db = db
         self.params = params
         self.key = key
         self.history = history
+        self.build_workers = build_workers      # processes beside this one for a whole build (lanes.py)
         self.store = ZoneStore(db)
         self.names = NameIndex(db, params)
 
@@ -59,7 +61,7 @@ class ZoneProjection:
         """Keep the zone from now on, rebuilding it first when it is not the tip's."""
         from node.resolver.zone.rebuild import rebuild
         if not self.describes(chain.tip.hash):
-            rebuild(self, chain.tip)
+            rebuild(self, chain.tip, self.build_workers)
         if self not in chain.projections:
             chain.projections.append(self)
 

@@ -87,8 +87,9 @@ def _render_all(proj, height: int, serial: int, lanes: Lanes) -> int:
             for results in lanes.submit(render_chunk, chunk):
                 write(results)
             chunk = []
-    for results in lanes.submit(render_chunk, chunk):
-        write(results)
+    if chunk:
+        for results in lanes.submit(render_chunk, chunk):
+            write(results)
     for results in lanes.drain():
         write(results)
     return count
@@ -121,8 +122,9 @@ def _sign_all(proj, tip_time: int, lanes: Lanes) -> int:
             items = []
     if held is not None:
         items.append(held + (ZONE.to_wire(),))
-    for results in lanes.submit(sign_chunk, items, inception, expiration):
-        write(results)
+    if items:
+        for results in lanes.submit(sign_chunk, items, inception, expiration):
+            write(results)
     for results in lanes.drain():
         write(results)
     return count

@@ -48,7 +48,10 @@ def domain_records(domains: Iterable[str], value: Callable[[str], str | None]):
 
 def _strictly_below(name: dns.name.Name, owners: set) -> bool:
     """Whether a proper ancestor of `name` is in `owners` (walks up: a set lookup per label,
-    not a comparison per owner, so zones with many cuts stay linear)."""
+    not a comparison per owner, so zones with many cuts stay linear; none at all when there
+    are no owners, as for most names: a whole build asks this of every owner)."""
+    if not owners:
+        return False
     while len(name) > len(ZONE):
         name = name.parent()
         if name in owners:
