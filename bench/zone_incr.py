@@ -9,11 +9,11 @@ then REPEAT blocks each changing CHANGED names update it in their batch (median 
 IXFR bytes per changed name (one block's step as the transfer messages carry it). Each value has
 an address and a `www` subdomain, as bench/zone.py's names.
 
-`--workers` takes one or more counts (default: the node's, one per core up to 4; 0 builds in
-the one process), each built from the same stored names in the same run, so the speed-up is
+`--workers` takes one or more counts (default: the node's, one per core but one, up to 3; 0
+builds in the one process), each built from the same stored names in the same run, so the speed-up is
 measured against its own reference.
 
-    python bench/zone_incr.py [--names 10000 100000] [--changed 1000] [--repeat 3] [--workers 0 2]
+    python bench/zone_incr.py [--names 10000 100000] [--changed 1000] [--repeat 3] [--workers 0 1]
     python bench/zone_incr.py --names 1000000 --repeat 1        # the issue-20 target run
 """
 from __future__ import annotations

@@ -2,8 +2,8 @@
 while the building process reads and writes the store: a million names take minutes of one
 core, and the build may use the others.
 
-Work goes out in chunks and comes back in the order it went out, so the build writes exactly
-what the serial build writes (Ed25519 signatures are deterministic; tests compare the two). At
+Work goes out in chunks and comes back in the order it went out (the building process doing
+its share in turn), so the build writes exactly what the serial build writes (Ed25519 signatures are deterministic; tests compare the two). At
 most AHEAD chunks per worker are out at once, so memory stays bounded whatever the zone's size.
 Small zones never start a process: the first `inline` chunks are done in the building process,
 and the workers are started only when a further chunk comes.
@@ -22,13 +22,14 @@ from node.resolver.identity import ResolverKey
 from node.resolver.zone.render import entry_bytes, render_name, sign
 
 AHEAD = 3                 # chunks out per worker: one being done, the next ones queued
-MAX_WORKERS = 4
+MAX_WORKERS = 3           # beside the building process, which takes its share of chunks too
 
 _key: ResolverKey | None = None
 
 
 def default_workers() -> int:
-    return max(0, min(MAX_WORKERS, os.cpu_count() or 1))
+    """One per core but the building process's own, up to MAX_WORKERS (none on one core)."""
+    return max(0, min(MAX_WORKERS, (os.cpu_count() or 1) - 1))
 
 
 def _init(seed: bytes) -> None:
@@ -63,8 +64,23 @@ def sign_chunk(items: list, inception: int, expiration: int) -> list:
     return out
 
 
+class _Done:
+    """A chunk done in the building process, queued among the workers' futures in its turn."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+    def cancel(self) -> None:
+        pass
+
+
 class Lanes:
-    """fn(chunk, *args) for chunk after chunk, results in submission order."""
+    """fn(chunk, *args) for chunk after chunk, results in submission order. The building
+    process takes every (workers + 1)-th chunk itself: reading and writing the store costs it
+    an eighth of a build, so it would otherwise leave its core mostly idle."""
 
     def __init__(self, key: ResolverKey, workers: int, inline: int):
         self.key = key
@@ -75,18 +91,18 @@ class Lanes:
         self.submitted = 0
 
     def submit(self, fn, chunk, *args):
-        """Yields the results now due, oldest first (the inline one at once)."""
+        """Yields the results now due, oldest first."""
         self.submitted += 1
-        if self.workers < 1 or self.submitted <= self.inline:
+        if self.workers < 1 or self.submitted <= self.inline or self.submitted % (self.workers + 1) == 0:
             global _key
             _key = self.key
-            yield fn(chunk, *args)
-            return
-        if self.pool is None:
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=_init, initargs=(self.key.seed,))
-        self.out.append(self.pool.submit(fn, chunk, *args))
-        while len(self.out) > AHEAD * self.workers:
+            self.out.append(_Done(fn(chunk, *args)))
+        else:
+            if self.pool is None:
+                self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_init, initargs=(self.key.seed,))
+            self.out.append(self.pool.submit(fn, chunk, *args))
+        while self.out and (isinstance(self.out[0], _Done) or len(self.out) > AHEAD * self.workers):
             yield self.out.popleft().result()
 
     def drain(self):
