@@ -28,7 +28,8 @@ INLINE_CHUNKS = 2                 # chunks of each pass done here before worker 
 
 def rebuild(proj, tip, workers: int | None = None, inline: int = INLINE_CHUNKS) -> None:
     """`workers`: processes rendering and signing beside this one (lanes.py; None: one per core
-    up to 4, 0: none); the first `inline` chunks of each pass are done here either way."""
+    but this one's, up to 3; 0: none); the first `inline` chunks of each pass are done here
+    either way."""
     store = proj.store
     old = store.meta()
     serial = next_serial(old.serial) if old is not None else next_serial(tip.height)
