@@ -11,8 +11,9 @@ blocks come. The difference is kept as an IXFR step; the last `history` steps ar
 no block comes, refresh.py's timer makes such serials of refreshed signatures alone
 (refresh_signatures), so a stalled chain's zone does not expire.
 
-The serial only increases (RFC 1982): one more per connected or disconnected block, per
-timer refresh and per rebuild, whatever the height does on a reorg, and it survives restarts and reindex.
+The serial only increases (RFC 1982): one more per connected or disconnected block, per timer
+refresh and per rebuild, whatever the height does on a reorg, and it survives restarts and
+reindex.
 
 The projection needs the resolver key. Without a resolver with DNS the zone is not kept; when
 one starts on a zone that does not describe the chain's tip (or was signed with another key),
