@@ -3,8 +3,9 @@ while the building process reads and writes the store: a million names take minu
 core, and the build may use the others.
 
 Work goes out in chunks and comes back in the order it went out (the building process doing
-its share in turn), so the build writes exactly what the serial build writes (Ed25519 signatures are deterministic; tests compare the two). At
-most AHEAD chunks per worker are out at once, so memory stays bounded whatever the zone's size.
+chunks itself whenever the workers have enough queued), so the build writes exactly what the
+serial build writes (Ed25519 signatures are deterministic; tests compare the two). At most
+2 * AHEAD chunks per worker are held at once, so memory stays bounded whatever the zone's size.
 Small zones never start a process: the first `inline` chunks are done in the building process,
 and the workers are started only when a further chunk comes.
 
@@ -70,6 +71,9 @@ class _Done:
     def __init__(self, value):
         self.value = value
 
+    def done(self) -> bool:
+        return True
+
     def result(self):
         return self.value
 
@@ -79,8 +83,8 @@ class _Done:
 
 class Lanes:
     """fn(chunk, *args) for chunk after chunk, results in submission order. The building
-    process takes every (workers + 1)-th chunk itself: reading and writing the store costs it
-    an eighth of a build, so it would otherwise leave its core mostly idle."""
+    process does a chunk itself whenever the workers already have AHEAD each queued: it would
+    otherwise wait for them, and so the share each takes follows how busy the store keeps it."""
 
     def __init__(self, key: ResolverKey, workers: int, inline: int):
         self.key = key
@@ -90,10 +94,13 @@ class Lanes:
         self.out: collections.deque = collections.deque()
         self.submitted = 0
 
+    def _busy(self) -> bool:
+        return self.pool is not None and sum(not f.done() for f in self.out) >= AHEAD * self.workers
+
     def submit(self, fn, chunk, *args):
         """Yields the results now due, oldest first."""
         self.submitted += 1
-        if self.workers < 1 or self.submitted <= self.inline or self.submitted % (self.workers + 1) == 0:
+        if self.workers < 1 or self.submitted <= self.inline or self._busy():
             global _key
             _key = self.key
             self.out.append(_Done(fn(chunk, *args)))
@@ -102,7 +109,8 @@ class Lanes:
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=_init, initargs=(self.key.seed,))
             self.out.append(self.pool.submit(fn, chunk, *args))
-        while self.out and (isinstance(self.out[0], _Done) or len(self.out) > AHEAD * self.workers):
+        # Done results leave in order; past 2 * AHEAD per worker held, wait for the oldest.
+        while self.out and (self.out[0].done() or len(self.out) > 2 * AHEAD * max(1, self.workers)):
             yield self.out.popleft().result()
 
     def drain(self):

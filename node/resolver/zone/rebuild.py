@@ -14,7 +14,7 @@ import time
 
 from node.resolver.identity import ZONE
 from node.resolver.zone import rrwire
-from node.resolver.zone.basis import chain_value, next_serial, signing_window
+from node.resolver.zone.basis import chain_value, live_text, next_serial, signing_window
 from node.resolver.zone.lanes import Lanes, default_workers, render_chunk, sign_chunk
 from node.resolver.zone.render import IN_CHAIN, data_of, entry_bytes, render_name
 from node.resolver.zone.store import Meta
@@ -81,7 +81,7 @@ def _render_all(proj, height: int, serial: int, lanes: Lanes) -> int:
     for rec in proj.names.scan():
         if not rec.name.startswith(b"d/"):
             continue
-        text = value(rec.name.decode("utf-8", "surrogateescape"))
+        text = live_text(rec, proj.params, height)          # as value() would, without reading it again
         if text is not None:
             chunk.append((rec.name, text))
         if len(chunk) >= NAMES_PER_BATCH:
