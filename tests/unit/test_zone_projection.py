@@ -400,3 +400,21 @@ def test_the_fit_rules_short_cut_changes_nothing():
         sets = {k: r for k, r in _sets_of(domain_records([name.decode()], lambda n: text if n == name.decode()
                                                          else None)).items() if k[0].is_subdomain(top)}
         assert _fit_for_zone(sets, top) == _fit_rules(sets, top), text
+
+
+def test_a_node_syncing_an_old_chain_is_not_slowed_by_the_timer():
+    """Old tip times (signatures born expired) while blocks keep coming: the blocks re-sign
+    what they touch, and the timer waits until they stop."""
+    from node.resolver.zone.signed import ZONE_VALIDITY
+    chain = ModelChain()
+    chain.connect({n: value_text(0, n) for n in NAMES})
+    clock = Clock(chain.tip.header.time + ZONE_VALIDITY * 3)          # the chain is six weeks old
+    timer, serials = timer_for(chain, clock)
+    timer.tick()                                                      # the first look may refresh
+    first = list(serials)
+    for _ in range(3):
+        chain.connect({})                                             # a block between looks
+        timer.tick()
+    assert serials == first
+    timer.tick()                                                      # no block since the last look
+    assert len(serials) == len(first) + 1 and signatures_valid_at(chain, clock.now)

@@ -1,10 +1,13 @@
 """The stored zone's signatures kept valid while no block comes: blocks re-sign the apex every
 serial and the oldest owners a bounded batch at a time, but a chain that stalls longer than the
 signatures' validity would let them all expire. This timer looks at the oldest expiration now and
-then and, when it is within the refresh window (projection.REFRESH_AGE) and no block has come
-for QUIET seconds (blocks do the refreshing while they come, and each timer refresh is a serial
-more, pushing blocks' steps out of the IXFR history), re-signs a bounded batch as a new serial;
-the NOTIFY and the online SOA carry it, so secondaries fetch it by IXFR.
+then and, when it is within the refresh window (projection.REFRESH_AGE) and blocks have
+stopped, re-signs a bounded batch as a new serial; the NOTIFY and the online SOA carry it, so
+secondaries fetch it by IXFR. Blocks have stopped when the tip's time is QUIET behind the clock
+and no block came since the last look: blocks do the refreshing while they come, each timer
+refresh is a serial more (pushing blocks' steps out of the IXFR history), and a node syncing an
+old chain (old tip times, signatures born expired) must not spend its time re-signing what the
+next blocks re-sign anyway.
 
 It runs on the event loop, the thread that connects blocks, so its batch and a block's never
 interleave (projection.refresh_signatures says what a block arriving meanwhile finds).
@@ -35,16 +38,20 @@ class SignatureTimer:
         self.clock = clock
         self.limit = limit
         self.refreshed = 0               # serials made by the timer
+        self.seen: int | None = None     # the zone's serial after the last look
 
     def tick(self) -> float:
         """One look (one batch at most); returns the seconds until the next."""
         now = int(self.clock())
+        current = self.zone.serial()
+        moved, self.seen = self.seen is not None and current != self.seen, current
         oldest = self.zone.oldest_expiration()
         tip = self.tip()
-        if oldest is None or oldest >= now + REFRESH_AGE or tip.header.time > now - QUIET:
+        if moved or oldest is None or oldest >= now + REFRESH_AGE or tip.header.time > now - QUIET:
             return EVERY
         serial = self.zone.refresh_signatures(tip, now, self.limit)
         if serial:
+            self.seen = serial
             self.refreshed += 1
             log.info("zone bit. signatures refreshed without a block: serial %d (oldest was to expire at %d)",
                      serial, oldest)
