@@ -29,8 +29,10 @@ _key: ResolverKey | None = None
 
 
 def default_workers() -> int:
-    """One per core but the building process's own, up to MAX_WORKERS (none on one core)."""
-    return max(0, min(MAX_WORKERS, (os.cpu_count() or 1) - 1))
+    """One per core but the building process's own, up to MAX_WORKERS (none on one core).
+    The cores this process may run on, where the system says (a container's CPU set)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(MAX_WORKERS, cores - 1))
 
 
 def _init(seed: bytes) -> None:
