@@ -96,3 +96,11 @@ class ModelChain:
 
     def version(self) -> ZoneVersion:
         return ZoneVersion(self.db.snapshot())
+
+
+def dies_in_a_worker(chunk, parent_pid: int):
+    """Work for zone/lanes.py's tests: done in the building process, fatal in a worker."""
+    import os
+    if os.getpid() != parent_pid:
+        os._exit(1)
+    return chunk

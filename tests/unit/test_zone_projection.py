@@ -418,3 +418,18 @@ def test_a_node_syncing_an_old_chain_is_not_slowed_by_the_timer():
     assert serials == first
     timer.tick()                                                      # no block since the last look
     assert len(serials) == len(first) + 1 and signatures_valid_at(chain, clock.now)
+
+
+def test_a_worker_dying_costs_the_build_its_help_not_the_build():
+    import os
+    from node.resolver.zone.lanes import Lanes
+    from support.zone_model import dies_in_a_worker
+    lanes = Lanes(KEY, 1, inline=0)
+    got = []
+    try:
+        for i in range(8):
+            got += list(lanes.submit(dies_in_a_worker, [i], os.getpid()))
+        got += list(lanes.drain())
+    finally:
+        lanes.close()
+    assert got == [[i] for i in range(8)] and lanes.workers == 0

@@ -15,6 +15,7 @@ a fork copies their locks in whatever state they are in.
 from __future__ import annotations
 
 import collections
+import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -24,6 +25,8 @@ from node.resolver.zone.render import entry_bytes, render_name, sign
 
 AHEAD = 3                 # chunks out per worker: one being done, the next ones queued
 MAX_WORKERS = 3           # beside the building process, which takes its share of chunks too
+
+log = logging.getLogger("dotbit.resolver.zone")
 
 _key: ResolverKey | None = None
 
@@ -99,25 +102,42 @@ class Lanes:
     def _busy(self) -> bool:
         return self.pool is not None and sum(not f.done() for f in self.out) >= AHEAD * self.workers
 
+    def _here(self, fn, chunk, args):
+        global _key
+        _key = self.key
+        return fn(chunk, *args)
+
     def submit(self, fn, chunk, *args):
         """Yields the results now due, oldest first."""
         self.submitted += 1
         if self.workers < 1 or self.submitted <= self.inline or self._busy():
-            global _key
-            _key = self.key
-            self.out.append(_Done(fn(chunk, *args)))
+            self.out.append(_Done(self._here(fn, chunk, args)))
         else:
             if self.pool is None:
                 self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=_init, initargs=(self.key.seed,))
-            self.out.append(self.pool.submit(fn, chunk, *args))
+            future = self.pool.submit(fn, chunk, *args)
+            future.work = (fn, chunk, args)
+            self.out.append(future)
         # Done results leave in order; past 2 * AHEAD per worker held, wait for the oldest.
         while self.out and (self.out[0].done() or len(self.out) > 2 * AHEAD * max(1, self.workers)):
-            yield self.out.popleft().result()
+            yield self._result(self.out.popleft())
 
     def drain(self):
         while self.out:
-            yield self.out.popleft().result()
+            yield self._result(self.out.popleft())
+
+    def _result(self, f):
+        """A worker that failed (killed, out of memory, could not start) costs the build its
+        help, not the build: its chunk and every later one are done here."""
+        try:
+            return f.result()
+        except Exception as e:
+            if self.workers:
+                log.warning("zone build: worker processes failed (%s: %s); building on in this process",
+                            type(e).__name__, e)
+                self.workers = 0
+            return self._here(*f.work)
 
     def close(self) -> None:
         for f in self.out:
