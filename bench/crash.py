@@ -1,7 +1,7 @@
 """Crash consistency: SIGKILL real node and wallet processes at random moments, restart them,
 and check nothing acknowledged was lost and every projection is still the chain's.
 
-    python bench/crash.py [--trials 50] [--seed S] [--scenarios mining sync reorg names wallet]
+    python bench/crash.py [--trials 50] [--seed S] [--scenarios mining mergemine sync reorg names wallet zone]
 
 Scenarios (tests/support/crash_scenarios.py), taken in turn until --trials are done:
   mining  `generatetoaddress` calls in flight on the node
@@ -9,6 +9,10 @@ Scenarios (tests/support/crash_scenarios.py), taken in turn until --trials are d
   reorg   a longer competing branch fed block by block with `submitblock`, over blocks of its own
   names   a stream of name_new / name_firstupdate / name_update transactions, a block after each
   wallet  `dotbit-wallet name register` killed (the node keeps running)
+  zone    a node with DNS and a zone of 4,000 names (2,000 with --small) killed inside the connect
+          of a block expiring 1,500 of them, the zone's biggest update (tests/support/crash_zone.py):
+          then the zone is the tip's, its serial one above the served one, a secondary follows by
+          IXFR to what `zone export` gives, and it equals a zone rebuilt from the chain
 After each node kill: the node restarts on what the kill left (timed); `dotbit-node checkdb`
 on a copy of it exits 0 (every projection equals a replay of the stored blocks); every block
 an RPC call had acknowledged before the kill is in the block store and (unless a longer branch

@@ -6,6 +6,7 @@ ResolverSettings and hands it what it reads: the chain, the network, the data di
 ephemeral-key store and the one write it may make (submit an ephemeral-key update)."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 
@@ -21,6 +22,7 @@ from node.resolver.identity import load_or_create
 from node.resolver.worker_pool import WorkerPool
 from node.resolver.zone.notify import Notifier
 from node.resolver.zone.projection import DEFAULT_HISTORY, ZoneProjection
+from node.resolver.zone.refresh import SignatureTimer
 from node.resolver.zone.transfer import ZoneTransfer
 from node.resolver.zone.tsig import SignedResponder
 
@@ -74,6 +76,7 @@ class Resolver:
         self.axfr_allow = tuple(axfr_allow)      # networks (zone_transfer.parse_networks)
         self.axfr_keys = axfr_keys               # a tsig.Keyring, or None
         self.notifier = None
+        self._refresh_task = None            # the zone's SignatureTimer, while DNS runs
         if notify:
             self.notifier = Notifier(notify, self.zone.serial, axfr_keys)
             chain.listeners.subscribe(self.notifier.tip_changed)
@@ -127,10 +130,10 @@ class Resolver:
         self.invalidate(update.name.decode("utf-8", "surrogateescape"))
 
     def _tip_changed(self, *_event) -> None:
-        """Answers carrying the SOA name the tip height as serial; workers learn the new height."""
+        """Answers carrying the SOA name the serial; workers learn the new height and serial."""
         self.responder.invalidate(SERIAL)
         if self.workers is not None:
-            self.workers.push("tip", self.chain.height)
+            self.workers.push(*self.workers.tip_event())
 
     def invalidate(self, name: str | None = None) -> None:
         """Order matters: the source first, so the front caches never re-fill from a stale answer."""
@@ -168,6 +171,9 @@ class Resolver:
             self.http_port = self.http.port
         if self.notifier is not None:
             self.notifier.start()
+        if self.zone is not None:
+            timer = SignatureTimer(self.zone, lambda: self.chain.tip, self._zone_serial)
+            self._refresh_task = asyncio.get_running_loop().create_task(timer.run())
         log.info("resolver key fingerprint %s (DNSKEY tag %d)", self.key.fingerprint, self.key.key_tag)
 
     def _http_api(self) -> HTTPAPI:
@@ -189,7 +195,16 @@ class Resolver:
         await self.dns.start()
         self.dns_port = self.dns.port
 
+    def _zone_serial(self, _serial: int) -> None:
+        """A serial without a block (signatures refreshed): as a tip change for the SOA."""
+        self._tip_changed()
+        if self.notifier is not None:
+            self.notifier.tip_changed()
+
     async def stop(self) -> None:
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            self._refresh_task = None
         if self.notifier is not None:
             self.notifier.stop()
         if self.dns is not None:

@@ -78,11 +78,12 @@ class Worker:
         self.link = NodeLink(lookups, self.done.set)
         self.events = events
         self.height = conf["height"]
+        self.serial = conf["serial"]       # the node's SOA serial (the stored zone's), pushed with the tip
         self.known: set | None = None     # every name that may exist (None: ask the node for each)
         # The node has already checked expiry (worker_link.py), so the local height only names the SOA serial.
         self.source = NameSource(self._get, lambda: self.height, conf["params"], _RemoteEKeys(self.link))
         policy = _RemotePolicy(self.link) if conf["remote_policy"] else None
-        self.responder = Responder(self.source, OnlineSigner(ResolverKey(conf["seed"])), lambda: self.height,
+        self.responder = Responder(self.source, OnlineSigner(ResolverKey(conf["seed"])), lambda: self.serial,
                                    policy)
         # The fast NXDOMAIN skips even the name source for a name the worker knows never existed.
         self.responder.absent = lambda name: self.known is not None and name not in self.known
@@ -189,7 +190,7 @@ class Worker:
         kind = ev[0]
         self._ahead = {}                  # a fetched record may predate this event
         if kind == "tip":
-            self.height = ev[1]
+            self.height, self.serial = ev[1], ev[2]
             self.responder.invalidate(SERIAL)
         elif kind == "inv":
             if ev[1] is not None and self.known is not None:     # a name that may exist now

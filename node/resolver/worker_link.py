@@ -23,7 +23,7 @@ each a 4-byte big-endian length and one msgpack array, over two socketpairs per 
                                       question at a time, between blocks)
            ["http", method, target, headers, body, close] -> the node's own answer, rendered
                                       (the endpoints a worker forwards whole)
-  events   node -> worker: ["tip", height] and ["inv", name or None] (drop the answers that
+  events   node -> worker: ["tip", height, SOA serial] and ["inv", name or None] (drop the answers that
            read the name, or all), pushed from the node's chain, name and ephemeral-key events;
            worker -> node: ["ready", port], ["error", text] and every second ["stats", {...}].
 

@@ -125,7 +125,7 @@ class WorkerPool:
     def _conf(self) -> dict:
         r, rl, root = self.resolver, self.limiter, logging.getLogger()
         return {"parent": os.getpid(), "host": self.host, "port": self.port, "params": r.params,
-                "seed": r.key.seed, "height": r.chain.height,
+                "seed": r.key.seed, "height": r.chain.height, "serial": r.responder.serial(),
                 "remote_policy": any(name != "chain" for name in r.policy.sources),
                 "rate": rl.rate if rl else 0, "exempt": [str(n) for n in rl.exempt] if rl else [],
                 "caps": self.caps, "http_port": self.http_port, "workers": self.count, "conns": self._conns,
@@ -160,7 +160,7 @@ class WorkerPool:
         if first is None or first[0] != "ready":
             raise OSError(first[1] if first else f"DNS worker {w.index} exited while starting")
         # Events pushed while it started went nowhere: it starts over from the tip as it is now.
-        w.events[1].write(frame(["tip", self.resolver.chain.height]) + frame(["inv", None]))
+        w.events[1].write(frame(self.tip_event()) + frame(["inv", None]))
         w.tasks = [asyncio.create_task(self._watch(w))]
 
     async def stop(self) -> None:
@@ -300,8 +300,13 @@ class WorkerPool:
             out.append([name, rec.to_obj() if rec is not None else None, r.chain.names.prove(root, name).to_bytes()])
         return [tip.height, tip.hash, root, out]
 
+    def tip_event(self) -> list:
+        """["tip", height, SOA serial]: the serial is the stored zone's (it also rises on a reorg
+        and on a signature refresh between blocks), so workers answer the SOA the node answers."""
+        return ["tip", self.resolver.chain.height, self.resolver.responder.serial()]
+
     def push(self, *event) -> None:
-        """An event for every worker (["tip", height] or ["inv", name or None])."""
+        """An event for every worker (["tip", height, serial] or ["inv", name or None])."""
         data = frame(list(event))
         for w in self.workers:
             if w.events is not None and not w.events[1].is_closing():

@@ -63,7 +63,7 @@ class Scenario:
         for attr in self.nodes:
             n = getattr(self, attr, None)
             if n is not None and (n.proc is None or n.proc.poll() is not None):
-                setattr(self, attr, NodeProcess(n.datadir, *n.extra).start(timeout=120))
+                setattr(self, attr, type(n)(n.datadir, *n.extra).start(timeout=120))
 
     def close(self) -> None:
         for attr in self.nodes:
@@ -190,7 +190,7 @@ def checkdb(datadir: str) -> list[str]:
 
 
 def restart(node: NodeProcess, trial: Trial) -> NodeProcess:
-    fresh = NodeProcess(node.datadir, *node.extra)
+    fresh = type(node)(node.datadir, *node.extra)          # a ResolverNode stays one
     t0 = time.perf_counter()
     fresh.start(timeout=120)
     trial.restart_s = time.perf_counter() - t0

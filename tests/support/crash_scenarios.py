@@ -17,6 +17,7 @@ from support.auxpow import auxpow_for
 from support.chain import Key
 from support.crash import Scenario, Trial, after_kill, kill_during
 from support.crash_wallet import Wallet
+from support.crash_zone import ZoneUpdate
 from support.name_txs import LOCK, Funds, build
 from core.names.ops import firstupdate_outputs, name_new_output, update_output
 from core.names.rules import commitment, registration_burn
@@ -269,4 +270,5 @@ class Names(Scenario):
         self.node = after_kill(self.node, t, acked, main_chain=True, names=self.names())
 
 
-SCENARIOS = {"mining": Mining, "mergemine": MergeMining, "sync": Sync, "reorg": Reorg, "names": Names, "wallet": Wallet}
+SCENARIOS = {"mining": Mining, "mergemine": MergeMining, "sync": Sync, "reorg": Reorg, "names": Names, "wallet": Wallet,
+             "zone": ZoneUpdate}

@@ -31,14 +31,14 @@ class Entry:
 class ModelChain:
     """Name records per block on a MemoryDB, the zone projection attached."""
 
-    def __init__(self, history: int = 50, db=None, params=PARAMS):
+    def __init__(self, history: int = 50, db=None, params=PARAMS, build_workers: int | None = None):
         self.db = db if db is not None else MemoryDB()
         self.params = params
         genesis = Entry(b"\x00" * 32, 0, SimpleNamespace(time=1_800_000_000), None)
         self.chain = [genesis]
         self.undo: list = []
         self.projections: list = []
-        self.zone = ZoneProjection(self.db, params, KEY, history)
+        self.zone = ZoneProjection(self.db, params, KEY, history, build_workers)
         self.zone.attach(self)
         self.nonce = 0
 
@@ -96,3 +96,11 @@ class ModelChain:
 
     def version(self) -> ZoneVersion:
         return ZoneVersion(self.db.snapshot())
+
+
+def dies_in_a_worker(chunk, parent_pid: int):
+    """Work for zone/lanes.py's tests: done in the building process, fatal in a worker."""
+    import os
+    if os.getpid() != parent_pid:
+        os._exit(1)
+    return chunk

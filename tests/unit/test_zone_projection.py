@@ -19,6 +19,7 @@ from node.resolver.identity import ZONE
 from node.resolver.zone.basis import next_serial
 from node.resolver.zone.reader import ZoneVersion
 from support.zone_model import KEY, ModelChain
+from support.resolver import needs_tools
 from support.zone_reference import build_zone, canonical
 
 T = dns.rdatatype
@@ -223,3 +224,212 @@ def test_transfer_forms_by_client_serial():
     assert rrs[0].rdtype == rrs[1].rdtype == T.SOA and rrs[1][0].serial == v.serial - 1
     assert [r.rdtype for r in ixfr(first)][1] != T.SOA                 # outside: AXFR form
     assert len(ixfr(first)) == len(list(v.axfr()))
+
+
+# --- signatures refreshed while no block comes (zone/refresh.py's timer, a fake clock) ----------
+
+class Clock:
+    def __init__(self, now: int):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def timer_for(chain: ModelChain, clock: Clock, limit: int = 2000):
+    from node.resolver.zone.refresh import SignatureTimer
+    serials = []
+    return SignatureTimer(chain.zone, lambda: chain.tip, serials.append, clock=clock, limit=limit), serials
+
+
+def signatures_valid_at(chain: ModelChain, now: int) -> bool:
+    try:
+        check_signed(stored_rrsets(chain.version()), now)
+        return True
+    except dns.dnssec.ValidationFailure:
+        return False
+
+
+def test_a_stalled_chain_s_signatures_are_refreshed_by_the_timer():
+    from node.resolver.zone.signed import ZONE_VALIDITY
+    chain = ModelChain()
+    chain.connect({n: value_text(i % 3, n) for i, n in enumerate(NAMES)})
+    before = chain.version()
+    serial, before_rrsets = before.serial, stored_rrsets(before)
+    clock = Clock(chain.tip.header.time)
+    timer, serials = timer_for(chain, clock)
+    timer.tick()
+    assert serials == [] and chain.zone.serial() == serial            # nothing due: no new serial
+    clock.now += ZONE_VALIDITY + 3600                                  # no block for two weeks
+    assert not signatures_valid_at(chain, clock.now)
+    timer.tick()
+    assert serials == [next_serial(serial)] == [chain.zone.serial()]
+    assert signatures_valid_at(chain, clock.now)
+    assert signatures_valid_at(chain, clock.now + ZONE_VALIDITY - 3600)
+    live = chain.live_values(NAMES)
+    ref = build_zone(sorted(live), live.get, KEY, chain.zone.serial(), chain.tip.header.time)
+    assert without_signatures(stored_rrsets(chain.version())) == without_signatures(list(ref.rrsets()))
+    # The refresh is an IXFR step like a block's: replayed on the old copy it gives the new zone.
+    replayed = apply_ixfr(canonical(before_rrsets), list(chain.version().ixfr(serial)))
+    assert replayed == canonical(stored_rrsets(chain.version()))
+    timer.tick()
+    assert len(serials) == 1                                           # fresh again: nothing due
+
+
+def test_the_timer_refreshes_in_bounded_batches_then_blocks_go_on_from_its_serial():
+    from node.resolver.zone.projection import REFRESH_AGE
+    from node.resolver.zone.signed import ZONE_VALIDITY
+    chain = ModelChain(history=50)
+    chain.connect({n: value_text(6, n) for n in NAMES})                # 6 names, 3 signed owners each
+    start = chain.version()
+    # The node was off until the signatures are hours from expiring: urgent, a batch a second.
+    clock = Clock(chain.tip.header.time + ZONE_VALIDITY - 3600 * 5)
+    timer, serials = timer_for(chain, clock, limit=4)
+    while timer.tick() < 60:
+        assert len(serials) < 10
+    assert len(serials) == 5                                           # 18 owners and the apex, 4 at a time
+    assert signatures_valid_at(chain, clock.now + REFRESH_AGE)
+    # A block after the refreshes: one serial more, the zone still the whole build's.
+    chain.connect({b"d/a": value_text(1, b"d/a")})
+    assert chain.zone.serial() == next_serial(serials[-1])
+    check_equals_records(chain)
+    replayed = apply_ixfr(canonical(stored_rrsets(start)), list(chain.version().ixfr(start.serial)))
+    assert replayed == canonical(stored_rrsets(chain.version()))
+
+
+def check_equals_records(chain: ModelChain) -> None:
+    live = chain.live_values(NAMES)
+    ref = build_zone(sorted(live), live.get, KEY, chain.zone.serial(), chain.tip.header.time)
+    assert without_signatures(stored_rrsets(chain.version())) == without_signatures(list(ref.rrsets()))
+
+
+def test_a_stale_zone_is_left_for_its_rebuild():
+    from node.resolver.zone.signed import ZONE_VALIDITY
+    from node.resolver.zone.store import Meta
+    chain = ModelChain()
+    chain.connect({b"d/a": value_text(0, b"d/a")})
+    meta = chain.zone.store.meta()
+    with chain.db.write_batch() as b:
+        chain.zone.store.put_meta(b, Meta(meta.serial, b"", meta.key, meta.first_step, meta.next_step))
+    timer, serials = timer_for(chain, Clock(chain.tip.header.time + ZONE_VALIDITY))
+    timer.tick()
+    assert serials == [] and chain.zone.store.meta().serial == meta.serial
+
+
+@needs_tools("dnssec-verify", "ldns-verify-zone")
+def test_the_refreshed_zone_validates(tmp_path):
+    """Against the real clock (the tools check signature times): a tip 13 days old, signatures
+    a day from expiring, refreshed by the timer."""
+    import subprocess
+    import time
+    from node.resolver.zone.reader import zone_text
+    chain = ModelChain()
+    now = int(time.time())
+    chain.tip.header.time = now - 13 * 86400
+    chain.connect({n: value_text(i % 3, n) for i, n in enumerate(NAMES)})
+    serial = chain.zone.serial()
+    timer, serials = timer_for(chain, Clock(now))
+    timer.tick()
+    assert serials == [next_serial(serial)]
+    got, text = zone_text(chain.db)
+    assert got == serials[0]
+    path = tmp_path / "bit.zone"
+    path.write_text(text)
+    v = subprocess.run(["dnssec-verify", "-z", "-o", "bit.", str(path)], capture_output=True, text=True, timeout=60)
+    assert v.returncode == 0 and "Zone fully signed" in v.stdout + v.stderr, v.stderr
+    ldns = subprocess.run(["ldns-verify-zone", str(path)], capture_output=True, text=True, timeout=60)
+    assert ldns.returncode == 0, ldns.stdout + ldns.stderr
+
+
+def test_while_blocks_come_the_timer_leaves_the_refresh_to_them():
+    from node.resolver.zone.projection import REFRESH_AGE
+    from node.resolver.zone.refresh import QUIET
+    chain = ModelChain()
+    chain.connect({n: value_text(0, n) for n in NAMES})
+    clock = Clock(chain.tip.header.time + REFRESH_AGE + 3600)        # due: within the refresh window
+    chain.tip.header.time = clock.now - 600                           # but a block came 10 minutes ago
+    timer, serials = timer_for(chain, clock)
+    timer.tick()
+    assert serials == []
+    clock.now += QUIET                                                # and then none for an hour
+    timer.tick()
+    assert serials == [chain.zone.serial()]
+
+
+# --- the whole build with worker processes (zone/lanes.py) writes what the serial one writes ----
+
+def zone_keys(db) -> dict:
+    from node.chain import layout as L
+    return {k: v for p in (L.ZONE_META,) + L.ZONE_PARTS for k, v in db.iterator(prefix=p)}
+
+
+def test_the_build_with_worker_processes_equals_the_serial_build(monkeypatch):
+    from node.resolver.zone import rebuild as R
+    from node.resolver.zone.projection import forget_zone
+    chain = ModelChain()
+    names = [b"d/n%03d" % i for i in range(120)] + NAMES
+    chain.connect({n: value_text(i % len(VALUES), n) for i, n in enumerate(names)})
+    meta = chain.db.get(b"Z")
+    # Chunks far smaller than the zone, so owners and NSEC successors cross chunk borders.
+    monkeypatch.setattr(R, "NAMES_PER_BATCH", 7)
+    monkeypatch.setattr(R, "OWNERS_PER_BATCH", 11)
+    built = {}
+    for workers in (0, 2):
+        forget_zone(chain.db)
+        with chain.db.write_batch() as b:
+            b.put(b"Z", meta)
+        R.rebuild(chain.zone, chain.tip, workers=workers, inline=1)
+        built[workers] = zone_keys(chain.db)
+    assert len(built[0]) > 300 and built[0] == built[2]
+    live = chain.live_values(names)
+    ref = build_zone(sorted(live), live.get, KEY, chain.zone.serial(), chain.tip.header.time)
+    got = stored_rrsets(chain.version())
+    assert without_signatures(got) == without_signatures(list(ref.rrsets()))
+    check_signed(got, chain.tip.header.time)
+
+
+def test_the_fit_rules_short_cut_changes_nothing():
+    """_fit_for_zone skips its rules for names without NS, DS, DNAME or CNAME; the rules run
+    on every value of this file (and its names' subtrees) must give what the short cut gives."""
+    from node.resolver.zone.render import _sets_of, top_of
+    from node.resolver.zone.signed import _fit_for_zone, _fit_rules, domain_records
+    for i, v in enumerate(VALUES + [{"ip": ["192.0.2.1"], "map": {"*": {"ip": ["192.0.2.2"]}, "": {"txt": ["x"]}}}]):
+        name = NAMES[i % len(NAMES)]
+        text = v if isinstance(v, str) else json.dumps(v).replace("{n}", name.decode()[2:])
+        top = top_of(name.decode())
+        sets = {k: r for k, r in _sets_of(domain_records([name.decode()], lambda n: text if n == name.decode()
+                                                         else None)).items() if k[0].is_subdomain(top)}
+        assert _fit_for_zone(sets, top) == _fit_rules(sets, top), text
+
+
+def test_a_node_syncing_an_old_chain_is_not_slowed_by_the_timer():
+    """Old tip times (signatures born expired) while blocks keep coming: the blocks re-sign
+    what they touch, and the timer waits until they stop."""
+    from node.resolver.zone.signed import ZONE_VALIDITY
+    chain = ModelChain()
+    chain.connect({n: value_text(0, n) for n in NAMES})
+    clock = Clock(chain.tip.header.time + ZONE_VALIDITY * 3)          # the chain is six weeks old
+    timer, serials = timer_for(chain, clock)
+    timer.tick()                                                      # the first look may refresh
+    first = list(serials)
+    for _ in range(3):
+        chain.connect({})                                             # a block between looks
+        timer.tick()
+    assert serials == first
+    timer.tick()                                                      # no block since the last look
+    assert len(serials) == len(first) + 1 and signatures_valid_at(chain, clock.now)
+
+
+def test_a_worker_dying_costs_the_build_its_help_not_the_build():
+    import os
+    from node.resolver.zone.lanes import Lanes
+    from support.zone_model import dies_in_a_worker
+    lanes = Lanes(KEY, 1, inline=0)
+    got = []
+    try:
+        for i in range(8):
+            got += list(lanes.submit(dies_in_a_worker, [i], os.getpid()))
+        got += list(lanes.drain())
+    finally:
+        lanes.close()
+    assert got == [[i] for i in range(8)] and lanes.workers == 0

@@ -21,14 +21,18 @@ def chain_value(names, params, height: int, overlay: dict | None = None):
 
     def value(name: str):
         b = name.encode("utf-8", "surrogateescape")
-        rec = overlay[b] if b in overlay else names.get(b)
-        if rec is None or is_expired(rec, height, params):
-            return None
-        try:
-            return rec.value.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
+        return live_text(overlay[b] if b in overlay else names.get(b), params, height)
     return value
+
+
+def live_text(rec, params, height: int) -> str | None:
+    """A record's value as chain_value gives it (None: absent, expired or not UTF-8)."""
+    if rec is None or is_expired(rec, height, params):
+        return None
+    try:
+        return rec.value.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def signing_window(tip_time: int) -> tuple[int, int]:

@@ -7,10 +7,13 @@ Per connected or disconnected block only the names that changed are re-rendered 
 block's height; names importing any of those), the NSEC chain is patched around them, the apex
 gets a new serial (SOA and DNSKEY re-signed) and the oldest signatures are refreshed in a
 bounded batch, so unchanged names keep their signatures without ever letting them expire while
-blocks come. The difference is kept as an IXFR step; the last `history` steps are kept.
+blocks come. The difference is kept as an IXFR step; the last `history` steps are kept. While
+no block comes, refresh.py's timer makes such serials of refreshed signatures alone
+(refresh_signatures), so a stalled chain's zone does not expire.
 
-The serial only increases (RFC 1982): one more per connected or disconnected block and per
-rebuild, whatever the height does on a reorg, and it survives restarts and reindex.
+The serial only increases (RFC 1982): one more per connected or disconnected block, per timer
+refresh and per rebuild, whatever the height does on a reorg, and it survives restarts and
+reindex.
 
 The projection needs the resolver key. Without a resolver with DNS the zone is not kept; when
 one starts on a zone that does not describe the chain's tip (or was signed with another key),
@@ -39,11 +42,13 @@ MAX_IMPORT_FANOUT = 100_000       # names re-rendered for one changed imported n
 
 
 class ZoneProjection:
-    def __init__(self, db, params, key: ResolverKey, history: int = DEFAULT_HISTORY):
+    def __init__(self, db, params, key: ResolverKey, history: int = DEFAULT_HISTORY,
+                 build_workers: int | None = None):
         self.db = db
         self.params = params
         self.key = key
         self.history = history
+        self.build_workers = build_workers      # processes beside this one for a whole build (lanes.py)
         self.store = ZoneStore(db)
         self.names = NameIndex(db, params)
 
@@ -59,7 +64,7 @@ class ZoneProjection:
         """Keep the zone from now on, rebuilding it first when it is not the tip's."""
         from node.resolver.zone.rebuild import rebuild
         if not self.describes(chain.tip.hash):
-            rebuild(self, chain.tip)
+            rebuild(self, chain.tip, self.build_workers)
         if self not in chain.projections:
             chain.projections.append(self)
 
@@ -90,16 +95,21 @@ class ZoneProjection:
             log.exception("zone: update for block %s failed; the zone is rebuilt at next start", after.hash.hex())
             self.store.put_meta(batch, Meta(meta.serial, b"", meta.key, meta.first_step, meta.next_step))
             return
+        self._commit(batch, meta, after.hash, patch, deleted, added)
+
+    def _commit(self, batch, meta: Meta, tip_hash: bytes, patch: Patch, deleted: list, added: list) -> int:
+        """A finished patch as the next serial, with its IXFR step, into `batch`."""
         patch.write(batch)
         serial = next_serial(meta.serial)
         step = meta.next_step
         if self.history > 0:
-            self.store.put_step(batch, step, [meta.serial, serial, after.hash, deleted, added])
+            self.store.put_step(batch, step, [meta.serial, serial, tip_hash, deleted, added])
             step += 1
         first = max(meta.first_step, step - self.history)
         for n in range(meta.first_step, first):
             self.store.delete_step(batch, n)
-        self.store.put_meta(batch, Meta(serial, after.hash, meta.key, first, step))
+        self.store.put_meta(batch, Meta(serial, tip_hash, meta.key, first, step))
+        return serial
 
     def _patch(self, meta: Meta, after, changed: dict, expiry_height: int) -> Patch:
         value = chain_value(self.names, self.params, after.height, changed)
@@ -113,6 +123,41 @@ class ZoneProjection:
         patch.patch_chain()
         patch.refresh(after.header.time + REFRESH_AGE, REFRESH_BATCH)
         return patch
+
+    # --- signatures refreshed between blocks (refresh.py's timer, on the chain's thread) ------
+
+    def oldest_expiration(self) -> int | None:
+        """When the zone's oldest signature expires (the apex's included); None: no zone."""
+        meta = self.store.meta()
+        if meta is None or not meta.tip or meta.key != self.key.public_key:
+            return None
+        return self.store.oldest_expiration()
+
+    def refresh_signatures(self, tip, now: int, limit: int = REFRESH_BATCH) -> int:
+        """Without a block, once the oldest signature expires within REFRESH_AGE of `now`:
+        re-sign the apex (SOA, DNSKEY) and up to `limit` owners whose signatures expire within
+        it, oldest first, dated from `now` (a stalled chain's tip time would sign them
+        as old as they are), as one new serial with its IXFR step, in one batch. Returns the
+        new serial, or 0 when the zone is not `tip`'s (stale: a rebuild comes first) or
+        nothing is due.
+
+        It must run on the thread that connects blocks (the event loop), so a block's batch
+        and this one never interleave: a block arriving meanwhile waits, then finds the
+        refreshed serial and tip unchanged and goes on from there."""
+        meta = self.store.meta()
+        if meta is None or meta.tip != tip.hash or meta.key != self.key.public_key:
+            return 0
+        oldest = self.store.oldest_expiration()
+        if oldest is None or oldest >= now + REFRESH_AGE:
+            return 0
+        inception, expiration = signing_window(max(now, tip.header.time))
+        patch = Patch(self.store, self.key, inception, expiration)
+        patch.apex(next_serial(meta.serial))
+        patch.patch_chain()
+        patch.refresh(now + REFRESH_AGE, limit)
+        deleted, added = patch.finish()
+        with self.db.write_batch() as b:
+            return self._commit(b, meta, meta.tip, patch, deleted, added)
 
     def _with_importers(self, targets: set) -> set:
         out = set(targets)

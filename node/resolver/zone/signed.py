@@ -29,6 +29,7 @@ log = logging.getLogger("dotbit.resolver.zone")
 T = dns.rdatatype
 ZONE_SKEW = 3 * 3600           # a tip's time may run 2 h ahead of the clock (MAX_FUTURE_SECONDS)
 ZONE_VALIDITY = 14 * 86400     # signatures outlive a stalled chain by two weeks
+_STRUCTURAL = frozenset({T.NS, T.DS, T.DNAME, T.CNAME})    # the types _fit_for_zone's rules are about
 
 
 def domain_records(domains: Iterable[str], value: Callable[[str], str | None]):
@@ -48,7 +49,10 @@ def domain_records(domains: Iterable[str], value: Callable[[str], str | None]):
 
 def _strictly_below(name: dns.name.Name, owners: set) -> bool:
     """Whether a proper ancestor of `name` is in `owners` (walks up: a set lookup per label,
-    not a comparison per owner, so zones with many cuts stay linear)."""
+    not a comparison per owner, so zones with many cuts stay linear; none at all when there
+    are no owners, as for most names: a whole build asks this of every owner)."""
+    if not owners:
+        return False
     while len(name) > len(ZONE):
         name = name.parent()
         if name in owners:
@@ -60,6 +64,14 @@ def _fit_for_zone(sets: dict, within: dns.name.Name = ZONE) -> dict:
     """Drop what a zone file cannot hold (see the module doc). `within`: the d/ name's domain
     when one name's subtree is checked alone; only nameservers inside it need an address
     here (one in another name's subtree is that name's data, not glue)."""
+    if not any(t in _STRUCTURAL for _, t in sets):
+        # Most names (addresses, TXT, MX): no rule of _fit_rules can drop anything but the
+        # apex, and a whole build asks this of every name.
+        return {k: v for k, v in sets.items() if k[0] != ZONE}
+    return _fit_rules(sets, within)
+
+
+def _fit_rules(sets: dict, within: dns.name.Name) -> dict:
     sets = {k: v for k, v in sets.items()
             if not (k[0].is_wild() and k[1] in (T.NS, T.DS, T.DNAME)) and k[0] != ZONE}
     cnames = {owner for owner, t in sets if t == T.CNAME}

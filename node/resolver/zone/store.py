@@ -109,6 +109,11 @@ class ZoneStore:
                 break
         return out
 
+    def oldest_expiration(self) -> int | None:
+        for k, _ in self.db.iterator(prefix=L.ZONE_SIGEXP):
+            return int.from_bytes(k[len(L.ZONE_SIGEXP):len(L.ZONE_SIGEXP) + 4], "big")
+        return None
+
     def set_expiry(self, batch, expiration: int, okey: bytes, on: bool) -> None:
         if not expiration:           # glue: nothing signed
             return

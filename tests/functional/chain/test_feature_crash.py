@@ -1,8 +1,10 @@
 """Crash consistency, the short run of bench/crash.py: real node and wallet processes are
 SIGKILLed at seeded random moments inside their work while they mine (on their own or merged), sync from a peer, take a longer competing
-branch, process name operations, and (the wallet) register a name; after each kill `checkdb`
-passes, nothing acknowledged is lost, the tip's name_root is the root of the node's own name
-records, and the wallet file opens, keeps its keys and completes its pending registration."""
+branch, process name operations, connect a block that changes thousands of names of the signed
+zone, and (the wallet) register a name; after each kill `checkdb` passes, nothing acknowledged
+is lost, the tip's name_root is the root of the node's own name records, the zone is the tip's
+(serial one up, followed by IXFR, equal to a rebuild), and the wallet file opens, keeps its keys
+and completes its pending registration."""
 from __future__ import annotations
 
 import time

@@ -137,6 +137,20 @@ def test_a_new_block_changes_the_answers_of_every_worker(node):
         assert addresses(ask_udp(node, fresh)) == {"203.0.113.5"}
 
 
+def test_workers_answer_the_stored_zones_serial(node, tmp_path):
+    """The SOA a worker answers names the stored zone's serial (which also rises on reorgs and
+    on signature refreshes between blocks), as the in-process resolver's does: a secondary
+    checking the SOA over the workers sees the serial it would transfer."""
+    path = str(tmp_path / "bit.zone")
+    out = run_cli("--network", "regtest", "--datadir", node.datadir, "--rpc-port", str(node.rpc_port),
+                  "zone", "export", path, timeout=120)
+    assert out.returncode == 0, out.stderr
+    with open(path) as f:
+        exported = int(re.search(r"\bSOA\s+\S+\s+\S+\s+(\d+)", f.read()).group(1))
+    soa = dns.message.make_query("bit.", "SOA")
+    assert {ask_udp(node, soa).answer[0][0].serial for _ in range(16)} == {exported}
+
+
 def test_junk_never_kills_a_worker(node):
     rng = random.Random(20)
     q = dns.message.make_query("example.bit.", "A").to_wire()
