@@ -79,13 +79,7 @@ class _UDPFastPath:
         """The batch's cached answers sent; the rest returned as (query, address, verdict)."""
         sock, cached, limiter = self.sock, self.cached, self.limiter
         misses = []
-        for _ in range(UDP_BATCH):
-            try:
-                data, addr = sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                continue        # ICMP errors from clients that went away
+        for data, addr in _datagrams(sock):
             verdict = limiter.check(addr[0]) if limiter is not None else ALLOW
             if verdict or len(data) < 12 or (out := cached(data)) is None:
                 misses.append((data, addr, verdict))
@@ -96,19 +90,24 @@ class _UDPFastPath:
     def _each(self) -> None:
         """Each datagram answered as it is read (a responder without `cached`: SignedResponder)."""
         sock, handle, limiter = self.sock, self.handle, self.limiter
-        for _ in range(UDP_BATCH):
-            try:
-                data, addr = sock.recvfrom(65535)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                continue        # ICMP errors from clients that went away
+        for data, addr in _datagrams(sock):
             if limiter is not None and (verdict := limiter.check(addr[0])):
                 out = truncated_reply(data) if verdict == SLIP else None
             else:
                 out = handle(data, False)
             if out is not None:
                 _send(sock, out, addr)
+
+
+def _datagrams(sock: socket.socket):
+    """Up to UDP_BATCH waiting datagrams, as (data, address), until the socket has none."""
+    for _ in range(UDP_BATCH):
+        try:
+            yield sock.recvfrom(65535)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            continue        # ICMP errors from clients that went away
 
 
 def _send(sock: socket.socket, out: bytes, addr) -> None:
