@@ -77,6 +77,9 @@ def parse_json(text: Any, issues: Issues) -> Any:
         return None
 
 
+_PLAIN = frozenset({"ip", "ip6", "map"})     # keys Builder._plain takes alone
+
+
 class Builder:
     """One interpretation: the lookup cache, the names read and the issue counts."""
 
@@ -125,11 +128,16 @@ class Builder:
                     merged = overlay(merged, layer)
                 return merged
 
-        merged = Node()
+        # Imports are read before the value's own items (names_used keeps that order).
+        layers = None
         if value.get("import") is not None:
-            for layer in self._references(value["import"], path, merge_depth, depth, "import"):
-                merged = overlay(merged, layer)
-        merged = overlay(merged, self._own(value, path, merge_depth, depth))
+            layers = self._references(value["import"], path, merge_depth, depth, "import")
+        merged = self._own(value, path, merge_depth, depth)      # a fresh Node nothing else holds
+        if layers is not None:
+            below = Node()
+            for layer in layers:
+                below = overlay(below, layer)
+            merged = overlay(below, merged)
 
         empty = merged.children.pop("", None)
         if empty is not None:
@@ -138,7 +146,9 @@ class Builder:
 
     def _own(self, value: dict[str, Any], path: tuple[str, ...], merge_depth: int,
              depth: int) -> Node:
-        """The items written in this object itself, and its map."""
+        """The items written in this object itself, and its map (a new Node)."""
+        if _PLAIN.issuperset(value):
+            return self._plain(value, path, merge_depth, depth)
         issues = self.issues
         own = Node()
         legacy = Node()  # children implied by the older "service" and six-element "tls"
@@ -173,6 +183,18 @@ class Builder:
         if value.get("map") is not None:
             own.children = self._map(value["map"], path, merge_depth, depth)
         return overlay(legacy, own)
+
+    def _plain(self, value: dict[str, Any], path: tuple[str, ...], merge_depth: int, depth: int) -> Node:
+        """_own for the commonest values, addresses and a map only: the same Node, without
+        trying every other item (most names on a chain look like this)."""
+        own = Node()
+        if "ip" in value:
+            own.items["ip"] = () if value["ip"] is None else items.parse_ips(value["ip"], self.issues, False)
+        if "ip6" in value:
+            own.items["ip6"] = () if value["ip6"] is None else items.parse_ips(value["ip6"], self.issues, True)
+        if value.get("map") is not None:
+            own.children = self._map(value["map"], path, merge_depth, depth)
+        return own
 
     def _map(self, raw: Any, path: tuple[str, ...], merge_depth: int,
              depth: int) -> dict[str, Node]:
