@@ -6,17 +6,18 @@ and uncached; the signed HTTP API's uncached req/s beside each node run.
   uncached  one pass over queries no one asked before, two kinds: random names that do not
             exist ("NXDOMAIN": the random-name flood; with DO an NSEC white lie signed now), and
             existing names ("names"): each query a distinct registered name that no query of
-            the server's run has asked before (the chain holds N + repeat x 2 x uncached names
-            for it), so neither a response cache nor a signature cache can serve it: the name
+            the server's run has asked before (the chain holds N + 2 x uncached names for it,
+            and every run starts its server afresh), so neither a response cache nor a signature cache can serve it: the name
             is read through the node, its records rendered and, with DO, signed per answer
 
-Each figure is repeated --repeat times, min/median/max printed; dnsperf's lost queries and
+Each figure is repeated --repeat times (the servers taking turns, each run with a server started
+for it), min/median/max printed; dnsperf's lost queries and
 response codes are checked (NXDOMAIN passes must answer NXDOMAIN only, names passes NOERROR
 only; a loss above 1 % is noted), and after each DO pass a sample of its answers is fetched
 again and its RRSIGs validated against the server's DNSKEY. The machine is shared and noisy:
 read medians and the spread, not single figures.
 
-    python bench/resolver_workers.py [--names 2000] [--seconds 5] [--repeat 3] [--uncached 5000]
+    python bench/resolver_workers.py [--names 2000] [--seconds 5] [--repeat 3] [--uncached 15000]
 """
 from __future__ import annotations
 
@@ -169,35 +170,33 @@ def start(cmd: list[str], log: str, port: int):
     return proc
 
 
-def measure(port: int, qfile: str, names: list[str], fresh: list[str], work: str, args, tag: str,
-            http_port=None) -> dict:
-    """{figure: [per-run values]} for one server; `fresh`: registered names no one asked yet."""
-    res: dict[str, list[float]] = {}
+def measure(res: dict, r: int, port: int, qfile: str, names: list[str], fresh: list[str], work: str, args,
+            tag: str, http_port=None) -> None:
+    """Run r of one server, its figures appended to res ({figure: [per-run values]}): a server
+    started for this run alone (its caches empty); `fresh`: registered names no one asked yet."""
     fresh = list(fresh)
-    for r in range(args.repeat):
-        for do in (False, True):
-            dnsperf(port, qfile, do, "-n", "1", check=False)         # warm: every answer rendered once
-            suffix = "do" if do else "nodo"
-            got = dnsperf(port, qfile, do, "-l", str(args.seconds))
-            res.setdefault(f"cached_{suffix}", []).append(got["qps"])
-            res.setdefault(f"lost_cached_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
-            for kind in ("nx", "names"):
-                path = os.path.join(work, f"uq-{tag}-{r}-{do}-{kind}.txt")
-                if kind == "nx":
-                    uq = nx_queries(path, args.uncached, zlib.crc32(f"{tag}/{r}/{do}".encode()) & 0xFFFF)
-                    got = dnsperf(port, uq, do, "-n", "1", expect=("NXDOMAIN",))
-                else:
-                    uq, picked = name_queries(path, fresh, args.uncached)
-                    got = dnsperf(port, uq, do, "-n", "1", expect=("NOERROR",))
-                    if do:
-                        check_signed(port, picked)
-                res.setdefault(f"uncached_{kind}_{suffix}", []).append(got["qps"])
-                res.setdefault(f"lost_uncached_{kind}_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
-        if http_port is not None:
-            key = load_or_create(default_key_path(args.datadir)).public_key
-            res.setdefault("http_uncached", []).append(asyncio.run(http_pass(
-                http_port, uncached_paths(names, args.uncached // 2, f"{tag}r{r}"), key)))
-    return res
+    for do in (False, True):
+        dnsperf(port, qfile, do, "-n", "1", check=False)         # warm: every answer rendered once
+        suffix = "do" if do else "nodo"
+        got = dnsperf(port, qfile, do, "-l", str(args.seconds))
+        res.setdefault(f"cached_{suffix}", []).append(got["qps"])
+        res.setdefault(f"lost_cached_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
+        for kind in ("nx", "names"):
+            path = os.path.join(work, f"uq-{tag}-{r}-{do}-{kind}.txt")
+            if kind == "nx":
+                uq = nx_queries(path, args.uncached, zlib.crc32(f"{tag}/{r}/{do}".encode()) & 0xFFFF)
+                got = dnsperf(port, uq, do, "-n", "1", expect=("NXDOMAIN",))
+            else:
+                uq, picked = name_queries(path, fresh, args.uncached)
+                got = dnsperf(port, uq, do, "-n", "1", expect=("NOERROR",))
+                if do:
+                    check_signed(port, picked)
+            res.setdefault(f"uncached_{kind}_{suffix}", []).append(got["qps"])
+            res.setdefault(f"lost_uncached_{kind}_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
+    if http_port is not None:
+        key = load_or_create(default_key_path(args.datadir)).public_key
+        res.setdefault("http_uncached", []).append(asyncio.run(http_pass(
+            http_port, uncached_paths(names, args.uncached // 2, f"{tag}r{r}"), key)))
 
 
 def chain(where: str, n: int) -> list[str]:
@@ -221,14 +220,14 @@ def main() -> int:
     ap.add_argument("--names", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--uncached", type=int, default=5000, help="queries in each uncached pass")
+    ap.add_argument("--uncached", type=int, default=15000, help="queries in each uncached pass")
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--chain", help="keep the built chain in this directory and reuse it next time (it is "
                                     "only read: a server run leaves its names as they were)")
     args = ap.parse_args()
-    total = args.names + args.repeat * 2 * args.uncached
+    total = args.names + 2 * args.uncached
     if total > MAX_NAMES:
-        print(f"{total} names needed (--names + --repeat x 2 x --uncached); regtest's expiry keeps at most "
+        print(f"{total} names needed (--names + 2 x --uncached); regtest's expiry keeps at most "
               f"{MAX_NAMES} alive", file=sys.stderr)
         return 2
     unbound = shutil.which("unbound") or shutil.which("unbound", path="/usr/sbin:/sbin")
@@ -245,31 +244,34 @@ def main() -> int:
         with open(qfile, "w") as f:
             for label in names:
                 f.write(f"{label}.bit A\nwww.{label}.bit A\n")
-        for workers in (int(w) for w in args.workers.split(",")):
-            dport, hport, rport = free_port(), free_port(), free_port()
-            node = start([sys.executable, "-m", "node.cli", "--network", "regtest", "--datadir",
-                          datadir, "--rpc-port", str(rport), "--dns-port", str(dport),
-                          "--http-port", str(hport), "--log-level", "warning", "--dns-workers", str(workers), "--no-listen"],
-                         os.path.join(work, f"node-{workers}.log"), dport)
-            try:
-                results[f"dotbit, {workers} worker{'s' if workers > 1 else ''}"] = measure(
-                    dport, qfile, names, fresh, work, args, f"w{workers}", hport)
-            finally:
-                stop(node)
-        for threads in (1, 2):
-            uport = free_port()
-            path = os.path.join(work, f"unbound-{threads}.conf")
-            with open(unbound_conf(work, uport, every)) as src, open(path, "w") as dst:
-                # The node's DNS socket has 4 MiB buffers: Unbound gets the same, so neither loses
-                # queries to a small default buffer under dnsperf's bursts.
-                dst.write(src.read().replace("num-threads: 1", f"num-threads: {threads}\n"
-                                             "    so-rcvbuf: 4m\n    so-sndbuf: 4m"))
-            ub = start([unbound, "-d", "-c", path], os.path.join(work, f"unbound-{threads}.log"), uport)
-            try:
-                results[f"Unbound, {threads} thread{'s' if threads > 1 else ''}"] = measure(
-                    uport, qfile, names, fresh, work, args, f"u{threads}")
-            finally:
-                stop(ub)
+        # Each run starts its server afresh, so every run's uncached passes find empty caches and
+        # can use all the fresh names; the servers alternate run by run (load drifts over minutes).
+        for r in range(args.repeat):
+            for workers in (int(w) for w in args.workers.split(",")):
+                dport, hport, rport = free_port(), free_port(), free_port()
+                node = start([sys.executable, "-m", "node.cli", "--network", "regtest", "--datadir",
+                              datadir, "--rpc-port", str(rport), "--dns-port", str(dport), "--http-port",
+                              str(hport), "--log-level", "warning", "--dns-workers", str(workers), "--no-listen"],
+                             os.path.join(work, f"node-{workers}-{r}.log"), dport)
+                try:
+                    measure(results.setdefault(f"dotbit, {workers} worker{'s' if workers > 1 else ''}", {}), r,
+                            dport, qfile, names, fresh, work, args, f"w{workers}", hport)
+                finally:
+                    stop(node)
+            for threads in (1, 2):
+                uport = free_port()
+                path = os.path.join(work, f"unbound-{threads}.conf")
+                with open(unbound_conf(work, uport, every)) as src, open(path, "w") as dst:
+                    # The node's DNS socket has 4 MiB buffers: Unbound gets the same, so neither loses
+                    # queries to a small default buffer under dnsperf's bursts.
+                    dst.write(src.read().replace("num-threads: 1", f"num-threads: {threads}\n"
+                                                 "    so-rcvbuf: 4m\n    so-sndbuf: 4m"))
+                ub = start([unbound, "-d", "-c", path], os.path.join(work, f"unbound-{threads}-{r}.log"), uport)
+                try:
+                    measure(results.setdefault(f"Unbound, {threads} thread{'s' if threads > 1 else ''}", {}), r,
+                            uport, qfile, names, fresh, work, args, f"u{threads}")
+                finally:
+                    stop(ub)
         report(results, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -280,8 +282,8 @@ def report(results: dict, args) -> None:
     print(f"\nDNS workers: {args.names} names cached, {os.cpu_count()} cores (shared, noisy), load "
           f"{os.getloadavg()[0]:.1f}; median (min .. max) of {args.repeat} runs; dnsperf -c 8 -q 300; uncached = "
           f"one pass of {args.uncached} never-asked queries, the names passes each over {args.uncached} distinct "
-          f"registered names no query of that server's run asked before "
-          f"({args.names + args.repeat * 2 * args.uncached} names on the chain)")
+          f"registered names no query of that server's run asked before; each run starts its server afresh "
+          f"({args.names + 2 * args.uncached} names on the chain)")
     cols = [("cached_nodo", "cached, no DO"), ("cached_do", "cached, DO"),
             ("uncached_nx_nodo", "uncached NXDOMAIN, no DO"), ("uncached_nx_do", "uncached NXDOMAIN, DO"),
             ("uncached_names_nodo", "uncached distinct names, no DO"),
