@@ -205,6 +205,9 @@ class NodeMetrics:
                      "HTTP requests each DNS worker took: answered itself, or forwarded whole to the node",
                      [({"worker": str(w.index), "by": by}, w.stats.get(key, 0))
                       for w in ws for by, key in (("worker", "http_answered"), ("node", "http_forwarded"))])
+            m.metric("dotbit_http_worker_snapshots_total", "counter",
+                     "one-tip snapshots each DNS worker asked the node for (one or more per HTTP answer)",
+                     [({"worker": str(w.index)}, w.stats.get("http_snapshots", 0)) for w in ws])
             m.metric("dotbit_http_worker_connections_open", "gauge", "HTTP connections each DNS worker holds",
                      [({"worker": str(w.index)}, w.stats.get("http_conns", 0)) for w in ws])
             m.metric("dotbit_http_worker_connections_refused_total", "counter",

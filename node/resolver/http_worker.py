@@ -46,6 +46,7 @@ from node.resolver.worker_link import AsyncLink, LookupFailed
 
 MAX_ROUNDS = DEFAULT_MAX_LOADS + 2     # snapshots for one request: a domain reads at most that many names
 MAX_RESOLVED = 100_000                 # cached resolutions (SnapSource)
+MAX_DOMAIN_READS = 10_000              # domains whose last resolution's names are kept (_guess)
 FORWARDED = ("/v1/headers", "/v1/ekey", "/v1/ca/", "/metrics")
 
 
@@ -188,6 +189,11 @@ class WorkerHTTPAPI(HTTPAPI):
         self.ekeys = ekeys                      # the worker's remote ephemeral-key reader
         self.forward_domain = forward_domain    # another record source runs: /v1/domain is the node's
         self.resolved: dict = {}                # SnapSource's cache
+        # d/ name -> every name its last resolution needed, when that took more than one snapshot
+        # (imports, delegations): a random subdomain of such a domain has no cached resolution of
+        # its own, and without this would cost one snapshot per import in the chain, every time.
+        self.domain_reads: dict[bytes, tuple] = {}
+        self.snapshots = 0                      # "snap" lookups asked (read by /metrics)
         self.events = 0                         # node events applied (see _answer)
         self.answered = 0                       # requests answered here (not forwarded)
         self.forwarded = 0
@@ -231,10 +237,12 @@ class WorkerHTTPAPI(HTTPAPI):
             if d is None or not d.isascii() or len(d) > 255:
                 return []
             hit = self.resolved.get(fqdn)
-            return [d.encode()] + ([n for n, _ in hit[1] if n != d.encode()] if hit is not None else [])
+            known = [n for n, _ in hit[1]] if hit is not None else self.domain_reads.get(d.encode(), ())
+            return [d.encode()] + [n for n in known if n != d.encode()]
         return []
 
     def _ask(self, ask: "_Asked", names: list, rounds: int) -> None:
+        self.snapshots += 1
         self.alink.call(lambda ok, value: self._answer(ask, names, rounds, ok, value), "snap", names)
 
     def _answer(self, ask: "_Asked", names: list, rounds: int, ok: bool, value) -> None:
@@ -260,6 +268,8 @@ class WorkerHTTPAPI(HTTPAPI):
         finally:
             self.reads = self._live
             self.resolver.source = None
+        if rounds > 1:
+            self._remember(ask.request.path, names)
         # An event applied since the ask may be one the snapshot predates (the node pushed it
         # after answering, and it was read first): then the answer is sent, not cached, or that
         # event's invalidation would have come before the answer it should drop.
@@ -274,10 +284,22 @@ class WorkerHTTPAPI(HTTPAPI):
         elif ev[0] == "inv":
             self.invalidate(ev[1])
 
+    def _remember(self, path: str, names: list) -> None:
+        """A /v1/domain answer that needed more than its first snapshot: its domain's next
+        request asks for all those names at once."""
+        if not path.startswith("/v1/domain/"):
+            return
+        d = domain_of(path[len("/v1/domain/"):].lower().rstrip(".") + ".")
+        if d is None or not d.isascii():
+            return
+        if len(self.domain_reads) >= MAX_DOMAIN_READS:
+            self.domain_reads.clear()
+        self.domain_reads[d.encode()] = tuple(names)
+
     def stats(self) -> dict:
         return {"http": {k.decode("ascii", "replace"): v for k, v in self._server.statuses.items()},
                 "http_answered": self.answered, "http_forwarded": self.forwarded,
-                "http_cache_hits": self.cache_hits, "http_cache_misses": self.cache_misses,
+                "http_snapshots": self.snapshots, "http_cache_hits": self.cache_hits, "http_cache_misses": self.cache_misses,
                 "http_conns": len(self._server.limiter), "http_refused": self._server.limiter.refused}
 
 

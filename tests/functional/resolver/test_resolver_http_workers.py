@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import random
 import re
 import socket
 import time
@@ -125,6 +126,33 @@ def test_after_a_block_both_workers_answer_at_the_new_tip(node, pubkey):
     headers = open_envelope(fetch(node, "/v1/headers?from=0&count=2000")[1], pubkey)["answer"]["headers"]
     for _ in range(16):
         assert imported_a(node, pubkey, headers) == {"192.0.2.78"}
+
+
+def test_random_subdomains_of_an_import_chain_cost_one_snapshot_each(node, pubkey):
+    """A random-subdomain flood on a domain whose value imports others: no subdomain has a cached
+    resolution, yet once a worker has met the domain's import chain each request asks the node
+    for one snapshot, not one per import (imp.bit reads three names: three snapshots each)."""
+    def total(metric, by=None):
+        return sum(v for (_, b), v in worker_metric(node, metric).items() if by is None or b == by)
+
+    def settled(metric):     # each worker reports every second: a count unchanged over 1.2 s is all in
+        last = total(metric)
+        for _ in range(20):
+            time.sleep(1.2)
+            now, last = last, total(metric)
+            if now == last:
+                return last
+        raise AssertionError(f"{metric} never settled")
+
+    requests, snapshots = total("dotbit_http_worker_requests_total", "worker"), settled("dotbit_http_worker_snapshots_total")
+    rng = random.Random(20)
+    n = 40
+    for _ in range(n):
+        status, body = fetch(node, f"/v1/domain/r{rng.randrange(10**9)}.imp.bit?type=A")
+        assert (status, open_envelope(body, pubkey)["kind"]) in ((200, "domain"), (404, "error"))
+    assert until(lambda: total("dotbit_http_worker_requests_total", "worker") >= requests + n)
+    # Each worker may meet the chain once (two snapshots more for its first request).
+    assert settled("dotbit_http_worker_snapshots_total") - snapshots <= n + 2 * 2
 
 
 def test_malformed_http_gets_400_and_workers_live(node):
