@@ -182,8 +182,10 @@ def test_the_connection_cap_holds_in_total_across_workers():
             refused = until(lambda: (c := worker_metric(n, "dotbit_http_worker_connections_refused_total"))
                             and sum(c.values()) == 8 and c)
             assert refused, worker_metric(n, "dotbit_http_worker_connections_refused_total")
-            took = worker_metric(n, "dotbit_http_worker_requests_total")
-            assert all(took.get((w, "worker"), 0) + refused.get((w, ""), 0) > 0 for w in "01"), (took, refused)
+            # Both workers took part (each reports its counts every second: waited for, not read once).
+            took = until(lambda: (t := worker_metric(n, "dotbit_http_worker_requests_total"))
+                         and all(t.get((w, "worker"), 0) + refused.get((w, ""), 0) > 0 for w in "01") and t)
+            assert took, (worker_metric(n, "dotbit_http_worker_requests_total"), refused)
         finally:
             for s in socks:
                 s.close()
