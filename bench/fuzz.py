@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import os
 import random
 import sys
@@ -185,11 +186,7 @@ def main() -> int:
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1 << 31)
     engine = args.engine
     if engine == "auto":
-        try:
-            import atheris  # noqa: F401
-            engine = "atheris"
-        except ImportError:
-            engine = "mutate"
+        engine = "atheris" if importlib.util.find_spec("atheris") is not None else "mutate"
     if args.target == "all":
         return run_all_targets(args, seed)
     if engine == "atheris" and args.target and not args.list and args.repro is None:

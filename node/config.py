@@ -4,10 +4,14 @@ from __future__ import annotations
 import os
 
 from core import config as _core
-from core.config import FILE_NAME, SCHEMA, Config, ConfigError, env_name  # noqa: F401  (the node's names)
+from core.config import FILE_NAME, SCHEMA, Config, ConfigError, env_name
 from core.config import NETWORK_MARKER, marker_network
 from node.chain.chaindb import ChainDB
 from node.chain.storage import LevelDB
+
+# core's config names are re-exported: the node's callers import them from here.
+__all__ = ["FILE_NAME", "SCHEMA", "Config", "ConfigError", "env_name", "read", "read_file", "default_datadir",
+           "recorded_network", "write_network_marker", "load"]
 
 
 def read(path: str) -> bytes | None:

@@ -50,7 +50,6 @@ from node.resolver.ekeys import EKeyError, EKeyStore, EKeyUpdate, make_update
 from node.resolver.identity import ResolverKey
 from light.verify import VerifyError, open_answer, verify_answer
 from core.records import NameSource, select
-from node.rpc.registry import METHOD_NOT_FOUND
 from node.rpc.server import RPCServer
 from node.service import Node, load_mining_key
 from p2p import messages as M

@@ -13,7 +13,7 @@ from core.errors import StoreError, ValidationError
 from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
 from node.chain.storage import MemoryDB
 from node.mining.miner import solve_quick
-from core.params import MAIN, REGTEST
+from core.params import MAIN
 
 ALICE, BOB = Key.from_seed(1), Key.from_seed(2)
 

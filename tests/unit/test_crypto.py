@@ -29,7 +29,7 @@ def test_cross_check_with_ecdsa_reference():
         assert vk.verify_digest(sig, digest, sigdecode=sigdecode_string)
         # the reference signs (maybe high-S); normalised to low-S, coincurve accepts it
         ref = sk.sign_digest_deterministic(digest, hashfunc=hashlib.sha256, sigencode=sigencode_string)
-        r, s = int.from_bytes(ref[:32], "big"), int.from_bytes(ref[32:], "big")
+        s = int.from_bytes(ref[32:], "big")
         low = ref[:32] + min(s, N - s).to_bytes(32, "big")
         assert verify_digest(pub, low, digest)
         high = ref[:32] + max(s, N - s).to_bytes(32, "big")

@@ -84,10 +84,8 @@ def test_chain_methods(node):
     assert tx.txid.hex() in [h["txid"] for h in hist]
     assert node.call("gettxout", utxos[0]["txid"], 0) is None
     # An external miner: getblocktemplate -> grind -> submitblock
-    from dataclasses import replace
     from core.primitives import Block
     from node.mining.miner import solve_quick
-    from core.consensus import bits_to_target
     t = node.call("getblocktemplate", {"address": BOB.addr_text()})
     block = Block.from_bytes(bytes.fromhex(t["block"]))
     solved = Block(solve_quick(block.header, int(t["target"], 16)), block.txs)
