@@ -7,6 +7,7 @@ import json
 import time
 
 from wallet import names as N
+from wallet.name_history import owned_names
 from wallet import values as V
 from wallet.cliutil import (FORCE, NAME, NAME_ENC, VALUE, VALUE_ENC, arg, command, lock_wallet, note,
                             open_wallet, out, read_input, report_events)
@@ -131,11 +132,12 @@ def cmd_name_transfer(args, params):
     out(args, res, f"{args.name}: transferred to {args.address} ({res['txid']}) with value {res['value']}")
 
 
-@command("name list", "names this wallet owns, with expiry (expiring and expired ones marked)")
+@command("name list", "names this wallet owns, with expiry (expiring and expired ones marked), and the ones it "
+                      "transferred away")
 def cmd_name_list(args, params):
     w = open_wallet(args, params, True)
     w.save()
-    rows = N.owned_names(w)
+    rows = owned_names(w)
     out(args, rows, "\n".join(_list_line(r) for r in rows) or "no names")
 
 
@@ -143,6 +145,11 @@ def _list_line(r: dict) -> str:
     name = r["name"]
     if "pending_registration" in r:
         return f"{name or r['txid']}: registration {r['pending_registration']}"
+    if r["status"] == "transferred":
+        return f"{name} transferred to {r['address']} at height {r['height']} ({r['txid']})"
+    if r["status"] == "expired" and "registered_again_at" in r:
+        return (f"{name} EXPIRED at height {r['expired_at']} and registered again by someone else at height "
+                f"{r['registered_again_at']}")
     if r["status"] == "expired":
         return (f"{name} EXPIRED at height {r['expired_at']}: anyone may register it now; to get it "
                 f"back: dotbit-wallet name register {name} --value '...'")

@@ -15,6 +15,7 @@ from core.names.rules import MAX_NAME, WALLET_MAX_VALUE
 from wallet import coins as C
 from wallet import name_steps as S
 from wallet import names as N
+from wallet.name_history import owned_names
 from wallet.errors import WalletError
 from wallet.keys import RECEIVE
 from wallet.rpc_args import (INSUFFICIENT_FUNDS, INVALID_ADDRESS, INVALID_PARAMETER, TRANSACTION_ERROR,
@@ -135,20 +136,24 @@ def name_register(svc, name, value, options=None):
 
 @method
 def name_list(svc, name=None, options=None):
-    """name_list ("name") (options) -> [name info + ismine] of names this wallet holds"""
+    """name_list ("name") (options) -> [name info + ismine] of every name this wallet holds or
+    held, as Namecoin lists them: a name it transferred away shows the output it sent
+    (ismine false, transferred true), an expired one its last output (expired true)."""
     opts = options_arg(options)
     only = _name(name, opts) if name is not None else None
     w = svc.wallet()
     out = []
-    for r in _wallet_errors(N.owned_names, w):
+    for r in _wallet_errors(owned_names, w):
         if "height" not in r or (only is not None and r["name"] != only):
-            continue        # registrations in progress are name_pending's, expired ones have no coin
+            continue        # registrations in progress are name_pending's
+        past = r["status"] in ("expired", "transferred")
         out.append({"name": encode_out(N.name_bytes(r["name"]), opts, "nameEncoding", "name"),
                     "name_encoding": opts.get("nameEncoding", "utf8"),
                     "value": encode_out(bytes.fromhex(r["value_hex"]), opts, "valueEncoding", "value"),
                     "value_encoding": opts.get("valueEncoding", "utf8"),
                     "txid": r["txid"], "vout": r["vout"], "address": r["address"], "height": r["height"],
-                    "expires_in": r["expires_in"], "expired": False, "ismine": True})
+                    "expires_in": r["expires_in"], "expired": r["expired"] if past else False,
+                    "ismine": r["status"] != "transferred", "transferred": r["status"] == "transferred"})
     return out
 
 

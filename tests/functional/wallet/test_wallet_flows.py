@@ -54,7 +54,9 @@ def test_two_wallets_trade_a_name_through_its_life(node, tmp_path):
     rec = b.json("name", "show", "d/example")
     assert rec["address"] == to_b and rec["mine"]
     assert [n["name"] for n in b.json("name", "list")] == ["d/example"]
-    assert a.json("name", "list") == []
+    assert [(n["name"], n["status"], n["address"]) for n in a.json("name", "list")] == \
+        [("d/example", "transferred", to_b)]
+    assert f"d/example transferred to {to_b}" in a.run("name", "list").stdout
     a.fails("name", "update", "d/example", "--value", "{}", match="not your name")
 
     b.run("name", "update", "d/example", "--value", '{"ip":"9.9.9.9"}')
@@ -75,6 +77,10 @@ def test_two_wallets_trade_a_name_through_its_life(node, tmp_path):
     assert rec["mine"] and rec["value"] == '{"ip":"1.1.1.1"}' and not rec["expired"]
     hist = a.json("name", "history", "d/example")
     assert [h["value"] for h in hist][-1] == '{"ip":"1.1.1.1"}' and len(hist) == 7
+    # B still lists its expired name, and is not told to take back a name A now holds
+    [row] = b.json("name", "list")
+    assert row["status"] == "expired" and row["registered_again_at"] == rec["height"]
+    assert "registered again by someone else" in b.run("name", "list").stdout
 
 
 def test_restore_continues_the_pending_name_new(node, tmp_path):

@@ -161,6 +161,12 @@ def _updates(n0, n1, generate_to_other):
     generate_to_other(1)
     check_name(n1, "test-name", "updated", EXPIRY, False)
     check_history(n0, "test-name", ["test-value", "x" * 520, "sent", "updated"])
+    # name_list as Namecoin's: the old owner keeps the output it sent, marked transferred,
+    # and does not see the new owner's update; the new owner sees its own.
+    [sent] = n0.name_list("test-name")
+    assert (sent["value"], sent["address"], sent["ismine"], sent["transferred"]) == ("sent", addr_other, False, True)
+    [held] = n1.name_list("test-name")
+    assert (held["value"], held["ismine"], held["transferred"], held["expired"]) == ("updated", True, False, False)
 
     log.info("invalid updates")
     assert_rpc_error(-25, "this name can not be updated", n0.name_update, "wrong-name", "foo")
@@ -171,6 +177,9 @@ def _reregister_and_low_balance(node, n0, n1, generate_to_other):
     log.info("an expired name cannot be updated, but registered again")
     check_name(n0, "name-1", "x" * 520, None, True)
     assert_rpc_error(-25, "this name can not be updated", n0.name_update, "name-1", "updated?")
+    [gone] = n0.name_list("name-1")          # its last output, marked expired, still the wallet's
+    assert (gone["value"], gone["expired"], gone["ismine"], gone["transferred"]) == ("x" * 520, True, True, False)
+    assert gone["expires_in"] <= 0
     steal = n0.name_new("name-1")
     generate_to_other(DEPTH)
     n0.name_firstupdate("name-1", steal[1], steal[0], "reregistered")
