@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import sys
 
 from connect.target import CheckFailed, UsageError, parse_listen, parse_target
+from light.cliboundary import run_command
 from light.cli import default_config, default_light_dir, read_config
 from light.cli import UsageError as ResolveUsageError
 from core.params import get_params
@@ -114,27 +114,10 @@ def say(line: str) -> None:
 
 
 def main(argv=None) -> int:
-    try:
+    def body() -> int:
         args = settings(sys.argv[1:] if argv is None else argv)
         return asyncio.run(_forward(args) if args.listen_at else _fetch(args))
-    except UsageError as e:
-        return _fail(f"usage: {e}")
-    except CheckFailed as e:
-        return _fail(str(e))
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except OSError as e:
-        return _fail(f"I/O error: {e}")
-    except KeyboardInterrupt:
-        return 130
-    except Exception as e:              # a bug: still one line, never a traceback on a user
-        return _fail(f"internal error: {type(e).__name__}: {e}")
-
-
-def _fail(line: str) -> int:
-    print(f"dotbit-connect: {line}", file=sys.stderr)
-    return 2
+    return run_command("dotbit-connect", body, [(UsageError, "usage: "), (CheckFailed, "")])
 
 
 def _client(args):

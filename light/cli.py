@@ -33,6 +33,7 @@ import time
 
 from core.names.dnsname import is_domain_label
 from core.params import get_params
+from light.cliboundary import run_command
 from light.headers import StoreError
 from light.output import as_json, as_text, found, print_notes
 from light.verdict import VerifyError
@@ -227,48 +228,22 @@ def _dane_question(target: str, fqdn: str, labels: list, shown: str) -> tuple[st
 
 
 def main(argv=None) -> int:
-    try:
-        try:
-            return _main(argv)
-        finally:
-            sys.stdout.flush()          # `| head` gone: say nothing (as dotbit-node), even at exit
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+    return run_command("dotbit-resolve", lambda: _main(argv), [
+        (UsageError, "usage: "), (VerifyError, "verification failed: "), (StoreError, "header store: ")])
 
 
 def _main(argv=None) -> int:
-    try:
-        args = settings(sys.argv[1:] if argv is None else argv)
-        if args.target not in ("sync", "serve"):
-            q = question(args.target, args.qtype)
-        if args.pin is None:
-            raise UsageError(f"no --pin given: pin the fingerprint of the resolver at {args.resolver} "
-                             f"(its operator prints it; `dotbit-node dnssec-anchor` on the node)")
-        if args.target == "serve":
-            return asyncio.run(_serve(args))
-        if args.target == "sync":
-            return asyncio.run(_sync(args))
-        return asyncio.run(_resolve(args, *q))
-    except UsageError as e:
-        return _fail(f"usage: {e}")
-    except VerifyError as e:
-        return _fail(f"verification failed: {e}")
-    except StoreError as e:
-        return _fail(f"header store: {e}")
-    except BrokenPipeError:
-        raise                           # an OSError, but no error: main() ends quietly
-    except OSError as e:
-        return _fail(f"I/O error: {e}")
-    except KeyboardInterrupt:
-        return 130
-    except Exception as e:              # a bug: still one line, never a traceback on a user
-        return _fail(f"internal error: {type(e).__name__}: {e}")
-
-
-def _fail(line: str) -> int:
-    print(f"dotbit-resolve: {line}", file=sys.stderr)
-    return 2
+    args = settings(sys.argv[1:] if argv is None else argv)
+    if args.target not in ("sync", "serve"):
+        q = question(args.target, args.qtype)
+    if args.pin is None:
+        raise UsageError(f"no --pin given: pin the fingerprint of the resolver at {args.resolver} "
+                         f"(its operator prints it; `dotbit-node dnssec-anchor` on the node)")
+    if args.target == "serve":
+        return asyncio.run(_serve(args))
+    if args.target == "sync":
+        return asyncio.run(_sync(args))
+    return asyncio.run(_resolve(args, *q))
 
 
 def _client(args):

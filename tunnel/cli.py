@@ -23,6 +23,7 @@ import sys
 import time
 
 from core.params import get_params
+from light.cliboundary import run_command
 from light.client import LightClient
 from light.verdict import VerifyError
 from tunnel import keyfile
@@ -83,33 +84,19 @@ def hostport(text: str | None, what: str) -> tuple[str, int]:
 
 
 def main(argv=None) -> int:
-    try:
-        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-        if args.command in ("keygen", "ekey-new"):
-            return _keys(args)
-        args.params = get_params(args.network)
-        if args.pin is None:
-            raise UsageError("no --pin given: pin the fingerprint of the resolver (as for dotbit-resolve)")
-        return asyncio.run(_serve(args) if args.command == "serve" else _connect(args))
-    except UsageError as e:
-        return _fail(f"usage: {e}")
-    except ValueError as e:
-        return _fail(f"usage: {e}")
-    except VerifyError as e:
-        return _fail(f"verification failed: {e}")
-    except TunnelError as e:
-        return _fail(f"tunnel failed: {e}")
-    except keyfile.KeyFileError as e:
-        return _fail(f"keys: {e}")
-    except OSError as e:
-        return _fail(f"I/O error: {e}")
-    except KeyboardInterrupt:
-        return 130
+    return run_command("dotbit-tunnel", lambda: _main(argv), [
+        (UsageError, "usage: "), (ValueError, "usage: "), (VerifyError, "verification failed: "),
+        (TunnelError, "tunnel failed: "), (keyfile.KeyFileError, "keys: ")])
 
 
-def _fail(line: str) -> int:
-    print(f"dotbit-tunnel: {line}", file=sys.stderr, flush=True)
-    return 2
+def _main(argv) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command in ("keygen", "ekey-new"):
+        return _keys(args)
+    args.params = get_params(args.network)
+    if args.pin is None:
+        raise UsageError("no --pin given: pin the fingerprint of the resolver (as for dotbit-resolve)")
+    return asyncio.run(_serve(args) if args.command == "serve" else _connect(args))
 
 
 def _keys(args) -> int:
