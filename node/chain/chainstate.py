@@ -393,7 +393,10 @@ class ChainState:
                 self.store.put_header(b, e)
         self.chain = []
         self.failure_reasons.clear()
-        self._activate(self.entries[self.params.genesis.hash])
-        self._activate_best()
+        # Each block's batch is written while the next block is checked (storage.WriteBehind:
+        # reads see the batch in flight; the mode ends with every batch written).
+        with self.db.write_behind():
+            self._activate(self.entries[self.params.genesis.hash])
+            self._activate_best()
         for p in projections:
             p.attach(self)

@@ -6,8 +6,87 @@ and drops everything on an exception: a block's changes land together or not at 
 from __future__ import annotations
 
 import bisect
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Iterator
+
+_MISSING = object()
+
+
+class WriteBehind:
+    """Write-behind mode of a store (`with db.write_behind():`), for the bulk connect loops.
+
+    Why: committing a block's batch is LevelDB inserting every key into its memtable, about a
+    sixth of a reindex on the connecting thread, and plyvel releases the GIL for it. In this
+    mode a batch that exits cleanly is handed to one writer thread, and the caller goes on to
+    the next block while it is written. The rules that keep this the serial store:
+      - one write in flight, in order: a batch waits for the one before it to be written;
+      - each batch is still ONE atomic write (the tip record inside it), so a crash leaves
+        the store exactly as the serial path could have left it;
+      - get() reads the batch in flight first, so every read sees the store as if it were
+        written; iterators and snapshots first wait for it (join), as does leaving the mode;
+      - a batch that raises is dropped before it is ever handed over, as before;
+      - a failed write is raised at the next join (the next batch, iterator or the mode's
+        end), one block late: the store then holds the blocks before it, each whole.
+    """
+
+    _pending: dict | None = None     # key -> value (None: deleted) of the batch in flight
+    _writer = None                   # the writer thread's executor, in write-behind mode only
+    _future = None
+
+    @contextmanager
+    def write_behind(self):
+        if self._writer is not None:                 # nested: the outer mode goes on
+            yield
+            return
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="dotbit-write")
+        try:
+            yield
+        finally:
+            writer = self._writer
+            try:
+                self.join()
+            finally:
+                self._writer = None
+                writer.shutdown()
+
+    def join(self) -> None:
+        """Waits for the batch in flight; raises its write error, if any."""
+        future, self._future = self._future, None
+        if future is None:
+            return
+        try:
+            future.result()
+        finally:
+            self._pending = None
+
+    def _hand_over(self, ops: dict, write) -> None:
+        self.join()
+        self._pending = ops
+        self._future = self._writer.submit(write)
+
+    def _pending_get(self, key: bytes):
+        pending = self._pending
+        return _MISSING if pending is None else pending.get(key, _MISSING)
+
+
+class _Recorder:
+    """A batch in write-behind mode: the backend's batch, and its operations kept for reads
+    until it is written."""
+
+    __slots__ = ("ops", "inner")
+
+    def __init__(self, inner):
+        self.ops: dict[bytes, bytes | None] = {}
+        self.inner = inner
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.ops[key] = value
+        self.inner.put(key, value)
+
+    def delete(self, key: bytes) -> None:
+        self.ops[key] = None
+        self.inner.delete(key)
 
 
 class MemoryBatch:
@@ -23,7 +102,7 @@ class MemoryBatch:
         self.ops[key] = None
 
 
-class MemoryDB:
+class MemoryDB(WriteBehind):
     """Unit-test backend with the same semantics as LevelDB (sorted keys, atomic batches)."""
 
     def __init__(self):
@@ -31,13 +110,20 @@ class MemoryDB:
         self._keys: list[bytes] | None = None    # sorted key list, rebuilt lazily
 
     def get(self, key: bytes) -> bytes | None:
-        return self._data.get(key)
+        value = self._pending_get(key)
+        return self._data.get(key) if value is _MISSING else value
 
     @contextmanager
     def write_batch(self):
         batch = MemoryBatch()
         yield batch
-        for k, v in batch.ops.items():
+        if self._writer is not None:
+            self._hand_over(batch.ops, lambda: self._apply(batch.ops))
+        else:
+            self._apply(batch.ops)
+
+    def _apply(self, ops: dict) -> None:
+        for k, v in ops.items():
             if v is None:
                 self._data.pop(k, None)
             else:
@@ -45,6 +131,7 @@ class MemoryDB:
         self._keys = None
 
     def iterator(self, prefix: bytes = b"", reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        self.join()
         if self._keys is None:
             self._keys = sorted(self._data)
         keys = self._keys
@@ -63,6 +150,7 @@ class MemoryDB:
 
     def range(self, start: bytes, stop: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Keys in [start, stop) (the zone's neighbour lookups: seek, not scan)."""
+        self.join()
         if self._keys is None:
             self._keys = sorted(self._data)
         keys = self._keys
@@ -74,6 +162,7 @@ class MemoryDB:
 
     def snapshot(self) -> "MemoryDB":
         """A read-only view of the store as it is now, for readers in another thread."""
+        self.join()
         snap = MemoryDB()
         snap._data = dict(self._data)
         return snap
@@ -82,37 +171,49 @@ class MemoryDB:
         pass
 
 
-class LevelDB:
+class LevelDB(WriteBehind):
     def __init__(self, path: str, cache_mb: int = 64):
         import plyvel  # imported here so pure layers and the memory backend never need it
         self._db = plyvel.DB(path, create_if_missing=True, lru_cache_size=cache_mb << 20,
                              write_buffer_size=32 << 20, max_open_files=256)
 
     def get(self, key: bytes) -> bytes | None:
-        return self._db.get(key)
+        value = self._pending_get(key)
+        return self._db.get(key) if value is _MISSING else value
 
     @contextmanager
     def write_batch(self):
+        if self._writer is not None:
+            # A plain batch, written by the writer thread (WriteBatch.write releases the GIL).
+            rec = _Recorder(self._db.write_batch())
+            yield rec
+            self._hand_over(rec.ops, rec.inner.write)
+            return
         # transaction=True: plyvel writes the batch only if the block exits without exception.
         with self._db.write_batch(transaction=True) as batch:
             yield batch
 
     def iterator(self, prefix: bytes = b"", reverse: bool = False):
+        self.join()
         return self._db.iterator(prefix=prefix, reverse=reverse)
 
     def range(self, start: bytes, stop: bytes, reverse: bool = False):
+        self.join()
         return self._db.iterator(start=start, stop=stop, reverse=reverse)
 
     def keys(self, prefix: bytes = b""):
         """Keys alone: reindex deletes every projection key, and their values need not be read."""
+        self.join()
         return self._db.iterator(prefix=prefix, include_value=False)
 
     def snapshot(self) -> "LevelSnapshot":
         """A read-only view of the store as it is now (LevelDB keeps it consistent while
         blocks connect), for readers in another thread; close() it when done."""
+        self.join()
         return LevelSnapshot(self._db.snapshot())
 
     def close(self) -> None:
+        self.join()
         self._db.close()
 
 
