@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from typing import Callable
 
 from core.consensus import (Coin, check_block_sanity, check_coinbase_height, check_header_context,
@@ -393,9 +394,10 @@ class ChainState:
                 self.store.put_header(b, e)
         self.chain = []
         self.failure_reasons.clear()
-        # Each block's batch is written while the next block is checked (storage.WriteBehind:
-        # reads see the batch in flight; the mode ends with every batch written).
-        with self.db.write_behind():
+        # With --par 2 or more, each block's batch is written by a thread of its own while the
+        # next block is checked (storage.WriteBehind: reads see the batch in flight; the mode
+        # ends with every batch written). --par 1 stays one thread, every batch in its turn.
+        with self.db.write_behind() if self.sigpool.size else nullcontext():
             self._activate(self.entries[self.params.genesis.hash])
             self._activate_best()
         for p in projections:
