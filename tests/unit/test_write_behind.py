@@ -125,3 +125,31 @@ def test_a_failed_write_is_raised_at_the_next_join_and_leaves_whole_batches():
             with db.write_batch() as b:        # waits for the second: its error comes here
                 b.put(b"c", b"3")
     assert db._data == {b"a": b"1"} and db.get(b"b") is None and db._pending is None
+
+
+def test_leveldb_iterators_wait_only_for_a_write_holding_their_keys(tmp_path):
+    """An iterator over keys the batch in flight does not touch reads at once (the names'
+    expiry scan of every block); one over its keys waits for the write and sees it."""
+    import threading
+    db = LevelDB(str(tmp_path / "db"))
+    release = threading.Event()
+    hand_over = db._hand_over
+    db._hand_over = lambda ops, write: hand_over(ops, lambda: (release.wait(10), write()))
+    try:
+        with db.write_behind():
+            with db.write_batch() as b:
+                b.put(b"\x02x", b"0")
+            release.set()
+            db.join()
+            release.clear()
+            with db.write_batch() as b:
+                b.put(b"\x01a", b"1")
+                b.delete(b"\x02x")
+            assert list(db.iterator(prefix=b"\x03")) == [] and db._writer.busy     # no wait
+            assert list(db.range(b"\x02y", b"\x03")) == [] and db._writer.busy
+            threading.Timer(0.2, release.set).start()
+            assert list(db.iterator(prefix=b"\x02")) == [] and not db._writer.busy  # waited
+            assert list(db.iterator(prefix=b"\x01")) == [(b"\x01a", b"1")]
+    finally:
+        release.set()
+        db.close()
