@@ -216,10 +216,14 @@ class ChainDB:
                 b.put(key, b"") if put else b.delete(key)
 
     def wipe_projections(self) -> None:
-        """Delete every projection (reindex rebuilds them), in bounded batches."""
+        """Delete every projection (reindex rebuilds them), in bounded batches. One pass of
+        one iterator per table: it reads the store as it was when it was made, so it needs
+        no batch to have been written, and a store in write-behind mode deletes one batch
+        while the next is read."""
         for prefix in L.PROJECTIONS:
+            found = self.db.keys(prefix)
             while True:
-                keys = list(islice(self.db.keys(prefix), 50_000))
+                keys = list(islice(found, 50_000))
                 if not keys:
                     break
                 with self.db.write_batch() as b:

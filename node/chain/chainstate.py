@@ -384,20 +384,20 @@ class ChainState:
     def reindex(self) -> None:
         """Forget every projection and rebuild it by re-validating the stored blocks from
         genesis (signatures included); the best valid stored branch becomes the tip."""
-        self.store.wipe_projections()
-        projections, self.projections = self.projections, []
-        for p in projections:
-            p.reset(self.db)
-        with self.db.write_batch() as b:
-            for e in self.entries.values():
-                e.status &= HAVE_DATA
-                self.store.put_header(b, e)
-        self.chain = []
-        self.failure_reasons.clear()
-        # With --par 2 or more, each block's batch is written by a thread of its own while the
-        # next block is checked (storage.WriteBehind: reads see the batch in flight; the mode
-        # ends with every batch written). --par 1 stays one thread, every batch in its turn.
+        # With --par 2 or more, each batch (the wipe's too) is written by a thread of its own
+        # while the next one is made (storage.WriteBehind: reads see the batch in flight; the
+        # mode ends with every batch written). --par 1 stays one thread, each batch in its turn.
         with self.db.write_behind() if self.sigpool.size else nullcontext():
+            self.store.wipe_projections()
+            projections, self.projections = self.projections, []
+            for p in projections:
+                p.reset(self.db)
+            with self.db.write_batch() as b:
+                for e in self.entries.values():
+                    e.status &= HAVE_DATA
+                    self.store.put_header(b, e)
+            self.chain = []
+            self.failure_reasons.clear()
             self._activate(self.entries[self.params.genesis.hash])
             self._activate_best()
         for p in projections:

@@ -42,7 +42,9 @@ MIN_PARALLEL_INPUTS = 32     # below this a block is checked in line: a round tr
 CHUNK = 8                    # jobs per hand-out: ~0.4 ms of work against ~0.04 ms of pickling
 WORKER_TIMEOUT = 20.0        # seconds without an answer before a worker is given up
 MAX_FAILURES = 3             # worker failures in a row before the node stops starting them
-AHEAD_CHUNKS = 8             # chunks of the next block a worker may hold (check_ahead)
+AHEAD_CHUNKS = 4             # chunks of the next block a worker may hold (check_ahead), each of
+AHEAD_CHUNK = 2              # this many times CHUNK jobs: nothing waits on them chunk by chunk,
+                             # and each message costs a worker tens of us (pickling, pipe, waking)
 
 
 def resolve_par(par: int | None, cores: int | None = None) -> int:
@@ -151,13 +153,14 @@ class SigPool:
             return
         self.known = known = {}
         self.free_worker(0)                      # answers taken, a stuck or dead worker retired
-        for start in range(0, len(jobs), self.chunk):
+        step = self.chunk * AHEAD_CHUNK
+        for start in range(0, len(jobs), step):
             # The least loaded worker, so that with several each gets a share of the block.
             worker = min(self.workers, key=lambda w: len(w.pending), default=None)
             if worker is None or len(worker.pending) >= AHEAD_CHUNKS:
                 return
             try:
-                part = jobs[start:start + self.chunk]
+                part = jobs[start:start + step]
                 worker.send_ahead(part, known)
                 known.update(dict.fromkeys(part))        # in flight: no verdict yet
                 self.known_pending = True
