@@ -441,3 +441,46 @@ def test_par_setting():
     for bad in (-1, 17):
         with pytest.raises(ValueError, match="--par"):
             resolve_par(bad)
+
+
+def test_coins_read_ahead_leave_out_the_name_coins_the_block_expires(chain, mempool, clock, params):
+    """The coins a block's checks ahead read for the next block are kept for its connect, as
+    the store will hold them; a name coin the first block expires (deleted by the name index,
+    not in the coin view) must not be among them. Block E expires a name; its child spends the
+    name coin. A reindex with a worker connects E, reads the child's coins ahead, and must
+    still refuse the child for the missing coin, as in line."""
+    from support.name_txs import Funds, firstupdate, name_new, update
+    from support.chain import mine, spend
+    name = b"d/expiring"
+    mine(chain, mempool, KEY.address, 101, clock)
+    funds = Funds.coinbases(chain, KEY, range(1, 60))
+    new = name_new(funds, name, b"\x01" * 20)
+    mempool.accept(new)
+    mine(chain, mempool, KEY.address, 1, clock)
+    mine(chain, mempool, KEY.address, 12, clock)
+    first = firstupdate(funds, new, name, b"\x01" * 20, b"{}", params, chain.height + 1)
+    mempool.accept(first)
+    mine(chain, mempool, KEY.address, 1, clock)
+    registered = chain.height
+    while chain.height < registered + params.expiry_depth - 2:
+        mine(chain, mempool, KEY.address, 1, clock)
+    # E: at this height the name's coin is deleted; two inputs so that its signatures are spread
+    assert chain.get_coin(first.txid, 0) is not None
+    pay = spend(chain, KEY, [funds.take()[:2], funds.take()[:2]], [(KEY.address, 1000)])
+    clock.now += 600
+    assert chain.process_block(make_block(chain, None, KEY.address, clock, extra_txs=[pay])) == "active"
+    assert chain.get_coin(first.txid, 0) is None
+    late = update(funds, first, 0, name, b"{}", KEY)
+    clock.now += 600
+    child = make_block(chain, None, KEY.address, clock, extra_txs=[late])
+    with pytest.raises(ValidationError) as err:
+        chain.process_block(child)
+    assert err.value.reason == "bad-txns-inputs-missingorspent"
+    tip = chain.tip.hash
+    chain.sigpool = SigPool(2, min_inputs=2, chunk=3, timeout=30)
+    try:
+        chain.reindex()
+        assert chain.tip.hash == tip
+        assert chain.failure_reasons == {child.hash: "bad-txns-inputs-missingorspent"}
+    finally:
+        chain.sigpool.close()
