@@ -138,7 +138,6 @@ class SigPool:
             log.info("block validation: %d signature worker process(es) started", self.size)
         sigs = BlockSigs(self)
         if self.known_pending:
-            sigs.ahead = True
             self.known_pending = False
             self.free_worker(0)                  # the verdicts already there, before any job
         return sigs
@@ -220,23 +219,22 @@ class BlockSigs:
     dispatch() hands full chunks to workers, flush() the rest once the jobs are complete;
     finish() raises the first failure (once: a second call returns)."""
 
-    __slots__ = ("pool", "jobs", "sent", "chunks", "results", "finished", "ahead")
+    __slots__ = ("pool", "jobs", "sent", "chunks", "results", "finished")
 
     def __init__(self, pool: SigPool):
         self.pool = pool
         self.jobs = _Jobs(pool.known)
-        self.ahead = False           # its jobs went out ahead: take their verdicts as they come
         self.sent = 0
         self.chunks: list[tuple[int, int]] = []      # (start, end) handed out, in job order
         self.results: dict[int, int] = {}            # chunk start -> first_bad within it
         self.finished = False
 
     def dispatch(self) -> None:
-        """Full chunks to workers with room (called after each transaction's checks)."""
+        """Full chunks to workers with room (called after each transaction's checks). Jobs
+        that went out ahead are not polled for here, transaction by transaction (a system
+        call each): those still in flight are `covered`, their verdicts taken at finish()."""
         if len(self.jobs) - self.sent >= self.pool.chunk:
             self._hand_out(self.pool.chunk)
-        elif self.ahead:
-            self.pool.free_worker(0)
 
     def flush(self) -> None:
         """Every job is in: the rest, a last short chunk included, to workers with room (the
