@@ -238,9 +238,9 @@ class LevelDB(WriteBehind):
     def __init__(self, path: str, cache_mb: int = 64):
         import plyvel  # imported here so pure layers and the memory backend never need it
         # compression=None: the values are hashes, keys and msgpack'd integers, which Snappy
-        # shrinks little (a store after reindex: 161 MB against 114 MB), while compressing
-        # them was most of LevelDB's compaction thread: 4.9 -> 1.4 s of CPU in a 2,000-block
-        # reindex, on the core --par 2's worker needs. Stores written compressed still open
+        # shrinks little (the 2,000-block bench chain after a reindex: 82 MB against 76 MB),
+        # while compressing them was most of LevelDB's compaction thread: 4.9 -> 1.4 s of CPU
+        # in that reindex, on the core --par 2's worker needs. Stores written compressed still open
         # (LevelDB marks each block); compaction rewrites them uncompressed over time.
         self._db = plyvel.DB(path, create_if_missing=True, lru_cache_size=cache_mb << 20,
                              write_buffer_size=32 << 20, max_open_files=256, compression=None)
