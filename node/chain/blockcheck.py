@@ -57,25 +57,51 @@ def check_block_txs(block: Block, height: int, view: CoinView, params, names, ve
     return fees, spent_undo, name_ops, before
 
 
-def ahead_jobs(block: Block, view: CoinView) -> list:
+def ahead_jobs(block: Block, view: CoinView, found: dict | None = None) -> list:
     """`block`'s signature jobs as check_tx_inputs would make them if the coins are as `view`
     has them (the block before it, not yet written) plus the block's own earlier outputs: what
     SigPool.check_ahead hands out early. Stops at the first coin not found. A guess only: a job
-    is ever used only where the real check makes the very same one."""
+    is ever used only where the real check makes the very same one. The coins read from `view`
+    go into `found` (outpoint -> coin) when given."""
     jobs: list = []
     created: dict = {}
+    if found is None:
+        found = {}
     try:
         for pos, tx in enumerate(block.txs):
             txid = tx.txid
             if pos:
                 for n, txin in enumerate(tx.inputs):
                     op = txin.outpoint
-                    coin = created.pop(op, None) or view.get(op)
+                    coin = created.pop(op, None)
                     if coin is None:
-                        return jobs
+                        coin = found[op] = view.get(op)
+                        if coin is None:
+                            del found[op]
+                            return jobs
                     jobs.append((pos, n, txid, coin.value, coin.address, txin.pubkey, txin.sig))
             for i, out in enumerate(tx.outputs):
                 created[(txid, i)] = out
     except Exception:        # noqa: BLE001 — a guess must never fail the block being written:
         pass                 # a store error is met again, where it belongs, by the real check
     return jobs
+
+
+def send_ahead(sigpool, nxt: Block, entry, view: CoinView, expired: list) -> tuple:
+    """The next block's signature checks to the workers (SigPool.check_ahead), with the coins
+    as they will be once `entry`'s block is written: `view` holds that block's own changes,
+    and the name coins it expires (`expired`, deleted by the name index) are dropped from what
+    was read. Returns (next block's hash, entry, coins read) for known_coins."""
+    found: dict = {}
+    sigpool.check_ahead(ahead_jobs(nxt, view, found))
+    for txid, vout, _ in expired:
+        found.pop((txid, vout), None)
+    return nxt.hash, entry, found
+
+
+def known_coins(pre: tuple | None, entry, tip) -> dict:
+    """The coins send_ahead read for `entry`'s block, if this is that block and the block it
+    was read after is the tip (its batch committed, nothing connected since); else none."""
+    if pre is not None and pre[0] == entry.hash and pre[1] is tip:
+        return pre[2]
+    return {}

@@ -17,26 +17,35 @@ from core.encoding import pack
 from core.errors import StoreError
 from core.primitives import Block, Header
 from node.chain import layout as L
+from node.chain.blockindex import HAVE_DATA
 
 
 def _unpack(b: bytes):
     return msgpack.unpackb(b, raw=False)
 
 
+_NO_COINS: dict = {}
+
+
 class CoinView:
-    """Coins as seen while connecting one block: the store plus this block's own changes."""
+    """Coins as seen while connecting one block: the store plus this block's own changes.
+    `known`: coins already read for this very block as the store holds them before it (the
+    block before it looked them up to send its signature checks ahead; ChainState keeps
+    them only for the next connect, and only when that block's batch committed), so they
+    are not read and decoded twice."""
 
-    __slots__ = ("db", "created", "spent")
+    __slots__ = ("db", "created", "spent", "known")
 
-    def __init__(self, db):
+    def __init__(self, db, known: dict = _NO_COINS):
         self.db = db
         self.created: dict[tuple[bytes, int], Coin] = {}
         self.spent: dict[tuple[bytes, int], Coin] = {}
+        self.known = known
 
     def get(self, outpoint: tuple[bytes, int]) -> Coin | None:
         if outpoint in self.spent:
             return None
-        coin = self.created.get(outpoint)
+        coin = self.created.get(outpoint) or self.known.get(outpoint)
         if coin is not None:
             return coin
         raw = self.db.get(L.coin_key(*outpoint))
@@ -215,11 +224,22 @@ class ChainDB:
                 key = L.addr_hist_key(addr, height, txid)
                 b.put(key, b"") if put else b.delete(key)
 
+    def forget_validation(self, entries) -> None:
+        """Every header back to stored-but-unchecked (reindex validates them all again)."""
+        with self.db.write_batch() as b:
+            for e in entries:
+                e.status &= HAVE_DATA
+                self.put_header(b, e)
+
     def wipe_projections(self) -> None:
-        """Delete every projection (reindex rebuilds them), in bounded batches."""
+        """Delete every projection (reindex rebuilds them), in bounded batches. One pass of
+        one iterator per table: it reads the store as it was when it was made, so it needs
+        no batch to have been written, and a store in write-behind mode deletes one batch
+        while the next is read."""
         for prefix in L.PROJECTIONS:
+            found = self.db.keys(prefix)
             while True:
-                keys = list(islice(self.db.keys(prefix), 50_000))
+                keys = list(islice(found, 50_000))
                 if not keys:
                     break
                 with self.db.write_batch() as b:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from typing import Callable
 
 from core.consensus import (Coin, check_block_sanity, check_coinbase_height, check_header_context,
@@ -17,7 +18,7 @@ from core.errors import StoreError, ValidationError
 from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
-from node.chain.blockcheck import ahead_jobs, check_block_txs
+from node.chain.blockcheck import check_block_txs, known_coins, send_ahead
 from node.chain.blockfeed import BlockFeed
 from node.chain.sigpool import SigPool
 from node.events import Event
@@ -61,6 +62,7 @@ class ChainState:
         self.failure_reasons: dict[bytes, str] = {}
         self.progress: Callable | None = None  # called (entry, target) after each connect
         self._just_stored: tuple[bytes, Block] | None = None
+        self._prefetch: tuple | None = None   # blockcheck.send_ahead's, for the next connect only
         self._open()
 
     # --- opening -------------------------------------------------------------------------
@@ -331,14 +333,14 @@ class ChainState:
         height = entry.height
         params = self.params
         names = self.names
-        view = CoinView(self.db)
+        pre, self._prefetch = self._prefetch, None       # for this connect only, whatever it is
+        view = CoinView(self.db, known_coins(pre, entry, self.chain[-1] if self.chain else None))
         fees, spent_undo, name_ops, before = check_block_txs(block, height, view, params, names, self.verify_sigs, sigs)
         if sigs is not None:
             sigs.flush()             # the tail of the jobs to an idle worker, not kept for the end
         coinbase_out = sum(o.value for o in block.txs[0].outputs)
         if coinbase_out > subsidy(height, params) + fees:
             raise ValidationError("bad-cb-amount", 100, "coinbase pays more than subsidy + fees")
-
         prev_root = entry.prev.header.name_root if entry.prev is not None else bytes(32)
         was_valid = entry.status & VALID
         try:
@@ -349,7 +351,7 @@ class ChainState:
                 if sigs is not None:
                     nxt = ahead() if ahead is not None else None   # the workers go on meanwhile
                     if nxt is not None:
-                        self.sigpool.check_ahead(ahead_jobs(nxt, view))
+                        self._prefetch = send_ahead(self.sigpool, nxt, entry, view, name_undo[1])
                     sigs.finish()    # raising here drops the batch
                 for p in self.projections:
                     p.connect(b, entry, {rec.name: rec for _, rec in name_ops})
@@ -377,23 +379,22 @@ class ChainState:
     def _emit(self, kind: str, block: Block | None, entry: Entry) -> None:
         self.listeners.emit(kind, block, entry)
 
-
     # --- maintenance --------------------------------------------------------------------
 
     def reindex(self) -> None:
         """Forget every projection and rebuild it by re-validating the stored blocks from
         genesis (signatures included); the best valid stored branch becomes the tip."""
-        self.store.wipe_projections()
-        projections, self.projections = self.projections, []
-        for p in projections:
-            p.reset(self.db)
-        with self.db.write_batch() as b:
-            for e in self.entries.values():
-                e.status &= HAVE_DATA
-                self.store.put_header(b, e)
-        self.chain = []
-        self.failure_reasons.clear()
-        self._activate(self.entries[self.params.genesis.hash])
-        self._activate_best()
+        # --par 2 or more: each batch is written in a thread of its own while the next is made
+        # (storage.WriteBehind). --par 1 stays one thread, each batch written in its turn.
+        with self.db.write_behind() if self.sigpool.size else nullcontext():
+            self.store.wipe_projections()
+            projections, self.projections = self.projections, []
+            for p in projections:
+                p.reset(self.db)
+            self.store.forget_validation(self.entries.values())
+            self.chain = []
+            self.failure_reasons.clear()
+            self._activate(self.entries[self.params.genesis.hash])
+            self._activate_best()
         for p in projections:
             p.attach(self)

@@ -32,7 +32,7 @@ import select
 import time
 from collections import deque
 
-from core.sigcheck import bad_signature, first_bad
+from core.sigcheck import bad_signature, first_bad, job_ok
 from node.chain.sigworker import serve
 
 log = logging.getLogger("dotbit.chain")
@@ -42,7 +42,9 @@ MIN_PARALLEL_INPUTS = 32     # below this a block is checked in line: a round tr
 CHUNK = 8                    # jobs per hand-out: ~0.4 ms of work against ~0.04 ms of pickling
 WORKER_TIMEOUT = 20.0        # seconds without an answer before a worker is given up
 MAX_FAILURES = 3             # worker failures in a row before the node stops starting them
-AHEAD_CHUNKS = 8             # chunks of the next block a worker may hold (check_ahead)
+AHEAD_CHUNKS = 4             # chunks of the next block a worker may hold (check_ahead), each of
+AHEAD_CHUNK = 2              # this many times CHUNK jobs: nothing waits on them chunk by chunk,
+                             # and each message costs a worker tens of us (pickling, pipe, waking)
 
 
 def resolve_par(par: int | None, cores: int | None = None) -> int:
@@ -77,20 +79,20 @@ class _Worker:
         self.conn.send(owner.jobs[start:end])
         self.pending.append((owner, start, time.monotonic()))
 
-    def send_ahead(self, jobs: list, known: set) -> None:
+    def send_ahead(self, jobs: list, known: dict) -> None:
         self.conn.send(("ahead", jobs))
         self.pending.append((known, jobs, time.monotonic()))
 
     def harvest(self) -> int:
         """Takes every answer already there (EOFError when the worker died). An answer for a
         chunk its block checked itself meanwhile is the same answer: it is simply kept. The
-        verdicts for jobs sent ahead put the good ones in the set they were sent for."""
+        verdicts for jobs sent ahead go into the dict they were sent for (job -> bool)."""
         taken = 0
         while self.pending and self.watch.poll(0):
             answer = self.conn.recv()
             owner, start, _ = self.pending.popleft()
-            if type(answer) is bytes:            # owner: the known set, start: the jobs
-                owner.update(job for job, ok in zip(start, answer) if ok)
+            if type(answer) is bytes:            # owner: the known dict, start: the jobs
+                owner.update(zip(start, map(bool, answer)))
             else:
                 owner.results[start] = answer
             taken += 1
@@ -117,9 +119,11 @@ class SigPool:
         self.by_workers = 0
         self.in_line = 0
         self.by_ahead = 0            # of by_workers: answered ahead of their block (check_ahead)
-        # Jobs of the next block a worker found good while this one was still being written
-        # (check_ahead): that block's check skips them. Only the latest block's are kept.
-        self.known: set = set()
+        # Jobs of the next block sent to a worker while this one was still being written
+        # (check_ahead): job -> None while in flight, then its verdict. That block's check
+        # skips the good ones and awaits the ones in flight (BlockSigs.finish) rather than
+        # sending them again. Only the latest block's are kept.
+        self.known: dict = {}
         self.known_pending = False   # check_ahead sent jobs the next begin() may find answered
 
     def begin(self, block) -> "BlockSigs | None":
@@ -134,7 +138,6 @@ class SigPool:
             log.info("block validation: %d signature worker process(es) started", self.size)
         sigs = BlockSigs(self)
         if self.known_pending:
-            sigs.ahead = True
             self.known_pending = False
             self.free_worker(0)                  # the verdicts already there, before any job
         return sigs
@@ -147,15 +150,18 @@ class SigPool:
         block fails, a coin differs) is simply never asked for."""
         if not self.workers or len(jobs) < self.min_inputs:
             return
-        self.known = known = set()
+        self.known = known = {}
         self.free_worker(0)                      # answers taken, a stuck or dead worker retired
-        for start in range(0, len(jobs), self.chunk):
+        step = self.chunk * AHEAD_CHUNK
+        for start in range(0, len(jobs), step):
             # The least loaded worker, so that with several each gets a share of the block.
             worker = min(self.workers, key=lambda w: len(w.pending), default=None)
             if worker is None or len(worker.pending) >= AHEAD_CHUNKS:
                 return
             try:
-                worker.send_ahead(jobs[start:start + self.chunk], known)
+                part = jobs[start:start + step]
+                worker.send_ahead(part, known)
+                known.update(dict.fromkeys(part))        # in flight: no verdict yet
                 self.known_pending = True
             except OSError as e:
                 self.retire(f"{type(e).__name__}: {e}")
@@ -213,23 +219,22 @@ class BlockSigs:
     dispatch() hands full chunks to workers, flush() the rest once the jobs are complete;
     finish() raises the first failure (once: a second call returns)."""
 
-    __slots__ = ("pool", "jobs", "sent", "chunks", "results", "finished", "ahead")
+    __slots__ = ("pool", "jobs", "sent", "chunks", "results", "finished")
 
     def __init__(self, pool: SigPool):
         self.pool = pool
         self.jobs = _Jobs(pool.known)
-        self.ahead = False           # its jobs went out ahead: take their verdicts as they come
         self.sent = 0
         self.chunks: list[tuple[int, int]] = []      # (start, end) handed out, in job order
         self.results: dict[int, int] = {}            # chunk start -> first_bad within it
         self.finished = False
 
     def dispatch(self) -> None:
-        """Full chunks to workers with room (called after each transaction's checks)."""
+        """Full chunks to workers with room (called after each transaction's checks). Jobs
+        that went out ahead are not polled for here, transaction by transaction (a system
+        call each): those still in flight are `covered`, their verdicts taken at finish()."""
         if len(self.jobs) - self.sent >= self.pool.chunk:
             self._hand_out(self.pool.chunk)
-        elif self.ahead:
-            self.pool.free_worker(0)
 
     def flush(self) -> None:
         """Every job is in: the rest, a last short chunk included, to workers with room (the
@@ -280,30 +285,55 @@ class BlockSigs:
             if start not in self.results:
                 self.results[start] = first_bad(jobs[start:end])
                 here.add(start)
-        done_here = sum(end - start for start, end in self.chunks if start in here)
+        covered_bad, covered_here = self._settle_covered()
+        done_here = sum(end - start for start, end in self.chunks if start in here) + covered_here
+        ahead = jobs.skipped + len(jobs.covered) - covered_here
         self.pool.in_line += done_here
-        self.pool.by_workers += len(jobs) - done_here + jobs.skipped
-        self.pool.by_ahead += jobs.skipped
-        for start, end in self.chunks:
-            bad = self.results[start]
-            if bad >= 0:
-                raise bad_signature(jobs[start + bad])
+        self.pool.by_workers += len(jobs) + len(jobs.covered) - done_here + jobs.skipped
+        self.pool.by_ahead += ahead
+        first = next((jobs[start + self.results[start]] for start, _ in self.chunks if self.results[start] >= 0),
+                     None)
+        # Jobs hold (tx position, input index) first: the earlier of the two is serial order's.
+        if covered_bad is not None and (first is None or covered_bad[:2] < first[:2]):
+            first = covered_bad
+        if first is not None:
+            raise bad_signature(first)
+
+    def _settle_covered(self) -> tuple:
+        """The verdicts of this block's jobs that went out ahead and were still in flight when
+        appended: each taken from its worker if it has answered, else checked here, the last
+        first (as finish() does with chunks). Returns (the earliest bad one or None, how many
+        were checked here)."""
+        known, covered = self.jobs.known, self.jobs.covered
+        here = 0
+        for job in reversed(covered):
+            if known.get(job) is None:
+                self.pool.free_worker(most=0)            # takes answers that came meanwhile
+                if known.get(job) is None:
+                    known[job] = job_ok(job)
+                    here += 1
+        return next((job for job in covered if not known[job]), None), here
 
 
 class _Jobs(list):
     """A block's signature jobs as check_tx_inputs appends them, less those a worker already
-    found good ahead of the block (SigPool.check_ahead): the same job has the same answer,
-    so serial order's first failure is still among the jobs kept."""
+    found good ahead of the block (SigPool.check_ahead), and less those still in flight
+    there (`covered`: their verdicts are awaited, not asked for twice). The same job has the
+    same answer, so serial order's first failure is among the jobs kept and covered."""
 
-    __slots__ = ("known", "skipped")
+    __slots__ = ("known", "skipped", "covered")
 
-    def __init__(self, known: set):
+    def __init__(self, known: dict):
         super().__init__()
         self.known = known
         self.skipped = 0
+        self.covered: list = []
 
     def append(self, job) -> None:
-        if job in self.known:
+        verdict = self.known.get(job, False)
+        if verdict is True:
             self.skipped += 1
+        elif verdict is None:
+            self.covered.append(job)
         else:
             super().append(job)

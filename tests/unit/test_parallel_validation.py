@@ -8,6 +8,7 @@ own the coin, missing inputs, overspends) must get the same verdict and the very
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -25,7 +26,7 @@ from core.signing import sign_tx
 from node.chain.blockfeed import BlockFeed
 from node.chain.chainstate import ChainState
 from node.chain.sigpool import SigPool, resolve_par
-from node.chain.storage import MemoryDB
+from node.chain.storage import LevelDB, MemoryDB
 from node.mining.miner import solve_quick
 from node.mining.template import assemble
 from support.chain import Key, make_block
@@ -258,6 +259,42 @@ def test_reindex_checks_ahead_and_still_refuses_a_bad_block_as_serially(twins):
     assert pool.by_ahead > ahead_before
 
 
+def test_reindex_with_writes_behind_leaves_the_store_byte_identical_to_serial(twins, tmp_path):
+    """The production reindex (--par 2: workers, checks ahead, each batch written while the
+    next block is checked) and the serial one (in line, each batch written before the next
+    block) leave every key of the store identical, a refused bad block after a big good
+    block included (its refusal is recorded while the good block's batch is in flight)."""
+    coins = twins.coins[:80]
+    good = build_txs([[(c, None)] for c in coins[:40]])
+    assert twins.both(twins.block(good)) == ["active", "active"]
+    spent = {(c[0], c[1]) for c in coins[:40]}
+    twins.coins = [c for c in twins.coins if (c[0], c[1]) not in spent]
+    twins.coins += [(tx.txid, i, o.value) for tx in good for i, o in enumerate(tx.outputs)]
+    bad = twins.block(build_txs([[(c, "sig" if i == 12 else None)] for i, c in enumerate(coins[40:])]))
+    assert signature_failure(twins.both(bad)[0], 0)
+    stores = {}
+    for kind in ("behind", "serial"):
+        db = LevelDB(str(tmp_path / kind))
+        with db.write_batch() as b:
+            for k, v in twins.serial.db.iterator():
+                b.put(k, v)
+        if kind == "serial":
+            db.write_behind = contextlib.nullcontext           # every batch written in its turn
+        chain = ChainState(db, REGTEST, clock=lambda: FAR_FUTURE, par=1)
+        if kind == "behind":
+            chain.sigpool = twins.parallel.sigpool          # its worker is up already
+        before = chain.sigpool.by_workers
+        try:
+            chain.reindex()
+            assert chain.tip.hash == twins.serial.tip.hash and chain.failure_reasons == {bad.hash: "bad-txns-bad-signature"}
+            assert (chain.sigpool.by_workers > before) == (kind == "behind")
+            stores[kind] = list(db.iterator())
+        finally:
+            db.close()
+    assert stores["behind"] == stores["serial"]
+    assert len(stores["serial"]) > 500
+
+
 def test_checked_ahead_only_good_jobs_are_known():
     """The verdicts for jobs sent ahead: exactly the good ones become known, so a bad one is
     always checked again in its block."""
@@ -274,12 +311,51 @@ def test_checked_ahead_only_good_jobs_are_known():
         while any(w.pending for w in pool.workers) and time.monotonic() < deadline:
             pool.free_worker(0)
             time.sleep(0.01)
-        assert pool.known == {j for i, j in enumerate(jobs) if i not in (3, 17)}
+        assert pool.known == {j: i not in (3, 17) for i, j in enumerate(jobs)}
         sigs = pool.begin(replace(small, txs=(small.txs[0], *txs)))
         for job in jobs:
             sigs.jobs.append(job)
-        assert list(sigs.jobs) == [jobs[3], jobs[17]] and sigs.jobs.skipped == 38
+        assert list(sigs.jobs) == [jobs[3], jobs[17]] and sigs.jobs.skipped == 38 and not sigs.jobs.covered
     finally:
+        pool.close()
+
+
+@pytest.mark.parametrize("bad,expect", [({17}, 17), ({45}, 45), ({3, 17}, 3), ({17, 45}, 17), ({3, 45}, 3),
+                                        (set(), None)])
+def test_jobs_in_flight_ahead_are_awaited_not_sent_again(monkeypatch, bad, expect):
+    """Jobs sent ahead whose verdict has not come when their block appends them are
+    `covered`: neither re-sent nor kept in the block's list; finish() takes their verdicts
+    (here the worker is stopped, so it checks them itself) and the earliest bad job in
+    serial order wins, whether it was covered or among the block's own chunks."""
+    coins = [(bytes([i]) * 32, 0, 50_000) for i in range(48)]
+    txs = build_txs([[(c, "sig" if i in bad else None)] for i, c in enumerate(coins)])
+    jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
+            for pos, (tx, c) in enumerate(zip(txs, coins))]
+    raised = []
+    monkeypatch.setattr("node.chain.sigpool.bad_signature", lambda job: raised.append(job) or ValueError())
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)
+    try:
+        small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
+        assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
+        for pid in pool.worker_pids():
+            os.kill(pid, signal.SIGSTOP)
+        pool.check_ahead(jobs[8:40])          # 4 chunks in flight; the first and last 8 not sent
+        assert set(pool.known) == set(jobs[8:40]) and all(v is None for v in pool.known.values())
+        sigs = pool.begin(replace(small, txs=(small.txs[0], *txs)))
+        for job in jobs:
+            sigs.jobs.append(job)
+        assert sigs.jobs.covered == jobs[8:40] and list(sigs.jobs) == jobs[:8] + jobs[40:]
+        in_line = pool.in_line
+        if expect is None:
+            sigs.finish()
+        else:
+            with pytest.raises(ValueError):
+                sigs.finish()
+        assert raised == ([jobs[expect]] if expect is not None else [])
+        assert pool.in_line - in_line == len(jobs)        # the stopped worker never answered
+    finally:
+        for pid in pool.worker_pids():
+            os.kill(pid, signal.SIGCONT)
         pool.close()
 
 
@@ -365,3 +441,46 @@ def test_par_setting():
     for bad in (-1, 17):
         with pytest.raises(ValueError, match="--par"):
             resolve_par(bad)
+
+
+def test_coins_read_ahead_leave_out_the_name_coins_the_block_expires(chain, mempool, clock, params):
+    """The coins a block's checks ahead read for the next block are kept for its connect, as
+    the store will hold them; a name coin the first block expires (deleted by the name index,
+    not in the coin view) must not be among them. Block E expires a name; its child spends the
+    name coin. A reindex with a worker connects E, reads the child's coins ahead, and must
+    still refuse the child for the missing coin, as in line."""
+    from support.name_txs import Funds, firstupdate, name_new, update
+    from support.chain import mine, spend
+    name = b"d/expiring"
+    mine(chain, mempool, KEY.address, 101, clock)
+    funds = Funds.coinbases(chain, KEY, range(1, 60))
+    new = name_new(funds, name, b"\x01" * 20)
+    mempool.accept(new)
+    mine(chain, mempool, KEY.address, 1, clock)
+    mine(chain, mempool, KEY.address, 12, clock)
+    first = firstupdate(funds, new, name, b"\x01" * 20, b"{}", params, chain.height + 1)
+    mempool.accept(first)
+    mine(chain, mempool, KEY.address, 1, clock)
+    registered = chain.height
+    while chain.height < registered + params.expiry_depth - 2:
+        mine(chain, mempool, KEY.address, 1, clock)
+    # E: at this height the name's coin is deleted; two inputs so that its signatures are spread
+    assert chain.get_coin(first.txid, 0) is not None
+    pay = spend(chain, KEY, [funds.take()[:2], funds.take()[:2]], [(KEY.address, 1000)])
+    clock.now += 600
+    assert chain.process_block(make_block(chain, None, KEY.address, clock, extra_txs=[pay])) == "active"
+    assert chain.get_coin(first.txid, 0) is None
+    late = update(funds, first, 0, name, b"{}", KEY)
+    clock.now += 600
+    child = make_block(chain, None, KEY.address, clock, extra_txs=[late])
+    with pytest.raises(ValidationError) as err:
+        chain.process_block(child)
+    assert err.value.reason == "bad-txns-inputs-missingorspent"
+    tip = chain.tip.hash
+    chain.sigpool = SigPool(2, min_inputs=2, chunk=3, timeout=30)
+    try:
+        chain.reindex()
+        assert chain.tip.hash == tip
+        assert chain.failure_reasons == {child.hash: "bad-txns-inputs-missingorspent"}
+    finally:
+        chain.sigpool.close()
