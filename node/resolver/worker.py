@@ -93,7 +93,7 @@ class Worker:
             self.limiter = SharedRateLimiter(conf["rate"], table, lock, salt, exempt=conf["exempt"])
         self.dns = DNSServer(self.responder, conf["host"], conf["port"], None, self.limiter,
                              conf["caps"] or ConnCaps(), reuse_port=True,
-                             wake=self._on_event, prefetch=self._prefetch)
+                             wake=self._on_event, prefetch=self._prefetch, spread=conf["workers"])
         self._ahead: dict = {}            # name -> the node's "get" answer, fetched for a UDP batch
         self._frames = FrameBuffer()
         self.http = self._http_api(conf, policy is not None) if conf.get("http_port") is not None else None
