@@ -35,12 +35,12 @@ from node.resolver.http_worker import WorkerHTTPAPI
 from node.resolver.connshare import SharedSourceLimiter
 from node.resolver.identity import ResolverKey
 from node.resolver.sharedlimit import SharedRateLimiter
-from node.resolver.worker_link import FrameBuffer, LinkClosed, NodeLink, frame
+from node.resolver.worker_link import FrameBuffer, LinkClosed, LookupFailed, NodeLink, frame
 
 log = logging.getLogger("dotbit.resolver.worker")
 
 STATS_SECONDS = 1.0
-PREFETCH_MAX = 32          # names per lookup write: their replies (<= ~1.2 KB each) fit the link's buffer
+PREFETCH_MAX = 64          # names per "getm" (worker_pool.MAX_GETM): their replies fit the link's buffer
 PR_SET_PDEATHSIG = 1
 
 
@@ -128,13 +128,14 @@ class Worker:
         for k in range(0, len(want), PREFETCH_MAX):
             part = want[k:k + PREFETCH_MAX]
             try:
-                got = self.link.call_many([["get", n] for n in part])
+                got = self.link.call("getm", part)
+            except LookupFailed:            # a name the node failed on: each query asks alone (SERVFAIL)
+                continue
             except (OSError, ValueError) as e:      # the link is given up (the worker ends)
                 log.info("DNS worker %d: lookup link failed: %s", self.index, e)
                 return
-            for name, (ok, value) in zip(part, got):
-                if ok:
-                    self._ahead[name] = value
+            self.link.calls += len(part) - 1        # dotbit_dns_worker_lookups_total counts names read
+            self._ahead.update(zip(part, got))
 
     def _load_names(self) -> set | None:
         known: set = set()
