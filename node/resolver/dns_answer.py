@@ -121,13 +121,18 @@ class Responder:
         return out
 
     def _respond(self, wire: bytes, tcp: bool) -> bytes | None:
-        """fastdeny.py's NXDOMAIN or fastanswer.py's records straight to wire, else the general path."""
-        parsed = fastdeny.parse(wire)
-        out = None if parsed is None else self._deny(wire, tcp, parsed)
+        """fastdeny.py's NXDOMAIN or fastanswer.py's records straight to wire, else the general path.
+        The two fast paths never both answer (records at the name, or none), so their order only
+        decides the cost: a name `absent` says may exist tries the records first."""
+        denial = fastdeny.parse(wire)
+        likely = denial is not None and self.absent is not None and not self.absent(b"d/" + denial[0].lower())
+        out = None if denial is None or likely else self._deny(wire, tcp, denial)
         if out is None and (parsed := fastanswer.parse(wire)) is not None:
             if self._fast_answer is None:
                 self._fast_answer = fastanswer.FastAnswer(self.signer)
             out = self._fast_answer.answer(self, wire, tcp, parsed)
+        if out is None and likely:
+            out = self._deny(wire, tcp, denial)
         return out if out is not None else self._general(wire, tcp)
 
     def _general(self, wire: bytes, tcp: bool) -> bytes | None:
