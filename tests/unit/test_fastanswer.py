@@ -168,3 +168,16 @@ def test_a_worker_trying_records_first_answers_the_same_bytes(owner, qtype, flip
         answers.append((r.handle(wire, tcp), sorted(r._raw_by_name), r.counts))
     assert answers[0] == answers[1]
     assert answers[0][0] is not None
+
+
+def test_name_source_answers_hold_the_interpreters_records_sorted_once():
+    """NameSource takes records_for_qname's records as they come (sorted, each once) when no
+    minimalT TXT is added: the same as sorting them again."""
+    from core.names.dvalue import records_for_qname
+    source = NameSource(RECORDS.get, lambda: 7, REGTEST)
+    for owner in OWNERS + ["_udp.example", "_minimalt._udp.example"]:
+        q = owner + ".bit."
+        got = source.resolve(q)
+        res = records_for_qname(q, lambda n: source.value(n))
+        assert got.records == tuple(sorted(set(res.records), key=lambda r: (r.owner, r.rtype, r.rdata)))
+        assert got.names_used == res.names_used and got.qname == q
