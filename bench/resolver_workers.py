@@ -14,8 +14,11 @@ Each figure is repeated --repeat times (the servers taking turns, each run with 
 for it), min/median/max printed; dnsperf's lost queries and
 response codes are checked (NXDOMAIN passes must answer NXDOMAIN only, names passes NOERROR
 only; a loss above 1 % is noted), and after each DO pass a sample of its answers is fetched
-again and its RRSIGs validated against the server's DNSKEY. The machine is shared and noisy:
-read medians and the spread, not single figures.
+again and its RRSIGs validated against the server's DNSKEY. Each uncached pass also reports the
+CPU per query of the server (the node and its workers, from /proc) and of dnsperf, and the rate
+two quiet cores would bound (2 s of CPU a second over that sum): a shared machine inflates the
+CPU figures too, but far less than it swings the wall-clock rates. The machine is shared and
+noisy: read medians and the spread, not single figures.
 
     python bench/resolver_workers.py [--names 2000] [--seconds 5] [--repeat 3] [--uncached 15000]
 """
