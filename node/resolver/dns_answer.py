@@ -127,7 +127,8 @@ class Responder:
         denial = fastdeny.parse(wire)
         likely = denial is not None and self.absent is not None and not self.absent(b"d/" + denial[0].lower())
         out = None if denial is None or likely else self._deny(wire, tcp, denial)
-        if out is None and (parsed := fastanswer.parse(wire)) is not None:
+        if out is None and (parsed := fastanswer.parse(wire) if denial is None
+                            else fastanswer.from_denial(denial)) is not None:
             if self._fast_answer is None:
                 self._fast_answer = fastanswer.FastAnswer(self.signer)
             out = self._fast_answer.answer(self, wire, tcp, parsed)

@@ -181,3 +181,26 @@ def test_name_source_answers_hold_the_interpreters_records_sorted_once():
         res = records_for_qname(q, lambda n: source.value(n))
         assert got.records == tuple(sorted(set(res.records), key=lambda r: (r.owner, r.rtype, r.rdata)))
         assert got.names_used == res.names_used and got.qname == q
+
+
+@settings(max_examples=1000, deadline=None)
+@given(label=st.binary(min_size=0, max_size=64) | st.sampled_from([b"example", b"Ex-am_ple", b"*", b"a.b"]),
+       bit=st.sampled_from([b"bit", b"BIT", b"bIt"]), qtype=st.integers(0, 300), qclass=st.sampled_from([1, 3]),
+       opt=st.sampled_from([b"", b"\x00\x00\x29\x04\xd0\x00\x00\x80\x00\x00\x00", b"\x00\x00\x29\x04\xd0\x00\x01\x00\x00\x00\x00",
+                            b"\x00\x00\x29\x02\x00\x00\x00\x00\x00\x00\x04\x00\x0a\x00\x00"]),
+       flags=st.sampled_from([0, 0x0100, 0x8000, 0x2800]), cut=st.integers(0, 3), flip=st.tuples(st.integers(0, 99),
+                                                                                                 st.integers(0, 255)))
+def test_a_denials_parse_gives_the_answers_parse(label, bit, qtype, qclass, opt, flags, cut, flip):
+    """fastanswer.from_denial(fastdeny.parse(wire)) is fastanswer.parse(wire) whenever the
+    denial parses (the Responder then reads the packet once), over odd labels, cases, types,
+    OPT records, flags, cut packets and a flipped byte."""
+    from node.resolver import fastdeny
+    wire = (b"\x12\x34" + flags.to_bytes(2, "big") + b"\x00\x01\x00\x00\x00\x00" + (b"\x00\x01" if opt else b"\x00\x00")
+            + bytes([len(label)]) + label + b"\x03" + bit + b"\x00" + qtype.to_bytes(2, "big") + qclass.to_bytes(2, "big")
+            + opt)
+    wire = wire[:len(wire) - cut] if cut < 3 else wire
+    if flip[0] < len(wire) and flip[0] % 3 == 0:
+        wire = wire[:flip[0]] + bytes([flip[1]]) + wire[flip[0] + 1:]
+    denial = fastdeny.parse(wire)
+    if denial is not None:
+        assert fastanswer.from_denial(denial) == fastanswer.parse(wire)
