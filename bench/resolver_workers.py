@@ -2,7 +2,7 @@
 against Unbound with 1 and 2 threads serving the same A records, without and with DO, cached
 and uncached; the signed HTTP API's uncached req/s beside each node run.
 
-  cached    dnsperf loops over the N names and www.N (after a warm-up pass): rendered answers
+  cached    dnsperf loops over the N names and www.N (after three warm-up passes): rendered answers
   uncached  one pass over queries no one asked before, two kinds: random names that do not
             exist ("NXDOMAIN": the random-name flood; with DO an NSEC white lie signed now), and
             existing names ("names"): each query a distinct registered name that no query of
@@ -14,8 +14,11 @@ Each figure is repeated --repeat times (the servers taking turns, each run with 
 for it), min/median/max printed; dnsperf's lost queries and
 response codes are checked (NXDOMAIN passes must answer NXDOMAIN only, names passes NOERROR
 only; a loss above 1 % is noted), and after each DO pass a sample of its answers is fetched
-again and its RRSIGs validated against the server's DNSKEY. The machine is shared and noisy:
-read medians and the spread, not single figures.
+again and its RRSIGs validated against the server's DNSKEY. Each uncached pass also reports the
+CPU per query of the server (the node and its workers, from /proc) and of dnsperf, and the rate
+two quiet cores would bound (2 s of CPU a second over that sum): a shared machine inflates the
+CPU figures too, but far less than it swings the wall-clock rates. The machine is shared and
+noisy: read medians and the spread, not single figures.
 
     python bench/resolver_workers.py [--names 2000] [--seconds 5] [--repeat 3] [--uncached 15000]
 """
@@ -26,6 +29,7 @@ import asyncio
 import os
 import random
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -51,10 +55,31 @@ MAX_LOSS = 0.01
 MAX_NAMES = PER_BLOCK * (REGTEST.expiry_depth - 4)
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (a node's DNS workers), from /proc:
+    robust to a shared machine, where wall-clock rates swing with the neighbours' load."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = [int(k) for k in f.read().split()]
+    except OSError:
+        kids = []
+    for p in [pid, *kids]:
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            pass
+    return total
+
+
 def dnsperf(port: int, qfile: str, do: bool, *limit: str, check: bool = True, expect=("NOERROR", "NXDOMAIN")) -> dict:
     cmd = ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", qfile, "-c", "8", "-q", "300", "-t", "3",
            *limit] + (["-D"] if do else [])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=900).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     sent = int(re.search(r"Queries sent:\s+(\d+)", out).group(1))
     lost = int(re.search(r"Queries lost:\s+(\d+)", out).group(1))
     codes = dict((k, int(v)) for k, v in re.findall(r"(\w+) (\d+) \([\d.]+%\)", out.split("Response codes:")[1]
@@ -64,7 +89,8 @@ def dnsperf(port: int, qfile: str, do: bool, *limit: str, check: bool = True, ex
         raise RuntimeError(f"dnsperf on port {port}: lost {lost} of {sent}, codes {codes}, expected only {expect}")
     if check and lost > MAX_LOSS * max(1, sent):
         print(f"  note: port {port} lost {lost} of {sent} queries ({lost / sent:.1%})", file=sys.stderr)
-    return {"qps": float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1)), "lost": lost, "sent": sent}
+    return {"qps": float(re.search(r"Queries per second:\s+([\d.]+)", out).group(1)), "lost": lost, "sent": sent,
+            "cpu": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime}      # dnsperf's own
 
 
 def nx_queries(path: str, n: int, seed: int) -> str:
@@ -171,27 +197,37 @@ def start(cmd: list[str], log: str, port: int):
 
 
 def measure(res: dict, r: int, port: int, qfile: str, names: list[str], fresh: list[str], work: str, args,
-            tag: str, http_port=None) -> None:
+            tag: str, http_port=None, pid=None) -> None:
     """Run r of one server, its figures appended to res ({figure: [per-run values]}): a server
-    started for this run alone (its caches empty); `fresh`: registered names no one asked yet."""
+    started for this run alone (its caches empty); `fresh`: registered names no one asked yet.
+    With `pid` (the server's process), each uncached pass also records the CPU per query of
+    the server (its workers included) and of dnsperf."""
     fresh = list(fresh)
     for do in (False, True):
-        dnsperf(port, qfile, do, "-n", "1", check=False)         # warm: every answer rendered once
+        # Warm: every answer rendered. Workers keep their own caches and get datagrams at random, so
+        # one pass leaves each worker about half of them; after three, about 7/8 (Unbound serves its
+        # local data without a cache: the same passes change nothing there).
+        dnsperf(port, qfile, do, "-n", "3", check=False)
         suffix = "do" if do else "nodo"
         got = dnsperf(port, qfile, do, "-l", str(args.seconds))
         res.setdefault(f"cached_{suffix}", []).append(got["qps"])
         res.setdefault(f"lost_cached_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
         for kind in ("nx", "names"):
             path = os.path.join(work, f"uq-{tag}-{r}-{do}-{kind}.txt")
+            server_cpu = cpu_seconds(pid) if pid else 0.0
             if kind == "nx":
                 uq = nx_queries(path, args.uncached, zlib.crc32(f"{tag}/{r}/{do}".encode()) & 0xFFFF)
                 got = dnsperf(port, uq, do, "-n", "1", expect=("NXDOMAIN",))
             else:
                 uq, picked = name_queries(path, fresh, args.uncached)
                 got = dnsperf(port, uq, do, "-n", "1", expect=("NOERROR",))
-                if do:
-                    check_signed(port, picked)
+            server_cpu = cpu_seconds(pid) - server_cpu if pid else 0.0
+            if kind == "names" and do:
+                check_signed(port, picked)
             res.setdefault(f"uncached_{kind}_{suffix}", []).append(got["qps"])
+            if pid:
+                per = 1e6 / max(1, got["sent"])
+                res.setdefault(f"cpu_uncached_{kind}_{suffix}", []).append((server_cpu * per, got["cpu"] * per))
             res.setdefault(f"lost_uncached_{kind}_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
     if http_port is not None:
         key = load_or_create(default_key_path(args.datadir)).public_key
@@ -255,7 +291,7 @@ def main() -> int:
                              os.path.join(work, f"node-{workers}-{r}.log"), dport)
                 try:
                     measure(results.setdefault(f"dotbit, {workers} worker{'s' if workers > 1 else ''}", {}), r,
-                            dport, qfile, names, fresh, work, args, f"w{workers}", hport)
+                            dport, qfile, names, fresh, work, args, f"w{workers}", hport, pid=node.pid)
                 finally:
                     stop(node)
             for threads in (1, 2):
@@ -269,13 +305,22 @@ def main() -> int:
                 ub = start([unbound, "-d", "-c", path], os.path.join(work, f"unbound-{threads}-{r}.log"), uport)
                 try:
                     measure(results.setdefault(f"Unbound, {threads} thread{'s' if threads > 1 else ''}", {}), r,
-                            uport, qfile, names, fresh, work, args, f"u{threads}")
+                            uport, qfile, names, fresh, work, args, f"u{threads}", pid=ub.pid)
                 finally:
                     stop(ub)
         report(results, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def cpu_line(runs: list) -> str:
+    """The CPU per query of a pass (medians over the runs): what bounds its rate on quiet cores."""
+    server = statistics.median(s for s, _ in runs)
+    client = statistics.median(c for _, c in runs)
+    total = server + client
+    return (f"CPU per query: server {server:.0f} us + dnsperf {client:.0f} us = {total:.0f} us "
+            f"(2 quiet cores: at most ~{2e6 / max(total, 1):.0f} qps)")
 
 
 def report(results: dict, args) -> None:
@@ -295,6 +340,8 @@ def report(results: dict, args) -> None:
             if key in res:
                 lost = res.get("lost_" + key)
                 print(f"    {label:32s} {spread(res[key])}" + (f"   lost max {max(lost):.2%}" if lost else ""))
+                if "cpu_" + key in res:
+                    print("      " + cpu_line(res["cpu_" + key]))
     for server, res in results.items():
         slug = re.sub(r"[^a-z0-9]+", "_", server.lower()).strip("_")
         for key, label in cols:

@@ -96,6 +96,8 @@ class NameSource:
 
     def _build(self, q: str) -> Answer:
         res = records_for_qname(q, self.value)
+        if not res.minimalt and not q.startswith(("_minimalt._udp.", "_udp.")):
+            return Answer(q, res.records, res.names_used, {})     # records come sorted, each once
         records = set(res.records)
         used = list(res.names_used)
         mlt = {owner: self._fresh(owner, item) for owner, item in res.minimalt.items()}

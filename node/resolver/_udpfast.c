@@ -1,4 +1,5 @@
-/* The DNS UDP drain's cached answers in one C call (node/resolver/dns_server.py).
+/* The DNS UDP drain's cached answers in one C call (node/resolver/dns_server.py), and the
+ * Python path's answers sent together (send, below).
  *
  * drain(fd, answers, counts, check, limit) reads up to `limit` datagrams with recvmmsg, and for
  * each: calls check(host) when `check` is not None (the rate limiter: exactly one check per
@@ -16,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,8 +206,81 @@ static PyObject *drain(PyObject *self, PyObject *args) {
     return misses;
 }
 
+/* A socket.recvfrom address ((host, port), or (host, port, flowinfo, scope_id)) as a sockaddr;
+ * -1 with ValueError/TypeError for anything else (the caller then sends from Python). */
+static int sockaddr_of(PyObject *addr, struct sockaddr_storage *ss, socklen_t *size) {
+    Py_ssize_t n = PyTuple_Check(addr) ? PyTuple_GET_SIZE(addr) : 0;
+    if (n != 2 && n != 4) {
+        PyErr_SetString(PyExc_TypeError, "an address is (host, port) or (host, port, flowinfo, scope_id)");
+        return -1;
+    }
+    const char *host = PyUnicode_AsUTF8(PyTuple_GET_ITEM(addr, 0));
+    if (!host) return -1;
+    long port = PyLong_AsLong(PyTuple_GET_ITEM(addr, 1));
+    if (port == -1 && PyErr_Occurred()) return -1;
+    memset(ss, 0, sizeof *ss);
+    int ok;
+    if (n == 2) {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((unsigned short)port);
+        ok = inet_pton(AF_INET, host, &a->sin_addr) == 1;
+        *size = sizeof *a;
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((unsigned short)port);
+        a->sin6_flowinfo = htonl((uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(addr, 2)));
+        a->sin6_scope_id = (uint32_t)PyLong_AsUnsignedLong(PyTuple_GET_ITEM(addr, 3));
+        if (PyErr_Occurred()) return -1;
+        ok = inet_pton(AF_INET6, host, &a->sin6_addr) == 1;     /* "fe80::1%eth0" is not: Python sends it */
+        *size = sizeof *a;
+    }
+    if (!ok || port < 0 || port > 65535) {
+        PyErr_SetString(PyExc_ValueError, "not a numeric address");
+        return -1;
+    }
+    return 0;
+}
+
+/* send(fd, [(answer, address)]): up to BATCH answers a batch's Python path made, sent with one
+ * sendmmsg instead of a sendto each. Every address is read before anything is sent, so an error
+ * means nothing was sent (the caller then sends them from Python); a failed send is skipped, as
+ * socket.sendto's OSError is. */
+static PyObject *send_answers(PyObject *self, PyObject *args) {
+    int fd;
+    PyObject *items;
+    if (!PyArg_ParseTuple(args, "iO!", &fd, &PyList_Type, &items))
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    if (n > BATCH) {
+        PyErr_SetString(PyExc_ValueError, "more answers than one sendmmsg takes");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *item = PyList_GET_ITEM(items, k);
+        socklen_t size;
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(item, 0))) {
+            PyErr_SetString(PyExc_TypeError, "items are (bytes, address)");
+            return NULL;
+        }
+        if (sockaddr_of(PyTuple_GET_ITEM(item, 1), &addrs[k], &size) < 0)
+            return NULL;
+        oiov[k].iov_base = PyBytes_AS_STRING(PyTuple_GET_ITEM(item, 0));
+        oiov[k].iov_len = PyBytes_GET_SIZE(PyTuple_GET_ITEM(item, 0));
+        memset(&out[k], 0, sizeof out[k]);
+        out[k].msg_hdr.msg_iov = &oiov[k];
+        out[k].msg_hdr.msg_iovlen = 1;
+        out[k].msg_hdr.msg_name = &addrs[k];
+        out[k].msg_hdr.msg_namelen = size;
+    }
+    send_all(fd, (int)n);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"drain", drain, METH_VARARGS, "drain(fd, answers, counts, check, limit) -> [(query, address, verdict)]"},
+    {"send", send_answers, METH_VARARGS, "send(fd, [(answer, address)] of at most 64): one sendmmsg"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -121,13 +121,15 @@ class Responder:
         return out
 
     def _respond(self, wire: bytes, tcp: bool) -> bytes | None:
-        """fastdeny.py's NXDOMAIN or fastanswer.py's records straight to wire, else the general path."""
-        parsed = fastdeny.parse(wire)
-        out = None if parsed is None else self._deny(wire, tcp, parsed)
-        if out is None and (parsed := fastanswer.parse(wire)) is not None:
-            if self._fast_answer is None:
-                self._fast_answer = fastanswer.FastAnswer(self.signer)
+        """fastdeny's NXDOMAIN or fastanswer's records, else the general path. The fast paths never
+        both answer (records at the name, or none): a name `absent` says may exist tries records first."""
+        denial = fastdeny.parse(wire)
+        likely = denial is not None and self.absent is not None and not self.absent(b"d/" + denial[0].lower())
+        out = None if denial is None or likely else self._deny(wire, tcp, denial)
+        if out is None and (parsed := fastanswer.parse(wire) if denial is None else fastanswer.from_denial(denial)):
+            self._fast_answer = self._fast_answer or fastanswer.FastAnswer(self.signer)
             out = self._fast_answer.answer(self, wire, tcp, parsed)
+        out = self._deny(wire, tcp, denial) if out is None and likely else out
         return out if out is not None else self._general(wire, tcp)
 
     def _general(self, wire: bytes, tcp: bool) -> bytes | None:
@@ -170,8 +172,7 @@ class Responder:
             return resp.to_wire(max_size=limit)
 
     def _deny(self, wire: bytes, tcp: bool, parsed) -> bytes | None:       # fastdeny.deny, or None
-        if self._fast is None:
-            self._fast = fastdeny.FastDeny(self.signer)
+        self._fast = self._fast or fastdeny.FastDeny(self.signer)
         return fastdeny.deny(self, self._fast, wire, tcp, parsed, NEG_TTL)
 
     # --- answers ------------------------------------------------------------------------------

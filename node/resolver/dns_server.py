@@ -7,6 +7,7 @@ per-source caps and eviction (core/connlimit.py).
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import socket
 
@@ -27,6 +28,33 @@ MAX_TCP_CONNECTIONS = 256
 
 
 UDP_BATCH = 256          # datagrams handled per wake-up before yielding to other tasks
+SEND_BATCH = 16          # uncached answers held for one send at most (~1 ms of rendering and signing)
+SO_ATTACH_REUSEPORT_CBPF = 51     # Linux <asm/socket.h>
+
+
+class _Insn(ctypes.Structure):          # struct sock_filter
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+
+class _Prog(ctypes.Structure):          # struct sock_fprog
+    _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(_Insn))]
+
+
+def spread_evenly(sock: socket.socket, count: int) -> bool:
+    """Each datagram to the port goes to a random one of the `count` SO_REUSEPORT sockets
+    (a classic BPF program for the group: A = random; A %= count; return A). The kernel's
+    default picks by the 4-tuple hash, so a client with few source ports (dnsperf -c 8) loaded
+    one worker near twice the other, and that worker capped the whole port. A socket index the
+    group lacks (a worker restarting) falls back to the hash. False where Linux refuses it."""
+    insns = (_Insn * 3)(_Insn(0x20, 0, 0, (-0x1000 + 56) & 0xFFFFFFFF),     # ld [SKF_AD_OFF + SKF_AD_RANDOM]
+                        _Insn(0x94, 0, 0, count),                          # mod #count
+                        _Insn(0x16, 0, 0, 0))                              # ret a
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, bytes(_Prog(3, insns)))
+    except OSError as e:
+        log.info("DNS UDP: datagrams spread by source address (no reuseport program: %s)", e)
+        return False
+    return True
 
 
 class _UDPFastPath:
@@ -36,9 +64,10 @@ class _UDPFastPath:
 
     With `cached` (Responder.cached) the batch is read first and its cached answers sent; the
     rest are handed to `prefetch` (worker.py: the names they will read, fetched from the node in
-    one round trip instead of one per query) and then answered one by one. With the optional C
-    drain (_udpfast.c, given `responder`) the cached part runs in one C call per batch, with
-    recvmmsg/sendmmsg and the same rate-limiter check per datagram; `_cached` is its reference."""
+    one round trip instead of one per query) and then answered one by one, sent SEND_BATCH at a
+    time. With the optional C drain (_udpfast.c, given `responder`) the cached part runs in one C
+    call per batch, with recvmmsg/sendmmsg and the same rate-limiter check per datagram (`_cached`
+    is its reference), and the other answers go out in one sendmmsg per SEND_BATCH."""
 
     def __init__(self, sock: socket.socket, handle, limiter=None, wake=None, cached=None, prefetch=None,
                  responder=None):
@@ -57,7 +86,7 @@ class _UDPFastPath:
             return self._each()
         misses = self._native() if self.responder is not None else self._cached()
         if misses:
-            sock, handle = self.sock, self.handle
+            handle, replies = self.handle, []
             if self.prefetch is not None:
                 self.prefetch([data for data, _, verdict in misses if not verdict])
             for data, addr, verdict in misses:
@@ -66,7 +95,22 @@ class _UDPFastPath:
                 else:
                     out = handle(data, False)
                 if out is not None:
-                    _send(sock, out, addr)
+                    replies.append((out, addr))
+                    if len(replies) >= SEND_BATCH:
+                        self._reply(replies)
+                        replies = []
+            self._reply(replies)
+
+    def _reply(self, replies: list) -> None:
+        """Answers sent back to back (with the C drain, in one sendmmsg): a client then wakes
+        once for several, not once per answer between two renders."""
+        if self.responder is not None and replies:
+            try:
+                return _udpfast.send(self.sock.fileno(), replies)
+            except (TypeError, ValueError):
+                pass            # an address sendmmsg is not given here (an IPv6 scope): from Python
+        for out, addr in replies:
+            _send(self.sock, out, addr)
 
     def _native(self) -> list:
         """_udpfast.drain: the batch's cached answers sent from C; the rest, rate-limiter verdict
@@ -120,9 +164,10 @@ def _send(sock: socket.socket, out: bytes, addr) -> None:
 class DNSServer:
     def __init__(self, responder, host: str = "127.0.0.1", port: int = 0, transfer=None, limiter=None,
                  caps: ConnCaps | None = None, reuse_port: bool = False, wake=None, prefetch=None,
-                 native: bool = True):
+                 native: bool = True, spread: int = 0):
         self.responder = responder
         self.reuse_port = reuse_port    # one of several DNS worker processes on the port (worker.py)
+        self.spread = spread            # with reuse_port: datagrams spread at random over this many sockets
         # Called before answering (each UDP batch, each TCP message): a worker applies the cache
         # drops the node has pushed, so an answer never predates an event already sent to it.
         self.wake = wake
@@ -150,6 +195,8 @@ class DNSServer:
         except OSError:
             sock.close()
             raise
+        if self.reuse_port and self.spread > 1:
+            spread_evenly(sock, self.spread)
         sock.setblocking(False)
         self._udp = sock
         self.port = sock.getsockname()[1]

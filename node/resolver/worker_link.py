@@ -8,6 +8,8 @@ each a 4-byte big-endian length and one msgpack array, over two socketpairs per 
            stopped waiting for is recognised by its seq and skipped):
            ["get", name]           -> the NameRecord as a list (NameRecord.to_obj), or None when
                                       the name is absent or expired at the node's tip
+           ["getm", [name...]]     -> [answer of "get" for each name] (at most
+                                      worker_pool.MAX_GETM names): a UDP batch's names in one frame
            ["ekey", name]          -> the current ephemeral-key update (EKeyUpdate bytes) or None
            ["names"]               -> the next batch of names in the index ([] at the end; None:
                                       too many to keep, ask for each), so a worker knows which

@@ -33,6 +33,7 @@ RESTART_WINDOW = 60.0
 STOP_SECONDS = 5.0
 NAMES_BATCH = 5000
 MAX_KNOWN_NAMES = 2_000_000     # beyond this, workers ask the node for every name (memory bound)
+MAX_GETM = 64                   # names in one "getm": 64 replies of <= ~1.2 KB fit a socket buffer (212 KB)
 MAX_SNAP_NAMES = 80             # names in one "snap" (a domain reads at most 64: dvalue.DEFAULT_MAX_LOADS)
 
 
@@ -270,6 +271,8 @@ class WorkerPool:
             if rec is None or is_expired(rec, r.chain.height, r.params):
                 return None
             return rec.to_obj()
+        if op == "getm":                # a UDP batch's names (worker.py): one frame each way, not one per name
+            return [self.lookup(["get", n]) for n in req[1][:MAX_GETM]]
         if op == "ekey":
             u = r.ekeys.current(bytes(req[1]))
             return u.to_bytes() if u is not None else None

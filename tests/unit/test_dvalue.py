@@ -377,3 +377,52 @@ def test_ipv4_fast_form_accepts_exactly_what_ipaddress_does(raw):
     for every text (Unicode digits, leading zeros, a trailing newline, out-of-range octets)."""
     from core.names.dvalue_items import ipv4_text
     assert ipv4_text(raw) == _ipaddress_text(raw)
+
+
+# --- the quick path for plain values (dvalue.plain_records) ------------------------------------
+
+V4 = st.sampled_from(["192.0.2.1", "10.0.0.255", "0.0.0.0", "010.0.0.1", "1.2.3", "256.1.1.1", "::1", "", " 1.2.3.4"])
+V6 = st.sampled_from(["2001:db8::1", "2001:DB8::1", "2001:db8:0::1", "::ffff:1.2.3.4", "fe80::1%eth0", "1.2.3.4", "::"])
+GOOD4 = st.sampled_from(["192.0.2.1", "10.0.0.255"]) | st.lists(st.sampled_from(["192.0.2.1", "10.0.0.2"]),
+                                                                   max_size=3)
+GOOD6 = st.sampled_from(["2001:db8::1", ["2001:db8::2", "::"]])
+ADDRS = lambda one: st.none() | one | st.lists(one, max_size=3) | st.integers(0, 3)          # noqa: E731
+LABELS = st.sampled_from(["www", "mail", "WWW", "Www", "", "*", "a_b", "-x", "x-", "9", "x" * 63, "x" * 64, "é",
+                          "_tcp"])
+LEAF = st.dictionaries(st.sampled_from(["ip", "ip6", "map", "txt", "alias"]),
+                       ADDRS(V4) | ADDRS(V6) | st.dictionaries(LABELS, st.dictionaries(st.just("ip"), V4), max_size=2)
+                       | st.just("www"), max_size=3) | V4 | st.integers()
+PLAINISH = st.dictionaries(st.sampled_from(["ip", "ip6", "map", "ns", "import"]),
+                           ADDRS(V4) | ADDRS(V6) | st.dictionaries(LABELS, LEAF, max_size=4) | st.just("d/other"),
+                           max_size=3)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=PLAINISH | st.fixed_dictionaries({"ip": GOOD4}, optional={"ip6": GOOD6, "map": st.dictionaries(
+           st.sampled_from(["www", "mail", "a_b", "x" * 63]) | LABELS, st.fixed_dictionaries(
+               {}, optional={"ip": GOOD4 | ADDRS(V4), "ip6": GOOD6}), max_size=3)}),
+       qname=st.sampled_from(["example.bit.", "www.example.bit.", "WWW.Example.bit.", "mail.example.bit.",
+                              "a.www.example.bit.", "nosuch.example.bit.", "a_b.example.bit.", "*.example.bit.",
+                              "x.y.z.example.bit.", "9.example.bit.", "xn--x.example.bit."]),
+       text=st.sampled_from([None, None, None, "{", "[]", '{"ip": NaN}', "null"]))
+def test_the_quick_path_for_plain_values_gives_the_general_result(value, qname, text):
+    """Byte for byte the same Result (records, errors, warnings, notes, names read) and the same
+    names asked of the lookup, in order, as the general interpreter, over values at and around
+    the plain shape (bad addresses, odd map keys, other items, shorthands, garbage text)."""
+    table = {"d/example": text if text is not None else json.dumps(value), "d/other": '{"ip": "192.0.2.9"}'}
+    asked = ([], [])
+    quick = records_for_qname(qname, lambda n: asked[0].append(n) or table.get(n))
+    general = records_for_qname(qname, lambda n: asked[1].append(n) or table.get(n), quick=False)
+    assert quick == general and asked[0] == asked[1]
+
+
+def test_the_quick_path_takes_the_commonest_values():
+    from core.names.dvalue import plain_records
+    from core.names.dvalue_tree import Builder
+    value = json.dumps({"ip": ["192.0.2.1"], "ip6": "2001:db8::1", "map": {"www": {"ip": ["192.0.2.2"]}}})
+    for qname, owners in [("example.bit.", 3), ("www.example.bit.", 1), ("nosuch.example.bit.", 0)]:
+        labels = qname[:-1].split(".")
+        got = plain_records(Builder({"d/example": value}.get, max_import_depth=4, max_loads=64), labels,
+                            "example.bit.")
+        assert got is not None and len(got.records) == owners
+        assert got == records_for_qname(qname, {"d/example": value}.get, quick=False)

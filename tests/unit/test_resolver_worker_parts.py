@@ -12,6 +12,9 @@ import pytest
 from node.resolver.ratelimit import ALLOW, DROP, SLIP
 from node.resolver.sharedlimit import SharedRateLimiter, new_table
 from node.resolver.worker_link import FrameBuffer, LookupFailed, NodeLink, frame, unframe
+from node.resolver.worker_pool import MAX_GETM, WorkerPool
+from core.names.rules import NameRecord
+from core.params import REGTEST
 
 
 def test_two_limiters_on_one_table_share_one_budget():
@@ -30,6 +33,33 @@ def test_two_limiters_on_one_table_share_one_budget():
     assert other.check("192.0.2.1") == ALLOW
     with pytest.raises(ValueError):
         SharedRateLimiter(0, table, lock, b"k" * 16)
+
+
+def test_a_batch_lookup_answers_as_each_get_alone():
+    """ "getm" (a UDP batch's names in one frame) is "get" for each name: absent and expired
+    names None, at most MAX_GETM names."""
+    height = 500
+    recs = {f"d/n{i}".encode(): NameRecord(f"d/n{i}".encode(), b'{"ip":"10.0.0.%d"}' % i, b"a" * 20,
+                                           height - 10 * i, b"t" * 32, 0) for i in range(80)}
+
+    class Names:
+        def get(self, name):
+            return recs.get(name)
+
+    class Chain:
+        names = Names()
+
+    class Resolver:
+        chain, params = Chain(), REGTEST
+
+    Chain.height = height
+    pool = WorkerPool(1, Resolver(), "127.0.0.1", 0)
+    asked = [b"d/nosuch"] + list(recs)
+    got = pool.lookup(["getm", asked])
+    assert len(got) == MAX_GETM
+    assert got == [pool.lookup(["get", n]) for n in asked[:MAX_GETM]]
+    assert got[0] is None and got[1] == recs[b"d/n0"].to_obj()
+    assert None in got[2:]                  # the oldest registrations have expired at this height
 
 
 def test_the_link_skips_stale_replies_and_reports_failures():

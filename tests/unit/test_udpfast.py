@@ -1,7 +1,8 @@
 """The C drain of the DNS UDP socket (node/resolver/_udpfast.c) against the Python drain it stands
 in for (dns_server._UDPFastPath._cached): over real loopback sockets, the same queries get the
 same bytes back, the same answers are counted, and a rate-limited client goes through the same
-limiter once per datagram with the same verdicts; junk and responses reach the Python path."""
+limiter once per datagram with the same verdicts; junk and responses reach the Python path; the
+answers the Python path makes are sent in one sendmmsg per batch, the same bytes as a sendto each."""
 from __future__ import annotations
 
 import os
@@ -42,7 +43,7 @@ def exchange(path: _UDPFastPath, server: socket.socket, wires: list[bytes]) -> l
     drained, and what each client got back (b"" for nothing)."""
     clients = []
     for w in wires:
-        c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        c = socket.socket(server.family, socket.SOCK_DGRAM)
         c.settimeout(0.2)
         c.sendto(w, server.getsockname())
         clients.append(c)
@@ -58,10 +59,10 @@ def exchange(path: _UDPFastPath, server: socket.socket, wires: list[bytes]) -> l
     return got
 
 
-def server_socket() -> socket.socket:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+def server_socket(family=socket.AF_INET) -> socket.socket:
+    s = socket.socket(family, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-    s.bind(("127.0.0.1", 0))
+    s.bind(("127.0.0.1" if family == socket.AF_INET else "::1", 0))
     s.setblocking(False)
     return s
 
@@ -97,6 +98,30 @@ def test_the_c_drain_sends_the_same_bytes_and_counts_the_same():
         assert [b - a for a, b in zip(mid[0], r.counts)] == grew and sum(grew) > 100
         assert r.cache_misses - mid[1] == mid[1] - before[1]  # the same queries reached the Python path
         assert native.calls == python.calls - first_calls < len(wires) // 2      # the hits never did
+
+
+@pytest.mark.parametrize("family", [socket.AF_INET, socket.AF_INET6])
+def test_uncached_answers_sent_together_are_the_bytes_sent_one_by_one(family):
+    """The answers the Python path renders (every query a miss: fresh responders, one clock) go
+    out in one sendmmsg per dns_server.SEND_BATCH with the C drain, one sendto each without it:
+    every client gets the same bytes either way, over IPv4 and IPv6 (the addresses C rebuilds)."""
+    try:
+        server = server_socket(family)
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    with server:
+        r1, r2 = responder(), responder()
+        python = _UDPFastPath(server, r1.handle, cached=r1.cached)
+        native = _UDPFastPath(server, r2.handle, cached=r2.cached, responder=r2)
+        wires = queries(3)
+        by_python = exchange(python, server, wires)
+        by_c = exchange(native, server, wires)
+        assert by_c == by_python and sum(1 for b in by_c if b) >= 115
+        assert r1.cache_misses == r2.cache_misses > 60 and r1.counts == r2.counts
+    with pytest.raises(ValueError):             # more than one sendmmsg: refused, nothing sent
+        _udpfast.send(0, [(b"x", ("127.0.0.1", 53))] * 65)
+    with pytest.raises(ValueError):             # not numeric: the Python sendto takes it
+        _udpfast.send(0, [(b"x", ("localhost", 53))])
 
 
 def test_a_rate_limited_client_meets_the_same_limiter_once_per_datagram():

@@ -1,5 +1,5 @@
 """--dns-workers 2 on a real node: both worker processes answer over UDP and TCP (SO_REUSEPORT
-spreads clients by source port), a new block changes the answers of every worker, a
+spreads TCP clients by source port, and UDP datagrams at random, one source port's too), a new block changes the answers of every worker, a
 validating client accepts their signatures, junk never kills one, the rate limit holds in total
 across workers, a worker that dies is restarted, and killing the node ends the workers."""
 from __future__ import annotations
@@ -121,6 +121,24 @@ def test_both_workers_answer_over_udp_and_tcp(node):
     assert sum(int(n) for n in re.findall(r'dotbit_dns_queries_total\{[^}]*\} (\d+)', text)) == sum(seen.values())
 
 
+def test_datagrams_from_one_source_port_are_spread_over_both_workers(node):
+    """The kernel's default picks a worker by the 4-tuple, so one client socket would load one
+    worker only (dnsperf's 8 sockets loaded one worker near twice the other); the reuseport
+    program picks at random per datagram."""
+    before = until(lambda: (c := per_worker(node, "dotbit_dns_worker_queries_total")) and c)
+    wire = dns.message.make_query("example.bit.", "A").to_wire()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.connect(("127.0.0.1", node.dns_port))
+        for _ in range(200):            # one at a time: none lost to a full buffer
+            s.send(wire)
+            assert dns.message.from_wire(s.recv(65535)).rcode() == dns.rcode.NOERROR
+    rose = lambda c: {w: c.get((w, "udp"), 0) - before.get((w, "udp"), 0) for w in "01"}     # noqa: E731
+    got = until(lambda: (c := per_worker(node, "dotbit_dns_worker_queries_total"))
+                and sum(rose(c).values()) >= 200 and rose(c))
+    assert got and all(n >= 40 for n in got.values()), got       # 200 at random: each far above 40
+
+
 def test_a_new_block_changes_the_answers_of_every_worker(node):
     q = dns.message.make_query("www.cn.bit.", "A", want_dnssec=True)
     soa = dns.message.make_query("bit.", "SOA")
@@ -183,7 +201,7 @@ def test_junk_never_kills_a_worker(node):
 
 
 def test_a_burst_read_as_one_batch_is_answered_as_each_query_alone(node):
-    """Many datagrams at once from one socket (one worker, read as batches: cached answers,
+    """Many datagrams at once from one socket (spread over the workers, read as batches: cached answers,
     then one prefetch of the names, then the rest): each answer is what the query asked alone
     gets, and odd packets shaped like the fast paths' input (cut short, a compression pointer, a
     bad OPT, a label running past the end) get FORMERR or nothing, never a dead worker."""
