@@ -33,7 +33,6 @@ may predate an event applied while it was asked for is sent but not cached.
 """
 from __future__ import annotations
 
-import asyncio
 import socket
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -42,6 +41,7 @@ from core.names.dvalue import DEFAULT_MAX_LOADS
 from core.names.rules import NameRecord, is_expired
 from core.records import NameSource, domain_of
 from node.resolver.http_api import HTTPAPI, ChainReads, Request, response_format
+from node.resolver.http_server import Pending
 from node.resolver.worker_link import AsyncLink, LookupFailed
 
 MAX_ROUNDS = DEFAULT_MAX_LOADS + 2     # snapshots for one request: a domain reads at most that many names
@@ -159,7 +159,7 @@ class _Asked:
     request: Request
     target: str
     close: bool
-    future: asyncio.Future
+    future: Pending
     events: int             # WorkerHTTPAPI.events when it was asked
 
 
@@ -221,7 +221,7 @@ class WorkerHTTPAPI(HTTPAPI):
         if hit is not None:
             return hit
         req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
-        ask = _Asked(req, target, close, asyncio.get_running_loop().create_future(), self.events)
+        ask = _Asked(req, target, close, Pending(), self.events)
         self._ask(ask, self._guess(path), 1)
         return ask.future
 
