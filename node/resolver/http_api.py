@@ -145,13 +145,12 @@ class HTTPAPI:
         hit = self.cached(method, target, fmt, close)
         if hit is not None:
             return hit
-        parts = urlsplit(target)
-        path = unquote(parts.path, errors="surrogateescape")
+        path, query = split_target(target)
         if path == "/metrics" and self.resolver.metrics is not None:     # unsigned, for Prometheus
             if method != "GET":
                 return render(405, "text/plain", b"use GET\n", close)
             return render(200, METRICS_TYPE, self.resolver.metrics(), close)
-        req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
+        req = Request(method, path, query, headers, body, {}, fmt)
         return self.finish(req, target, self.route(req), close)
 
     def cached(self, method: str, target: str, fmt: str, close: bool) -> bytes | None:
@@ -341,6 +340,29 @@ def _known_type(qtype: str) -> bool:
     except dns.rdatatype.UnknownRdatatype:
         return False
     return True
+
+
+def split_target(target: str) -> tuple[str, dict]:
+    """(path, query) as unquote(urlsplit(target).path, errors="surrogateescape") and
+    dict(parse_qsl(urlsplit(target).query)) give them, without urllib for the plain targets
+    every request has: no fragment, no authority ("//host..."), no characters urlsplit drops,
+    no escapes in the query. Anything else goes through urllib."""
+    if "#" in target or "\t" in target or "\n" in target or "\r" in target or target.startswith("//") \
+            or not target.startswith("/"):
+        parts = urlsplit(target)
+        return unquote(parts.path, errors="surrogateescape"), dict(parse_qsl(parts.query))
+    path, _, query = target.partition("?")
+    path = unquote(path, errors="surrogateescape") if "%" in path else path
+    if not query:
+        return path, {}
+    if "%" in query or "+" in query:
+        return path, dict(parse_qsl(query))
+    out = {}
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        if value:                       # parse_qsl drops blank values and names without "="
+            out[name] = value
+    return path, out
 
 
 def response_format(target: str, headers: dict) -> str:
