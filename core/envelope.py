@@ -65,7 +65,7 @@ def _view_text(body: dict, raw: bytes) -> bytes:
     bytes, and a bytes key makes the encoder raise). Otherwise, or on any error, the copy is made."""
     if b"\xa6id_key" not in raw and b"\xa7eph_key" not in raw:
         try:
-            msgpack.unpackb(raw, raw=False, strict_map_key=True)
+            msgpack.unpackb(raw, raw=True, strict_map_key=True)     # texts left undecoded: only keys matter
             return _FAST_VIEW.encode(body).encode()
         except (ValueError, TypeError):
             pass
