@@ -155,8 +155,10 @@ def _json_text(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
-# json.dumps' settings of _json_text, bytes as hex (_view_text)
-_FAST_VIEW = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_hex)
+# json.dumps' settings of _json_text, bytes as hex (_view_text). No cycle check: the body was
+# packed by msgpack first, which refuses a cycle.
+_FAST_VIEW = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_hex,
+                              check_circular=False)
 
 
 def _b64(b: bytes) -> str:

@@ -71,3 +71,13 @@ def test_the_kept_packer_starts_clean_after_a_body_it_could_not_pack():
             pass
         body = {"v": 1, "proofs": [b"\x01" * 50]}
         assert encode_body(body) == msgpack.packb(body, use_bin_type=True)
+
+
+def test_a_body_with_a_cycle_is_refused_before_its_view_is_written():
+    body = {"answer": []}
+    body["answer"].append(body)
+    try:
+        seal(body, sign)
+        raise AssertionError("a cyclic body was sealed")
+    except ValueError:
+        pass
