@@ -53,6 +53,10 @@ TIP = "\x00tip"          # tag of cached answers that depend on the tip itself
 # within CACHE_SECONDS (matters where blocks come faster than the cache expires: regtest).
 MAX_TIP_LAG = 1
 MAX_CACHE = 100_000
+# ...and at most this many bytes of them: an answer with proofs is several KB, and a flood of
+# URLs never asked before (each one cached, none ever asked again) would otherwise hold
+# hundreds of MB, in each DNS worker that serves the API.
+MAX_CACHE_BYTES = 32 << 20
 MAX_HEADERS = 2000
 MSGPACK = "application/msgpack"
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"      # Prometheus exposition format
@@ -102,6 +106,7 @@ class HTTPAPI:
         # `limiter`: a DNS worker's share of the caps (connshare.py), counted with the others'.
         self._server = HTTPServer(self.dispatch, limiter if limiter is not None else caps.limiter(MAX_CONNECTIONS))
         self._cache: dict = {}
+        self._cache_bytes = 0               # of the rendered answers and replies in _cache
         self._by_name: dict[str, set] = {}
         self.cache_hits = 0
         self.cache_misses = 0
@@ -121,9 +126,12 @@ class HTTPAPI:
         if name is None:
             self._cache.clear()
             self._by_name.clear()
+            self._cache_bytes = 0
             return
         for key in self._by_name.pop(name, ()):
-            self._cache.pop(key, None)
+            entry = self._cache.pop(key, None)
+            if entry is not None:
+                self._cache_bytes -= _size(entry)
 
     @property
     def server(self) -> HTTPServer:
@@ -180,10 +188,15 @@ class HTTPAPI:
         """The reply rendered, and kept in the cache when it may be (`keep`: the caller's say)."""
         out = render(reply.status, reply.content_type, reply.body, close)
         if keep and req.method == "GET" and reply.status in (200, 404) and not close and reply.names:
-            if len(self._cache) >= MAX_CACHE:
+            entry = (out, time.monotonic() + CACHE_SECONDS, reply, self.reads.height())
+            if len(self._cache) >= MAX_CACHE or self._cache_bytes + _size(entry) > MAX_CACHE_BYTES:
                 self.invalidate()
             key = (target, req.fmt)
-            self._cache[key] = (out, time.monotonic() + CACHE_SECONDS, reply, self.reads.height())
+            old = self._cache.get(key)
+            if old is not None:
+                self._cache_bytes -= _size(old)
+            self._cache[key] = entry
+            self._cache_bytes += _size(entry)
             for n in reply.names:
                 self._by_name.setdefault(n, set()).add(key)
         return out
@@ -332,6 +345,11 @@ class HTTPAPI:
     def raw(content_type: str, body: bytes) -> Reply:
         """An unsigned answer (the CA's certificate, CRL, OCSP), for ca/http.py."""
         return Reply(200, content_type, body)
+
+
+def _size(entry: tuple) -> int:
+    """The bytes a cache entry holds: the rendered answer, and the reply kept to render it again."""
+    return len(entry[0]) + len(entry[2].body)
 
 
 def _known_type(qtype: str) -> bool:

@@ -79,3 +79,38 @@ def test_a_kept_framer_writes_what_frame_writes(obj):
     framer = Framer()
     assert framer(obj) == frame(obj)
     assert framer([1, True, obj]) == frame([1, True, obj])         # and again, from the kept buffer
+
+
+def _api():
+    from types import SimpleNamespace
+
+    from core.params import REGTEST
+    from node.resolver.http_api import HTTPAPI, ChainReads
+    parts = SimpleNamespace(key=None, source=None, policy=None, dane=None, ca=None, ca_off="no CA", metrics=None)
+    return HTTPAPI(parts, ChainReads(REGTEST, lambda: 7, None, None, None, None, None))
+
+
+def _answer(api, target: str, size: int, names=("d/a",)):
+    from node.resolver.http_api import Reply, Request
+    req = Request("GET", target, {}, {}, b"", {}, "json")
+    return api.finish(req, target, Reply(200, "application/json", b"x" * size, tuple(names)), False)
+
+
+def test_the_answer_cache_is_bounded_in_bytes_as_well_as_entries(monkeypatch):
+    from node.resolver import http_api
+    monkeypatch.setattr(http_api, "MAX_CACHE_BYTES", 100_000)
+    api = _api()
+    for i in range(200):                        # 200 answers of ~2 x 4 KB: cleared whenever 100 KB would pass
+        out = _answer(api, f"/v1/domain/a.bit?u={i}", 4000)
+        assert api._cache_bytes <= 100_000
+        assert api._cache_bytes == sum(len(e[0]) + len(e[2].body) for e in api._cache.values())
+    assert api.cached("GET", "/v1/domain/a.bit?u=199", "json", False) == out      # the newest is still served
+    assert 0 < len(api._cache) <= 100_000 // 8000
+    _answer(api, "/v1/domain/a.bit?u=199", 10)                                   # replaced: counted once
+    api.invalidate("d/b")
+    assert api._cache_bytes == sum(len(e[0]) + len(e[2].body) for e in api._cache.values())
+    api.invalidate("d/a")                       # every entry read d/a
+    assert api._cache_bytes == 0 and not api._cache
+    _answer(api, "/v1/domain/b.bit", 10, ("d/b",))
+    api.invalidate()
+    assert api._cache_bytes == 0 and not api._cache
