@@ -1,6 +1,7 @@
 """DNS on every core (--dns-workers): dnsperf against the node with 1 and 2 DNS workers and
 against Unbound with 1 and 2 threads serving the same A records, without and with DO, cached
-and uncached; the signed HTTP API's uncached req/s beside each node run.
+and uncached; the signed HTTP API's uncached req/s beside each node run (bench/http_load.py's pass: wrk when
+installed, its responses checked and a sample verified with the light client).
 
   cached    dnsperf loops over the N names and www.N (after three warm-up passes): rendered answers
   uncached  one pass over queries no one asked before, two kinds: random names that do not
@@ -25,7 +26,6 @@ noisy: read medians and the spread, not single figures.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import re
@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -43,11 +42,11 @@ sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from core.params import REGTEST  # noqa: E402
 from support.name_chain import PER_BLOCK, build_chain  # noqa: E402
-from core.envelope import open_envelope  # noqa: E402
 from node.resolver.identity import load_or_create  # noqa: E402
 from node.resolver.service import default_key_path  # noqa: E402
 from figures import figure  # noqa: E402
 from resolver import free_port, stop, unbound_conf, wait_dns  # noqa: E402
+import http_load  # noqa: E402
 
 MAX_LOSS = 0.01
 # Regtest names expire 30 blocks after registration and the builder registers PER_BLOCK a block:
@@ -133,53 +132,6 @@ def check_signed(port: int, labels: list[str], sample: int = 20) -> None:
             dns.dnssec.validate(data[0], sigs[0], keys)
 
 
-async def http_pass(port: int, paths: list[str], public_key: bytes, conns: int = 16, verify_every: int = 16) -> float:
-    """Each path once over `conns` keep-alive connections: req/s. A 200 and a signed 404 both
-    count; every response's status line and envelope shape are checked, and one in
-    `verify_every` is opened with the resolver's key (signature, body and view), so a server
-    answering junk fails the run instead of scoring. Opening every one would make this Python
-    client, on the same cores, the thing measured."""
-    todo = list(paths)
-    done = [0]
-
-    async def one():
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while todo:
-                writer.write(f"GET {todo.pop()} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = head[9:12]
-                if not head.startswith(b"HTTP/1.1 ") or status not in (b"200", b"404"):
-                    raise RuntimeError(f"HTTP on port {port}: {head[:40]!r}")
-                body = await reader.readexactly(int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1)))
-                if not (body.startswith(b'{"body":"') and b'"sig":"' in body):
-                    raise RuntimeError(f"HTTP on port {port}: not a signed envelope: {body[:60]!r}")
-                done[0] += 1
-                if done[0] % verify_every == 1:
-                    kind = open_envelope(body, public_key)["kind"]
-                    if (kind == "error") != (status == b"404"):
-                        raise RuntimeError(f"HTTP on port {port}: {status!r} with a {kind!r} envelope")
-        finally:
-            writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(conns)))
-    elapsed = time.perf_counter() - t0
-    if done[0] != len(paths):
-        raise RuntimeError(f"HTTP on port {port}: {done[0]} answers to {len(paths)} requests")
-    return len(paths) / elapsed
-
-
-def uncached_paths(names: list[str], n: int, tag: str) -> list[str]:
-    """n paths no one asked before in this node run (the tag is unique per pass; the answer
-    cache is per URL): existing names in random case, and random names that do not exist,
-    half each (the random-subdomain flood, over HTTP)."""
-    rng = random.Random(tag)
-    return [f"/v1/domain/h{tag}x{rng.randrange(10**12)}.bit?type=A" if i % 2 else
-            f"/v1/domain/{''.join(c.upper() if rng.random() < 0.5 else c for c in rng.choice(names))}.bit"
-            f"?type=A&u={tag}-{i}" for i in range(n)]
-
-
 def spread(xs: list[float]) -> str:
     return f"{statistics.median(xs):9.0f}  ({min(xs):.0f} .. {max(xs):.0f})"
 
@@ -231,8 +183,13 @@ def measure(res: dict, r: int, port: int, qfile: str, names: list[str], fresh: l
             res.setdefault(f"lost_uncached_{kind}_{suffix}", []).append(got["lost"] / max(1, got["sent"]))
     if http_port is not None:
         key = load_or_create(default_key_path(args.datadir)).public_key
-        res.setdefault("http_uncached", []).append(asyncio.run(http_pass(
-            http_port, uncached_paths(names, args.uncached // 2, f"{tag}r{r}"), key)))
+        names_file = os.path.join(work, "http-names.txt")
+        with open(names_file, "w") as f:
+            f.write("\n".join(names) + "\n")
+        client = "wrk" if shutil.which("wrk") else "python"
+        got = http_load.measured_pass(http_port, pid, names, names_file, key, f"{tag}r{r}", client, 5)
+        res.setdefault("http_uncached", []).append(got["rps"])
+        res.setdefault("http_client", []).append(client)
 
 
 def chain(where: str, n: int) -> list[str]:
@@ -334,12 +291,14 @@ def report(results: dict, args) -> None:
             ("uncached_names_nodo", "uncached distinct names, no DO"),
             ("uncached_names_do", "uncached distinct names, DO"),
             ("http_uncached", "HTTP uncached req/s")]
+    clients = {c for res in results.values() for c in res.get("http_client", ())}
     for server, res in results.items():
         print(f"  {server}")
         for key, label in cols:
             if key in res:
                 lost = res.get("lost_" + key)
-                print(f"    {label:32s} {spread(res[key])}" + (f"   lost max {max(lost):.2%}" if lost else ""))
+                print(f"    {label:32s} {spread(res[key])}" + (f"   lost max {max(lost):.2%}" if lost else "")
+                      + (f"   client {'/'.join(sorted(clients))}" if key == "http_uncached" else ""))
                 if "cpu_" + key in res:
                     print("      " + cpu_line(res["cpu_" + key]))
     for server, res in results.items():

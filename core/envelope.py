@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 
 import msgpack
 from nacl.exceptions import BadSignatureError
@@ -30,8 +31,16 @@ class EnvelopeError(Exception):
     pass
 
 
+_packers = threading.local()
+
+
 def encode_body(body: dict) -> bytes:
-    return msgpack.packb(body, use_bin_type=True)
+    """msgpack.packb(body, use_bin_type=True), by a Packer kept per thread: packb makes a Packer
+    (and its buffer) per call, which cost a signed answer several times the packing itself."""
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    return packer.pack(body)
 
 
 def seal(body: dict, sign, fmt: str = "json") -> bytes:
@@ -40,7 +49,33 @@ def seal(body: dict, sign, fmt: str = "json") -> bytes:
     sig = sign(TAG + raw)
     if fmt == "msgpack":
         return msgpack.packb([VERSION, raw, sig], use_bin_type=True)
-    return _json_text({"body": _b64(raw), "sig": _b64(sig), "v": VERSION, "view": to_jsonable(body)})
+    # The bytes of _json_text({"body": b64(raw), "sig": b64(sig), "v": VERSION, "view": to_jsonable(body)}),
+    # written without running the base64 (which JSON never escapes) through the encoder: the keys
+    # are in sorted order already. Every signed JSON answer is built here.
+    return b"".join((b'{"body":"', base64.b64encode(raw), b'","sig":"', base64.b64encode(sig),
+                     b'","v":%d,"view":' % VERSION, _view_text(body, raw), b"}"))
+
+
+def _view_text(body: dict, raw: bytes) -> bytes:
+    """_json_text(to_jsonable(body)), letting the JSON encoder turn bytes into hex as it meets
+    them instead of copying the body first. The two agree when every map key is text (to_jsonable
+    writes str(key); the encoder writes true/null for True/None and sorts numbers as numbers) and
+    no key is a BASE64_FIELDS one (those bytes are base64): `raw`, the body in msgpack, shows both
+    (a fixstr key of that name; unpacking with strict_map_key refuses other keys than str and
+    bytes, and a bytes key makes the encoder raise). Otherwise, or on any error, the copy is made."""
+    if b"\xa6id_key" not in raw and b"\xa7eph_key" not in raw:
+        try:
+            msgpack.unpackb(raw, raw=True, strict_map_key=True)     # texts left undecoded: only keys matter
+            return _FAST_VIEW.encode(body).encode()
+        except (ValueError, TypeError):
+            pass
+    return _json_text(to_jsonable(body))
+
+
+def _hex(o) -> str:
+    if isinstance(o, bytes):
+        return o.hex()
+    raise TypeError(f"{type(o).__name__} is not JSON serializable")
 
 
 def open_envelope(data: bytes, public_key: bytes, now: float | None = None) -> dict:
@@ -118,6 +153,12 @@ def to_jsonable(o, base64_bytes: bool = False):
 
 def _json_text(obj) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+# json.dumps' settings of _json_text, bytes as hex (_view_text). No cycle check: the body was
+# packed by msgpack first, which refuses a cycle.
+_FAST_VIEW = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_hex,
+                              check_circular=False)
 
 
 def _b64(b: bytes) -> str:

@@ -53,6 +53,10 @@ TIP = "\x00tip"          # tag of cached answers that depend on the tip itself
 # within CACHE_SECONDS (matters where blocks come faster than the cache expires: regtest).
 MAX_TIP_LAG = 1
 MAX_CACHE = 100_000
+# ...and at most this many bytes of them: an answer with proofs is several KB, and a flood of
+# URLs never asked before (each one cached, none ever asked again) would otherwise hold
+# hundreds of MB, in each DNS worker that serves the API.
+MAX_CACHE_BYTES = 32 << 20
 MAX_HEADERS = 2000
 MSGPACK = "application/msgpack"
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"      # Prometheus exposition format
@@ -102,6 +106,7 @@ class HTTPAPI:
         # `limiter`: a DNS worker's share of the caps (connshare.py), counted with the others'.
         self._server = HTTPServer(self.dispatch, limiter if limiter is not None else caps.limiter(MAX_CONNECTIONS))
         self._cache: dict = {}
+        self._cache_bytes = 0               # of the rendered answers and replies in _cache
         self._by_name: dict[str, set] = {}
         self.cache_hits = 0
         self.cache_misses = 0
@@ -121,9 +126,12 @@ class HTTPAPI:
         if name is None:
             self._cache.clear()
             self._by_name.clear()
+            self._cache_bytes = 0
             return
         for key in self._by_name.pop(name, ()):
-            self._cache.pop(key, None)
+            entry = self._cache.pop(key, None)
+            if entry is not None:
+                self._cache_bytes -= _size(entry)
 
     @property
     def server(self) -> HTTPServer:
@@ -145,13 +153,12 @@ class HTTPAPI:
         hit = self.cached(method, target, fmt, close)
         if hit is not None:
             return hit
-        parts = urlsplit(target)
-        path = unquote(parts.path, errors="surrogateescape")
+        path, query = split_target(target)
         if path == "/metrics" and self.resolver.metrics is not None:     # unsigned, for Prometheus
             if method != "GET":
                 return render(405, "text/plain", b"use GET\n", close)
             return render(200, METRICS_TYPE, self.resolver.metrics(), close)
-        req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
+        req = Request(method, path, query, headers, body, {}, fmt)
         return self.finish(req, target, self.route(req), close)
 
     def cached(self, method: str, target: str, fmt: str, close: bool) -> bytes | None:
@@ -181,10 +188,15 @@ class HTTPAPI:
         """The reply rendered, and kept in the cache when it may be (`keep`: the caller's say)."""
         out = render(reply.status, reply.content_type, reply.body, close)
         if keep and req.method == "GET" and reply.status in (200, 404) and not close and reply.names:
-            if len(self._cache) >= MAX_CACHE:
+            entry = (out, time.monotonic() + CACHE_SECONDS, reply, self.reads.height())
+            if len(self._cache) >= MAX_CACHE or self._cache_bytes + _size(entry) > MAX_CACHE_BYTES:
                 self.invalidate()
             key = (target, req.fmt)
-            self._cache[key] = (out, time.monotonic() + CACHE_SECONDS, reply, self.reads.height())
+            old = self._cache.get(key)
+            if old is not None:
+                self._cache_bytes -= _size(old)
+            self._cache[key] = entry
+            self._cache_bytes += _size(entry)
             for n in reply.names:
                 self._by_name.setdefault(n, set()).add(key)
         return out
@@ -335,12 +347,40 @@ class HTTPAPI:
         return Reply(200, content_type, body)
 
 
+def _size(entry: tuple) -> int:
+    """The bytes a cache entry holds: the rendered answer, and the reply kept to render it again."""
+    return len(entry[0]) + len(entry[2].body)
+
+
 def _known_type(qtype: str) -> bool:
     try:
         dns.rdatatype.from_text(qtype)
     except dns.rdatatype.UnknownRdatatype:
         return False
     return True
+
+
+def split_target(target: str) -> tuple[str, dict]:
+    """(path, query) as unquote(urlsplit(target).path, errors="surrogateescape") and
+    dict(parse_qsl(urlsplit(target).query)) give them, without urllib for the plain targets
+    every request has: no fragment, no authority ("//host..."), no characters urlsplit drops,
+    no escapes in the query. Anything else goes through urllib."""
+    if "#" in target or "\t" in target or "\n" in target or "\r" in target or target.startswith("//") \
+            or not target.startswith("/"):
+        parts = urlsplit(target)
+        return unquote(parts.path, errors="surrogateescape"), dict(parse_qsl(parts.query))
+    path, _, query = target.partition("?")
+    path = unquote(path, errors="surrogateescape") if "%" in path else path
+    if not query:
+        return path, {}
+    if "%" in query or "+" in query:
+        return path, dict(parse_qsl(query))
+    out = {}
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        if value:                       # parse_qsl drops blank values and names without "="
+            out[name] = value
+    return path, out
 
 
 def response_format(target: str, headers: dict) -> str:

@@ -33,15 +33,14 @@ may predate an event applied while it was asked for is sent but not cached.
 """
 from __future__ import annotations
 
-import asyncio
 import socket
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from core.names.dvalue import DEFAULT_MAX_LOADS
 from core.names.rules import NameRecord, is_expired
 from core.records import NameSource, domain_of
-from node.resolver.http_api import HTTPAPI, ChainReads, Request, response_format
+from node.resolver.http_api import HTTPAPI, ChainReads, Request, response_format, split_target
+from node.resolver.http_server import Pending
 from node.resolver.worker_link import AsyncLink, LookupFailed
 
 MAX_ROUNDS = DEFAULT_MAX_LOADS + 2     # snapshots for one request: a domain reads at most that many names
@@ -159,7 +158,7 @@ class _Asked:
     request: Request
     target: str
     close: bool
-    future: asyncio.Future
+    future: Pending
     events: int             # WorkerHTTPAPI.events when it was asked
 
 
@@ -207,8 +206,7 @@ class WorkerHTTPAPI(HTTPAPI):
         await super().start(host, port, reuse_port)
 
     def dispatch(self, method: str, target: str, headers: dict, body: bytes, close: bool):
-        parts = urlsplit(target)
-        path = unquote(parts.path, errors="surrogateescape")
+        path, query = split_target(target)
         if path.startswith(FORWARDED) or (self.forward_domain and path.startswith("/v1/domain/")):
             self.forwarded += 1
             return bytes(self.link.call("http", method, target, headers, body, close))
@@ -220,8 +218,8 @@ class WorkerHTTPAPI(HTTPAPI):
         hit = self.cached(method, target, fmt, close)
         if hit is not None:
             return hit
-        req = Request(method, path, dict(parse_qsl(parts.query)), headers, body, {}, fmt)
-        ask = _Asked(req, target, close, asyncio.get_running_loop().create_future(), self.events)
+        req = Request(method, path, query, headers, body, {}, fmt)
+        ask = _Asked(req, target, close, Pending(), self.events)
         self._ask(ask, self._guess(path), 1)
         return ask.future
 

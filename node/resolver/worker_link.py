@@ -49,6 +49,19 @@ def frame(obj) -> bytes:
     return _LEN.pack(len(data)) + data
 
 
+class Framer:
+    """frame() by one kept Packer, for one link end used from one thread (the HTTP link's two
+    ends): msgpack.packb makes a Packer, and its 256 KiB buffer, per call, which in a busy
+    process cost more than packing a snapshot. The same bytes as frame()."""
+
+    def __init__(self):
+        self.packer = msgpack.Packer(use_bin_type=True)
+
+    def __call__(self, obj) -> bytes:
+        data = self.packer.pack(obj)
+        return _LEN.pack(len(data)) + data
+
+
 def unframe(data: bytes):
     return msgpack.unpackb(data, raw=False, use_list=True)
 
@@ -165,6 +178,7 @@ class AsyncLink(asyncio.Protocol):
         self.seq = 0
         self.calls = 0
         self.on_broken = on_broken
+        self.frame = Framer()
 
     @classmethod
     async def open(cls, sock: socket.socket, on_broken) -> "AsyncLink":
@@ -182,7 +196,7 @@ class AsyncLink(asyncio.Protocol):
         self.waiting[self.seq] = callback
         if not self.outgoing:
             asyncio.get_running_loop().call_soon(self._flush)
-        self.outgoing.append(frame([self.seq, *request]))
+        self.outgoing.append(self.frame([self.seq, *request]))
 
     def _flush(self) -> None:
         data, self.outgoing = b"".join(self.outgoing), []

@@ -23,6 +23,7 @@ from node.logs import JSONFormatter
 from node.resolver import connshare, worker
 from node.resolver.sharedlimit import new_table
 from node.resolver.worker_link import MAX_FRAME, FrameBuffer, frame, unframe
+from node.resolver.worker_link import Framer
 
 log = logging.getLogger("dotbit.resolver.workers")
 
@@ -337,6 +338,7 @@ class _HTTPLink(asyncio.Protocol):
         self.w = w
         self.frames = FrameBuffer()
         self.transport = None
+        self.frame = Framer()
 
     def connection_made(self, transport):
         self.transport = transport
@@ -350,7 +352,7 @@ class _HTTPLink(asyncio.Protocol):
         out = []
         for req in requests:
             try:
-                out.append(frame([req[0], True, self.pool.lookup(req[1:])]))
+                out.append(self.frame([req[0], True, self.pool.lookup(req[1:])]))
             except Exception as e:          # the request gets a 500; the node goes on
                 log.exception("DNS worker %d HTTP lookup %r failed", self.w.index, req[1:2])
                 out.append(frame([req[0] if isinstance(req, list) and req else 0, False, f"{type(e).__name__}: {e}"]))

@@ -1,0 +1,116 @@
+"""The HTTP API's fast paths against what they replace: split_target against urllib
+(urlsplit, unquote, parse_qsl) on targets built from the characters that change their meaning,
+and http_server.Pending against the asyncio future the server used before."""
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from node.resolver.http_api import split_target
+from node.resolver.http_server import Pending
+from node.resolver.worker_link import Framer, frame
+
+PIECES = st.sampled_from(["/", "?", "#", "%", "%2F", "%41", "%zz", "%e2%82%ac", "+", "&", "=", "==", "&&", "//",
+                          "\t", "\n", "\r", " ", ":", "@", "a", "v1", "domain", "x.bit", "type", "A", "\u00e9",
+                          "\x00", "\x7f", ";", "format=msgpack", "[", "]"])
+TARGETS = st.one_of(st.lists(PIECES, max_size=14).map("".join),
+                    st.lists(PIECES, max_size=14).map(lambda p: "/" + "".join(p)),
+                    st.text(max_size=40), st.text(max_size=40).map(lambda t: "/v1/domain/" + t))
+
+
+def reference(target: str) -> tuple[str, dict]:
+    parts = urlsplit(target)
+    return unquote(parts.path, errors="surrogateescape"), dict(parse_qsl(parts.query))
+
+
+def outcome(f, target):
+    try:
+        return f(target)
+    except ValueError as e:             # urlsplit refuses some authorities ("//[")
+        return str(e)
+
+
+@settings(max_examples=4000, deadline=None)
+@given(TARGETS)
+def test_split_target_agrees_with_urllib(target):
+    assert outcome(split_target, target) == outcome(reference, target)
+
+
+def test_split_target_on_the_api_s_own_targets():
+    for t in ["/v1/domain/NaMe1.bit?type=A&u=r1-1-1", "/v1/name/d%2Fx", "/v1/headers?from=0&count=3",
+              "/v1/domain/a.bit?type=&x", "/v1/domain/a.bit?type=A&type=MX", "//evil/v1/name/x", "/a#b?c=d",
+              "/v1/domain/a.bit?type=A+B", "/v1/domain/a.bit?=v&k", "/", "/?", "/v1/resolver?format=msgpack"]:
+        assert split_target(t) == reference(t), t
+
+
+def test_pending_runs_its_callbacks_when_set_and_keeps_errors():
+    seen = []
+    p = Pending()
+    p.add_done_callback(lambda f: seen.append(("a", f.result())))
+    p.add_done_callback(lambda f: 1 / 0)            # logged, and the next callback still runs
+    p.add_done_callback(lambda f: seen.append(("b", f.result())))
+    assert not p.done() and seen == []
+    p.set_result(b"x")
+    assert p.done() and seen == [("a", b"x"), ("b", b"x")]
+    p.add_done_callback(lambda f: seen.append(("late", f.result())))     # already done: runs now
+    assert seen[-1] == ("late", b"x")
+    q = Pending()
+    q.set_exception(ValueError("no"))
+    try:
+        q.result()
+        raise AssertionError("the error was lost")
+    except ValueError as e:
+        assert str(e) == "no"
+    try:
+        q.set_result(b"y")
+        raise AssertionError("set twice")
+    except RuntimeError:
+        pass
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.recursive(st.one_of(st.binary(max_size=30), st.text(max_size=10), st.integers(-2**63, 2**64 - 1),
+                              st.none(), st.booleans()),
+                    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=5), inner,
+                                                                                          max_size=3)), max_leaves=20))
+def test_a_kept_framer_writes_what_frame_writes(obj):
+    framer = Framer()
+    assert framer(obj) == frame(obj)
+    assert framer([1, True, obj]) == frame([1, True, obj])         # and again, from the kept buffer
+
+
+def _api():
+    from types import SimpleNamespace
+
+    from core.params import REGTEST
+    from node.resolver.http_api import HTTPAPI, ChainReads
+    parts = SimpleNamespace(key=None, source=None, policy=None, dane=None, ca=None, ca_off="no CA", metrics=None)
+    return HTTPAPI(parts, ChainReads(REGTEST, lambda: 7, None, None, None, None, None))
+
+
+def _answer(api, target: str, size: int, names=("d/a",)):
+    from node.resolver.http_api import Reply, Request
+    req = Request("GET", target, {}, {}, b"", {}, "json")
+    return api.finish(req, target, Reply(200, "application/json", b"x" * size, tuple(names)), False)
+
+
+def test_the_answer_cache_is_bounded_in_bytes_as_well_as_entries(monkeypatch):
+    from node.resolver import http_api
+    monkeypatch.setattr(http_api, "MAX_CACHE_BYTES", 100_000)
+    api = _api()
+    for i in range(200):                        # 200 answers of ~2 x 4 KB: cleared whenever 100 KB would pass
+        out = _answer(api, f"/v1/domain/a.bit?u={i}", 4000)
+        assert api._cache_bytes <= 100_000
+        assert api._cache_bytes == sum(len(e[0]) + len(e[2].body) for e in api._cache.values())
+    assert api.cached("GET", "/v1/domain/a.bit?u=199", "json", False) == out      # the newest is still served
+    assert 0 < len(api._cache) <= 100_000 // 8000
+    _answer(api, "/v1/domain/a.bit?u=199", 10)                                   # replaced: counted once
+    api.invalidate("d/b")
+    assert api._cache_bytes == sum(len(e[0]) + len(e[2].body) for e in api._cache.values())
+    api.invalidate("d/a")                       # every entry read d/a
+    assert api._cache_bytes == 0 and not api._cache
+    _answer(api, "/v1/domain/b.bit", 10, ("d/b",))
+    api.invalidate()
+    assert api._cache_bytes == 0 and not api._cache
