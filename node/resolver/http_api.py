@@ -32,7 +32,6 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Callable
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import dns.rdatatype
 
@@ -44,6 +43,7 @@ from core.records import domain_of, select
 from node.resolver.ca.http import off_routes as ca_off_routes
 from node.resolver.ca.http import routes as ca_routes
 from node.resolver.http_server import MAX_CONNECTIONS, HTTPServer, render
+from node.resolver.http_target import response_format, split_target
 
 VALID_FOR = 600
 CACHE_SECONDS = 60
@@ -153,13 +153,23 @@ class HTTPAPI:
         hit = self.cached(method, target, fmt, close)
         if hit is not None:
             return hit
-        path, query = split_target(target)
+        try:
+            path, query = split_target(target)
+        except ValueError:
+            return self.bad_target(method, target, headers, body, close)
         if path == "/metrics" and self.resolver.metrics is not None:     # unsigned, for Prometheus
             if method != "GET":
                 return render(405, "text/plain", b"use GET\n", close)
             return render(200, METRICS_TYPE, self.resolver.metrics(), close)
         req = Request(method, path, query, headers, body, {}, fmt)
         return self.finish(req, target, self.route(req), close)
+
+    def bad_target(self, method: str, target: str, headers: dict, body: bytes, close: bool) -> bytes:
+        """A target urllib cannot split (such as "//["): a signed 400, never a 500."""
+        req = Request(method, "", {}, headers, body, {}, response_format(target, headers))
+        reply = self._error(req, {"target": target[:200].encode("utf-8", "surrogateescape")}, "bad-target",
+                            "the request target is not a valid URL", 400)
+        return self.finish(req, target, reply, close, keep=False)
 
     def cached(self, method: str, target: str, fmt: str, close: bool) -> bytes | None:
         """A GET's rendered answer from the cache, or None (counted as a miss)."""
@@ -358,36 +368,3 @@ def _known_type(qtype: str) -> bool:
     except dns.rdatatype.UnknownRdatatype:
         return False
     return True
-
-
-def split_target(target: str) -> tuple[str, dict]:
-    """(path, query) as unquote(urlsplit(target).path, errors="surrogateescape") and
-    dict(parse_qsl(urlsplit(target).query)) give them, without urllib for the plain targets
-    every request has: no fragment, no authority ("//host..."), no characters urlsplit drops,
-    no escapes in the query. Anything else goes through urllib."""
-    if "#" in target or "\t" in target or "\n" in target or "\r" in target or target.startswith("//") \
-            or not target.startswith("/"):
-        parts = urlsplit(target)
-        return unquote(parts.path, errors="surrogateescape"), dict(parse_qsl(parts.query))
-    path, _, query = target.partition("?")
-    path = unquote(path, errors="surrogateescape") if "%" in path else path
-    if not query:
-        return path, {}
-    if "%" in query or "+" in query:
-        return path, dict(parse_qsl(query))
-    out = {}
-    for pair in query.split("&"):
-        name, eq, value = pair.partition("=")
-        if value:                       # parse_qsl drops blank values and names without "="
-            out[name] = value
-    return path, out
-
-
-def response_format(target: str, headers: dict) -> str:
-    """`?format=msgpack|json` wins over the Accept header (checked on the raw target so a
-    cache hit needs no URL parsing)."""
-    if "format=msgpack" in target:
-        return "msgpack"
-    if "format=json" in target:
-        return "json"
-    return "msgpack" if "msgpack" in headers.get("accept", "") else "json"

@@ -39,7 +39,8 @@ from dataclasses import dataclass
 from core.names.dvalue import DEFAULT_MAX_LOADS
 from core.names.rules import NameRecord, is_expired
 from core.records import NameSource, domain_of
-from node.resolver.http_api import HTTPAPI, ChainReads, Request, response_format, split_target
+from node.resolver.http_api import HTTPAPI, ChainReads, Request
+from node.resolver.http_target import response_format, split_target
 from node.resolver.http_server import Pending
 from node.resolver.worker_link import AsyncLink, LookupFailed
 
@@ -206,8 +207,11 @@ class WorkerHTTPAPI(HTTPAPI):
         await super().start(host, port, reuse_port)
 
     def dispatch(self, method: str, target: str, headers: dict, body: bytes, close: bool):
-        path, query = split_target(target)
-        if path.startswith(FORWARDED) or (self.forward_domain and path.startswith("/v1/domain/")):
+        try:
+            path, query = split_target(target)
+        except ValueError:      # a target urllib refuses: the node signs the 400 (it holds the tip)
+            path = query = None
+        if path is None or path.startswith(FORWARDED) or (self.forward_domain and path.startswith("/v1/domain/")):
             self.forwarded += 1
             return bytes(self.link.call("http", method, target, headers, body, close))
         self.answered += 1

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.resolver.http_api import split_target
+from node.resolver.http_target import split_target
 from node.resolver.http_server import Pending
 from node.resolver.worker_link import Framer, frame
 

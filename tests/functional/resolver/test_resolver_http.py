@@ -199,6 +199,9 @@ def test_http_edge_cases(node, pubkey):
     assert raw_http(node, b"POST /v1/ekey HTTP/1.1\r\nContent-Length: 99999\r\n\r\n").startswith(b"HTTP/1.1 413")
     assert raw_http(node, b"POST /v1/ekey HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").startswith(b"HTTP/1.1 501")
     assert raw_http(node, b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 431")
+    bad = raw_http(node, b"GET //[ HTTP/1.1\r\nConnection: close\r\n\r\n")    # urllib cannot split it
+    assert bad.startswith(b"HTTP/1.1 400")
+    assert open_envelope(bad.split(b"\r\n\r\n", 1)[1], pubkey)["error"].startswith("bad-target")
     status, data = get(node, "/v1/nothing")
     assert status == 404 and open_envelope(data, pubkey)["kind"] == "error"
     status, data = get(node, "/v1/ekey")
