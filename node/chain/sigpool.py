@@ -17,9 +17,9 @@ and LevelDB handle into the workers. The workers start on the first block big en
 them (regtest blocks never are) and stop with the node.
 
 The answer never depends on the workers: a bad block gets the first error in serial order
-(core/sigcheck.py). Nor does the connecting thread ever wait for them: a chunk a worker has
-not answered when the block's other checks are done is checked in line (the same pure
-answer; the worker's later one is dropped). A worker that dies, or has not answered for
+(core/sigcheck.py). Nor does the connecting thread wait on them for long: a chunk a worker
+has not answered within WAIT_MS once the block's other checks are done is checked in line
+(the same pure answer; the worker's later one is dropped). A worker that dies, or has not answered for
 WORKER_TIMEOUT, is given up: the workers are ended (logged) and new ones start on the next
 big block; after MAX_FAILURES failures in a row the node stays in line.
 """
@@ -41,6 +41,8 @@ MAX_PAR = 16                 # as Core's cap on script threads: more adds proces
 MIN_PARALLEL_INPUTS = 32     # below this a block is checked in line: a round trip costs more
 CHUNK = 8                    # jobs per hand-out: ~0.4 ms of work against ~0.04 ms of pickling
 WORKER_TIMEOUT = 20.0        # seconds without an answer before a worker is given up
+WAIT_MS = 20                 # at a block's end, how long one answer is waited for before the
+                             # connecting thread checks the rest itself (see BlockSigs.finish)
 MAX_FAILURES = 3             # worker failures in a row before the node stops starting them
 AHEAD_CHUNKS = 4             # chunks of the next block a worker may hold (check_ahead), each of
 AHEAD_CHUNK = 2              # this many times CHUNK jobs: nothing waits on them chunk by chunk,
@@ -183,6 +185,15 @@ class SigPool:
             self.retire(f"{type(e).__name__}: {e}")
         return None
 
+    def wait_answer(self, ms: int = WAIT_MS) -> bool:
+        """Blocks up to `ms` for the next answer of a worker with chunks out, and takes the
+        answers there are then; False when none came in time (or none is out)."""
+        for w in self.workers:
+            if w.pending and w.watch.poll(ms):
+                self.free_worker(most=0)
+                return True
+        return False
+
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers]
 
@@ -259,9 +270,10 @@ class BlockSigs:
     def finish(self) -> None:
         """Every job checked; raises bad_signature of the earliest failing one in job order.
         What was never handed out is shared: a chunk to each worker that falls idle, the
-        rest checked here meanwhile. Then a chunk a worker has not answered yet is checked
-        here too, the last first, instead of waited for: on a busy machine the scheduler may
-        let a runnable worker wait for milliseconds, and every block would pay that."""
+        rest checked here meanwhile. Then the chunks out are awaited in the order the workers
+        answer them: checking one here as well would be the same work twice, on a core the
+        worker and the batch writer need. An answer that takes longer than WAIT_MS (a worker
+        the scheduler keeps waiting) ends the wait: the rest is checked here, the last first."""
         if self.finished:
             return
         self.finished = True
@@ -280,6 +292,11 @@ class BlockSigs:
                     self.pool.retire(f"{type(e).__name__}: {e}")
             self.results[start] = first_bad(jobs[start:end])
             here.add(start)
+        for start, _ in self.chunks:
+            while start not in self.results and self.pool.wait_answer():
+                pass
+            if start not in self.results:
+                break
         for start, end in reversed(self.chunks):
             self.pool.free_worker(most=0)                # takes answers that came meanwhile
             if start not in self.results:
@@ -301,10 +318,14 @@ class BlockSigs:
 
     def _settle_covered(self) -> tuple:
         """The verdicts of this block's jobs that went out ahead and were still in flight when
-        appended: each taken from its worker if it has answered, else checked here, the last
-        first (as finish() does with chunks). Returns (the earliest bad one or None, how many
-        were checked here)."""
+        appended: awaited from their worker (as finish() does with chunks), else checked here,
+        the last first. Returns (the earliest bad one or None, how many were checked here)."""
         known, covered = self.jobs.known, self.jobs.covered
+        for job in covered:
+            while known.get(job) is None and self.pool.wait_answer():
+                pass
+            if known.get(job) is None:
+                break
         here = 0
         for job in reversed(covered):
             if known.get(job) is None:
