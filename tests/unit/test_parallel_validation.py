@@ -235,17 +235,23 @@ def test_reindex_with_workers_and_early_decoding_rebuilds_the_same_state(twins):
         assert coin is not None and coin.value == value and coin == twins.serial.get_coin(txid, index)
 
 
-def test_reindex_checks_ahead_and_still_refuses_a_bad_block_as_serially(twins):
-    """A big block G and its child B with one bad signature, B refused by both chains. In a
-    reindex B comes right after G in one path: B's jobs go to the worker while G is written,
-    the good ones are skipped in B's own check, and the bad one is still found there."""
+def big_good_block_then(twins, bad_input: int):
+    """A big good block on both chains, then a block of 40 inputs whose input `bad_input` has a
+    bad signature (not yet connected): what the reindex tests below replay."""
     coins = twins.coins[:80]
     good = build_txs([[(c, None)] for c in coins[:40]])
     assert twins.both(twins.block(good)) == ["active", "active"]
     spent = {(c[0], c[1]) for c in coins[:40]}
     twins.coins = [c for c in twins.coins if (c[0], c[1]) not in spent]
     twins.coins += [(tx.txid, i, o.value) for tx in good for i, o in enumerate(tx.outputs)]
-    bad = twins.block(build_txs([[(c, "sig" if i == 30 else None)] for i, c in enumerate(coins[40:])]))
+    return twins.block(build_txs([[(c, "sig" if i == bad_input else None)] for i, c in enumerate(coins[40:])]))
+
+
+def test_reindex_checks_ahead_and_still_refuses_a_bad_block_as_serially(twins):
+    """A big block G and its child B with one bad signature, B refused by both chains. In a
+    reindex B comes right after G in one path: B's jobs go to the worker while G is written,
+    the good ones are skipped in B's own check, and the bad one is still found there."""
+    bad = big_good_block_then(twins, 30)
     serial, parallel = twins.both(bad)
     assert serial == parallel and signature_failure(serial, 0)
     tip = twins.serial.tip.hash
@@ -264,13 +270,7 @@ def test_reindex_with_writes_behind_leaves_the_store_byte_identical_to_serial(tw
     next block is checked) and the serial one (in line, each batch written before the next
     block) leave every key of the store identical, a refused bad block after a big good
     block included (its refusal is recorded while the good block's batch is in flight)."""
-    coins = twins.coins[:80]
-    good = build_txs([[(c, None)] for c in coins[:40]])
-    assert twins.both(twins.block(good)) == ["active", "active"]
-    spent = {(c[0], c[1]) for c in coins[:40]}
-    twins.coins = [c for c in twins.coins if (c[0], c[1]) not in spent]
-    twins.coins += [(tx.txid, i, o.value) for tx in good for i, o in enumerate(tx.outputs)]
-    bad = twins.block(build_txs([[(c, "sig" if i == 12 else None)] for i, c in enumerate(coins[40:])]))
+    bad = big_good_block_then(twins, 12)
     assert signature_failure(twins.both(bad)[0], 0)
     stores = {}
     for kind in ("behind", "serial"):
