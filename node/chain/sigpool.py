@@ -44,9 +44,10 @@ WORKER_TIMEOUT = 20.0        # seconds without an answer before a worker is give
 WAIT_MS = 20                 # at a block's end, how long one answer is waited for before the
                              # connecting thread checks the rest itself (see BlockSigs.finish)
 MAX_FAILURES = 3             # worker failures in a row before the node stops starting them
-AHEAD_CHUNKS = 4             # chunks of the next block a worker may hold (check_ahead), each of
-AHEAD_CHUNK = 2              # this many times CHUNK jobs: nothing waits on them chunk by chunk,
-                             # and each message costs a worker tens of us (pickling, pipe, waking)
+AHEAD_CHUNKS = 4             # messages of jobs sent ahead (check_ahead) a worker may hold, each
+AHEAD_MAX = 256              # of at most this many jobs: a block's share goes out in one message
+                             # where it fits (each costs both sides tens of us: pickling, the
+                             # pipe, waking), since nothing waits on them message by message
 
 
 def resolve_par(par: int | None, cores: int | None = None) -> int:
@@ -154,7 +155,10 @@ class SigPool:
             return
         self.known = known = {}
         self.free_worker(0)                      # answers taken, a stuck or dead worker retired
-        step = self.chunk * AHEAD_CHUNK
+        # Each worker's share of the block in one message (AHEAD_MAX jobs at most): with one
+        # worker, one message a block where chunks of 16 took four, on both sides of the pipe.
+        share = -(-len(jobs) // len(self.workers))
+        step = max(self.chunk, min(AHEAD_MAX, share))
         for start in range(0, len(jobs), step):
             # The least loaded worker, so that with several each gets a share of the block.
             worker = min(self.workers, key=lambda w: len(w.pending), default=None)

@@ -1,17 +1,20 @@
 """The loop of one signature worker process (node/chain/sigpool.py): a list of
 core.sigcheck jobs in, the position of the first bad one (-1: none) out; or ("ahead", jobs)
-in, every job's verdict out (core.sigcheck.verdicts); until None or the pipe closes. Kept apart so a worker imports only this and core/, not the chain state."""
+in, every job's verdict out (core.sigcheck.verdicts); until None or the pipe closes. Kept
+apart so a worker imports only this, node/chain/background.py and core/, not the chain state."""
 from __future__ import annotations
 
 import signal
 
 from core.sigcheck import first_bad, verdicts
+from node.chain.background import lower_priority
 
 
 def serve(conn) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the node stops its workers
     # itself, so they must not die first with a traceback each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    lower_priority()
     try:
         while True:
             jobs = conn.recv()

@@ -24,6 +24,7 @@ from core.params import REGTEST
 from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
 from core.signing import sign_tx
 from node.chain.blockfeed import BlockFeed
+from node.chain.background import NICE
 from node.chain.chainstate import ChainState
 from node.chain.sigpool import SigPool, resolve_par
 from node.chain.storage import LevelDB, MemoryDB
@@ -302,7 +303,7 @@ def test_checked_ahead_only_good_jobs_are_known():
     txs = build_txs([[(c, "sig" if i in (3, 17) else None)] for i, c in enumerate(coins)])
     jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
             for pos, (tx, c) in enumerate(zip(txs, coins))]
-    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)      # 5 chunks: within AHEAD_CHUNKS
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)      # one message per worker: within AHEAD_CHUNKS
     try:
         small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
         assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
@@ -434,6 +435,39 @@ def test_small_blocks_stay_in_line_and_close_ends_workers():
     assert len(procs) == 2 and all(p.is_alive() for p in procs)
     pool.close()
     assert pool.workers == [] and not any(p.is_alive() for p in procs)
+
+
+def _nice(task: str) -> int:
+    with open(f"/proc/{task}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
+def test_helpers_run_below_the_connecting_thread():
+    """The worker processes and the batch writer (and so LevelDB's compaction, which the
+    writer starts) yield to the connecting thread when the cores are oversubscribed."""
+    own = _nice("self")
+    expected = min(19, own + NICE)
+    pool = SigPool(2)
+    try:
+        small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address,
+                           extra_txs=())
+        rng = random.Random(6)
+        fake = [Tx(1, tuple(TxIn(rng.randbytes(32), 0) for _ in range(40)), (TxOut(1, KEY.address),), 0)]
+        assert pool.begin(replace(small, txs=(small.txs[0], *fake))) is not None
+        pid = pool.worker_pids()[0]
+        deadline = time.monotonic() + 20                 # the worker lowers itself once started
+        while _nice(str(pid)) != expected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert _nice(str(pid)) == expected
+    finally:
+        pool.close()
+    db = MemoryDB()
+    with db.write_behind():
+        with db.write_batch() as b:
+            b.put(b"k", b"v")
+        db.join()                                        # written: the writer's loop is running
+        assert _nice(f"self/task/{db._writer._thread.native_id}") == expected
+    assert _nice("self") == own                          # the caller's own priority is untouched
 
 
 def test_par_setting():
