@@ -12,7 +12,6 @@ Node encodings (stored under their hash):
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Callable, Iterator
 
 from core.names.proof import (EMPTY, TERM_EMPTY, TERM_OTHER, TERM_PRESENT, Proof, internal_hash, key_bit,
@@ -32,26 +31,38 @@ def _internal_enc(left: bytes, right: bytes) -> bytes:
 
 
 class NameTree:
+    """Reads keep up to `cache_size` node encodings in two generations of plain dicts: a node is
+    looked up in the young one, then in the old one (and brought back to the young one); when
+    the young one holds half the cache it becomes the old one and the oldest is dropped. So a
+    node read in either of the last two halves stays, as the top levels every proof walks
+    always are, at one dict lookup a node: an OrderedDict's LRU bookkeeping on every node
+    visited (move_to_end, popitem) was most of a proof's cost. Nodes never change under their
+    hash, so a cached encoding is never stale."""
+
     def __init__(self, get_node: Callable[[bytes], bytes | None], cache_size: int = 100_000):
         self._get = get_node
-        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
-        self._cache_size = cache_size
+        self._young: dict[bytes, bytes] = {}
+        self._old: dict[bytes, bytes] = {}
+        self._half = max(1, cache_size // 2)
 
     def _node(self, h: bytes, pending: dict | None = None) -> bytes:
         if pending is not None:
             enc = pending.get(h)
             if enc is not None:
                 return enc
-        enc = self._cache.get(h)
-        if enc is not None:
-            self._cache.move_to_end(h)
-            return enc
-        enc = self._get(h)
-        if enc is None or len(enc) != 65 or enc[0] not in (0, 1):
-            raise TreeError(f"name tree node {h.hex()} missing or malformed")
-        self._cache[h] = enc
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        enc = self._young.get(h)
+        return enc if enc is not None else self._load(h)
+
+    def _load(self, h: bytes) -> bytes:
+        """A node not in the young generation: from the old one, else from the store (checked)."""
+        enc = self._old.get(h)
+        if enc is None:
+            enc = self._get(h)
+            if enc is None or len(enc) != 65 or enc[0] not in (0, 1):
+                raise TreeError(f"name tree node {h.hex()} missing or malformed")
+        if len(self._young) >= self._half:
+            self._old, self._young = self._young, {}
+        self._young[h] = enc
         return enc
 
     # --- reads ------------------------------------------------------------------------------
@@ -67,24 +78,34 @@ class NameTree:
         return None
 
     def prove(self, root: bytes, key: bytes) -> Proof:
-        siblings = []
-        h, depth = root, 0
+        # The hot read (a proof in every signed HTTP answer): the young generation is read
+        # inline and the key's bits are taken from one integer, not key_bit() per level.
+        siblings: list[bytes] = []
+        append = siblings.append
+        young = self._young
+        bits = int.from_bytes(key, "big")
+        shift = 8 * len(key) - 1            # bit `depth` of the key is bit `shift` of `bits`
+        h = root
         while True:
             if h == EMPTY:
                 return Proof(siblings, TERM_EMPTY)
-            enc = self._node(h)
+            enc = young.get(h)
+            if enc is None:
+                enc = self._load(h)
+                young = self._young         # _load may have started a new generation
             if enc[0] == 0:
                 if enc[1:33] == key:
                     return Proof(siblings, TERM_PRESENT, None, enc[33:])
                 return Proof(siblings, TERM_OTHER, enc[1:33], enc[33:])
-            left, right = enc[1:33], enc[33:]
-            if key_bit(key, depth):
-                siblings.append(left)
-                h = right
+            if shift < 0:
+                raise IndexError("the tree is deeper than the key")
+            if (bits >> shift) & 1:
+                append(enc[1:33])
+                h = enc[33:]
             else:
-                siblings.append(right)
-                h = left
-            depth += 1
+                append(enc[33:])
+                h = enc[1:33]
+            shift -= 1
 
     def iterate(self, root: bytes) -> Iterator[tuple[bytes, bytes]]:
         """(key, value_hash) in key order."""

@@ -298,10 +298,10 @@ class WorkerPool:
         tip = r.chain.tip
         root = tip.header.name_root
         out = []
+        index = r.chain.names
         for n in names[:MAX_SNAP_NAMES]:
             name = bytes(n)[:255]
-            rec = r.chain.names.get(name)
-            out.append([name, rec.to_obj() if rec is not None else None, r.chain.names.prove(root, name).to_bytes()])
+            out.append([name, index.get_obj(name), index.prove(root, name).to_bytes()])
         return [tip.height, tip.hash, root, out]
 
     def tip_event(self) -> list:
