@@ -222,7 +222,8 @@ class HTTPAPI:
                 "served": now, "valid_until": now + VALID_FOR, "proofs": list(proofs)}
         if error is not None:
             body["error"] = error
-        data = seal(body, self.resolver.key.sign, request.fmt)
+        # Float-free: every answer is texts, ints, bytes, booleans, None, lists and maps.
+        data = seal(body, self.resolver.key.sign, request.fmt, float_free=True)
         return Reply(status, MSGPACK if request.fmt == "msgpack" else "application/json", data, names)
 
     def _proof(self, name: bytes) -> dict:
@@ -362,9 +363,21 @@ def _size(entry: tuple) -> int:
     return len(entry[0]) + len(entry[2].body)
 
 
+_KNOWN_TYPES: dict[str, bool] = {}
+MAX_KNOWN_TYPES = 1024      # remembered verdicts (a stranger picks the types: cleared when full)
+
+
 def _known_type(qtype: str) -> bool:
-    try:
-        dns.rdatatype.from_text(qtype)
-    except dns.rdatatype.UnknownRdatatype:
-        return False
-    return True
+    """dns.rdatatype.from_text's verdict, remembered: it cost a signed answer more than the
+    dict lookup that now answers the types asked every time."""
+    known = _KNOWN_TYPES.get(qtype)
+    if known is None:
+        try:
+            dns.rdatatype.from_text(qtype)
+            known = True
+        except dns.rdatatype.UnknownRdatatype:
+            known = False
+        if len(_KNOWN_TYPES) >= MAX_KNOWN_TYPES:
+            _KNOWN_TYPES.clear()
+        _KNOWN_TYPES[qtype] = known
+    return known
