@@ -28,8 +28,9 @@ chain runs (the CA's and DANE's state is the node's).
 
 Each worker caches its signed answers as the node does (HTTPAPI's cache, per URL), dropped by
 the node's pushed events: "tip" drops answers about the tip, "inv" those that read a changed
-name. The events that have arrived are applied before each request; an answer whose snapshot
-may predate an event applied while it was asked for is sent but not cached.
+name. The events that have arrived are applied before each request the cache may answer (a
+miss asks the node, whose snapshot is newer than any event it pushed before); an answer whose
+snapshot may predate an event applied while it was asked for is sent but not cached.
 """
 from __future__ import annotations
 
@@ -82,11 +83,17 @@ class _Proof:
 
 
 class Snapshot:
-    """One "snap" answer: the tip, and some names' records and proofs at that tip."""
+    """One "snap" answer: the tip, and some names' records and proofs at that tip; and the
+    ChainReads its request's handlers read (the same fields: params, height(), tip(), name(),
+    prove(); headers and ekeys are the node's), so none is built per request. The tip object of
+    the snapshot before is reused while the tip is the same."""
 
-    def __init__(self, reply: list):
+    def __init__(self, reply: list, params, last: _Tip | None = None):
         height, hash_, root, entries = reply
-        self.tip = _Tip(height, bytes(hash_), _Header(bytes(root)))
+        if last is None or last.height != height or last.hash != hash_ or last.header.name_root != root:
+            last = _Tip(height, bytes(hash_), _Header(bytes(root)))
+        self.at = last
+        self.params = params
         self.records: dict[bytes, NameRecord | None] = {}
         self.proofs: dict[bytes, _Proof] = {}
         for name, rec, proof in entries:
@@ -94,19 +101,29 @@ class Snapshot:
             self.records[name] = NameRecord.from_obj(rec) if rec is not None else None
             self.proofs[name] = _Proof(bytes(proof))
 
+    def height(self) -> int:
+        return self.at.height
+
+    def tip(self) -> _Tip:
+        return self.at
+
     def name(self, name: bytes):
         if name not in self.records:
             raise _Missing(name)
         return self.records[name]
 
     def prove(self, root: bytes, name: bytes):
-        if name not in self.proofs or root != self.tip.header.name_root:
+        if name not in self.proofs or root != self.at.header.name_root:
             raise _Missing(name)
         return self.proofs[name]
 
-    def reads(self, params) -> ChainReads:
-        tip = self.tip
-        return ChainReads(params, lambda: tip.height, lambda: tip, self.name, self.prove, _node_only, _node_only)
+    @staticmethod
+    def header_at(*_args):
+        return _node_only()
+
+    @staticmethod
+    def submit_ekey(*_args):
+        return _node_only()
 
 
 def _node_only(*_args):
@@ -125,7 +142,7 @@ class SnapSource:
 
     def _state(self, name: bytes) -> tuple:
         rec = self.snap.name(name)
-        return rec, rec is not None and is_expired(rec, self.snap.tip.height, self.params)
+        return rec, rec is not None and is_expired(rec, self.snap.at.height, self.params)
 
     def resolve(self, qname: str):
         q = qname.lower()
@@ -143,7 +160,7 @@ class SnapSource:
             read.append(name)
             return self.snap.name(name)
 
-        ans = NameSource(get, lambda: self.snap.tip.height, self.params, self.ekeys).resolve(q)
+        ans = NameSource(get, self.snap.height, self.params, self.ekeys).resolve(q)
         # Not a name nobody registered (cheap to rebuild; a random-name flood would fill the
         # cache with them), nor one with MinimaLT keys.
         if ans.records and not ans.minimalt:
@@ -201,6 +218,7 @@ class WorkerHTTPAPI(HTTPAPI):
                                                        _node_only, _node_only), limiter)
         self.routes = [r for r in self.routes if r[1] in ("/v1/resolver", "/v1/name/", "/v1/domain/")]
         self._live = self.reads
+        self._last: Snapshot | None = None      # the latest snapshot (its tip object is reused)
 
     async def start(self, host: str, port: int, reuse_port: bool = True, on_broken=lambda: None) -> None:
         self.alink = await AsyncLink.open(self.http_link, on_broken)
@@ -215,10 +233,14 @@ class WorkerHTTPAPI(HTTPAPI):
             self.forwarded += 1
             return bytes(self.link.call("http", method, target, headers, body, close))
         self.answered += 1
-        # The node's events that have arrived first (as DNSServer's wake): a block the client
-        # already saw accepted must not be answered from the cache of the tip before it.
-        self.wake()
         fmt = response_format(target, headers)
+        # The node's events that have arrived first (as DNSServer's wake), before an answer may
+        # come from the cache: a block the client already saw accepted must not be answered from
+        # the cache of the tip before it. A URL not in the cache skips the read (a system call):
+        # its snapshot is the node's, asked after the node pushed those events (applied later,
+        # they drop more answers, never fewer; see _answer for the answer it then keeps).
+        if method == "GET" and (target, fmt) in self._cache:
+            self.wake()
         hit = self.cached(method, target, fmt, close)
         if hit is not None:
             return hit
@@ -254,8 +276,8 @@ class WorkerHTTPAPI(HTTPAPI):
         if not ok:
             ask.future.set_exception(LookupFailed(value))
             return
-        snap = Snapshot(value)
-        self.reads = snap.reads(self.params)
+        snap = self._last = Snapshot(value, self.params, self._last.at if self._last is not None else None)
+        self.reads = snap
         self.resolver.source = SnapSource(self.resolved, snap, self.params, self.ekeys)
         try:
             reply = self.route(ask.request)
