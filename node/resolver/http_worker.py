@@ -3,15 +3,16 @@ the node's, on the same port (SO_REUSEPORT), reading the chain through snapshots
 
 An envelope binds its answer to the tip it names and carries a proof for every name it used, so
 one answer must never mix data from two tips. The node is one thread and answers a lookup
-synchronously, so one "snap" lookup (worker_link.py) is one tip: its height, hash and name
-root, and for each name asked its record and name-tree proof at that root. A request is
-answered over one Snapshot: the first "snap" asks for the names the request names (a /v1/name's
-name, a /v1/domain's d/ name); when the handler reads a name the snapshot lacks (a delegation
-or an import), it stops (_Missing) and the request is run again over a new snapshot with every
-name seen so far, so only a run that read nothing outside its snapshot is signed. Snapshots go
-over their own link (worker_link.AsyncLink), many in flight: the HTTP server answers each
-connection in order and goes on with the others meanwhile, and the questions of one loop turn
-reach the node in one write. The node does one store read and one proof per name; the name
+synchronously, so one "snaps" lookup (worker_link.py) is one tip: its height, hash and name
+root, and for each snapshot asked, each of its names' record and name-tree proof at that root.
+A request is answered over one Snapshot: its first asks for the names the request names (a
+/v1/name's name, a /v1/domain's d/ name); when the handler reads a name the snapshot lacks (a
+delegation or an import), it stops (_Missing) and the request is run again over a new snapshot
+with every name seen so far, so only a run that read nothing outside its snapshot is signed.
+Snapshots go over their own link (worker_link.AsyncLink), many in flight: the HTTP server
+answers each connection in order and goes on with the others meanwhile, and the snapshots asked
+in one loop turn reach the node in one "snaps" question (one frame each way, not one per
+request). The node does one store read and one proof per name; the name
 resolution, the rendering and the signature are the worker's.
 
 Name resolution is cached by content (SnapSource): a cached resolution is reused only if every
@@ -34,6 +35,7 @@ snapshot may predate an event applied while it was asked for is sent but not cac
 """
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import dataclass
 
@@ -43,7 +45,7 @@ from core.records import NameSource, domain_of
 from node.resolver.http_api import HTTPAPI, ChainReads, Request
 from node.resolver.http_target import response_format, split_target
 from node.resolver.http_server import Pending
-from node.resolver.worker_link import AsyncLink, LookupFailed
+from node.resolver.worker_link import MAX_SNAP_NAMES, AsyncLink, LookupFailed
 
 MAX_ROUNDS = DEFAULT_MAX_LOADS + 2     # snapshots for one request: a domain reads at most that many names
 MAX_RESOLVED = 100_000                 # cached resolutions (SnapSource)
@@ -83,10 +85,10 @@ class _Proof:
 
 
 class Snapshot:
-    """One "snap" answer: the tip, and some names' records and proofs at that tip; and the
-    ChainReads its request's handlers read (the same fields: params, height(), tip(), name(),
-    prove(); headers and ekeys are the node's), so none is built per request. The tip object of
-    the snapshot before is reused while the tip is the same."""
+    """One snapshot of a "snaps" answer: the tip, and some names' records and proofs at that
+    tip; and the ChainReads its request's handlers read (the same fields: params, height(),
+    tip(), name(), prove(); headers and ekeys are the node's), so none is built per request. The
+    tip object of the snapshot before is reused while the tip is the same."""
 
     def __init__(self, reply: list, params, last: _Tip | None = None):
         height, hash_, root, entries = reply
@@ -210,7 +212,7 @@ class WorkerHTTPAPI(HTTPAPI):
         # (imports, delegations): a random subdomain of such a domain has no cached resolution of
         # its own, and without this would cost one snapshot per import in the chain, every time.
         self.domain_reads: dict[bytes, tuple] = {}
-        self.snapshots = 0                      # "snap" lookups asked (read by /metrics)
+        self.snapshots = 0                      # snapshots asked (read by /metrics)
         self.events = 0                         # node events applied (see _answer)
         self.answered = 0                       # requests answered here (not forwarded)
         self.forwarded = 0
@@ -219,6 +221,7 @@ class WorkerHTTPAPI(HTTPAPI):
         self.routes = [r for r in self.routes if r[1] in ("/v1/resolver", "/v1/name/", "/v1/domain/")]
         self._live = self.reads
         self._last: Snapshot | None = None      # the latest snapshot (its tip object is reused)
+        self._queued: list = []                 # (ask, names, rounds) to send this loop turn (_ask)
 
     async def start(self, host: str, port: int, reuse_port: bool = True, on_broken=lambda: None) -> None:
         self.alink = await AsyncLink.open(self.http_link, on_broken)
@@ -266,8 +269,38 @@ class WorkerHTTPAPI(HTTPAPI):
         return []
 
     def _ask(self, ask: "_Asked", names: list, rounds: int) -> None:
+        """Queue a snapshot: those asked in one event-loop turn go in one "snaps" question."""
         self.snapshots += 1
-        self.alink.call(lambda ok, value: self._answer(ask, names, rounds, ok, value), "snap", names)
+        if not self._queued:
+            asyncio.get_running_loop().call_soon(self._send_snaps)
+        self._queued.append((ask, names, rounds))
+
+    def _send_snaps(self) -> None:
+        """The queued snapshots, as few "snaps" questions as hold them (MAX_SNAP_NAMES names in
+        all a question; a request with none still has its own snapshot, of the tip alone)."""
+        queued, self._queued = self._queued, []
+        batch: list = []
+        count = 0
+        for item in queued:
+            if batch and count + len(item[1]) > MAX_SNAP_NAMES:
+                self._send_batch(batch)
+                batch, count = [], 0
+            batch.append(item)
+            count += len(item[1])
+        if batch:
+            self._send_batch(batch)
+
+    def _send_batch(self, batch: list) -> None:
+        self.alink.call(lambda ok, value: self._answered(batch, ok, value), "snaps", [names for _, names, _ in batch],
+                        now=True)
+
+    def _answered(self, batch: list, ok: bool, value) -> None:
+        """The node's "snaps" answer: each queued request runs over its own snapshot."""
+        if ok and not (isinstance(value, list) and len(value) == 4 and isinstance(value[3], list)
+                       and len(value[3]) == len(batch)):
+            ok, value = False, "a snapshot answer of the wrong shape"
+        for i, (ask, names, rounds) in enumerate(batch):
+            self._answer(ask, names, rounds, ok, [*value[:3], value[3][i]] if ok else value)
 
     def _answer(self, ask: "_Asked", names: list, rounds: int, ok: bool, value) -> None:
         """The node's snapshot is here: run the handler over it, or ask again with names more."""

@@ -151,3 +151,27 @@ def finish_unkept(api, target: str, keep: bool) -> bytes:
         out = api.finish(req, target, Reply(200, "application/json", b"y", ("d/a",)), False, keep)
     return out
 
+
+
+def test_a_snaps_answer_of_the_wrong_shape_fails_each_request_it_was_for():
+    """The node answers a "snaps" question with one snapshot per request asked; an answer with
+    fewer (or of another shape) must fail every one of them (a 500 each), never leave one
+    waiting for ever or hand one another's snapshot."""
+    from core.params import REGTEST
+    from node.resolver.http_api import Request
+    from node.resolver.http_server import Pending
+    from node.resolver.http_worker import WorkerHTTPAPI, _Asked
+    from node.resolver.identity import ResolverKey
+    from node.resolver.worker_link import LookupFailed
+    api = WorkerHTTPAPI(None, None, ResolverKey(bytes(32)), REGTEST, lambda: 1, None, False)
+    for bad in ([1, b"h" * 32, b"r" * 32, [[]]], [1, b"h" * 32, b"r" * 32, 7], [1, b"h" * 32], None):
+        asks = [_Asked(Request("GET", "/v1/name/d/a", {}, {}, b"", {}, "json"), "/v1/name/d/a", False, Pending(), 0)
+                for _ in range(3)]
+        api._answered([(a, [b"d/a"], 1) for a in asks], True, bad)
+        for a in asks:
+            assert a.future.done()
+            try:
+                a.future.result()
+                raise AssertionError("answered from a snapshot of the wrong shape")
+            except LookupFailed:
+                pass
