@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from core.names.dvalue import DEFAULT_MAX_LOADS
 from core.names.rules import NameRecord, is_expired
-from core.records import NameSource, domain_of
+from core.records import NameSource, domain_of, unregistered
 from node.resolver.http_api import HTTPAPI, ChainReads, Request
 from node.resolver.http_target import response_format, split_target
 from node.resolver.http_server import Pending
@@ -142,6 +142,11 @@ class SnapSource:
         self.params = params
         self.ekeys = ekeys
 
+    def _absent(self, name: str) -> bool:
+        """In this snapshot, and held by nobody (a name it lacks is left to the full path,
+        which asks for it)."""
+        return self.snap.records.get(name.encode(), True) is None
+
     def _state(self, name: bytes) -> tuple:
         rec = self.snap.name(name)
         return rec, rec is not None and is_expired(rec, self.snap.at.height, self.params)
@@ -156,6 +161,9 @@ class SnapSource:
                 raise _Missing(*lacking)
             if all(self._state(n) == state for n, state in hit[1]):
                 return hit[0]
+        empty = unregistered(q, self._absent)
+        if empty is not None:
+            return empty
         read: list[bytes] = []
 
         def get(name: bytes):
