@@ -18,6 +18,7 @@ import socket
 import struct
 import time
 
+from core.names.proof import TERM_PRESENT
 from core.names.rules import is_expired
 from node.logs import JSONFormatter
 from node.resolver import connshare, worker
@@ -304,7 +305,11 @@ class WorkerPool:
             entries = []
             for n in names[:left]:
                 name = bytes(n)[:255]
-                entries.append([name, index.get_obj(name), index.prove(root, name).to_bytes()])
+                proof = index.prove(root, name)
+                # The tree holds a leaf for every name the index holds a record for (both are
+                # written in each block's one batch): a proof of absence needs no store read.
+                rec = index.get_obj(name) if proof.kind == TERM_PRESENT else None
+                entries.append([name, rec, proof.to_bytes()])
             left -= len(entries)
             out.append(entries)
         return [tip.height, tip.hash, root, out]
