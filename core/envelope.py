@@ -2,9 +2,10 @@
 
 Light clients import this module alone: it depends only on msgpack, PyNaCl and the standard
 library (and on orjson where it is installed, as the node installs it, only to write a sealed
-answer's JSON view faster: light clients never seal). The signature is Ed25519 over TAG | body, where body is the msgpack map the resolver
-produced (question, answer, tip, served, valid_until, proofs); the verifier checks those exact
-bytes, so re-encoding can never change what was signed.
+answer's JSON view faster: light clients never seal). The signature is Ed25519 over TAG | body,
+where body is the msgpack map the resolver produced (question, answer, tip, served,
+valid_until, proofs); the verifier checks those exact bytes, so re-encoding can never change
+what was signed.
 
 Wire forms:
   msgpack: [1, body_bytes, sig64]

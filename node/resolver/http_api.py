@@ -15,10 +15,10 @@ which light clients recompute from the proofs.
 JSON by default; msgpack with `?format=msgpack` or `Accept: application/msgpack`.
 
 Signed GET answers are cached fully rendered, per URL and format, from the URL's second request
-(MAX_SEEN) for up to a minute (well
-inside their valid-until, and at most a block old) and dropped when a name they used changes; answers about the tip
-(/v1/resolver, /v1/headers) are dropped on every block. So a hot name costs one signature a
-minute, not one per request. The handlers see a plain Request; http_server.py moves the bytes.
+(MAX_SEEN) for up to a minute (well inside their valid-until, and at most a block old) and
+dropped when a name they used changes; answers about the tip (/v1/resolver, /v1/headers) are
+dropped on every block. So a hot name costs one signature a minute, not one per request. The
+handlers see a plain Request; http_server.py moves the bytes.
 
 With --dns-workers N the workers serve this API (http_worker.py subclasses it: same handlers,
 reads from one-tip snapshots the node sends), and the node's instance answers only the

@@ -228,7 +228,7 @@ class WorkerHTTPAPI(HTTPAPI):
                                                        _node_only, _node_only), limiter)
         self.routes = [r for r in self.routes if r[1] in ("/v1/resolver", "/v1/name/", "/v1/domain/")]
         self._live = self.reads
-        self._last: Snapshot | None = None      # the latest snapshot (its tip object is reused)
+        self._tip: _Tip | None = None           # the latest snapshot's tip (reused while the tip holds)
         self._queued: list = []                 # (ask, names, rounds) to send this loop turn (_ask)
 
     async def start(self, host: str, port: int, reuse_port: bool = True, on_broken=lambda: None) -> None:
@@ -317,7 +317,8 @@ class WorkerHTTPAPI(HTTPAPI):
         if not ok:
             ask.future.set_exception(LookupFailed(value))
             return
-        snap = self._last = Snapshot(value, self.params, self._last.at if self._last is not None else None)
+        snap = Snapshot(value, self.params, self._tip)
+        self._tip = snap.at
         self.reads = snap
         self.resolver.source = SnapSource(self.resolved, snap, self.params, self.ekeys)
         try:
