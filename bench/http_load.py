@@ -165,6 +165,27 @@ def wait_http(port: int, proc) -> None:
     raise RuntimeError("the HTTP API did not answer")
 
 
+def wait_workers(port: int, workers: int, timeout: float = 30.0) -> None:
+    """Until every DNS worker has answered HTTP requests itself (its per-worker counter in
+    /metrics, which the workers report each second): the first answer may come from one worker
+    while another has not started listening yet, and a pass begun then puts every one of the
+    client's connections on the first (one worker serving it all, the other idle)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for _ in range(8):                  # fresh connections: the kernel spreads them over the listeners
+            fetch(port, "/v1/resolver")
+        text = fetch(port, "/metrics")[1].decode()
+        took = set()
+        for labels, n in re.findall(r'dotbit_http_worker_requests_total\{([^}]*)\} (\d+)', text):
+            d = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+            if d.get("by") == "worker" and int(n) > 0:
+                took.add(d.get("worker"))
+        if len(took) >= workers:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("not every DNS worker answered HTTP")
+
+
 def process_name(pid: int) -> str:
     """A node's child by what it runs: the DNS workers, or multiprocessing's resource tracker."""
     with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -201,6 +222,8 @@ def one_run(args, names: list[str], names_file: str, work: str, r: int, client: 
     try:
         wait_dns(dport, node)
         wait_http(hport, node)
+        if args.workers > 1:
+            wait_workers(hport, args.workers)
         key = load_or_create(default_key_path(datadir)).public_key
         got = measured_pass(hport, node.pid, names, names_file, key, f"r{r}p{os.getpid()}", client, args.seconds,
                             args.threads, args.conns)

@@ -84,6 +84,15 @@ def lookup_records(name: str, lookup: Lookup, *,
     return renderer.result(builder)
 
 
+def bit_labels(q: str) -> list[str] | None:
+    """The labels of `q` (lower case, ending in a dot) if it is a name under bit. whose d/ name
+    records_for_qname reads first ("d/" + labels[-2]); None if it reads nothing for it."""
+    labels = q[:-1].split(".")
+    if len(labels) < 2 or labels[-1] + "." != TLD or not is_domain_label(labels[-2]) or "" in labels:
+        return None
+    return labels
+
+
 def records_for_qname(qname: str, lookup: Lookup, *,
                       max_import_depth: int = DEFAULT_MAX_IMPORT_DEPTH,
                       max_loads: int = DEFAULT_MAX_LOADS, quick: bool = True) -> Result:
@@ -96,10 +105,9 @@ def records_for_qname(qname: str, lookup: Lookup, *,
     plain_records (tests compare the two)."""
     q = qname.lower()
     q = q if q.endswith(".") else q + "."
-    labels = q[:-1].split(".")
+    labels = bit_labels(q)
     builder = Builder(lookup, max_import_depth=max_import_depth, max_loads=max_loads)
-    if (len(labels) < 2 or labels[-1] + "." != TLD or not is_domain_label(labels[-2])
-            or "" in labels):
+    if labels is None:
         return _Renderer("", builder.issues).result(builder)
     apex = labels[-2] + "." + TLD
     if quick and (done := plain_records(builder, labels, apex)) is not None:

@@ -17,6 +17,7 @@ subtree, or another key's leaf (both absence).
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import msgpack
 
@@ -32,6 +33,16 @@ PROOF_VERSION = 1
 
 class ProofError(Exception):
     pass
+
+
+_packers = threading.local()
+
+
+def _packer() -> msgpack.Packer:
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    return packer
 
 
 def leaf_hash(key: bytes, value_hash: bytes) -> bytes:
@@ -64,14 +75,19 @@ class Proof:
         return isinstance(other, Proof) and self.to_bytes() == other.to_bytes()
 
     def to_bytes(self) -> bytes:
-        bitmap = bytearray((self.depth + 7) // 8)
-        present = []
-        for i, s in enumerate(self.siblings):
-            if s != EMPTY:
-                bitmap[i >> 3] |= 0x80 >> (i & 7)
-                present.append(s)
-        return msgpack.packb([PROOF_VERSION, self.depth, bytes(bitmap), present, self.kind,
-                              self.other_key, self.value_hash], use_bin_type=True)
+        # The bitmap as one integer, most significant bit the top sibling, and a Packer kept
+        # per thread (packb makes one per call): a node encodes a proof per signed HTTP answer.
+        depth = len(self.siblings)
+        present = [s for s in self.siblings if s != EMPTY]
+        if len(present) == depth:
+            marks = (1 << depth) - 1
+        else:
+            marks = 0
+            for s in self.siblings:
+                marks = marks << 1 | (s != EMPTY)
+        n = (depth + 7) >> 3
+        bitmap = (marks << (8 * n - depth)).to_bytes(n, "big")
+        return _packer().pack([PROOF_VERSION, depth, bitmap, present, self.kind, self.other_key, self.value_hash])
 
     @staticmethod
     def from_bytes(data: bytes) -> "Proof":

@@ -12,7 +12,6 @@ Node encodings (stored under their hash):
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Callable, Iterator
 
 from core.names.proof import (EMPTY, TERM_EMPTY, TERM_OTHER, TERM_PRESENT, Proof, internal_hash, key_bit,
@@ -32,59 +31,85 @@ def _internal_enc(left: bytes, right: bytes) -> bytes:
 
 
 class NameTree:
+    """Reads keep up to `cache_size` nodes, parsed as (kind, a, b) (0, key, value_hash) for a
+    leaf, (1, left, right) for an internal node, so a walk slices nothing, in two generations
+    of plain dicts: a node is looked up in the young one, then in the old one (and brought back
+    to the young one); when the young one holds half the cache it becomes the old one and the
+    oldest is dropped. So a node read in either of the last two halves stays, as the top levels
+    every proof walks always are, at one dict lookup a node: an OrderedDict's LRU bookkeeping on
+    every node visited (move_to_end, popitem) was most of a proof's cost. Nodes never change
+    under their hash, so a cached node is never stale."""
+
     def __init__(self, get_node: Callable[[bytes], bytes | None], cache_size: int = 100_000):
         self._get = get_node
-        self._cache: OrderedDict[bytes, bytes] = OrderedDict()
-        self._cache_size = cache_size
+        self._young: dict[bytes, tuple] = {}
+        self._old: dict[bytes, tuple] = {}
+        self._half = max(1, cache_size // 2)
 
-    def _node(self, h: bytes, pending: dict | None = None) -> bytes:
+    def _node(self, h: bytes, pending: dict | None = None) -> tuple:
+        """The node (kind, a, b) under `h`: from `pending` (encodings an update is adding), the
+        cache, or the store."""
         if pending is not None:
             enc = pending.get(h)
             if enc is not None:
-                return enc
-        enc = self._cache.get(h)
-        if enc is not None:
-            self._cache.move_to_end(h)
-            return enc
-        enc = self._get(h)
-        if enc is None or len(enc) != 65 or enc[0] not in (0, 1):
-            raise TreeError(f"name tree node {h.hex()} missing or malformed")
-        self._cache[h] = enc
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-        return enc
+                return enc[0], enc[1:33], enc[33:]
+        node = self._young.get(h)
+        return node if node is not None else self._load(h)
+
+    def _load(self, h: bytes) -> tuple:
+        """A node not in the young generation: from the old one, else from the store (checked)."""
+        node = self._old.get(h)
+        if node is None:
+            enc = self._get(h)
+            if enc is None or len(enc) != 65 or enc[0] not in (0, 1):
+                raise TreeError(f"name tree node {h.hex()} missing or malformed")
+            node = (enc[0], enc[1:33], enc[33:])
+        if len(self._young) >= self._half:
+            self._old, self._young = self._young, {}
+        self._young[h] = node
+        return node
 
     # --- reads ------------------------------------------------------------------------------
 
     def get(self, root: bytes, key: bytes) -> bytes | None:
         h, depth = root, 0
         while h != EMPTY:
-            enc = self._node(h)
-            if enc[0] == 0:
-                return enc[33:] if enc[1:33] == key else None
-            h = enc[33:] if key_bit(key, depth) else enc[1:33]
+            kind, a, b = self._node(h)
+            if kind == 0:
+                return b if a == key else None
+            h = b if key_bit(key, depth) else a
             depth += 1
         return None
 
     def prove(self, root: bytes, key: bytes) -> Proof:
-        siblings = []
-        h, depth = root, 0
+        # The hot read (a proof in every signed HTTP answer): the young generation is read
+        # inline and the key's bits are taken from one integer, not key_bit() per level.
+        siblings: list[bytes] = []
+        append = siblings.append
+        young = self._young
+        bits = int.from_bytes(key, "big")
+        shift = 8 * len(key) - 1            # bit `depth` of the key is bit `shift` of `bits`
+        h = root
         while True:
             if h == EMPTY:
                 return Proof(siblings, TERM_EMPTY)
-            enc = self._node(h)
-            if enc[0] == 0:
-                if enc[1:33] == key:
-                    return Proof(siblings, TERM_PRESENT, None, enc[33:])
-                return Proof(siblings, TERM_OTHER, enc[1:33], enc[33:])
-            left, right = enc[1:33], enc[33:]
-            if key_bit(key, depth):
-                siblings.append(left)
-                h = right
+            node = young.get(h)
+            if node is None:
+                node = self._load(h)
+                young = self._young         # _load may have started a new generation
+            if node[0] == 0:
+                if node[1] == key:
+                    return Proof(siblings, TERM_PRESENT, None, node[2])
+                return Proof(siblings, TERM_OTHER, node[1], node[2])
+            if shift < 0:
+                raise IndexError("the tree is deeper than the key")
+            if (bits >> shift) & 1:
+                append(node[1])
+                h = node[2]
             else:
-                siblings.append(right)
-                h = left
-            depth += 1
+                append(node[2])
+                h = node[1]
+            shift -= 1
 
     def iterate(self, root: bytes) -> Iterator[tuple[bytes, bytes]]:
         """(key, value_hash) in key order."""
@@ -93,12 +118,12 @@ class NameTree:
             h = stack.pop()
             if h == EMPTY:
                 continue
-            enc = self._node(h)
-            if enc[0] == 0:
-                yield enc[1:33], enc[33:]
+            kind, a, b = self._node(h)
+            if kind == 0:
+                yield a, b
             else:
-                stack.append(enc[33:])
-                stack.append(enc[1:33])
+                stack.append(b)
+                stack.append(a)
 
     # --- updates ----------------------------------------------------------------------------
 
@@ -133,9 +158,9 @@ class NameTree:
             return h
         if h == EMPTY:
             return self._build(depth, [(k, v) for k, v in items if v is not None], new)
-        enc = self._node(h, new)
-        if enc[0] == 0:
-            merged = {enc[1:33]: enc[33:]}
+        kind, a, b = self._node(h, new)
+        if kind == 0:
+            merged = {a: b}
             for k, v in items:
                 if v is None:
                     merged.pop(k, None)
@@ -143,8 +168,8 @@ class NameTree:
                     merged[k] = v
             return self._build(depth, sorted(merged.items()), new)
         split = _split(items, depth)
-        left = self._update(enc[1:33], depth + 1, items[:split], new)
-        right = self._update(enc[33:], depth + 1, items[split:], new)
+        left = self._update(a, depth + 1, items[:split], new)
+        right = self._update(b, depth + 1, items[split:], new)
         # Keep the shape canonical: a lone leaf below an internal node moves up.
         if left == EMPTY and right == EMPTY:
             return EMPTY

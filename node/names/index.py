@@ -46,6 +46,12 @@ class NameIndex:
         raw = self.db.get(L.name_key(name))
         return NameRecord.from_obj(_unpack(raw)) if raw is not None else None
 
+    def get_obj(self, name: bytes) -> list | None:
+        """get(name).to_obj() without the NameRecord between (the record is stored as that
+        list): what the resolver's workers are sent, once per signed HTTP answer."""
+        raw = self.db.get(L.name_key(name))
+        return _unpack(raw) if raw is not None else None
+
     def expiring_at(self, height: int) -> list[bytes]:
         """Names whose current record is expired from `height` on (is_expired is true at
         `height`, not at height - 1): what stops resolving when the tip reaches `height`."""

@@ -14,10 +14,11 @@ with their source and evidence (the CA's leaves and CRL), apart from the chain's
 which light clients recompute from the proofs.
 JSON by default; msgpack with `?format=msgpack` or `Accept: application/msgpack`.
 
-Signed GET answers are cached fully rendered, per URL and format, for up to a minute (well
-inside their valid-until, and at most a block old) and dropped when a name they used changes; answers about the tip
-(/v1/resolver, /v1/headers) are dropped on every block. So a hot name costs one signature a
-minute, not one per request. The handlers see a plain Request; http_server.py moves the bytes.
+Signed GET answers are cached fully rendered, per URL and format, from the URL's second request
+(MAX_SEEN) for up to a minute (well inside their valid-until, and at most a block old) and
+dropped when a name they used changes; answers about the tip (/v1/resolver, /v1/headers) are
+dropped on every block. So a hot name costs one signature a minute, not one per request. The
+handlers see a plain Request; http_server.py moves the bytes.
 
 With --dns-workers N the workers serve this API (http_worker.py subclasses it: same handlers,
 reads from one-tip snapshots the node sends), and the node's instance answers only the
@@ -33,8 +34,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-import dns.rdatatype
-
 from core.connlimit import ConnCaps
 from core.crypto import encode_address
 from core.envelope import VERSION, seal
@@ -43,7 +42,7 @@ from core.records import domain_of, select
 from node.resolver.ca.http import off_routes as ca_off_routes
 from node.resolver.ca.http import routes as ca_routes
 from node.resolver.http_server import MAX_CONNECTIONS, HTTPServer, render
-from node.resolver.http_target import response_format, split_target
+from node.resolver.http_target import known_type, response_format, split_target
 
 VALID_FOR = 600
 CACHE_SECONDS = 60
@@ -57,6 +56,10 @@ MAX_CACHE = 100_000
 # URLs never asked before (each one cached, none ever asked again) would otherwise hold
 # hundreds of MB, in each DNS worker that serves the API.
 MAX_CACHE_BYTES = 32 << 20
+# An answer is cached from its URL's second miss on: the first only leaves the URL's hash here
+# (cleared when full). A URL asked once, as every one of a random-subdomain flood, then costs
+# no cache entry, byte count and eviction, and fills nothing hot URLs would have used.
+MAX_SEEN = 100_000
 MAX_HEADERS = 2000
 MSGPACK = "application/msgpack"
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"      # Prometheus exposition format
@@ -107,6 +110,7 @@ class HTTPAPI:
         self._server = HTTPServer(self.dispatch, limiter if limiter is not None else caps.limiter(MAX_CONNECTIONS))
         self._cache: dict = {}
         self._cache_bytes = 0               # of the rendered answers and replies in _cache
+        self._seen: set[int] = set()        # hash((target, format)) of URLs missed once (MAX_SEEN)
         self._by_name: dict[str, set] = {}
         self.cache_hits = 0
         self.cache_misses = 0
@@ -198,10 +202,12 @@ class HTTPAPI:
         """The reply rendered, and kept in the cache when it may be (`keep`: the caller's say)."""
         out = render(reply.status, reply.content_type, reply.body, close)
         if keep and req.method == "GET" and reply.status in (200, 404) and not close and reply.names:
+            key = (target, req.fmt)
+            if not self._admit(key):
+                return out
             entry = (out, time.monotonic() + CACHE_SECONDS, reply, self.reads.height())
             if len(self._cache) >= MAX_CACHE or self._cache_bytes + _size(entry) > MAX_CACHE_BYTES:
                 self.invalidate()
-            key = (target, req.fmt)
             old = self._cache.get(key)
             if old is not None:
                 self._cache_bytes -= _size(old)
@@ -210,6 +216,17 @@ class HTTPAPI:
             for n in reply.names:
                 self._by_name.setdefault(n, set()).add(key)
         return out
+
+    def _admit(self, key: tuple) -> bool:
+        """Whether a cacheable answer goes into the cache: yes on its URL's second miss (MAX_SEEN).
+        Two URLs whose hashes collide share a mark: one may be cached a miss early, no harm."""
+        h = hash(key)
+        if h in self._seen:
+            return True
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()
+        self._seen.add(h)
+        return False
 
     # --- envelopes ------------------------------------------------------------------------------
 
@@ -222,7 +239,8 @@ class HTTPAPI:
                 "served": now, "valid_until": now + VALID_FOR, "proofs": list(proofs)}
         if error is not None:
             body["error"] = error
-        data = seal(body, self.resolver.key.sign, request.fmt)
+        # Float-free: every answer is texts, ints, bytes, booleans, None, lists and maps.
+        data = seal(body, self.resolver.key.sign, request.fmt, float_free=True)
         return Reply(status, MSGPACK if request.fmt == "msgpack" else "application/json", data, names)
 
     def _proof(self, name: bytes) -> dict:
@@ -267,7 +285,7 @@ class HTTPAPI:
         if not (fqdn.isascii() and qtype.isascii() and qtype.isalnum() and len(fqdn) <= 256 and len(qtype) <= 16):
             return self._error(request, {}, "bad-request", "name and type must be short ASCII", 400)
         question = {"name": fqdn, "type": qtype}
-        if not _known_type(qtype):      # else a typo reads as "no such records": an empty 200
+        if not known_type(qtype):      # else a typo reads as "no such records": an empty 200
             return self._error(request, question, "bad-type", f"unknown record type {qtype} "
                                "(A, AAAA, TXT, TLSA, MX, SRV, NS, DS, CNAME, ANY...)", 400)
         policy = getattr(self.resolver, "policy", None)
@@ -361,10 +379,3 @@ def _size(entry: tuple) -> int:
     """The bytes a cache entry holds: the rendered answer, and the reply kept to render it again."""
     return len(entry[0]) + len(entry[2].body)
 
-
-def _known_type(qtype: str) -> bool:
-    try:
-        dns.rdatatype.from_text(qtype)
-    except dns.rdatatype.UnknownRdatatype:
-        return False
-    return True

@@ -1,9 +1,11 @@
-"""The request target of the signed HTTP API: path and query split as urllib would, and the
-answer format asked for. Plain targets, every request's, skip urllib (it was a good part of a
-request's Python time)."""
+"""The request target of the signed HTTP API: path and query split as urllib would, the
+answer format asked for, and whether a record type asked for is one. Plain targets, every
+request's, skip urllib (it was a good part of a request's Python time)."""
 from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+import dns.rdatatype
 
 
 def split_target(target: str) -> tuple[str, dict]:
@@ -37,3 +39,23 @@ def response_format(target: str, headers: dict) -> str:
     if "format=json" in target:
         return "json"
     return "msgpack" if "msgpack" in headers.get("accept", "") else "json"
+
+
+_KNOWN_TYPES: dict[str, bool] = {}
+MAX_KNOWN_TYPES = 1024      # remembered verdicts (a stranger picks the types: cleared when full)
+
+
+def known_type(qtype: str) -> bool:
+    """dns.rdatatype.from_text's verdict, remembered: it cost a signed answer more than the
+    dict lookup that now answers the types asked every time."""
+    known = _KNOWN_TYPES.get(qtype)
+    if known is None:
+        try:
+            dns.rdatatype.from_text(qtype)
+            known = True
+        except dns.rdatatype.UnknownRdatatype:
+            known = False
+        if len(_KNOWN_TYPES) >= MAX_KNOWN_TYPES:
+            _KNOWN_TYPES.clear()
+        _KNOWN_TYPES[qtype] = known
+    return known

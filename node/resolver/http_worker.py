@@ -3,15 +3,16 @@ the node's, on the same port (SO_REUSEPORT), reading the chain through snapshots
 
 An envelope binds its answer to the tip it names and carries a proof for every name it used, so
 one answer must never mix data from two tips. The node is one thread and answers a lookup
-synchronously, so one "snap" lookup (worker_link.py) is one tip: its height, hash and name
-root, and for each name asked its record and name-tree proof at that root. A request is
-answered over one Snapshot: the first "snap" asks for the names the request names (a /v1/name's
-name, a /v1/domain's d/ name); when the handler reads a name the snapshot lacks (a delegation
-or an import), it stops (_Missing) and the request is run again over a new snapshot with every
-name seen so far, so only a run that read nothing outside its snapshot is signed. Snapshots go
-over their own link (worker_link.AsyncLink), many in flight: the HTTP server answers each
-connection in order and goes on with the others meanwhile, and the questions of one loop turn
-reach the node in one write. The node does one store read and one proof per name; the name
+synchronously, so one "snaps" lookup (worker_link.py) is one tip: its height, hash and name
+root, and for each snapshot asked, each of its names' record and name-tree proof at that root.
+A request is answered over one Snapshot: its first asks for the names the request names (a
+/v1/name's name, a /v1/domain's d/ name); when the handler reads a name the snapshot lacks (a
+delegation or an import), it stops (_Missing) and the request is run again over a new snapshot
+with every name seen so far, so only a run that read nothing outside its snapshot is signed.
+Snapshots go over their own link (worker_link.AsyncLink), many in flight: the HTTP server
+answers each connection in order and goes on with the others meanwhile, and the snapshots asked
+in one loop turn reach the node in one "snaps" question (one frame each way, not one per
+request). The node does one store read and one proof per name; the name
 resolution, the rendering and the signature are the worker's.
 
 Name resolution is cached by content (SnapSource): a cached resolution is reused only if every
@@ -28,21 +29,23 @@ chain runs (the CA's and DANE's state is the node's).
 
 Each worker caches its signed answers as the node does (HTTPAPI's cache, per URL), dropped by
 the node's pushed events: "tip" drops answers about the tip, "inv" those that read a changed
-name. The events that have arrived are applied before each request; an answer whose snapshot
-may predate an event applied while it was asked for is sent but not cached.
+name. The events that have arrived are applied before each request the cache may answer (a
+miss asks the node, whose snapshot is newer than any event it pushed before); an answer whose
+snapshot may predate an event applied while it was asked for is sent but not cached.
 """
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import dataclass
 
 from core.names.dvalue import DEFAULT_MAX_LOADS
 from core.names.rules import NameRecord, is_expired
-from core.records import NameSource, domain_of
+from core.records import NameSource, domain_of, unregistered
 from node.resolver.http_api import HTTPAPI, ChainReads, Request
 from node.resolver.http_target import response_format, split_target
 from node.resolver.http_server import Pending
-from node.resolver.worker_link import AsyncLink, LookupFailed
+from node.resolver.worker_link import MAX_SNAP_NAMES, AsyncLink, LookupFailed
 
 MAX_ROUNDS = DEFAULT_MAX_LOADS + 2     # snapshots for one request: a domain reads at most that many names
 MAX_RESOLVED = 100_000                 # cached resolutions (SnapSource)
@@ -82,11 +85,17 @@ class _Proof:
 
 
 class Snapshot:
-    """One "snap" answer: the tip, and some names' records and proofs at that tip."""
+    """One snapshot of a "snaps" answer: the tip, and some names' records and proofs at that
+    tip; and the ChainReads its request's handlers read (the same fields: params, height(),
+    tip(), name(), prove(); headers and ekeys are the node's), so none is built per request. The
+    tip object of the snapshot before is reused while the tip is the same."""
 
-    def __init__(self, reply: list):
+    def __init__(self, reply: list, params, last: _Tip | None = None):
         height, hash_, root, entries = reply
-        self.tip = _Tip(height, bytes(hash_), _Header(bytes(root)))
+        if last is None or last.height != height or last.hash != hash_ or last.header.name_root != root:
+            last = _Tip(height, bytes(hash_), _Header(bytes(root)))
+        self.at = last
+        self.params = params
         self.records: dict[bytes, NameRecord | None] = {}
         self.proofs: dict[bytes, _Proof] = {}
         for name, rec, proof in entries:
@@ -94,19 +103,29 @@ class Snapshot:
             self.records[name] = NameRecord.from_obj(rec) if rec is not None else None
             self.proofs[name] = _Proof(bytes(proof))
 
+    def height(self) -> int:
+        return self.at.height
+
+    def tip(self) -> _Tip:
+        return self.at
+
     def name(self, name: bytes):
         if name not in self.records:
             raise _Missing(name)
         return self.records[name]
 
     def prove(self, root: bytes, name: bytes):
-        if name not in self.proofs or root != self.tip.header.name_root:
+        if name not in self.proofs or root != self.at.header.name_root:
             raise _Missing(name)
         return self.proofs[name]
 
-    def reads(self, params) -> ChainReads:
-        tip = self.tip
-        return ChainReads(params, lambda: tip.height, lambda: tip, self.name, self.prove, _node_only, _node_only)
+    @staticmethod
+    def header_at(*_args):
+        return _node_only()
+
+    @staticmethod
+    def submit_ekey(*_args):
+        return _node_only()
 
 
 def _node_only(*_args):
@@ -123,9 +142,14 @@ class SnapSource:
         self.params = params
         self.ekeys = ekeys
 
+    def _absent(self, name: str) -> bool:
+        """In this snapshot, and held by nobody (a name it lacks is left to the full path,
+        which asks for it)."""
+        return self.snap.records.get(name.encode(), True) is None
+
     def _state(self, name: bytes) -> tuple:
         rec = self.snap.name(name)
-        return rec, rec is not None and is_expired(rec, self.snap.tip.height, self.params)
+        return rec, rec is not None and is_expired(rec, self.snap.at.height, self.params)
 
     def resolve(self, qname: str):
         q = qname.lower()
@@ -137,13 +161,16 @@ class SnapSource:
                 raise _Missing(*lacking)
             if all(self._state(n) == state for n, state in hit[1]):
                 return hit[0]
+        empty = unregistered(q, self._absent)
+        if empty is not None:
+            return empty
         read: list[bytes] = []
 
         def get(name: bytes):
             read.append(name)
             return self.snap.name(name)
 
-        ans = NameSource(get, lambda: self.snap.tip.height, self.params, self.ekeys).resolve(q)
+        ans = NameSource(get, self.snap.height, self.params, self.ekeys).resolve(q)
         # Not a name nobody registered (cheap to rebuild; a random-name flood would fill the
         # cache with them), nor one with MinimaLT keys.
         if ans.records and not ans.minimalt:
@@ -193,7 +220,7 @@ class WorkerHTTPAPI(HTTPAPI):
         # (imports, delegations): a random subdomain of such a domain has no cached resolution of
         # its own, and without this would cost one snapshot per import in the chain, every time.
         self.domain_reads: dict[bytes, tuple] = {}
-        self.snapshots = 0                      # "snap" lookups asked (read by /metrics)
+        self.snapshots = 0                      # snapshots asked (read by /metrics)
         self.events = 0                         # node events applied (see _answer)
         self.answered = 0                       # requests answered here (not forwarded)
         self.forwarded = 0
@@ -201,6 +228,8 @@ class WorkerHTTPAPI(HTTPAPI):
                                                        _node_only, _node_only), limiter)
         self.routes = [r for r in self.routes if r[1] in ("/v1/resolver", "/v1/name/", "/v1/domain/")]
         self._live = self.reads
+        self._tip: _Tip | None = None           # the latest snapshot's tip (reused while the tip holds)
+        self._queued: list = []                 # (ask, names, rounds) to send this loop turn (_ask)
 
     async def start(self, host: str, port: int, reuse_port: bool = True, on_broken=lambda: None) -> None:
         self.alink = await AsyncLink.open(self.http_link, on_broken)
@@ -215,10 +244,14 @@ class WorkerHTTPAPI(HTTPAPI):
             self.forwarded += 1
             return bytes(self.link.call("http", method, target, headers, body, close))
         self.answered += 1
-        # The node's events that have arrived first (as DNSServer's wake): a block the client
-        # already saw accepted must not be answered from the cache of the tip before it.
-        self.wake()
         fmt = response_format(target, headers)
+        # The node's events that have arrived first (as DNSServer's wake), before an answer may
+        # come from the cache: a block the client already saw accepted must not be answered from
+        # the cache of the tip before it. A URL not in the cache skips the read (a system call):
+        # its snapshot is the node's, asked after the node pushed those events (applied later,
+        # they drop more answers, never fewer; see _answer for the answer it then keeps).
+        if method == "GET" and (target, fmt) in self._cache:
+            self.wake()
         hit = self.cached(method, target, fmt, close)
         if hit is not None:
             return hit
@@ -244,8 +277,38 @@ class WorkerHTTPAPI(HTTPAPI):
         return []
 
     def _ask(self, ask: "_Asked", names: list, rounds: int) -> None:
+        """Queue a snapshot: those asked in one event-loop turn go in one "snaps" question."""
         self.snapshots += 1
-        self.alink.call(lambda ok, value: self._answer(ask, names, rounds, ok, value), "snap", names)
+        if not self._queued:
+            asyncio.get_running_loop().call_soon(self._send_snaps)
+        self._queued.append((ask, names, rounds))
+
+    def _send_snaps(self) -> None:
+        """The queued snapshots, as few "snaps" questions as hold them (MAX_SNAP_NAMES names in
+        all a question; a request with none still has its own snapshot, of the tip alone)."""
+        queued, self._queued = self._queued, []
+        batch: list = []
+        count = 0
+        for item in queued:
+            if batch and count + len(item[1]) > MAX_SNAP_NAMES:
+                self._send_batch(batch)
+                batch, count = [], 0
+            batch.append(item)
+            count += len(item[1])
+        if batch:
+            self._send_batch(batch)
+
+    def _send_batch(self, batch: list) -> None:
+        self.alink.call(lambda ok, value: self._answered(batch, ok, value), "snaps", [names for _, names, _ in batch],
+                        now=True)
+
+    def _answered(self, batch: list, ok: bool, value) -> None:
+        """The node's "snaps" answer: each queued request runs over its own snapshot."""
+        if ok and not (isinstance(value, list) and len(value) == 4 and isinstance(value[3], list)
+                       and len(value[3]) == len(batch)):
+            ok, value = False, "a snapshot answer of the wrong shape"
+        for i, (ask, names, rounds) in enumerate(batch):
+            self._answer(ask, names, rounds, ok, [*value[:3], value[3][i]] if ok else value)
 
     def _answer(self, ask: "_Asked", names: list, rounds: int, ok: bool, value) -> None:
         """The node's snapshot is here: run the handler over it, or ask again with names more."""
@@ -254,8 +317,9 @@ class WorkerHTTPAPI(HTTPAPI):
         if not ok:
             ask.future.set_exception(LookupFailed(value))
             return
-        snap = Snapshot(value)
-        self.reads = snap.reads(self.params)
+        snap = Snapshot(value, self.params, self._tip)
+        self._tip = snap.at
+        self.reads = snap
         self.resolver.source = SnapSource(self.resolved, snap, self.params, self.ekeys)
         try:
             reply = self.route(ask.request)

@@ -12,6 +12,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
 from nacl.signing import SigningKey
 
 from node.secretfile import read_or_create
@@ -29,6 +30,7 @@ class ResolverKey:
     def __init__(self, seed: bytes):
         self.seed = seed
         self.signing_key = SigningKey(seed)
+        self._sk = crypto_sign_seed_keypair(seed)[1]    # seed | public key, as libsodium takes it
         self.public_key = bytes(self.signing_key.verify_key)
         self.crypto_key = Ed25519PrivateKey.from_private_bytes(seed)   # what dnspython signs with
         self.dnskey = dns.rdata.from_wire(
@@ -45,7 +47,9 @@ class ResolverKey:
     def sign(self, message: bytes) -> bytes:
         if len(message) >= LARGE_MESSAGE:
             return self.crypto_key.sign(message)
-        return self.signing_key.sign(message).signature
+        # libsodium's combined form is signature | message: the binding straight, without
+        # SigningKey.sign's SignedMessage and encoder around it (every signed answer signs here).
+        return crypto_sign(message, self._sk)[:64]
 
     def anchor_lines(self) -> tuple[str, str]:
         return (f"bit. 3600 IN DNSKEY {self.dnskey.to_text()}", f"bit. 3600 IN DS {self.ds.to_text()}")

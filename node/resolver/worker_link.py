@@ -19,10 +19,13 @@ each a 4-byte big-endian length and one msgpack array, over two socketpairs per 
                                       or None
   http     worker -> node, the HTTP API's questions (http_worker.py), many in flight, each
            [seq, op, args...] answered [seq, True, answer] or [seq, False, error text] in order:
-           ["snap", [name...]]      -> [height, hash, name_root, [[name, record or None, proof]...]]:
-                                      the tip and each name's record (as stored, expired or not)
+           ["snaps", [[name...]...]] -> [height, hash, name_root, [[[name, record or None, proof]...]...]]:
+                                      the tip and, for each list of names (one request's
+                                      snapshot), each name's record (as stored, expired or not)
                                       and name-tree proof, all at one tip (the node answers one
-                                      question at a time, between blocks)
+                                      question at a time, between blocks): the snapshots a
+                                      worker's event-loop turn asks for, in one frame each way,
+                                      at most MAX_SNAP_NAMES names in all
            ["http", method, target, headers, body, close] -> the node's own answer, rendered
                                       (the endpoints a worker forwards whole)
   events   node -> worker: ["tip", height, SOA serial] and ["inv", name or None] (drop the answers that
@@ -41,6 +44,7 @@ import struct
 import msgpack
 
 MAX_FRAME = 1 << 20          # a name record is at most a few KB; anything bigger is a bug
+MAX_SNAP_NAMES = 80         # names in one "snaps" question (a domain reads at most 64: dvalue.DEFAULT_MAX_LOADS)
 _LEN = struct.Struct(">I")
 
 
@@ -189,14 +193,18 @@ class AsyncLink(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
 
-    def call(self, callback, *request) -> None:
-        """Ask; `callback(ok, value)` runs when the node answers (never before this returns)."""
+    def call(self, callback, *request, now: bool = False) -> None:
+        """Ask; `callback(ok, value)` runs when the node answers (never before this returns).
+        `now`: write at once, with whatever is queued (the caller gathered a loop turn's
+        questions itself), not at the end of this loop turn."""
         self.seq += 1
         self.calls += 1
         self.waiting[self.seq] = callback
-        if not self.outgoing:
+        if not self.outgoing and not now:
             asyncio.get_running_loop().call_soon(self._flush)
         self.outgoing.append(self.frame([self.seq, *request]))
+        if now:
+            self._flush()
 
     def _flush(self) -> None:
         data, self.outgoing = b"".join(self.outgoing), []

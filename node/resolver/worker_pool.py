@@ -18,11 +18,12 @@ import socket
 import struct
 import time
 
+from core.names.proof import TERM_PRESENT
 from core.names.rules import is_expired
 from node.logs import JSONFormatter
 from node.resolver import connshare, worker
 from node.resolver.sharedlimit import new_table
-from node.resolver.worker_link import MAX_FRAME, FrameBuffer, frame, unframe
+from node.resolver.worker_link import MAX_FRAME, MAX_SNAP_NAMES, FrameBuffer, frame, unframe
 from node.resolver.worker_link import Framer
 
 log = logging.getLogger("dotbit.resolver.workers")
@@ -35,7 +36,6 @@ STOP_SECONDS = 5.0
 NAMES_BATCH = 5000
 MAX_KNOWN_NAMES = 2_000_000     # beyond this, workers ask the node for every name (memory bound)
 MAX_GETM = 64                   # names in one "getm": 64 replies of <= ~1.2 KB fit a socket buffer (212 KB)
-MAX_SNAP_NAMES = 80             # names in one "snap" (a domain reads at most 64: dvalue.DEFAULT_MAX_LOADS)
 
 
 class _Worker:
@@ -277,8 +277,8 @@ class WorkerPool:
         if op == "ekey":
             u = r.ekeys.current(bytes(req[1]))
             return u.to_bytes() if u is not None else None
-        if op == "snap":
-            return self._snapshot(req[1])
+        if op == "snaps":
+            return self._snapshots(req[1])
         if op == "http":
             method, target, headers, body, close = req[1:6]
             return r.http.dispatch(str(method), str(target), dict(headers), bytes(body), bool(close))
@@ -290,18 +290,28 @@ class WorkerPool:
                     list(ans.names_used)]
         raise ValueError(f"unknown lookup {op!r}")
 
-    def _snapshot(self, names: list) -> list:
-        """[height, hash, name_root, [[name, record or None, proof]...]], all at the tip as it is
-        now (the node answers one lookup at a time, between blocks): http_worker.py signs
-        answers from it. Records as stored, expired or not: the handlers check expiry."""
+    def _snapshots(self, asked: list) -> list:
+        """[height, hash, name_root, [[[name, record or None, proof]...] for each list of names]],
+        all at the tip as it is now (the node answers one lookup at a time, between blocks):
+        http_worker.py signs answers from each. Records as stored, expired or not: the handlers
+        check expiry. At most MAX_SNAP_NAMES names in all (a worker asks no more: past them a
+        list gets none, and its request asks again, within its rounds)."""
         r = self.resolver
         tip = r.chain.tip
         root = tip.header.name_root
-        out = []
-        for n in names[:MAX_SNAP_NAMES]:
-            name = bytes(n)[:255]
-            rec = r.chain.names.get(name)
-            out.append([name, rec.to_obj() if rec is not None else None, r.chain.names.prove(root, name).to_bytes()])
+        index = r.chain.names
+        out, left = [], MAX_SNAP_NAMES
+        for names in asked[:MAX_SNAP_NAMES]:
+            entries = []
+            for n in names[:left]:
+                name = bytes(n)[:255]
+                proof = index.prove(root, name)
+                # The tree holds a leaf for every name the index holds a record for (both are
+                # written in each block's one batch): a proof of absence needs no store read.
+                rec = index.get_obj(name) if proof.kind == TERM_PRESENT else None
+                entries.append([name, rec, proof.to_bytes()])
+            left -= len(entries)
+            out.append(entries)
         return [tip.height, tip.hash, root, out]
 
     def tip_event(self) -> list:

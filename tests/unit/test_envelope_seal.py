@@ -48,6 +48,56 @@ def test_seal_writes_the_same_bytes_as_the_plain_construction(body):
     assert outcome(encode_body, body) == outcome(lambda b: msgpack.packb(b, use_bin_type=True), body)
 
 
+# What the HTTP API's bodies hold (float_free=True), with texts over the whole of Unicode, DEL
+# and control characters, ints past 64 bits, keys that are not text and nesting past orjson's
+# limit of 254: wherever orjson would write other bytes than json, json must write them.
+FREE_LEAVES = st.one_of(st.binary(max_size=40), st.text(max_size=20), st.text(alphabet="\x7f\x00\x1f\\\"a-\u2028",
+                                                                             max_size=6),
+                        st.integers(-2**70, 2**70), st.booleans(), st.none())
+FREE_VALUES = st.recursive(FREE_LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
+                                                                st.dictionaries(KEYS, inner, max_size=4)), max_leaves=25)
+FREE_BODIES = st.dictionaries(st.one_of(st.sampled_from(["answer", "proofs", "tip", "question"]), KEYS), FREE_VALUES,
+                              max_size=6)
+
+
+@settings(max_examples=800, deadline=None)
+@given(FREE_BODIES)
+def test_a_float_free_body_is_sealed_to_the_same_bytes(body):
+    assert outcome(lambda b: seal(b, sign, float_free=True), body) == outcome(plain, body)
+
+
+def test_the_float_free_view_is_written_by_orjson_where_it_is_installed_and_json_where_it_would_differ():
+    from core import envelope
+    answer = {"v": 1, "kind": "domain", "question": {"name": "a.bit.", "type": "A"}, "served": 5,
+              "tip": {"height": 7, "hash": b"\x01" * 32}, "proofs": [{"name": b"d/a", "record": None}]}
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    for body in (answer, dict(answer, answer="caf\u00e9"), dict(answer, answer="\x7f"), dict(answer, answer=deep),
+                 dict(answer, answer={1: "x"}), dict(answer, answer=2**64 - 1), dict(answer, answer=-2**63)):
+        assert seal(body, sign, float_free=True) == plain(body)
+    if envelope.orjson is None:
+        return
+    calls = []
+    real = envelope.orjson
+
+    class Spy:
+        OPT_SORT_KEYS = real.OPT_SORT_KEYS
+
+        @staticmethod
+        def dumps(*args, **kw):
+            calls.append(1)
+            return real.dumps(*args, **kw)
+    envelope.orjson = Spy
+    try:
+        seal(answer, sign, float_free=True)
+        assert calls == [1]
+        seal(answer, sign)                  # not vouched for: json alone
+        assert calls == [1]
+    finally:
+        envelope.orjson = real
+
+
 def test_the_fast_path_is_taken_for_an_answer_and_refused_where_it_would_differ():
     answer = {"v": 1, "kind": "domain", "question": {"name": "a.bit.", "type": "A"},
               "answer": {"records": [["a.bit.", "A", "192.0.2.1"]], "tls": [], "minimalt": [], "source": "chain"},

@@ -101,6 +101,7 @@ def test_the_answer_cache_is_bounded_in_bytes_as_well_as_entries(monkeypatch):
     monkeypatch.setattr(http_api, "MAX_CACHE_BYTES", 100_000)
     api = _api()
     for i in range(200):                        # 200 answers of ~2 x 4 KB: cleared whenever 100 KB would pass
+        _answer(api, f"/v1/domain/a.bit?u={i}", 4000)           # the first miss only marks the URL
         out = _answer(api, f"/v1/domain/a.bit?u={i}", 4000)
         assert api._cache_bytes <= 100_000
         assert api._cache_bytes == sum(len(e[0]) + len(e[2].body) for e in api._cache.values())
@@ -112,5 +113,65 @@ def test_the_answer_cache_is_bounded_in_bytes_as_well_as_entries(monkeypatch):
     api.invalidate("d/a")                       # every entry read d/a
     assert api._cache_bytes == 0 and not api._cache
     _answer(api, "/v1/domain/b.bit", 10, ("d/b",))
+    _answer(api, "/v1/domain/b.bit", 10, ("d/b",))
+    assert api._cache
     api.invalidate()
     assert api._cache_bytes == 0 and not api._cache
+
+
+def test_an_answer_is_cached_from_its_url_s_second_miss_and_the_marks_are_bounded(monkeypatch):
+    """A URL asked once leaves no cache entry, only a mark; its second miss is cached, and from
+    then on it is a hit. A flood of one-off URLs fills the marks, cleared at MAX_SEEN, never the
+    cache. The answer sent is the same whether it was cached or not."""
+    from node.resolver import http_api
+    monkeypatch.setattr(http_api, "MAX_SEEN", 50)
+    api = _api()
+    url = "/v1/domain/hot.bit?type=A"
+    first = _answer(api, url, 100)
+    assert not api._cache and api.cached("GET", url, "json", False) is None
+    assert _answer(api, url, 100) == first and api._cache_bytes > 0
+    assert api.cached("GET", url, "json", False) == first
+    assert api.cached("GET", url, "msgpack", False) is None         # per format, as before
+    for i in range(500):
+        _answer(api, f"/v1/domain/r{i}.bit?type=A", 100)
+        assert len(api._seen) <= 50
+    assert list(api._cache) == [(url, "json")]                      # no one-off URL was cached
+    assert api.cached("GET", url, "json", False) == first
+    not_kept = finish_unkept(api, url + "&k", keep=False)
+    assert not_kept and (url + "&k", "json") not in api._cache
+
+
+def finish_unkept(api, target: str, keep: bool) -> bytes:
+    """An answer its caller says not to keep (its snapshot may predate an event): never cached,
+    however often it is asked."""
+    from node.resolver.http_api import Reply, Request
+    req = Request("GET", target, {}, {}, b"", {}, "json")
+    out = b""
+    for _ in range(3):
+        out = api.finish(req, target, Reply(200, "application/json", b"y", ("d/a",)), False, keep)
+    return out
+
+
+
+def test_a_snaps_answer_of_the_wrong_shape_fails_each_request_it_was_for():
+    """The node answers a "snaps" question with one snapshot per request asked; an answer with
+    fewer (or of another shape) must fail every one of them (a 500 each), never leave one
+    waiting for ever or hand one another's snapshot."""
+    from core.params import REGTEST
+    from node.resolver.http_api import Request
+    from node.resolver.http_server import Pending
+    from node.resolver.http_worker import WorkerHTTPAPI, _Asked
+    from node.resolver.identity import ResolverKey
+    from node.resolver.worker_link import LookupFailed
+    api = WorkerHTTPAPI(None, None, ResolverKey(bytes(32)), REGTEST, lambda: 1, None, False)
+    for bad in ([1, b"h" * 32, b"r" * 32, [[]]], [1, b"h" * 32, b"r" * 32, 7], [1, b"h" * 32], None):
+        asks = [_Asked(Request("GET", "/v1/name/d/a", {}, {}, b"", {}, "json"), "/v1/name/d/a", False, Pending(), 0)
+                for _ in range(3)]
+        api._answered([(a, [b"d/a"], 1) for a in asks], True, bad)
+        for a in asks:
+            assert a.future.done()
+            try:
+                a.future.result()
+                raise AssertionError("answered from a snapshot of the wrong shape")
+            except LookupFailed:
+                pass

@@ -58,9 +58,11 @@ def test_lifecycle_with_namecoin_numbers(chain, mempool, clock, params):
     assert chain.height == 211
     mine_to(chain, mempool, clock, 212)
     assert chain.names.get(NAME) is None                             # not mined before 213
+    assert chain.names.get_obj(NAME) is None
     mempool.accept(first)
     mine_to(chain, mempool, clock, 213)
     rec = chain.names.get(NAME)
+    assert chain.names.get_obj(NAME) == rec.to_obj()                 # what the HTTP workers are sent
     assert rec.height == 213 and rec.value == b'{"ip":"1.2.3.4"}' and rec.address == ALICE.address
     assert expires_in(rec, chain.height, params) == 30
     # Bob cannot register it meanwhile, even with his own valid commitment

@@ -181,3 +181,63 @@ def test_proof_size_is_logarithmic():
     sizes = [len(t.prove(root, k(i)).to_bytes()) for i in range(0, 5000, 97)]
     # ~log2(5000) = 12.3 siblings of 33 bytes plus framing
     assert max(sizes) < 800
+
+
+def reference_prove(nodes: dict, root: bytes, key: bytes) -> Proof:
+    """The proof walk straight over the store, bit by bit with key_bit, no cache: what
+    NameTree.prove (cached, bits from one integer) must give."""
+    from core.names.proof import key_bit
+    siblings, h, depth = [], root, 0
+    while h != EMPTY:
+        enc = nodes[h]
+        if enc[0] == 0:
+            return Proof(siblings, 0, None, enc[33:]) if enc[1:33] == key else Proof(siblings, 2, enc[1:33], enc[33:])
+        left, right = enc[1:33], enc[33:]
+        siblings.append(left if key_bit(key, depth) else right)
+        h = right if key_bit(key, depth) else left
+        depth += 1
+    return Proof(siblings, 1)
+
+
+def reference_proof_bytes(p: Proof) -> bytes:
+    """Proof.to_bytes as it was first written: a bytearray bitmap and msgpack.packb per call."""
+    import msgpack
+    bitmap = bytearray((p.depth + 7) // 8)
+    present = []
+    for i, s in enumerate(p.siblings):
+        if s != EMPTY:
+            bitmap[i >> 3] |= 0x80 >> (i & 7)
+            present.append(s)
+    return msgpack.packb([1, p.depth, bytes(bitmap), present, p.kind, p.other_key, p.value_hash], use_bin_type=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(0, 300), max_size=120), st.integers(1, 12), st.lists(st.integers(0, 400), min_size=1,
+                                                                                  max_size=80))
+def test_cached_reads_equal_uncached_ones_at_any_cache_size(present, cache_size, asked):
+    """Proofs and gets through the two-generation cache, at sizes that turn it over many times a
+    proof, equal a plain walk of the store, for present and absent keys, on the newest root and
+    on a past one; and the cache never holds more than its size."""
+    s = Store()
+    t = NameTree(s.nodes.get, cache_size=cache_size)
+    old_root = s.apply(t, EMPTY, {k(i): v(i) for i in present[: len(present) // 2]})
+    root = s.apply(t, old_root, {k(i): v(i, 1) for i in present[len(present) // 2:]})
+    for r in (root, old_root):
+        for i in asked:
+            key = k(i)
+            p = t.prove(r, key)
+            want = reference_prove(s.nodes, r, key)
+            assert (p.siblings, p.kind, p.other_key, p.value_hash) == \
+                (want.siblings, want.kind, want.other_key, want.value_hash)
+            assert p.to_bytes() == reference_proof_bytes(want)
+            assert t.get(r, key) == verify_proof(r, key, p.to_bytes())
+            assert len(t._young) + len(t._old) <= max(2, cache_size)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.just(EMPTY), st.binary(min_size=32, max_size=32)), max_size=70),
+       st.sampled_from([0, 1, 2]), st.binary(min_size=32, max_size=32))
+def test_proof_bytes_equal_the_first_encoding(siblings, kind, h):
+    p = Proof(siblings, kind, h if kind == 2 else None, None if kind == 1 else h)
+    assert p.to_bytes() == reference_proof_bytes(p)
+    assert p.to_bytes() == p.to_bytes()             # and again, from the kept packer

@@ -67,6 +67,22 @@ def worker_metric(node, metric: str) -> dict:
     return out
 
 
+def worker_total(node, metric: str, by: str | None = None) -> int:
+    return sum(v for (_, b), v in worker_metric(node, metric).items() if by is None or b == by)
+
+
+def settled_total(node, metric: str) -> int:
+    """A per-worker counter's total once every worker has reported it (each reports every
+    second: a total unchanged over 1.2 s is all in)."""
+    last = worker_total(node, metric)
+    for _ in range(20):
+        time.sleep(1.2)
+        now, last = last, worker_total(node, metric)
+        if now == last:
+            return last
+    raise AssertionError(f"{metric} never settled")
+
+
 def test_both_workers_answer_every_endpoint(node, pubkey):
     height = node.call("getblockcount")
     asks = [("/v1/name/d/example", 200, "name"), ("/v1/name/d/nosuch", 404, "error"),
@@ -133,16 +149,10 @@ def test_random_subdomains_of_an_import_chain_cost_one_snapshot_each(node, pubke
     resolution, yet once a worker has met the domain's import chain each request asks the node
     for one snapshot, not one per import (imp.bit reads three names: three snapshots each)."""
     def total(metric, by=None):
-        return sum(v for (_, b), v in worker_metric(node, metric).items() if by is None or b == by)
+        return worker_total(node, metric, by)
 
-    def settled(metric):     # each worker reports every second: a count unchanged over 1.2 s is all in
-        last = total(metric)
-        for _ in range(20):
-            time.sleep(1.2)
-            now, last = last, total(metric)
-            if now == last:
-                return last
-        raise AssertionError(f"{metric} never settled")
+    def settled(metric):
+        return settled_total(node, metric)
 
     requests, snapshots = total("dotbit_http_worker_requests_total", "worker"), settled("dotbit_http_worker_snapshots_total")
     rng = random.Random(20)
@@ -214,3 +224,43 @@ def test_with_another_record_source_domains_are_forwarded_to_the_node(tmp_path):
                      and sum(c.get((w, "node"), 0) for w in "01") >= 16
                      and sum(c.get((w, "worker"), 0) for w in "01") >= 16 and c)
         assert took, worker_metric(n, "dotbit_http_worker_requests_total")
+
+
+def test_requests_asked_together_each_get_their_own_answer(node, pubkey):
+    """Requests that reach a worker in one event-loop turn share one "snaps" question to the
+    node; each must still get the answer to its own question, at one tip, with its own proofs.
+    24 connections each send their request before any answer is read (so batches form), for
+    names that exist, that do not, and one whose value imports others (more than one snapshot)."""
+    headers = open_envelope(fetch(node, "/v1/headers?from=0&count=2000")[1], pubkey)["answer"]["headers"]
+    want = {"www.example.bit.": ("NOERROR", {"192.0.2.3"}), "imp.bit.": ("NOERROR", imported_a(node, pubkey, headers)),
+            "example.bit.": ("NOERROR", {"192.0.2.1", "192.0.2.2"})}
+    snapshots = settled_total(node, "dotbit_http_worker_snapshots_total")
+    for rnd in range(3):
+        asked = []
+        socks = []
+        try:
+            for i in range(24):
+                fqdn = list(want)[i % 3] if i % 2 == 0 else f"absent{rnd}x{i}.bit."
+                s = socket.create_connection(("127.0.0.1", node.http_port), timeout=10)
+                socks.append(s)
+                asked.append(fqdn)
+            for s, fqdn in zip(socks, asked):
+                s.sendall(f"GET /v1/domain/{fqdn}?type=A&r={rnd} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            for s, fqdn in zip(socks, asked):
+                r = http.client.HTTPResponse(s)
+                r.begin()
+                data = r.read()
+                body = open_answer(data, pubkey, fqdn, "A", time.time())
+                got = verify_answer(body, lambda h: headers[h], len(headers) - 1, REGTEST, time.time())
+                if fqdn in want:
+                    assert (r.status, got.status, {x.rdata for x in got.records if x.rtype == "A"}) == \
+                        (200, *want[fqdn]), fqdn
+                else:
+                    assert (r.status, got.status) == (404, "NXDOMAIN"), fqdn
+        finally:
+            for s in socks:
+                s.close()
+    # One snapshot a request (a batch's answers were each run over their own), and imp.bit's
+    # two more in a worker that meets its import chain here first.
+    assert settled_total(node, "dotbit_http_worker_snapshots_total") - snapshots <= 3 * 24 + 2 * 2
+    assert "Traceback" not in node.log()
