@@ -2,8 +2,8 @@
 node's handle on it (WorkerHandle). The loop: a list of core.sigcheck jobs in, the position of
 the first bad one (-1: none) out; or ("ahead", jobs, slot) in, every job's verdict out
 (core.sigcheck.verdicts; none when the connecting thread claimed the message first); until None
-or the pipe closes. Kept apart so a worker process imports only this, node/chain/background.py
-and core/, not the chain state."""
+or the pipe closes. Kept apart so a worker process imports only this and core/, not the
+chain state."""
 from __future__ import annotations
 
 import select
@@ -12,7 +12,6 @@ import time
 from collections import deque
 
 from core.sigcheck import first_bad, verdicts
-from node.chain.background import lower_priority
 
 SLOTS = 64                   # claim flags per worker, reused round robin (more than it is ever
                              # sent ahead and not yet answered: sigpool.AHEAD_CHUNKS)
@@ -23,7 +22,6 @@ def serve(conn, flags=None, lock=None) -> None:
     # Ctrl-C in a terminal reaches the whole process group: the node stops its workers
     # itself, so they must not die first with a traceback each.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    lower_priority()
     try:
         while True:
             jobs = conn.recv()

@@ -10,8 +10,6 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from node.chain.background import lower_priority
-
 _MISSING = object()
 
 
@@ -31,7 +29,6 @@ class _Writer:
         self._thread.start()
 
     def _run(self) -> None:
-        lower_priority()
         while True:
             self._go.acquire()
             fn = self._fn

@@ -24,7 +24,6 @@ from core.params import REGTEST
 from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
 from core.signing import sign_tx
 from node.chain.blockfeed import BlockFeed
-from node.chain.background import NICE
 from node.chain.chainstate import ChainState
 from node.chain.sigpool import SigPool, resolve_par
 from node.chain.storage import LevelDB, MemoryDB
@@ -478,39 +477,6 @@ def test_small_blocks_stay_in_line_and_close_ends_workers():
     assert len(procs) == 2 and all(p.is_alive() for p in procs)
     pool.close()
     assert pool.workers == [] and not any(p.is_alive() for p in procs)
-
-
-def _nice(task: str) -> int:
-    with open(f"/proc/{task}/stat") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[16])
-
-
-def test_helpers_run_below_the_connecting_thread():
-    """The worker processes and the batch writer (and so LevelDB's compaction, which the
-    writer starts) yield to the connecting thread when the cores are oversubscribed."""
-    own = _nice("self")
-    expected = min(19, own + NICE)
-    pool = SigPool(2)
-    try:
-        small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address,
-                           extra_txs=())
-        rng = random.Random(6)
-        fake = [Tx(1, tuple(TxIn(rng.randbytes(32), 0) for _ in range(40)), (TxOut(1, KEY.address),), 0)]
-        assert pool.begin(replace(small, txs=(small.txs[0], *fake))) is not None
-        pid = pool.worker_pids()[0]
-        deadline = time.monotonic() + 20                 # the worker lowers itself once started
-        while _nice(str(pid)) != expected and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert _nice(str(pid)) == expected
-    finally:
-        pool.close()
-    db = MemoryDB()
-    with db.write_behind():
-        with db.write_batch() as b:
-            b.put(b"k", b"v")
-        db.join()                                        # written: the writer's loop is running
-        assert _nice(f"self/task/{db._writer._thread.native_id}") == expected
-    assert _nice("self") == own                          # the caller's own priority is untouched
 
 
 def test_par_setting():
