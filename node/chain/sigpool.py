@@ -19,8 +19,11 @@ them (regtest blocks never are) and stop with the node.
 The answer never depends on the workers: a bad block gets the first error in serial order
 (core/sigcheck.py). Nor does the connecting thread wait on them for long: a chunk a worker
 has not answered within WAIT_MS once the block's other checks are done is checked in line
-(the same pure answer; the worker's later one is dropped). A worker that dies, or has not answered for
-WORKER_TIMEOUT, is given up: the workers are ended (logged) and new ones start on the next
+(the same pure answer; the worker's later one is dropped). Jobs sent ahead that the worker
+has not started by then are claimed first (a flag in shared memory the worker reads before
+each message): the connecting thread checks them while the worker finishes the ones before,
+where it would otherwise sit idle, and no job is checked twice. A worker that dies, or has
+not answered for WORKER_TIMEOUT, is given up: the workers are ended (logged) and new ones start on the next
 big block; after MAX_FAILURES failures in a row the node stays in line.
 """
 from __future__ import annotations
@@ -28,12 +31,9 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-import select
-import time
-from collections import deque
 
 from core.sigcheck import bad_signature, first_bad, job_ok
-from node.chain.sigworker import serve
+from node.chain.sigworker import WorkerHandle
 
 log = logging.getLogger("dotbit.chain")
 
@@ -44,9 +44,9 @@ WORKER_TIMEOUT = 20.0        # seconds without an answer before a worker is give
 WAIT_MS = 20                 # at a block's end, how long one answer is waited for before the
                              # connecting thread checks the rest itself (see BlockSigs.finish)
 MAX_FAILURES = 3             # worker failures in a row before the node stops starting them
-AHEAD_CHUNKS = 4             # chunks of the next block a worker may hold (check_ahead), each of
-AHEAD_CHUNK = 2              # this many times CHUNK jobs: nothing waits on them chunk by chunk,
-                             # and each message costs a worker tens of us (pickling, pipe, waking)
+AHEAD_CHUNKS = 16            # messages of jobs sent ahead (check_ahead) a worker may hold, each
+AHEAD_STEP = 16              # of this many jobs: small enough that the connecting thread can take
+                             # over those the worker has not started (BlockSigs._claim_unstarted)
 
 
 def resolve_par(par: int | None, cores: int | None = None) -> int:
@@ -63,47 +63,6 @@ def _context():
     return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-class _Worker:
-    __slots__ = ("proc", "conn", "pending", "watch")
-
-    def __init__(self, ctx):
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=serve, args=(child,), daemon=True, name="dotbit-sigcheck")
-        self.proc.start()
-        child.close()
-        self.pending: deque = deque()     # (BlockSigs, start, sent at) not answered yet, in order
-        # One poll object for the worker's life: Connection.poll(0) builds a selector per
-        # call (5 us against 0.7 us), and the connecting thread asks after every chunk.
-        self.watch = select.poll()
-        self.watch.register(self.conn.fileno(), select.POLLIN)
-
-    def send(self, owner: "BlockSigs", start: int, end: int) -> None:
-        self.conn.send(owner.jobs[start:end])
-        self.pending.append((owner, start, time.monotonic()))
-
-    def send_ahead(self, jobs: list, known: dict) -> None:
-        self.conn.send(("ahead", jobs))
-        self.pending.append((known, jobs, time.monotonic()))
-
-    def harvest(self) -> int:
-        """Takes every answer already there (EOFError when the worker died). An answer for a
-        chunk its block checked itself meanwhile is the same answer: it is simply kept. The
-        verdicts for jobs sent ahead go into the dict they were sent for (job -> bool)."""
-        taken = 0
-        while self.pending and self.watch.poll(0):
-            answer = self.conn.recv()
-            owner, start, _ = self.pending.popleft()
-            if type(answer) is bytes:            # owner: the known dict, start: the jobs
-                owner.update(zip(start, map(bool, answer)))
-            else:
-                owner.results[start] = answer
-            taken += 1
-        return taken
-
-    def stuck(self, timeout: float) -> bool:
-        return bool(self.pending) and time.monotonic() - self.pending[0][2] > timeout
-
-
 class SigPool:
     """The worker processes of one chain state; `par` 1 keeps every check in line."""
 
@@ -113,7 +72,7 @@ class SigPool:
         self.min_inputs = max(1, min_inputs)
         self.chunk = max(1, chunk)
         self.timeout = timeout
-        self.workers: list[_Worker] = []
+        self.workers: list[WorkerHandle] = []
         self.failures = 0            # worker failures in a row
         self.fallbacks = 0           # worker failures since start (each checked in line)
         # Signature checks of spread blocks answered by a worker / done by the connecting
@@ -126,6 +85,7 @@ class SigPool:
         # skips the good ones and awaits the ones in flight (BlockSigs.finish) rather than
         # sending them again. Only the latest block's are kept.
         self.known: dict = {}
+        self.ahead_msgs: list = []   # (worker, slot, jobs) of the messages that filled `known`
         self.known_pending = False   # check_ahead sent jobs the next begin() may find answered
 
     def begin(self, block) -> "BlockSigs | None":
@@ -136,7 +96,7 @@ class SigPool:
             return None
         if not self.workers:
             ctx = _context()
-            self.workers = [_Worker(ctx) for _ in range(self.size)]
+            self.workers = [WorkerHandle(ctx) for _ in range(self.size)]
             log.info("block validation: %d signature worker process(es) started", self.size)
         sigs = BlockSigs(self)
         if self.known_pending:
@@ -153,8 +113,9 @@ class SigPool:
         if not self.workers or len(jobs) < self.min_inputs:
             return
         self.known = known = {}
+        self.ahead_msgs = msgs = []
         self.free_worker(0)                      # answers taken, a stuck or dead worker retired
-        step = self.chunk * AHEAD_CHUNK
+        step = AHEAD_STEP
         for start in range(0, len(jobs), step):
             # The least loaded worker, so that with several each gets a share of the block.
             worker = min(self.workers, key=lambda w: len(w.pending), default=None)
@@ -162,14 +123,14 @@ class SigPool:
                 return
             try:
                 part = jobs[start:start + step]
-                worker.send_ahead(part, known)
+                msgs.append((worker, worker.send_ahead(part, known), part))
                 known.update(dict.fromkeys(part))        # in flight: no verdict yet
                 self.known_pending = True
             except OSError as e:
                 self.retire(f"{type(e).__name__}: {e}")
                 return
 
-    def free_worker(self, most: int = 2) -> _Worker | None:
+    def free_worker(self, most: int = 2) -> WorkerHandle | None:
         """A worker with fewer than `most` chunks outstanding (2: one running, one queued),
         after taking the answers there are."""
         try:
@@ -234,7 +195,7 @@ class BlockSigs:
 
     def __init__(self, pool: SigPool):
         self.pool = pool
-        self.jobs = _Jobs(pool.known)
+        self.jobs = _Jobs(pool.known, pool.ahead_msgs)
         self.sent = 0
         self.chunks: list[tuple[int, int]] = []      # (start, end) handed out, in job order
         self.results: dict[int, int] = {}            # chunk start -> first_bad within it
@@ -321,12 +282,12 @@ class BlockSigs:
         appended: awaited from their worker (as finish() does with chunks), else checked here,
         the last first. Returns (the earliest bad one or None, how many were checked here)."""
         known, covered = self.jobs.known, self.jobs.covered
+        here = self._claim_unstarted() if covered else 0
         for job in covered:
             while known.get(job) is None and self.pool.wait_answer():
                 pass
             if known.get(job) is None:
                 break
-        here = 0
         for job in reversed(covered):
             if known.get(job) is None:
                 self.pool.free_worker(most=0)            # takes answers that came meanwhile
@@ -336,17 +297,38 @@ class BlockSigs:
         return next((job for job in covered if not known[job]), None), here
 
 
+    def _claim_unstarted(self) -> int:
+        """This block's messages sent ahead that their worker has not started, the last first,
+        are checked here (claimed: the worker skips them), rather than awaited while it works
+        through those before them; the first one it has started ends the claims (it takes them
+        in order). Returns how many of the block's jobs were checked here."""
+        known, workers = self.jobs.known, self.pool.workers
+        need = {job for job in self.jobs.covered if known.get(job) is None}
+        here = 0
+        for worker, slot, part in reversed(self.jobs.msgs):
+            mine = [job for job in part if job in need and known.get(job) is None]
+            if not mine:
+                continue
+            if worker not in workers or not worker.claim(slot):
+                break
+            for job in mine:
+                known[job] = job_ok(job)
+            here += len(mine)
+        return here
+
+
 class _Jobs(list):
     """A block's signature jobs as check_tx_inputs appends them, less those a worker already
     found good ahead of the block (SigPool.check_ahead), and less those still in flight
     there (`covered`: their verdicts are awaited, not asked for twice). The same job has the
     same answer, so serial order's first failure is among the jobs kept and covered."""
 
-    __slots__ = ("known", "skipped", "covered")
+    __slots__ = ("known", "msgs", "skipped", "covered")
 
-    def __init__(self, known: dict):
+    def __init__(self, known: dict, msgs: list = ()):
         super().__init__()
         self.known = known
+        self.msgs = msgs
         self.skipped = 0
         self.covered: list = []
 

@@ -302,7 +302,7 @@ def test_checked_ahead_only_good_jobs_are_known():
     txs = build_txs([[(c, "sig" if i in (3, 17) else None)] for i, c in enumerate(coins)])
     jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
             for pos, (tx, c) in enumerate(zip(txs, coins))]
-    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)      # 5 chunks: within AHEAD_CHUNKS
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)      # 3 messages: within AHEAD_CHUNKS
     try:
         small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
         assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
@@ -353,6 +353,49 @@ def test_jobs_in_flight_ahead_are_awaited_not_sent_again(monkeypatch, bad, expec
                 sigs.finish()
         assert raised == ([jobs[expect]] if expect is not None else [])
         assert pool.in_line - in_line == len(jobs)        # the stopped worker never answered
+    finally:
+        for pid in pool.worker_pids():
+            os.kill(pid, signal.SIGCONT)
+        pool.close()
+
+
+def test_messages_ahead_the_worker_has_not_started_are_claimed_and_skipped():
+    """At a block's end, the messages sent ahead that the worker has not started, the last
+    first, are checked by the connecting thread (claimed); the worker then answers them
+    empty, so no job is checked twice. The first one it has started ends the claims."""
+    coins = [(bytes([i]) * 32, 0, 50_000) for i in range(48)]
+    txs = build_txs([[(c, "sig" if i == 40 else None)] for i, c in enumerate(coins)])
+    jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
+            for pos, (tx, c) in enumerate(zip(txs, coins))]
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)
+    try:
+        small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
+        assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
+        (pid,) = pool.worker_pids()
+        os.kill(pid, signal.SIGSTOP)
+        pool.check_ahead(jobs)
+        msgs = list(pool.ahead_msgs)
+        assert [len(part) for _, _, part in msgs] == [16, 16, 16]
+        worker = pool.workers[0]
+        worker.flags[msgs[1][1]] = 2          # as if the worker were in its second message
+        sigs = pool.begin(replace(small, txs=(small.txs[0], *txs)))
+        for job in jobs:
+            sigs.jobs.append(job)
+        in_line = pool.in_line
+        with pytest.raises(ValidationError, match="bad-txns-bad-signature"):
+            sigs.finish()                     # job 40, in the claimed last message
+        assert [worker.flags[slot] for _, slot, _ in msgs] == [0, 2, 1]
+        assert pool.in_line - in_line == 48   # 16 claimed, 32 after the stopped worker's silence
+        for job in jobs[32:]:
+            pool.known[job] = "claimed"       # a verdict from the worker would replace these
+        os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + 20
+        while worker.pending and time.monotonic() < deadline:
+            pool.free_worker(0)
+            time.sleep(0.01)
+        assert not worker.pending
+        assert [pool.known[job] for job in jobs[32:]] == ["claimed"] * 16
+        assert all(pool.known[job] is True for job in jobs[:16])      # the worker's own answer
     finally:
         for pid in pool.worker_pids():
             os.kill(pid, signal.SIGCONT)
@@ -484,3 +527,22 @@ def test_coins_read_ahead_leave_out_the_name_coins_the_block_expires(chain, memp
         assert chain.failure_reasons == {child.hash: "bad-txns-inputs-missingorspent"}
     finally:
         chain.sigpool.close()
+
+
+def test_a_signature_worker_runs_below_the_node_s_priority():
+    """The connecting thread keeps its core: the worker asks for less CPU (sigworker.WORKER_NICE)."""
+    from node.chain.sigworker import WORKER_NICE
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)
+    try:
+        small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
+        coins = [(bytes([i]) * 32, 0, 50_000) for i in range(4)]
+        txs = build_txs([[(c, None)] for c in coins])
+        assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
+        (pid,) = pool.worker_pids()
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        deadline = time.monotonic() + 20           # the worker lowers its own priority first thing
+        while os.getpriority(os.PRIO_PROCESS, pid) == mine and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + WORKER_NICE)
+    finally:
+        pool.close()
