@@ -39,6 +39,10 @@ class ChainView(Protocol):
     def submit_block(self, block: Block) -> str:
         """Accept a block as the node does (events included); ChainState.process_block's result."""
 
+    def submit_blocks(self, blocks: list[Block]) -> list:
+        """Optional: blocks that arrived together, accepted together; per block, submit_block's
+        result or the ValidationError it raises. Without it, each goes to submit_block."""
+
     def add_tip_listener(self, fn: Callable[[bytes, int], None]) -> None:
         """fn(tip_hash, height) after the chain settles on a new tip."""
 

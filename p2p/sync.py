@@ -9,6 +9,7 @@ dropped, so one peer can never hold the download up.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -38,6 +39,11 @@ class BlockSync:
         self.tree = HeaderTree(view, params, clock)
         self.inflight: dict[bytes, object] = {}     # block hash -> peer asked
         self.waiting: dict[bytes, Block] = {}       # parent hash -> block that arrived early
+        # Blocks read off the sockets in one turn of the event loop, handed to the chain
+        # together once the readers are done (_flush): see node/chain/blockgroup.py.
+        self.arrived: list[tuple[object, Block]] = []
+        self._arrived_hashes: set[bytes] = set()
+        self._flush_soon = False
         self._queue: list = []                      # missing blocks of the best header chain
         self._queue_best = None
         self._progress_at = 0.0
@@ -127,13 +133,14 @@ class BlockSync:
         if asked is not None and asked is not peer:
             asked.inflight.pop(h, None)
         peer.known.add((INV_BLOCK, h))
-        if self.view.has_block(h):
+        if self.view.has_block(h) or h in self._arrived_hashes:
             self.schedule()
             return
         if asked is None and not self._may_store(peer, block):
             return
         parent = self.view.known(block.header.prev_hash)
-        if asked is not None and (parent is None or not parent[2]) and block.header.prev_hash in self.tree.nodes:
+        if asked is not None and (parent is None or not parent[2]) and block.header.prev_hash in self.tree.nodes \
+                and block.header.prev_hash not in self._arrived_hashes:   # (else it goes with its parent)
             # We asked for it and its parent is on its way: keep it here rather than in the
             # chain's orphan pool, which is small and would forget blocks of a wide window.
             # (Unrequested blocks go to that pool, so nobody can fill this buffer.)
@@ -141,9 +148,63 @@ class BlockSync:
                 self.waiting[block.header.prev_hash] = block
             self.schedule()
             return
-        self._submit(peer, block)
+        self._arrive(peer, block)
         if len(peer.inflight) <= PER_PEER_INFLIGHT // 2:
             self.schedule()            # in batches: one getdata per half window, not per block
+
+    def _arrive(self, peer, block: Block) -> None:
+        """Queues a block for the chain; the queue goes at the end of this event-loop turn
+        (at once where no loop runs). Bounded: the blocks asked for (and the few unrequested
+        ones _may_store lets through) are all that can arrive."""
+        self.arrived.append((peer, block))
+        self._arrived_hashes.add(block.hash)
+        if self._flush_soon:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._flush()
+            return
+        self._flush_soon = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_soon = False
+        arrived, self.arrived = self.arrived, []
+        self._arrived_hashes.clear()
+        peers, blocks = [], []
+        for peer, block in arrived:
+            while block is not None:             # with the blocks that waited for it
+                peers.append(peer)
+                blocks.append(block)
+                block = self.waiting.pop(block.hash, None)
+        submit_many = getattr(self.view, "submit_blocks", None)
+        results = submit_many(blocks) if submit_many is not None else [_answer(self.view.submit_block, b) for b in blocks]
+        failed: set[bytes] = set()
+        for peer, block, status in zip(peers, blocks, results):
+            self._settle(peer, block, status, failed)
+        self._log_progress()
+        self.schedule()
+
+    def _settle(self, peer, block: Block, status, failed: set) -> None:
+        """What a block's answer from the chain means for its peer and the header tree."""
+        h = block.hash
+        if isinstance(status, ValidationError):
+            failed.add(h)
+            if block.header.prev_hash not in failed:     # its descendants: one score, not many
+                log.info("block %s from peer %d rejected: %s", h.hex(), peer.id if peer else 0, status.reason)
+                if status.reason not in ("time-too-new",) and peer is not None:
+                    self.net.misbehave(peer, status.ban_score, f"block {status.reason}")
+            if self.view.has_block(h):      # remembered invalid: forget its branch
+                self.tree.invalidate(h)
+                self._queue_best = None
+            self._drop_waiting_above(h)
+            return
+        if status == "orphan" and peer is not None:
+            # Parent unknown and not in our header tree: fetch the headers to it.
+            self.ask_headers(peer)
+        if peer is not None:
+            peer.best_height = max(peer.best_height, (self.view.known(h) or (0,))[0])
 
     def _may_store(self, peer, block: Block) -> bool:
         """Headers first, then data: a block nobody asked for is stored only if its branch
@@ -163,28 +224,6 @@ class BlockSync:
         self.unrequested_refused += 1
         self.net.misbehave(peer, UNREQUESTED_SCORE, "unrequested block that cannot become the best")
         return False
-
-    def _submit(self, peer, block: Block) -> None:
-        while block is not None:
-            h = block.hash
-            try:
-                status = self.view.submit_block(block)
-            except ValidationError as e:
-                log.info("block %s from peer %d rejected: %s", h.hex(), peer.id if peer else 0, e.reason)
-                if e.reason not in ("time-too-new",) and peer is not None:
-                    self.net.misbehave(peer, e.ban_score, f"block {e.reason}")
-                if self.view.has_block(h):      # remembered invalid: forget its branch
-                    self.tree.invalidate(h)
-                    self._queue_best = None
-                self._drop_waiting_above(h)
-                return
-            if status == "orphan" and peer is not None:
-                # Parent unknown and not in our header tree: fetch the headers to it.
-                self.ask_headers(peer)
-            if peer is not None:
-                peer.best_height = max(peer.best_height, (self.view.known(h) or (0,))[0])
-            block = self.waiting.pop(h, None)
-            self._log_progress()
 
     def _drop_waiting_above(self, h: bytes) -> None:
         while h in self.waiting:
@@ -217,7 +256,7 @@ class BlockSync:
                 break
             early = self.waiting.get(n.header.prev_hash)
             if n.hash in self.inflight or (early is not None and early.hash == n.hash) \
-                    or self.view.has_block(n.hash):
+                    or n.hash in self._arrived_hashes or self.view.has_block(n.hash):
                 continue
             candidates = [p for p in peers if p.best_height >= n.height and n.hash not in p.lacks
                           and len(p.inflight) < PER_PEER_INFLIGHT]
@@ -294,3 +333,10 @@ class BlockSync:
         self._progress_at, self._progress_t, self._progress_height = now, now, height
         log.info("sync: height %d/%d (%.1f%%), %.0f blocks/s, %d peers", height, target,
                  100.0 * height / max(target, 1), rate, len(self.net.ready_peers()))
+
+
+def _answer(submit, block: Block):
+    try:
+        return submit(block)
+    except ValidationError as e:
+        return e

@@ -63,3 +63,11 @@ def fork_point(a: Entry, b: Entry) -> Entry:
     while a is not b:
         a, b = a.prev, b.prev
     return a
+
+
+def failure_reason(entry, reasons: dict[bytes, str]) -> str:
+    """Why `entry` is invalid: the reason recorded for it or its first failed ancestor."""
+    e = entry
+    while e is not None and not e.status & FAILED:
+        e = e.prev
+    return reasons.get(e.hash, "bad-block") if e is not None else "bad-block"

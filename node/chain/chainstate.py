@@ -20,6 +20,7 @@ from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry,
 from node.chain.chaindb import ChainDB, CoinView
 from node.chain.blockcheck import check_block_txs, known_coins, send_ahead
 from node.chain.blockfeed import BlockFeed
+from node.chain.blockgroup import verdict
 from node.chain.sigpool import SigPool
 from node.events import Event
 from node.names.index import NameIndex
@@ -61,7 +62,8 @@ class ChainState:
         self.listeners: Event[[str, Block | None, Entry]] = Event(log, "listener failed on {0}")
         self.failure_reasons: dict[bytes, str] = {}
         self.progress: Callable | None = None  # called (entry, target) after each connect
-        self._just_stored: tuple[bytes, Block] | None = None
+        self._just_stored: dict[bytes, Block] = {}   # spares _activate decoding them again
+        self.group: dict[bytes, Block] | None = None  # blockgroup.process_blocks: stored, not yet activated
         self._prefetch: tuple | None = None   # blockcheck.send_ahead's, for the next connect only
         self._open()
 
@@ -137,8 +139,8 @@ class ChainState:
 
     def process_block(self, block: Block) -> str:
         """Accept a block from anywhere (miner, RPC, peer). Returns "duplicate", "orphan",
-        "active" (it is now the tip or on the main chain) or "side" (stored on a side branch).
-        Raises ValidationError for invalid blocks."""
+        "active" (it is now the tip or on the main chain) or "side" (stored on a side branch);
+        "stored" within blockgroup.process_blocks. Raises ValidationError for invalid blocks."""
         h = block.hash
         known = self.entries.get(h)
         if known is not None:
@@ -169,21 +171,16 @@ class ChainState:
                 self._remember_invalid(block.header, h, prev, FAILED)
             raise
         self._store_block(block, entry)
-        self._just_stored = (h, block)     # spares _activate decoding it again from the store
+        if self.group is not None:
+            self.group[h] = block
+            return "stored"
+        self._just_stored = {h: block}
         try:
             self._activate_best(entry)
         finally:
-            self._just_stored = None
+            self._just_stored = {}
         self._connect_orphans(h)
-        if entry.invalid:
-            raise ValidationError(self._failure_reason(entry), 100, "block or an ancestor failed to connect")
-        return "active" if self.on_main_chain(entry) else "side"
-
-    def _failure_reason(self, entry: Entry) -> str:
-        e = entry
-        while e is not None and not e.status & FAILED:
-            e = e.prev
-        return self.failure_reasons.get(e.hash, "bad-block") if e is not None else "bad-block"
+        return verdict(self, entry)
 
     def _add_orphan(self, h: bytes, block: Block) -> None:
         if h in self.orphans:
@@ -296,8 +293,8 @@ class ChainState:
         return True
 
     def _block_for(self, entry: Entry) -> Block | None:
-        fresh = self._just_stored
-        return fresh[1] if fresh is not None and fresh[0] == entry.hash else self.get_block(entry.hash)
+        fresh = self._just_stored.get(entry.hash)
+        return fresh if fresh is not None else self.get_block(entry.hash)
 
     def _mark_failed(self, entry: Entry, reason: str) -> None:
         entry.status |= FAILED

@@ -4,6 +4,7 @@ and the mempool, built from ChainState, the chain store and the node's own entry
 from __future__ import annotations
 
 from core.primitives import Block, Tx
+from node.chain.blockgroup import process_blocks
 from node.chain.blockindex import HAVE_DATA
 
 
@@ -75,6 +76,11 @@ class NodeChainView:
 
     def submit_block(self, block: Block) -> str:
         return self._submit_block(block)
+
+    def submit_blocks(self, blocks: list[Block]) -> list:
+        """Blocks that arrived together, connected together (node/chain/blockgroup.py): per
+        block, what submit_block returns or the ValidationError it raises."""
+        return process_blocks(self._chain, blocks)
 
     def add_tip_listener(self, fn) -> None:
         """fn(tip_hash, height) after the chain settles on a new tip."""

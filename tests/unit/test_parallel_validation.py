@@ -546,3 +546,41 @@ def test_a_signature_worker_runs_below_the_node_s_priority():
         assert os.getpriority(os.PRIO_PROCESS, pid) == expected
     finally:
         pool.close()
+
+
+def test_blocks_that_arrive_together_connect_together_as_one_by_one(twins):
+    """node/chain/blockgroup.py: four blocks handed over together (a good big block, its good
+    child, then two children of that one: the first with a bad signature, the second good)
+    get, each, the answer the serial chain gives them one by one; the group is connected as a
+    stored branch, so the workers check blocks ahead, and both stores end identical."""
+    from node.chain.blockgroup import process_blocks
+
+    def payments(coins, bad_at=None):
+        return build_txs([[(c, "sig" if i == bad_at else None)] for i, c in enumerate(coins)])
+
+    def outputs(txs):
+        return [(tx.txid, 0, tx.outputs[0].value) for tx in txs]
+
+    blocks, serial = [], []
+    first = payments(twins.coins[:40])
+    second = payments(outputs(first))
+    for txs in (first, second):
+        blocks.append(twins.block(txs))
+        serial.append(twins.serial.process_block(blocks[-1]))
+    for bad_at in (25, None):                    # two children of `second`'s block
+        last = payments(outputs(second), bad_at)
+        blocks.append(twins.block(last))
+        try:
+            serial.append(twins.serial.process_block(blocks[-1]))
+        except ValidationError as e:
+            serial.append(e.reason)
+    assert serial == ["active", "active", "bad-txns-bad-signature", "active"]
+    pool = twins.parallel.sigpool
+    ahead = pool.by_ahead
+    group = process_blocks(twins.parallel, blocks)
+    assert [r.reason if isinstance(r, ValidationError) else r for r in group] == serial
+    assert twins.parallel.tip.hash == twins.serial.tip.hash == blocks[-1].hash
+    assert pool.by_ahead > ahead                 # the next block's checks went out early
+    assert list(twins.parallel.db.iterator()) == list(twins.serial.db.iterator())
+    spent = {(c[0], c[1]) for c in twins.coins[:40]}
+    twins.coins = [c for c in twins.coins if (c[0], c[1]) not in spent] + outputs(last)

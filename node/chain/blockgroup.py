@@ -1,0 +1,63 @@
+"""Blocks that arrive together are connected together (ChainState.process_block, one group).
+
+A syncing node gets its blocks in bursts: a peer answers a getdata of up to 16 blocks, and
+while one block connects the next ones are already read off the socket. Connected one by one,
+each block is checked and written alone. Stored first and then activated once, the group is
+connected as a stored branch is in a reindex (ChainState._activate over a BlockFeed): the next
+block's signature checks go to the workers while this one is written (SigPool.check_ahead),
+and with --par 2 or more each batch is written by the writer thread while the next block is
+checked (storage.WriteBehind). Each block is still its own atomic batch, so a node killed
+mid-group restarts at the last block written, as it would have one by one.
+
+Every block gets the answer process_block would have given it alone: the checks before
+storing raise as they did, and a block that fails to connect (or whose ancestor did) gets
+the same ValidationError once the group has settled.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+from core.errors import ValidationError
+from node.chain.blockindex import failure_reason
+
+
+def verdict(chain, entry) -> str:
+    """process_block's answer for a stored block once the chain has settled."""
+    if entry.invalid:
+        raise ValidationError(failure_reason(entry, chain.failure_reasons), 100,
+                              "block or an ancestor failed to connect")
+    return "active" if chain.on_main_chain(entry) else "side"
+
+
+def process_blocks(chain, blocks: list) -> list:
+    """process_block for each of `blocks`, in order, activating once they are all stored.
+    Returns, per block, its status string or the ValidationError it raises alone."""
+    if len(blocks) < 2:
+        return [_answer(chain.process_block, b) for b in blocks]
+    results: list = []
+    chain.group = group = {}
+    bulk = chain.db.write_behind() if chain.sigpool.size else nullcontext()
+    try:
+        with bulk:
+            results = [_answer(chain.process_block, b) for b in blocks]
+            chain.group = None
+            if group:
+                chain._just_stored = group
+                hint = max((chain.entries[h] for h in group), key=lambda e: e.work)
+                try:
+                    chain._activate_best(hint)
+                finally:
+                    chain._just_stored = {}
+    finally:
+        chain.group = None
+    for h in group:
+        chain._connect_orphans(h)
+    return [_answer(verdict, chain, chain.entries[b.hash]) if r == "stored" else r
+            for b, r in zip(blocks, results)]
+
+
+def _answer(fn, *args):
+    try:
+        return fn(*args)
+    except ValidationError as e:
+        return e
