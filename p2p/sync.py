@@ -179,7 +179,15 @@ class BlockSync:
                 blocks.append(block)
                 block = self.waiting.pop(block.hash, None)
         submit_many = getattr(self.view, "submit_blocks", None)
-        results = submit_many(blocks) if submit_many is not None else [_answer(self.view.submit_block, b) for b in blocks]
+        try:
+            results = submit_many(blocks) if submit_many is not None else [_answer(self.view.submit_block, b) for b in blocks]
+        except Exception:
+            # As a handler that fails on a peer's message (p2p/peer.py): logged, and the node
+            # goes on; the blocks stay unconnected and are asked for again.
+            log.exception("handing %d blocks to the chain failed", len(blocks))
+            self._queue_best = None
+            self.schedule()
+            return
         failed: set[bytes] = set()
         for peer, block, status in zip(peers, blocks, results):
             self._settle(peer, block, status, failed)
