@@ -44,6 +44,7 @@ class BlockSync:
         self.arrived: list[tuple[object, Block]] = []
         self._arrived_hashes: set[bytes] = set()
         self._flush_soon = False
+        self._groups = [0, 0]                       # groups handed over, blocks in them (progress)
         self._queue: list = []                      # missing blocks of the best header chain
         self._queue_best = None
         self._progress_at = 0.0
@@ -188,6 +189,8 @@ class BlockSync:
             self._queue_best = None
             self.schedule()
             return
+        self._groups[0] += 1
+        self._groups[1] += len(blocks)
         failed: set[bytes] = set()
         for peer, block, status in zip(peers, blocks, results):
             self._settle(peer, block, status, failed)
@@ -339,8 +342,10 @@ class BlockSync:
         height, target = self.view.height, self.best_header_height
         rate = (height - self._progress_height) / max(now - self._progress_t, 1e-6)
         self._progress_at, self._progress_t, self._progress_height = now, now, height
-        log.info("sync: height %d/%d (%.1f%%), %.0f blocks/s, %d peers", height, target,
-                 100.0 * height / max(target, 1), rate, len(self.net.ready_peers()))
+        groups, self._groups = self._groups, [0, 0]
+        log.info("sync: height %d/%d (%.1f%%), %.0f blocks/s, %d peers, %.1f blocks connected together",
+                 height, target, 100.0 * height / max(target, 1), rate, len(self.net.ready_peers()),
+                 groups[1] / max(groups[0], 1))
 
 
 def _answer(submit, block: Block):
