@@ -14,6 +14,15 @@ class ValidationError(Exception):
         self.detail = detail
 
 
+def outcome(fn, *args):
+    """fn(*args), or the ValidationError it raises: for callers that answer per item of a
+    batch (the blocks of one p2p group) rather than stop at the first rejection."""
+    try:
+        return fn(*args)
+    except ValidationError as e:
+        return e
+
+
 class DecodeError(ValidationError):
     """Bytes that are not a canonical encoding of the expected structure."""
 

@@ -14,7 +14,7 @@ import logging
 import time
 
 from core.consensus import block_work
-from core.errors import ValidationError
+from core.errors import ValidationError, outcome
 from core.primitives import Block, Header
 
 from p2p.headers import HeaderTree
@@ -181,7 +181,7 @@ class BlockSync:
                 block = self.waiting.pop(block.hash, None)
         submit_many = getattr(self.view, "submit_blocks", None)
         try:
-            results = submit_many(blocks) if submit_many is not None else [_answer(self.view.submit_block, b) for b in blocks]
+            results = submit_many(blocks) if submit_many is not None else [outcome(self.view.submit_block, b) for b in blocks]
         except Exception:
             # As a handler that fails on a peer's message (p2p/peer.py): logged, and the node
             # goes on; the blocks stay unconnected and are asked for again.
@@ -346,10 +346,3 @@ class BlockSync:
         log.info("sync: height %d/%d (%.1f%%), %.0f blocks/s, %d peers, %.1f blocks connected together",
                  height, target, 100.0 * height / max(target, 1), rate, len(self.net.ready_peers()),
                  groups[1] / max(groups[0], 1))
-
-
-def _answer(submit, block: Block):
-    try:
-        return submit(block)
-    except ValidationError as e:
-        return e

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 
-from core.errors import ValidationError
+from core.errors import ValidationError, outcome
 from node.chain.blockindex import failure_reason
 
 
@@ -33,13 +33,13 @@ def process_blocks(chain, blocks: list) -> list:
     """process_block for each of `blocks`, in order, activating once they are all stored.
     Returns, per block, its status string or the ValidationError it raises alone."""
     if len(blocks) < 2:
-        return [_answer(chain.process_block, b) for b in blocks]
+        return [outcome(chain.process_block, b) for b in blocks]
     results: list = []
     chain.group = group = {}
     bulk = chain.db.write_behind() if chain.sigpool.size else nullcontext()
     try:
         with bulk:
-            results = [_answer(chain.process_block, b) for b in blocks]
+            results = [outcome(chain.process_block, b) for b in blocks]
             chain.group = None
             if group:
                 chain._just_stored = group
@@ -52,12 +52,5 @@ def process_blocks(chain, blocks: list) -> list:
         chain.group = None
     for h in group:
         chain._connect_orphans(h)
-    return [_answer(verdict, chain, chain.entries[b.hash]) if r == "stored" else r
+    return [outcome(verdict, chain, chain.entries[b.hash]) if r == "stored" else r
             for b, r in zip(blocks, results)]
-
-
-def _answer(fn, *args):
-    try:
-        return fn(*args)
-    except ValidationError as e:
-        return e
