@@ -207,11 +207,16 @@ def check_tx_sanity(tx: Tx, params) -> None:
         raise ValidationError("bad-cb-covenant", 100)
 
 
+def wrong_key(n: int) -> ValidationError:
+    return ValidationError("bad-txns-wrong-key", 100, f"input {n} pubkey does not match address")
+
+
 def check_tx_inputs(tx: Tx, coins: list[Coin], height: int, params, verify_sigs: bool = True,
                     sig_jobs: list | None = None, tx_pos: int = 0) -> int:
     """Checks a non-coinbase tx against the coins it spends (in input order); returns its fee.
-    With `sig_jobs`, each signature check is appended there as a core.sigcheck job (tx_pos
-    names the tx in its block) instead of run, at the point serial validation would run it."""
+    With `sig_jobs`, each input's key and signature checks are appended there as a
+    core.sigcheck job (tx_pos names the tx in its block) instead of run, at the point serial
+    validation would run them."""
     total_in = 0
     txid = tx.txid
     for n, (txin, coin) in enumerate(zip(tx.inputs, coins)):
@@ -222,13 +227,14 @@ def check_tx_inputs(tx: Tx, coins: list[Coin], height: int, params, verify_sigs:
         total_in += coin.value
         if not money_range(coin.value) or not money_range(total_in):
             raise ValidationError("bad-txns-inputvalues-outofrange", 100)
-        if hash160(txin.pubkey) != coin.address:
-            raise ValidationError("bad-txns-wrong-key", 100, f"input {n} pubkey does not match address")
-        if not verify_sigs:
-            continue
-        if sig_jobs is not None:
+        if verify_sigs and sig_jobs is not None:
+            # The key's hash is checked where the signature is (core.sigcheck.job_ok): the
+            # job reports a wrong key with the error this line would raise (job_error).
             sig_jobs.append((tx_pos, n, txid, coin.value, coin.address, txin.pubkey, txin.sig))
-        elif not verify_digest(txin.pubkey, txin.sig, sighash(txid, n, coin.value, coin.address)):
+            continue
+        if hash160(txin.pubkey) != coin.address:
+            raise wrong_key(n)
+        if verify_sigs and not verify_digest(txin.pubkey, txin.sig, sighash(txid, n, coin.value, coin.address)):
             raise ValidationError("bad-txns-bad-signature", 100, f"input {n}")
     total_out = sum(o.value for o in tx.outputs)
     if total_in < total_out:

@@ -17,6 +17,12 @@ def pack(obj) -> bytes:
     return _packer.pack(obj)
 
 
+def pack_array_header(n: int) -> bytes:
+    """What precedes an array's n items: an array is encoded as this and its items'
+    encodings one after another (Block.to_bytes joins its txs' cached encodings)."""
+    return _packer.pack_array_header(n)
+
+
 def unpack(data: bytes, max_size: int) -> object:
     if len(data) > max_size:
         raise DecodeError(f"{len(data)} bytes exceeds limit {max_size}", "oversize")

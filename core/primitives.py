@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 
 from core.auxpow import AUXPOW_FLAG, MAX_AUXPOW_SIZE, AuxPow
 from core.crypto import sha256d
-from core.encoding import expect_bytes, expect_list, expect_uint, pack, unpack
+from core.encoding import expect_bytes, expect_list, expect_uint, pack, pack_array_header, unpack
 from core.errors import DecodeError
 
 HEADER_SIZE = 112
 _HEADER = struct.Struct("<I32s32s32sIII")
+_BLOCK_ARRAY = pack_array_header(2)       # [header, txs]
 assert _HEADER.size == HEADER_SIZE
 MAX_HEADER_WIRE = HEADER_SIZE + MAX_AUXPOW_SIZE
 
@@ -233,7 +234,10 @@ class Block:
         return [self.header.to_wire(), [t.to_obj() for t in self.txs]]
 
     def to_bytes(self) -> bytes:
-        return pack(self.to_obj())
+        # pack(self.to_obj()), from each tx's cached encoding: a block is stored once its
+        # merkle root has been checked, which encoded and hashed every tx already.
+        return b"".join((_BLOCK_ARRAY, pack(self.header.to_wire()), pack_array_header(len(self.txs)),
+                         *[t.to_bytes() for t in self.txs]))
 
     @staticmethod
     def from_obj(obj) -> "Block":

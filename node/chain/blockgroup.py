@@ -18,7 +18,9 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 from core.errors import ValidationError, outcome
-from node.chain.blockindex import failure_reason
+from node.chain.blockcheck import send_ahead
+from node.chain.blockindex import HAVE_DATA, failure_reason
+from node.chain.chaindb import CoinView
 
 
 def verdict(chain, entry) -> str:
@@ -27,6 +29,20 @@ def verdict(chain, entry) -> str:
         raise ValidationError(failure_reason(entry, chain.failure_reasons), 100,
                               "block or an ancestor failed to connect")
     return "active" if chain.on_main_chain(entry) else "side"
+
+
+def _first_ahead(chain, first) -> None:
+    """The group's first block's signature checks to the workers before the group is stored
+    (sanity checks and block bodies: work the workers would otherwise sit out), when it builds
+    on the tip: the blocks after it get theirs while the one before is written, but nothing
+    precedes the first. The coins read are kept for its connect, as send_ahead's always are
+    (known_coins: only if the tip is still the same then)."""
+    pool = chain.sigpool
+    if not (pool.size and pool.workers and chain.verify_sigs and chain.chain):
+        return
+    tip, known = chain.tip, chain.entries.get(first.hash)
+    if first.header.prev_hash == tip.hash and not (known is not None and known.status & HAVE_DATA):
+        chain._prefetch = send_ahead(pool, first, tip, CoinView(chain.db), [])
 
 
 def process_blocks(chain, blocks: list) -> list:
@@ -39,6 +55,7 @@ def process_blocks(chain, blocks: list) -> list:
     bulk = chain.db.write_behind() if chain.sigpool.size else nullcontext()
     try:
         with bulk:
+            _first_ahead(chain, blocks[0])
             results = [outcome(chain.process_block, b) for b in blocks]
             chain.group = None
             if group:

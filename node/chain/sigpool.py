@@ -32,7 +32,7 @@ import logging
 import multiprocessing as mp
 import os
 
-from core.sigcheck import bad_signature, first_bad, job_ok
+from core.sigcheck import job_error, first_bad, job_ok
 from node.chain.sigworker import WorkerHandle
 
 log = logging.getLogger("dotbit.chain")
@@ -94,15 +94,19 @@ class SigPool:
             return None
         if sum(len(tx.inputs) for tx in block.txs) < self.min_inputs:
             return None
-        if not self.workers:
-            ctx = _context()
-            self.workers = [WorkerHandle(ctx) for _ in range(self.size)]
-            log.info("block validation: %d signature worker process(es) started", self.size)
+        self.start()
         sigs = BlockSigs(self)
         if self.known_pending:
             self.known_pending = False
             self.free_worker(0)                  # the verdicts already there, before any job
         return sigs
+
+    def start(self) -> None:
+        """The worker processes, unless they run already."""
+        if self.size and not self.workers:
+            ctx = _context()
+            self.workers = [WorkerHandle(ctx) for _ in range(self.size)]
+            log.info("block validation: %d signature worker process(es) started", self.size)
 
     def check_ahead(self, jobs: list) -> None:
         """Hands the next block's signature jobs, as the coins look before this block is
@@ -229,7 +233,7 @@ class BlockSigs:
             self.sent = end
 
     def finish(self) -> None:
-        """Every job checked; raises bad_signature of the earliest failing one in job order.
+        """Every job checked; raises job_error of the earliest failing one in job order.
         What was never handed out is shared: a chunk to each worker that falls idle, the
         rest checked here meanwhile. Then the chunks out are awaited in the order the workers
         answer them: checking one here as well would be the same work twice, on a core the
@@ -275,7 +279,7 @@ class BlockSigs:
         if covered_bad is not None and (first is None or covered_bad[:2] < first[:2]):
             first = covered_bad
         if first is not None:
-            raise bad_signature(first)
+            raise job_error(first)
 
     def _settle_covered(self) -> tuple:
         """The verdicts of this block's jobs that went out ahead and were still in flight when

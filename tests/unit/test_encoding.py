@@ -59,9 +59,20 @@ def test_header_roundtrip(h):
 @given(headers, st.lists(txs, min_size=1, max_size=4))
 def test_block_roundtrip(h, tx_list):
     b = Block(h, tuple(tx_list))
+    assert b.to_bytes() == pack(b.to_obj())          # joined from the txs' cached encodings
     assert Block.from_bytes(b.to_bytes()) == b
     with pytest.raises(DecodeError):
         Block.from_bytes(b.to_bytes() + b"\x90")
+
+
+@settings(max_examples=20, derandomize=True)
+@given(headers, txs, st.integers(14, 70))
+def test_block_bytes_past_a_short_array(h, tx, n):
+    """Past 15 txs msgpack's array header grows from one byte to three: the joined encoding
+    still equals the whole block packed at once, whether the txs' bytes were cached or not."""
+    b = Block(h, (tx,) * n)
+    fresh = Block(h, tuple(Tx.from_bytes(tx.to_bytes()) for _ in range(n)))
+    assert b.to_bytes() == fresh.to_bytes() == pack(b.to_obj())
 
 
 def test_witness_not_in_txid():

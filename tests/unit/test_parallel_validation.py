@@ -19,11 +19,12 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, seed, settings, strategies as st
 
-from core.errors import ValidationError
+from core.errors import ValidationError, outcome
 from core.params import REGTEST
 from core.primitives import Block, Tx, TxIn, TxOut, block_merkle_root
 from core.signing import sign_tx
 from node.chain.blockfeed import BlockFeed
+from node.chain.blockindex import HAVE_DATA
 from node.chain.chainstate import ChainState
 from node.chain.sigpool import SigPool, resolve_par
 from node.chain.storage import LevelDB, MemoryDB
@@ -332,7 +333,7 @@ def test_jobs_in_flight_ahead_are_awaited_not_sent_again(monkeypatch, bad, expec
     jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
             for pos, (tx, c) in enumerate(zip(txs, coins))]
     raised = []
-    monkeypatch.setattr("node.chain.sigpool.bad_signature", lambda job: raised.append(job) or ValueError())
+    monkeypatch.setattr("node.chain.sigpool.job_error", lambda job: raised.append(job) or ValueError())
     pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)
     try:
         small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
@@ -584,3 +585,48 @@ def test_blocks_that_arrive_together_connect_together_as_one_by_one(twins):
     assert list(twins.parallel.db.iterator()) == list(twins.serial.db.iterator())
     spent = {(c[0], c[1]) for c in twins.coins[:40]}
     twins.coins = [c for c in twins.coins if (c[0], c[1]) not in spent] + outputs(last)
+
+
+@pytest.mark.parametrize("fault", ["key", "sig", None])
+def test_a_group_s_first_block_goes_to_the_workers_before_the_group_is_stored(twins, fault):
+    """Nothing precedes a group's first block to send its checks ahead while it is written,
+    so they go out before the group is stored (blockgroup._first_ahead): first of all the
+    checks sent ahead, while that block is not yet stored. A key that does not own its coin
+    or a bad signature there (the worker's verdict: no) still gets serial order's error, and
+    a good group leaves both stores identical."""
+    from node.chain.blockgroup import process_blocks
+
+    coins = twins.coins[:36]
+    first = build_txs([[(c, fault if i == 20 else None)] for i, c in enumerate(coins)])
+    blocks = [twins.block(first)]
+    if fault is None:                    # then its child
+        twins.serial.process_block(blocks[0])
+        blocks.append(twins.block(build_txs([[((tx.txid, 0, tx.outputs[0].value), None)] for tx in first])))
+        serial = ["active", twins.serial.process_block(blocks[1])]
+    else:                                # then a good sibling
+        blocks.append(twins.block(build_txs([[(c, None)] for c in twins.coins[36:40]])))
+        serial = [outcome(twins.serial.process_block, b) for b in blocks]
+        serial = [r.reason if isinstance(r, ValidationError) else r for r in serial]
+        assert serial == [f"bad-txns-{'wrong-key' if fault == 'key' else 'bad-signature'}", "active"]
+    pool, sent = twins.parallel.sigpool, []
+    pool.start()
+    real = pool.check_ahead
+
+    def spy(jobs):
+        entry = twins.parallel.entries.get(blocks[0].hash)
+        sent.append((jobs, entry is not None and bool(entry.status & HAVE_DATA)))
+        return real(jobs)
+    pool.check_ahead = spy
+    try:
+        group = process_blocks(twins.parallel, blocks)
+    finally:
+        del pool.check_ahead
+    assert [r.reason if isinstance(r, ValidationError) else r for r in group] == serial
+    jobs, stored = sent[0]
+    assert not stored and [j[:3] for j in jobs] == [(n + 1, 0, tx.txid) for n, tx in enumerate(first)]
+    assert twins.parallel.tip.hash == twins.serial.tip.hash
+    assert list(twins.parallel.db.iterator()) == list(twins.serial.db.iterator())
+    txs = [tx for b in blocks if twins.serial.on_main_chain(twins.serial.entries[b.hash]) for tx in b.txs[1:]]
+    spent = {i.outpoint for tx in txs for i in tx.inputs}
+    twins.coins = [c for c in twins.coins if c[:2] not in spent] + \
+        [(tx.txid, 0, tx.outputs[0].value) for tx in txs if (tx.txid, 0) not in spent]
