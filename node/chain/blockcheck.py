@@ -57,12 +57,13 @@ def check_block_txs(block: Block, height: int, view: CoinView, params, names, ve
     return fees, spent_undo, name_ops, before
 
 
-def ahead_jobs(block: Block, view: CoinView, found: dict | None = None) -> list:
+def ahead_jobs(block: Block, view: CoinView, found: dict | None = None, before: dict | None = None) -> list:
     """`block`'s signature jobs as check_tx_inputs would make them if the coins are as `view`
-    has them (the block before it, not yet written) plus the block's own earlier outputs: what
-    SigPool.check_ahead hands out early. Stops at the first coin not found. A guess only: a job
-    is ever used only where the real check makes the very same one. The coins read from `view`
-    go into `found` (outpoint -> coin) when given."""
+    has them, plus the outputs of the block before it (`before`, outpoint -> TxOut: that block
+    not yet connected) and the block's own earlier outputs: what SigPool.check_ahead hands out
+    early. Stops at the first coin not found. A guess only: a job is ever used only where the
+    real check makes the very same one. The coins read from `view` go into `found` (outpoint
+    -> coin) when given."""
     jobs: list = []
     created: dict = {}
     if found is None:
@@ -74,6 +75,8 @@ def ahead_jobs(block: Block, view: CoinView, found: dict | None = None) -> list:
                 for n, txin in enumerate(tx.inputs):
                     op = txin.outpoint
                     coin = created.pop(op, None)
+                    if coin is None and before:
+                        coin = before.get(op)
                     if coin is None:
                         coin = found[op] = view.get(op)
                         if coin is None:
@@ -87,13 +90,26 @@ def ahead_jobs(block: Block, view: CoinView, found: dict | None = None) -> list:
     return jobs
 
 
-def send_ahead(sigpool, nxt: Block, entry, view: CoinView, expired: list) -> tuple:
-    """The next block's signature checks to the workers (SigPool.check_ahead), with the coins
-    as they will be once `entry`'s block is written: `view` holds that block's own changes,
-    and the name coins it expires (`expired`, deleted by the name index) are dropped from what
-    was read. Returns (next block's hash, entry, coins read) for known_coins."""
+def send_ahead(sigpool, nxt: Block, block: Block | None, view: CoinView) -> dict:
+    """The next block's signature checks to the workers (SigPool.check_ahead) as `block`
+    starts to connect, so that they have that block's whole connect to work on them: the
+    coins as the store has them (`view`, untouched yet), or as `block` creates them. Returns
+    the coins read, for settle_ahead."""
+    before = {(tx.txid, i): out for tx in block.txs for i, out in enumerate(tx.outputs)} if block else None
     found: dict = {}
-    sigpool.check_ahead(ahead_jobs(nxt, view, found))
+    sigpool.check_ahead(ahead_jobs(nxt, view, found, before))
+    return found
+
+
+def settle_ahead(nxt: Block, found: dict, entry, view: CoinView, expired: list) -> tuple:
+    """What the next block's connect may take of the coins send_ahead read before `entry`'s
+    block connected (`view` now holds that block's changes): not the coins it spent or
+    created, nor the name coins it expires (`expired`, deleted by the name index). Returns
+    (next block's hash, entry, coins) for known_coins."""
+    for op in view.spent:
+        found.pop(op, None)
+    for op in view.created:
+        found.pop(op, None)
     for txid, vout, _ in expired:
         found.pop((txid, vout), None)
     return nxt.hash, entry, found

@@ -2,11 +2,10 @@
 fetched and decoded early on request.
 
 Why: with --par, a block's signature answers are collected just before its batch commits,
-and whatever the workers have not answered by then is checked in line. Decoding the next
-stored block is work the connecting thread must do anyway and that needs nothing of the
-current block, so doing it just before the collection gives the workers that much longer on
-the current block's signatures, and the next block's checks can be handed out while this
-one is written (SigPool.check_ahead): a reindex, or a reorganisation onto a stored branch.
+and whatever the workers have not answered by then is checked in line. With the next block
+in hand as the current one starts to connect, its checks go to the workers then
+(SigPool.check_ahead), and they have the current block's whole connect to work on them: a
+reindex, a group of blocks from a peer, or a reorganisation onto a stored branch.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A syncing node gets its blocks in bursts: a peer answers a getdata of up to 16 b
 while one block connects the next ones are already read off the socket. Connected one by one,
 each block is checked and written alone. Stored first and then activated once, the group is
 connected as a stored branch is in a reindex (ChainState._activate over a BlockFeed): the next
-block's signature checks go to the workers while this one is written (SigPool.check_ahead),
+block's signature checks go to the workers while this one connects (SigPool.check_ahead),
 and with --par 2 or more each batch is written by the writer thread while the next block is
 checked (storage.WriteBehind). Each block is still its own atomic batch, so a node killed
 mid-group restarts at the last block written, as it would have one by one.
@@ -42,7 +42,7 @@ def _first_ahead(chain, first) -> None:
         return
     tip, known = chain.tip, chain.entries.get(first.hash)
     if first.header.prev_hash == tip.hash and not (known is not None and known.status & HAVE_DATA):
-        chain._prefetch = send_ahead(pool, first, tip, CoinView(chain.db), [])
+        chain._prefetch = first.hash, tip, send_ahead(pool, first, None, CoinView(chain.db))
 
 
 def process_blocks(chain, blocks: list) -> list:

@@ -18,7 +18,7 @@ from core.errors import StoreError, ValidationError
 from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
-from node.chain.blockcheck import check_block_txs, known_coins, send_ahead
+from node.chain.blockcheck import check_block_txs, known_coins, send_ahead, settle_ahead
 from node.chain.blockfeed import BlockFeed
 from node.chain.blockgroup import verdict
 from node.chain.sigpool import SigPool
@@ -326,12 +326,15 @@ class ChainState:
 
     def _connect_checked(self, block: Block, entry: Entry, sigs, ahead) -> None:
         """The connect's checks and its one batch; the batch commits only once `sigs` (the
-        signatures the workers hold) all hold. `ahead()` decodes the next block meanwhile."""
+        signatures the workers hold) all hold. `ahead()` gives the next block: its checks go to
+        the workers before this block's begin, so they have this whole connect for them."""
         height = entry.height
         params = self.params
         names = self.names
         pre, self._prefetch = self._prefetch, None       # for this connect only, whatever it is
         view = CoinView(self.db, known_coins(pre, entry, self.chain[-1] if self.chain else None))
+        nxt = ahead() if sigs is not None and ahead is not None else None
+        early = send_ahead(self.sigpool, nxt, block, view) if nxt is not None else None
         fees, spent_undo, name_ops, before = check_block_txs(block, height, view, params, names, self.verify_sigs, sigs)
         if sigs is not None:
             sigs.flush()             # the tail of the jobs to an idle worker, not kept for the end
@@ -346,9 +349,8 @@ class ChainState:
                 entry.status |= VALID
                 self.store.write_connect(b, block, entry, view, spent_undo, name_undo)
                 if sigs is not None:
-                    nxt = ahead() if ahead is not None else None   # the workers go on meanwhile
-                    if nxt is not None:
-                        self._prefetch = send_ahead(self.sigpool, nxt, entry, view, name_undo[1])
+                    if early is not None:
+                        self._prefetch = settle_ahead(nxt, early, entry, view, name_undo[1])
                     sigs.finish()    # raising here drops the batch
                 for p in self.projections:
                     p.connect(b, entry, {rec.name: rec for _, rec in name_ops})

@@ -5,7 +5,7 @@ signatures while the connecting thread does the coin and name work that needs th
 builds the block's batch; only before that batch commits does it collect the workers'
 answers, verifying itself whatever is still queued (ChainState._connect). The jobs are
 core.sigcheck's plain tuples and the workers run its pure functions (node/chain/sigworker.py).
-When the next block is known, its jobs go out before this block commits (check_ahead).
+When the next block is known, its jobs go out as this block starts to connect (check_ahead).
 
 Why processes: libsecp256k1's verify is one cffi call, but the sighash and the call around
 it are Python, so threads would mostly take turns on the GIL. Why a pipe per worker and no
@@ -80,10 +80,11 @@ class SigPool:
         self.by_workers = 0
         self.in_line = 0
         self.by_ahead = 0            # of by_workers: answered ahead of their block (check_ahead)
-        # Jobs of the next block sent to a worker while this one was still being written
+        # Jobs of the next block sent to a worker while this one was still connecting
         # (check_ahead): job -> None while in flight, then its verdict. That block's check
         # skips the good ones and awaits the ones in flight (BlockSigs.finish) rather than
-        # sending them again. Only the latest block's are kept.
+        # sending them again. Only the latest block's are kept here (the block connecting
+        # holds its own in its BlockSigs).
         self.known: dict = {}
         self.ahead_msgs: list = []   # (worker, slot, jobs) of the messages that filled `known`
         self.known_pending = False   # check_ahead sent jobs the next begin() may find answered
@@ -109,9 +110,9 @@ class SigPool:
             log.info("block validation: %d signature worker process(es) started", self.size)
 
     def check_ahead(self, jobs: list) -> None:
-        """Hands the next block's signature jobs, as the coins look before this block is
-        written, to workers with room: they work on them while this block commits and the
-        next one's checks begin, when they would otherwise wait. Only an answer for the very
+        """Hands the next block's signature jobs, as the coins look before this block
+        connects (blockcheck.send_ahead), to workers with room: they work on them while this
+        block is checked and written, queued behind this block's own. Only an answer for the very
         same job is ever used (a pure fact about it); a guess that turns out wrong (the
         block fails, a coin differs) is simply never asked for."""
         if not self.workers or len(jobs) < self.min_inputs:
