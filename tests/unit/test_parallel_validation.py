@@ -630,3 +630,35 @@ def test_a_group_s_first_block_goes_to_the_workers_before_the_group_is_stored(tw
     spent = {i.outpoint for tx in txs for i in tx.inputs}
     twins.coins = [c for c in twins.coins if c[:2] not in spent] + \
         [(tx.txid, 0, tx.outputs[0].value) for tx in txs if (tx.txid, 0) not in spent]
+
+
+@pytest.mark.parametrize("second_spends", ["spent-by-first", "created-by-first"])
+def test_coins_read_ahead_do_not_outlive_the_block_before(twins, second_spends):
+    """The next block's coins are read as the block before it starts to connect, and kept
+    for its own connect (blockcheck.settle_ahead). A racer's block that spends again a coin
+    the block before spent must still be refused (the coin read early is dropped, not
+    reused), while spending what the block before created stays valid; as serial."""
+    from node.chain.blockgroup import process_blocks
+
+    coins = twins.coins[:34]
+    first = build_txs([[(c, None)] for c in coins[:33]])
+    blocks = [twins.block(first)]
+    twins.serial.process_block(blocks[0])
+    if second_spends == "spent-by-first":    # coin 0 again, beside a fresh one: a double spend
+        plan = [[(coins[0], None)], [(coins[33], None)]] + \
+            [[((tx.txid, 0, tx.outputs[0].value), None)] for tx in first[1:32]]
+    else:
+        plan = [[(coins[33], None)]] + [[((tx.txid, 0, tx.outputs[0].value), None)] for tx in first]
+    blocks.append(twins.block(build_txs(plan)))
+    serial = ["active", outcome(twins.serial.process_block, blocks[1])]
+    serial = [r.reason if isinstance(r, ValidationError) else r for r in serial]
+    assert serial == ["active", "bad-txns-inputs-missingorspent" if second_spends == "spent-by-first" else "active"]
+    twins.parallel.sigpool.start()
+    group = process_blocks(twins.parallel, blocks)
+    assert [r.reason if isinstance(r, ValidationError) else r for r in group] == serial
+    assert twins.parallel.tip.hash == twins.serial.tip.hash
+    assert list(twins.parallel.db.iterator()) == list(twins.serial.db.iterator())
+    txs = [tx for b in blocks if twins.serial.on_main_chain(twins.serial.entries[b.hash]) for tx in b.txs[1:]]
+    spent = {i.outpoint for tx in txs for i in tx.inputs}
+    twins.coins = [c for c in twins.coins if c[:2] not in spent] + \
+        [(tx.txid, 0, tx.outputs[0].value) for tx in txs if (tx.txid, 0) not in spent]
