@@ -26,7 +26,7 @@ from core.signing import sign_tx
 from node.chain.blockfeed import BlockFeed
 from node.chain.blockindex import HAVE_DATA
 from node.chain.chainstate import ChainState
-from node.chain.sigpool import SigPool, resolve_par
+from node.chain.sigpool import AHEAD_STEP, SigPool, resolve_par
 from node.chain.storage import LevelDB, MemoryDB
 from node.mining.miner import solve_quick
 from node.mining.template import assemble
@@ -364,8 +364,9 @@ def test_messages_ahead_the_worker_has_not_started_are_claimed_and_skipped():
     """At a block's end, the messages sent ahead that the worker has not started, the last
     first, are checked by the connecting thread (claimed); the worker then answers them
     empty, so no job is checked twice. The first one it has started ends the claims."""
-    coins = [(bytes([i]) * 32, 0, 50_000) for i in range(48)]
-    txs = build_txs([[(c, "sig" if i == 40 else None)] for i, c in enumerate(coins)])
+    step = AHEAD_STEP
+    coins = [(bytes([i]) * 32, 0, 50_000) for i in range(3 * step)]
+    txs = build_txs([[(c, "sig" if i == 2 * step + step // 2 else None)] for i, c in enumerate(coins)])
     jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
             for pos, (tx, c) in enumerate(zip(txs, coins))]
     pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)
@@ -376,7 +377,7 @@ def test_messages_ahead_the_worker_has_not_started_are_claimed_and_skipped():
         os.kill(pid, signal.SIGSTOP)
         pool.check_ahead(jobs)
         msgs = list(pool.ahead_msgs)
-        assert [len(part) for _, _, part in msgs] == [16, 16, 16]
+        assert [len(part) for _, _, part in msgs] == [step, step, step]
         worker = pool.workers[0]
         worker.flags[msgs[1][1]] = 2          # as if the worker were in its second message
         sigs = pool.begin(replace(small, txs=(small.txs[0], *txs)))
@@ -384,10 +385,10 @@ def test_messages_ahead_the_worker_has_not_started_are_claimed_and_skipped():
             sigs.jobs.append(job)
         in_line = pool.in_line
         with pytest.raises(ValidationError, match="bad-txns-bad-signature"):
-            sigs.finish()                     # job 40, in the claimed last message
+            sigs.finish()                     # in the claimed last message
         assert [worker.flags[slot] for _, slot, _ in msgs] == [0, 2, 1]
-        assert pool.in_line - in_line == 48   # 16 claimed, 32 after the stopped worker's silence
-        for job in jobs[32:]:
+        assert pool.in_line - in_line == 3 * step    # one message claimed, two after the stopped worker's silence
+        for job in jobs[2 * step:]:
             pool.known[job] = "claimed"       # a verdict from the worker would replace these
         os.kill(pid, signal.SIGCONT)
         deadline = time.monotonic() + 20
@@ -395,8 +396,8 @@ def test_messages_ahead_the_worker_has_not_started_are_claimed_and_skipped():
             pool.free_worker(0)
             time.sleep(0.01)
         assert not worker.pending
-        assert [pool.known[job] for job in jobs[32:]] == ["claimed"] * 16
-        assert all(pool.known[job] is True for job in jobs[:16])      # the worker's own answer
+        assert [pool.known[job] for job in jobs[2 * step:]] == ["claimed"] * step
+        assert all(pool.known[job] is True for job in jobs[:step])    # the worker's own answer
     finally:
         for pid in pool.worker_pids():
             os.kill(pid, signal.SIGCONT)
