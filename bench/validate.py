@@ -212,7 +212,7 @@ def report_par(one: list, par1: list, par2: list, ntx: int) -> None:
     figure("par1_cpu_per_tx", total[1], "us", "--par 1: CPU per tx, every thread of the process")
     figure("par2_cpu_per_tx", total[2], "us", "--par 2: CPU per tx, every thread and the worker")
     figure("par2_worker_share", 100 * share, "%", "signature checks answered by the worker, --par 2")
-    figure("par2_ahead_share", 100 * ahead, "%", "of those, answered while the block before was written")
+    figure("par2_ahead_share", 100 * ahead, "%", "of those, sent ahead while the block before connected")
 
 
 def connect_figures(raws: list[bytes], blocks: list[Block], repeat: int) -> None:
