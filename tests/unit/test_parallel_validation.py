@@ -78,6 +78,14 @@ class Twins:
                 logging.getLogger("dotbit.chain").removeHandler(handler)
         return out
 
+    def follow(self, blocks) -> None:
+        """The coins KEY may spend once `blocks` are settled: those the blocks on the main
+        chain spent are gone, their payments (output 0 of each) are there."""
+        txs = [tx for b in blocks if self.serial.on_main_chain(self.serial.entries[b.hash]) for tx in b.txs[1:]]
+        spent = {i.outpoint for tx in txs for i in tx.inputs}
+        self.coins = [c for c in self.coins if c[:2] not in spent] + \
+            [(tx.txid, 0, tx.outputs[0].value) for tx in txs if (tx.txid, 0) not in spent]
+
     def block(self, txs):
         # A new time each call: hypothesis replays examples, and a block both chains already
         # refused would only be "duplicate-invalid" the second time.
@@ -627,10 +635,7 @@ def test_a_group_s_first_block_goes_to_the_workers_before_the_group_is_stored(tw
     assert not stored and [j[:3] for j in jobs] == [(n + 1, 0, tx.txid) for n, tx in enumerate(first)]
     assert twins.parallel.tip.hash == twins.serial.tip.hash
     assert list(twins.parallel.db.iterator()) == list(twins.serial.db.iterator())
-    txs = [tx for b in blocks if twins.serial.on_main_chain(twins.serial.entries[b.hash]) for tx in b.txs[1:]]
-    spent = {i.outpoint for tx in txs for i in tx.inputs}
-    twins.coins = [c for c in twins.coins if c[:2] not in spent] + \
-        [(tx.txid, 0, tx.outputs[0].value) for tx in txs if (tx.txid, 0) not in spent]
+    twins.follow(blocks)
 
 
 @pytest.mark.parametrize("second_spends", ["spent-by-first", "created-by-first"])
@@ -659,7 +664,4 @@ def test_coins_read_ahead_do_not_outlive_the_block_before(twins, second_spends):
     assert [r.reason if isinstance(r, ValidationError) else r for r in group] == serial
     assert twins.parallel.tip.hash == twins.serial.tip.hash
     assert list(twins.parallel.db.iterator()) == list(twins.serial.db.iterator())
-    txs = [tx for b in blocks if twins.serial.on_main_chain(twins.serial.entries[b.hash]) for tx in b.txs[1:]]
-    spent = {i.outpoint for tx in txs for i in tx.inputs}
-    twins.coins = [c for c in twins.coins if c[:2] not in spent] + \
-        [(tx.txid, 0, tx.outputs[0].value) for tx in txs if (tx.txid, 0) not in spent]
+    twins.follow(blocks)
