@@ -34,7 +34,7 @@ def verdict(chain, entry) -> str:
 def _first_ahead(chain, first) -> None:
     """The group's first block's signature checks to the workers before the group is stored
     (sanity checks and block bodies: work the workers would otherwise sit out), when it builds
-    on the tip: the blocks after it get theirs while the one before is written, but nothing
+    on the tip: the blocks after it get theirs while the one before connects, but nothing
     precedes the first. The coins read are kept for its connect, as send_ahead's always are
     (known_coins: only if the tip is still the same then)."""
     pool = chain.sigpool

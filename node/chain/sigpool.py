@@ -32,7 +32,7 @@ import logging
 import multiprocessing as mp
 import os
 
-from core.sigcheck import job_error, first_bad, job_ok
+from core.sigcheck import first_bad, job_error, job_ok
 from node.chain.sigworker import WorkerHandle
 
 log = logging.getLogger("dotbit.chain")
