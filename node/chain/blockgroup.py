@@ -19,7 +19,7 @@ from contextlib import nullcontext
 
 from core.errors import ValidationError, outcome
 from node.chain.blockcheck import send_ahead
-from node.chain.blockindex import HAVE_DATA, failure_reason
+from node.chain.blockindex import failure_reason
 from node.chain.chaindb import CoinView
 
 
@@ -32,17 +32,14 @@ def verdict(chain, entry) -> str:
 
 
 def _first_ahead(chain, first) -> None:
-    """The group's first block's signature checks to the workers before the group is stored
-    (sanity checks and block bodies: work the workers would otherwise sit out), when it builds
-    on the tip: the blocks after it get theirs while the one before connects, but nothing
-    precedes the first. The coins read are kept for its connect, as send_ahead's always are
-    (known_coins: only if the tip is still the same then)."""
+    """The group's first block's signature checks to the workers once it is stored (its
+    sanity and header checks passed, as every block's checks sent ahead have), while the rest
+    of the group is stored: the blocks after it get theirs while the one before connects, but
+    nothing precedes the first. The coins read are kept for its connect, as send_ahead's
+    always are (known_coins: only if the tip is still the same then)."""
     pool = chain.sigpool
-    if not (pool.size and pool.workers and chain.verify_sigs and chain.chain):
-        return
-    tip, known = chain.tip, chain.entries.get(first.hash)
-    if first.header.prev_hash == tip.hash and not (known is not None and known.status & HAVE_DATA):
-        chain._prefetch = first.hash, tip, send_ahead(pool, first, None, CoinView(chain.db))
+    if pool.size and pool.workers and chain.verify_sigs and chain.chain and first.header.prev_hash == chain.tip.hash:
+        chain._prefetch = first.hash, chain.tip, send_ahead(pool, first, None, CoinView(chain.db))
 
 
 def process_blocks(chain, blocks: list) -> list:
@@ -55,8 +52,10 @@ def process_blocks(chain, blocks: list) -> list:
     bulk = chain.db.write_behind() if chain.sigpool.size else nullcontext()
     try:
         with bulk:
-            _first_ahead(chain, blocks[0])
-            results = [outcome(chain.process_block, b) for b in blocks]
+            results = [outcome(chain.process_block, blocks[0])]
+            if results[0] == "stored":
+                _first_ahead(chain, blocks[0])
+            results += [outcome(chain.process_block, b) for b in blocks[1:]]
             chain.group = None
             if group:
                 chain._just_stored = group

@@ -597,12 +597,13 @@ def test_blocks_that_arrive_together_connect_together_as_one_by_one(twins):
 
 
 @pytest.mark.parametrize("fault", ["key", "sig", None])
-def test_a_group_s_first_block_goes_to_the_workers_before_the_group_is_stored(twins, fault):
-    """Nothing precedes a group's first block to send its checks ahead while it is written,
-    so they go out before the group is stored (blockgroup._first_ahead): first of all the
-    checks sent ahead, while that block is not yet stored. A key that does not own its coin
-    or a bad signature there (the worker's verdict: no) still gets serial order's error, and
-    a good group leaves both stores identical."""
+def test_a_group_s_first_block_goes_to_the_workers_while_the_group_is_stored(twins, fault):
+    """Nothing precedes a group's first block to send its checks ahead while it connects, so
+    they go out while the rest of the group is stored (blockgroup._first_ahead): first of all
+    the checks sent ahead, once that block is stored (its sanity checks passed: a stranger's
+    junk block costs the worker nothing) and before the next one is. A key that does not own
+    its coin or a bad signature there (the worker's verdict: no) still gets serial order's
+    error, and a good group leaves both stores identical."""
     from node.chain.blockgroup import process_blocks
 
     coins = twins.coins[:36]
@@ -622,8 +623,8 @@ def test_a_group_s_first_block_goes_to_the_workers_before_the_group_is_stored(tw
     real = pool.check_ahead
 
     def spy(jobs):
-        entry = twins.parallel.entries.get(blocks[0].hash)
-        sent.append((jobs, entry is not None and bool(entry.status & HAVE_DATA)))
+        stored = [twins.parallel.entries.get(b.hash) for b in blocks]
+        sent.append((jobs, [e is not None and bool(e.status & HAVE_DATA) for e in stored]))
         return real(jobs)
     pool.check_ahead = spy
     try:
@@ -632,7 +633,7 @@ def test_a_group_s_first_block_goes_to_the_workers_before_the_group_is_stored(tw
         del pool.check_ahead
     assert [r.reason if isinstance(r, ValidationError) else r for r in group] == serial
     jobs, stored = sent[0]
-    assert not stored and [j[:3] for j in jobs] == [(n + 1, 0, tx.txid) for n, tx in enumerate(first)]
+    assert stored == [True, False] and [j[:3] for j in jobs] == [(n + 1, 0, tx.txid) for n, tx in enumerate(first)]
     assert twins.parallel.tip.hash == twins.serial.tip.hash
     assert list(twins.parallel.db.iterator()) == list(twins.serial.db.iterator())
     twins.follow(blocks)
@@ -665,3 +666,28 @@ def test_coins_read_ahead_do_not_outlive_the_block_before(twins, second_spends):
     assert twins.parallel.tip.hash == twins.serial.tip.hash
     assert list(twins.parallel.db.iterator()) == list(twins.serial.db.iterator())
     twins.follow(blocks)
+
+
+def test_a_junk_first_block_sends_nothing_to_the_workers(twins):
+    """A stranger's block that fails its sanity checks (here its merkle root), first in a
+    group beside a good block, costs the workers nothing: no check goes ahead for it; both
+    blocks get the serial answers."""
+    from node.chain.blockgroup import process_blocks
+
+    junk = twins.block(build_txs([[(c, None)] for c in twins.coins[:36]]))
+    junk = Block(replace(junk.header, merkle_root=bytes(32)), junk.txs)
+    good = twins.block(build_txs([[(c, None)] for c in twins.coins[36:40]]))
+    serial = [outcome(twins.serial.process_block, b) for b in (junk, good)]
+    assert [r.reason if isinstance(r, ValidationError) else r for r in serial] == ["bad-txnmrklroot", "active"]
+    pool, sent = twins.parallel.sigpool, []
+    pool.start()
+    real = pool.check_ahead
+    pool.check_ahead = lambda jobs: sent.append(jobs) or real(jobs)
+    try:
+        group = process_blocks(twins.parallel, [junk, good])
+    finally:
+        del pool.check_ahead
+    assert [r.reason if isinstance(r, ValidationError) else r for r in group] == ["bad-txnmrklroot", "active"]
+    junk_txids = {tx.txid for tx in junk.txs}
+    assert not any(j[2] in junk_txids for jobs in sent for j in jobs)
+    twins.follow([good])
