@@ -674,8 +674,11 @@ def test_a_junk_first_block_sends_nothing_to_the_workers(twins):
     blocks get the serial answers."""
     from node.chain.blockgroup import process_blocks
 
-    junk = twins.block(build_txs([[(c, None)] for c in twins.coins[:36]]))
-    junk = Block(replace(junk.header, merkle_root=bytes(32)), junk.txs)
+    txs = build_txs([[(c, None)] for c in twins.coins[:36]])
+    twins.made += 1
+    t = assemble(twins.serial, txs, FEE * len(txs), KEY.address, int(twins.serial.tip.header.time) + 600 + twins.made)
+    # A wrong merkle root with valid proof of work (solved again: the root is in the hashed header).
+    junk = Block(solve_quick(replace(t.block.header, merkle_root=bytes(32)), t.target), t.block.txs)
     good = twins.block(build_txs([[(c, None)] for c in twins.coins[36:40]]))
     serial = [outcome(twins.serial.process_block, b) for b in (junk, good)]
     assert [r.reason if isinstance(r, ValidationError) else r for r in serial] == ["bad-txnmrklroot", "active"]
