@@ -327,7 +327,7 @@ class ChainState:
     def _connect_checked(self, block: Block, entry: Entry, sigs, ahead) -> None:
         """The connect's checks and its one batch; the batch commits only once `sigs` (the
         signatures the workers hold) all hold. `ahead()` gives the next block: its checks go to
-        the workers before this block's begin, so they have this whole connect for them."""
+        the workers before this block's own checks begin, so they have this whole connect."""
         height = entry.height
         params = self.params
         names = self.names
