@@ -253,8 +253,7 @@ def check_block_sanity(block: Block, params) -> None:
     # block (the caller must not remember the hash as invalid); every failure after it is not.
     if block_merkle_root(block.txs) != block.header.merkle_root:
         raise ValidationError("bad-txnmrklroot", 100, "merkle root mismatch")
-    size = len(block.header.to_wire()) + sum(t.size for t in block.txs)
-    if size > params.max_block_size:
+    if block.size > params.max_block_size:
         raise ValidationError("bad-blk-length", 100)
     seen = set()
     for n, tx in enumerate(block.txs):

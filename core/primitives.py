@@ -230,6 +230,11 @@ class Block:
     def hash(self) -> bytes:
         return self.header.hash
 
+    @property
+    def size(self) -> int:
+        """The size the block-size limit counts: header and transactions."""
+        return len(self.header.to_wire()) + sum(t.size for t in self.txs)
+
     def to_obj(self) -> list:
         return [self.header.to_wire(), [t.to_obj() for t in self.txs]]
 

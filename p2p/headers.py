@@ -1,7 +1,7 @@
 """Headers received ahead of their blocks (headers-first sync).
 
-The chain indexes only blocks it has; this tree holds the headers peers announced beyond
-that, checked for proof of work, linkage and the header rules of core.consensus (difficulty,
+The chain indexes the blocks it has (and those whose damaged body it dropped, fetched again
+as if new); this tree holds the headers peers announced beyond that, checked for proof of work, linkage and the header rules of core.consensus (difficulty,
 median time past, the time-warp bound, future time) exactly as the chain and the light client
 check them, so the node knows the most-work chain before it downloads a single block and can
 fetch its blocks from several peers at once, and a warped header chain never becomes "best".
@@ -84,7 +84,7 @@ class HeaderTree:
 
     def add(self, header: Header, peer: int = 0) -> HeaderNode | None:
         """Adds a header whose parent is known; returns its node (None if the chain already has
-        it). Raises ValidationError for bad proof of work or an invalid ancestor."""
+        its block). Raises ValidationError for bad proof of work or an invalid ancestor."""
         h = header.hash
         if h in self.nodes:
             return self.nodes[h]
@@ -92,7 +92,9 @@ class HeaderTree:
         if k is not None:
             if k[3]:
                 raise ValidationError("bad-prevblk", 100, "header of a block known invalid")
-            return None
+            if k[2]:
+                return None
+            # Indexed without its body (the node dropped a damaged one): fetched as if new.
         pk = self.view.known(header.prev_hash)
         if pk is not None and pk[3]:
             raise ValidationError("bad-prevblk", 100, "header builds on an invalid block")

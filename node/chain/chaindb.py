@@ -14,8 +14,8 @@ import msgpack
 
 from core.consensus import BURN, Coin
 from core.encoding import pack
-from core.errors import StoreError
-from core.primitives import Block, Header
+from core.errors import DecodeError, StoreError
+from core.primitives import Block, Header, block_merkle_root
 from node.chain import layout as L
 from node.chain.blockindex import HAVE_DATA
 
@@ -105,6 +105,41 @@ class ChainDB:
     def get_block(self, block_hash: bytes) -> Block | None:
         raw = self.raw_block(block_hash)
         return Block.from_bytes(raw, max_size=len(raw)) if raw is not None else None
+
+    def whole_block(self, block_hash: bytes) -> Block | None:
+        """The stored block, None when its body is not the block `block_hash` names (body_damage
+        says why). What a connect from the store reads, a reindex's above all: a body is checked
+        when it arrives, but the disk may damage it after that, and a damaged body that still
+        decodes would connect other transactions than the header commits to."""
+        return self._read_whole(block_hash)[0]
+
+    def body_damage(self, block_hash: bytes) -> str | None:
+        return self._read_whole(block_hash)[1]
+
+    def _read_whole(self, block_hash: bytes) -> tuple[Block | None, str | None]:
+        raw = self.raw_block(block_hash)
+        if raw is None:
+            return None, "its stored body is missing"
+        try:
+            block = Block.from_bytes(raw, max_size=len(raw))
+        except DecodeError as e:
+            return None, f"its stored body does not decode ({e.detail})"
+        if block.hash != block_hash:
+            return None, "its stored body holds another header"
+        if block_merkle_root(block.txs) != block.header.merkle_root:
+            return None, "its stored body's transactions do not match its merkle root"
+        return block, None
+
+    def drop_body(self, entry) -> str:
+        """Deletes a body whole_block refused and marks the block as not stored (not invalid:
+        the block may well be good), so that the node fetches it again from its peers, and
+        branches through it wait for it. Returns what was wrong, for the log."""
+        why = self.body_damage(entry.hash) or "its stored body was unreadable"
+        entry.status &= ~HAVE_DATA
+        with self.db.write_batch() as b:
+            b.delete(L.block_key(entry.hash))
+            self.put_header(b, entry)
+        return why + ": dropped, to be fetched again from peers"
 
     def get_coin(self, txid: bytes, index: int) -> Coin | None:
         raw = self.db.get(L.coin_key(txid, index))

@@ -18,6 +18,7 @@ from core.errors import StoreError, ValidationError
 from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
 from node.chain.chaindb import ChainDB, CoinView
+from node.chain.orphans import OrphanPool
 from node.chain.blockcheck import check_block_txs, known_coins, send_ahead, settle_ahead
 from node.chain.blockfeed import BlockFeed
 from node.chain.blockgroup import verdict
@@ -28,12 +29,6 @@ from node.names.index import NameIndex
 log = logging.getLogger("dotbit.chain")
 
 
-def block_size(block: Block) -> int:
-    return len(block.header.to_wire()) + sum(t.size for t in block.txs)
-
-MAX_ORPHANS = 256
-# Orphans are held in memory only; bounded in bytes too, as 256 blocks of 1 MB would be 256 MB.
-MAX_ORPHAN_BYTES = 16_000_000
 # Reasons that may come from corruption in transit of an otherwise valid block, or from our
 # own clock: the block hash must not be remembered as invalid for these (an AuxPoW is not
 # hashed into the block hash, so none of its failures are).
@@ -57,14 +52,14 @@ class ChainState:
         self.projections: list = []
         self.entries: dict[bytes, Entry] = {}
         self.chain: list[Entry] = []         # main chain by height
-        self.orphans: dict[bytes, Block] = {}  # orphan hash -> block
-        self.orphan_bytes = 0
+        self.orphans = OrphanPool()          # blocks whose parent is not known yet
         self.listeners: Event[[str, Block | None, Entry]] = Event(log, "listener failed on {0}")
         self.failure_reasons: dict[bytes, str] = {}
         self.progress: Callable | None = None  # called (entry, target) after each connect
         self._just_stored: dict[bytes, Block] = {}   # spares _activate decoding them again
         self.group: dict[bytes, Block] | None = None  # blockgroup.process_blocks: stored, not yet activated
         self._prefetch: tuple | None = None   # blockcheck.send_ahead's, for the next connect only
+        self._rescan = False                  # the next activation ignores its hint (process_block)
         self._open()
 
     # --- opening -------------------------------------------------------------------------
@@ -156,7 +151,7 @@ class ChainState:
                 self._remember_invalid(block.header, h, prev, FAILED)
             raise
         if prev is None:
-            self._add_orphan(h, block)
+            self.orphans.add(h, block)
             return "orphan"
         entry = known or new_entry(block.header, h, prev)
         if prev.invalid:
@@ -170,6 +165,9 @@ class ChainState:
             if e.reason not in NOT_REMEMBERED:
                 self._remember_invalid(block.header, h, prev, FAILED)
             raise
+        # A known entry stored again: its body was dropped (ChainDB.drop_body) and is back, so
+        # its stored descendants can connect again: the next activation looks at every branch.
+        self._rescan = self._rescan or known is not None
         self._store_block(block, entry)
         if self.group is not None:
             self.group[h] = block
@@ -182,26 +180,12 @@ class ChainState:
         self._connect_orphans(h)
         return verdict(self, entry)
 
-    def _add_orphan(self, h: bytes, block: Block) -> None:
-        if h in self.orphans:
-            return
-        size = block_size(block)
-        while self.orphans and (len(self.orphans) >= MAX_ORPHANS or self.orphan_bytes + size > MAX_ORPHAN_BYTES):
-            self._pop_orphan(next(iter(self.orphans)))         # oldest first
-        self.orphans[h] = block
-        self.orphan_bytes += size
-
-    def _pop_orphan(self, h: bytes) -> Block:
-        block = self.orphans.pop(h)
-        self.orphan_bytes -= block_size(block)
-        return block
-
     def _connect_orphans(self, parent_hash: bytes) -> None:
         waiting = [parent_hash]
         while waiting:
             ph = waiting.pop()
-            for oh, ob in [(oh, ob) for oh, ob in self.orphans.items() if ob.header.prev_hash == ph]:
-                self._pop_orphan(oh)
+            for oh, ob in self.orphans.children(ph):
+                self.orphans.take(oh)
                 try:
                     self.process_block(ob)
                     waiting.append(oh)
@@ -242,6 +226,8 @@ class ChainState:
         return True
 
     def _activate_best(self, hint: Entry | None = None) -> None:
+        if self._rescan:
+            hint, self._rescan = None, False
         old_tip = self.tip if self.chain else None
         try:
             self._activate_loop(hint)
@@ -282,6 +268,9 @@ class ChainState:
             e = e.prev
         feed = BlockFeed(path[::-1], self._block_for)
         for entry, block in feed:
+            if block is None:            # its stored body is missing or damaged: not its fault
+                log.error("block %s at %d: %s", entry.hash.hex(), entry.height, self.store.drop_body(entry))
+                return False
             try:
                 self._connect(block, entry, feed.ahead)
                 if self.progress is not None:
@@ -294,7 +283,7 @@ class ChainState:
 
     def _block_for(self, entry: Entry) -> Block | None:
         fresh = self._just_stored.get(entry.hash)
-        return fresh if fresh is not None else self.get_block(entry.hash)
+        return fresh if fresh is not None else self.store.whole_block(entry.hash)
 
     def _mark_failed(self, entry: Entry, reason: str) -> None:
         entry.status |= FAILED

@@ -42,19 +42,24 @@ def reindex(chain: ChainState, show_progress: bool = True) -> None:
         chain.progress = None
 
 
-def replay_projection(chain: ChainState, show_progress: bool = False) -> MemoryDB:
-    """Feed the main chain's stored blocks to a fresh in-memory chain state."""
+def replay_projection(chain: ChainState, show_progress: bool = False) -> tuple[MemoryDB, list[str]]:
+    """Feed the main chain's stored blocks to a fresh in-memory chain state: its store, and
+    the main-chain blocks whose stored body could not be replayed (the replay stops there)."""
     fresh = ChainState(MemoryDB(), chain.params, clock=chain.clock)
     fresh.sigpool = chain.sigpool        # the same workers (and --par) as the chain being checked
     progress = Progress("checkdb") if show_progress else None
     for e in chain.chain[1:]:
-        fresh.process_block(chain.get_block(e.hash))
+        block = chain.store.whole_block(e.hash)
+        if block is None:
+            return fresh.db, [f"block {e.hash.hex()} at {e.height}: {chain.store.body_damage(e.hash)}; "
+                              "run reindex (it drops the body and the node fetches it again from peers)"]
+        fresh.process_block(block)
         if progress:
             progress(e, chain.tip)
-    return fresh.db
+    return fresh.db, []
 
 
 def checkdb(chain: ChainState, show_progress: bool = False) -> list[str]:
     """Differences between the stored projections and a replay from genesis (empty = good)."""
-    replayed = replay_projection(chain, show_progress)
-    return chain.store.compare_projections(ChainDB(replayed))
+    replayed, damaged = replay_projection(chain, show_progress)
+    return damaged or chain.store.compare_projections(ChainDB(replayed))

@@ -7,6 +7,7 @@ import pytest
 
 from support.chain import COIN, Key, make_block, mine, spend
 from node.chain import layout as L
+from node.chain.blockgroup import process_blocks
 from node.chain.blockindex import new_entry
 from node.chain.chainstate import ChainState
 from core.errors import StoreError, ValidationError
@@ -188,3 +189,46 @@ def test_block_stored_but_not_connected_is_connected_on_reopen(chain, mempool, d
     reopened = ChainState(db, params, clock=clock)
     assert reopened.tip.hash == block.hash and reopened.height == 3
     assert projection(db) == replay(reopened)
+
+
+def _swap_coinbase_address(raw: bytes) -> bytes:
+    block = Block.from_bytes(raw)
+    cb = block.txs[0]
+    cb = replace(cb, outputs=(replace(cb.outputs[0], address=BOB.address),) + tuple(cb.outputs[1:]))
+    return Block(block.header, (cb,) + block.txs[1:]).to_bytes()
+
+
+# damage done to stored bodies after they were checked -> what whole_block reports
+BODY_DAMAGE = [
+    ("decodes, pays another address", _swap_coinbase_address, "do not match its merkle root"),
+    ("another block's body", lambda raw, other: other, "holds another header"),
+    ("truncated", lambda raw: raw[:-3], "does not decode"),
+    ("deleted", lambda raw: None, "is missing"),
+]
+
+
+@pytest.mark.parametrize("how,why", [d[1:] for d in BODY_DAMAGE], ids=[d[0] for d in BODY_DAMAGE])
+def test_reindex_drops_damaged_bodies_and_their_return_reconnects_the_rest(chain, mempool, clock, how, why):
+    """Two stored bodies damaged (heights 6 and 9): reindex stops before the first and drops
+    it, without holding the block invalid, and never connects what its header does not commit
+    to. Its body back (in a p2p group, beside a block the chain has) reconnects the stored
+    blocks after it up to the second, which is dropped in turn; that one back, the chain is at
+    its old tip, with the same projections as a replay."""
+    mine(chain, mempool, ALICE.address, 12, clock)
+    tip = chain.tip.hash
+    hurt = [chain.entry_at(6), chain.entry_at(9)]
+    good = {e.height: chain.get_block(e.hash) for e in chain.chain[1:]}
+    other = chain.db.get(L.block_key(chain.entry_at(2).hash))
+    for e in hurt:
+        raw = chain.db.get(L.block_key(e.hash))
+        new = how(raw, other) if how.__code__.co_argcount == 2 else how(raw)
+        with chain.db.write_batch() as b:
+            b.delete(L.block_key(e.hash)) if new is None else b.put(L.block_key(e.hash), new)
+    assert why in chain.store.body_damage(hurt[0].hash)
+    chain.reindex()
+    assert chain.height == 5 and chain.failure_reasons == {}
+    assert chain.store.raw_block(hurt[0].hash) is None and not hurt[0].invalid
+    assert process_blocks(chain, [good[6], good[7]]) == ["active", "duplicate"]
+    assert chain.height == 8 and chain.store.raw_block(hurt[1].hash) is None and not hurt[1].invalid
+    assert chain.process_block(good[9]) == "active"
+    assert chain.tip.hash == tip and chain.failure_reasons == {} and projection(chain.db) == replay(chain)

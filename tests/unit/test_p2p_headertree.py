@@ -10,7 +10,8 @@ from core.consensus import block_work
 from core.errors import ValidationError
 from core.params import REGTEST
 from core.primitives import Block, Header, Tx, TxOut
-from node.chain.chainstate import MAX_ORPHAN_BYTES, ChainState
+from node.chain.chainstate import ChainState
+from node.chain.orphans import MAX_ORPHAN_BYTES
 from node.chain.storage import MemoryDB
 from node.mining.miner import solve_quick
 from p2p import headers as H
@@ -107,9 +108,9 @@ def test_orphan_pool_is_bounded_in_bytes():
     size = fat.size
     for i in range(MAX_ORPHAN_BYTES // size + 20):
         hdr = Header(1, i.to_bytes(32, "little"), bytes(32), bytes(32), 0, REGTEST.pow_limit_bits, 0)
-        chain._add_orphan(hdr.hash, Block(hdr, (fat,)))
-    assert chain.orphan_bytes <= MAX_ORPHAN_BYTES
-    assert chain.orphan_bytes == sum(112 + b.txs[0].size for b in chain.orphans.values())
+        chain.orphans.add(hdr.hash, Block(hdr, (fat,)))
+    assert chain.orphans.size <= MAX_ORPHAN_BYTES
+    assert chain.orphans.size == sum(112 + b.txs[0].size for b in chain.orphans.values())
 
 
 def test_merge_mined_headers_are_checked_then_kept_without_their_auxpow(chain):
