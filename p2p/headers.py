@@ -3,8 +3,9 @@
 The chain indexes the blocks it has (and those whose damaged body it dropped, fetched again
 as if new); this tree holds the headers peers announced beyond that, checked for proof of
 work, linkage and the header rules of core.consensus (difficulty, median time past, the
-time-warp bound, future time) exactly as the chain and the light client check them, so the node knows the most-work chain before it downloads a single block and can
-fetch its blocks from several peers at once, and a warped header chain never becomes "best".
+time-warp bound, future time) exactly as the chain and the light client check them, so the
+node knows the most-work chain before it downloads a single block and can fetch its blocks
+from several peers at once, and a warped header chain never becomes "best".
 
 What a stranger can make the tree hold is bounded (Bitcoin Core's anti-DoS header rules):
 a header whose branch cannot reach the anti-DoS threshold (the per-network minimum chain
