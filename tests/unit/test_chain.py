@@ -213,7 +213,8 @@ def test_reindex_drops_damaged_bodies_and_their_return_reconnects_the_rest(chain
     it, without holding the block invalid, and never connects what its header does not commit
     to. Its body back (in a p2p group, beside a block the chain has) reconnects the stored
     blocks after it up to the second, which is dropped in turn; that one back, the chain is at
-    its old tip, with the same projections as a replay."""
+    its old tip, with the same projections as a replay. A liar's body for the dropped block
+    (its header, other transactions) is refused and leaves it to be fetched again."""
     mine(chain, mempool, ALICE.address, 12, clock)
     tip = chain.tip.hash
     hurt = [chain.entry_at(6), chain.entry_at(9)]
@@ -228,6 +229,11 @@ def test_reindex_drops_damaged_bodies_and_their_return_reconnects_the_rest(chain
     chain.reindex()
     assert chain.height == 5 and chain.failure_reasons == {}
     assert chain.store.raw_block(hurt[0].hash) is None and not hurt[0].invalid
+    # A liar answering for the dropped block with other transactions under its header.
+    lie = Block.from_bytes(_swap_coinbase_address(good[6].to_bytes()))
+    with pytest.raises(ValidationError, match="bad-txnmrklroot"):
+        chain.process_block(lie)
+    assert chain.height == 5 and not hurt[0].invalid and chain.store.raw_block(hurt[0].hash) is None
     assert process_blocks(chain, [good[6], good[7]]) == ["active", "duplicate"]
     assert chain.height == 8 and chain.store.raw_block(hurt[1].hash) is None and not hurt[1].invalid
     assert chain.process_block(good[9]) == "active"
