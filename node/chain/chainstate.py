@@ -350,10 +350,13 @@ class ChainState:
 
     def _disconnect_tip(self) -> None:
         entry = self.tip
-        block = self.get_block(entry.hash)
+        # Undone from its own body: a damaged one that decoded would undo other transactions.
+        block = self.store.whole_block(entry.hash)
         undo = self.store.undo(entry.hash)
         if block is None or undo is None:
-            raise StoreError(f"cannot disconnect {entry.hash.hex()}: block or undo data missing")
+            why = self.store.body_damage(entry.hash) or "its undo data is missing"
+            raise StoreError(f"cannot disconnect block {entry.hash.hex()} at {entry.height}: {why}; "
+                             "stop the node and run reindex")
         spent_undo, name_undo = undo
         with self.db.write_batch() as b:
             self.names.disconnect(block, entry.height, name_undo, b)

@@ -238,3 +238,31 @@ def test_reindex_drops_damaged_bodies_and_their_return_reconnects_the_rest(chain
     assert chain.height == 8 and chain.store.raw_block(hurt[1].hash) is None and not hurt[1].invalid
     assert chain.process_block(good[9]) == "active"
     assert chain.tip.hash == tip and chain.failure_reasons == {} and projection(chain.db) == replay(chain)
+
+
+@pytest.mark.parametrize("how,why", [d[1:] for d in BODY_DAMAGE], ids=[d[0] for d in BODY_DAMAGE])
+def test_a_reorg_over_a_damaged_body_stops_with_a_store_error_not_a_wrong_undo(chain, mempool, clock, params, how, why):
+    """The tip's stored body damaged, then a heavier branch arrives: undoing the tip would need
+    its body, and one that still decodes would undo other transactions. The reorg stops with a
+    StoreError that names the block and says to run reindex (not a ValidationError, which p2p
+    would hold against the peer that sent the good branch), the chain left as it was; reindex
+    then settles on the heavier branch, equal to a replay."""
+    mine(chain, mempool, ALICE.address, 6, clock)
+    fork = chain.entry_at(5)
+    side = ChainState(MemoryDB(), params, clock=clock)
+    for e in chain.chain[1:fork.height + 1]:
+        side.process_block(chain.get_block(e.hash))
+    heavier = mine(side, None, BOB.address, 2, clock)
+    tip = chain.tip
+    key = L.block_key(tip.hash)
+    raw = chain.db.get(key)
+    new = how(raw, chain.db.get(L.block_key(chain.entry_at(2).hash))) if how.__code__.co_argcount == 2 else how(raw)
+    with chain.db.write_batch() as b:
+        b.delete(key) if new is None else b.put(key, new)
+    before = projection(chain.db)
+    assert chain.process_block(heavier[0]) == "side"
+    with pytest.raises(StoreError, match=f"cannot disconnect block {tip.hash.hex()} at 6: .*{why}.*run reindex"):
+        chain.process_block(heavier[1])
+    assert chain.tip is tip and projection(chain.db) == before
+    chain.reindex()
+    assert chain.tip.hash == heavier[1].hash and projection(chain.db) == replay(chain)
