@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import logging
 import socket
 
@@ -25,6 +26,7 @@ NATIVE = _udpfast is not None
 log = logging.getLogger("dotbit.resolver.dns")
 
 MAX_TCP_CONNECTIONS = 256
+START_ATTEMPTS = 5       # free ports tried when asked for any (port 0): see DNSServer.start
 
 
 UDP_BATCH = 256          # datagrams handled per wake-up before yielding to other tasks
@@ -184,6 +186,18 @@ class DNSServer:
         self.tcp_timeouts = 0           # clients closed for an idle or too slow message (read by /metrics)
 
     async def start(self) -> None:
+        # Port 0: UDP takes a free port from the kernel and TCP the same number, which a TCP
+        # socket may already hold (seen in CI: EADDRINUSE): then both try another one.
+        any_port = self.port == 0
+        for attempt in range(START_ATTEMPTS if any_port else 1):
+            try:
+                return await self._start_once()
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE or attempt + 1 == START_ATTEMPTS or not any_port:
+                    raise
+                self.port = 0
+
+    async def _start_once(self) -> None:
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -206,8 +220,14 @@ class DNSServer:
                            self.prefetch, self.responder if plain and NATIVE and self.native else None)
         self.udp_path = udp
         loop.add_reader(sock.fileno(), udp.readable)
-        self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port,
-                                               reuse_port=self.reuse_port or None)
+        try:
+            self._tcp = await asyncio.start_server(self._serve_tcp, self.host, self.port,
+                                                   reuse_port=self.reuse_port or None)
+        except OSError:
+            loop.remove_reader(sock.fileno())
+            sock.close()
+            self._udp = None
+            raise
         log.info("DNS for bit. on %s:%d (UDP and TCP)", self.host, self.port)
 
     async def stop(self) -> None:

@@ -164,3 +164,41 @@ def test_the_native_drain_is_the_one_in_use_for_a_plain_responder():
         finally:
             await server.stop()
     asyncio.run(main())
+
+
+def test_a_tcp_port_taken_after_udp_got_it_makes_both_try_another():
+    """Port 0: UDP gets a free port and TCP must take the same number, which a TCP socket may
+    hold already (a CI run failed so). The first attempt's UDP socket is closed and both
+    start on another port; a configured port that is taken still fails at once."""
+    import asyncio
+    import errno
+    from unittest import mock
+    from node.resolver import dns_server
+    from node.resolver.dns_server import DNSServer
+
+    real = asyncio.start_server
+    calls = []
+
+    async def taken_once(*a, **k):
+        calls.append(a[2])
+        if len(calls) == 1:
+            raise OSError(errno.EADDRINUSE, "address already in use")
+        return await real(*a, **k)
+
+    async def main():
+        server = DNSServer(responder(), port=0)
+        with mock.patch.object(dns_server.asyncio, "start_server", taken_once):
+            await server.start()
+        try:
+            assert len(calls) == 2 and server.port == calls[1] != 0
+            assert server._udp.getsockname()[1] == server.port
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                t.connect(("127.0.0.1", server.port))        # TCP on the same number
+        finally:
+            await server.stop()
+        fixed = DNSServer(responder(), port=server.port)
+        calls.clear()
+        with mock.patch.object(dns_server.asyncio, "start_server", taken_once), pytest.raises(OSError):
+            await fixed.start()
+        assert fixed._udp is None and len(calls) == 1
+    asyncio.run(main())
