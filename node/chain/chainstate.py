@@ -269,7 +269,8 @@ class ChainState:
         feed = BlockFeed(path[::-1], self._block_for)
         for entry, block in feed:
             if block is None:            # its stored body is missing or damaged: not its fault
-                log.error("block %s at %d: %s", entry.hash.hex(), entry.height, self.store.drop_body(entry))
+                why = self.store.drop_body(entry)
+                log.error("block %s at %d: %s", entry.hash.hex(), entry.height, why)
                 return False
             try:
                 self._connect(block, entry, feed.ahead)

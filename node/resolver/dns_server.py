@@ -188,12 +188,12 @@ class DNSServer:
     async def start(self) -> None:
         # Port 0: UDP takes a free port from the kernel and TCP the same number, which a TCP
         # socket may already hold (seen in CI: EADDRINUSE): then both try another one.
-        any_port = self.port == 0
-        for attempt in range(START_ATTEMPTS if any_port else 1):
+        tries = START_ATTEMPTS if self.port == 0 else 1
+        for attempt in range(tries):
             try:
                 return await self._start_once()
             except OSError as e:
-                if e.errno != errno.EADDRINUSE or attempt + 1 == START_ATTEMPTS or not any_port:
+                if e.errno != errno.EADDRINUSE or attempt + 1 == tries:
                     raise
                 self.port = 0
 

@@ -191,19 +191,27 @@ def test_block_stored_but_not_connected_is_connected_on_reopen(chain, mempool, d
     assert projection(db) == replay(reopened)
 
 
-def _swap_coinbase_address(raw: bytes) -> bytes:
+def _swap_coinbase_address(raw: bytes, other: bytes = b"") -> bytes:
     block = Block.from_bytes(raw)
     cb = block.txs[0]
     cb = replace(cb, outputs=(replace(cb.outputs[0], address=BOB.address),) + tuple(cb.outputs[1:]))
     return Block(block.header, (cb,) + block.txs[1:]).to_bytes()
 
 
+def _damage(chain, entry, how) -> None:
+    """Rewrites (or deletes) entry's stored body with how(body, another block's body)."""
+    key = L.block_key(entry.hash)
+    new = how(chain.db.get(key), chain.db.get(L.block_key(chain.entry_at(2).hash)))
+    with chain.db.write_batch() as b:
+        b.delete(key) if new is None else b.put(key, new)
+
+
 # damage done to stored bodies after they were checked -> what whole_block reports
 BODY_DAMAGE = [
     ("decodes, pays another address", _swap_coinbase_address, "do not match its merkle root"),
     ("another block's body", lambda raw, other: other, "holds another header"),
-    ("truncated", lambda raw: raw[:-3], "does not decode"),
-    ("deleted", lambda raw: None, "is missing"),
+    ("truncated", lambda raw, other: raw[:-3], "does not decode"),
+    ("deleted", lambda raw, other: None, "is missing"),
 ]
 
 
@@ -219,12 +227,8 @@ def test_reindex_drops_damaged_bodies_and_their_return_reconnects_the_rest(chain
     tip = chain.tip.hash
     hurt = [chain.entry_at(6), chain.entry_at(9)]
     good = {e.height: chain.get_block(e.hash) for e in chain.chain[1:]}
-    other = chain.db.get(L.block_key(chain.entry_at(2).hash))
     for e in hurt:
-        raw = chain.db.get(L.block_key(e.hash))
-        new = how(raw, other) if how.__code__.co_argcount == 2 else how(raw)
-        with chain.db.write_batch() as b:
-            b.delete(L.block_key(e.hash)) if new is None else b.put(L.block_key(e.hash), new)
+        _damage(chain, e, how)
     assert why in chain.store.body_damage(hurt[0].hash)
     chain.reindex()
     assert chain.height == 5 and chain.failure_reasons == {}
@@ -254,11 +258,7 @@ def test_a_reorg_over_a_damaged_body_stops_with_a_store_error_not_a_wrong_undo(c
         side.process_block(chain.get_block(e.hash))
     heavier = mine(side, None, BOB.address, 2, clock)
     tip = chain.tip
-    key = L.block_key(tip.hash)
-    raw = chain.db.get(key)
-    new = how(raw, chain.db.get(L.block_key(chain.entry_at(2).hash))) if how.__code__.co_argcount == 2 else how(raw)
-    with chain.db.write_batch() as b:
-        b.delete(key) if new is None else b.put(key, new)
+    _damage(chain, tip, how)
     before = projection(chain.db)
     assert chain.process_block(heavier[0]) == "side"
     with pytest.raises(StoreError, match=f"cannot disconnect block {tip.hash.hex()} at 6: .*{why}.*run reindex"):
