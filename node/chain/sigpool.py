@@ -1,30 +1,36 @@
-"""Signature checks of a connecting block spread over worker processes (`--par N`).
+"""Signature checks of a connecting block spread over workers (`--par N`).
 
-As Bitcoin Core's -par, N counts the connecting thread too: N - 1 worker processes verify
-signatures while the connecting thread does the coin and name work that needs the store and
-builds the block's batch; only before that batch commits does it collect the workers'
-answers, verifying itself whatever is still queued (ChainState._connect). The jobs are
-core.sigcheck's plain tuples and the workers run its pure functions (node/chain/sigworker.py).
-When the next block is known, its jobs go out as this block starts to connect (check_ahead).
+As Bitcoin Core's -par, N counts the connecting thread too: N - 1 workers verify signatures
+while the connecting thread does the coin and name work that needs the store and builds the
+block's batch; only before that batch commits does it collect the workers' answers,
+verifying itself whatever is still queued (ChainState._connect). The jobs are
+core.sigcheck's plain tuples. When the next block is known, its jobs go out as this block
+starts to connect (check_ahead).
 
-Why processes: libsecp256k1's verify is one cffi call, but the sighash and the call around
-it are Python, so threads would mostly take turns on the GIL. Why a pipe per worker and no
-concurrent.futures: an executor's feeder and result threads need the GIL to move each chunk,
-and a busy connecting thread hands it over only every switch interval (5 ms), which starved
-the workers in measurement; here the connecting thread writes and polls the pipes itself.
-Why forkserver (spawn where there is none): fork would copy the node's event loop, sockets
-and LevelDB handle into the workers. The workers start on the first block big enough to use
-them (regtest blocks never are) and stop with the node.
+The workers are native threads (node/chain/sigthread.py, node/chain/_sigthread.c) where that
+extension is built, else processes (node/chain/sigworker.py); both have the same handle.
+Threads win because the connecting thread is the bound: a process costs it a pickle per
+message and a poll and read per answer, and its check ran slower (73 against 62 us); p2p
+sync with --par 2 went from 1.26x to 1.40x of --par 1 on one core (same-hour rounds,
+BENCHMARKS.md). A Python thread would not do: it needs the GIL back after every libsecp256k1
+call, and a busy connecting thread hands it over only every switch interval (5 ms); the
+native one never needs it. Processes, where they serve: a pipe each and no
+concurrent.futures (an executor's feeder and result threads need the GIL to move each
+chunk, which starved the workers in measurement), started by forkserver (spawn where there
+is none: fork would copy the node's event loop, sockets and LevelDB handle). The workers
+start on the first block big enough to use them (regtest blocks never are) and stop with
+the node.
 
 The answer never depends on the workers: a bad block gets the first error in serial order
 (core/sigcheck.py). Nor does the connecting thread wait on them for long: a chunk a worker
 has not answered within WAIT_MS once the block's other checks are done is checked in line
 (the same pure answer; the worker's later one is dropped). Jobs sent ahead that the worker
-has not started by then are claimed first (a flag in shared memory the worker reads before
-each message): the connecting thread checks them while the worker finishes the ones before,
-where it would otherwise sit idle, and no job is checked twice. A worker that dies, or has
-not answered for WORKER_TIMEOUT, is given up: the workers are ended (logged) and new ones start on the next
-big block; after MAX_FAILURES failures in a row the node stays in line.
+has not started by then are claimed first (a thread's queue, or a flag in shared memory a
+process reads before each message): the connecting thread checks them while the worker
+finishes the ones before, where it would otherwise sit idle, and no job is checked twice. A
+worker that dies, or has not answered for WORKER_TIMEOUT, is given up: the workers are ended
+(logged) and new ones start on the next big block; after MAX_FAILURES failures in a row the
+node stays in line.
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ import multiprocessing as mp
 import os
 
 from core.sigcheck import first_bad, job_error, job_ok
+from node.chain import sigthread
 from node.chain.sigworker import WorkerHandle
 
 log = logging.getLogger("dotbit.chain")
@@ -68,15 +75,25 @@ def _context():
 
 
 class SigPool:
-    """The worker processes of one chain state; `par` 1 keeps every check in line."""
+    """The signature workers of one chain state; `par` 1 keeps every check in line."""
 
     def __init__(self, par: int = 1, *, min_inputs: int = MIN_PARALLEL_INPUTS, chunk: int = CHUNK,
-                 timeout: float = WORKER_TIMEOUT):
+                 timeout: float = WORKER_TIMEOUT, kind: str = "auto"):
+        if kind not in ("auto", "thread", "process"):
+            raise ValueError(f"signature workers: unknown kind {kind!r}")
+        if kind == "thread" and not sigthread.AVAILABLE:
+            raise ValueError("signature workers: the native thread extension is not built")
+        # Native threads where node/chain/_sigthread.c is built (no pickle, pipe or GIL
+        # hand-over per message), else processes; "process" keeps processes (the tests that
+        # kill a worker).
+        if kind == "auto":
+            kind = "thread" if sigthread.AVAILABLE else "process"
+        self.kind = kind
         self.size = max(0, par - 1)
         self.min_inputs = max(1, min_inputs)
         self.chunk = max(1, chunk)
         self.timeout = timeout
-        self.workers: list[WorkerHandle] = []
+        self.workers: list = []                  # WorkerHandle or sigthread.ThreadHandle
         self.failures = 0            # worker failures in a row
         self.fallbacks = 0           # worker failures since start (each checked in line)
         # Signature checks of spread blocks answered by a worker / done by the connecting
@@ -107,11 +124,15 @@ class SigPool:
         return sigs
 
     def start(self) -> None:
-        """The worker processes, unless they run already."""
+        """The workers, unless they run already."""
         if self.size and not self.workers:
-            ctx = _context()
-            self.workers = [WorkerHandle(ctx) for _ in range(self.size)]
-            log.info("block validation: %d signature worker process(es) started", self.size)
+            if self.kind == "thread":
+                self.workers = [sigthread.ThreadHandle() for _ in range(self.size)]
+            else:
+                ctx = _context()
+                self.workers = [WorkerHandle(ctx) for _ in range(self.size)]
+            log.info("block validation: %d signature worker %s(%s) started", self.size, self.kind,
+                     "s" if self.kind == "thread" else "es")
 
     def check_ahead(self, jobs: list) -> None:
         """Hands the next block's signature jobs, as the coins look before this block
@@ -139,7 +160,7 @@ class SigPool:
                 self.retire(f"{type(e).__name__}: {e}")
                 return
 
-    def free_worker(self, most: int = 2) -> WorkerHandle | None:
+    def free_worker(self, most: int = 2):
         """A worker with fewer than `most` chunks outstanding (2: one running, one queued),
         after taking the answers there are."""
         try:
@@ -159,13 +180,13 @@ class SigPool:
         """Blocks up to `ms` for the next answer of a worker with chunks out, and takes the
         answers there are then; False when none came in time (or none is out)."""
         for w in self.workers:
-            if w.pending and w.watch.poll(ms):
+            if w.wait(ms):
                 self.free_worker(most=0)
                 return True
         return False
 
     def worker_pids(self) -> list[int]:
-        return [w.proc.pid for w in self.workers]
+        return [w.pid for w in self.workers if w.pid is not None]
 
     def retire(self, why: str) -> None:
         """Gives up on the current workers: logged, their processes ended, none waited for."""
@@ -176,23 +197,14 @@ class SigPool:
                     ", and from now on" if last else "; new workers on the next big block")
         workers, self.workers = self.workers, []
         for w in workers:
-            w.proc.kill()            # our own child; a stopped one would never exit otherwise
-            w.proc.join(5)
-            w.conn.close()
+            w.kill()
 
     def close(self) -> None:
         workers, self.workers = self.workers, []
         for w in workers:
-            try:
-                w.conn.send(None)                   # the worker's signal to exit
-            except OSError:
-                pass
+            w.close()
         for w in workers:
-            w.proc.join(5)
-            if w.proc.is_alive():
-                w.proc.kill()
-                w.proc.join(5)
-            w.conn.close()
+            w.join()
 
 
 class BlockSigs:

@@ -117,5 +117,31 @@ class WorkerHandle:
             taken += 1
         return taken
 
+    def wait(self, ms: float) -> bool:
+        """Blocks up to `ms` for the oldest message's answer."""
+        return bool(self.pending) and bool(self.watch.poll(ms))
+
     def stuck(self, timeout: float) -> bool:
         return bool(self.pending) and time.monotonic() - self.pending[0][2] > timeout
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def close(self) -> None:
+        """Asks the worker to exit (join() then waits for it)."""
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+
+    def join(self) -> None:
+        self.proc.join(5)
+        if self.proc.is_alive():
+            self.kill()
+        self.conn.close()
+
+    def kill(self) -> None:
+        self.proc.kill()             # our own child; a stopped one would never exit otherwise
+        self.proc.join(5)
+        self.conn.close()

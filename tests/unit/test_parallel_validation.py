@@ -1,7 +1,7 @@
-"""--par: signature checks in worker processes give the serial answer, always.
+"""--par: signature checks in workers (native threads or processes) give the serial answer, always.
 
-Two chain states fed the same blocks, one checking in line (par 1), one with a worker
-process and chunks so small that every block is spread; random blocks (hypothesis, seeded)
+Two chain states fed the same blocks, one checking in line (par 1), one with a worker (each
+kind in turn) and chunks so small that every block is spread; random blocks (hypothesis, seeded)
 with random corruptions (bad signatures at random transactions and inputs, keys that do not
 own the coin, missing inputs, overspends) must get the same verdict and the very same error
 (reason and detail). Then the worker's failures: killed, stopped, and the pool's lifecycle.
@@ -56,10 +56,10 @@ def signature_failure(verdict, input_index: int) -> bool:
 class Twins:
     """A serial and a parallel chain state on the same blocks, and the coins KEY may spend."""
 
-    def __init__(self):
+    def __init__(self, kind: str):
         self.serial = ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE, par=1)
         self.parallel = ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE)
-        self.parallel.sigpool = SigPool(2, min_inputs=2, chunk=3, timeout=30)
+        self.parallel.sigpool = SigPool(2, min_inputs=2, chunk=3, timeout=30, kind=kind)
         self.coins: list[tuple[bytes, int, int]] = []      # (txid, index, value)
         self.made = 0
 
@@ -93,9 +93,9 @@ class Twins:
         return make_block(self.serial, None, KEY.address, extra_txs=txs, time_offset=self.made)
 
 
-@pytest.fixture(scope="module")
-def twins():
-    t = Twins()
+@pytest.fixture(scope="module", params=["thread", "process"])
+def twins(request):
+    t = Twins(request.param)
     for _ in range(REGTEST.coinbase_maturity + 1):
         b = t.block(())
         assert t.both(b) == ["active", "active"]
@@ -304,14 +304,15 @@ def test_reindex_with_writes_behind_leaves_the_store_byte_identical_to_serial(tw
     assert len(stores["serial"]) > 500
 
 
-def test_checked_ahead_only_good_jobs_are_known():
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_checked_ahead_only_good_jobs_are_known(kind):
     """The verdicts for jobs sent ahead: exactly the good ones become known, so a bad one is
     always checked again in its block."""
     coins = [(bytes([i]) * 32, 0, 50_000) for i in range(40)]
     txs = build_txs([[(c, "sig" if i in (3, 17) else None)] for i, c in enumerate(coins)])
     jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
             for pos, (tx, c) in enumerate(zip(txs, coins))]
-    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)      # 3 messages: within AHEAD_CHUNKS
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30, kind=kind)      # 3 messages: within AHEAD_CHUNKS
     try:
         small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
         assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
@@ -342,7 +343,7 @@ def test_jobs_in_flight_ahead_are_awaited_not_sent_again(monkeypatch, bad, expec
             for pos, (tx, c) in enumerate(zip(txs, coins))]
     raised = []
     monkeypatch.setattr("node.chain.sigpool.job_error", lambda job: raised.append(job) or ValueError())
-    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30, kind="process")
     try:
         small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
         assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
@@ -377,7 +378,7 @@ def test_messages_ahead_the_worker_has_not_started_are_claimed_and_skipped():
     txs = build_txs([[(c, "sig" if i == 2 * step + step // 2 else None)] for i, c in enumerate(coins)])
     jobs = [(pos + 1, 0, tx.txid, c[2], KEY.address, tx.inputs[0].pubkey, tx.inputs[0].sig)
             for pos, (tx, c) in enumerate(zip(txs, coins))]
-    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30, kind="process")
     try:
         small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
         assert pool.begin(replace(small, txs=(small.txs[0], *txs))) is not None     # workers up
@@ -430,6 +431,7 @@ def test_block_feed_fetches_again_what_failed_early():
     assert out == ["A", "B", "C"] and fetched == ["a", "b", "b", "c"]
 
 
+@pytest.mark.parametrize("twins", ["process"], indirect=True)        # a thread has no pid to kill
 def test_killed_worker_falls_back_in_line(twins, caplog):
     pool = twins.parallel.sigpool
     pool.begin(big_block(twins))              # workers up
@@ -442,6 +444,7 @@ def test_killed_worker_falls_back_in_line(twins, caplog):
     assert "signature worker failed" in caplog.text
 
 
+@pytest.mark.parametrize("twins", ["process"], indirect=True)
 def test_stopped_worker_never_stalls_and_is_given_up(twins, caplog):
     """A stopped worker: its chunks are checked in line at once (no waiting), and once it has
     owed an answer for longer than the timeout it is ended."""
@@ -474,8 +477,13 @@ def _zombie(pid: int) -> bool:
         return f.read().split(")")[1].split()[0] == "Z"
 
 
-def test_small_blocks_stay_in_line_and_close_ends_workers():
-    pool = SigPool(3)
+def _native_threads() -> set[int]:
+    return {int(t) for t in os.listdir("/proc/self/task")}
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_small_blocks_stay_in_line_and_close_ends_workers(kind):
+    pool = SigPool(3, kind=kind)
     chain = ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE, par=3)
     assert chain.sigpool.size == 2 and pool.size == 2
     small = make_block(chain, None, KEY.address, extra_txs=())
@@ -483,10 +491,16 @@ def test_small_blocks_stay_in_line_and_close_ends_workers():
     rng = random.Random(5)
     fake = [Tx(1, tuple(TxIn(rng.randbytes(32), 0) for _ in range(40)), (TxOut(1, KEY.address),), 0)]
     assert pool.begin(replace(small, txs=(small.txs[0], *fake))) is not None
-    procs = [w.proc for w in pool.workers]
-    assert len(procs) == 2 and all(p.is_alive() for p in procs)
-    pool.close()
-    assert pool.workers == [] and not any(p.is_alive() for p in procs)
+    if kind == "process":
+        procs = [w.proc for w in pool.workers]
+        assert len(procs) == 2 and all(p.is_alive() for p in procs)
+        pool.close()
+        assert pool.workers == [] and not any(p.is_alive() for p in procs)
+    else:
+        assert len(pool.workers) == 2 and pool.worker_pids() == []
+        before = _native_threads()
+        pool.close()
+        assert pool.workers == [] and len(before - _native_threads()) == 2     # both threads joined
 
 
 def test_par_setting():
@@ -542,7 +556,7 @@ def test_coins_read_ahead_leave_out_the_name_coins_the_block_expires(chain, memp
 def test_a_signature_worker_runs_below_the_node_s_priority():
     """The connecting thread keeps its core: the worker asks for less CPU (sigworker.WORKER_NICE)."""
     from node.chain.sigworker import WORKER_NICE
-    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30)
+    pool = SigPool(2, min_inputs=2, chunk=8, timeout=30, kind="process")
     try:
         small = make_block(ChainState(MemoryDB(), REGTEST, clock=lambda: FAR_FUTURE), None, KEY.address)
         coins = [(bytes([i]) * 32, 0, 50_000) for i in range(4)]
