@@ -1,4 +1,4 @@
-"""--par between real node processes: a node checking signatures in worker processes syncs a
+"""--par between real node processes: a node checking signatures in a worker thread syncs a
 chain of big blocks over p2p from a node that checks in line, refuses a block with one bad
 signature deep inside it for the same reason and detail, and its reindex with --par 2 reaches
 the same state (checkdb agrees)."""
@@ -69,7 +69,7 @@ def test_par2_syncs_refuses_and_reindexes_like_par1(big_chain, tmp_path):
         b.start()
         tip = a.call("getbestblockhash")
         wait_until(lambda: b.call("getbestblockhash") == tip, 60, "b to sync")
-        assert "1 signature worker process(es) started" in b.log()
+        assert "1 signature worker thread(s) started" in b.log()
         assert "signature worker" not in a.log()
         # The same verdict and the same detail: the one bad input, found by a worker on b.
         assert a.call("submitblock", bad.to_bytes().hex()) == "bad-txns-bad-signature"
