@@ -6,7 +6,7 @@ connect (`addnode ... onetry`) and timed until it reaches the source's height. P
 medians of --repeat runs and the ratio network/local (target >= 70%). Each run syncs three
 times, in rotating order: the fresh node with --par 1 (in line: the figure set beside the
 local connect), with --par 1 pinned to one core, and with --par 2 (one signature worker
-process). --par 2 over --par 1 on one core (the issue's "2 cores against one") is printed
+thread). --par 2 over --par 1 on one core (the issue's "2 cores against one") is printed
 with its spread (target >= 1.6x), and over --par 1 on two cores beside it. The source node is
 never pinned: it shares the two cores with the syncing node in every run.
 
@@ -105,7 +105,7 @@ def report_par(one: list[float], net: list[float], net2: list[float], ntx: int, 
     print(f"p2p sync --par 2 / --par 1, both on two cores:  {statistics.median(two_ratios):.2f}x "
           f"(runs {min(two_ratios):.2f}x to {max(two_ratios):.2f}x)")
     figure(pre + "p2p_par2_tx", ntx / statistics.median(net2), "tx/s",
-           "initial sync, the syncing node with --par 2 (one signature worker process)")
+           "initial sync, the syncing node with --par 2 (one signature worker thread)")
     figure(pre + "p2p_par1_one_core_tx", ntx / statistics.median(one), "tx/s",
            "same, the syncing node with --par 1 on one core")
     figure(pre + "p2p_par2_speedup", speedup, "x",

@@ -1,9 +1,10 @@
 """Connect a bench/make_chain.py chain from scratch (full validation, LevelDB writes) and
 print transactions/s and blocks/s, next to the raw libsecp256k1 verification rate measured in
-the same run; then reindex the chain with --par 1 and --par 2 (one signature worker process,
-and the writer thread that writes each block's batch while the next is checked) alternately
-in the same run and print the ratio, with CPU seconds beside each: the connecting thread's,
-the whole process's (LevelDB's compaction thread and the writer included) and the worker's.
+the same run; then reindex the chain with --par 1 and --par 2 (one signature worker: a native
+thread where node/chain/_sigthread.c is built, else a process; and the writer thread that
+writes each block's batch while the next is checked) alternately in the same run and print
+the ratio, with CPU seconds beside each: the connecting thread's, the whole process's
+(LevelDB's compaction thread, the writer and a worker thread included) and a worker process's.
 On a shared machine the wall-clock ratio means little; the CPU figures say what two idle
 cores would give (the estimate printed: each run's wall is at least its connecting thread's
 CPU and at least its total CPU over 2 cores). Every reindex is checked to have connected the
@@ -164,9 +165,10 @@ def par_comparison(datadir: str, repeat: int, height: int, ntx: int) -> None:
                 with one_core() if pinned else contextlib.nullcontext():
                     runs[label].append(reindex_time(tmp, par, height))
             (w0, *_), (w1, c1, _, _, p1, _), (w2, c2, share, ahead, p2, k2) = (runs[k][-1] for k, _, _ in RUNS)
+            worker = f"worker process {k2:.2f}s" if k2 else "worker thread counted in the process"
             print(f"  reindex run {i + 1}: --par 1 on one core {w0:.2f}s; on two {w1:.2f}s (cpu: thread {c1:.2f}s, "
-                  f"process {p1:.2f}s); --par 2 {w2:.2f}s (cpu: thread {c2:.2f}s, process {p2:.2f}s, worker "
-                  f"{k2:.2f}s; {share:.0%} of signatures by the worker, {ahead:.0%} ahead of their block): "
+                  f"process {p1:.2f}s); --par 2 {w2:.2f}s (cpu: thread {c2:.2f}s, process {p2:.2f}s, {worker}; "
+                  f"{share:.0%} of signatures by the worker, {ahead:.0%} ahead of their block): "
                   f"{w0 / w2:.2f}x one core, {w1 / w2:.2f}x two", file=sys.stderr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -197,7 +199,7 @@ def report_par(one: list, par1: list, par2: list, ntx: int) -> None:
           f"(each run at least its connecting thread's CPU and its total CPU / 2)")
     figure("reindex_par1_one_core_s", w0, "s", "reindex of the chain, --par 1 (in line) on one core, median")
     figure("reindex_par1_s", w1, "s", "same, --par 1 on two cores (LevelDB's compaction on the other)")
-    figure("reindex_par2_s", w2, "s", "same, --par 2 on two cores (one signature worker process), same run")
+    figure("reindex_par2_s", w2, "s", "same, --par 2 on two cores (one signature worker thread), same run")
     figure("reindex_par1_tx", ntx / w0, "tx/s", "reindex, --par 1 on one core: transactions (coinbases aside) per second")
     figure("reindex_par2_tx", ntx / w2, "tx/s", "same, --par 2 on two cores")
     figure("par2_speedup", r, "x", f"--par 2 on two cores over --par 1 on one, median of {len(ratios)} runs",
