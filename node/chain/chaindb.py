@@ -111,12 +111,13 @@ class ChainDB:
         says why). What a connect from the store reads, a reindex's above all: a body is checked
         when it arrives, but the disk may damage it after that, and a damaged body that still
         decodes would connect other transactions than the header commits to."""
-        return self._read_whole(block_hash)[0]
+        return self.read_whole(block_hash)[0]
 
     def body_damage(self, block_hash: bytes) -> str | None:
-        return self._read_whole(block_hash)[1]
+        return self.read_whole(block_hash)[1]
 
-    def _read_whole(self, block_hash: bytes) -> tuple[Block | None, str | None]:
+    def read_whole(self, block_hash: bytes) -> tuple[Block | None, str | None]:
+        """(the stored block, None) when its body is whole; else (None, why not)."""
         raw = self.raw_block(block_hash)
         if raw is None:
             return None, "its stored body is missing"

@@ -111,7 +111,13 @@ class ChainState:
         return entry.height < len(self.chain) and self.chain[entry.height] is entry
 
     def get_block(self, block_hash: bytes) -> Block | None:
-        return self.store.get_block(block_hash)
+        """The stored block, None without a body; StoreError when its body is damaged."""
+        if self.store.raw_block(block_hash) is None:
+            return None
+        block, why = self.store.read_whole(block_hash)
+        if block is None:
+            raise StoreError(f"block {block_hash.hex()}: {why}; stop the node and run reindex")
+        return block
 
     def get_coin(self, txid: bytes, index: int) -> Coin | None:
         return self.store.get_coin(txid, index)

@@ -18,7 +18,7 @@ import secrets
 from aiohttp import web
 
 from core.connlimit import SourceLimiter
-from core.errors import ValidationError
+from core.errors import StoreError, ValidationError
 
 from node.rpc.budget import Offloader
 from node.rpc.registry import (INVALID_REQUEST, METHOD_NOT_FOUND, MISC_ERROR, PARSE_ERROR, VERIFY_REJECTED,
@@ -154,6 +154,9 @@ class RPCServer:
             return {"result": None, "error": {"code": e.code, "message": e.message}, "id": rid}
         except ValidationError as e:
             return {"result": None, "error": {"code": VERIFY_REJECTED, "message": str(e)}, "id": rid}
+        except StoreError as e:             # e.g. a stored block body damaged on disk: the operator's to mend
+            log.error("rpc %r: %s", req.get("method"), e)
+            return {"result": None, "error": {"code": MISC_ERROR, "message": str(e)}, "id": rid}
         except Exception as e:  # never let one call take the server down
             log.exception("rpc %r failed", req.get("method") if isinstance(req, dict) else req)
             return {"result": None, "error": {"code": MISC_ERROR, "message": f"internal error: {e}"},

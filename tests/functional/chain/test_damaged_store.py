@@ -18,8 +18,10 @@ import pytest
 from core.primitives import Block
 from node.chain import layout as L
 from node.chain.storage import LevelDB
+from node.rpc.registry import MISC_ERROR
 from support.harness import NodeProcess, run_cli
 from support.p2p import wait_until
+from wallet.nodeclient import NodeError
 
 HEIGHT = 30
 DAMAGED = 25
@@ -92,3 +94,28 @@ def test_a_damaged_body_is_dropped_by_reindex_and_fetched_again(tmp_path, kind, 
         a.stop()
     r = cli(b.datadir, "checkdb")
     assert r.returncode == 0 and f"checkdb: ok at height {HEIGHT}" in r.stdout, r.stderr
+
+
+@pytest.mark.parametrize("kind,how,why", DAMAGE[:2], ids=[d[0] for d in DAMAGE[:2]])
+def test_rpc_never_shows_a_damaged_body_as_the_block(tmp_path, kind, how, why):
+    """getblock (every verbosity) and getrawtransaction refuse a damaged body with the reason
+    and what to do, one error each: never the other transactions, never a bare decode error.
+    The node goes on answering."""
+    a = NodeProcess(str(tmp_path / "a")).start()
+    try:
+        a.call("generate", HEIGHT)
+        damaged = a.call("getblockhash", DAMAGED)
+        coinbase = a.call("getblock", damaged)["tx"][0]
+        a.stop()
+        damage(a.datadir, bytes.fromhex(damaged), how)
+        a.start()
+        for method, params in [("getblock", (damaged, 0)), ("getblock", (damaged, 1)), ("getblock", (damaged, 2)),
+                               ("getrawtransaction", (coinbase,)), ("getrawtransaction", (coinbase, True))]:
+            with pytest.raises(NodeError) as err:
+                a.call(method, *params)
+            assert err.value.code == MISC_ERROR, (method, params)
+            assert f"block {damaged}: {why}" in str(err.value) and "run reindex" in str(err.value)
+        assert a.call("getblock", a.call("getblockhash", DAMAGED - 1))["height"] == DAMAGED - 1
+        assert "Traceback" not in a.log()
+    finally:
+        a.stop()
