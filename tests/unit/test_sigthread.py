@@ -176,3 +176,13 @@ def test_the_thread_runs_below_the_node_s_priority():
         assert len(niced() - before) == 1 and os.getpriority(os.PRIO_PROCESS, 0) != expected
     finally:
         v.close()
+
+
+def test_without_the_extension_the_workers_are_processes(monkeypatch):
+    from node.chain.sigpool import SigPool
+    monkeypatch.setattr(sigthread, "AVAILABLE", False)
+    assert SigPool(2).kind == "process"
+    with pytest.raises(ValueError, match="not built"):
+        SigPool(2, kind="thread")
+    with pytest.raises(ValueError, match="unknown kind"):
+        SigPool(2, kind="fibre")
