@@ -75,7 +75,7 @@ typedef struct {
     pthread_cond_t work, done;
     msg *head, *tail;            /* every message not yet taken by result(), in order */
     long long next_ticket;
-    int stop, started, nice;
+    int stop, started, inited, nice;
     parse_sig_fn parse_sig;
     parse_pub_fn parse_pub;
     verify_fn verify;
@@ -320,7 +320,7 @@ static int v_init(Verifier *v, PyObject *args, PyObject *kw)
 {
     unsigned long long ps, pp, vf, ctx;
     int nice = 0;
-    if (v->started) {
+    if (v->inited) {             /* once per object: its lock and queue are live */
         PyErr_SetString(PyExc_RuntimeError, "already started");
         return -1;
     }
@@ -341,6 +341,7 @@ static int v_init(Verifier *v, PyObject *args, PyObject *kw)
     pthread_mutex_init(&v->lock, NULL);
     pthread_cond_init(&v->work, NULL);
     pthread_cond_init(&v->done, NULL);
+    v->inited = 1;
     if (pthread_create(&v->thread, NULL, run, v) != 0) {
         PyErr_SetString(PyExc_OSError, "cannot start the verifier thread");
         return -1;
@@ -355,6 +356,11 @@ static void v_dealloc(Verifier *v)
     msg *m = v->head;
     while (m) { msg *next = m->next; free_msg(m); m = next; }
     v->head = v->tail = NULL;
+    if (v->inited) {
+        pthread_cond_destroy(&v->done);
+        pthread_cond_destroy(&v->work);
+        pthread_mutex_destroy(&v->lock);
+    }
     Py_TYPE(v)->tp_free((PyObject *)v);
 }
 

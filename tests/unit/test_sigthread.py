@@ -186,3 +186,41 @@ def test_without_the_extension_the_workers_are_processes(monkeypatch):
         SigPool(2, kind="thread")
     with pytest.raises(ValueError, match="unknown kind"):
         SigPool(2, kind="fibre")
+
+
+def test_a_claimed_message_leaves_its_verdicts_to_the_claimer():
+    """The handle's view of a claim (BlockSigs._claim_unstarted): the thread never answers a
+    claimed message, so what the connecting thread wrote for it stays; the answers before and
+    after it land where they were sent."""
+    h = sigthread.ThreadHandle()
+    try:
+        long_jobs = [alter(GOOD, n=i) for i in range(4096)]      # bad (signed for input 0) but for the first
+        known: dict = {}
+        h.send_ahead(long_jobs, known)
+        claimed = [alter(GOOD, value=4), alter(GOOD, value=2)]
+        slot = h.send_ahead(claimed, known)
+        after = [alter(GOOD, value=3), GOOD]
+        h.send_ahead(after, known)
+        assert h.claim(slot)
+        known[claimed[1]] = "checked here"
+        deadline = time.monotonic() + 20
+        while h.pending and time.monotonic() < deadline:
+            h.wait(100)
+            h.harvest()
+        assert not h.pending
+        assert known[claimed[1]] == "checked here" and claimed[0] not in known
+        assert known[after[0]] is False and known[long_jobs[0]] is True and known[long_jobs[1]] is False
+    finally:
+        h.close()
+
+
+def test_a_verifier_starts_once():
+    v = sigthread.new_verifier()
+    try:
+        with pytest.raises(RuntimeError):
+            v.__init__(1, 1, 1, 1)
+        assert check(v, [GOOD]) == b"\x01"
+    finally:
+        v.close()
+    with pytest.raises(RuntimeError):
+        v.__init__(1, 1, 1, 1)                              # nor again once closed
