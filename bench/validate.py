@@ -32,6 +32,9 @@ from node.chain.chaindb import ChainDB  # noqa: E402
 from node.chain.chainstate import ChainState  # noqa: E402
 from node.service import open_chain  # noqa: E402
 from core.crypto import sighash, verify_digest  # noqa: E402
+from core.sigcheck import job_ok  # noqa: E402
+from node.chain import sigthread  # noqa: E402
+from node.chain.sigpool import AHEAD_STEP  # noqa: E402
 from core.primitives import Block  # noqa: E402
 from node.chain.storage import LevelDB  # noqa: E402
 from core.params import REGTEST  # noqa: E402
@@ -67,6 +70,46 @@ def raw_verify_rate(blocks: list[Block], n: int = 20_000) -> float:
     for pub, sig, digest in work:
         verify_digest(pub, sig, digest)
     return n / (time.perf_counter() - t0)
+
+
+def job_check_rates(blocks: list[Block], n: int = 8_000) -> tuple[float, float]:
+    """Signature jobs (core.sigcheck: key hash, sighash, verify) checked per second in line
+    (job_ok) and by one native worker thread (node/chain/_sigthread.c) fed messages of
+    AHEAD_STEP jobs, the connecting thread idle meanwhile: what a check costs each way.
+    The thread's rate is 0 where the extension is not built."""
+    jobs, coins = [], {}
+    for b in blocks:
+        for pos, tx in enumerate(b.txs):
+            for i, o in enumerate(tx.outputs):
+                coins[(tx.txid, i)] = o
+            for k, txin in enumerate(tx.inputs):
+                spent = coins.get(txin.outpoint)
+                if spent is not None:
+                    jobs.append((pos, k, tx.txid, spent.value, spent.address, txin.pubkey, txin.sig))
+        if len(jobs) >= 2000:
+            break
+    if not jobs:
+        return 0.0, 0.0
+    work = (jobs * (n // len(jobs) + 1))[:n]
+    t0 = time.perf_counter()
+    if not all(job_ok(j) for j in work):
+        raise SystemExit("a job from the chain failed its check")
+    inline = n / (time.perf_counter() - t0)
+    if not sigthread.AVAILABLE:
+        return inline, 0.0
+    v = sigthread.new_verifier()
+    try:
+        t0 = time.perf_counter()
+        tickets = [v.submit(work[i:i + AHEAD_STEP]) for i in range(0, n, AHEAD_STEP)]
+        answers = []
+        for t in tickets:
+            v.wait(t, 60_000)
+            answers.append(v.result(t))
+        thread = n / (time.perf_counter() - t0)
+        assert b"".join(answers) == b"\x01" * n, "the thread's verdicts differ from job_ok's"
+    finally:
+        v.close()
+    return inline, thread
 
 
 def connect_all(raws: list[bytes]) -> tuple[float, int, int]:
@@ -233,6 +276,13 @@ def connect_figures(raws: list[bytes], blocks: list[Block], repeat: int) -> None
     figure("block_rate", statistics.median(block_rates), "blocks/s", "same, blocks")
     figure("raw_verify", raw_rate, "verify/s", "raw libsecp256k1 verifications, same run")
     figure("verify_ratio", 100 * tx_rate / raw_rate, "%", "connect rate as a share of raw verification", ">= 25 %")
+    rates = [job_check_rates(blocks) for _ in range(repeat)]
+    inline, thread = statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
+    print(f"signature jobs checked in line:     {inline:,.0f}/s ({1e6 / inline:.0f} us each)")
+    if thread:
+        print(f"same, by a native worker thread:    {thread:,.0f}/s ({1e6 / thread:.0f} us each, the caller idle)")
+    figure("job_check_inline", inline, "jobs/s", "signature jobs (key hash, sighash, verify) checked in line, same run")
+    figure("job_check_thread", thread, "jobs/s", "same, by one native worker thread (messages of 8)")
 
 
 def main() -> int:

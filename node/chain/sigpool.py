@@ -10,9 +10,9 @@ starts to connect (check_ahead).
 The workers are native threads (node/chain/sigthread.py, node/chain/_sigthread.c) where that
 extension is built, else processes (node/chain/sigworker.py); both have the same handle.
 Threads win because the connecting thread is the bound: a process costs it a pickle per
-message and a poll and read per answer, and its check ran slower (73 against 62 us); p2p
-sync with --par 2 went from 1.26x to 1.40x of --par 1 on one core (same-hour rounds,
-BENCHMARKS.md). A Python thread would not do: it needs the GIL back after every libsecp256k1
+message and a poll and read per answer, and its check ran slower (73-75 us against 58 in
+line, where a thread's costs what one in line does: bench/validate.py); p2p sync with
+--par 2 went from 1.26x to 1.40x of --par 1 on one core (same-hour rounds, BENCHMARKS.md). A Python thread would not do: it needs the GIL back after every libsecp256k1
 call, and a busy connecting thread hands it over only every switch interval (5 ms); the
 native one never needs it. Processes, where they serve: a pipe each and no
 concurrent.futures (an executor's feeder and result threads need the GIL to move each
