@@ -60,6 +60,9 @@ class CoinView:
         return False
 
 
+MISSING = "its stored body is missing"      # read_whole's reason when there is no body at all
+
+
 class ChainDB:
     def __init__(self, db):
         self.db = db
@@ -120,7 +123,7 @@ class ChainDB:
         """(the stored block, None) when its body is whole; else (None, why not)."""
         raw = self.raw_block(block_hash)
         if raw is None:
-            return None, "its stored body is missing"
+            return None, MISSING
         try:
             block = Block.from_bytes(raw, max_size=len(raw))
         except DecodeError as e:

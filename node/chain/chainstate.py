@@ -17,7 +17,7 @@ from core.auxpow import TRANSIT_REASONS
 from core.errors import StoreError, ValidationError
 from core.primitives import Block, Header
 from node.chain.blockindex import FAILED, FAILED_CHILD, HAVE_DATA, VALID, Entry, fork_point, new_entry
-from node.chain.chaindb import ChainDB, CoinView
+from node.chain.chaindb import MISSING, ChainDB, CoinView
 from node.chain.orphans import OrphanPool
 from node.chain.blockcheck import check_block_txs, known_coins, send_ahead, settle_ahead
 from node.chain.blockfeed import BlockFeed
@@ -112,9 +112,9 @@ class ChainState:
 
     def get_block(self, block_hash: bytes) -> Block | None:
         """The stored block, None without a body; StoreError when its body is damaged."""
-        if self.store.raw_block(block_hash) is None:
-            return None
         block, why = self.store.read_whole(block_hash)
+        if why == MISSING:
+            return None
         if block is None:
             raise StoreError(f"block {block_hash.hex()}: {why}; stop the node and run reindex")
         return block

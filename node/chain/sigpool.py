@@ -12,9 +12,10 @@ extension is built, else processes (node/chain/sigworker.py); both have the same
 Threads win because the connecting thread is the bound: a process costs it a pickle per
 message and a poll and read per answer, and its check ran slower (73-75 us against 58 in
 line, where a thread's costs what one in line does: bench/validate.py); p2p sync with
---par 2 went from 1.26x to 1.40x of --par 1 on one core (same-hour rounds, BENCHMARKS.md). A Python thread would not do: it needs the GIL back after every libsecp256k1
-call, and a busy connecting thread hands it over only every switch interval (5 ms); the
-native one never needs it. Processes, where they serve: a pipe each and no
+--par 2 went from 1.26x to 1.40x of --par 1 on one core (same-hour rounds, BENCHMARKS.md). A
+Python thread would not do: it needs the GIL back after every libsecp256k1 call, and a busy
+connecting thread hands it over only every switch interval (5 ms); the native one never
+needs it. Processes, where they serve: a pipe each and no
 concurrent.futures (an executor's feeder and result threads need the GIL to move each
 chunk, which starved the workers in measurement), started by forkserver (spawn where there
 is none: fork would copy the node's event loop, sockets and LevelDB handle). The workers
@@ -189,7 +190,7 @@ class SigPool:
         return [w.pid for w in self.workers if w.pid is not None]
 
     def retire(self, why: str) -> None:
-        """Gives up on the current workers: logged, their processes ended, none waited for."""
+        """Gives up on the current workers: logged, and ended (a process killed, a thread stopped)."""
         self.failures += 1
         self.fallbacks += 1
         last = self.failures >= MAX_FAILURES
