@@ -1,10 +1,9 @@
 """Connect a bench/make_chain.py chain from scratch (full validation, LevelDB writes) and
 print transactions/s and blocks/s, next to the raw libsecp256k1 verification rate measured in
 the same run; then reindex the chain with --par 1 and --par 2 (one signature worker: a native
-thread where node/chain/_sigthread.c is built, else a process; and the writer thread that
-writes each block's batch while the next is checked) alternately in the same run and print
-the ratio, with CPU seconds beside each: the connecting thread's, the whole process's
-(LevelDB's compaction thread, the writer and a worker thread included) and a worker process's.
+thread where node/chain/_sigthread.c is built, else a process) alternately in the same run
+and print the ratio, with CPU seconds beside each: the connecting thread's, the whole
+process's (LevelDB's compaction thread and a worker thread included) and a worker process's.
 On a shared machine the wall-clock ratio means little; the CPU figures say what two idle
 cores would give (the estimate printed: each run's wall is at least its connecting thread's
 CPU and at least its total CPU over 2 cores). Every reindex is checked to have connected the
@@ -130,10 +129,11 @@ def connect_all(raws: list[bytes]) -> tuple[float, int, int]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process so far, from /proc (0.0 where there is none)."""
+def proc_cpu(pid: int, tid: int | None = None) -> float:
+    """CPU seconds (user + system) of a process so far, or of its thread `tid`, from /proc
+    (0.0 where there is none)."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
@@ -143,7 +143,7 @@ def _proc_cpu(pid: int) -> float:
 def reindex_time(datadir: str, par: int, height: int) -> tuple[float, float, float, float, float, float]:
     """(wall seconds, the connecting thread's CPU seconds, share of the signature checks the
     workers answered, share they answered ahead of the block, the process's CPU seconds (every
-    thread: LevelDB's compaction, the writer), the workers' CPU seconds) of `dotbit-node
+    thread: LevelDB's compaction, a worker thread), the workers' CPU seconds) of `dotbit-node
     reindex --par N`'s work. The worker processes start inside the timed part, as they do in a
     reindex (their start-up CPU is counted)."""
     chain = open_chain(REGTEST, datadir, par=par)
@@ -151,7 +151,7 @@ def reindex_time(datadir: str, par: int, height: int) -> tuple[float, float, flo
         t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
         chain.reindex()
         wall, cpu, proc = time.perf_counter() - t0, time.thread_time() - c0, time.process_time() - p0
-        workers = sum(_proc_cpu(pid) for pid in chain.sigpool.worker_pids())
+        workers = sum(proc_cpu(pid) for pid in chain.sigpool.worker_pids())
         if chain.height != height or chain.failure_reasons:
             raise SystemExit(f"reindex --par {par} reached height {chain.height} of {height} "
                              f"(failures: {sorted(set(chain.failure_reasons.values()))})")

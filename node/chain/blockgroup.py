@@ -4,18 +4,15 @@ A syncing node gets its blocks in bursts: a peer answers a getdata of up to 16 b
 while one block connects the next ones are already read off the socket. Connected one by one,
 each block is checked and written alone. Stored first and then activated once, the group is
 connected as a stored branch is in a reindex (ChainState._activate over a BlockFeed): the next
-block's signature checks go to the workers while this one connects (SigPool.check_ahead),
-and with --par 2 or more each batch is written by the writer thread while the next block is
-checked (storage.WriteBehind). Each block is still its own atomic batch, so a node killed
-mid-group restarts at the last block written, as it would have one by one.
+block's signature checks go to the workers while this one connects (SigPool.check_ahead).
+Each block is still its own atomic batch, so a node killed mid-group restarts at the last
+block written, as it would have one by one.
 
 Every block gets the answer process_block would have given it alone: the checks before
 storing raise as they did, and a block that fails to connect (or whose ancestor did) gets
 the same ValidationError once the group has settled.
 """
 from __future__ import annotations
-
-from contextlib import nullcontext
 
 from core.errors import ValidationError, outcome
 from node.chain.blockcheck import send_ahead
@@ -49,21 +46,19 @@ def process_blocks(chain, blocks: list) -> list:
         return [outcome(chain.process_block, b) for b in blocks]
     results: list = []
     chain.group = group = {}
-    bulk = chain.db.write_behind() if chain.sigpool.size else nullcontext()
     try:
-        with bulk:
-            results = [outcome(chain.process_block, blocks[0])]
-            if results[0] == "stored":
-                _first_ahead(chain, blocks[0])
-            results += [outcome(chain.process_block, b) for b in blocks[1:]]
-            chain.group = None
-            if group:
-                chain._just_stored = group
-                hint = max((chain.entries[h] for h in group), key=lambda e: e.work)
-                try:
-                    chain._activate_best(hint)
-                finally:
-                    chain._just_stored = {}
+        results = [outcome(chain.process_block, blocks[0])]
+        if results[0] == "stored":
+            _first_ahead(chain, blocks[0])
+        results += [outcome(chain.process_block, b) for b in blocks[1:]]
+        chain.group = None
+        if group:
+            chain._just_stored = group
+            hint = max((chain.entries[h] for h in group), key=lambda e: e.work)
+            try:
+                chain._activate_best(hint)
+            finally:
+                chain._just_stored = {}
     finally:
         chain.group = None
     for h in group:

@@ -272,9 +272,8 @@ class ChainDB:
 
     def wipe_projections(self) -> None:
         """Delete every projection (reindex rebuilds them), in bounded batches. One pass of
-        one iterator per table: it reads the store as it was when it was made, so it needs
-        no batch to have been written, and a store in write-behind mode deletes one batch
-        while the next is read."""
+        one iterator per table: it reads the store as it was when it was made, so the batches
+        that delete what it read do not disturb it."""
         for prefix in L.PROJECTIONS:
             found = self.db.keys(prefix)
             while True:

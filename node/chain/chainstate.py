@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import nullcontext
 from typing import Callable
 
 from core.consensus import (Coin, check_block_sanity, check_coinbase_height, check_header_context,
@@ -382,17 +381,14 @@ class ChainState:
     def reindex(self) -> None:
         """Forget every projection and rebuild it by re-validating the stored blocks from
         genesis (signatures included); the best valid stored branch becomes the tip."""
-        # --par 2 or more: each batch is written in a thread of its own while the next is made
-        # (storage.WriteBehind). --par 1 stays one thread, each batch written in its turn.
-        with self.db.write_behind() if self.sigpool.size else nullcontext():
-            self.store.wipe_projections()
-            projections, self.projections = self.projections, []
-            for p in projections:
-                p.reset(self.db)
-            self.store.forget_validation(self.entries.values())
-            self.chain = []
-            self.failure_reasons.clear()
-            self._activate(self.entries[self.params.genesis.hash])
-            self._activate_best()
+        self.store.wipe_projections()
+        projections, self.projections = self.projections, []
+        for p in projections:
+            p.reset(self.db)
+        self.store.forget_validation(self.entries.values())
+        self.chain = []
+        self.failure_reasons.clear()
+        self._activate(self.entries[self.params.genesis.hash])
+        self._activate_best()
         for p in projections:
             p.attach(self)

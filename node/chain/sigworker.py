@@ -21,7 +21,7 @@ SLOTS = 64                   # claim flags per worker, reused round robin (more 
 # there in line, so a worker held back costs little while one that takes the connecting
 # thread's core stretches every block. Measured on 2 cores (bench/validate.py, 2026-12-02):
 # the connecting thread's run-queue wait 2.3 s -> 0.9 s a reindex, and --par 2 about 8 %
-# faster. Not the writer thread: it holds the GIL, and a writer held back holds it longer.
+# faster.
 WORKER_NICE = 10
 CLAIM_TIMEOUT = 0.5          # seconds a claim waits for the flags' lock (a worker killed holding it)
 

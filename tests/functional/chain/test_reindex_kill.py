@@ -1,10 +1,10 @@
-"""A reindex with --par 2 killed (SIGKILL) right after a block's batch was handed to the writer
-thread restarts consistent: each batch is one atomic write, so the store's tip is the block
+"""A reindex with --par 2 killed (SIGKILL) mid-way, with checks of the next block in its
+signature worker, restarts consistent: each batch is one atomic write, so the store's tip is the block
 before or the block itself, never a mix; reopening connects the rest, and every projection
 equals a replay from genesis (checkdb).
 
 The kill comes from the reindexing process itself, in the progress callback that runs just
-after a connect returned, when that block's batch is most likely still being written.
+after a connect returned, when the next block's checks are most likely out with the worker.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def stored_chain(tmp_path_factory):
 
 
 @pytest.mark.parametrize("trial", range(3))
-def test_a_reindex_killed_after_a_handed_over_batch_restarts_consistent(stored_chain, tmp_path, trial):
+def test_a_reindex_killed_mid_way_restarts_consistent(stored_chain, tmp_path, trial):
     src, tip, height = stored_chain
     d = str(tmp_path / "copy")
     subprocess.run(["cp", "-r", src, d], check=True)
