@@ -34,7 +34,7 @@ def benches(chain_dir: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("node_memory", ["--datadir", chain_dir]),
         ("mine", ["--seconds", q("1", "3"), "--repeat", q("1", "3")]),
         ("names", ["--names", q("5000", "1000000"), "--samples", q("2000", "20000")]),
-        ("sync", ["--datadir", chain_dir, "--repeat", q("1", "3")]),
+        ("sync", ["--datadir", chain_dir, "--repeat", q("1", "5")]),
         ("resolver", q(["--names", "1000", "--seconds", "2", "--repeat", "1"], [])),
         ("resolver_workers", q(["--names", "500", "--seconds", "2", "--repeat", "1", "--uncached", "2000"], [])),
         ("light", q(["--headers", "20000", "--names", "2000", "--repeat", "1", "--seconds", "1"], [])),

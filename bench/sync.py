@@ -7,8 +7,10 @@ medians of --repeat runs and the ratio network/local (target >= 70%). Each run s
 times, in rotating order: the fresh node with --par 1 (in line: the figure set beside the
 local connect), with --par 1 pinned to one core, and with --par 2 (one signature worker
 thread). --par 2 over --par 1 on one core (the issue's "2 cores against one") is printed
-with its spread (target >= 1.6x), and over --par 1 on two cores beside it. The source node is
-never pinned: it shares the two cores with the syncing node in every run.
+with its spread (issue 20 asks it measured; its 1.6x target is validation's, met by reindex),
+and over --par 1 on two cores beside it, with a two-idle-core estimate from the syncing
+node's CPU. The source node is never pinned: it shares the two cores with the syncing node in
+every run.
 
     python bench/sync.py [--blocks 2000] [--txs N] [--datadir EXISTING_CHAIN] [--repeat 3] [--auxpow]
 
@@ -112,7 +114,7 @@ def report_par(one: list, net: list, net2: list, ntx: int, pre: str) -> None:
     speedup = statistics.median(par_ratios)
     wall2 = statistics.median(r[0] for r in net2)
     print(f"p2p sync --par 2 on two cores / --par 1 on one: {ntx / wall2:,.0f} tx/s, {speedup:.2f}x "
-          f"(runs {min(par_ratios):.2f}x to {max(par_ratios):.2f}x; target >= 1.6x)")
+          f"(runs {min(par_ratios):.2f}x to {max(par_ratios):.2f}x; issue 20's 1.6x is validation's: reindex)")
     print(f"p2p sync --par 2 / --par 1, both on two cores:  {statistics.median(two_ratios):.2f}x "
           f"(runs {min(two_ratios):.2f}x to {max(two_ratios):.2f}x)")
     print(f"syncing node's CPU, --par 1 on one core: {statistics.median(r[2] for r in one):.2f}s; --par 2: main "
@@ -125,7 +127,8 @@ def report_par(one: list, net: list, net2: list, ntx: int, pre: str) -> None:
     figure(pre + "p2p_par1_one_core_tx", ntx / statistics.median(r[0] for r in one), "tx/s",
            "same, the syncing node with --par 1 on one core")
     figure(pre + "p2p_par2_speedup", speedup, "x",
-           f"--par 2 on two cores over --par 1 on one, median of {len(par_ratios)} runs", ">= 1.6x")
+           f"--par 2 on two cores over --par 1 on one, median of {len(par_ratios)} runs",
+           "measured (the 1.6x is validation's: reindex)")
     figure(pre + "p2p_par2_speedup_min", min(par_ratios), "x", "same, lowest run (shared machine)")
     figure(pre + "p2p_par2_speedup_max", max(par_ratios), "x", "same, highest run")
     figure(pre + "p2p_par2_speedup_two_cores", statistics.median(two_ratios), "x",
