@@ -20,6 +20,8 @@ class Progress:
         self.count = 0
 
     def __call__(self, entry, target) -> None:
+        if not target.height:        # genesis, connected alone before the rest: no "0/0" line
+            return
         self.count += 1
         now = time.monotonic()
         if now - self.last < 0.5 and entry is not target:
