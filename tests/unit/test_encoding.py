@@ -179,3 +179,43 @@ def test_inline_decoding_takes_the_plain_shapes():
     assert TxOut.from_obj(out) == TxOut.checked_from_obj(out) and TxOut.from_obj(out).covenant is PLAIN
     txin = [bytes(32), 2**32 - 1, [bytes(64), bytes(33)]]
     assert input_from_obj(txin) == checked_input_from_obj(txin) == TxIn(bytes(32), 2**32 - 1, bytes(64), bytes(33))
+
+
+_good_in = txins.map(lambda i: [i.prev_txid, i.prev_index, [i.sig, i.pubkey]])
+_good_out = txouts.map(lambda o: o.to_obj())
+# Mostly valid parts (any covenant), some near-valid ones: most of these txs decode.
+_tx_objs = _near_valid(lambda d: [d(st.sampled_from([0, 1, 2**32 - 1])),
+                                  d(st.lists(st.one_of(_good_in, _good_in, _good_in, _inputs), max_size=3)),
+                                  d(st.lists(st.one_of(_good_out, _good_out, _good_out, _outputs), max_size=3)),
+                                  d(st.sampled_from([0, 7, 2**32 - 1]))],
+                       [None] * 6 + [(0,), (1,), (2,), (3,)])
+
+
+@settings(max_examples=1500, derandomize=True)
+@given(_tx_objs)
+def test_decoded_ids_equal_the_rebuilt_ones(obj):
+    """Tx.from_obj takes a decoded tx's encoding and txid from the decoded list itself; for
+    every list it accepts (near-valid ones included: wrong types, lengths, odd covenants)
+    they equal those of the same tx rebuilt from its fields, and the decoder never keeps
+    the list (a caller changing it afterwards changes nothing)."""
+    try:
+        tx = Tx.from_obj(obj)
+    except DecodeError:
+        return
+    rebuilt = Tx(tx.version, tx.inputs, tx.outputs, tx.locktime)
+    assert tx.to_bytes() == rebuilt.to_bytes() == pack(obj)
+    assert tx.txid == rebuilt.txid and tx.wtxid == rebuilt.wtxid
+    obj[0] = "changed"
+    assert tx.to_bytes() == rebuilt.to_bytes() and tx.txid == rebuilt.txid
+
+
+def test_a_replaced_tx_gets_its_own_ids():
+    """dataclasses.replace() on a decoded tx (ids cached at decoding) or on one whose ids were
+    asked for: the new tx's ids are its own, never the original's."""
+    tx = Tx(1, (TxIn(bytes(32), 0, bytes(64), bytes(33)),), (TxOut(1, bytes(20)),))
+    for original in (Tx.from_bytes(tx.to_bytes()), tx):
+        assert original.txid == tx.txid
+        other = replace(original, outputs=(TxOut(2, bytes(20)),))
+        fresh = Tx(1, tx.inputs, (TxOut(2, bytes(20)),))
+        assert other.txid == fresh.txid != tx.txid
+        assert other.wtxid == fresh.wtxid and other.to_bytes() == fresh.to_bytes()
