@@ -1,6 +1,6 @@
 """A reindex with --par 2 killed (SIGKILL) mid-way, with checks of the next block in its
-signature worker, restarts consistent: each batch is one atomic write, so the store's tip is the block
-before or the block itself, never a mix; reopening connects the rest, and every projection
+signature worker, restarts consistent: each batch is one atomic write, so the store's tip is
+the block before or the block itself, never a mix; reopening connects the rest, and every projection
 equals a replay from genesis (checkdb).
 
 The kill comes from the reindexing process itself, in the progress callback that runs just
